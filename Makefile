@@ -1,0 +1,45 @@
+# StreamingChat developer entry points. `make test` is what CI runs (through .ci/run).
+
+SWIFT ?= swift
+# Debian packages the C shims (CSodium, CLMDB) and CompressNIO (zlib) build against.
+SYSTEM_PACKAGES := libsodium-dev liblmdb-dev pkg-config zlib1g-dev
+
+.PHONY: demo test deps build release
+
+## Install any missing system packages (needs root or sudo; skipped where dpkg is absent).
+deps:
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+		echo "dpkg not found: install $(SYSTEM_PACKAGES) (or their equivalents) yourself"; \
+		exit 0; \
+	fi; \
+	missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$${missing:+$$missing }$$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing missing system packages: $$missing"; \
+		sudo=""; \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			if command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+			else echo "not root and sudo is unavailable: install $$missing as root" >&2; exit 1; fi; \
+		fi; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+## Build everything in debug.
+build: deps
+	$(SWIFT) build
+
+## Build everything in release.
+release: deps
+	$(SWIFT) build -c release
+
+## Run the whole test suite.
+test: deps
+	$(SWIFT) test --parallel
+
+## Build the CLI in release and run its demo.
+demo: deps
+	$(SWIFT) build -c release --product streamingchat
+	.build/release/streamingchat demo

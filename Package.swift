@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// StreamingChat: a peer-to-peer CRDT sync engine for real-time chat.
+/// Pure modules at the bottom (ChatCore), I/O at the edges (CLI, store, node).
+let package = Package(
+    name: "StreamingChat",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ChatCore", targets: ["ChatCore"]),
+        .executable(name: "streamingchat", targets: ["StreamingChatCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // C libraries from the system (apt: libsodium-dev, liblmdb-dev).
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]),
+        .systemLibrary(
+            name: "CLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]),
+
+        // Pure core: ids, vector clocks, the sequence CRDT. No I/O, no Foundation.
+        .target(
+            name: "ChatCore",
+            swiftSettings: [.define("CHAT_INTERNAL_CHECKS", .when(configuration: .debug))]),
+
+        // libsodium: hashes now; keys, signatures and frame encryption next.
+        .target(name: "ChatCrypto", dependencies: ["CSodium"]),
+
+        // Real editing traces: parsing (JSON, gzip) and replay onto ChatCore, the correctness oracle.
+        .target(
+            name: "ChatTraces",
+            dependencies: [
+                "ChatCore", "ChatCrypto",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+
+        // The `streamingchat` command.
+        .executableTarget(
+            name: "StreamingChatCLI",
+            dependencies: [
+                "ChatCore", "ChatTraces",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        .testTarget(name: "ChatTracesTests", dependencies: ["ChatTraces", "ChatCore"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CLMDB"]),
+        .testTarget(name: "CLITests", dependencies: ["StreamingChatCLI"]),
+
+        .executableTarget(
+            name: "SequenceBenchmarks",
+            dependencies: [
+                "ChatCore", "ChatTraces",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/SequenceBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

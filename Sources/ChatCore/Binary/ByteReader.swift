@@ -1,0 +1,101 @@
+/// Why bytes could not be decoded. Decoders never trap on bad input; they throw this.
+public enum BinaryDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The input ended inside a value.
+    case truncated(offset: Int)
+    /// A varint was longer than its type allows or not in canonical form.
+    case malformedVarint(offset: Int)
+    /// A value is outside what the format allows.
+    case invalidValue(offset: Int, reason: String)
+
+    /// A stable, machine-readable reason code.
+    public var code: String {
+        switch self {
+        case .truncated: "truncated"
+        case .malformedVarint: "malformed_varint"
+        case .invalidValue: "invalid_value"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .truncated(let offset): "input ends early at byte \(offset)"
+        case .malformedVarint(let offset): "malformed varint at byte \(offset)"
+        case .invalidValue(let offset, let reason): "invalid value at byte \(offset): \(reason)"
+        }
+    }
+}
+
+/// Reads canonical binary values from untrusted bytes. Every read checks bounds first.
+public struct ByteReader: Sendable {
+    @usableFromInline let bytes: [UInt8]
+    /// The offset of the next byte to read.
+    public private(set) var offset: Int
+
+    /// Creates a reader over `bytes`.
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        self.offset = 0
+    }
+
+    /// Bytes not yet read.
+    public var remaining: Int { bytes.count - offset }
+
+    /// True when every byte was read.
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    /// Reads one byte.
+    public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
+        guard offset < bytes.count else { throw .truncated(offset: offset) }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    /// Reads `count` raw bytes; `count` is checked against what remains before allocating.
+    public mutating func readBytes(_ count: Int) throws(BinaryDecodingError) -> ArraySlice<UInt8> {
+        guard count >= 0, count <= remaining else { throw .truncated(offset: offset) }
+        defer { offset += count }
+        return bytes[offset ..< offset + count]
+    }
+
+    /// Reads a canonical unsigned LEB128 varint of at most 64 bits.
+    public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
+        let start = offset
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < bytes.count else { throw .truncated(offset: offset) }
+            let byte = bytes[offset]
+            offset += 1
+            if shift == 63, byte > 1 { throw .malformedVarint(offset: start) }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 {
+                if byte == 0, shift > 0 { throw .malformedVarint(offset: start) }
+                return result
+            }
+            shift += 7
+            if shift > 63 { throw .malformedVarint(offset: start) }
+        }
+    }
+
+    /// Reads a varint that must fit in 32 bits.
+    public mutating func readVarint32() throws(BinaryDecodingError) -> UInt32 {
+        let start = offset
+        let value = try readVarint()
+        guard value <= UInt64(UInt32.max) else { throw .invalidValue(offset: start, reason: "exceeds 32 bits") }
+        return UInt32(value)
+    }
+
+    /// Reads a varint used as a count or length, bounded by `limit`.
+    public mutating func readCount(limit: Int) throws(BinaryDecodingError) -> Int {
+        let start = offset
+        let value = try readVarint()
+        guard value <= UInt64(limit) else { throw .invalidValue(offset: start, reason: "count \(value) exceeds \(limit)") }
+        return Int(value)
+    }
+
+    /// Reads eight big-endian bytes.
+    public mutating func readBigEndianUInt64() throws(BinaryDecodingError) -> UInt64 {
+        let raw = try readBytes(8)
+        return raw.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

@@ -1,0 +1,244 @@
+/// The binary state format of a sequence (version 1).
+///
+/// ```
+/// "SQ" 0x01
+/// replicas:  count, then 32 bytes each
+/// spans:     count, then per span in document order:
+///            replica, counter, length (varints), flags (bit 0 deleted; bits 1–2 origin-left:
+///            0 none, 1 the previous element, 2 explicit; bits 3–4 origin-right: 0 none,
+///            1 the next span's first element, 2 explicit), explicit origins as replica, counter
+/// content:   every span's elements, in span order
+/// history:   count, then per entry: replica, counter, count, kind (0 insert, 1 delete),
+///            and for deletes the target's replica and counter
+/// ```
+/// Loading rebuilds the B-tree directly from the spans, with no re-integration.
+enum SequenceStateFormat {
+    static let magic: [UInt8] = [0x53, 0x51]
+    static let version: UInt8 = 1
+    static let maxReplicas = 1 << 20
+    static let maxSpans = 1 << 28
+}
+
+extension SequenceCore {
+    /// Writes everything but the elements.
+    func encodeStructure(into writer: inout ByteWriter) {
+        writer.write(bytes: SequenceStateFormat.magic)
+        writer.write(byte: SequenceStateFormat.version)
+        writer.write(varint: UInt64(replicas.count))
+        for replica in replicas { writer.write(bytes: replica.bytes) }
+        var spans: [Span] = []
+        tree.forEachRun { spans.append($0) }
+        writer.write(varint: UInt64(spans.count))
+        for (i, span) in spans.enumerated() {
+            writer.write(varint: span.id.replica)
+            writer.write(varint: span.id.counter)
+            writer.write(varint: span.length)
+            let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
+            let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
+            let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
+            let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
+            writer.write(byte: (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3)
+            if leftKind == 2 {
+                writer.write(varint: span.originLeft.replica)
+                writer.write(varint: span.originLeft.counter)
+            }
+            if rightKind == 2 {
+                writer.write(varint: span.originRight.replica)
+                writer.write(varint: span.originRight.counter)
+            }
+        }
+    }
+
+    func encodeHistory(into writer: inout ByteWriter) {
+        writer.write(varint: UInt64(log.count))
+        for entry in log {
+            writer.write(varint: entry.id.replica)
+            writer.write(varint: entry.id.counter)
+            writer.write(varint: entry.count)
+            writer.write(byte: entry.isInsert ? 0 : 1)
+            if !entry.isInsert {
+                writer.write(varint: entry.target.replica)
+                writer.write(varint: entry.target.counter)
+            }
+        }
+    }
+
+    /// Reads the structure; returns the spans (content offsets not yet assigned).
+    static func decodeStructure(from reader: inout ByteReader, localReplica: ReplicaID?)
+        throws(SequenceError) -> (core: SequenceCore, stored: [ReplicaID], spans: [Span])
+    {
+        do {
+            guard try Array(reader.readBytes(2)) == SequenceStateFormat.magic else {
+                throw SequenceError.malformedState("not a sequence state")
+            }
+            let version = try reader.readByte()
+            guard version == SequenceStateFormat.version else {
+                throw SequenceError.malformedState("unsupported version \(version)")
+            }
+            let replicaCount = try reader.readCount(limit: min(SequenceStateFormat.maxReplicas, reader.remaining / 32))
+            guard replicaCount > 0 else { throw SequenceError.malformedState("no replicas") }
+            var replicas: [ReplicaID] = []
+            for _ in 0 ..< replicaCount {
+                guard let replica = ReplicaID(bytes: try reader.readBytes(32)) else {
+                    throw SequenceError.malformedState("bad replica id")
+                }
+                replicas.append(replica)
+            }
+            guard Set(replicas).count == replicas.count else {
+                throw SequenceError.malformedState("duplicate replica ids")
+            }
+            var core = SequenceCore(localReplica: localReplica ?? replicas[0])
+            for replica in replicas { _ = core.intern(replica) }
+            // Map stored replica numbers to this core's numbers (the local replica may differ).
+            let numbers = replicas.map { core.replicaNumbers[$0] ?? 0 }
+            func replicaNumber(_ stored: UInt32) throws(SequenceError) -> UInt32 {
+                guard Int(stored) < numbers.count else { throw .malformedState("replica number out of range") }
+                return numbers[Int(stored)]
+            }
+            let spanCount = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
+            var spans: [Span] = []
+            spans.reserveCapacity(spanCount)
+            var rightIsNext: [Int] = []
+            for _ in 0 ..< spanCount {
+                let replica = try replicaNumber(try reader.readVarint32())
+                let counter = try reader.readVarint32()
+                let length = try reader.readVarint32()
+                guard length > 0, length <= UInt32.max - 1 - counter else {
+                    throw SequenceError.malformedState("bad span length")
+                }
+                let flags = try reader.readByte()
+                guard flags < 32, (flags >> 1) & 3 != 3, (flags >> 3) & 3 != 3 else {
+                    throw SequenceError.malformedState("bad span flags")
+                }
+                var span = Span(id: LocalID(replica: replica, counter: counter), length: length,
+                                originLeft: .none, originRight: .none, contentStart: 0, isDeleted: flags & 1 == 1)
+                switch (flags >> 1) & 3 {
+                case 1:
+                    guard let previous = spans.last else { throw SequenceError.malformedState("no previous element") }
+                    span.originLeft = previous.lastID
+                case 2:
+                    span.originLeft = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
+                default: break
+                }
+                switch (flags >> 3) & 3 {
+                case 1: rightIsNext.append(spans.count)
+                case 2:
+                    span.originRight = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
+                default: break
+                }
+                spans.append(span)
+            }
+            // Resolve "next span's first element" origins.
+            for i in rightIsNext {
+                guard i + 1 < spans.count else { throw SequenceError.malformedState("no next element") }
+                spans[i].originRight = spans[i + 1].id
+            }
+            // No two spans may share an id.
+            let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
+                .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
+            for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
+                throw SequenceError.malformedState("two spans share an id")
+            }
+            return (core, replicas, spans)
+        } catch let error as SequenceError {
+            throw error
+        } catch let error as BinaryDecodingError {
+            throw .malformedState(error.description)
+        } catch {
+            throw .malformedState("\(error)")
+        }
+    }
+
+    /// Reads the history, rebuilds the applied-id sets, and checks spans against them.
+    mutating func decodeHistory(from reader: inout ByteReader, numbersFrom stored: [ReplicaID], spans: [Span])
+        throws(SequenceError)
+    {
+        do {
+            let numbers = stored.map { replicaNumbers[$0] ?? 0 }
+            func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
+                guard Int(value) < numbers.count else { throw .malformedState("replica number out of range") }
+                return numbers[Int(value)]
+            }
+            let count = try reader.readCount(limit: reader.remaining / 4)
+            log.reserveCapacity(count)
+            var inserted = 0
+            for _ in 0 ..< count {
+                let replica = try replicaNumber(try reader.readVarint32())
+                let counter = try reader.readVarint32()
+                let length = try reader.readVarint32()
+                guard length > 0, length <= UInt32.max - 1 - counter else {
+                    throw SequenceError.malformedState("bad history entry")
+                }
+                let kind = try reader.readByte()
+                var target = LocalID.none
+                switch kind {
+                case 0: inserted += Int(length)
+                case 1:
+                    target = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
+                    guard target.counter <= UInt32.max - 1 - length else { throw SequenceError.malformedState("bad target") }
+                default: throw SequenceError.malformedState("bad history kind")
+                }
+                guard seen[Int(replica)].missing(in: counter ..< counter + length) == [counter ..< counter + length] else {
+                    throw SequenceError.malformedState("history repeats an id")
+                }
+                seen[Int(replica)].insert(counter ..< counter + length)
+                log.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: target))
+            }
+            var elements = 0
+            for span in spans {
+                elements += Int(span.length)
+                guard seen[Int(span.id.replica)].missing(in: span.id.counter ..< span.id.counter + span.length).isEmpty else {
+                    throw SequenceError.malformedState("element missing from history")
+                }
+            }
+            guard elements == inserted else { throw SequenceError.malformedState("history and elements disagree") }
+        } catch let error as SequenceError {
+            throw error
+        } catch let error as BinaryDecodingError {
+            throw .malformedState(error.description)
+        } catch {
+            throw .malformedState("\(error)")
+        }
+    }
+}
+
+extension SequenceCRDT where Element: SequenceElementCodable {
+    /// The full state (elements, tombstones, origins, history) in a compact binary form.
+    /// - Complexity: O(n).
+    public func encodedState() -> [UInt8] {
+        var writer = ByteWriter(capacity: content.count * 2 + 64)
+        core.encodeStructure(into: &writer)
+        core.tree.forEachRun { span in
+            let start = Int(span.contentStart)
+            for element in content[start ..< start + Int(span.length)] { element.encode(into: &writer) }
+        }
+        core.encodeHistory(into: &writer)
+        return writer.bytes
+    }
+
+    /// Loads a state produced by ``encodedState()``; local edits are made as `replica` (default:
+    /// the replica that saved it). Untrusted input is checked: malformed bytes throw.
+    /// - Complexity: O(n); no operation is re-integrated.
+    public init(decoding bytes: [UInt8], replica: ReplicaID? = nil) throws(SequenceError) {
+        var reader = ByteReader(bytes)
+        var (core, stored, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
+        var content = ContiguousArray<Element>()
+        var offset: UInt32 = 0
+        do {
+            for i in spans.indices {
+                spans[i].contentStart = offset
+                for _ in 0 ..< spans[i].length { content.append(try Element.decode(from: &reader)) }
+                offset &+= spans[i].length
+            }
+        } catch {
+            throw .malformedState(error.description)
+        }
+        try core.decodeHistory(from: &reader, numbersFrom: stored, spans: spans)
+        guard reader.isAtEnd else { throw .malformedState("trailing bytes") }
+        core.tree.bulkLoad(spans)
+        self.core = core
+        self.content = content
+        self.pending = []
+        self.core.checkInvariants()
+    }
+}

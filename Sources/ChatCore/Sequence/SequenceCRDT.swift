@@ -1,0 +1,281 @@
+/// A replicated sequence: the ordered list of messages in a conversation, and the text of each
+/// message, are both this type.
+///
+/// Local edits return the operations they made; remote operations are applied in any causally
+/// consistent order, and any that refer to elements not yet here wait in a bounded buffer until
+/// they can be applied. Applying an operation again changes nothing. Replicas that applied the
+/// same set of operations hold the same elements in the same order (the merge of operation sets
+/// is commutative, associative and idempotent). Concurrent runs are ordered by FugueMax (see
+/// ``SequenceCore``) and never interleave.
+///
+/// Storage is run-length encoded spans in an order-statistic B-tree plus an id index; elements
+/// sit in one flat buffer. No object is allocated per element.
+public struct SequenceCRDT<Element: Sendable>: Sendable {
+    @usableFromInline var core: SequenceCore
+    /// Every element ever inserted, in arrival order; spans point into it.
+    @usableFromInline var content: ContiguousArray<Element> = []
+    /// Remote operations waiting for elements they refer to.
+    @usableFromInline var pending: [SequenceOp<Element>] = []
+
+    /// The most operations that may wait in the pending buffer.
+    public static var pendingLimit: Int { 65_536 }
+
+    /// The replica that makes this sequence's local edits.
+    public var replica: ReplicaID { core.replicas[Int(core.localReplica)] }
+
+    /// Creates an empty sequence edited locally by `replica`.
+    public init(replica: ReplicaID) {
+        core = SequenceCore(localReplica: replica)
+    }
+
+    /// The number of visible elements.
+    public var count: Int { core.visibleCount }
+
+    /// True when no element is visible.
+    public var isEmpty: Bool { core.visibleCount == 0 }
+
+    /// The number of elements including tombstones.
+    public var totalCount: Int { core.totalCount }
+
+    /// Every applied operation id, as a vector clock.
+    public var clock: VectorClock { core.clock }
+
+    /// The next counter a local edit uses by default.
+    public var nextCounter: UInt32 { core.nextCounter(of: core.localReplica) }
+
+    /// How many remote operations wait for missing elements.
+    public var pendingCount: Int { pending.count }
+
+    /// The number of spans (runs) the sequence is stored as.
+    public var spanCount: Int {
+        var spans = 0
+        core.tree.forEachRun { _ in spans += 1 }
+        return spans
+    }
+
+    /// The visible elements in order.
+    /// - Complexity: O(n).
+    public var elements: [Element] {
+        var result: [Element] = []
+        result.reserveCapacity(count)
+        core.tree.forEachSpan { span in
+            guard !span.isDeleted else { return }
+            let start = Int(span.contentStart)
+            result.append(contentsOf: content[start ..< start + Int(span.length)])
+        }
+        return result
+    }
+
+    /// The id of the visible element at `index`.
+    /// - Complexity: O(log n).
+    public mutating func id(at index: Int) throws(SequenceError) -> OpID {
+        guard index >= 0, index < count else { throw .indexOutOfBounds(index: index, count: count) }
+        let position = core.tree.findVisible(index)
+        let id = core.tree.id(at: position)
+        return OpID(replica: core.replicas[Int(id.replica)], counter: id.counter)
+    }
+
+    /// The visible index of element `id`, or nil when it is deleted or not here.
+    /// - Complexity: O(log n).
+    public func index(of id: OpID) -> Int? {
+        guard let local = core.localID(id), let position = core.tree.locate(local),
+              !core.tree.span(at: position).isDeleted else { return nil }
+        return core.tree.visibleIndex(of: position)
+    }
+
+    /// The element with id `id`, deleted or not, or nil when it is not here.
+    public func element(withID id: OpID) -> Element? {
+        guard let local = core.localID(id), let position = core.tree.locate(local) else { return nil }
+        return content[Int(core.tree.span(at: position).contentStart + position.offset)]
+    }
+
+    // MARK: Local edits
+
+    /// Inserts `elements` before visible index `index` (`0 ... count`) as one run, using the
+    /// counters from `firstCounter` (default: the next unused one).
+    /// - Returns: the insert operation to send to other replicas.
+    /// - Complexity: O(1) when typing on at the last edit position; otherwise O(log n).
+    @inlinable
+    @discardableResult
+    public mutating func insert(
+        contentsOf elements: some Collection<Element>, at index: Int, firstCounter: UInt32? = nil
+    ) throws(SequenceError) -> SequenceOp<Element> {
+        guard index >= 0, index <= count else { throw .indexOutOfBounds(index: index, count: count) }
+        guard !elements.isEmpty else { throw .emptyOperation }
+        let counter = firstCounter ?? nextCounter
+        let length = try Self.checkedLength(elements.count, counter: counter)
+        if !core.unseen(replica: core.localReplica, counters: counter ..< counter + length).elementsEqual([counter ..< counter + length]) {
+            throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
+        }
+        let contentStart = UInt32(truncatingIfNeeded: content.count)
+        content.append(contentsOf: elements)
+        let origins = core.localInsert(at: index, count: length, counter: counter, contentStart: contentStart)
+        return .insert(SequenceInsert(
+            id: OpID(replica: replica, counter: counter),
+            originLeft: core.opID(origins.originLeft), originRight: core.opID(origins.originRight),
+            content: Array(elements)))
+    }
+
+    /// Inserts one element before visible index `index`.
+    @inlinable
+    @discardableResult
+    public mutating func insert(_ element: Element, at index: Int) throws(SequenceError) -> SequenceOp<Element> {
+        try insert(contentsOf: CollectionOfOne(element), at: index)
+    }
+
+    /// Deletes `count` visible elements from visible index `index`.
+    /// - Returns: the delete operations to send (one per run of consecutive target ids).
+    /// - Complexity: O(runs · log n).
+    @inlinable
+    @discardableResult
+    public mutating func remove(at index: Int, count: Int = 1, firstCounter: UInt32? = nil)
+        throws(SequenceError) -> [SequenceOp<Element>]
+    {
+        guard count > 0 else { throw .emptyOperation }
+        guard index >= 0, index <= self.count - count else {
+            throw .indexOutOfBounds(index: index + count - 1, count: self.count)
+        }
+        let counter = firstCounter ?? nextCounter
+        let length = try Self.checkedLength(count, counter: counter)
+        if !core.unseen(replica: core.localReplica, counters: counter ..< counter + length).elementsEqual([counter ..< counter + length]) {
+            throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
+        }
+        let runs = core.localDelete(at: index, count: count, counter: counter)
+        let replica = self.replica
+        return runs.map { run in
+            .delete(SequenceDelete(
+                id: OpID(replica: replica, counter: run.counter),
+                target: OpID(replica: core.replicas[Int(run.target.replica)], counter: run.target.counter),
+                count: run.count))
+        }
+    }
+
+    @inlinable
+    static func checkedLength(_ count: Int, counter: UInt32) throws(SequenceError) -> UInt32 {
+        guard count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
+        return UInt32(count)
+    }
+
+    // MARK: Remote operations
+
+    /// Applies an operation from another replica (or this one's own, replayed).
+    ///
+    /// Parts already applied are skipped; an operation whose origins or targets are missing
+    /// waits in the pending buffer and is applied as soon as they arrive.
+    /// - Throws: ``SequenceError`` for an empty, overflowing or ill-formed operation, or when
+    ///   the pending buffer is full.
+    /// - Complexity: O(log n) per run in the common case.
+    @inlinable
+    @discardableResult
+    public mutating func apply(_ op: SequenceOp<Element>) throws(SequenceError) -> SequenceApplyOutcome {
+        let outcome = try applyNow(op)
+        switch outcome {
+        case .applied:
+            if !pending.isEmpty { try drainPending() }
+        case .pending:
+            guard pending.count < Self.pendingLimit else { throw .pendingBufferFull(limit: Self.pendingLimit) }
+            pending.append(op)
+        case .duplicate:
+            break
+        }
+        return outcome
+    }
+
+    /// Applies operations in order.
+    @inlinable
+    public mutating func apply(contentsOf ops: some Sequence<SequenceOp<Element>>) throws(SequenceError) {
+        for op in ops { try apply(op) }
+    }
+
+    /// Applies what the pending buffer can, until nothing more can be applied.
+    @inlinable
+    mutating func drainPending() throws(SequenceError) {
+        var progress = true
+        while progress, !pending.isEmpty {
+            progress = false
+            var waiting: [SequenceOp<Element>] = []
+            for op in pending {
+                switch try applyNow(op) {
+                case .pending: waiting.append(op)
+                case .applied, .duplicate: progress = true
+                }
+            }
+            pending = waiting
+        }
+    }
+
+    @inlinable
+    mutating func applyNow(_ op: SequenceOp<Element>) throws(SequenceError) -> SequenceApplyOutcome {
+        switch op {
+        case .insert(let insert):
+            return try applyInsert(insert)
+        case .delete(let delete):
+            return try applyDelete(delete)
+        }
+    }
+
+    @inlinable
+    mutating func applyInsert(_ insert: SequenceInsert<Element>) throws(SequenceError) -> SequenceApplyOutcome {
+        guard !insert.content.isEmpty else { throw .emptyOperation }
+        let first = insert.id.counter
+        let length = try Self.checkedLength(insert.content.count, counter: first)
+        let author = core.intern(insert.id.replica)
+        let parts = core.unseen(replica: author, counters: first ..< first + length)
+        guard !parts.isEmpty else { return .duplicate }
+        guard let originLeft = resolve(insert.originLeft), let originRight = resolve(insert.originRight),
+              core.hasElement(originRight) else { return .pending }
+        for part in parts {
+            let left = part.lowerBound == first ? originLeft : LocalID(replica: author, counter: part.lowerBound - 1)
+            guard core.hasElement(left) else { return .pending }
+        }
+        for part in parts {
+            let id = LocalID(replica: author, counter: part.lowerBound)
+            let left = part.lowerBound == first ? originLeft : LocalID(replica: author, counter: part.lowerBound - 1)
+            let destination = try core.placement(of: id, originLeft: left, originRight: originRight)
+            let contentStart = UInt32(truncatingIfNeeded: content.count)
+            let offset = Int(part.lowerBound - first)
+            content.append(contentsOf: insert.content[offset ..< offset + part.count])
+            core.integrateInsert(id: id, count: UInt32(part.count), originLeft: left, originRight: originRight,
+                                 contentStart: contentStart, at: destination)
+        }
+        return .applied
+    }
+
+    /// The local form of an origin: `.none` for nil, nil when the replica is unknown here.
+    @inlinable
+    func resolve(_ origin: OpID?) -> LocalID? {
+        guard let origin else { return LocalID.none }
+        return core.localID(origin)
+    }
+
+    @inlinable
+    mutating func applyDelete(_ delete: SequenceDelete) throws(SequenceError) -> SequenceApplyOutcome {
+        guard delete.count > 0 else { throw .emptyOperation }
+        let first = delete.id.counter
+        _ = try Self.checkedLength(Int(delete.count), counter: first)
+        _ = try Self.checkedLength(Int(delete.count), counter: delete.target.counter)
+        let author = core.intern(delete.id.replica)
+        let parts = core.unseen(replica: author, counters: first ..< first + delete.count)
+        guard !parts.isEmpty else { return .duplicate }
+        guard let target = core.localID(delete.target) else { return .pending }
+        for part in parts {
+            let partTarget = target.advanced(by: part.lowerBound - first)
+            guard core.hasElements(from: partTarget, count: UInt32(part.count)) else { return .pending }
+        }
+        for part in parts {
+            core.integrateDelete(
+                id: LocalID(replica: author, counter: part.lowerBound),
+                target: target.advanced(by: part.lowerBound - first), count: UInt32(part.count))
+        }
+        return .applied
+    }
+}
+
+extension SequenceCRDT where Element == Unicode.Scalar {
+    /// The visible text.
+    public var text: String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: elements)
+        return String(scalars)
+    }
+}

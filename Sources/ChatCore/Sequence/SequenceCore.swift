@@ -1,0 +1,309 @@
+/// One entry of a sequence's history in the order it was applied (a causally consistent order):
+/// an insert of `count` elements, or a deletion of `count` elements starting at `target`.
+struct LogEntry: Sendable {
+    var id: LocalID
+    var count: UInt32
+    /// `.none` for inserts.
+    var target: LocalID
+    var isInsert: Bool { target.isNone }
+}
+
+/// A run of deleted elements made by one local delete.
+@usableFromInline
+struct DeleteRun: Sendable {
+    @usableFromInline var counter: UInt32
+    @usableFromInline var target: LocalID
+    @usableFromInline var count: UInt32
+}
+
+/// The element-agnostic part of a sequence CRDT: document order, ids, origins, tombstones, and
+/// history. ``SequenceCRDT`` adds the elements themselves.
+///
+/// The ordering rule is FugueMax, in the formulation of YjsMod: Weidner & Kleppmann, "The Art of
+/// the Fugue: Minimizing Interleaving in Collaborative Text Editing" (IEEE TPDS 2025,
+/// arXiv:2305.00583), and `josephg/reference-crdts` (`integrateYjsMod`). Concurrent runs typed
+/// at one place are never interleaved, forwards or backwards.
+@usableFromInline
+struct SequenceCore: Sendable {
+    var tree = SpanTree()
+    /// Replica table: local index → replica, and back.
+    @usableFromInline var replicas: ContiguousArray<ReplicaID> = []
+    @usableFromInline var replicaNumbers: [ReplicaID: UInt32] = [:]
+    /// Per replica (by local index): the ids applied, inserts and deletes alike.
+    var seen: ContiguousArray<IDRangeSet> = []
+    /// History in application order, for delta extraction.
+    var log: ContiguousArray<LogEntry> = []
+    /// The local index of this sequence's own replica.
+    @usableFromInline let localReplica: UInt32
+
+    @usableFromInline
+    init(localReplica replica: ReplicaID) {
+        localReplica = 0
+        _ = intern(replica)
+    }
+
+    @usableFromInline var visibleCount: Int { tree.visibleCount }
+    @usableFromInline var totalCount: Int { tree.totalCount }
+
+    /// The local index for `replica`, adding it to the table when new.
+    @usableFromInline
+    mutating func intern(_ replica: ReplicaID) -> UInt32 {
+        if let number = replicaNumbers[replica] { return number }
+        let number = UInt32(replicas.count)
+        replicas.append(replica)
+        replicaNumbers[replica] = number
+        seen.append(IDRangeSet())
+        return number
+    }
+
+    /// The local form of `id`; nil when its replica is unknown here (so the element is missing).
+    @usableFromInline
+    func localID(_ id: OpID) -> LocalID? {
+        replicaNumbers[id.replica].map { LocalID(replica: $0, counter: id.counter) }
+    }
+
+    @usableFromInline
+    func opID(_ id: LocalID) -> OpID? {
+        id.isNone ? nil : OpID(replica: replicas[Int(id.replica)], counter: id.counter)
+    }
+
+    /// One past the highest counter applied for `replica`.
+    @usableFromInline
+    func nextCounter(of replica: UInt32) -> UInt32 { seen[Int(replica)].upperBound }
+
+    /// The parts of `counters` of `replica` not yet applied.
+    @usableFromInline
+    func unseen(replica: UInt32, counters: Range<UInt32>) -> [Range<UInt32>] {
+        seen[Int(replica)].missing(in: counters)
+    }
+
+    /// True when `id` is an element of the sequence (or `.none`, which always exists).
+    @usableFromInline
+    func hasElement(_ id: LocalID) -> Bool { id.isNone || tree.index.leaf(of: id) != nil }
+
+    @usableFromInline
+    func hasElements(from id: LocalID, count: UInt32) -> Bool {
+        tree.index.containsAll(from: id, count: count)
+    }
+
+    /// Every applied id, as a vector clock (one past the highest counter per replica).
+    @usableFromInline
+    var clock: VectorClock {
+        var clock = VectorClock()
+        for (number, ranges) in seen.enumerated() where !ranges.isEmpty {
+            clock[replicas[number]] = ranges.upperBound
+        }
+        return clock
+    }
+
+    // MARK: Local edits
+
+    /// Inserts `count` new elements with ids `counter ..< counter + count` before visible index
+    /// `index`, right after the visible element `index - 1`. Returns the origins.
+    /// - Complexity: O(1) tree work when typing on where the last edit was; else O(log n).
+    @usableFromInline
+    mutating func localInsert(at index: Int, count: UInt32, counter: UInt32, contentStart: UInt32)
+        -> (originLeft: LocalID, originRight: LocalID)
+    {
+        let id = LocalID(replica: localReplica, counter: counter)
+        var originLeft = LocalID.none
+        let originRight: LocalID
+        var extended = false
+        if index == 0 {
+            let start = SpanPosition(leaf: tree.firstLeaf, span: 0, offset: 0)
+            originRight = tree.totalCount > 0 ? tree.id(at: start) : .none
+            tree.insert(
+                Span(id: id, length: count, originLeft: .none, originRight: originRight,
+                     contentStart: contentStart, isDeleted: false),
+                at: start)
+        } else {
+            let left = tree.findVisible(index - 1)
+            let span = tree.span(at: left)
+            originLeft = span.id.advanced(by: left.offset)
+            originRight = tree.idAfter(left)
+            if left.offset + 1 == span.length, span.id.replica == localReplica,
+               span.id.counter &+ span.length == counter, span.originRight == originRight,
+               span.contentStart &+ span.length == contentStart {
+                tree.extend(at: left, by: count)
+                extended = true
+            } else {
+                let after = left.offset + 1 == span.length
+                    ? SpanPosition(leaf: left.leaf, span: left.span + 1, offset: 0)
+                    : SpanPosition(leaf: left.leaf, span: left.span, offset: left.offset + 1)
+                tree.insert(
+                    Span(id: id, length: count, originLeft: originLeft, originRight: originRight,
+                         contentStart: contentStart, isDeleted: false),
+                    at: after)
+            }
+        }
+        seen[Int(localReplica)].insert(counter ..< counter &+ count)
+        recordInsert(id: id, count: count, continuesPrevious: extended)
+        checkInvariants()
+        return (originLeft, originRight)
+    }
+
+    /// Deletes `count` visible elements from visible index `index`, using ids from `counter`.
+    /// Returns one run per stretch of consecutive target ids.
+    /// - Complexity: O(runs · log n).
+    @usableFromInline
+    mutating func localDelete(at index: Int, count: Int, counter: UInt32) -> [DeleteRun] {
+        var runs: [DeleteRun] = []
+        var remaining = UInt32(count)
+        var next = counter
+        while remaining > 0 {
+            let position = tree.findVisible(index)
+            let marked = tree.markDeleted(at: position, count: remaining)
+            if let last = runs.last, last.target.replica == marked.first.replica,
+               last.target.counter &+ last.count == marked.first.counter {
+                runs[runs.count - 1].count += marked.covered
+            } else {
+                runs.append(DeleteRun(counter: next, target: marked.first, count: marked.covered))
+            }
+            next &+= marked.covered
+            remaining -= marked.covered
+        }
+        seen[Int(localReplica)].insert(counter ..< counter &+ UInt32(count))
+        for run in runs {
+            recordDelete(id: LocalID(replica: localReplica, counter: run.counter), target: run.target, count: run.count)
+        }
+        checkInvariants()
+        return runs
+    }
+
+    // MARK: Remote operations
+
+    /// Where a remote insert with these origins goes: its index among all elements (tombstones
+    /// included). Both origins must be present.
+    /// - Complexity: O(log n) when no concurrent insert sits between the origins (the common
+    ///   case); otherwise O(k log n) for k concurrent spans between them.
+    @usableFromInline
+    func placement(of id: LocalID, originLeft: LocalID, originRight: LocalID) throws(SequenceError) -> Int {
+        let total = tree.totalCount
+        let leftIndex = index(of: originLeft, ifNone: -1)
+        let rightIndex = index(of: originRight, ifNone: total)
+        guard leftIndex < rightIndex else {
+            throw .invalidOrigins(OpID(replica: replicas[Int(id.replica)], counter: id.counter))
+        }
+        var destination = leftIndex + 1
+        guard destination < rightIndex else { return destination }
+
+        // Scan the concurrent region between the origins (YjsMod / FugueMax).
+        var scanning = false
+        var i = leftIndex + 1
+        var position = tree.findTotal(i)
+        let newReplica = replicas[Int(id.replica)]
+        while true {
+            if !scanning { destination = i }
+            if i >= rightIndex || i >= total { break }
+            let span = tree.span(at: position)
+            let otherLeft = position.offset > 0 ? i - 1 : index(of: span.originLeft, ifNone: -1)
+            if otherLeft < leftIndex { break }
+            if otherLeft == leftIndex {
+                let otherRight = index(of: span.originRight, ifNone: total)
+                if otherRight < rightIndex {
+                    scanning = true
+                } else if otherRight == rightIndex {
+                    if newReplica < replicas[Int(span.id.replica)] { break }
+                    scanning = false
+                } else {
+                    scanning = false
+                }
+            }
+            // Later elements of this span have their predecessor as origin-left: skip them.
+            let rest = Int(span.length - position.offset)
+            if i + rest <= rightIndex {
+                i += rest
+                position = tree.nextSpan(after: position)
+            } else {
+                position.offset += UInt32(rightIndex - i)
+                i = rightIndex
+            }
+        }
+        return destination
+    }
+
+    /// The index among all elements of `id`, or `ifNone` for `.none`.
+    private func index(of id: LocalID, ifNone: Int) -> Int {
+        guard !id.isNone, let position = tree.locate(id) else { return ifNone }
+        return tree.totalIndex(of: position)
+    }
+
+    /// Inserts a remote run at the index `placement(of:…)` returned.
+    @usableFromInline
+    mutating func integrateInsert(id: LocalID, count: UInt32, originLeft: LocalID, originRight: LocalID,
+                                  contentStart: UInt32, at destination: Int)
+    {
+        tree.insert(
+            Span(id: id, length: count, originLeft: originLeft, originRight: originRight,
+                 contentStart: contentStart, isDeleted: false),
+            at: tree.findTotal(destination))
+        seen[Int(id.replica)].insert(id.counter ..< id.counter &+ count)
+        let continues = originLeft == LocalID(replica: id.replica, counter: id.counter &- 1)
+            && tree.locate(originLeft).map { tree.span(at: $0).originRight == originRight } == true
+        recordInsert(id: id, count: count, continuesPrevious: continues)
+        checkInvariants()
+    }
+
+    /// Applies a remote deletion whose targets are all present.
+    @usableFromInline
+    mutating func integrateDelete(id: LocalID, target: LocalID, count: UInt32) {
+        var remaining = count
+        var next = target
+        while remaining > 0, let position = tree.locate(next) {
+            let marked = tree.markDeleted(at: position, count: remaining)
+            next = next.advanced(by: marked.covered)
+            remaining -= marked.covered
+        }
+        seen[Int(id.replica)].insert(id.counter ..< id.counter &+ count)
+        recordDelete(id: id, target: target, count: count)
+        checkInvariants()
+    }
+
+    // MARK: History
+
+    private mutating func recordInsert(id: LocalID, count: UInt32, continuesPrevious: Bool) {
+        if continuesPrevious, let last = log.last, last.isInsert, last.id.replica == id.replica,
+           last.id.counter &+ last.count == id.counter {
+            log[log.count - 1].count += count
+        } else {
+            log.append(LogEntry(id: id, count: count, target: .none))
+        }
+    }
+
+    private mutating func recordDelete(id: LocalID, target: LocalID, count: UInt32) {
+        if let last = log.last, !last.isInsert, last.id.replica == id.replica,
+           last.id.counter &+ last.count == id.counter, last.target.replica == target.replica,
+           last.target.counter &+ last.count == target.counter {
+            log[log.count - 1].count += count
+        } else {
+            log.append(LogEntry(id: id, count: count, target: target))
+        }
+    }
+
+    #if CHAT_INTERNAL_CHECKS
+    /// Mutations since creation; large sequences are fully checked every 4096th mutation so that
+    /// debug replays of long traces stay linear.
+    private var mutationCount = 0
+    #endif
+
+    @inline(__always)
+    mutating func checkInvariants() {
+        #if CHAT_INTERNAL_CHECKS
+        mutationCount += 1
+        if tree.totalCount <= 4096 || mutationCount % 4096 == 0 { _checkInvariants() }
+        #endif
+    }
+}
+
+#if CHAT_INTERNAL_CHECKS
+extension SequenceCore {
+    /// Tree structure, id index, and that every element's id was recorded as applied.
+    func _checkInvariants() {
+        tree._checkInvariants()
+        tree.forEachSpan { span in
+            precondition(seen[Int(span.id.replica)].missing(in: span.id.counter ..< span.id.counter + span.length).isEmpty,
+                         "element not recorded as applied")
+        }
+    }
+}
+#endif

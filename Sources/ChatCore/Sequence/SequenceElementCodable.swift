@@ -1,0 +1,41 @@
+/// An element type a ``SequenceCRDT`` can save in its binary state encoding.
+public protocol SequenceElementCodable: Sendable {
+    /// Appends the element's canonical encoding.
+    func encode(into writer: inout ByteWriter)
+    /// Reads one element; throws on malformed input, never traps.
+    static func decode(from reader: inout ByteReader) throws(BinaryDecodingError) -> Self
+}
+
+extension Unicode.Scalar: SequenceElementCodable {
+    /// UTF-8.
+    @inlinable
+    public func encode(into writer: inout ByteWriter) {
+        for unit in UTF8.encode(self) ?? UTF8.EncodedScalar() { writer.write(byte: unit) }
+    }
+
+    /// Strict UTF-8: shortest form, no surrogates, at most U+10FFFF.
+    @inlinable
+    public static func decode(from reader: inout ByteReader) throws(BinaryDecodingError) -> Unicode.Scalar {
+        let start = reader.offset
+        let lead = try reader.readByte()
+        if lead < 0x80 { return Unicode.Scalar(lead) }
+        let extra: Int
+        var value: UInt32
+        switch lead {
+        case 0xC2 ... 0xDF: extra = 1; value = UInt32(lead & 0x1F)
+        case 0xE0 ... 0xEF: extra = 2; value = UInt32(lead & 0x0F)
+        case 0xF0 ... 0xF4: extra = 3; value = UInt32(lead & 0x07)
+        default: throw .invalidValue(offset: start, reason: "invalid UTF-8 lead byte")
+        }
+        for _ in 0 ..< extra {
+            let byte = try reader.readByte()
+            guard byte & 0xC0 == 0x80 else { throw .invalidValue(offset: start, reason: "invalid UTF-8 continuation") }
+            value = value << 6 | UInt32(byte & 0x3F)
+        }
+        let minimum: UInt32 = extra == 1 ? 0x80 : extra == 2 ? 0x800 : 0x10000
+        guard value >= minimum, let scalar = Unicode.Scalar(value) else {
+            throw .invalidValue(offset: start, reason: "overlong or invalid UTF-8 scalar")
+        }
+        return scalar
+    }
+}

@@ -1,0 +1,507 @@
+/// Where an element sits in a ``SpanTree``: leaf, span within the leaf, element within the span.
+/// `span == leaf.spans.count` (offset 0) is the end of that leaf.
+struct SpanPosition: Hashable, Sendable {
+    var leaf: Int32
+    var span: Int
+    var offset: UInt32
+}
+
+/// An order-statistic B-tree of spans: the document order of every element ever inserted
+/// (tombstones included), with per-node counts of visible and of all elements.
+///
+/// Nodes live in two flat arrays and refer to each other by index, so there is no object per
+/// element or per span and no reference counting on the hot path. Leaves are also chained in
+/// document order. An ``IDIndex`` maps element ids to leaves.
+///
+/// - Complexity: visible index → element, element → position, insert: O(log n) spans, with
+///   a leaf scan of at most ``leafCapacity`` spans; a cached leaf makes local typing O(1) tree work.
+struct SpanTree: Sendable {
+    static let leafCapacity = 32
+    static let innerCapacity = 32
+
+    struct Leaf: Sendable {
+        var spans: ContiguousArray<Span> = []
+        var parent: Int32 = -1
+        var next: Int32 = -1
+        var visible = 0
+        var total = 0
+    }
+
+    struct Inner: Sendable {
+        var children: ContiguousArray<Int32> = []
+        var parent: Int32 = -1
+        var visible = 0
+        var total = 0
+        /// True when `children` index `leaves`, false when they index `inners`.
+        var childrenAreLeaves: Bool
+    }
+
+    private(set) var leaves: ContiguousArray<Leaf> = [Leaf()]
+    private(set) var inners: ContiguousArray<Inner> = []
+    /// Index into `leaves` when `height == 0`, else into `inners`.
+    private(set) var root: Int32 = 0
+    private(set) var height = 0
+    private(set) var index = IDIndex()
+
+    /// The leaf last found by visible index and the visible index of its first element; valid
+    /// until a mutation touches another leaf.
+    private var cachedLeaf: Int32 = -1
+    private var cachedLeafStart = 0
+
+    init() {}
+
+    var visibleCount: Int { height == 0 ? leaves[Int(root)].visible : inners[Int(root)].visible }
+    var totalCount: Int { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total }
+    var firstLeaf: Int32 { 0 }
+
+    @inline(__always)
+    func span(at position: SpanPosition) -> Span {
+        leaves[Int(position.leaf)].spans[position.span]
+    }
+
+    @inline(__always)
+    func id(at position: SpanPosition) -> LocalID {
+        span(at: position).id.advanced(by: position.offset)
+    }
+
+    // MARK: Finding
+
+    /// The position of the visible element with visible index `index` (`0 ..< visibleCount`).
+    mutating func findVisible(_ index: Int) -> SpanPosition {
+        var leaf: Int32
+        var remaining: Int
+        if cachedLeaf >= 0, index >= cachedLeafStart,
+           index - cachedLeafStart < leaves[Int(cachedLeaf)].visible {
+            leaf = cachedLeaf
+            remaining = index - cachedLeafStart
+        } else {
+            (leaf, remaining) = descend(visible: index)
+            cachedLeaf = leaf
+            cachedLeafStart = index - remaining
+        }
+        return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
+            for (i, span) in spans.enumerated() {
+                let visible = span.visibleLength
+                if remaining < visible {
+                    return SpanPosition(leaf: leaf, span: i, offset: UInt32(remaining))
+                }
+                remaining -= visible
+            }
+            return SpanPosition(leaf: leaf, span: spans.count, offset: 0)
+        }
+    }
+
+    /// Descends by visible count; returns the leaf and the visible offset within it.
+    private func descend(visible index: Int) -> (Int32, Int) {
+        var node = root
+        var remaining = index
+        var level = height
+        while level > 0 {
+            let inner = inners[Int(node)]
+            var chosen = inner.children[inner.children.count - 1]
+            for child in inner.children.dropLast() {
+                let count = level == 1 ? leaves[Int(child)].visible : inners[Int(child)].visible
+                if remaining < count { chosen = child; break }
+                remaining -= count
+            }
+            node = chosen
+            level -= 1
+        }
+        return (node, remaining)
+    }
+
+    /// The position of the element at `total` (counting tombstones), or the end position when
+    /// `total == totalCount`.
+    func findTotal(_ total: Int) -> SpanPosition {
+        var node = root
+        var remaining = total
+        var level = height
+        while level > 0 {
+            let inner = inners[Int(node)]
+            var chosen = inner.children[inner.children.count - 1]
+            for child in inner.children.dropLast() {
+                let count = level == 1 ? leaves[Int(child)].total : inners[Int(child)].total
+                if remaining < count { chosen = child; break }
+                remaining -= count
+            }
+            node = chosen
+            level -= 1
+        }
+        let spans = leaves[Int(node)].spans
+        for (i, span) in spans.enumerated() {
+            if remaining < Int(span.length) {
+                return SpanPosition(leaf: node, span: i, offset: UInt32(remaining))
+            }
+            remaining -= Int(span.length)
+        }
+        return SpanPosition(leaf: node, span: spans.count, offset: 0)
+    }
+
+    /// The position of element `id`, or nil when it is not in the tree.
+    func locate(_ id: LocalID) -> SpanPosition? {
+        guard let leaf = index.leaf(of: id) else { return nil }
+        return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
+            for (i, span) in spans.enumerated() where span.contains(id) {
+                return SpanPosition(leaf: leaf, span: i, offset: id.counter &- span.id.counter)
+            }
+            return nil
+        }
+    }
+
+    /// The number of elements (tombstones included) before `position`.
+    func totalIndex(of position: SpanPosition) -> Int {
+        var sum = Int(position.offset)
+        let spans = leaves[Int(position.leaf)].spans
+        for i in 0 ..< position.span { sum += Int(spans[i].length) }
+        return sum + countBefore(leaf: position.leaf, visible: false)
+    }
+
+    /// The number of visible elements before `position`.
+    func visibleIndex(of position: SpanPosition) -> Int {
+        let spans = leaves[Int(position.leaf)].spans
+        var sum = position.span < spans.count && !spans[position.span].isDeleted ? Int(position.offset) : 0
+        for i in 0 ..< position.span { sum += spans[i].visibleLength }
+        return sum + countBefore(leaf: position.leaf, visible: true)
+    }
+
+    /// Elements in leaves before `leaf`, summed up the parent chain.
+    private func countBefore(leaf: Int32, visible: Bool) -> Int {
+        var sum = 0
+        var child = leaf
+        var parent = leaves[Int(leaf)].parent
+        var childIsLeaf = true
+        while parent >= 0 {
+            for sibling in inners[Int(parent)].children {
+                if sibling == child { break }
+                if childIsLeaf {
+                    sum += visible ? leaves[Int(sibling)].visible : leaves[Int(sibling)].total
+                } else {
+                    sum += visible ? inners[Int(sibling)].visible : inners[Int(sibling)].total
+                }
+            }
+            child = parent
+            parent = inners[Int(parent)].parent
+            childIsLeaf = false
+        }
+        return sum
+    }
+
+    /// The id of the element that follows `position`'s element, or `.none` at the end.
+    func idAfter(_ position: SpanPosition) -> LocalID {
+        let leaf = leaves[Int(position.leaf)]
+        let span = leaf.spans[position.span]
+        if position.offset + 1 < span.length { return span.id.advanced(by: position.offset + 1) }
+        if position.span + 1 < leaf.spans.count { return leaf.spans[position.span + 1].id }
+        return leaf.next >= 0 ? leaves[Int(leaf.next)].spans[0].id : .none
+    }
+
+    /// The position of the first element of the span after `position`'s span (or the end).
+    func nextSpan(after position: SpanPosition) -> SpanPosition {
+        let leaf = leaves[Int(position.leaf)]
+        if position.span + 1 < leaf.spans.count {
+            return SpanPosition(leaf: position.leaf, span: position.span + 1, offset: 0)
+        }
+        if leaf.next >= 0 { return SpanPosition(leaf: leaf.next, span: 0, offset: 0) }
+        return SpanPosition(leaf: position.leaf, span: leaf.spans.count, offset: 0)
+    }
+
+    /// Calls `body` with every span in document order.
+    func forEachSpan(_ body: (Span) throws -> Void) rethrows {
+        var leaf: Int32 = firstLeaf
+        while leaf >= 0 {
+            for span in leaves[Int(leaf)].spans { try body(span) }
+            leaf = leaves[Int(leaf)].next
+        }
+    }
+
+    /// Calls `body` with maximal runs in document order: spans that continue each other across
+    /// a leaf boundary are joined, so the result does not depend on how the tree was split.
+    func forEachRun(_ body: (Span) throws -> Void) rethrows {
+        var run: Span?
+        try forEachSpan { span in
+            if let current = run, current.canAppend(span) {
+                run?.length += span.length
+            } else {
+                if let current = run { try body(current) }
+                run = span
+            }
+        }
+        if let run { try body(run) }
+    }
+
+    // MARK: Mutating
+
+    /// Inserts `span` before the element at `position`, splitting the span there if needed,
+    /// and merges it with a neighbour it continues.
+    mutating func insert(_ span: Span, at position: SpanPosition) {
+        let leaf = position.leaf
+        var slot = position.span
+        touch(leaf)
+        if position.offset > 0 {
+            let back = leaves[Int(leaf)].spans[slot].split(at: position.offset)
+            leaves[Int(leaf)].spans.insert(back, at: slot + 1)
+            slot += 1
+        }
+        if slot > 0, leaves[Int(leaf)].spans[slot - 1].canAppend(span) {
+            leaves[Int(leaf)].spans[slot - 1].length += span.length
+            slot -= 1
+        } else {
+            leaves[Int(leaf)].spans.insert(span, at: slot)
+        }
+        index.assign(from: span.id, count: span.length, to: leaf)
+        addCounts(leaf: leaf, visible: span.visibleLength, total: Int(span.length))
+        coalesce(leaf: leaf, at: slot)
+        splitIfFull(leaf)
+    }
+
+    /// Lengthens the span at `position` by `count` elements (a replica typing on).
+    mutating func extend(at position: SpanPosition, by count: UInt32) {
+        touch(position.leaf)
+        let first = leaves[Int(position.leaf)].spans[position.span].id
+            .advanced(by: leaves[Int(position.leaf)].spans[position.span].length)
+        leaves[Int(position.leaf)].spans[position.span].length += count
+        index.assign(from: first, count: count, to: position.leaf)
+        let visible = leaves[Int(position.leaf)].spans[position.span].isDeleted ? 0 : Int(count)
+        addCounts(leaf: position.leaf, visible: visible, total: Int(count))
+    }
+
+    /// Marks up to `count` elements deleted, starting at `position` and staying within its span.
+    /// Returns the first id touched, how many elements were covered, and how many of them were
+    /// visible before (0 when the span was already deleted).
+    mutating func markDeleted(at position: SpanPosition, count: UInt32) -> (first: LocalID, covered: UInt32, newlyDeleted: UInt32) {
+        let leaf = position.leaf
+        var slot = position.span
+        let span = leaves[Int(leaf)].spans[slot]
+        let covered = min(count, span.length - position.offset)
+        let first = span.id.advanced(by: position.offset)
+        if span.isDeleted { return (first, covered, 0) }
+        touch(leaf)
+        if position.offset > 0 {
+            let back = leaves[Int(leaf)].spans[slot].split(at: position.offset)
+            leaves[Int(leaf)].spans.insert(back, at: slot + 1)
+            slot += 1
+        }
+        if covered < leaves[Int(leaf)].spans[slot].length {
+            let back = leaves[Int(leaf)].spans[slot].split(at: covered)
+            leaves[Int(leaf)].spans.insert(back, at: slot + 1)
+        }
+        leaves[Int(leaf)].spans[slot].isDeleted = true
+        addCounts(leaf: leaf, visible: -Int(covered), total: 0)
+        coalesce(leaf: leaf, at: slot)
+        splitIfFull(leaf)
+        return (first, covered, covered)
+    }
+
+    /// Builds a tree directly from spans already in document order (loading a saved state).
+    /// - Complexity: O(spans + elements).
+    mutating func bulkLoad(_ spans: some Sequence<Span>) {
+        self = SpanTree()
+        let fill = Self.leafCapacity * 3 / 4
+        var current = 0
+        for span in spans {
+            if let last = leaves[current].spans.last, last.canAppend(span) {
+                leaves[current].spans[leaves[current].spans.count - 1].length += span.length
+                leaves[current].visible += span.visibleLength
+                leaves[current].total += Int(span.length)
+                index.assign(from: span.id, count: span.length, to: Int32(current))
+                continue
+            }
+            if leaves[current].spans.count == fill {
+                leaves.append(Leaf())
+                leaves[current].next = Int32(leaves.count - 1)
+                current = leaves.count - 1
+            }
+            leaves[current].spans.append(span)
+            leaves[current].visible += span.visibleLength
+            leaves[current].total += Int(span.length)
+            index.assign(from: span.id, count: span.length, to: Int32(current))
+        }
+        // Build inner levels bottom-up.
+        var level: [Int32] = (0 ..< leaves.count).map { Int32($0) }
+        var childrenAreLeaves = true
+        height = 0
+        while level.count > 1 {
+            var parents: [Int32] = []
+            var start = 0
+            while start < level.count {
+                let end = min(level.count, start + fill)
+                var inner = Inner(childrenAreLeaves: childrenAreLeaves)
+                let innerIndex = Int32(inners.count)
+                for child in level[start ..< end] {
+                    inner.children.append(child)
+                    if childrenAreLeaves {
+                        leaves[Int(child)].parent = innerIndex
+                        inner.visible += leaves[Int(child)].visible
+                        inner.total += leaves[Int(child)].total
+                    } else {
+                        inners[Int(child)].parent = innerIndex
+                        inner.visible += inners[Int(child)].visible
+                        inner.total += inners[Int(child)].total
+                    }
+                }
+                inners.append(inner)
+                parents.append(innerIndex)
+                start = end
+            }
+            level = parents
+            childrenAreLeaves = false
+            height += 1
+        }
+        root = level.first ?? 0
+    }
+
+    // MARK: Internals
+
+    /// Drops the cached leaf when a mutation happens elsewhere (its start may have moved).
+    @inline(__always)
+    private mutating func touch(_ leaf: Int32) {
+        if leaf != cachedLeaf { cachedLeaf = -1 }
+    }
+
+    private mutating func addCounts(leaf: Int32, visible: Int, total: Int) {
+        leaves[Int(leaf)].visible += visible
+        leaves[Int(leaf)].total += total
+        var parent = leaves[Int(leaf)].parent
+        while parent >= 0 {
+            inners[Int(parent)].visible += visible
+            inners[Int(parent)].total += total
+            parent = inners[Int(parent)].parent
+        }
+    }
+
+    /// Merges the span at `slot` with neighbours it continues (keeps span counts low after
+    /// deletes and remote typing). Counts are unchanged; ids stay in the same leaf.
+    private mutating func coalesce(leaf: Int32, at slot: Int) {
+        var slot = slot
+        if slot > 0, leaves[Int(leaf)].spans[slot - 1].canAppend(leaves[Int(leaf)].spans[slot]) {
+            leaves[Int(leaf)].spans[slot - 1].length += leaves[Int(leaf)].spans[slot].length
+            leaves[Int(leaf)].spans.remove(at: slot)
+            slot -= 1
+        }
+        if slot + 1 < leaves[Int(leaf)].spans.count,
+           leaves[Int(leaf)].spans[slot].canAppend(leaves[Int(leaf)].spans[slot + 1]) {
+            leaves[Int(leaf)].spans[slot].length += leaves[Int(leaf)].spans[slot + 1].length
+            leaves[Int(leaf)].spans.remove(at: slot + 1)
+        }
+    }
+
+    private mutating func splitIfFull(_ leaf: Int32) {
+        guard leaves[Int(leaf)].spans.count > Self.leafCapacity else { return }
+        let half = leaves[Int(leaf)].spans.count / 2
+        var fresh = Leaf()
+        fresh.spans = ContiguousArray(leaves[Int(leaf)].spans[half...])
+        leaves[Int(leaf)].spans.removeSubrange(half...)
+        for span in fresh.spans {
+            fresh.visible += span.visibleLength
+            fresh.total += Int(span.length)
+        }
+        let freshIndex = Int32(leaves.count)
+        for span in fresh.spans { index.assign(from: span.id, count: span.length, to: freshIndex) }
+        leaves[Int(leaf)].visible -= fresh.visible
+        leaves[Int(leaf)].total -= fresh.total
+        fresh.next = leaves[Int(leaf)].next
+        leaves[Int(leaf)].next = freshIndex
+        fresh.parent = leaves[Int(leaf)].parent
+        leaves.append(fresh)
+        attach(child: freshIndex, after: leaf, childIsLeaf: true,
+               visible: leaves[Int(freshIndex)].visible, total: leaves[Int(freshIndex)].total)
+    }
+
+    /// Places a new node right after its sibling in the parent, growing a new root if needed.
+    private mutating func attach(child: Int32, after sibling: Int32, childIsLeaf: Bool, visible: Int, total: Int) {
+        let parent = childIsLeaf ? leaves[Int(sibling)].parent : inners[Int(sibling)].parent
+        if parent < 0 {
+            var newRoot = Inner(childrenAreLeaves: childIsLeaf)
+            newRoot.children = [sibling, child]
+            let rootIndex = Int32(inners.count)
+            if childIsLeaf {
+                newRoot.visible = leaves[Int(sibling)].visible + visible
+                newRoot.total = leaves[Int(sibling)].total + total
+                leaves[Int(sibling)].parent = rootIndex
+                leaves[Int(child)].parent = rootIndex
+            } else {
+                newRoot.visible = inners[Int(sibling)].visible + visible
+                newRoot.total = inners[Int(sibling)].total + total
+                inners[Int(sibling)].parent = rootIndex
+                inners[Int(child)].parent = rootIndex
+            }
+            inners.append(newRoot)
+            root = rootIndex
+            height += 1
+            return
+        }
+        let slot = (inners[Int(parent)].children.firstIndex(of: sibling) ?? inners[Int(parent)].children.count - 1) + 1
+        inners[Int(parent)].children.insert(child, at: slot)
+        if childIsLeaf { leaves[Int(child)].parent = parent } else { inners[Int(child)].parent = parent }
+        guard inners[Int(parent)].children.count > Self.innerCapacity else { return }
+        // Split the parent.
+        let half = inners[Int(parent)].children.count / 2
+        var fresh = Inner(childrenAreLeaves: inners[Int(parent)].childrenAreLeaves)
+        fresh.children = ContiguousArray(inners[Int(parent)].children[half...])
+        inners[Int(parent)].children.removeSubrange(half...)
+        let freshIndex = Int32(inners.count)
+        for moved in fresh.children {
+            if fresh.childrenAreLeaves {
+                leaves[Int(moved)].parent = freshIndex
+                fresh.visible += leaves[Int(moved)].visible
+                fresh.total += leaves[Int(moved)].total
+            } else {
+                inners[Int(moved)].parent = freshIndex
+                fresh.visible += inners[Int(moved)].visible
+                fresh.total += inners[Int(moved)].total
+            }
+        }
+        inners[Int(parent)].visible -= fresh.visible
+        inners[Int(parent)].total -= fresh.total
+        fresh.parent = inners[Int(parent)].parent
+        inners.append(fresh)
+        attach(child: freshIndex, after: parent, childIsLeaf: false, visible: fresh.visible, total: fresh.total)
+    }
+}
+
+#if CHAT_INTERNAL_CHECKS
+extension SpanTree {
+    /// Verifies counts, parent links, the leaf chain and the id index. Debug builds only.
+    func _checkInvariants() {
+        var leafOrder: [Int32] = []
+        func walk(_ node: Int32, level: Int, parent: Int32) -> (visible: Int, total: Int) {
+            if level == 0 {
+                let leaf = leaves[Int(node)]
+                precondition(leaf.parent == parent, "leaf parent link")
+                precondition(leaf.spans.count <= Self.leafCapacity, "leaf over capacity")
+                precondition(!leaf.spans.isEmpty || (height == 0), "empty non-root leaf")
+                var visible = 0, total = 0
+                for (i, span) in leaf.spans.enumerated() {
+                    precondition(span.length > 0, "empty span")
+                    visible += span.visibleLength
+                    total += Int(span.length)
+                    if i > 0 { precondition(!leaf.spans[i - 1].canAppend(span), "uncoalesced spans") }
+                    for k in 0 ..< span.length {
+                        precondition(index.leaf(of: span.id.advanced(by: k)) == node, "id index out of date")
+                    }
+                }
+                precondition(visible == leaf.visible && total == leaf.total, "leaf counts")
+                leafOrder.append(node)
+                return (visible, total)
+            }
+            let inner = inners[Int(node)]
+            precondition(inner.parent == parent, "inner parent link")
+            precondition(inner.childrenAreLeaves == (level == 1), "inner level flag")
+            precondition(!inner.children.isEmpty && inner.children.count <= Self.innerCapacity, "inner size")
+            var visible = 0, total = 0
+            for child in inner.children {
+                let counts = walk(child, level: level - 1, parent: node)
+                visible += counts.visible
+                total += counts.total
+            }
+            precondition(visible == inner.visible && total == inner.total, "inner counts")
+            return (visible, total)
+        }
+        _ = walk(root, level: height, parent: -1)
+        var chained: [Int32] = []
+        var leaf: Int32 = firstLeaf
+        while leaf >= 0 { chained.append(leaf); leaf = leaves[Int(leaf)].next }
+        precondition(chained == leafOrder, "leaf chain out of document order")
+    }
+}
+#endif

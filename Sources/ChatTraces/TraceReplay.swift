@@ -1,0 +1,215 @@
+import ChatCore
+
+/// Why a trace could not be replayed.
+public enum TraceReplayError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A patch deletes or inserts outside the document it applies to.
+    case patchOutOfRange(transaction: Int, position: Int, deleteCount: Int, documentLength: Int)
+    /// The CRDT refused an operation (a bug, or a trace outside the format).
+    case sequence(transaction: Int, SequenceError)
+
+    public var description: String {
+        switch self {
+        case .patchOutOfRange(let txn, let position, let deleteCount, let length):
+            "transaction \(txn): patch at \(position) deleting \(deleteCount) is outside a document of \(length) characters"
+        case .sequence(let txn, let error):
+            "transaction \(txn): \(error)"
+        }
+    }
+}
+
+/// The outcome of one replay.
+public struct TraceReplayResult: Sendable {
+    /// The merged replica holding the final document.
+    public var document: SequenceCRDT<Unicode.Scalar>
+    /// Operation ids made (one per inserted or deleted character).
+    public var operationCount: Int
+    /// Replicas used: 1 for sequential traces, one per agent for concurrent ones.
+    public var replicaCount: Int
+}
+
+/// Replays editing traces onto ``SequenceCRDT`` replicas: the correctness oracle of the CRDT.
+public enum TraceReplayer {
+    /// The replica id used for agent `agent` of a trace.
+    public static func replicaID(agent: Int) -> ReplicaID { ReplicaID(testValue: UInt64(agent) + 1) }
+
+    /// Replays `trace`: a sequential trace as local edits on one replica; a concurrent one with a
+    /// replica per agent, each brought to exactly its transaction's parent version before the
+    /// transaction's patches are applied, and all replicas merged at the end.
+    /// - Complexity: O(patches · log n) plus the merges.
+    public static func replay(_ trace: EditingTrace) throws(TraceReplayError) -> TraceReplayResult {
+        switch trace.kind {
+        case .sequential: try replaySequential(trace)
+        case .concurrent: try replayConcurrent(trace)
+        }
+    }
+
+    static func replaySequential(_ trace: EditingTrace) throws(TraceReplayError) -> TraceReplayResult {
+        var document = SequenceCRDT<Unicode.Scalar>(replica: replicaID(agent: 0))
+        var operations = 0
+        do {
+            if !trace.startContent.isEmpty {
+                try document.insert(contentsOf: trace.startContent, at: 0)
+                operations += trace.startContent.count
+            }
+        } catch {
+            throw .sequence(transaction: -1, error)
+        }
+        for (index, transaction) in trace.transactions.enumerated() {
+            for patch in trace.patches(of: transaction) {
+                operations += try apply(patch, of: trace, transaction: index, to: &document).count
+            }
+        }
+        return TraceReplayResult(document: document, operationCount: operations, replicaCount: 1)
+    }
+
+    /// Applies one patch as local edits; returns the ops made.
+    @discardableResult
+    static func apply(_ patch: TracePatch, of trace: EditingTrace, transaction: Int,
+                      to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> [SequenceOp<Unicode.Scalar>]
+    {
+        let length = document.count
+        guard patch.position <= length, patch.deleteCount <= length - patch.position else {
+            throw .patchOutOfRange(transaction: transaction, position: patch.position,
+                                   deleteCount: patch.deleteCount, documentLength: length)
+        }
+        var ops: [SequenceOp<Unicode.Scalar>] = []
+        do {
+            if patch.deleteCount > 0 {
+                ops += try document.remove(at: patch.position, count: patch.deleteCount)
+            }
+            if !patch.insertRange.isEmpty {
+                ops.append(try document.insert(contentsOf: trace.insertedText(of: patch), at: patch.position))
+            }
+        } catch {
+            throw .sequence(transaction: transaction, error)
+        }
+        return ops
+    }
+
+    static func replayConcurrent(_ trace: EditingTrace) throws(TraceReplayError) -> TraceReplayResult {
+        var state = ConcurrentReplay(trace: trace)
+        try state.run()
+        return try state.mergeAll()
+    }
+}
+
+/// The bookkeeping of a concurrent replay: each agent's ops (in the order made, tagged with
+/// their transaction), each transaction's version as a per-agent counter vector, and one replica
+/// per agent with the version it holds.
+struct ConcurrentReplay {
+    let trace: EditingTrace
+    let agents: Int
+    var replicas: [SequenceCRDT<Unicode.Scalar>]
+    /// Per agent: the version (per-agent op counts) its replica holds.
+    var held: [[UInt32]]
+    /// Per agent: the ops it made, with the transaction that made them and their first counter.
+    var made: [[(transaction: Int32, counter: UInt32, op: SequenceOp<Unicode.Scalar>)]]
+    /// Per transaction: its version after it ran, flat (`agents` entries per transaction).
+    var versions: [UInt32]
+    var operationCount = 0
+
+    init(trace: EditingTrace) {
+        self.trace = trace
+        agents = max(1, trace.agentCount)
+        replicas = (0 ..< agents).map { SequenceCRDT(replica: TraceReplayer.replicaID(agent: $0)) }
+        held = Array(repeating: Array(repeating: 0, count: agents), count: agents)
+        made = Array(repeating: [], count: agents)
+        versions = []
+        versions.reserveCapacity(trace.transactions.count * agents)
+    }
+
+    mutating func run() throws(TraceReplayError) {
+        if !trace.startContent.isEmpty {
+            // The start content is agent 0's first op, part of every version.
+            do {
+                let op = try replicas[0].insert(contentsOf: trace.startContent, at: 0)
+                made[0].append((-1, 0, op))
+                held[0][0] = UInt32(trace.startContent.count)
+            } catch {
+                throw .sequence(transaction: -1, error)
+            }
+        }
+        var target = [UInt32](repeating: 0, count: agents)
+        for (index, transaction) in trace.transactions.enumerated() {
+            let agent = transaction.agent
+            for i in target.indices { target[i] = 0 }
+            if !trace.startContent.isEmpty { target[0] = UInt32(trace.startContent.count) }
+            for parent in trace.parents(of: transaction) {
+                let base = Int(parent) * agents
+                for i in 0 ..< agents { target[i] = max(target[i], versions[base + i]) }
+            }
+            try bring(agent: agent, to: target, transaction: index)
+            for patch in trace.patches(of: transaction) {
+                let counter = replicas[agent].nextCounter
+                let ops = try TraceReplayer.apply(patch, of: trace, transaction: index, to: &replicas[agent])
+                var next = counter
+                for op in ops {
+                    made[agent].append((Int32(index), next, op))
+                    next += UInt32(op.count)
+                    operationCount += op.count
+                }
+            }
+            held[agent][agent] = replicas[agent].nextCounter
+            versions.append(contentsOf: held[agent])
+        }
+    }
+
+    /// Merges into `agent`'s replica exactly the ops in `target` it lacks, in causal order (the
+    /// trace's transaction order). A replica ahead of `target` is rebuilt from nothing.
+    mutating func bring(agent: Int, to target: [UInt32], transaction: Int) throws(TraceReplayError) {
+        if zip(held[agent], target).contains(where: { $0 > $1 }) {
+            replicas[agent] = SequenceCRDT(replica: TraceReplayer.replicaID(agent: agent))
+            held[agent] = Array(repeating: 0, count: agents)
+        }
+        // Per source agent, the slice of its ops to apply.
+        var cursors: [(source: Int, next: Int, end: Int)] = []
+        for source in 0 ..< agents where held[agent][source] < target[source] {
+            let ops = made[source]
+            let start = firstOp(in: ops, atOrAfter: held[agent][source])
+            let end = firstOp(in: ops, atOrAfter: target[source])
+            if start < end { cursors.append((source, start, end)) }
+        }
+        // k-way merge by transaction index.
+        while true {
+            var best = -1
+            for (i, cursor) in cursors.enumerated() where cursor.next < cursor.end {
+                if best < 0 || made[cursor.source][cursor.next].transaction
+                    < made[cursors[best].source][cursors[best].next].transaction { best = i }
+            }
+            guard best >= 0 else { break }
+            let entry = made[cursors[best].source][cursors[best].next]
+            cursors[best].next += 1
+            do {
+                try replicas[agent].apply(entry.op)
+            } catch {
+                throw .sequence(transaction: transaction, error)
+            }
+        }
+        held[agent] = target
+    }
+
+    /// Binary search: the first op whose counter is at least `counter`.
+    private func firstOp(in ops: [(transaction: Int32, counter: UInt32, op: SequenceOp<Unicode.Scalar>)], atOrAfter counter: UInt32) -> Int {
+        var low = 0
+        var high = ops.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ops[mid].counter < counter { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Merges every replica into the first, by delta extraction.
+    mutating func mergeAll() throws(TraceReplayError) -> TraceReplayResult {
+        var document = replicas[0]
+        for other in replicas.dropFirst() {
+            do {
+                try document.merge(other)
+            } catch {
+                throw .sequence(transaction: trace.transactions.count, error)
+            }
+        }
+        return TraceReplayResult(document: document, operationCount: operationCount + trace.startContent.count,
+                                 replicaCount: agents)
+    }
+}

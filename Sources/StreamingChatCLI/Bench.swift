@@ -1,0 +1,10 @@
+import ArgumentParser
+
+extension StreamingChat {
+    /// `streamingchat bench …`: measurements used by the README, tests and checks.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure the engine.",
+            subcommands: [Trace.self])
+    }
+}

@@ -1,0 +1,133 @@
+/// One message: an element of the conversation's message list with its own text CRDT.
+public struct MessageRecord: Sendable {
+    /// The message id (the id of the operation that posted it).
+    public let id: OpID
+    public var author: ReplicaID { id.replica }
+    /// The author's signed timestamp of the batch that posted it (ms since the Unix epoch).
+    public let postedAt: UInt64
+    /// The body, which members with the right permission can edit together.
+    public internal(set) var body: SequenceCRDT<Unicode.Scalar>
+    /// True once any edit to the body has been applied.
+    public internal(set) var isEdited = false
+    /// True once the message was deleted (its tombstone stays in the list).
+    public internal(set) var isDeleted = false
+}
+
+/// Why an operation could not be applied to a conversation document.
+public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The operation refers to a message this document does not have.
+    case unknownMessage(OpID)
+    /// The sequence CRDT refused the operation.
+    case sequence(SequenceError)
+    /// A second genesis.
+    case duplicateGenesis
+
+    public var code: String {
+        switch self {
+        case .unknownMessage: "unknown_message"
+        case .sequence(let error): "sequence_\(error.code)"
+        case .duplicateGenesis: "duplicate_genesis"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknownMessage(let id): "no message \(id)"
+        case .sequence(let error): error.description
+        case .duplicateGenesis: "the conversation already has a genesis"
+        }
+    }
+}
+
+/// The materialized state of one conversation: the ordered messages with their bodies, profiles,
+/// members and settings. Pure: operations come in (in causal order) with their ids and signed
+/// timestamps; nothing reads a clock.
+public struct ConversationDocument: Sendable {
+    /// The replica whose local edits this document makes.
+    public let localReplica: ReplicaID
+    public private(set) var title = ""
+    /// The message list: each element is a message id.
+    public private(set) var messageList: SequenceCRDT<OpID>
+    public private(set) var messages: [OpID: MessageRecord] = [:]
+    /// Each user's latest profile, with the counter of the op that set it.
+    public private(set) var profiles: [ReplicaID: (counter: UInt32, profile: Profile)] = [:]
+    public private(set) var permissions: [ReplicaID: Permission] = [:]
+    public private(set) var settings = ConversationSettings.default
+    /// Operations applied.
+    public private(set) var appliedCount = 0
+
+    public init(localReplica: ReplicaID) {
+        self.localReplica = localReplica
+        messageList = SequenceCRDT(replica: localReplica)
+    }
+
+    /// Visible (not deleted) messages in conversation order.
+    /// - Complexity: O(messages).
+    public var orderedMessages: [MessageRecord] {
+        messageList.elements.compactMap { messages[$0] }
+    }
+
+    /// Applies one operation, made by `id.replica`, with the batch's signed `timestamp`.
+    /// - Complexity: O(log n) for messages and text in the common case.
+    public mutating func apply(_ op: ConversationOp, id: OpID, timestamp: UInt64) throws(DocumentError) {
+        switch op {
+        case .genesis(let genesis):
+            guard title.isEmpty, permissions.isEmpty else { throw .duplicateGenesis }
+            title = genesis.title
+            settings.isPublic = genesis.isPublic
+            permissions[id.replica] = .admin
+        case .postMessage(let post):
+            do {
+                try messageList.apply(.insert(SequenceInsert(
+                    id: id, originLeft: post.originLeft, originRight: post.originRight, content: [id])))
+                var body = SequenceCRDT<Unicode.Scalar>(replica: localReplica)
+                if !post.body.isEmpty {
+                    try body.apply(.insert(SequenceInsert(
+                        id: OpID(replica: id.replica, counter: id.counter &+ 1), originLeft: nil, originRight: nil,
+                        content: post.body)))
+                }
+                messages[id] = MessageRecord(id: id, postedAt: timestamp, body: body)
+            } catch {
+                throw .sequence(error)
+            }
+        case .insertText(let insert):
+            guard messages[insert.message] != nil else { throw .unknownMessage(insert.message) }
+            do {
+                try messages[insert.message]?.body.apply(.insert(SequenceInsert(
+                    id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)))
+            } catch {
+                throw .sequence(error)
+            }
+            messages[insert.message]?.isEdited = true
+        case .deleteText(let delete):
+            guard messages[delete.message] != nil else { throw .unknownMessage(delete.message) }
+            do {
+                try messages[delete.message]?.body.apply(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)))
+            } catch {
+                throw .sequence(error)
+            }
+            messages[delete.message]?.isEdited = true
+        case .deleteMessage(let message):
+            guard messages[message] != nil else { throw .unknownMessage(message) }
+            do {
+                try messageList.apply(.delete(SequenceDelete(id: id, target: message, count: 1)))
+            } catch {
+                throw .sequence(error)
+            }
+            messages[message]?.isDeleted = true
+        case .setProfile(let profile):
+            if (profiles[id.replica]?.counter).map({ $0 < id.counter }) ?? true {
+                profiles[id.replica] = (id.counter, profile)
+            }
+        case .setPermission(let member, let permission):
+            permissions[member] = permission
+        case .removeMember(let member):
+            permissions[member] = nil
+        case .setSettings(let newSettings):
+            settings = newSettings
+        case .join:
+            if permissions[id.replica] == nil { permissions[id.replica] = .view }
+        }
+        appliedCount += 1
+    }
+}

@@ -1,0 +1,133 @@
+/// One operation in a conversation's signed log. An operation uses `idCount` consecutive ids of
+/// its author, starting at the id the batch assigns it; the first is the operation's id.
+public enum ConversationOp: Sendable, Hashable {
+    /// Creates the conversation; only as the first operation of the genesis batch.
+    case genesis(Genesis)
+    /// A new message in the message list. Its id is the message id; its body's characters use
+    /// the following `body.count` ids.
+    case postMessage(PostMessage)
+    /// Text typed into a message's body.
+    case insertText(InsertText)
+    /// Text deleted from a message's body.
+    case deleteText(DeleteText)
+    /// Removes a message (a tombstone; the log keeps it).
+    case deleteMessage(message: OpID)
+    /// The author's own profile.
+    case setProfile(Profile)
+    /// Grants `member` a permission level (admins only).
+    case setPermission(member: ReplicaID, permission: Permission)
+    /// Revokes `member` (admins only): their later operations are excluded everywhere.
+    case removeMember(member: ReplicaID)
+    /// Conversation settings (admins only).
+    case setSettings(ConversationSettings)
+    /// The author joins with a signed invite token (its bytes, as issued).
+    case join(inviteToken: [UInt8])
+
+    /// How many ids the operation uses.
+    public var idCount: UInt32 {
+        switch self {
+        case .postMessage(let post): 1 + UInt32(truncatingIfNeeded: post.body.count)
+        case .insertText(let insert): UInt32(truncatingIfNeeded: insert.text.count)
+        case .deleteText(let delete): delete.count
+        case .genesis, .deleteMessage, .setProfile, .setPermission, .removeMember, .setSettings, .join: 1
+        }
+    }
+}
+
+/// The first operation of a conversation.
+public struct Genesis: Sendable, Hashable {
+    /// The conversation's title.
+    public var title: String
+    /// True when anyone who reaches a member may join with `view` permission.
+    public var isPublic: Bool
+    /// Random bytes so that two conversations with equal titles have different ids.
+    public var nonce: [UInt8]
+
+    public init(title: String, isPublic: Bool = false, nonce: [UInt8]) {
+        self.title = title
+        self.isPublic = isPublic
+        self.nonce = nonce
+    }
+}
+
+/// A new message placed between two neighbours in the message list, as its author saw it.
+public struct PostMessage: Sendable, Hashable {
+    /// The message it was posted after (nil: the start of the conversation).
+    public var originLeft: OpID?
+    /// The message that followed at that moment (nil: the end).
+    public var originRight: OpID?
+    /// The message text.
+    public var body: [Unicode.Scalar]
+
+    public init(originLeft: OpID?, originRight: OpID?, body: [Unicode.Scalar]) {
+        self.originLeft = originLeft
+        self.originRight = originRight
+        self.body = body
+    }
+}
+
+/// Characters inserted into a message body (a ``SequenceInsert`` addressed to one message).
+public struct InsertText: Sendable, Hashable {
+    public var message: OpID
+    public var originLeft: OpID?
+    public var originRight: OpID?
+    public var text: [Unicode.Scalar]
+
+    public init(message: OpID, originLeft: OpID?, originRight: OpID?, text: [Unicode.Scalar]) {
+        self.message = message
+        self.originLeft = originLeft
+        self.originRight = originRight
+        self.text = text
+    }
+}
+
+/// Characters deleted from a message body (a ``SequenceDelete`` addressed to one message).
+public struct DeleteText: Sendable, Hashable {
+    public var message: OpID
+    public var target: OpID
+    public var count: UInt32
+
+    public init(message: OpID, target: OpID, count: UInt32) {
+        self.message = message
+        self.target = target
+        self.count = count
+    }
+}
+
+/// A user's profile; only its owner changes it.
+public struct Profile: Sendable, Hashable {
+    public var displayName: String
+    /// An avatar reference (URL or data URI); nil: a generated identicon.
+    public var avatar: String?
+    /// 0xRRGGBB; nil: derived from the user's key.
+    public var colour: UInt32?
+    public var status: String?
+    public var statusEmoji: String?
+
+    public init(displayName: String, avatar: String? = nil, colour: UInt32? = nil, status: String? = nil,
+                statusEmoji: String? = nil) {
+        self.displayName = displayName
+        self.avatar = avatar
+        self.colour = colour
+        self.status = status
+        self.statusEmoji = statusEmoji
+    }
+}
+
+/// Conversation-wide settings that admins change.
+public struct ConversationSettings: Sendable, Hashable {
+    /// Messages each author may post per minute (judged on signed timestamps).
+    public var messagesPerMinute: UInt32
+    /// The largest message body, in UTF-8 bytes.
+    public var maxMessageBytes: UInt32
+    /// True when anyone who reaches a member may join with `view` permission.
+    public var isPublic: Bool
+
+    public static let `default` = ConversationSettings(messagesPerMinute: 10, maxMessageBytes: 16 * 1024, isPublic: false)
+
+    public init(messagesPerMinute: UInt32, maxMessageBytes: UInt32, isPublic: Bool) {
+        self.messagesPerMinute = messagesPerMinute
+        self.maxMessageBytes = maxMessageBytes
+        self.isPublic = isPublic
+    }
+}

@@ -1,0 +1,63 @@
+import ChatWire
+
+/// Why an incoming batch was not accepted. Every case has a stable `code` and is counted.
+public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The bytes do not decode (truncated, oversized, unknown version, non-canonical, …).
+    case malformed(WireError)
+    /// The Ed25519 signature does not verify against the batch's author.
+    case badSignature
+    /// The batch belongs to another conversation.
+    case wrongConversation
+    /// The batch's previous-hash does not match the author's chain: a fork, kept as evidence.
+    case chainMismatch
+    /// Same author and counters as a stored batch but different bytes: a fork, kept as evidence.
+    case fork
+    /// The pending buffer (batches waiting for missing predecessors) is full: dropped, to be
+    /// fetched again by anti-entropy.
+    case pendingFull
+    /// Counters beyond 32 bits.
+    case counterOverflow
+
+    public var code: String {
+        switch self {
+        case .malformed(let error): "malformed:\(error.code)"
+        case .badSignature: "bad_signature"
+        case .wrongConversation: "wrong_conversation"
+        case .chainMismatch: "chain_mismatch"
+        case .fork: "fork"
+        case .pendingFull: "pending_full"
+        case .counterOverflow: "counter_overflow"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .malformed(let error): "malformed batch: \(error)"
+        case .badSignature: "the signature does not match the author"
+        case .wrongConversation: "the batch belongs to another conversation"
+        case .chainMismatch: "the batch does not continue its author's hash chain (fork)"
+        case .fork: "the author signed two different batches for the same counters (fork)"
+        case .pendingFull: "too many batches are waiting for their predecessors"
+        case .counterOverflow: "the batch's counters overflow"
+        }
+    }
+
+    /// True when the batch is validly signed but conflicts with the author's history: it is
+    /// evidence of misbehaviour and is stored, never applied.
+    public var isForkEvidence: Bool { self == .chainMismatch || self == .fork }
+}
+
+/// Counts of rejections (and drops) by reason code.
+public struct RejectionCounters: Sendable, Hashable {
+    public private(set) var byCode: [String: Int] = [:]
+
+    public init() {}
+
+    public mutating func count(_ rejection: BatchRejection) { byCode[rejection.code, default: 0] += 1 }
+
+    public mutating func merge(_ other: RejectionCounters) {
+        for (code, count) in other.byCode { byCode[code, default: 0] += count }
+    }
+
+    public var total: Int { byCode.values.reduce(0, +) }
+}

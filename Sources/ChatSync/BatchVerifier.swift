@@ -1,0 +1,137 @@
+import ChatCore
+import ChatWire
+
+/// The stateful stage of verification for one conversation: per-author hash chains and dense
+/// counters, causal dependencies, and a bounded buffer for batches that arrive early.
+///
+/// Feed it authenticated batches in any order; it returns them in an order that respects every
+/// author's chain and every batch's causal past, ready to persist and apply. Pure and
+/// deterministic: no I/O, no clock.
+public struct BatchVerifier: Sendable {
+    /// An author's chain head: the next counter expected and the hash of the latest batch.
+    public struct Head: Sendable, Hashable {
+        public var nextCounter: UInt32
+        public var hash: [UInt8]
+
+        public init(nextCounter: UInt32, hash: [UInt8]) {
+            self.nextCounter = nextCounter
+            self.hash = hash
+        }
+
+        /// The head of an author with no batches: counter 0, previous hash all zeros.
+        public static let empty = Head(nextCounter: 0, hash: Array(repeating: 0, count: WireFormat.hashBytes))
+    }
+
+    /// What became of a batch.
+    public enum Verdict: Sendable, Hashable {
+        /// In order: persist and apply it (verdicts come in a valid order).
+        case accepted(AuthenticatedBatch)
+        /// Its counters are below the author's head: a duplicate, or a fork if the stored batch
+        /// at those counters differs (the caller checks against the store).
+        case alreadyCovered(AuthenticatedBatch)
+        /// Waiting for a predecessor or a causal dependency.
+        case held(AuthenticatedBatch)
+        /// Refused; fork evidence (see ``BatchRejection/isForkEvidence``) should be stored.
+        case rejected(AuthenticatedBatch, BatchRejection)
+    }
+
+    public let conversation: ConversationID
+    public private(set) var heads: [ReplicaID: Head]
+    public let pendingLimit: Int
+    private var pending: [AuthenticatedBatch] = []
+    public private(set) var rejections = RejectionCounters()
+
+    /// - Parameters:
+    ///   - heads: the chain heads already stored (empty for a new conversation).
+    ///   - pendingLimit: the most batches held at once.
+    public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], pendingLimit: Int = 4096) {
+        self.conversation = conversation
+        self.heads = heads
+        self.pendingLimit = max(1, pendingLimit)
+    }
+
+    /// Batches waiting for predecessors or dependencies.
+    public var pendingCount: Int { pending.count }
+
+    /// The vector clock of everything accepted.
+    public var clock: VectorClock {
+        var clock = VectorClock()
+        for (replica, head) in heads where head.nextCounter > 0 { clock[replica] = head.nextCounter }
+        return clock
+    }
+
+    /// Counts a rejection decided outside (for example by the authenticator).
+    public mutating func count(_ rejection: BatchRejection) { rejections.count(rejection) }
+
+    /// Submits one authenticated batch.
+    /// - Complexity: O(clock entries) per batch, plus a pass over the pending buffer after each
+    ///   acceptance while it is non-empty.
+    public mutating func submit(_ batch: AuthenticatedBatch) -> [Verdict] {
+        var verdicts: [Verdict] = []
+        let verdict = judge(batch)
+        switch verdict {
+        case .held:
+            guard pending.count < pendingLimit else {
+                rejections.count(.pendingFull)
+                return [.rejected(batch, .pendingFull)]
+            }
+            pending.append(batch)
+            return [verdict]
+        case .accepted:
+            verdicts.append(verdict)
+            drainPending(into: &verdicts)
+        case .rejected(_, let reason):
+            rejections.count(reason)
+            verdicts.append(verdict)
+        case .alreadyCovered:
+            verdicts.append(verdict)
+        }
+        return verdicts
+    }
+
+    /// Decides one batch against the current heads; advances the head when accepted.
+    private mutating func judge(_ batch: AuthenticatedBatch) -> Verdict {
+        let content = batch.batch.content
+        if case .genesis = content.operations.first {
+            guard batch.hash == conversation.bytes else { return .rejected(batch, .wrongConversation) }
+        } else if content.conversation != conversation {
+            return .rejected(batch, .wrongConversation)
+        }
+        guard UInt64(content.firstCounter) + content.idCount <= UInt64(UInt32.max) else {
+            return .rejected(batch, .counterOverflow)
+        }
+        let head = heads[content.author] ?? .empty
+        if content.firstCounter < head.nextCounter { return .alreadyCovered(batch) }
+        if content.firstCounter > head.nextCounter { return .held(batch) }
+        guard content.previousHash == head.hash else { return .rejected(batch, .chainMismatch) }
+        for (replica, count) in content.clock.entries where replica != content.author {
+            if (heads[replica]?.nextCounter ?? 0) < count { return .held(batch) }
+        }
+        heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
+        return .accepted(batch)
+    }
+
+    /// Re-judges held batches until none can move.
+    private mutating func drainPending(into verdicts: inout [Verdict]) {
+        var progress = true
+        while progress, !pending.isEmpty {
+            progress = false
+            var still: [AuthenticatedBatch] = []
+            for batch in pending {
+                switch judge(batch) {
+                case .held:
+                    still.append(batch)
+                case .accepted(let accepted):
+                    verdicts.append(.accepted(accepted))
+                    progress = true
+                case .rejected(let rejected, let reason):
+                    rejections.count(reason)
+                    verdicts.append(.rejected(rejected, reason))
+                case .alreadyCovered(let covered):
+                    verdicts.append(.alreadyCovered(covered))
+                }
+            }
+            pending = still
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import ChatCore
+
+/// Operation tags (version 1). New operations get new tags; an unknown tag is refused.
+enum OperationTag: UInt8 {
+    case genesis = 1, postMessage, insertText, deleteText, deleteMessage, setProfile, setPermission
+    case removeMember, setSettings, join
+}
+
+/// Encodes and decodes ``ConversationOp``s inside a batch.
+///
+/// An op id is written as (replica number, counter) against the batch's replica table; an
+/// optional op id as (number + 1, counter) with 0 meaning none.
+enum OperationCodec {
+    static func encode(_ op: ConversationOp, into writer: inout ByteWriter, table: inout ReplicaTableBuilder) {
+        func opID(_ id: OpID) {
+            writer.write(varint: table.number(of: id.replica))
+            writer.write(varint: id.counter)
+        }
+        func optionalOpID(_ id: OpID?) {
+            guard let id else { writer.write(byte: 0); return }
+            writer.write(varint: table.number(of: id.replica) + 1)
+            writer.write(varint: id.counter)
+        }
+        switch op {
+        case .genesis(let genesis):
+            writer.write(byte: OperationTag.genesis.rawValue)
+            writer.write(string: genesis.title)
+            writer.write(bool: genesis.isPublic)
+            writer.write(varint: UInt64(genesis.nonce.count))
+            writer.write(bytes: genesis.nonce)
+        case .postMessage(let post):
+            writer.write(byte: OperationTag.postMessage.rawValue)
+            optionalOpID(post.originLeft)
+            optionalOpID(post.originRight)
+            writer.write(scalars: post.body)
+        case .insertText(let insert):
+            writer.write(byte: OperationTag.insertText.rawValue)
+            opID(insert.message)
+            optionalOpID(insert.originLeft)
+            optionalOpID(insert.originRight)
+            writer.write(scalars: insert.text)
+        case .deleteText(let delete):
+            writer.write(byte: OperationTag.deleteText.rawValue)
+            opID(delete.message)
+            opID(delete.target)
+            writer.write(varint: delete.count)
+        case .deleteMessage(let message):
+            writer.write(byte: OperationTag.deleteMessage.rawValue)
+            opID(message)
+        case .setProfile(let profile):
+            writer.write(byte: OperationTag.setProfile.rawValue)
+            let flags: UInt8 = (profile.avatar != nil ? 1 : 0) | (profile.colour != nil ? 2 : 0)
+                | (profile.status != nil ? 4 : 0) | (profile.statusEmoji != nil ? 8 : 0)
+            writer.write(byte: flags)
+            writer.write(string: profile.displayName)
+            if let avatar = profile.avatar { writer.write(string: avatar) }
+            if let colour = profile.colour { writer.write(varint: colour) }
+            if let status = profile.status { writer.write(string: status) }
+            if let emoji = profile.statusEmoji { writer.write(string: emoji) }
+        case .setPermission(let member, let permission):
+            writer.write(byte: OperationTag.setPermission.rawValue)
+            writer.write(varint: table.number(of: member))
+            writer.write(byte: permission.rawValue)
+        case .removeMember(let member):
+            writer.write(byte: OperationTag.removeMember.rawValue)
+            writer.write(varint: table.number(of: member))
+        case .setSettings(let settings):
+            writer.write(byte: OperationTag.setSettings.rawValue)
+            writer.write(varint: settings.messagesPerMinute)
+            writer.write(varint: settings.maxMessageBytes)
+            writer.write(bool: settings.isPublic)
+        case .join(let token):
+            writer.write(byte: OperationTag.join.rawValue)
+            writer.write(varint: UInt64(token.count))
+            writer.write(bytes: token)
+        }
+    }
+
+    static func decode(from reader: inout WireReader, table: inout ReplicaTableReader) throws(WireError) -> ConversationOp {
+        func opID() throws(WireError) -> OpID {
+            let replica = try table.replica(try reader.varint())
+            return OpID(replica: replica, counter: try reader.varint32())
+        }
+        func optionalOpID() throws(WireError) -> OpID? {
+            let number = try reader.varint()
+            guard number > 0 else { return nil }
+            let replica = try table.replica(number - 1)
+            return OpID(replica: replica, counter: try reader.varint32())
+        }
+        let limits = reader.limits
+        let raw = try reader.byte()
+        guard let tag = OperationTag(rawValue: raw) else { throw .unknownOperation(raw) }
+        switch tag {
+        case .genesis:
+            let title = try reader.string("title", limit: limits.maxStringBytes)
+            let isPublic = try reader.bool("isPublic")
+            let nonce = Array(try reader.bytes(try reader.count("nonce", limit: 64)))
+            return .genesis(Genesis(title: title, isPublic: isPublic, nonce: nonce))
+        case .postMessage:
+            let left = try optionalOpID()
+            let right = try optionalOpID()
+            let body = try reader.scalars("message body", limit: limits.maxTextBytes)
+            return .postMessage(PostMessage(originLeft: left, originRight: right, body: body))
+        case .insertText:
+            let message = try opID()
+            let left = try optionalOpID()
+            let right = try optionalOpID()
+            let text = try reader.scalars("inserted text", limit: limits.maxTextBytes)
+            guard !text.isEmpty else { throw .invalidValue("empty text insert") }
+            return .insertText(InsertText(message: message, originLeft: left, originRight: right, text: text))
+        case .deleteText:
+            let message = try opID()
+            let target = try opID()
+            let count = try reader.varint32()
+            guard count > 0 else { throw .invalidValue("empty text delete") }
+            return .deleteText(DeleteText(message: message, target: target, count: count))
+        case .deleteMessage:
+            return .deleteMessage(message: try opID())
+        case .setProfile:
+            let flags = try reader.byte()
+            guard flags < 16 else { throw .nonCanonical("unknown profile flags") }
+            let name = try reader.string("display name", limit: limits.maxStringBytes)
+            let avatar = flags & 1 != 0 ? try reader.string("avatar", limit: limits.maxStringBytes) : nil
+            var colour: UInt32?
+            if flags & 2 != 0 {
+                let value = try reader.varint32()
+                guard value <= 0xFF_FFFF else { throw .invalidValue("colour is not 0xRRGGBB") }
+                colour = value
+            }
+            let status = flags & 4 != 0 ? try reader.string("status", limit: limits.maxStringBytes) : nil
+            let emoji = flags & 8 != 0 ? try reader.string("status emoji", limit: limits.maxStringBytes) : nil
+            return .setProfile(Profile(displayName: name, avatar: avatar, colour: colour, status: status, statusEmoji: emoji))
+        case .setPermission:
+            let member = try table.replica(try reader.varint())
+            let raw = try reader.byte()
+            guard let permission = Permission(rawValue: raw) else { throw .invalidValue("permission level \(raw)") }
+            return .setPermission(member: member, permission: permission)
+        case .removeMember:
+            return .removeMember(member: try table.replica(try reader.varint()))
+        case .setSettings:
+            let perMinute = try reader.varint32()
+            let maxBytes = try reader.varint32()
+            let isPublic = try reader.bool("isPublic")
+            return .setSettings(ConversationSettings(messagesPerMinute: perMinute, maxMessageBytes: maxBytes, isPublic: isPublic))
+        case .join:
+            let token = Array(try reader.bytes(try reader.count("invite token", limit: limits.maxTokenBytes)))
+            return .join(inviteToken: token)
+        }
+    }
+}

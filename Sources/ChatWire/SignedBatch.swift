@@ -1,0 +1,169 @@
+import ChatCore
+
+/// A run of one author's consecutive operations, as the author signed it.
+///
+/// Operation `i` has id `(author, firstCounter + ids used by operations 0 ..< i)`; the batch uses
+/// `firstCounter ..< firstCounter + idCount`. `clock` is the author's vector clock when the batch
+/// was made (its causal past; the author's own entry is `firstCounter`), `previousHash` the hash
+/// of the author's previous batch (all zeros for the first), `timestamp` the author's clock in
+/// milliseconds since the Unix epoch. The genesis batch names no conversation: its hash is the
+/// conversation id.
+public struct BatchContent: Sendable, Hashable {
+    public var conversation: ConversationID?
+    public var author: ReplicaID
+    public var firstCounter: UInt32
+    public var timestamp: UInt64
+    public var previousHash: [UInt8]
+    public var clock: VectorClock
+    public var operations: [ConversationOp]
+
+    public init(conversation: ConversationID?, author: ReplicaID, firstCounter: UInt32, timestamp: UInt64,
+                previousHash: [UInt8], clock: VectorClock, operations: [ConversationOp]) {
+        self.conversation = conversation
+        self.author = author
+        self.firstCounter = firstCounter
+        self.timestamp = timestamp
+        self.previousHash = previousHash
+        self.clock = clock
+        self.operations = operations
+    }
+
+    /// How many ids the batch uses.
+    public var idCount: UInt64 { operations.reduce(0) { $0 + UInt64($1.idCount) } }
+
+    /// The id of each operation, in order.
+    public var operationIDs: [OpID] {
+        var counter = firstCounter
+        return operations.map { op in
+            defer { counter &+= op.idCount }
+            return OpID(replica: author, counter: counter)
+        }
+    }
+
+    /// The canonical bytes that are signed (everything but the signature).
+    ///
+    /// ```
+    /// "SC" 0x01 0x01 flags(bit 0: names a conversation) [conversation 32]
+    /// author 32, firstCounter, timestamp (varints), previousHash 32
+    /// clock: count, then (replica 32, count varint) sorted by replica, author and zeros omitted
+    /// replica table: count, then 32 bytes each (index 0, the author, is implicit)
+    /// operations: count, then each operation
+    /// ```
+    /// - Complexity: O(size).
+    public func signingBytes() -> [UInt8] {
+        var ops = ByteWriter(capacity: operations.count * 8)
+        var table = ReplicaTableBuilder(author: author)
+        for op in operations { OperationCodec.encode(op, into: &ops, table: &table) }
+
+        var writer = ByteWriter(capacity: ops.bytes.count + 160 + clock.entries.count * 36)
+        writer.writeHeader(.batch)
+        writer.write(byte: conversation == nil ? 0 : 1)
+        if let conversation { writer.write(bytes: conversation.bytes) }
+        writer.write(bytes: author.bytes)
+        writer.write(varint: firstCounter)
+        writer.write(varint: timestamp)
+        writer.write(bytes: previousHash)
+        let entries = clock.entries.filter { $0.replica != author }
+        writer.write(varint: UInt64(entries.count))
+        for entry in entries {
+            writer.write(bytes: entry.replica.bytes)
+            writer.write(varint: entry.count)
+        }
+        writer.write(varint: UInt64(table.replicas.count - 1))
+        for replica in table.replicas.dropFirst() { writer.write(bytes: replica.bytes) }
+        writer.write(varint: UInt64(operations.count))
+        writer.write(bytes: ops.bytes)
+        return writer.bytes
+    }
+}
+
+/// A batch with its Ed25519 signature, kept as the exact bytes that were signed and sent, so it
+/// can be stored and forwarded verbatim and anyone can check who wrote it.
+public struct SignedBatch: Sendable, Hashable {
+    /// The decoded content.
+    public let content: BatchContent
+    /// The full encoding: signing bytes followed by the 64-byte signature.
+    public let bytes: [UInt8]
+
+    /// The bytes the signature covers.
+    public var signedBytes: ArraySlice<UInt8> { bytes.dropLast(WireFormat.signatureBytes) }
+
+    /// The 64 signature bytes.
+    public var signature: ArraySlice<UInt8> { bytes.suffix(WireFormat.signatureBytes) }
+
+    /// Encodes `content` and appends the signature `sign` makes over the encoding.
+    public init(content: BatchContent, sign: ([UInt8]) -> [UInt8]) {
+        var bytes = content.signingBytes()
+        let signature = sign(bytes)
+        precondition(signature.count == WireFormat.signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
+        bytes.append(contentsOf: signature)
+        self.content = content
+        self.bytes = bytes
+    }
+
+    /// Decodes untrusted bytes. Checks structure, limits and canonical form; the signature is
+    /// checked by the caller (this module does no cryptography).
+    /// - Complexity: O(size).
+    public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
+        guard bytes.count <= limits.maxBatchBytes else {
+            throw .tooLarge(field: "batch", size: bytes.count, limit: limits.maxBatchBytes)
+        }
+        guard bytes.count > WireFormat.signatureBytes else {
+            throw .malformed(.truncated(offset: bytes.count))
+        }
+        var reader = WireReader(Array(bytes.dropLast(WireFormat.signatureBytes)), limits: limits)
+        try reader.header(expecting: .batch)
+        let flags = try reader.byte()
+        guard flags <= 1 else { throw .nonCanonical("unknown batch flags") }
+        let conversation = flags == 1 ? try reader.conversationID() : nil
+        let author = try reader.replicaID()
+        let firstCounter = try reader.varint32()
+        let timestamp = try reader.varint()
+        let previousHash = Array(try reader.bytes(WireFormat.hashBytes))
+        let entryCount = try reader.count("clock", limit: limits.maxClockEntries)
+        var clock = VectorClock()
+        var previous: ReplicaID?
+        for _ in 0 ..< entryCount {
+            let replica = try reader.replicaID()
+            let count = try reader.varint32()
+            guard previous.map({ $0 < replica }) ?? true else { throw .nonCanonical("clock entries not sorted") }
+            guard replica != author, count > 0 else { throw .nonCanonical("clock lists the author or a zero") }
+            clock[replica] = count
+            previous = replica
+        }
+        clock[author] = firstCounter
+        let tableCount = try reader.count("replica table", limit: limits.maxReplicaTable)
+        var others: [ReplicaID] = []
+        others.reserveCapacity(tableCount)
+        for _ in 0 ..< tableCount { others.append(try reader.replicaID()) }
+        var table = ReplicaTableReader(author: author, others: others)
+        let opCount = try reader.count("operations", limit: limits.maxOperationsPerBatch)
+        guard opCount > 0 else { throw .invalidValue("a batch has at least one operation") }
+        var operations: [ConversationOp] = []
+        operations.reserveCapacity(opCount)
+        var ids = UInt64(firstCounter)
+        for _ in 0 ..< opCount {
+            let op = try OperationCodec.decode(from: &reader, table: &table)
+            ids += UInt64(op.idCount)
+            operations.append(op)
+        }
+        try table.checkAllUsed()
+        guard reader.isAtEnd else { throw .trailingBytes(bytes.count - WireFormat.signatureBytes - reader.offset) }
+        guard ids <= UInt64(UInt32.max) else { throw .invalidValue("batch counters overflow 32 bits") }
+        guard Set(others).count == others.count, !others.contains(author) else {
+            throw .nonCanonical("replica table repeats a replica")
+        }
+        if case .genesis = operations[0] {
+            guard conversation == nil, firstCounter == 0 else { throw .invalidValue("genesis outside a genesis batch") }
+        } else if conversation == nil {
+            throw .invalidValue("only a genesis batch names no conversation")
+        }
+        for op in operations.dropFirst() {
+            if case .genesis = op { throw .invalidValue("genesis must be the first operation") }
+        }
+        self.content = BatchContent(
+            conversation: conversation, author: author, firstCounter: firstCounter, timestamp: timestamp,
+            previousHash: previousHash, clock: clock, operations: operations)
+        self.bytes = bytes
+    }
+}

@@ -1,0 +1,101 @@
+import ChatCore
+
+/// Why bytes from a peer or a file were refused. Stable `code`s for counters and logs.
+public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The bytes end early, a varint is malformed, or a primitive value is out of range.
+    case malformed(BinaryDecodingError)
+    /// The leading magic bytes are wrong: not our format.
+    case badMagic
+    /// A major version this build does not speak.
+    case unknownVersion(UInt8)
+    /// A record or frame type this version does not define.
+    case unknownKind(UInt8)
+    /// An operation tag this version does not define.
+    case unknownOperation(UInt8)
+    /// A field is larger than its limit; checked before anything is allocated.
+    case tooLarge(field: String, size: Int, limit: Int)
+    /// Text that is not valid UTF-8.
+    case invalidUTF8(field: String)
+    /// Bytes that decode but are not the one canonical encoding of their value.
+    case nonCanonical(String)
+    /// Bytes after the end of the value.
+    case trailingBytes(Int)
+    /// A value that is well formed but not allowed (e.g. a zero-length delete).
+    case invalidValue(String)
+
+    /// A stable, machine-readable reason code.
+    public var code: String {
+        switch self {
+        case .malformed(let error): "malformed_\(error.code)"
+        case .badMagic: "bad_magic"
+        case .unknownVersion: "unknown_version"
+        case .unknownKind: "unknown_kind"
+        case .unknownOperation: "unknown_operation"
+        case .tooLarge: "too_large"
+        case .invalidUTF8: "invalid_utf8"
+        case .nonCanonical: "non_canonical"
+        case .trailingBytes: "trailing_bytes"
+        case .invalidValue: "invalid_value"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .malformed(let error): "malformed input: \(error)"
+        case .badMagic: "not StreamingChat wire data (bad magic bytes)"
+        case .unknownVersion(let version): "unsupported wire version \(version)"
+        case .unknownKind(let kind): "unknown record kind \(kind)"
+        case .unknownOperation(let tag): "unknown operation tag \(tag)"
+        case .tooLarge(let field, let size, let limit): "\(field) is \(size) bytes or items, over the limit of \(limit)"
+        case .invalidUTF8(let field): "\(field) is not valid UTF-8"
+        case .nonCanonical(let reason): "non-canonical encoding: \(reason)"
+        case .trailingBytes(let count): "\(count) unexpected bytes after the end"
+        case .invalidValue(let reason): "invalid value: \(reason)"
+        }
+    }
+}
+
+/// Size limits applied while decoding, before allocating.
+public struct WireLimits: Sendable, Hashable {
+    public var maxBatchBytes: Int
+    public var maxOperationsPerBatch: Int
+    public var maxTextBytes: Int
+    public var maxStringBytes: Int
+    public var maxClockEntries: Int
+    public var maxReplicaTable: Int
+    public var maxTokenBytes: Int
+    public var maxFrameBytes: Int
+
+    /// Defaults: 1 MiB batches of up to 65,536 operations, 64 KiB of text per operation.
+    public static let `default` = WireLimits(
+        maxBatchBytes: 1 << 20, maxOperationsPerBatch: 1 << 16, maxTextBytes: 64 << 10, maxStringBytes: 1024,
+        maxClockEntries: 4096, maxReplicaTable: 4096, maxTokenBytes: 4096, maxFrameBytes: 4 << 20)
+
+    public init(maxBatchBytes: Int, maxOperationsPerBatch: Int, maxTextBytes: Int, maxStringBytes: Int,
+                maxClockEntries: Int, maxReplicaTable: Int, maxTokenBytes: Int, maxFrameBytes: Int) {
+        self.maxBatchBytes = maxBatchBytes
+        self.maxOperationsPerBatch = maxOperationsPerBatch
+        self.maxTextBytes = maxTextBytes
+        self.maxStringBytes = maxStringBytes
+        self.maxClockEntries = maxClockEntries
+        self.maxReplicaTable = maxReplicaTable
+        self.maxTokenBytes = maxTokenBytes
+        self.maxFrameBytes = maxFrameBytes
+    }
+}
+
+/// Format constants shared by every record: magic "SC", version 1, then a kind byte.
+public enum WireFormat {
+    public static let magic: [UInt8] = [0x53, 0x43]
+    public static let version: UInt8 = 1
+
+    /// Record kinds.
+    public enum Kind: UInt8, Sendable {
+        case batch = 1
+        case inviteToken = 2
+    }
+
+    public static let signatureBytes = 64
+    public static let hashBytes = 32
+    public static let keyBytes = 32
+}

@@ -1,0 +1,91 @@
+import ChatCore
+import ChatCrypto
+import ChatWire
+import Foundation
+import Testing
+
+/// Wire test vectors in Fixtures/wire/v1: batches and a token signed with fixed test keys. They
+/// must decode and verify forever; the encoder must still produce them byte for byte.
+/// Regenerate (only for a deliberate new format version) with
+/// `STREAMINGCHAT_WRITE_FIXTURES=1 swift test --filter WireFixtureTests`.
+@Suite struct WireFixtureTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/wire/v1")
+
+    /// The fixture contents, rebuilt from scratch.
+    static func expected() -> [(name: String, bytes: [UInt8])] {
+        let alice = TestKeys.alice, bob = TestKeys.bob
+        let a = alice.publicKey.replicaID, b = bob.publicKey.replicaID
+        let zero = [UInt8](repeating: 0, count: 32)
+        let genesis = SignedBatch(content: BatchContent(
+            conversation: nil, author: a, firstCounter: 0, timestamp: 1_750_000_000_000, previousHash: zero,
+            clock: VectorClock(), operations: [.genesis(Genesis(title: "StreamingChat fixture", nonce: Array(0 ..< 16)))]),
+            sign: { alice.sign($0).bytes })
+        let conversation = ConversationID(bytes: Hashing.blake2b(genesis.bytes))! // SAFETY: 32-byte hash
+        let message = OpID(replica: a, counter: 1)
+        let aliceOne = SignedBatch(content: BatchContent(
+            conversation: conversation, author: a, firstCounter: 1, timestamp: 1_750_000_001_000,
+            previousHash: Hashing.blake2b(genesis.bytes), clock: VectorClock([a: 1]), operations: [
+                .postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("Hello, world 👋".unicodeScalars))),
+                .insertText(InsertText(message: message, originLeft: OpID(replica: a, counter: 6), originRight: OpID(replica: a, counter: 7),
+                                       text: Array(" there".unicodeScalars))),
+                .deleteText(DeleteText(message: message, target: OpID(replica: a, counter: 15), count: 2)),
+                .setProfile(Profile(displayName: "Ana", colour: 0x3366CC, status: "writing fixtures", statusEmoji: "🧪")),
+                .setSettings(ConversationSettings(messagesPerMinute: 20, maxMessageBytes: 16384, isPublic: false)),
+                .setPermission(member: b, permission: .comment),
+            ]), sign: { alice.sign($0).bytes })
+        let token = InviteToken(content: InviteTokenContent(
+            conversation: conversation, permission: .comment, issuer: a, tokenID: Array(repeating: 0x11, count: 16),
+            issuedAt: 1_750_000_002_000, expiresAt: 1_760_000_000_000, useLimit: 1, label: "for Ben",
+            addresses: ["127.0.0.1:7400"]), sign: { alice.sign($0).bytes })
+        let bobZero = SignedBatch(content: BatchContent(
+            conversation: conversation, author: b, firstCounter: 0, timestamp: 1_750_000_003_000, previousHash: zero,
+            clock: VectorClock([a: aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)]), operations: [
+                .join(inviteToken: token.bytes),
+                .postMessage(PostMessage(originLeft: message, originRight: nil, body: Array("Hi Ana — ça va?".unicodeScalars))),
+                .deleteMessage(message: OpID(replica: b, counter: 1)),
+            ]), sign: { bob.sign($0).bytes })
+        let frame = DataFrame.batches(conversation: conversation, batches: [genesis.bytes, aliceOne.bytes, bobZero.bytes])
+        return [("genesis.batch", genesis.bytes), ("alice-1.batch", aliceOne.bytes), ("invite.token", token.bytes),
+                ("bob-0.batch", bobZero.bytes), ("batches.frame", frame.encoded())]
+    }
+
+    @Test func fixturesDecodeVerifyAndAreReproduced() throws {
+        let expected = Self.expected()
+        if ProcessInfo.processInfo.environment["STREAMINGCHAT_WRITE_FIXTURES"] == "1" {
+            try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+            for fixture in expected { try Data(fixture.bytes).write(to: Self.folder.appendingPathComponent(fixture.name)) }
+        }
+        var stored: [String: [UInt8]] = [:]
+        for fixture in expected {
+            stored[fixture.name] = try [UInt8](Data(contentsOf: Self.folder.appendingPathComponent(fixture.name)))
+            #expect(stored[fixture.name] == fixture.bytes, "\(fixture.name): the encoder no longer reproduces the fixture")
+        }
+        // Decode and verify the stored bytes, independently of the encoder.
+        var previous = [UInt8](repeating: 0, count: 32)
+        for name in ["genesis.batch", "alice-1.batch"] {
+            let batch = try SignedBatch(decoding: try #require(stored[name]))
+            #expect(batch.content.author == TestKeys.alice.publicKey.replicaID)
+            #expect(batch.content.previousHash == previous, "\(name) continues the chain")
+            let signature = try #require(Signature(bytes: batch.signature))
+            #expect(TestKeys.alice.publicKey.isValidSignature(signature, for: batch.signedBytes), "\(name) verifies")
+            previous = Hashing.blake2b(batch.bytes)
+        }
+        let genesis = try SignedBatch(decoding: try #require(stored["genesis.batch"]))
+        let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
+        let token = try InviteToken(decoding: try #require(stored["invite.token"]))
+        #expect(token.content.conversation == conversation)
+        #expect(TestKeys.alice.publicKey.isValidSignature(try #require(Signature(bytes: token.signature)), for: token.signedBytes))
+        let bob = try SignedBatch(decoding: try #require(stored["bob-0.batch"]))
+        #expect(bob.content.operations.first == .join(inviteToken: token.bytes))
+        #expect(TestKeys.bob.publicKey.isValidSignature(try #require(Signature(bytes: bob.signature)), for: bob.signedBytes))
+        let frameBytes = try #require(stored["batches.frame"])
+        let header = try FrameHeader(decoding: frameBytes.prefix(FrameHeader.byteCount))
+        guard case .batches(let frameConversation, let batches) = try DataFrame(type: header.type, body: Array(frameBytes.dropFirst(8))) else {
+            Issue.record("frame type")
+            return
+        }
+        #expect(frameConversation == conversation)
+        #expect(batches.count == 3)
+    }
+}

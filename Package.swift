@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatCore", targets: ["ChatCore"]),
+        .library(name: "ChatWire", targets: ["ChatWire"]),
+        .library(name: "ChatCrypto", targets: ["ChatCrypto"]),
         .executable(name: "streamingchat", targets: ["StreamingChatCLI"]),
     ],
     dependencies: [
@@ -31,7 +33,19 @@ let package = Package(
             swiftSettings: [.define("CHAT_INTERNAL_CHECKS", .when(configuration: .debug))]),
 
         // libsodium: hashes now; keys, signatures and frame encryption next.
-        .target(name: "ChatCrypto", dependencies: ["CSodium"]),
+        .target(name: "ChatCrypto", dependencies: ["CSodium", "ChatCore"]),
+
+        // Pure: the versioned binary wire format (ops, signed batches, frames, invite tokens).
+        .target(name: "ChatWire", dependencies: ["ChatCore"]),
+
+        // LMDB: the per-conversation op log of signed batches, heads, snapshots, evidence.
+        .target(name: "ChatStore", dependencies: ["CLMDB", "ChatCore"]),
+
+        // Pure (sans-I/O) replication logic: batching, verification, later sessions and gossip.
+        .target(name: "ChatSync", dependencies: ["ChatCore", "ChatWire", "ChatCrypto"]),
+
+        // The runtime: conversations on a node (store, verification, ingest), later TCP and discovery.
+        .target(name: "ChatNode", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync"]),
 
         // Real editing traces: parsing (JSON, gzip) and replay onto ChatCore, the correctness oracle.
         .target(
@@ -46,11 +60,16 @@ let package = Package(
         .executableTarget(
             name: "StreamingChatCLI",
             dependencies: [
-                "ChatCore", "ChatTraces",
+                "ChatCore", "ChatTraces", "ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto", "ChatCore"]),
+        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto"]),
+        .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore"]),
+        .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
+        .testTarget(name: "ChatSyncTests", dependencies: ["ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatTracesTests", dependencies: ["ChatTraces", "ChatCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CLMDB"]),
         .testTarget(name: "CLITests", dependencies: ["StreamingChatCLI"]),

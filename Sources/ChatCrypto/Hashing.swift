@@ -1,40 +1,38 @@
 private import CSodium
 
-/// libsodium, initialised once per process (thread-safe: a global `let` is initialised lazily
-/// and exactly once).
-let sodiumReady: Bool = sodium_init() >= 0
-
 /// Cryptographic hashes over libsodium.
 public enum Hashing {
     /// SHA-256 of `bytes` (32 bytes).
+    ///
+    /// - Complexity: O(n) in the length of `bytes`.
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        precondition(sodiumReady, "libsodium failed to initialise") // SAFETY: process-level setup, not input
-        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
-        bytes.withUnsafeBufferPointer { input in
+        requireSodium()
+        let size = Int(crypto_hash_sha256_bytes())
+        var digest = [UInt8](repeating: 0, count: size)
+        bytes.withUnsafeBytes { input in
             digest.withUnsafeMutableBufferPointer { output in
-                // An empty input's baseAddress may be nil; libsodium reads nothing when length is 0.
-                let empty: UInt8 = 0
-                guard let out = output.baseAddress else { return }
-                withUnsafePointer(to: empty) { fallback in
-                    _ = crypto_hash_sha256(out, input.baseAddress ?? fallback, UInt64(input.count))
+                guard let out = output.baseAddress, output.count == size else { return }
+                withNonNullBytes(input) { base, count in
+                    _ = crypto_hash_sha256(out, base, UInt64(count))
                 }
             }
         }
         return digest
     }
 
-    /// BLAKE2b of `bytes` with an output of `length` bytes (16 ... 64, default 32).
+    /// BLAKE2b of `bytes` with an output of `length` bytes (16 ... 64, default 32; other lengths are
+    /// clamped into that range).
+    ///
+    /// - Complexity: O(n) in the length of `bytes`.
     public static func blake2b(_ bytes: [UInt8], length: Int = 32) -> [UInt8] {
-        precondition(sodiumReady, "libsodium failed to initialise") // SAFETY: process-level setup, not input
+        requireSodium()
         let length = min(max(length, Int(crypto_generichash_bytes_min())), Int(crypto_generichash_bytes_max()))
         var digest = [UInt8](repeating: 0, count: length)
-        bytes.withUnsafeBufferPointer { input in
+        bytes.withUnsafeBytes { input in
             digest.withUnsafeMutableBufferPointer { output in
-                let empty: UInt8 = 0
-                guard let out = output.baseAddress else { return }
-                withUnsafePointer(to: empty) { fallback in
-                    _ = crypto_generichash(out, output.count, input.baseAddress ?? fallback,
-                                           UInt64(input.count), nil, 0)
+                guard let out = output.baseAddress, output.count == length else { return }
+                withNonNullBytes(input) { base, count in
+                    _ = crypto_generichash(out, output.count, base, UInt64(count), nil, 0)
                 }
             }
         }
@@ -42,6 +40,8 @@ public enum Hashing {
     }
 
     /// Lower-case hex.
+    ///
+    /// - Complexity: O(n) in the length of `bytes`.
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -8,10 +8,21 @@ public struct AuthenticatedBatch: Sendable, Hashable {
     /// BLAKE2b-256 of the batch's bytes: what the author's next batch names as previous.
     public let hash: [UInt8]
 
+    init(batch: SignedBatch, hash: [UInt8]) {
+        self.batch = batch
+        self.hash = hash
+    }
+
+    /// A batch read back from this node's own store, which verified it when it arrived: the
+    /// signature is not checked again.
+    public init(storedBatch batch: SignedBatch, hash: [UInt8]) {
+        self.init(batch: batch, hash: hash)
+    }
+
     public var author: ReplicaID { batch.content.author }
     public var firstCounter: UInt32 { batch.content.firstCounter }
     /// One past the last counter the batch uses.
-    public var endCounter: UInt32 { UInt32(truncatingIfNeeded: UInt64(batch.content.firstCounter) + batch.content.idCount) }
+    public var endCounter: UInt32 { UInt32(truncatingIfNeeded: UInt64(batch.content.firstCounter) + batch.idCount) }
 }
 
 /// The stateless first stage of verification: decode within limits, check the signature, hash.

@@ -97,7 +97,7 @@ public struct BatchVerifier: Sendable {
         } else if content.conversation != conversation {
             return .rejected(batch, .wrongConversation)
         }
-        guard UInt64(content.firstCounter) + content.idCount <= UInt64(UInt32.max) else {
+        guard UInt64(content.firstCounter) + batch.batch.idCount <= UInt64(UInt32.max) else {
             return .rejected(batch, .counterOverflow)
         }
         let head = heads[content.author] ?? .empty

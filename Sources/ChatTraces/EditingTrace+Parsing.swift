@@ -1,7 +1,18 @@
+import NIOCore
+
 extension EditingTrace {
     /// Parses plain JSON bytes; consumes them so they are released as soon as parsing ends.
     static func parseJSON(_ bytes: consuming [UInt8], name: String) throws(TraceError) -> EditingTrace {
-        var parser = TraceParser(bytes: bytes)
+        let size = bytes.count
+        var parser = TraceParser(reader: JSONReader(bytes: bytes), gzip: nil, expectedSize: size)
+        return try parser.parse(name: name)
+    }
+
+    /// Parses one gzip member, decompressing it chunk by chunk as the parser consumes it.
+    static func parseGzip(_ member: consuming ByteBuffer, name: String) throws(TraceError) -> EditingTrace {
+        let stream = try GzipStream(member: member)
+        let reader = JSONReader(source: stream, chunkCapacity: stream.chunkCapacity)
+        var parser = TraceParser(reader: reader, gzip: stream, expectedSize: stream.recordedSize)
         return try parser.parse(name: name)
     }
 }
@@ -9,6 +20,8 @@ extension EditingTrace {
 /// Streams one trace document out of a ``JSONReader`` into flat storage, validating as it goes.
 private struct TraceParser {
     private var reader: JSONReader
+    /// The decompressor feeding `reader`, if the input is gzip; its errors explain any parse error.
+    private let gzip: GzipStream?
 
     private var kindName: String?
     private var startContent: [Unicode.Scalar] = []
@@ -25,10 +38,12 @@ private struct TraceParser {
     private var firstTransactionWithoutAgent: Int?
     private var firstTransactionWithoutParents: Int?
 
-    init(bytes: [UInt8]) {
-        reader = JSONReader(bytes: bytes)
+    /// A parser over `reader`, whose input is `expectedSize` bytes of JSON.
+    init(reader: JSONReader, gzip: GzipStream?, expectedSize: Int) {
+        self.reader = reader
+        self.gzip = gzip
         // The traces use ~60–110 JSON bytes per patch; reserve for the dense end and let arrays grow past it.
-        let estimate = min(bytes.count / 56, 1 << 24)
+        let estimate = min(expectedSize / 56, 1 << 24)
         transactions.reserveCapacity(estimate)
         patches.reserveCapacity(estimate)
     }
@@ -36,13 +51,17 @@ private struct TraceParser {
     mutating func parse(name: String) throws(TraceError) -> EditingTrace {
         do {
             try parseDocument()
-        } catch let error as JSONError {
-            throw TraceError(error)
-        } catch let error as TraceError {
-            throw error
         } catch {
-            throw .invalidTrace("unexpected error \(error)")
+            // Corrupt gzip data explains whatever the parser made of it: read it to the end to know.
+            if let failure = gzip?.finish() { throw failure }
+            switch error {
+            case let error as JSONError: throw TraceError(error)
+            case let error as TraceError: throw error
+            default: throw .invalidTrace("unexpected error \(error)")
+            }
         }
+        // The JSON parsed, and reading it consumed the whole stream; the CRC and size checks ran at its end.
+        if let failure = gzip?.finish() { throw failure }
         reader = JSONReader(bytes: [])  // drop the JSON bytes before building the result
 
         guard sawTransactions else { throw .invalidTrace("the trace has no \"txns\" array") }
@@ -133,7 +152,11 @@ private struct TraceParser {
             switch key {
             case "agent":
                 guard agent == nil else { throw TraceError.invalidTrace("txn \(index) has two \"agent\" keys") }
-                agent = try readInt("txn \(index): \"agent\"")
+                let value = try readInt("txn \(index): \"agent\"")
+                guard Int32(exactly: value) != nil else {
+                    throw TraceError.invalidTrace("txn \(index): \"agent\" \(value) is outside the 32-bit range")
+                }
+                agent = value
             case "parents":
                 guard !sawParents else { throw TraceError.invalidTrace("txn \(index) has two \"parents\" keys") }
                 sawParents = true
@@ -148,6 +171,9 @@ private struct TraceParser {
         }
         if agent == nil, firstTransactionWithoutAgent == nil { firstTransactionWithoutAgent = index }
         if !sawParents, firstTransactionWithoutParents == nil { firstTransactionWithoutParents = index }
+        guard parentStorage.count <= Int(Int32.max) else {
+            throw TraceError.invalidTrace("the trace has more than \(Int32.max) parent references")
+        }
         transactions.append(
             TraceTransaction(
                 agent: agent ?? 0,
@@ -172,33 +198,45 @@ private struct TraceParser {
         try expect(.array, "txn \(index): \"patches\"")
         var array = try reader.beginArray()
         var patchNumber = 0
+        // Built only for an error message: formatting it for every patch would dominate parsing.
+        func context() -> String { "txn \(index), patch \(patchNumber)" }
         while try reader.nextElement(in: &array) {
-            let context = "txn \(index), patch \(patchNumber)"
             let found = try reader.peekKind()
             guard found == .array else {
-                throw TraceError.invalidTrace("\(context) must be an array [position, deleteCount, text], not \(found)")
+                throw TraceError.invalidTrace("\(context()) must be an array [position, deleteCount, text], not \(found)")
             }
             var fields = try reader.beginArray()
             guard try reader.nextElement(in: &fields) else {
-                throw TraceError.invalidTrace("\(context) is empty; it must be [position, deleteCount, text]")
+                throw TraceError.invalidTrace("\(context()) is empty; it must be [position, deleteCount, text]")
             }
-            let position = try readInt("\(context): position")
+            let position = try readInt("\(context()): position")
             guard try reader.nextElement(in: &fields) else {
-                throw TraceError.invalidTrace("\(context) has 1 element; it must be [position, deleteCount, text]")
+                throw TraceError.invalidTrace("\(context()) has 1 element; it must be [position, deleteCount, text]")
             }
-            let deleteCount = try readInt("\(context): deleteCount")
+            let deleteCount = try readInt("\(context()): deleteCount")
             guard try reader.nextElement(in: &fields) else {
-                throw TraceError.invalidTrace("\(context) has 2 elements; it must be [position, deleteCount, text]")
+                throw TraceError.invalidTrace("\(context()) has 2 elements; it must be [position, deleteCount, text]")
             }
-            try expect(.string, "\(context): text")
+            try expect(.string, "\(context()): text")
             let insertStart = insertedScalars.count
             try reader.readScalars(appendingTo: &insertedScalars)
             guard try !reader.nextElement(in: &fields) else {
-                throw TraceError.invalidTrace("\(context) has more than 3 elements; it must be [position, deleteCount, text]")
+                throw TraceError.invalidTrace("\(context()) has more than 3 elements; it must be [position, deleteCount, text]")
             }
-            guard position >= 0 else { throw TraceError.invalidTrace("\(context) has negative position \(position)") }
+            guard position >= 0 else { throw TraceError.invalidTrace("\(context()) has negative position \(position)") }
             guard deleteCount >= 0 else {
-                throw TraceError.invalidTrace("\(context) has negative deleteCount \(deleteCount)")
+                throw TraceError.invalidTrace("\(context()) has negative deleteCount \(deleteCount)")
+            }
+            // Patches store 32-bit fields.
+            guard position <= Int(Int32.max) else {
+                throw TraceError.invalidTrace("\(context()) has position \(position), too large (the limit is \(Int32.max))")
+            }
+            guard deleteCount <= Int(Int32.max) else {
+                throw TraceError.invalidTrace(
+                    "\(context()) has deleteCount \(deleteCount), too large (the limit is \(Int32.max))")
+            }
+            guard insertedScalars.count <= Int(Int32.max), patches.count < Int(Int32.max) else {
+                throw TraceError.invalidTrace("the trace has more than \(Int32.max) patches or inserted characters")
             }
             patches.append(
                 TracePatch(position: position, deleteCount: deleteCount, insertRange: insertStart..<insertedScalars.count))
@@ -253,22 +291,22 @@ private struct TraceParser {
     // MARK: Typed reads
 
     /// Checks the next value's kind, turning a mismatch into `.invalidTrace` naming the field.
-    private mutating func expect(_ kind: JSONReader.ValueKind, _ field: String) throws {
+    private mutating func expect(_ kind: JSONReader.ValueKind, _ field: @autoclosure () -> String) throws {
         let found = try reader.peekKind()
-        guard found == kind else { throw TraceError.invalidTrace("\(field) must be \(kind), not \(found)") }
+        guard found == kind else { throw TraceError.invalidTrace("\(field()) must be \(kind), not \(found)") }
     }
 
     /// Reads an integer field; non-integers and overflow become `.invalidTrace` naming the field.
-    private mutating func readInt(_ field: String) throws -> Int {
-        try expect(.number, field)
+    private mutating func readInt(_ field: @autoclosure () -> String) throws -> Int {
+        try expect(.number, field())
         do throws(JSONError) {
             return try reader.readInt()
         } catch {
             switch error.reason {
             case .notAnInteger:
-                throw TraceError.invalidTrace("\(field) must be an integer, not a number with a fraction or exponent")
+                throw TraceError.invalidTrace("\(field()) must be an integer, not a number with a fraction or exponent")
             case .integerOverflow:
-                throw TraceError.invalidTrace("\(field) is too large for a 64-bit integer")
+                throw TraceError.invalidTrace("\(field()) is too large for a 64-bit integer")
             default:
                 throw error
             }

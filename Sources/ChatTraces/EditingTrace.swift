@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A real-world text editing trace (josephg/editing-traces format), stored flat for fast replay.
 ///
@@ -77,34 +78,52 @@ public struct EditingTrace: Sendable {
 
     /// Reads and parses a trace file (`.json` or `.json.gz`; gzip is detected by its magic bytes).
     ///
-    /// - Complexity: O(n) in the decompressed size. Peak memory is about twice the JSON size
-    ///   plus the parsed trace; the JSON bytes are released before returning.
+    /// - Complexity: O(n) in the decompressed size. Gzip data is decompressed in 64 KiB chunks as
+    ///   the parser consumes them, so peak memory is the compressed file plus the parsed trace;
+    ///   plain JSON is held whole while it is parsed.
     public static func load(path: String) throws(TraceError) -> EditingTrace {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .fileNotFound(path)
-        }
-        guard !isDirectory.boolValue else { throw .unreadable(path, "it is a directory") }
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw .unreadable(path, error.localizedDescription)
-        }
-        return try parse(bytes: bytes, name: traceName(fromPath: path))
+        try parse(readFile(path), name: traceName(fromPath: path))
     }
 
     /// Parses a trace from gzip-compressed or plain JSON bytes (gzip is detected by the magic bytes 0x1f 0x8b).
     ///
     /// Keys may come in any order and unknown keys are skipped. `"kind": "concurrent"` makes a
-    /// concurrent trace; anything else (or no kind) a sequential one.
+    /// concurrent trace; anything else (or no kind) a sequential one. Positions, counts and agents
+    /// must fit in `Int32`.
     ///
-    /// - Complexity: O(n) in the decompressed size; no JSON tree is built.
+    /// - Complexity: O(n) in the decompressed size; no JSON tree is built, and gzip data is
+    ///   decompressed chunk by chunk rather than whole.
     public static func parse(bytes: [UInt8], name: String) throws(TraceError) -> EditingTrace {
-        if Gzip.isGzip(bytes) {
-            return try parseJSON(Gzip.decompress(bytes), name: name)
+        try parse(Gzip.isGzip(bytes) ? .gzip(ByteBuffer(bytes: bytes)) : .json(bytes), name: name)
+    }
+
+    /// Trace input as read: compressed bytes to stream through zlib, or plain JSON.
+    enum Input {
+        case gzip(ByteBuffer)
+        case json([UInt8])
+    }
+
+    private static func parse(_ input: consuming Input, name: String) throws(TraceError) -> EditingTrace {
+        switch consume input {
+        case .gzip(let compressed): try parseGzip(compressed, name: name)
+        case .json(let bytes): try parseJSON(bytes, name: name)
         }
-        return try parseJSON(bytes, name: name)
+    }
+
+    /// Reads a file into the shape the parser wants; the file's `Data` is released on return.
+    private static func readFile(_ path: String) throws(TraceError) -> Input {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .fileNotFound(path)
+        }
+        guard !isDirectory.boolValue else { throw .unreadable(path, "it is a directory") }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .unreadable(path, error.localizedDescription)
+        }
+        return data.starts(with: Gzip.magic) ? .gzip(ByteBuffer(bytes: data)) : .json([UInt8](data))
     }
 
     /// The file name without its directory and without `.json.gz`, `.json` or `.gz`.
@@ -119,38 +138,84 @@ public struct EditingTrace: Sendable {
 }
 
 /// One transaction of an ``EditingTrace``: an agent's patches applied on top of its parents.
+///
+/// Stored as five `Int32`s (20 bytes); the properties read and write `Int` and `Range<Int>`.
+/// Every value must lie in `Int32.min ... Int32.max` (the parser rejects traces outside that range).
 public struct TraceTransaction: Sendable, Hashable {
+    private var storedAgent: Int32
+    private var parentStart: Int32
+    private var parentEnd: Int32
+    private var patchStart: Int32
+    private var patchEnd: Int32
+
     /// The agent (author) of the transaction, in `0..<agentCount`.
-    public var agent: Int
+    public var agent: Int {
+        get { Int(storedAgent) }
+        set { storedAgent = Int32(newValue) }
+    }
+
     /// Range of this transaction's parents in ``EditingTrace/parentStorage``.
-    public var parentRange: Range<Int>
+    public var parentRange: Range<Int> {
+        get { Range(uncheckedBounds: (Int(parentStart), Int(parentEnd))) }
+        set { (parentStart, parentEnd) = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+    }
+
     /// Range of this transaction's patches in ``EditingTrace/patches``.
-    public var patchRange: Range<Int>
+    public var patchRange: Range<Int> {
+        get { Range(uncheckedBounds: (Int(patchStart), Int(patchEnd))) }
+        set { (patchStart, patchEnd) = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+    }
 
     /// Creates a transaction from its agent and ranges into the trace's storage.
+    ///
+    /// - Precondition: Every value fits in `Int32`.
     public init(agent: Int, parentRange: Range<Int>, patchRange: Range<Int>) {
-        self.agent = agent
-        self.parentRange = parentRange
-        self.patchRange = patchRange
+        storedAgent = Int32(agent)
+        parentStart = Int32(parentRange.lowerBound)
+        parentEnd = Int32(parentRange.upperBound)
+        patchStart = Int32(patchRange.lowerBound)
+        patchEnd = Int32(patchRange.upperBound)
     }
 }
 
 /// One splice: at `position`, delete `deleteCount` scalars, then insert the text at `insertRange`.
+///
+/// Stored as four `Int32`s (16 bytes); the properties read and write `Int` and `Range<Int>`.
+/// Every value must lie in `Int32.min ... Int32.max` (the parser rejects traces outside that range).
 public struct TracePatch: Sendable, Hashable {
+    private var storedPosition: Int32
+    private var storedDeleteCount: Int32
+    private var insertStart: Int32
+    private var insertEnd: Int32
+
     /// Unicode scalar offset at which the patch applies.
-    public var position: Int
+    public var position: Int {
+        get { Int(storedPosition) }
+        set { storedPosition = Int32(newValue) }
+    }
+
     /// Number of scalars deleted at `position`.
-    public var deleteCount: Int
+    public var deleteCount: Int {
+        get { Int(storedDeleteCount) }
+        set { storedDeleteCount = Int32(newValue) }
+    }
+
     /// Range of the inserted text in ``EditingTrace/insertedScalars``.
-    public var insertRange: Range<Int>
+    public var insertRange: Range<Int> {
+        get { Range(uncheckedBounds: (Int(insertStart), Int(insertEnd))) }
+        set { (insertStart, insertEnd) = (Int32(newValue.lowerBound), Int32(newValue.upperBound)) }
+    }
 
     /// Number of scalars inserted.
-    public var insertCount: Int { insertRange.count }
+    public var insertCount: Int { Int(insertEnd) - Int(insertStart) }
 
     /// Creates a patch from its position, delete count and range of inserted text.
+    ///
+    /// - Precondition: Every value fits in `Int32`.
     public init(position: Int, deleteCount: Int, insertRange: Range<Int>) {
-        self.position = position
-        self.deleteCount = deleteCount
-        self.insertRange = insertRange
+        storedPosition = Int32(position)
+        storedDeleteCount = Int32(deleteCount)
+        insertStart = Int32(insertRange.lowerBound)
+        insertEnd = Int32(insertRange.upperBound)
     }
 }

@@ -1,3 +1,10 @@
+/// Supplies the input of a ``JSONReader`` piece by piece.
+protocol JSONChunkSource: AnyObject {
+    /// Appends the next bytes of the input (at least one) to `bytes`; false when the input has
+    /// ended (or failed, which the source reports its own way).
+    func readChunk(appendingTo bytes: inout [UInt8]) -> Bool
+}
+
 /// Why a ``JSONReader`` stopped: the byte offset of the problem and what was wrong there.
 struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was wrong.
@@ -72,6 +79,10 @@ struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
 /// strings are checked for valid UTF-8 and escapes (surrogate pairs are combined, unpaired ones
 /// rejected).
 ///
+/// The input is either held whole or pulled from a ``JSONChunkSource`` as it is consumed, so a
+/// large document need never be in memory at once; error offsets always count from the start of
+/// the input.
+///
 /// - Complexity: Every operation is O(n) in the bytes it consumes.
 struct JSONReader {
     /// The kind of the next value, from its first byte.
@@ -98,29 +109,45 @@ struct JSONReader {
     /// Default limit on nesting of objects and arrays.
     static let defaultMaxDepth = 64
 
-    private let bytes: [UInt8]
-    /// Offset of the next unread byte.
-    private(set) var offset: Int = 0
+    /// The input bytes read and not yet discarded: input offsets `base ..< base + window.count`.
+    /// Without a source this is the whole input; with one, a chunk at a time.
+    private var window: [UInt8]
+    /// Input offset of `window[0]`.
+    private var base = 0
+    /// Index in `window` of the next unread byte.
+    private var position = 0
+    /// Where the input continues once `window` is used up; nil when `window` holds all of it.
+    private var source: (any JSONChunkSource)?
     /// Number of currently open objects and arrays.
     private(set) var depth: Int = 0
     /// Limit on ``depth``.
     let maxDepth: Int
 
+    /// A reader over the whole input, held in memory.
     init(bytes: [UInt8], maxDepth: Int = JSONReader.defaultMaxDepth) {
-        self.bytes = bytes
+        window = bytes
         self.maxDepth = maxDepth
     }
 
-    /// Byte count of the whole input.
-    var count: Int { bytes.count }
+    /// A reader that pulls its input from `source` chunk by chunk, keeping only the unread part
+    /// of the latest chunk (plus the few bytes of a token that straddles two chunks).
+    init(source: any JSONChunkSource, chunkCapacity: Int, maxDepth: Int = JSONReader.defaultMaxDepth) {
+        window = []
+        window.reserveCapacity(chunkCapacity + 64)
+        self.source = source
+        self.maxDepth = maxDepth
+    }
+
+    /// Offset of the next unread byte from the start of the input.
+    var offset: Int { base + position }
 
     // MARK: - Structure
 
     /// Skips whitespace and reports the kind of the next value without consuming it.
     mutating func peekKind() throws(JSONError) -> ValueKind {
         skipWhitespace()
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        switch bytes[offset] {
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        switch window[position] {
         case UInt8(ascii: "{"): return .object
         case UInt8(ascii: "["): return .array
         case UInt8(ascii: "\""): return .string
@@ -158,10 +185,10 @@ struct JSONReader {
     /// or consumes `]` and returns false when the array ends.
     mutating func nextElement(in container: inout Container) throws(JSONError) -> Bool {
         skipWhitespace()
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        let byte = bytes[offset]
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        let byte = window[position]
         if byte == UInt8(ascii: "]") {
-            offset += 1
+            position += 1
             depth -= 1
             return false
         }
@@ -172,10 +199,10 @@ struct JSONReader {
         guard byte == UInt8(ascii: ",") else {
             throw error(.unexpectedByte(byte, expected: "',' or ']'"))
         }
-        offset += 1
+        position += 1
         // A value must follow the comma; `[1,]` fails when the caller reads the value.
         skipWhitespace()
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
+        if hasByte(), window[position] == UInt8(ascii: "]") {
             throw error(.unexpectedByte(UInt8(ascii: "]"), expected: "a value after ','"))
         }
         return true
@@ -184,7 +211,7 @@ struct JSONReader {
     /// Checks that only whitespace follows the top-level value.
     mutating func finish() throws(JSONError) {
         skipWhitespace()
-        guard offset == bytes.count else { throw error(.trailingData) }
+        guard !hasByte() else { throw error(.trailingData) }
     }
 
     // MARK: - Values
@@ -193,13 +220,14 @@ struct JSONReader {
     mutating func readString() throws(JSONError) -> String {
         try expect(UInt8(ascii: "\""), "a string")
         // Fast path: printable ASCII without escapes (most keys).
-        let start = offset
-        var index = offset
-        while index < bytes.count {
-            let byte = bytes[index]
+        // Only within the window: a key that straddles two chunks takes the general path.
+        let start = position
+        var index = position
+        while index < window.count {
+            let byte = window[index]
             if byte == UInt8(ascii: "\"") {
-                offset = index + 1
-                return String(decoding: bytes[start..<index], as: UTF8.self)
+                position = index + 1
+                return String(decoding: window[start..<index], as: UTF8.self)
             }
             if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\\") { break }
             index += 1
@@ -221,34 +249,34 @@ struct JSONReader {
     mutating func readInt() throws(JSONError) -> Int {
         skipWhitespace()
         let start = offset
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
+        guard hasByte() else { throw error(.unexpectedEnd) }
         var negative = false
-        if bytes[offset] == UInt8(ascii: "-") {
+        if window[position] == UInt8(ascii: "-") {
             negative = true
-            offset += 1
+            position += 1
         }
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        guard isDigit(bytes[offset]) else {
-            throw error(.unexpectedByte(bytes[offset], expected: "an integer"))
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        guard isDigit(window[position]) else {
+            throw error(.unexpectedByte(window[position], expected: "an integer"))
         }
         var value = 0
-        if bytes[offset] == UInt8(ascii: "0") {
-            offset += 1
-            if offset < bytes.count, isDigit(bytes[offset]) { throw JSONError(offset: start, reason: .invalidNumber) }
+        if window[position] == UInt8(ascii: "0") {
+            position += 1
+            if hasByte(), isDigit(window[position]) { throw JSONError(offset: start, reason: .invalidNumber) }
         } else {
-            while offset < bytes.count, isDigit(bytes[offset]) {
-                let digit = Int(bytes[offset] &- UInt8(ascii: "0"))
+            while hasByte(), isDigit(window[position]) {
+                let digit = Int(window[position] &- UInt8(ascii: "0"))
                 let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
                 let (next, overflowB) =
                     negative
                     ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
                 if overflowA || overflowB { throw JSONError(offset: start, reason: .integerOverflow) }
                 value = next
-                offset += 1
+                position += 1
             }
         }
-        if offset < bytes.count {
-            let byte = bytes[offset]
+        if hasByte() {
+            let byte = window[position]
             if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
                 throw JSONError(offset: start, reason: .notAnInteger)
             }
@@ -276,7 +304,7 @@ struct JSONReader {
         case .number:
             try skipNumber()
         case .bool:
-            if bytes[offset] == UInt8(ascii: "t") {
+            if window[position] == UInt8(ascii: "t") {
                 try expectLiteral("true")
             } else {
                 try expectLiteral("false")
@@ -292,16 +320,43 @@ struct JSONReader {
         JSONError(offset: offset, reason: reason)
     }
 
+    /// True when a byte is available at `position`, refilling the window if needed.
+    @inline(__always)
+    private mutating func hasByte() -> Bool {
+        position < window.count || refill()
+    }
+
+    /// True when `count` bytes are available from `position`, refilling the window if needed.
+    private mutating func ensureAvailable(_ count: Int) -> Bool {
+        while window.count - position < count {
+            guard refill() else { return false }
+        }
+        return true
+    }
+
+    /// Drops the bytes before `position` and appends the next chunk from the source; false at the
+    /// end of the input. Indices into `window` other than `position` are invalid afterwards.
+    @inline(never)
+    private mutating func refill() -> Bool {
+        guard let source else { return false }
+        if position > 0 {
+            window.removeSubrange(0..<position)
+            base += position
+            position = 0
+        }
+        return source.readChunk(appendingTo: &window)
+    }
+
     @inline(__always)
     private func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
     private mutating func skipWhitespace() {
-        while offset < bytes.count {
-            switch bytes[offset] {
+        while hasByte() {
+            switch window[position] {
             case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
-                offset += 1
+                position += 1
             default:
                 return
             }
@@ -310,32 +365,25 @@ struct JSONReader {
 
     private mutating func expect(_ byte: UInt8, _ expected: String) throws(JSONError) {
         skipWhitespace()
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        guard bytes[offset] == byte else { throw error(.unexpectedByte(bytes[offset], expected: expected)) }
-        offset += 1
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        guard window[position] == byte else { throw error(.unexpectedByte(window[position], expected: expected)) }
+        position += 1
     }
 
     private mutating func expectLiteral(_ literal: StaticString) throws(JSONError) {
-        let start = offset
-        let length = literal.utf8CodeUnitCount
-        for index in 0..<length {
-            let position = start + index
-            guard position < bytes.count else {
-                offset = position
-                throw error(.unexpectedEnd)
-            }
+        for index in 0..<literal.utf8CodeUnitCount {
+            guard hasByte() else { throw error(.unexpectedEnd) }
             let wanted = literal.utf8Start[index]
-            guard bytes[position] == wanted else {
-                offset = position
-                throw error(.unexpectedByte(bytes[position], expected: "the literal \(literal)"))
+            guard window[position] == wanted else {
+                throw error(.unexpectedByte(window[position], expected: "the literal \(literal)"))
             }
+            position += 1
         }
-        offset = start + length
     }
 
     private mutating func enterContainer() throws(JSONError) {
         guard depth < maxDepth else {
-            offset -= 1  // point at the bracket that opened one level too many
+            position -= 1  // point at the bracket that opened one level too many
             throw error(.tooDeep(limit: maxDepth))
         }
         depth += 1
@@ -344,10 +392,10 @@ struct JSONReader {
     /// Handles the `,` / `}` between members; true when positioned at the next member's key.
     private mutating func advanceToMember(in container: inout Container) throws(JSONError) -> Bool {
         skipWhitespace()
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        let byte = bytes[offset]
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        let byte = window[position]
         if byte == UInt8(ascii: "}") {
-            offset += 1
+            position += 1
             depth -= 1
             return false
         }
@@ -357,12 +405,12 @@ struct JSONReader {
             guard byte == UInt8(ascii: ",") else {
                 throw error(.unexpectedByte(byte, expected: "',' or '}'"))
             }
-            offset += 1
+            position += 1
             skipWhitespace()
         }
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        guard bytes[offset] == UInt8(ascii: "\"") else {
-            throw error(.unexpectedByte(bytes[offset], expected: "a string key"))
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        guard window[position] == UInt8(ascii: "\"") else {
+            throw error(.unexpectedByte(window[position], expected: "a string key"))
         }
         return true
     }
@@ -376,41 +424,41 @@ struct JSONReader {
     /// Validates a number of any JSON form: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
     private mutating func skipNumber() throws(JSONError) {
         let start = offset
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "-") { offset += 1 }
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        if bytes[offset] == UInt8(ascii: "0") {
-            offset += 1
-            if offset < bytes.count, isDigit(bytes[offset]) { throw JSONError(offset: start, reason: .invalidNumber) }
+        if hasByte(), window[position] == UInt8(ascii: "-") { position += 1 }
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        if window[position] == UInt8(ascii: "0") {
+            position += 1
+            if hasByte(), isDigit(window[position]) { throw JSONError(offset: start, reason: .invalidNumber) }
         } else {
-            guard isDigit(bytes[offset]) else { throw JSONError(offset: start, reason: .invalidNumber) }
-            while offset < bytes.count, isDigit(bytes[offset]) { offset += 1 }
+            guard isDigit(window[position]) else { throw JSONError(offset: start, reason: .invalidNumber) }
+            while hasByte(), isDigit(window[position]) { position += 1 }
         }
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
-            offset += 1
+        if hasByte(), window[position] == UInt8(ascii: ".") {
+            position += 1
             try skipDigits(start: start)
         }
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
-            offset += 1
-            if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") {
-                offset += 1
+        if hasByte(), window[position] == UInt8(ascii: "e") || window[position] == UInt8(ascii: "E") {
+            position += 1
+            if hasByte(), window[position] == UInt8(ascii: "+") || window[position] == UInt8(ascii: "-") {
+                position += 1
             }
             try skipDigits(start: start)
         }
     }
 
     private mutating func skipDigits(start: Int) throws(JSONError) {
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        guard isDigit(bytes[offset]) else { throw JSONError(offset: start, reason: .invalidNumber) }
-        while offset < bytes.count, isDigit(bytes[offset]) { offset += 1 }
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        guard isDigit(window[position]) else { throw JSONError(offset: start, reason: .invalidNumber) }
+        while hasByte(), isDigit(window[position]) { position += 1 }
     }
 
     /// Scans a string body after its opening quote up to and including the closing quote, decoding
     /// UTF-8 and escapes; appends the scalars when `store` is true.
     private mutating func scanStringBody(into scalars: inout [Unicode.Scalar], store: Bool) throws(JSONError) {
-        while offset < bytes.count {
-            let byte = bytes[offset]
+        while hasByte() {
+            let byte = window[position]
             if byte == UInt8(ascii: "\"") {
-                offset += 1
+                position += 1
                 return
             }
             if byte == UInt8(ascii: "\\") {
@@ -421,7 +469,7 @@ struct JSONReader {
             if byte < 0x20 { throw error(.controlCharacterInString(byte)) }
             if byte < 0x80 {
                 if store { scalars.append(Unicode.Scalar(byte)) }
-                offset += 1
+                position += 1
                 continue
             }
             let scalar = try readUTF8Sequence()
@@ -433,7 +481,7 @@ struct JSONReader {
     /// Decodes one multi-byte UTF-8 sequence starting at `offset`, rejecting overlong forms,
     /// encoded surrogates and values beyond U+10FFFF.
     private mutating func readUTF8Sequence() throws(JSONError) -> Unicode.Scalar {
-        let lead = bytes[offset]
+        let lead = window[position]
         let length: Int
         var value: UInt32
         var low: UInt8 = 0x80
@@ -455,26 +503,26 @@ struct JSONReader {
         default:
             throw error(.invalidUTF8)
         }
-        guard bytes.count - offset >= length else { throw error(.invalidUTF8) }
+        guard ensureAvailable(length) else { throw error(.invalidUTF8) }
         for index in 1..<length {
-            let continuation = bytes[offset + index]
+            let continuation = window[position + index]
             let lowerBound: UInt8 = index == 1 ? low : 0x80
             let upperBound: UInt8 = index == 1 ? high : 0xBF
             guard continuation >= lowerBound && continuation <= upperBound else { throw error(.invalidUTF8) }
             value = (value << 6) | UInt32(continuation & 0x3F)
         }
         guard let scalar = Unicode.Scalar(value) else { throw error(.invalidUTF8) }
-        offset += length
+        position += length
         return scalar
     }
 
     /// Decodes one escape sequence starting at the backslash at `offset`.
     private mutating func readEscape() throws(JSONError) -> Unicode.Scalar {
         let escapeStart = offset
-        offset += 1
-        guard offset < bytes.count else { throw error(.unexpectedEnd) }
-        let byte = bytes[offset]
-        offset += 1
+        position += 1
+        guard hasByte() else { throw error(.unexpectedEnd) }
+        let byte = window[position]
+        position += 1
         switch byte {
         case UInt8(ascii: "\""): return "\""
         case UInt8(ascii: "\\"): return "\\"
@@ -486,17 +534,17 @@ struct JSONReader {
         case UInt8(ascii: "t"): return "\t"
         case UInt8(ascii: "u"): break
         default:
-            offset -= 1
+            position -= 1
             throw error(.invalidEscape(byte))
         }
         let unit = try readHex4()
         switch unit {
         case 0xD800...0xDBFF:
             // A high surrogate must be followed immediately by an escaped low surrogate.
-            guard bytes.count - offset >= 2,
-                bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u")
+            guard ensureAvailable(2),
+                window[position] == UInt8(ascii: "\\"), window[position + 1] == UInt8(ascii: "u")
             else { throw JSONError(offset: escapeStart, reason: .unpairedSurrogate(unit)) }
-            offset += 2
+            position += 2
             let lowUnit = try readHex4()
             guard (0xDC00...0xDFFF).contains(lowUnit) else {
                 throw JSONError(offset: escapeStart, reason: .unpairedSurrogate(unit))
@@ -519,8 +567,8 @@ struct JSONReader {
     private mutating func readHex4() throws(JSONError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard offset < bytes.count else { throw error(.unexpectedEnd) }
-            let byte = bytes[offset]
+            guard hasByte() else { throw error(.unexpectedEnd) }
+            let byte = window[position]
             let digit: UInt8
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
@@ -529,7 +577,7 @@ struct JSONReader {
             default: throw error(.invalidUnicodeEscape)
             }
             value = (value << 4) | UInt32(digit)
-            offset += 1
+            position += 1
         }
         return value
     }

@@ -59,9 +59,7 @@ public enum TraceBenchmark {
     public static func run(path: String, runs: Int = 5) throws(Failure) -> TraceBenchmarkReport {
         let trace: EditingTrace
         do {
-            let tmpStart = ContinuousClock().now // TEMP-TIMING
             trace = try EditingTrace.load(path: path)
-            print("TEMP load \(ContinuousClock().now - tmpStart) rss \(peakResidentSetBytes())") // TEMP-TIMING
         } catch {
             throw .trace(error)
         }

@@ -84,6 +84,8 @@ public struct SignedBatch: Sendable, Hashable {
     public let content: BatchContent
     /// The full encoding: signing bytes followed by the 64-byte signature.
     public let bytes: [UInt8]
+    /// How many ids the batch uses (computed once).
+    public let idCount: UInt64
 
     /// The bytes the signature covers.
     public var signedBytes: ArraySlice<UInt8> { bytes.dropLast(WireFormat.signatureBytes) }
@@ -99,6 +101,7 @@ public struct SignedBatch: Sendable, Hashable {
         bytes.append(contentsOf: signature)
         self.content = content
         self.bytes = bytes
+        self.idCount = content.idCount
     }
 
     /// Decodes untrusted bytes. Checks structure, limits and canonical form; the signature is
@@ -165,5 +168,6 @@ public struct SignedBatch: Sendable, Hashable {
             conversation: conversation, author: author, firstCounter: firstCounter, timestamp: timestamp,
             previousHash: previousHash, clock: clock, operations: operations)
         self.bytes = bytes
+        self.idCount = ids - UInt64(firstCounter)
     }
 }

@@ -21,12 +21,15 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
     case sequence(SequenceError)
     /// A second genesis.
     case duplicateGenesis
+    /// A snapshot that does not decode.
+    case malformedSnapshot(String)
 
     public var code: String {
         switch self {
         case .unknownMessage: "unknown_message"
         case .sequence(let error): "sequence_\(error.code)"
         case .duplicateGenesis: "duplicate_genesis"
+        case .malformedSnapshot: "malformed_snapshot"
         }
     }
 
@@ -35,6 +38,7 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unknownMessage(let id): "no message \(id)"
         case .sequence(let error): error.description
         case .duplicateGenesis: "the conversation already has a genesis"
+        case .malformedSnapshot(let reason): "malformed conversation snapshot: \(reason)"
         }
     }
 }
@@ -45,16 +49,16 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct ConversationDocument: Sendable {
     /// The replica whose local edits this document makes.
     public let localReplica: ReplicaID
-    public private(set) var title = ""
+    public internal(set) var title = ""
     /// The message list: each element is a message id.
-    public private(set) var messageList: SequenceCRDT<OpID>
-    public private(set) var messages: [OpID: MessageRecord] = [:]
+    public internal(set) var messageList: SequenceCRDT<OpID>
+    public internal(set) var messages: [OpID: MessageRecord] = [:]
     /// Each user's latest profile, with the counter of the op that set it.
-    public private(set) var profiles: [ReplicaID: (counter: UInt32, profile: Profile)] = [:]
-    public private(set) var permissions: [ReplicaID: Permission] = [:]
-    public private(set) var settings = ConversationSettings.default
+    public internal(set) var profiles: [ReplicaID: (counter: UInt32, profile: Profile)] = [:]
+    public internal(set) var permissions: [ReplicaID: Permission] = [:]
+    public internal(set) var settings = ConversationSettings.default
     /// Operations applied.
-    public private(set) var appliedCount = 0
+    public internal(set) var appliedCount = 0
 
     public init(localReplica: ReplicaID) {
         self.localReplica = localReplica
@@ -91,30 +95,31 @@ public struct ConversationDocument: Sendable {
                 throw .sequence(error)
             }
         case .insertText(let insert):
-            guard messages[insert.message] != nil else { throw .unknownMessage(insert.message) }
+            // Mutate the record in place: no copy of the body, one hash lookup.
+            guard let index = messages.index(forKey: insert.message) else { throw .unknownMessage(insert.message) }
             do {
-                try messages[insert.message]?.body.apply(.insert(SequenceInsert(
+                try messages.values[index].body.apply(.insert(SequenceInsert(
                     id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)))
             } catch {
                 throw .sequence(error)
             }
-            messages[insert.message]?.isEdited = true
+            messages.values[index].isEdited = true
         case .deleteText(let delete):
-            guard messages[delete.message] != nil else { throw .unknownMessage(delete.message) }
+            guard let index = messages.index(forKey: delete.message) else { throw .unknownMessage(delete.message) }
             do {
-                try messages[delete.message]?.body.apply(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)))
+                try messages.values[index].body.apply(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)))
             } catch {
                 throw .sequence(error)
             }
-            messages[delete.message]?.isEdited = true
+            messages.values[index].isEdited = true
         case .deleteMessage(let message):
-            guard messages[message] != nil else { throw .unknownMessage(message) }
+            guard let index = messages.index(forKey: message) else { throw .unknownMessage(message) }
             do {
                 try messageList.apply(.delete(SequenceDelete(id: id, target: message, count: 1)))
             } catch {
                 throw .sequence(error)
             }
-            messages[message]?.isDeleted = true
+            messages.values[index].isDeleted = true
         case .setProfile(let profile):
             if (profiles[id.replica]?.counter).map({ $0 < id.counter }) ?? true {
                 profiles[id.replica] = (id.counter, profile)

@@ -1,0 +1,161 @@
+extension OpID: SequenceElementCodable {
+    /// Replica key (32 bytes) and counter (varint).
+    public func encode(into writer: inout ByteWriter) {
+        writer.write(bytes: replica.bytes)
+        writer.write(varint: counter)
+    }
+
+    public static func decode(from reader: inout ByteReader) throws(BinaryDecodingError) -> OpID {
+        let start = reader.offset
+        guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
+            throw .invalidValue(offset: start, reason: "replica id")
+        }
+        return OpID(replica: replica, counter: try reader.readVarint32())
+    }
+}
+
+/// The snapshot format of a conversation document (version 1): title, settings, permissions and
+/// profiles sorted by replica, the message list's sequence state, then each message (sorted by
+/// id) with its flags and its body's sequence state. Loading rebuilds every CRDT directly.
+extension ConversationDocument {
+    static let snapshotMagic: [UInt8] = [0x53, 0x44, 0x01] // "SD" v1
+
+    /// The whole materialized state as bytes.
+    /// - Complexity: O(state size).
+    public func encodedSnapshot() -> [UInt8] {
+        var writer = ByteWriter(capacity: 1024)
+        writer.write(bytes: Self.snapshotMagic)
+        writeString(title, into: &writer)
+        writer.write(varint: settings.messagesPerMinute)
+        writer.write(varint: settings.maxMessageBytes)
+        writer.write(byte: settings.isPublic ? 1 : 0)
+        writer.write(varint: UInt64(appliedCount))
+        let members = permissions.sorted { $0.key < $1.key }
+        writer.write(varint: UInt64(members.count))
+        for (member, permission) in members {
+            writer.write(bytes: member.bytes)
+            writer.write(byte: permission.rawValue)
+        }
+        let people = profiles.sorted { $0.key < $1.key }
+        writer.write(varint: UInt64(people.count))
+        for (person, entry) in people {
+            writer.write(bytes: person.bytes)
+            writer.write(varint: entry.counter)
+            writeString(entry.profile.displayName, into: &writer)
+            writeOptional(entry.profile.avatar, into: &writer)
+            writer.write(varint: entry.profile.colour.map { UInt64($0) + 1 } ?? 0)
+            writeOptional(entry.profile.status, into: &writer)
+            writeOptional(entry.profile.statusEmoji, into: &writer)
+        }
+        writeBlob(messageList.encodedState(), into: &writer)
+        let records = messages.values.sorted { $0.id < $1.id }
+        writer.write(varint: UInt64(records.count))
+        for record in records {
+            record.id.encode(into: &writer)
+            writer.write(varint: record.postedAt)
+            writer.write(byte: (record.isEdited ? 1 : 0) | (record.isDeleted ? 2 : 0))
+            writeBlob(record.body.encodedState(), into: &writer)
+        }
+        return writer.bytes
+    }
+
+    /// Loads a snapshot made by ``encodedSnapshot()``; local edits are made as `localReplica`.
+    /// Untrusted input throws; it never traps.
+    public init(snapshot bytes: [UInt8], localReplica: ReplicaID) throws(DocumentError) {
+        do {
+            var reader = ByteReader(bytes)
+            guard Array(try reader.readBytes(3)) == Self.snapshotMagic else {
+                throw DocumentError.malformedSnapshot("not a conversation snapshot")
+            }
+            self.init(localReplica: localReplica)
+            title = try readString(&reader)
+            settings = ConversationSettings(
+                messagesPerMinute: try reader.readVarint32(), maxMessageBytes: try reader.readVarint32(),
+                isPublic: try reader.readByte() == 1)
+            appliedCount = Int(try reader.readVarint32())
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 33)) {
+                let member = try readReplica(&reader)
+                guard let permission = Permission(rawValue: try reader.readByte()) else {
+                    throw DocumentError.malformedSnapshot("permission level")
+                }
+                permissions[member] = permission
+            }
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 33)) {
+                let person = try readReplica(&reader)
+                let counter = try reader.readVarint32()
+                let name = try readString(&reader)
+                let avatar = try readOptional(&reader)
+                let colour = try reader.readVarint()
+                guard colour <= 0x100_0000 else { throw DocumentError.malformedSnapshot("colour") }
+                let status = try readOptional(&reader)
+                let emoji = try readOptional(&reader)
+                profiles[person] = (counter, Profile(displayName: name, avatar: avatar,
+                                                     colour: colour == 0 ? nil : UInt32(colour - 1),
+                                                     status: status, statusEmoji: emoji))
+            }
+            messageList = try SequenceCRDT(decoding: try readBlob(&reader), replica: localReplica)
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 36)) {
+                let id = try OpID.decode(from: &reader)
+                let postedAt = try reader.readVarint()
+                let flags = try reader.readByte()
+                guard flags < 4 else { throw DocumentError.malformedSnapshot("message flags") }
+                let body = try SequenceCRDT<Unicode.Scalar>(decoding: try readBlob(&reader), replica: localReplica)
+                var record = MessageRecord(id: id, postedAt: postedAt, body: body)
+                record.isEdited = flags & 1 != 0
+                record.isDeleted = flags & 2 != 0
+                messages[id] = record
+            }
+            guard reader.isAtEnd else { throw DocumentError.malformedSnapshot("trailing bytes") }
+        } catch let error as DocumentError {
+            throw error
+        } catch let error as SequenceError {
+            throw .sequence(error)
+        } catch let error as BinaryDecodingError {
+            throw .malformedSnapshot(error.description)
+        } catch {
+            throw .malformedSnapshot("\(error)")
+        }
+    }
+}
+
+private func writeString(_ string: String, into writer: inout ByteWriter) {
+    let utf8 = Array(string.utf8)
+    writer.write(varint: UInt64(utf8.count))
+    writer.write(bytes: utf8)
+}
+
+private func writeOptional(_ string: String?, into writer: inout ByteWriter) {
+    guard let string else { writer.write(byte: 0); return }
+    writer.write(byte: 1)
+    writeString(string, into: &writer)
+}
+
+private func writeBlob(_ bytes: [UInt8], into writer: inout ByteWriter) {
+    writer.write(varint: UInt64(bytes.count))
+    writer.write(bytes: bytes)
+}
+
+private func readString(_ reader: inout ByteReader) throws -> String {
+    let raw = try reader.readBytes(try reader.readCount(limit: reader.remaining))
+    guard let string = String(validating: raw, as: UTF8.self) else { throw DocumentError.malformedSnapshot("invalid UTF-8") }
+    return string
+}
+
+private func readOptional(_ reader: inout ByteReader) throws -> String? {
+    switch try reader.readByte() {
+    case 0: return nil
+    case 1: return try readString(&reader)
+    default: throw DocumentError.malformedSnapshot("optional flag")
+    }
+}
+
+private func readBlob(_ reader: inout ByteReader) throws -> [UInt8] {
+    Array(try reader.readBytes(try reader.readCount(limit: reader.remaining)))
+}
+
+private func readReplica(_ reader: inout ByteReader) throws -> ReplicaID {
+    guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
+        throw DocumentError.malformedSnapshot("replica id")
+    }
+    return replica
+}

@@ -1,0 +1,225 @@
+import ChatCore
+import ChatCrypto
+import ChatStore
+import ChatSync
+import ChatWire
+import Foundation
+
+/// Threads that check signatures during ingest: one per core.
+let authenticationWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+/// One conversation on this node: its durable signed log (in ``ChatStore``), the verifier that
+/// orders and checks incoming batches, and the materialized document.
+///
+/// Ingest runs the whole path: decode and check signatures (in parallel), check chains, counters
+/// and causal dependencies, persist the group in one LMDB transaction, then apply. A batch is
+/// durable when ``ingest(_:)`` returns. The actor owns all mutable state; LMDB work runs on it,
+/// never on a network event loop.
+public actor ConversationReplica {
+    public let conversation: ConversationID
+    public let localReplica: ReplicaID
+    let store: ChatStore
+    let limits: WireLimits
+    private var verifier: BatchVerifier
+    public private(set) var document: ConversationDocument
+    /// Operations applied since the last snapshot.
+    private var operationsSinceSnapshot = 0
+    /// A snapshot is saved (in the same transaction as the batches) after this many operations.
+    public let snapshotInterval: Int
+
+    /// Opens a conversation: loads its latest snapshot and replays the batches stored after it.
+    /// - Complexity: O(snapshot + batches after it).
+    public init(store: ChatStore, conversation: ConversationID, localReplica: ReplicaID,
+                limits: WireLimits = .default, snapshotInterval: Int = 100_000) throws(NodeError) {
+        self.store = store
+        self.conversation = conversation
+        self.localReplica = localReplica
+        self.limits = limits
+        self.snapshotInterval = snapshotInterval
+        do {
+            var document = ConversationDocument(localReplica: localReplica)
+            var replayHeads: [ReplicaID: BatchVerifier.Head] = [:]
+            var from = VectorClock()
+            if let snapshot = try store.snapshot(of: conversation) {
+                do {
+                    document = try ConversationDocument(snapshot: snapshot.bytes, localReplica: localReplica)
+                } catch {
+                    throw NodeError.snapshot(error)
+                }
+                from = snapshot.clock
+                for (author, count) in snapshot.clock.entries {
+                    guard let last = try store.batch(conversation, author: author, containing: count - 1) else {
+                        throw NodeError.inconsistentStore("snapshot covers batches that are not stored")
+                    }
+                    replayHeads[author] = BatchVerifier.Head(nextCounter: count, hash: last.hash)
+                }
+            }
+            // Replay everything stored above the snapshot, in causal order (the verifier orders it;
+            // stored batches were verified on the way in, so signatures are not checked again).
+            var replay = BatchVerifier(conversation: conversation, heads: replayHeads, pendingLimit: Int.max)
+            var replayErrors: [String: Int] = [:]
+            let heads = try store.heads(of: conversation)
+            for (author, head) in heads where head.nextCounter > from[author] {
+                var next = from[author]
+                while next < head.nextCounter {
+                    let records = try store.batches(conversation, author: author, from: next, limit: 256)
+                    guard let last = records.last else { break }
+                    for record in records {
+                        let batch: SignedBatch
+                        do {
+                            batch = try SignedBatch(decoding: record.bytes, limits: limits)
+                        } catch {
+                            throw NodeError.inconsistentStore("stored batch does not decode: \(error)")
+                        }
+                        for verdict in replay.submit(AuthenticatedBatch(storedBatch: batch, hash: record.hash)) {
+                            if case .accepted(let accepted) = verdict { Self.apply(accepted, to: &document, errors: &replayErrors) }
+                        }
+                    }
+                    next = last.endCounter ?? head.nextCounter
+                }
+            }
+            guard replay.pendingCount == 0 else {
+                throw NodeError.inconsistentStore("\(replay.pendingCount) stored batches lack their causal dependencies")
+            }
+            let storedHeads = heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) }
+            self.verifier = BatchVerifier(conversation: conversation, heads: storedHeads)
+            self.document = document
+        } catch let error as NodeError {
+            throw error
+        } catch let error as StoreError {
+            throw .store(error)
+        } catch {
+            throw .inconsistentStore("\(error)")
+        }
+    }
+
+    /// The vector clock of everything stored and applied.
+    public var clock: VectorClock { verifier.clock }
+
+    /// Batches waiting for predecessors or dependencies.
+    public var pendingCount: Int { verifier.pendingCount }
+
+    /// Rejections so far, by reason code.
+    public var rejections: RejectionCounters { verifier.rejections }
+
+    /// Ingests untrusted batches (as received). Returns when the accepted ones are durable.
+    /// - Complexity: O(total size) plus one signature verification per batch, spread over cores.
+    public func ingest(_ batches: [[UInt8]]) async throws(NodeError) -> IngestReport {
+        try commit(await Self.authenticate(batches, limits: limits))
+    }
+
+    /// The second half of ingest, on the actor: chain, counter and dependency checks, one LMDB
+    /// transaction, then apply. Callers that receive a stream of batches authenticate the next
+    /// group (``authenticate(_:limits:)``, off the actor) while this one commits.
+    public func commit(_ authenticated: [Result<AuthenticatedBatch, BatchRejection>]) throws(NodeError) -> IngestReport {
+        var report = IngestReport()
+        report.signaturesVerified = authenticated.count { if case .failure(.malformed) = $0 { false } else { true } }
+        var records: [BatchRecord] = []
+        var toApply: [AuthenticatedBatch] = []
+        var evidence: [BatchRecord] = []
+        for result in authenticated {
+            switch result {
+            case .failure(let rejection):
+                verifier.count(rejection)
+                report.rejected[rejection.code, default: 0] += 1
+            case .success(let batch):
+                for verdict in verifier.submit(batch) {
+                    switch verdict {
+                    case .accepted(let accepted):
+                        records.append(record(for: accepted))
+                        toApply.append(accepted)
+                    case .alreadyCovered(let covered):
+                        records.append(record(for: covered))
+                    case .held:
+                        report.held += 1
+                    case .rejected(let rejected, let reason):
+                        if reason.isForkEvidence {
+                            evidence.append(record(for: rejected))
+                            report.forks += 1
+                        } else {
+                            report.rejected[reason.code, default: 0] += 1
+                        }
+                    }
+                }
+            }
+        }
+        var errors: [String: Int] = [:]
+        var applied = 0
+        for batch in toApply { applied += Self.apply(batch, to: &document, errors: &errors) }
+        operationsSinceSnapshot += applied
+        var snapshot: Snapshot?
+        if operationsSinceSnapshot >= snapshotInterval {
+            snapshot = Snapshot(conversation: conversation, clock: verifier.clock, bytes: document.encodedSnapshot())
+        }
+        do {
+            let result = try store.append(records, snapshot: snapshot)
+            if !evidence.isEmpty { try store.recordEvidence(evidence) }
+            for (index, outcome) in result.outcomes.enumerated() {
+                switch outcome {
+                case .stored: report.accepted += 1
+                case .duplicate: report.duplicates += 1
+                case .fork: report.forks += 1
+                case .gap, .invalid:
+                    throw NodeError.inconsistentStore("batch \(records[index].firstCounter) of \(records[index].author): \(outcome)")
+                }
+            }
+        } catch let error as NodeError {
+            throw error
+        } catch let error as StoreError {
+            throw .store(error)
+        } catch {
+            throw .inconsistentStore("\(error)")
+        }
+        if snapshot != nil { operationsSinceSnapshot = 0 }
+        report.operationsApplied = applied
+        report.operationErrors = errors
+        return report
+    }
+
+    /// Saves a snapshot of the document now.
+    public func saveSnapshot() throws(NodeError) {
+        do {
+            try store.saveSnapshot(Snapshot(conversation: conversation, clock: verifier.clock, bytes: document.encodedSnapshot()))
+            operationsSinceSnapshot = 0
+        } catch {
+            throw .store(error)
+        }
+    }
+
+    private func record(for batch: AuthenticatedBatch) -> BatchRecord {
+        BatchRecord(conversation: conversation, author: batch.author, firstCounter: batch.firstCounter,
+                    opCount: UInt32(truncatingIfNeeded: batch.batch.idCount), hash: batch.hash, bytes: batch.batch.bytes)
+    }
+
+    /// Applies a batch's operations; returns how many applied, counting failures by code.
+    @discardableResult
+    static func apply(_ batch: AuthenticatedBatch, to document: inout ConversationDocument, errors: inout [String: Int]) -> Int {
+        var applied = 0
+        let content = batch.batch.content
+        for (op, id) in zip(content.operations, content.operationIDs) {
+            do {
+                try document.apply(op, id: id, timestamp: content.timestamp)
+                applied += 1
+            } catch {
+                errors[error.code, default: 0] += 1
+            }
+        }
+        return applied
+    }
+
+    /// The first half of ingest: decodes and verifies signatures, on all cores, off the actor.
+    public static func authenticate(_ batches: [[UInt8]], limits: WireLimits) async -> [Result<AuthenticatedBatch, BatchRejection>] {
+        let workers = min(max(1, batches.count / 8), authenticationWorkers)
+        guard workers > 1 else { return batches.map { BatchAuthenticator.authenticate($0, limits: limits) } }
+        let chunk = (batches.count + workers - 1) / workers
+        return await withTaskGroup(of: (Int, [Result<AuthenticatedBatch, BatchRejection>]).self) { group in
+            for start in stride(from: 0, to: batches.count, by: chunk) {
+                let slice = Array(batches[start ..< min(batches.count, start + chunk)])
+                group.addTask { (start, slice.map { BatchAuthenticator.authenticate($0, limits: limits) }) }
+            }
+            var parts: [(Int, [Result<AuthenticatedBatch, BatchRejection>])] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ChatSync
+
+/// What one ingest did, batch by batch and operation by operation.
+public struct IngestReport: Sendable, Hashable {
+    /// Batches newly stored (durable) and applied.
+    public var accepted = 0
+    /// Batches already stored: no effect.
+    public var duplicates = 0
+    /// Validly signed batches that conflict with their author's chain: stored as evidence, never applied.
+    public var forks = 0
+    /// Batches waiting for a predecessor or a causal dependency.
+    public var held = 0
+    /// Refused batches by reason code (malformed, bad signature, wrong conversation, pending full, …).
+    public var rejected: [String: Int] = [:]
+    /// Operations applied to the conversation.
+    public var operationsApplied = 0
+    /// Operations that were stored but could not be applied, by reason code.
+    public var operationErrors: [String: Int] = [:]
+    /// Signatures checked.
+    public var signaturesVerified = 0
+
+    public init() {}
+
+    public var rejectedCount: Int { rejected.values.reduce(0, +) }
+
+    public mutating func merge(_ other: IngestReport) {
+        accepted += other.accepted
+        duplicates += other.duplicates
+        forks += other.forks
+        held += other.held
+        for (code, count) in other.rejected { rejected[code, default: 0] += count }
+        operationsApplied += other.operationsApplied
+        for (code, count) in other.operationErrors { operationErrors[code, default: 0] += count }
+        signaturesVerified += other.signaturesVerified
+    }
+}

@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatWire", targets: ["ChatWire"]),
         .library(name: "ChatCrypto", targets: ["ChatCrypto"]),
+        .library(name: "ChatStore", targets: ["ChatStore"]),
+        .library(name: "ChatSync", targets: ["ChatSync"]),
+        .library(name: "ChatNode", targets: ["ChatNode"]),
         .executable(name: "streamingchat", targets: ["StreamingChatCLI"]),
     ],
     dependencies: [

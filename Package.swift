@@ -69,7 +69,7 @@ let package = Package(
 
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
         .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto", "ChatCore"]),
-        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto"]),
+        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto", "ChatSync"]),
         .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore"]),
         .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatSyncTests", dependencies: ["ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),

@@ -16,74 +16,57 @@ let authenticationWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 /// durable when ``ingest(_:)`` returns. The actor owns all mutable state; LMDB work runs on it,
 /// never on a network event loop.
 public actor ConversationReplica {
-    public let conversation: ConversationID
+    public let conversationID: ConversationID
     public let localReplica: ReplicaID
     let store: ChatStore
     let limits: WireLimits
     private var verifier: BatchVerifier
-    public private(set) var document: ConversationDocument
+    /// The conversation's rules applied to its log: the visible state.
+    public private(set) var conversation: Conversation
     /// Operations applied since the last snapshot.
     private var operationsSinceSnapshot = 0
     /// A snapshot is saved (in the same transaction as the batches) after this many operations.
     public let snapshotInterval: Int
+    /// Times the visible state was rebuilt from the log (after revocations that reach back).
+    public private(set) var rebuildCount = 0
+
+    /// The visible state.
+    public var document: ConversationDocument { conversation.document }
 
     /// Opens a conversation: loads its latest snapshot and replays the batches stored after it.
     /// - Complexity: O(snapshot + batches after it).
-    public init(store: ChatStore, conversation: ConversationID, localReplica: ReplicaID,
+    public init(store: ChatStore, conversation conversationID: ConversationID, localReplica: ReplicaID,
                 limits: WireLimits = .default, snapshotInterval: Int = 100_000) throws(NodeError) {
         self.store = store
-        self.conversation = conversation
+        self.conversationID = conversationID
         self.localReplica = localReplica
         self.limits = limits
         self.snapshotInterval = snapshotInterval
         do {
-            var document = ConversationDocument(localReplica: localReplica)
-            var replayHeads: [ReplicaID: BatchVerifier.Head] = [:]
-            var from = VectorClock()
-            if let snapshot = try store.snapshot(of: conversation) {
+            var conversation = Conversation(id: conversationID, localReplica: localReplica,
+                                            verifyInvite: ConversationInputs.verifyInvite)
+            if let snapshot = try store.snapshot(of: conversationID) {
                 do {
-                    document = try ConversationDocument(snapshot: snapshot.bytes, localReplica: localReplica)
+                    conversation = try Conversation(snapshot: snapshot.bytes, id: conversationID, localReplica: localReplica,
+                                                    verifyInvite: ConversationInputs.verifyInvite)
                 } catch {
                     throw NodeError.snapshot(error)
                 }
-                from = snapshot.clock
-                for (author, count) in snapshot.clock.entries {
-                    guard let last = try store.batch(conversation, author: author, containing: count - 1) else {
-                        throw NodeError.inconsistentStore("snapshot covers batches that are not stored")
-                    }
-                    replayHeads[author] = BatchVerifier.Head(nextCounter: count, hash: last.hash)
-                }
             }
-            // Replay everything stored above the snapshot, in causal order (the verifier orders it;
-            // stored batches were verified on the way in, so signatures are not checked again).
-            var replay = BatchVerifier(conversation: conversation, heads: replayHeads, pendingLimit: Int.max)
-            var replayErrors: [String: Int] = [:]
-            let heads = try store.heads(of: conversation)
-            for (author, head) in heads where head.nextCounter > from[author] {
-                var next = from[author]
-                while next < head.nextCounter {
-                    let records = try store.batches(conversation, author: author, from: next, limit: 256)
-                    guard let last = records.last else { break }
-                    for record in records {
-                        let batch: SignedBatch
-                        do {
-                            batch = try SignedBatch(decoding: record.bytes, limits: limits)
-                        } catch {
-                            throw NodeError.inconsistentStore("stored batch does not decode: \(error)")
-                        }
-                        for verdict in replay.submit(AuthenticatedBatch(storedBatch: batch, hash: record.hash)) {
-                            if case .accepted(let accepted) = verdict { Self.apply(accepted, to: &document, errors: &replayErrors) }
-                        }
-                    }
-                    next = last.endCounter ?? head.nextCounter
-                }
+            // Replay what is stored above the snapshot, in causal order.
+            var needsRebuild = false
+            for batch in try Self.storedBatches(store, conversationID, above: conversation.clock, limits: limits) {
+                needsRebuild = conversation.receive(ConversationInputs.operationBatch(batch)).needsRebuild || needsRebuild
             }
-            guard replay.pendingCount == 0 else {
-                throw NodeError.inconsistentStore("\(replay.pendingCount) stored batches lack their causal dependencies")
+            if needsRebuild {
+                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
+                    .map(ConversationInputs.operationBatch))
             }
-            let storedHeads = heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) }
-            self.verifier = BatchVerifier(conversation: conversation, heads: storedHeads)
-            self.document = document
+            let heads = try store.heads(of: conversationID)
+            self.verifier = BatchVerifier(
+                conversation: conversationID,
+                heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) })
+            self.conversation = conversation
         } catch let error as NodeError {
             throw error
         } catch let error as StoreError {
@@ -91,6 +74,44 @@ public actor ConversationReplica {
         } catch {
             throw .inconsistentStore("\(error)")
         }
+    }
+
+    /// Every stored batch above `clock`, in causal order. Stored batches were verified on the
+    /// way in, so signatures are not checked again; the verifier only orders them.
+    static func storedBatches(_ store: ChatStore, _ conversation: ConversationID, above clock: VectorClock,
+                              limits: WireLimits) throws -> [SignedBatch] {
+        var heads: [ReplicaID: BatchVerifier.Head] = [:]
+        for (author, count) in clock.entries {
+            guard let last = try store.batch(conversation, author: author, containing: count - 1) else {
+                throw NodeError.inconsistentStore("the snapshot covers batches that are not stored")
+            }
+            heads[author] = BatchVerifier.Head(nextCounter: count, hash: last.hash)
+        }
+        var replay = BatchVerifier(conversation: conversation, heads: heads, pendingLimit: Int.max)
+        var ordered: [SignedBatch] = []
+        for (author, head) in try store.heads(of: conversation) where head.nextCounter > clock[author] {
+            var next = clock[author]
+            while next < head.nextCounter {
+                let records = try store.batches(conversation, author: author, from: next, limit: 256)
+                guard let last = records.last else { break }
+                for record in records {
+                    let batch: SignedBatch
+                    do {
+                        batch = try SignedBatch(decoding: record.bytes, limits: limits)
+                    } catch {
+                        throw NodeError.inconsistentStore("stored batch does not decode: \(error)")
+                    }
+                    for verdict in replay.submit(AuthenticatedBatch(storedBatch: batch, hash: record.hash)) {
+                        if case .accepted(let accepted) = verdict { ordered.append(accepted.batch) }
+                    }
+                }
+                next = last.endCounter ?? head.nextCounter
+            }
+        }
+        guard replay.pendingCount == 0 else {
+            throw NodeError.inconsistentStore("\(replay.pendingCount) stored batches lack their causal dependencies")
+        }
+        return ordered
     }
 
     /// The vector clock of everything stored and applied.
@@ -143,13 +164,19 @@ public actor ConversationReplica {
                 }
             }
         }
-        var errors: [String: Int] = [:]
         var applied = 0
-        for batch in toApply { applied += Self.apply(batch, to: &document, errors: &errors) }
+        var excluded = 0
+        var needsRebuild = false
+        for batch in toApply {
+            let result = conversation.receive(ConversationInputs.operationBatch(batch.batch))
+            applied += result.applied
+            excluded += result.excluded
+            needsRebuild = needsRebuild || result.needsRebuild
+        }
         operationsSinceSnapshot += applied
         var snapshot: Snapshot?
-        if operationsSinceSnapshot >= snapshotInterval {
-            snapshot = Snapshot(conversation: conversation, clock: verifier.clock, bytes: document.encodedSnapshot())
+        if operationsSinceSnapshot >= snapshotInterval, !needsRebuild {
+            snapshot = Snapshot(conversation: conversationID, clock: conversation.clock, bytes: conversation.encodedSnapshot())
         }
         do {
             let result = try store.append(records, snapshot: snapshot)
@@ -171,15 +198,30 @@ public actor ConversationReplica {
             throw .inconsistentStore("\(error)")
         }
         if snapshot != nil { operationsSinceSnapshot = 0 }
+        if needsRebuild {
+            // A revocation reached back: rebuild the visible state from the (now durable) log.
+            do {
+                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
+                    .map(ConversationInputs.operationBatch))
+            } catch let error as NodeError {
+                throw error
+            } catch let error as StoreError {
+                throw .store(error)
+            } catch {
+                throw .inconsistentStore("\(error)")
+            }
+            rebuildCount += 1
+        }
         report.operationsApplied = applied
-        report.operationErrors = errors
+        report.operationsExcluded = excluded
         return report
     }
 
     /// Saves a snapshot of the document now.
     public func saveSnapshot() throws(NodeError) {
         do {
-            try store.saveSnapshot(Snapshot(conversation: conversation, clock: verifier.clock, bytes: document.encodedSnapshot()))
+            try store.saveSnapshot(Snapshot(conversation: conversationID, clock: conversation.clock,
+                                            bytes: conversation.encodedSnapshot()))
             operationsSinceSnapshot = 0
         } catch {
             throw .store(error)
@@ -187,24 +229,8 @@ public actor ConversationReplica {
     }
 
     private func record(for batch: AuthenticatedBatch) -> BatchRecord {
-        BatchRecord(conversation: conversation, author: batch.author, firstCounter: batch.firstCounter,
+        BatchRecord(conversation: conversationID, author: batch.author, firstCounter: batch.firstCounter,
                     opCount: UInt32(truncatingIfNeeded: batch.batch.idCount), hash: batch.hash, bytes: batch.batch.bytes)
-    }
-
-    /// Applies a batch's operations; returns how many applied, counting failures by code.
-    @discardableResult
-    static func apply(_ batch: AuthenticatedBatch, to document: inout ConversationDocument, errors: inout [String: Int]) -> Int {
-        var applied = 0
-        let content = batch.batch.content
-        for (op, id) in zip(content.operations, content.operationIDs) {
-            do {
-                try document.apply(op, id: id, timestamp: content.timestamp)
-                applied += 1
-            } catch {
-                errors[error.code, default: 0] += 1
-            }
-        }
-        return applied
     }
 
     /// The first half of ingest: decodes and verifies signatures, on all cores, off the actor.

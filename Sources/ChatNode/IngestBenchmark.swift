@@ -94,7 +94,11 @@ public enum IngestBenchmark {
         // SAFETY: a BLAKE2b-256 digest is 32 bytes.
         let conversation = ConversationID(bytes: previous[0])!
         batches.append(genesis)
-        var operations = 1
+        // The creator lets the others write and lifts the message rate for this bulk workload.
+        let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 1_000_000, maxMessageBytes: 16 * 1024, isPublic: false))]
+            + authors.dropFirst().map { .setPermission(member: $0, permission: .comment) }
+        batches.append(seal(0, setup, conversation: conversation))
+        var operations = 1 + setup.count
         // Per author: the message being typed and the ids of its characters, in order.
         var typing: [(message: OpID, characters: [OpID])?] = Array(repeating: nil, count: authors.count)
         let letters = Array("etaoin shrdlu".unicodeScalars)

@@ -14,8 +14,9 @@ public struct IngestReport: Sendable, Hashable {
     public var rejected: [String: Int] = [:]
     /// Operations applied to the conversation.
     public var operationsApplied = 0
-    /// Operations that were stored but could not be applied, by reason code.
-    public var operationErrors: [String: Int] = [:]
+    /// Operations stored but excluded by the conversation's rules (permissions, revocation,
+    /// limits); they stay in the log.
+    public var operationsExcluded = 0
     /// Signatures checked.
     public var signaturesVerified = 0
 
@@ -30,7 +31,7 @@ public struct IngestReport: Sendable, Hashable {
         held += other.held
         for (code, count) in other.rejected { rejected[code, default: 0] += count }
         operationsApplied += other.operationsApplied
-        for (code, count) in other.operationErrors { operationErrors[code, default: 0] += count }
+        operationsExcluded += other.operationsExcluded
         signaturesVerified += other.signaturesVerified
     }
 }

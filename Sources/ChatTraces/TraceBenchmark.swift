@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import ChatCrypto
 #if canImport(Glibc)
 import Glibc
@@ -110,14 +111,27 @@ public enum TraceBenchmark {
             runs: runs, spans: result.document.spanCount)
     }
 
+    /// A duration in milliseconds, to the microsecond.
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return (Double(seconds) * 1e3 + Double(attoseconds) / 1e15).rounded(toPlaces: 3)
+    }
+
     /// Median in milliseconds.
     static func median(_ times: [Duration]) -> Double {
         let sorted = times.sorted()
         guard !sorted.isEmpty else { return 0 }
         let middle = sorted.count / 2
         let value = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-        let (seconds, attoseconds) = value.components
-        return (Double(seconds) * 1e3 + Double(attoseconds) / 1e15).rounded(toPlaces: 3)
+        return milliseconds(value)
+    }
+
+    /// The process's resident set size now, in bytes (Linux: /proc/self/statm; 0 elsewhere).
+    public static func currentResidentSetBytes() -> Int {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = statm.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// The process's peak resident set size in bytes (Linux reports kilobytes).

@@ -93,6 +93,7 @@ public enum WireFormat {
     public enum Kind: UInt8, Sendable {
         case batch = 1
         case inviteToken = 2
+        case ephemeral = 3
     }
 
     public static let signatureBytes = 64

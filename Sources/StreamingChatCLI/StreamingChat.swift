@@ -6,5 +6,5 @@ struct StreamingChat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamingchat",
         abstract: "Peer-to-peer real-time chat on a CRDT sync engine.",
-        subcommands: [Bench.self, Store.self, Demo.self, Debug.self])
+        subcommands: [Bench.self, Store.self, Sim.self, Demo.self, Debug.self])
 }

@@ -24,6 +24,12 @@ extension ConversationDocument {
     /// - Complexity: O(state size).
     public func encodedSnapshot() -> [UInt8] {
         var writer = ByteWriter(capacity: 1024)
+        encodeSnapshot(into: &writer)
+        return writer.bytes
+    }
+
+    /// Appends the snapshot to `writer` (self-delimiting).
+    func encodeSnapshot(into writer: inout ByteWriter) {
         writer.write(bytes: Self.snapshotMagic)
         writeString(title, into: &writer)
         writer.write(varint: settings.messagesPerMinute)
@@ -47,23 +53,30 @@ extension ConversationDocument {
             writeOptional(entry.profile.status, into: &writer)
             writeOptional(entry.profile.statusEmoji, into: &writer)
         }
-        writeBlob(messageList.encodedState(), into: &writer)
-        let records = messages.values.sorted { $0.id < $1.id }
-        writer.write(varint: UInt64(records.count))
-        for record in records {
-            record.id.encode(into: &writer)
+        messageList.encodeState(into: &writer)
+        let ids = messages.keys.sorted()
+        writer.write(varint: UInt64(ids.count))
+        for id in ids {
+            guard let index = messages.index(forKey: id) else { continue }
+            let record = messages.values[index]
+            id.encode(into: &writer)
             writer.write(varint: record.postedAt)
             writer.write(byte: (record.isEdited ? 1 : 0) | (record.isDeleted ? 2 : 0))
-            writeBlob(record.body.encodedState(), into: &writer)
+            record.body.encodeState(into: &writer)
         }
-        return writer.bytes
     }
 
     /// Loads a snapshot made by ``encodedSnapshot()``; local edits are made as `localReplica`.
     /// Untrusted input throws; it never traps.
     public init(snapshot bytes: [UInt8], localReplica: ReplicaID) throws(DocumentError) {
+        var reader = ByteReader(bytes)
+        try self.init(snapshot: &reader, localReplica: localReplica)
+        guard reader.isAtEnd else { throw DocumentError.malformedSnapshot("trailing bytes") }
+    }
+
+    /// Reads one snapshot from `reader` (self-delimiting).
+    init(snapshot reader: inout ByteReader, localReplica: ReplicaID) throws(DocumentError) {
         do {
-            var reader = ByteReader(bytes)
             guard Array(try reader.readBytes(3)) == Self.snapshotMagic else {
                 throw DocumentError.malformedSnapshot("not a conversation snapshot")
             }
@@ -93,19 +106,20 @@ extension ConversationDocument {
                                                      colour: colour == 0 ? nil : UInt32(colour - 1),
                                                      status: status, statusEmoji: emoji))
             }
-            messageList = try SequenceCRDT(decoding: try readBlob(&reader), replica: localReplica)
-            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 36)) {
+            messageList = try SequenceCRDT(decoding: &reader, replica: localReplica)
+            let messageCount = try reader.readCount(limit: reader.remaining / 36)
+            messages.reserveCapacity(messageCount)
+            for _ in 0 ..< messageCount {
                 let id = try OpID.decode(from: &reader)
                 let postedAt = try reader.readVarint()
                 let flags = try reader.readByte()
                 guard flags < 4 else { throw DocumentError.malformedSnapshot("message flags") }
-                let body = try SequenceCRDT<Unicode.Scalar>(decoding: try readBlob(&reader), replica: localReplica)
+                let body = try SequenceCRDT<Unicode.Scalar>(decoding: &reader, replica: localReplica)
                 var record = MessageRecord(id: id, postedAt: postedAt, body: body)
                 record.isEdited = flags & 1 != 0
                 record.isDeleted = flags & 2 != 0
                 messages[id] = record
             }
-            guard reader.isAtEnd else { throw DocumentError.malformedSnapshot("trailing bytes") }
         } catch let error as DocumentError {
             throw error
         } catch let error as SequenceError {
@@ -130,11 +144,6 @@ private func writeOptional(_ string: String?, into writer: inout ByteWriter) {
     writeString(string, into: &writer)
 }
 
-private func writeBlob(_ bytes: [UInt8], into writer: inout ByteWriter) {
-    writer.write(varint: UInt64(bytes.count))
-    writer.write(bytes: bytes)
-}
-
 private func readString(_ reader: inout ByteReader) throws -> String {
     let raw = try reader.readBytes(try reader.readCount(limit: reader.remaining))
     guard let string = String(validating: raw, as: UTF8.self) else { throw DocumentError.malformedSnapshot("invalid UTF-8") }
@@ -147,10 +156,6 @@ private func readOptional(_ reader: inout ByteReader) throws -> String? {
     case 1: return try readString(&reader)
     default: throw DocumentError.malformedSnapshot("optional flag")
     }
-}
-
-private func readBlob(_ reader: inout ByteReader) throws -> [UInt8] {
-    Array(try reader.readBytes(try reader.readCount(limit: reader.remaining)))
 }
 
 private func readReplica(_ reader: inout ByteReader) throws -> ReplicaID {

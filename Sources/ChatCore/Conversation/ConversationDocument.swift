@@ -62,7 +62,7 @@ public struct ConversationDocument: Sendable {
 
     public init(localReplica: ReplicaID) {
         self.localReplica = localReplica
-        messageList = SequenceCRDT(replica: localReplica)
+        messageList = SequenceCRDT(replica: localReplica, keepsHistory: false)
     }
 
     /// Visible (not deleted) messages in conversation order.
@@ -84,7 +84,7 @@ public struct ConversationDocument: Sendable {
             do {
                 try messageList.apply(.insert(SequenceInsert(
                     id: id, originLeft: post.originLeft, originRight: post.originRight, content: [id])))
-                var body = SequenceCRDT<Unicode.Scalar>(replica: localReplica)
+                var body = SequenceCRDT<Unicode.Scalar>(replica: localReplica, keepsHistory: false)
                 if !post.body.isEmpty {
                     try body.apply(.insert(SequenceInsert(
                         id: OpID(replica: id.replica, counter: id.counter &+ 1), originLeft: nil, originRight: nil,
@@ -134,5 +134,42 @@ public struct ConversationDocument: Sendable {
             if permissions[id.replica] == nil { permissions[id.replica] = .view }
         }
         appliedCount += 1
+    }
+}
+
+extension ConversationDocument {
+    /// The visible state in one canonical byte form: title, settings, members with permissions
+    /// and profiles (sorted by key), then the visible messages in order with author, text and
+    /// edited flag. Two replicas show the same thing exactly when these bytes are equal.
+    public func canonicalVisibleState() -> [UInt8] {
+        var writer = ByteWriter(capacity: 4096)
+        func string(_ value: String) {
+            let utf8 = Array(value.utf8)
+            writer.write(varint: UInt64(utf8.count))
+            writer.write(bytes: utf8)
+        }
+        string(title)
+        writer.write(varint: settings.messagesPerMinute)
+        writer.write(varint: settings.maxMessageBytes)
+        writer.write(byte: settings.isPublic ? 1 : 0)
+        for (member, permission) in permissions.sorted(by: { $0.key < $1.key }) {
+            writer.write(bytes: member.bytes)
+            writer.write(byte: permission.rawValue)
+        }
+        for (person, entry) in profiles.sorted(by: { $0.key < $1.key }) {
+            writer.write(bytes: person.bytes)
+            string(entry.profile.displayName)
+            string(entry.profile.status ?? "")
+            string(entry.profile.statusEmoji ?? "")
+            string(entry.profile.avatar ?? "")
+            writer.write(varint: UInt64(entry.profile.colour ?? 0x100_0000))
+        }
+        for message in orderedMessages {
+            message.id.encode(into: &writer)
+            writer.write(varint: message.postedAt)
+            writer.write(byte: message.isEdited ? 1 : 0)
+            string(message.body.text)
+        }
+        return writer.bytes
     }
 }

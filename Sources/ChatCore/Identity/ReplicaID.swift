@@ -12,11 +12,16 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Creates an id from exactly 32 bytes; returns nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
-        var words: [UInt64] = [0, 0, 0, 0]
+        var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
         for (offset, byte) in bytes.enumerated() {
-            words[offset / 8] = words[offset / 8] << 8 | UInt64(byte)
+            switch offset >> 3 {
+            case 0: w0 = w0 << 8 | UInt64(byte)
+            case 1: w1 = w1 << 8 | UInt64(byte)
+            case 2: w2 = w2 << 8 | UInt64(byte)
+            default: w3 = w3 << 8 | UInt64(byte)
+            }
         }
-        self.words = (words[0], words[1], words[2], words[3])
+        self.words = (w0, w1, w2, w3)
     }
 
     /// A deterministic id for tests, traces and simulations: `value` in the last eight bytes.

@@ -1,33 +1,44 @@
 /// A set of counters kept as sorted, disjoint, non-adjacent ranges: which operations of one
 /// replica a sequence has applied.
 ///
+/// The first range is stored inline, so the common case (one contiguous run per replica)
+/// allocates nothing.
 /// - Complexity: appending past the end O(1); other inserts O(ranges).
 struct IDRangeSet: Hashable, Sendable {
-    private(set) var ranges: ContiguousArray<Range<UInt32>> = []
+    /// The first range (empty when the set is empty).
+    private var head: Range<UInt32> = 0 ..< 0
+    /// Further ranges, after `head`.
+    private var tail: ContiguousArray<Range<UInt32>> = []
+
+    /// Every range, in order.
+    var ranges: [Range<UInt32>] { head.isEmpty ? [] : [head] + tail }
 
     /// One past the highest counter in the set (0 when empty).
-    var upperBound: UInt32 { ranges.last?.upperBound ?? 0 }
+    var upperBound: UInt32 { tail.last?.upperBound ?? head.upperBound }
 
-    var isEmpty: Bool { ranges.isEmpty }
+    var isEmpty: Bool { head.isEmpty }
 
     /// Adds `range`, coalescing with neighbours.
     mutating func insert(_ range: Range<UInt32>) {
         guard !range.isEmpty else { return }
-        if let last = ranges.last, range.lowerBound >= last.lowerBound {
-            if range.lowerBound <= last.upperBound {
-                ranges[ranges.count - 1] = last.lowerBound ..< max(last.upperBound, range.upperBound)
-            } else {
-                ranges.append(range)
-            }
+        if head.isEmpty {
+            head = range
             return
         }
-        if ranges.isEmpty {
-            ranges.append(range)
+        if tail.isEmpty, range.lowerBound >= head.lowerBound, range.lowerBound <= head.upperBound {
+            head = head.lowerBound ..< max(head.upperBound, range.upperBound)
+            return
+        }
+        if let last = tail.last, range.lowerBound >= last.lowerBound, range.lowerBound <= last.upperBound {
+            tail[tail.count - 1] = last.lowerBound ..< max(last.upperBound, range.upperBound)
+            return
+        }
+        if range.lowerBound > upperBound {
+            tail.append(range)
             return
         }
         var merged = range
-        var kept: ContiguousArray<Range<UInt32>> = []
-        kept.reserveCapacity(ranges.count + 1)
+        var kept: [Range<UInt32>] = []
         var placed = false
         for existing in ranges {
             if existing.upperBound < merged.lowerBound {
@@ -40,12 +51,28 @@ struct IDRangeSet: Hashable, Sendable {
             }
         }
         if !placed { kept.append(merged) }
-        ranges = kept
+        head = kept[0]
+        tail = ContiguousArray(kept.dropFirst())
+    }
+
+    /// True when every counter of `range` is in the set.
+    func contains(_ range: Range<UInt32>) -> Bool {
+        if range.isEmpty { return true }
+        if head.lowerBound <= range.lowerBound, range.upperBound <= head.upperBound { return true }
+        return tail.contains { $0.lowerBound <= range.lowerBound && range.upperBound <= $0.upperBound }
+    }
+
+    /// True when no counter of `range` is in the set.
+    func isDisjoint(with range: Range<UInt32>) -> Bool {
+        if range.lowerBound >= upperBound { return true }
+        if head.overlaps(range) { return false }
+        return !tail.contains { $0.overlaps(range) }
     }
 
     /// The parts of `range` not in the set, in order.
     func missing(in range: Range<UInt32>) -> [Range<UInt32>] {
-        if ranges.isEmpty || range.lowerBound >= upperBound { return [range] }
+        if isDisjoint(with: range) { return [range] }
+        if contains(range) { return [] }
         var result: [Range<UInt32>] = []
         var cursor = range.lowerBound
         for existing in ranges where existing.upperBound > cursor {
@@ -59,13 +86,5 @@ struct IDRangeSet: Hashable, Sendable {
     }
 
     /// True when `counter` is in the set.
-    func contains(_ counter: UInt32) -> Bool {
-        var low = 0
-        var high = ranges.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ranges[mid].upperBound <= counter { low = mid + 1 } else { high = mid }
-        }
-        return low < ranges.count && ranges[low].contains(counter)
-    }
+    func contains(_ counter: UInt32) -> Bool { counter < UInt32.max && contains(counter ..< counter + 1) }
 }

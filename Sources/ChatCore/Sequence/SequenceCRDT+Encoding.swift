@@ -1,7 +1,7 @@
 /// The binary state format of a sequence (version 1).
 ///
 /// ```
-/// "SQ" 0x01
+/// "SQ" 0x01 flags (bit 0: history kept)
 /// replicas:  count, then 32 bytes each
 /// spans:     count, then per span in document order:
 ///            replica, counter, length (varints), flags (bit 0 deleted; bits 1–2 origin-left:
@@ -10,6 +10,7 @@
 /// content:   every span's elements, in span order
 /// history:   count, then per entry: replica, counter, count, kind (0 insert, 1 delete),
 ///            and for deletes the target's replica and counter
+///            — or, without history, per replica: range count, then (start, length) pairs
 /// ```
 /// Loading rebuilds the B-tree directly from the spans, with no re-integration.
 enum SequenceStateFormat {
@@ -24,6 +25,7 @@ extension SequenceCore {
     func encodeStructure(into writer: inout ByteWriter) {
         writer.write(bytes: SequenceStateFormat.magic)
         writer.write(byte: SequenceStateFormat.version)
+        writer.write(byte: keepsHistory ? 1 : 0)
         writer.write(varint: UInt64(replicas.count))
         for replica in replicas { writer.write(bytes: replica.bytes) }
         var spans: [Span] = []
@@ -50,6 +52,16 @@ extension SequenceCore {
     }
 
     func encodeHistory(into writer: inout ByteWriter) {
+        guard keepsHistory else {
+            for ranges in seen {
+                writer.write(varint: UInt64(ranges.ranges.count))
+                for range in ranges.ranges {
+                    writer.write(varint: range.lowerBound)
+                    writer.write(varint: UInt32(range.count))
+                }
+            }
+            return
+        }
         writer.write(varint: UInt64(log.count))
         for entry in log {
             writer.write(varint: entry.id.replica)
@@ -75,6 +87,8 @@ extension SequenceCore {
             guard version == SequenceStateFormat.version else {
                 throw SequenceError.malformedState("unsupported version \(version)")
             }
+            let flags = try reader.readByte()
+            guard flags <= 1 else { throw SequenceError.malformedState("unknown flags") }
             let replicaCount = try reader.readCount(limit: min(SequenceStateFormat.maxReplicas, reader.remaining / 32))
             guard replicaCount > 0 else { throw SequenceError.malformedState("no replicas") }
             var replicas: [ReplicaID] = []
@@ -84,13 +98,14 @@ extension SequenceCore {
                 }
                 replicas.append(replica)
             }
-            guard Set(replicas).count == replicas.count else {
-                throw SequenceError.malformedState("duplicate replica ids")
-            }
-            var core = SequenceCore(localReplica: localReplica ?? replicas[0])
+            let unique = replicas.count <= 8
+                ? replicas.indices.allSatisfy { i in !replicas[..<i].contains(replicas[i]) }
+                : Set(replicas).count == replicas.count
+            guard unique else { throw SequenceError.malformedState("duplicate replica ids") }
+            var core = SequenceCore(localReplica: localReplica ?? replicas[0], keepsHistory: flags & 1 == 1)
             for replica in replicas { _ = core.intern(replica) }
-            // Map stored replica numbers to this core's numbers (the local replica may differ).
-            let numbers = replicas.map { core.replicaNumbers[$0] ?? 0 }
+            // Stored replica numbers are this core's numbers: interned in the same order.
+            let numbers = replicas.indices.map { UInt32($0) }
             func replicaNumber(_ stored: UInt32) throws(SequenceError) -> UInt32 {
                 guard Int(stored) < numbers.count else { throw .malformedState("replica number out of range") }
                 return numbers[Int(stored)]
@@ -103,7 +118,9 @@ extension SequenceCore {
                 let replica = try replicaNumber(try reader.readVarint32())
                 let counter = try reader.readVarint32()
                 let length = try reader.readVarint32()
-                guard length > 0, length <= UInt32.max - 1 - counter else {
+                // `counter` is untrusted: check it before subtracting (ids end below UInt32.max,
+                // which `LocalID.none` uses).
+                guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
                     throw SequenceError.malformedState("bad span length")
                 }
                 let flags = try reader.readByte()
@@ -134,10 +151,12 @@ extension SequenceCore {
                 spans[i].originRight = spans[i + 1].id
             }
             // No two spans may share an id.
+            if spans.count > 1 {
             let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
                 .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
             for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
                 throw SequenceError.malformedState("two spans share an id")
+            }
             }
             return (core, replicas, spans)
         } catch let error as SequenceError {
@@ -154,10 +173,27 @@ extension SequenceCore {
         throws(SequenceError)
     {
         do {
-            let numbers = stored.map { replicaNumbers[$0] ?? 0 }
+            let numbers = stored.map { number(of: $0) ?? 0 }
             func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
                 guard Int(value) < numbers.count else { throw .malformedState("replica number out of range") }
                 return numbers[Int(value)]
+            }
+            guard keepsHistory else {
+                for stored in numbers {
+                    for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 2)) {
+                        let start = try reader.readVarint32()
+                        let length = try reader.readVarint32()
+                        guard length > 0, length <= UInt32.max - 1 - start,
+                              seen[Int(stored)].upperBound <= start else {
+                            throw SequenceError.malformedState("bad applied range")
+                        }
+                        seen[Int(stored)].insert(start ..< start + length)
+                    }
+                }
+                guard spans.allSatisfy({ seen[Int($0.id.replica)].contains($0.id.counter ..< $0.id.counter + $0.length) }) else {
+                    throw SequenceError.malformedState("element missing from the applied ranges")
+                }
+                return
             }
             let count = try reader.readCount(limit: reader.remaining / 4)
             log.reserveCapacity(count)
@@ -166,7 +202,7 @@ extension SequenceCore {
                 let replica = try replicaNumber(try reader.readVarint32())
                 let counter = try reader.readVarint32()
                 let length = try reader.readVarint32()
-                guard length > 0, length <= UInt32.max - 1 - counter else {
+                guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
                     throw SequenceError.malformedState("bad history entry")
                 }
                 let kind = try reader.readByte()
@@ -178,7 +214,7 @@ extension SequenceCore {
                     guard target.counter <= UInt32.max - 1 - length else { throw SequenceError.malformedState("bad target") }
                 default: throw SequenceError.malformedState("bad history kind")
                 }
-                guard seen[Int(replica)].missing(in: counter ..< counter + length) == [counter ..< counter + length] else {
+                guard seen[Int(replica)].isDisjoint(with: counter ..< counter + length) else {
                     throw SequenceError.malformedState("history repeats an id")
                 }
                 seen[Int(replica)].insert(counter ..< counter + length)
@@ -187,7 +223,7 @@ extension SequenceCore {
             var elements = 0
             for span in spans {
                 elements += Int(span.length)
-                guard seen[Int(span.id.replica)].missing(in: span.id.counter ..< span.id.counter + span.length).isEmpty else {
+                guard seen[Int(span.id.replica)].contains(span.id.counter ..< span.id.counter + span.length) else {
                     throw SequenceError.malformedState("element missing from history")
                 }
             }
@@ -207,13 +243,18 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     /// - Complexity: O(n).
     public func encodedState() -> [UInt8] {
         var writer = ByteWriter(capacity: content.count * 2 + 64)
+        encodeState(into: &writer)
+        return writer.bytes
+    }
+
+    /// Appends the state to `writer` (self-delimiting, so states can be concatenated).
+    public func encodeState(into writer: inout ByteWriter) {
         core.encodeStructure(into: &writer)
         core.tree.forEachRun { span in
             let start = Int(span.contentStart)
             for element in content[start ..< start + Int(span.length)] { element.encode(into: &writer) }
         }
         core.encodeHistory(into: &writer)
-        return writer.bytes
     }
 
     /// Loads a state produced by ``encodedState()``; local edits are made as `replica` (default:
@@ -221,8 +262,15 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     /// - Complexity: O(n); no operation is re-integrated.
     public init(decoding bytes: [UInt8], replica: ReplicaID? = nil) throws(SequenceError) {
         var reader = ByteReader(bytes)
+        try self.init(decoding: &reader, replica: replica)
+        guard reader.isAtEnd else { throw .malformedState("trailing bytes") }
+    }
+
+    /// Reads one state from `reader` (as written by ``encodeState(into:)``).
+    public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
         var (core, stored, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
         var content = ContiguousArray<Element>()
+        content.reserveCapacity(spans.reduce(0) { $0 + Int($1.length) })
         var offset: UInt32 = 0
         do {
             for i in spans.indices {
@@ -234,7 +282,6 @@ extension SequenceCRDT where Element: SequenceElementCodable {
             throw .malformedState(error.description)
         }
         try core.decodeHistory(from: &reader, numbersFrom: stored, spans: spans)
-        guard reader.isAtEnd else { throw .malformedState("trailing bytes") }
         core.tree.bulkLoad(spans)
         self.core = core
         self.content = content

@@ -21,12 +21,16 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public static var pendingLimit: Int { 65_536 }
 
     /// The replica that makes this sequence's local edits.
-    public var replica: ReplicaID { core.replicas[Int(core.localReplica)] }
+    public var replica: ReplicaID { core.localReplicaID }
 
-    /// Creates an empty sequence edited locally by `replica`.
-    public init(replica: ReplicaID) {
-        core = SequenceCore(localReplica: replica)
+    /// Creates an empty sequence edited locally by `replica`. A sequence that never serves
+    /// deltas (``operations(since:)``) can drop its history (`keepsHistory: false`) to save memory.
+    public init(replica: ReplicaID, keepsHistory: Bool = true) {
+        core = SequenceCore(localReplica: replica, keepsHistory: keepsHistory)
     }
+
+    /// True when the sequence keeps the history that ``operations(since:)`` needs.
+    public var keepsHistory: Bool { core.keepsHistory }
 
     /// The number of visible elements.
     public var count: Int { core.visibleCount }
@@ -41,7 +45,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var clock: VectorClock { core.clock }
 
     /// The next counter a local edit uses by default.
-    public var nextCounter: UInt32 { core.nextCounter(of: core.localReplica) }
+    public var nextCounter: UInt32 { core.nextLocalCounter }
 
     /// How many remote operations wait for missing elements.
     public var pendingCount: Int { pending.count }
@@ -75,6 +79,27 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         return OpID(replica: core.replicas[Int(id.replica)], counter: id.counter)
     }
 
+    /// The origins a local insert before visible index `index` would get: the visible element
+    /// before it and the element (visible or not) right after that one. For callers that build
+    /// operations to send through another path (a conversation applies them on receipt).
+    /// - Complexity: O(log n).
+    public func insertionOrigins(at index: Int) throws(SequenceError) -> (originLeft: OpID?, originRight: OpID?) {
+        guard index >= 0, index <= count else { throw .indexOutOfBounds(index: index, count: count) }
+        if index == 0 {
+            guard core.tree.totalCount > 0 else { return (nil, nil) }
+            return (nil, core.opID(core.tree.id(at: SpanPosition(leaf: core.tree.firstLeaf, span: 0, offset: 0))))
+        }
+        let left = core.tree.positionOfVisible(index - 1)
+        return (core.opID(core.tree.id(at: left)), core.opID(core.tree.idAfter(left)))
+    }
+
+    /// The id of the visible element at `index`, without updating the lookup cache.
+    public func visibleID(at index: Int) throws(SequenceError) -> OpID {
+        guard index >= 0, index < count else { throw .indexOutOfBounds(index: index, count: count) }
+        let id = core.tree.id(at: core.tree.positionOfVisible(index))
+        return OpID(replica: core.replicas[Int(id.replica)], counter: id.counter)
+    }
+
     /// The visible index of element `id`, or nil when it is deleted or not here.
     /// - Complexity: O(log n).
     public func index(of id: OpID) -> Int? {
@@ -104,7 +129,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         guard !elements.isEmpty else { throw .emptyOperation }
         let counter = firstCounter ?? nextCounter
         let length = try Self.checkedLength(elements.count, counter: counter)
-        if !core.unseen(replica: core.localReplica, counters: counter ..< counter + length).elementsEqual([counter ..< counter + length]) {
+        if !core.localCountersAreFree(counter ..< counter + length) {
             throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
         }
         let contentStart = UInt32(truncatingIfNeeded: content.count)
@@ -137,7 +162,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         }
         let counter = firstCounter ?? nextCounter
         let length = try Self.checkedLength(count, counter: counter)
-        if !core.unseen(replica: core.localReplica, counters: counter ..< counter + length).elementsEqual([counter ..< counter + length]) {
+        if !core.localCountersAreFree(counter ..< counter + length) {
             throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
         }
         let runs = core.localDelete(at: index, count: count, counter: counter)
@@ -220,25 +245,38 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         let first = insert.id.counter
         let length = try Self.checkedLength(insert.content.count, counter: first)
         let author = core.intern(insert.id.replica)
-        let parts = core.unseen(replica: author, counters: first ..< first + length)
-        guard !parts.isEmpty else { return .duplicate }
         guard let originLeft = resolve(insert.originLeft), let originRight = resolve(insert.originRight),
               core.hasElement(originRight) else { return .pending }
+        // The common case: nothing of the op seen yet (no array of parts).
+        if core.isUnseen(replica: author, counters: first ..< first + length) {
+            guard core.hasElement(originLeft) else { return .pending }
+            try integrate(insert, part: first ..< first + length, author: author, originLeft: originLeft, originRight: originRight)
+            return .applied
+        }
+        let parts = core.unseen(replica: author, counters: first ..< first + length)
+        guard !parts.isEmpty else { return .duplicate }
         for part in parts {
             let left = part.lowerBound == first ? originLeft : LocalID(replica: author, counter: part.lowerBound - 1)
             guard core.hasElement(left) else { return .pending }
         }
         for part in parts {
-            let id = LocalID(replica: author, counter: part.lowerBound)
             let left = part.lowerBound == first ? originLeft : LocalID(replica: author, counter: part.lowerBound - 1)
-            let destination = try core.placement(of: id, originLeft: left, originRight: originRight)
-            let contentStart = UInt32(truncatingIfNeeded: content.count)
-            let offset = Int(part.lowerBound - first)
-            content.append(contentsOf: insert.content[offset ..< offset + part.count])
-            core.integrateInsert(id: id, count: UInt32(part.count), originLeft: left, originRight: originRight,
-                                 contentStart: contentStart, at: destination)
+            try integrate(insert, part: part, author: author, originLeft: left, originRight: originRight)
         }
         return .applied
+    }
+
+    /// Places and stores the elements `part` of a remote insert.
+    @inlinable
+    mutating func integrate(_ insert: SequenceInsert<Element>, part: Range<UInt32>, author: UInt32,
+                            originLeft: LocalID, originRight: LocalID) throws(SequenceError) {
+        let id = LocalID(replica: author, counter: part.lowerBound)
+        let destination = try core.placement(of: id, originLeft: originLeft, originRight: originRight)
+        let contentStart = UInt32(truncatingIfNeeded: content.count)
+        let offset = Int(part.lowerBound - insert.id.counter)
+        content.append(contentsOf: insert.content[offset ..< offset + part.count])
+        core.integrateInsert(id: id, count: UInt32(part.count), originLeft: originLeft, originRight: originRight,
+                             contentStart: contentStart, at: destination)
     }
 
     /// The local form of an origin: `.none` for nil, nil when the replica is unknown here.

@@ -26,40 +26,76 @@ struct DeleteRun: Sendable {
 @usableFromInline
 struct SequenceCore: Sendable {
     var tree = SpanTree()
-    /// Replica table: local index → replica, and back.
+    /// Replica table: local index → replica. Looked up linearly while small (most message bodies
+    /// have one or two authors); a dictionary is built past ``replicaDictionaryThreshold``.
     @usableFromInline var replicas: ContiguousArray<ReplicaID> = []
     @usableFromInline var replicaNumbers: [ReplicaID: UInt32] = [:]
+    static let replicaDictionaryThreshold = 8
     /// Per replica (by local index): the ids applied, inserts and deletes alike.
     var seen: ContiguousArray<IDRangeSet> = []
-    /// History in application order, for delta extraction.
+    /// History in application order, for delta extraction (empty when not kept).
     var log: ContiguousArray<LogEntry> = []
-    /// The local index of this sequence's own replica.
-    @usableFromInline let localReplica: UInt32
+    /// False for sequences that never serve deltas (message bodies): saves memory.
+    let keepsHistory: Bool
+    /// The replica that makes local edits; interned on its first edit.
+    @usableFromInline let localReplicaID: ReplicaID
 
     @usableFromInline
-    init(localReplica replica: ReplicaID) {
-        localReplica = 0
-        _ = intern(replica)
+    init(localReplica replica: ReplicaID, keepsHistory: Bool = true) {
+        localReplicaID = replica
+        self.keepsHistory = keepsHistory
     }
 
     @usableFromInline var visibleCount: Int { tree.visibleCount }
     @usableFromInline var totalCount: Int { tree.totalCount }
 
+    /// The local index of `replica`, if it has one.
+    @usableFromInline
+    func number(of replica: ReplicaID) -> UInt32? {
+        if replicas.count > Self.replicaDictionaryThreshold { return replicaNumbers[replica] }
+        return replicas.firstIndex(of: replica).map { UInt32($0) }
+    }
+
     /// The local index for `replica`, adding it to the table when new.
     @usableFromInline
     mutating func intern(_ replica: ReplicaID) -> UInt32 {
-        if let number = replicaNumbers[replica] { return number }
+        if let number = number(of: replica) { return number }
         let number = UInt32(replicas.count)
         replicas.append(replica)
-        replicaNumbers[replica] = number
         seen.append(IDRangeSet())
+        if replicas.count > Self.replicaDictionaryThreshold {
+            if replicaNumbers.isEmpty {
+                for (index, known) in replicas.enumerated() { replicaNumbers[known] = UInt32(index) }
+            } else {
+                replicaNumbers[replica] = number
+            }
+        }
         return number
+    }
+
+    /// The local replica's index (interned on first use).
+    @usableFromInline
+    var localReplica: UInt32 {
+        mutating get { intern(localReplicaID) }
+    }
+
+    /// The next counter the local replica would use: one past its highest applied counter.
+    @usableFromInline
+    var nextLocalCounter: UInt32 {
+        number(of: localReplicaID).map { seen[Int($0)].upperBound } ?? 0
+    }
+
+    /// True when none of `counters` of the local replica has been used.
+    @usableFromInline
+    func localCountersAreFree(_ counters: Range<UInt32>) -> Bool {
+        guard let local = number(of: localReplicaID) else { return true }
+        return seen[Int(local)].isDisjoint(with: counters)
     }
 
     /// The local form of `id`; nil when its replica is unknown here (so the element is missing).
     @usableFromInline
     func localID(_ id: OpID) -> LocalID? {
-        replicaNumbers[id.replica].map { LocalID(replica: $0, counter: id.counter) }
+        number(of: id.replica).map { LocalID(replica: $0, counter: id.counter) }
     }
 
     @usableFromInline
@@ -77,13 +113,19 @@ struct SequenceCore: Sendable {
         seen[Int(replica)].missing(in: counters)
     }
 
+    /// True when none of `counters` of `replica` has been applied.
+    @usableFromInline
+    func isUnseen(replica: UInt32, counters: Range<UInt32>) -> Bool {
+        seen[Int(replica)].isDisjoint(with: counters)
+    }
+
     /// True when `id` is an element of the sequence (or `.none`, which always exists).
     @usableFromInline
-    func hasElement(_ id: LocalID) -> Bool { id.isNone || tree.index.leaf(of: id) != nil }
+    func hasElement(_ id: LocalID) -> Bool { id.isNone || tree.contains(id) }
 
     @usableFromInline
     func hasElements(from id: LocalID, count: UInt32) -> Bool {
-        tree.index.containsAll(from: id, count: count)
+        tree.containsAll(from: id, count: count)
     }
 
     /// Every applied id, as a vector clock (one past the highest counter per replica).
@@ -105,7 +147,8 @@ struct SequenceCore: Sendable {
     mutating func localInsert(at index: Int, count: UInt32, counter: UInt32, contentStart: UInt32)
         -> (originLeft: LocalID, originRight: LocalID)
     {
-        let id = LocalID(replica: localReplica, counter: counter)
+        let local = localReplica
+        let id = LocalID(replica: local, counter: counter)
         var originLeft = LocalID.none
         let originRight: LocalID
         var extended = false
@@ -121,7 +164,7 @@ struct SequenceCore: Sendable {
             let span = tree.span(at: left)
             originLeft = span.id.advanced(by: left.offset)
             originRight = tree.idAfter(left)
-            if left.offset + 1 == span.length, span.id.replica == localReplica,
+            if left.offset + 1 == span.length, span.id.replica == local,
                span.id.counter &+ span.length == counter, span.originRight == originRight,
                span.contentStart &+ span.length == contentStart {
                 tree.extend(at: left, by: count)
@@ -136,7 +179,7 @@ struct SequenceCore: Sendable {
                     at: after)
             }
         }
-        seen[Int(localReplica)].insert(counter ..< counter &+ count)
+        seen[Int(local)].insert(counter ..< counter &+ count)
         recordInsert(id: id, count: count, continuesPrevious: extended)
         checkInvariants()
         return (originLeft, originRight)
@@ -147,6 +190,7 @@ struct SequenceCore: Sendable {
     /// - Complexity: O(runs · log n).
     @usableFromInline
     mutating func localDelete(at index: Int, count: Int, counter: UInt32) -> [DeleteRun] {
+        let local = localReplica
         var runs: [DeleteRun] = []
         var remaining = UInt32(count)
         var next = counter
@@ -162,9 +206,9 @@ struct SequenceCore: Sendable {
             next &+= marked.covered
             remaining -= marked.covered
         }
-        seen[Int(localReplica)].insert(counter ..< counter &+ UInt32(count))
+        seen[Int(local)].insert(counter ..< counter &+ UInt32(count))
         for run in runs {
-            recordDelete(id: LocalID(replica: localReplica, counter: run.counter), target: run.target, count: run.count)
+            recordDelete(id: LocalID(replica: local, counter: run.counter), target: run.target, count: run.count)
         }
         checkInvariants()
         return runs
@@ -262,6 +306,7 @@ struct SequenceCore: Sendable {
     // MARK: History
 
     private mutating func recordInsert(id: LocalID, count: UInt32, continuesPrevious: Bool) {
+        guard keepsHistory else { return }
         if continuesPrevious, let last = log.last, last.isInsert, last.id.replica == id.replica,
            last.id.counter &+ last.count == id.counter {
             log[log.count - 1].count += count
@@ -271,6 +316,7 @@ struct SequenceCore: Sendable {
     }
 
     private mutating func recordDelete(id: LocalID, target: LocalID, count: UInt32) {
+        guard keepsHistory else { return }
         if let last = log.last, !last.isInsert, last.id.replica == id.replica,
            last.id.counter &+ last.count == id.counter, last.target.replica == target.replica,
            last.target.counter &+ last.count == target.counter {
@@ -301,7 +347,7 @@ extension SequenceCore {
     func _checkInvariants() {
         tree._checkInvariants()
         tree.forEachSpan { span in
-            precondition(seen[Int(span.id.replica)].missing(in: span.id.counter ..< span.id.counter + span.length).isEmpty,
+            precondition(seen[Int(span.id.replica)].contains(span.id.counter ..< span.id.counter + span.length),
                          "element not recorded as applied")
         }
     }

@@ -91,6 +91,19 @@ struct SpanTree: Sendable {
         }
     }
 
+    /// Like ``findVisible(_:)`` but without touching the cache (for read-only callers).
+    func positionOfVisible(_ index: Int) -> SpanPosition {
+        let (leaf, start) = descend(visible: index)
+        var remaining = start
+        let spans = leaves[Int(leaf)].spans
+        for (i, span) in spans.enumerated() {
+            let visible = span.visibleLength
+            if remaining < visible { return SpanPosition(leaf: leaf, span: i, offset: UInt32(remaining)) }
+            remaining -= visible
+        }
+        return SpanPosition(leaf: leaf, span: spans.count, offset: 0)
+    }
+
     /// Descends by visible count; returns the leaf and the visible offset within it.
     private func descend(visible index: Int) -> (Int32, Int) {
         var node = root
@@ -139,13 +152,44 @@ struct SpanTree: Sendable {
 
     /// The position of element `id`, or nil when it is not in the tree.
     func locate(_ id: LocalID) -> SpanPosition? {
-        guard let leaf = index.leaf(of: id) else { return nil }
+        // A single-leaf tree (most message bodies) keeps no index: scanning ≤ 32 spans is as fast.
+        let leaf: Int32
+        if height == 0 {
+            leaf = root
+        } else {
+            guard let indexed = index.leaf(of: id) else { return nil }
+            leaf = indexed
+        }
         return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
             for (i, span) in spans.enumerated() where span.contains(id) {
                 return SpanPosition(leaf: leaf, span: i, offset: id.counter &- span.id.counter)
             }
             return nil
         }
+    }
+
+    /// True when `id` is an element of the tree.
+    func contains(_ id: LocalID) -> Bool {
+        height == 0 ? locate(id) != nil : index.leaf(of: id) != nil
+    }
+
+    /// True when every id in `id ..< id + count` is an element.
+    func containsAll(from id: LocalID, count: UInt32) -> Bool {
+        guard height == 0 else { return index.containsAll(from: id, count: count) }
+        var next = id
+        var remaining = count
+        while remaining > 0 {
+            guard let position = locate(next) else { return false }
+            let run = min(remaining, span(at: position).length - position.offset)
+            next = next.advanced(by: run)
+            remaining -= run
+        }
+        return true
+    }
+
+    /// Records ids → leaf, once the tree has more than one leaf.
+    private mutating func indexIfNeeded(from id: LocalID, count: UInt32, leaf: Int32) {
+        if height > 0 { index.assign(from: id, count: count, to: leaf) }
     }
 
     /// The number of elements (tombstones included) before `position`.
@@ -248,7 +292,7 @@ struct SpanTree: Sendable {
         } else {
             leaves[Int(leaf)].spans.insert(span, at: slot)
         }
-        index.assign(from: span.id, count: span.length, to: leaf)
+        indexIfNeeded(from: span.id, count: span.length, leaf: leaf)
         addCounts(leaf: leaf, visible: span.visibleLength, total: Int(span.length))
         coalesce(leaf: leaf, at: slot)
         splitIfFull(leaf)
@@ -260,7 +304,7 @@ struct SpanTree: Sendable {
         let first = leaves[Int(position.leaf)].spans[position.span].id
             .advanced(by: leaves[Int(position.leaf)].spans[position.span].length)
         leaves[Int(position.leaf)].spans[position.span].length += count
-        index.assign(from: first, count: count, to: position.leaf)
+        indexIfNeeded(from: first, count: count, leaf: position.leaf)
         let visible = leaves[Int(position.leaf)].spans[position.span].isDeleted ? 0 : Int(count)
         addCounts(leaf: position.leaf, visible: visible, total: Int(count))
     }
@@ -303,7 +347,6 @@ struct SpanTree: Sendable {
                 leaves[current].spans[leaves[current].spans.count - 1].length += span.length
                 leaves[current].visible += span.visibleLength
                 leaves[current].total += Int(span.length)
-                index.assign(from: span.id, count: span.length, to: Int32(current))
                 continue
             }
             if leaves[current].spans.count == fill {
@@ -314,7 +357,11 @@ struct SpanTree: Sendable {
             leaves[current].spans.append(span)
             leaves[current].visible += span.visibleLength
             leaves[current].total += Int(span.length)
-            index.assign(from: span.id, count: span.length, to: Int32(current))
+        }
+        if leaves.count > 1 {
+            for (number, leaf) in leaves.enumerated() {
+                for span in leaf.spans { index.assign(from: span.id, count: span.length, to: Int32(number)) }
+            }
         }
         // Build inner levels bottom-up.
         var level: [Int32] = (0 ..< leaves.count).map { Int32($0) }
@@ -396,6 +443,10 @@ struct SpanTree: Sendable {
             fresh.total += Int(span.length)
         }
         let freshIndex = Int32(leaves.count)
+        if height == 0 {
+            // The tree grows its first inner level: index everything from now on.
+            for span in leaves[Int(leaf)].spans { index.assign(from: span.id, count: span.length, to: leaf) }
+        }
         for span in fresh.spans { index.assign(from: span.id, count: span.length, to: freshIndex) }
         leaves[Int(leaf)].visible -= fresh.visible
         leaves[Int(leaf)].total -= fresh.total
@@ -476,8 +527,10 @@ extension SpanTree {
                     visible += span.visibleLength
                     total += Int(span.length)
                     if i > 0 { precondition(!leaf.spans[i - 1].canAppend(span), "uncoalesced spans") }
-                    for k in 0 ..< span.length {
-                        precondition(index.leaf(of: span.id.advanced(by: k)) == node, "id index out of date")
+                    if height > 0 {
+                        for k in 0 ..< span.length {
+                            precondition(index.leaf(of: span.id.advanced(by: k)) == node, "id index out of date")
+                        }
                     }
                 }
                 precondition(visible == leaf.visible && total == leaf.total, "leaf counts")

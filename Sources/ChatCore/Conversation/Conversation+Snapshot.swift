@@ -1,0 +1,185 @@
+/// Snapshot format of a ``Conversation`` (version 1): the document snapshot, then the governance
+/// operations (each with its id, cut, timestamp and kind), the excluded operations with reasons,
+/// the clock, and each author's rate window and latest timestamp. Loading re-resolves governance
+/// (small) and rebuilds nothing else.
+extension Conversation {
+    static let snapshotMagic: [UInt8] = [0x53, 0x56, 0x01] // "SV" v1
+
+    /// The whole state as bytes.
+    public func encodedSnapshot() -> [UInt8] {
+        var writer = ByteWriter(capacity: 4096)
+        writer.write(bytes: Self.snapshotMagic)
+        document.encodeSnapshot(into: &writer)
+        writer.write(varint: UInt64(governanceOps.count))
+        for op in governanceOps {
+            op.id.encode(into: &writer)
+            writeClock(op.cut, into: &writer)
+            writer.write(varint: op.timestamp)
+            switch op.kind {
+            case .genesis(let title, let isPublic):
+                writer.write(byte: 0)
+                writeString(title, into: &writer)
+                writer.write(byte: isPublic ? 1 : 0)
+            case .setPermission(let member, let permission):
+                writer.write(byte: 1)
+                writer.write(bytes: member.bytes)
+                writer.write(byte: permission.rawValue)
+            case .removeMember(let member):
+                writer.write(byte: 2)
+                writer.write(bytes: member.bytes)
+            case .setSettings(let settings):
+                writer.write(byte: 3)
+                writer.write(varint: settings.messagesPerMinute)
+                writer.write(varint: settings.maxMessageBytes)
+                writer.write(byte: settings.isPublic ? 1 : 0)
+            case .join(.publicJoin):
+                writer.write(byte: 4)
+            case .join(.invalidToken):
+                writer.write(byte: 5)
+            case .join(.token(let grant)):
+                writer.write(byte: 6)
+                writer.write(bytes: grant.conversation.bytes)
+                writer.write(byte: grant.permission.rawValue)
+                writer.write(bytes: grant.issuer.bytes)
+                writer.write(varint: UInt64(grant.tokenID.count))
+                writer.write(bytes: grant.tokenID)
+                writer.write(varint: grant.expiresAt.map { $0 + 1 } ?? 0)
+                writer.write(varint: grant.useLimit.map { UInt64($0) + 1 } ?? 0)
+            }
+        }
+        let exclusions = excluded.sorted { $0.key < $1.key }
+        writer.write(varint: UInt64(exclusions.count))
+        let reasons = ExclusionReason.allCases
+        for (id, reason) in exclusions {
+            id.encode(into: &writer)
+            writer.write(byte: UInt8(reasons.firstIndex(of: reason) ?? 0))
+        }
+        writeClock(clock, into: &writer)
+        let authors = latestTimestamp.keys.sorted()
+        writer.write(varint: UInt64(authors.count))
+        for author in authors {
+            writer.write(bytes: author.bytes)
+            writer.write(varint: latestTimestamp[author] ?? 0)
+            let window = recentPosts[author] ?? []
+            writer.write(varint: UInt64(window.count))
+            for time in window { writer.write(varint: time) }
+        }
+        return writer.bytes
+    }
+
+    /// Loads a snapshot made by ``encodedSnapshot()``. Untrusted input throws; it never traps.
+    public init(snapshot bytes: [UInt8], id: ConversationID, localReplica: ReplicaID,
+                verifyInvite: @escaping InviteVerifier) throws(DocumentError) {
+        self.init(id: id, localReplica: localReplica, verifyInvite: verifyInvite)
+        do {
+            var reader = ByteReader(bytes)
+            guard Array(try reader.readBytes(3)) == Self.snapshotMagic else {
+                throw DocumentError.malformedSnapshot("not a conversation snapshot")
+            }
+            document = try ConversationDocument(snapshot: &reader, localReplica: localReplica)
+            var ops: [GovernanceOp] = []
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 4)) {
+                let opID = try OpID.decode(from: &reader)
+                let cut = try readClock(&reader)
+                let timestamp = try reader.readVarint()
+                let kind: GovernanceOp.Kind
+                switch try reader.readByte() {
+                case 0:
+                    let title = try readString(&reader)
+                    kind = .genesis(title: title, isPublic: try reader.readByte() == 1)
+                case 1:
+                    let member = try readReplica(&reader)
+                    guard let permission = Permission(rawValue: try reader.readByte()) else {
+                        throw DocumentError.malformedSnapshot("permission")
+                    }
+                    kind = .setPermission(member: member, permission: permission)
+                case 2:
+                    kind = .removeMember(member: try readReplica(&reader))
+                case 3:
+                    kind = .setSettings(ConversationSettings(messagesPerMinute: try reader.readVarint32(),
+                                                             maxMessageBytes: try reader.readVarint32(),
+                                                             isPublic: try reader.readByte() == 1))
+                case 4: kind = .join(.publicJoin)
+                case 5: kind = .join(.invalidToken)
+                case 6:
+                    guard let conversation = ConversationID(bytes: try reader.readBytes(32)),
+                          let permission = Permission(rawValue: try reader.readByte()) else {
+                        throw DocumentError.malformedSnapshot("grant")
+                    }
+                    let issuer = try readReplica(&reader)
+                    let tokenID = Array(try reader.readBytes(try reader.readCount(limit: 64)))
+                    let expires = try reader.readVarint()
+                    let limit = try reader.readVarint()
+                    guard limit <= UInt64(UInt32.max) + 1 else { throw DocumentError.malformedSnapshot("use limit") }
+                    kind = .join(.token(InviteGrant(conversation: conversation, permission: permission, issuer: issuer,
+                                                    tokenID: tokenID, expiresAt: expires == 0 ? nil : expires - 1,
+                                                    useLimit: limit == 0 ? nil : UInt32(limit - 1))))
+                default:
+                    throw DocumentError.malformedSnapshot("governance kind")
+                }
+                ops.append(GovernanceOp(id: opID, kind: kind, cut: cut, timestamp: timestamp))
+            }
+            governanceOps = ops
+            governance = GovernanceResolution(resolving: ops)
+            let reasons = ExclusionReason.allCases
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 34)) {
+                let opID = try OpID.decode(from: &reader)
+                let index = Int(try reader.readByte())
+                guard index < reasons.count else { throw DocumentError.malformedSnapshot("exclusion reason") }
+                excluded[opID] = reasons[index]
+            }
+            clock = try readClock(&reader)
+            for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 33)) {
+                let author = try readReplica(&reader)
+                latestTimestamp[author] = try reader.readVarint()
+                var window: [UInt64] = []
+                for _ in 0 ..< (try reader.readCount(limit: reader.remaining)) { window.append(try reader.readVarint()) }
+                recentPosts[author] = window
+            }
+            guard reader.isAtEnd else { throw DocumentError.malformedSnapshot("trailing bytes") }
+        } catch let error as DocumentError {
+            throw error
+        } catch let error as BinaryDecodingError {
+            throw .malformedSnapshot(error.description)
+        } catch {
+            throw .malformedSnapshot("\(error)")
+        }
+    }
+}
+
+private func writeClock(_ clock: VectorClock, into writer: inout ByteWriter) {
+    let entries = clock.entries
+    writer.write(varint: UInt64(entries.count))
+    for entry in entries {
+        writer.write(bytes: entry.replica.bytes)
+        writer.write(varint: entry.count)
+    }
+}
+
+private func readClock(_ reader: inout ByteReader) throws -> VectorClock {
+    var clock = VectorClock()
+    for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 33)) {
+        let replica = try readReplica(&reader)
+        clock[replica] = try reader.readVarint32()
+    }
+    return clock
+}
+
+private func writeString(_ string: String, into writer: inout ByteWriter) {
+    let utf8 = Array(string.utf8)
+    writer.write(varint: UInt64(utf8.count))
+    writer.write(bytes: utf8)
+}
+
+private func readString(_ reader: inout ByteReader) throws -> String {
+    let raw = try reader.readBytes(try reader.readCount(limit: reader.remaining))
+    guard let string = String(validating: raw, as: UTF8.self) else { throw DocumentError.malformedSnapshot("invalid UTF-8") }
+    return string
+}
+
+private func readReplica(_ reader: inout ByteReader) throws -> ReplicaID {
+    guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
+        throw DocumentError.malformedSnapshot("replica id")
+    }
+    return replica
+}

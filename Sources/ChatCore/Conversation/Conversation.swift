@@ -1,0 +1,220 @@
+/// What receiving a batch did.
+public struct ReceiveResult: Sendable, Hashable {
+    /// Operations applied to the visible state.
+    public var applied = 0
+    /// Operations excluded (they stay in the log, with a reason).
+    public var excluded = 0
+    /// True when the batch was already received: nothing changed.
+    public var duplicate = false
+    /// True when the batch changed the validity of operations applied earlier (a revocation
+    /// that reaches back, or a change in which governance operations hold): the caller must
+    /// call ``Conversation/rebuild(from:)`` with every batch, in causal order.
+    public var needsRebuild = false
+}
+
+/// A conversation's rules applied to its signed log: which operations are valid, and the
+/// visible state they produce. Pure and deterministic: batches come in (in causal order), the
+/// same set of batches gives the same state on every replica, whatever the order.
+///
+/// Every operation is judged against the permissions in force in its own causal past (see
+/// ``GovernanceResolution``); a removal excludes the removed member's concurrent operations,
+/// including edits and deletes of others' messages, which are then undone by rebuilding the
+/// visible state from the log. Messages are judged for size and per-author rate on the author's
+/// signed, monotone timestamps; names for length and control characters.
+public struct Conversation: Sendable {
+    public let id: ConversationID
+    public let localReplica: ReplicaID
+    let verifyInvite: InviteVerifier
+    public internal(set) var document: ConversationDocument
+    public internal(set) var governance = GovernanceResolution()
+    public internal(set) var governanceOps: [GovernanceOp] = []
+    /// Excluded operations and why.
+    public internal(set) var excluded: [OpID: ExclusionReason] = [:]
+    /// Per author: one past the highest counter received.
+    public internal(set) var clock = VectorClock()
+    /// Per author: timestamps of valid recent posts (the rate window) and the latest timestamp.
+    var recentPosts: [ReplicaID: [UInt64]] = [:]
+    var latestTimestamp: [ReplicaID: UInt64] = [:]
+
+    public init(id: ConversationID, localReplica: ReplicaID, verifyInvite: @escaping InviteVerifier) {
+        self.id = id
+        self.localReplica = localReplica
+        self.verifyInvite = verifyInvite
+        document = ConversationDocument(localReplica: localReplica)
+    }
+
+    /// Receives one batch. Batches must arrive in causal order (each after everything in its
+    /// clock); a batch already received is ignored.
+    /// - Complexity: O(ops · log n) plus, for batches with governance operations, their
+    ///   resolution (O(g²) in the g governance operations, which are few).
+    public mutating func receive(_ batch: OperationBatch) -> ReceiveResult {
+        guard batch.firstCounter >= clock[batch.author] else { return ReceiveResult(duplicate: true) }
+        let identified = batch.identified
+        let fresh = identified.compactMap { governanceOp($0.id, $0.op, batch) }
+        var result = ReceiveResult()
+        if !fresh.isEmpty {
+            let before = governance
+            governanceOps += fresh
+            governance = GovernanceResolution(resolving: governanceOps)
+            syncMembership()
+            if reachesBack(from: before, fresh: Set(fresh.map(\.id))) {
+                advanceClock(batch)
+                result.needsRebuild = true
+                return result
+            }
+        }
+        apply(batch, identified: identified, into: &result)
+        return result
+    }
+
+    /// Rebuilds the visible state from every batch (in causal order), keeping the governance
+    /// resolution. Call after ``ReceiveResult/needsRebuild``.
+    /// - Complexity: O(total ops · log n).
+    public mutating func rebuild(from batches: some Sequence<OperationBatch>) {
+        document = ConversationDocument(localReplica: localReplica)
+        excluded = [:]
+        clock = VectorClock()
+        recentPosts = [:]
+        latestTimestamp = [:]
+        syncMembership()
+        var ignored = ReceiveResult()
+        for batch in batches where batch.firstCounter >= clock[batch.author] {
+            apply(batch, identified: batch.identified, into: &ignored)
+        }
+    }
+
+    /// The number of accepted removals.
+    public var revocationCount: Int { governance.removals.values.reduce(0) { $0 + $1.count } }
+
+    // MARK: Internals
+
+    private func governanceOp(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch) -> GovernanceOp? {
+        let kind: GovernanceOp.Kind
+        switch op {
+        case .genesis(let genesis): kind = .genesis(title: genesis.title, isPublic: genesis.isPublic)
+        case .setPermission(let member, let permission): kind = .setPermission(member: member, permission: permission)
+        case .removeMember(let member): kind = .removeMember(member: member)
+        case .setSettings(let settings): kind = .setSettings(settings)
+        case .join(let token):
+            if token.isEmpty {
+                kind = .join(.publicJoin)
+            } else if let grant = verifyInvite(token), grant.conversation == self.id {
+                kind = .join(.token(grant))
+            } else {
+                kind = .join(.invalidToken)
+            }
+        default: return nil
+        }
+        return GovernanceOp(id: id, kind: kind, cut: batch.cut(of: id), timestamp: batch.timestamp)
+    }
+
+    /// True when the new resolution changes the validity of operations already applied.
+    private func reachesBack(from before: GovernanceResolution, fresh: Set<OpID>) -> Bool {
+        if !before.accepted.isSubset(of: governance.accepted) { return true }
+        if !governance.accepted.subtracting(fresh).isSubset(of: before.accepted) { return true }
+        for (member, removals) in governance.removals {
+            for removal in removals where !(before.removals[member] ?? []).contains(removal) {
+                // Ops of the member this removal did not see, already received?
+                if clock[member] > removal.cut[member] { return true }
+            }
+        }
+        return false
+    }
+
+    private mutating func syncMembership() {
+        document.permissions = governance.final.permissions
+        document.settings = governance.final.settings
+        document.title = governance.final.title
+    }
+
+    private mutating func advanceClock(_ batch: OperationBatch) {
+        let end = batch.identified.last.map { $0.id.counter &+ $0.op.idCount } ?? batch.firstCounter
+        if end > clock[batch.author] { clock[batch.author] = end }
+    }
+
+    private mutating func apply(_ batch: OperationBatch, identified: [(id: OpID, op: ConversationOp)], into result: inout ReceiveResult) {
+        let author = batch.author
+        let timestamp = max(batch.timestamp, latestTimestamp[author] ?? 0)
+        latestTimestamp[author] = timestamp
+        for (id, op) in identified {
+            if let reason = judge(id, op, batch, timestamp: timestamp) {
+                excluded[id] = reason
+                result.excluded += 1
+                continue
+            }
+            switch op {
+            case .genesis, .setPermission, .removeMember, .setSettings, .join:
+                result.applied += 1 // membership is materialized from the resolution
+                continue
+            default:
+                break
+            }
+            do {
+                try document.apply(op, id: id, timestamp: timestamp)
+                result.applied += 1
+                if case .postMessage = op {
+                    // Keep only the last minute: the window the rate rule looks at.
+                    recentPosts[author, default: []].append(timestamp)
+                    if let first = recentPosts[author]?.first, first + 60_000 <= timestamp {
+                        recentPosts[author]?.removeAll { $0 + 60_000 <= timestamp }
+                    }
+                }
+            } catch {
+                excluded[id] = .invalid
+                result.excluded += 1
+            }
+        }
+        advanceClock(batch)
+    }
+
+    /// Why `op` is excluded, or nil when it is valid.
+    private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64) -> ExclusionReason? {
+        switch op {
+        case .genesis, .setPermission, .removeMember, .setSettings, .join:
+            return governance.rejected[id]
+        default:
+            break
+        }
+        let cut = batch.causalPast(of: id)
+        guard let permission = governance.permission(of: id.replica, for: id, cut: cut) else {
+            return governance.isExcludedByRevocation(id, cut: cut) ? .revoked : .notPermitted
+        }
+        var messageAuthor: ReplicaID?
+        switch op {
+        case .insertText(let insert): messageAuthor = insert.message.replica
+        case .deleteText(let delete): messageAuthor = delete.message.replica
+        case .deleteMessage(let message): messageAuthor = message.replica
+        default: break
+        }
+        if let target = messageTarget(op) {
+            guard document.messages.index(forKey: target) != nil else { return .unknownTarget }
+        }
+        let needed = ContentRules.requiredPermission(for: op, by: id.replica, messageAuthor: messageAuthor)
+        guard permission >= needed else { return .notPermitted }
+        let settings = governance.settings(cut: cut)
+        switch op {
+        case .postMessage(let post):
+            guard ContentRules.utf8Count(post.body) <= Int(settings.maxMessageBytes) else { return .tooLarge }
+            let window = (recentPosts[id.replica] ?? []).reversed().prefix { $0 + 60_000 > timestamp }
+            guard window.count < Int(settings.messagesPerMinute) else { return .rateLimited }
+        case .insertText(let insert):
+            guard ContentRules.utf8Count(insert.text) <= Int(settings.maxMessageBytes) else { return .tooLarge }
+        case .setProfile(let profile):
+            guard ContentRules.isValidName(profile.displayName), ContentRules.isValidShortText(profile.status),
+                  ContentRules.isValidShortText(profile.statusEmoji), ContentRules.isValidShortText(profile.avatar)
+            else { return .invalidName }
+        default:
+            break
+        }
+        return nil
+    }
+
+    private func messageTarget(_ op: ConversationOp) -> OpID? {
+        switch op {
+        case .insertText(let insert): insert.message
+        case .deleteText(let delete): delete.message
+        case .deleteMessage(let message): message
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,269 @@
+/// Why an operation is excluded from the materialized conversation. It stays in the log.
+public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
+    /// The author lacked the permission the operation needs, in the operation's causal past.
+    case notPermitted = "not_permitted"
+    /// The author was revoked by a removal this operation was not in the causal past of.
+    case revoked = "revoked"
+    /// Removing or demoting the last admin.
+    case lastAdmin = "last_admin"
+    /// A join whose token is invalid, for another conversation, issued by a non-admin, expired
+    /// or used up.
+    case invalidInvite = "invalid_invite"
+    /// A message over the size limit.
+    case tooLarge = "too_large"
+    /// A display name that is empty, over 64 characters or has control characters.
+    case invalidName = "invalid_name"
+    /// Over the author's message rate (judged on signed timestamps).
+    case rateLimited = "rate_limited"
+    /// It refers to a message that is not there (never posted or excluded).
+    case unknownTarget = "unknown_target"
+    /// A second genesis or an operation the document could not apply.
+    case invalid = "invalid"
+}
+
+/// An operation that changes who may do what: genesis, grants, removals, settings, joins.
+/// These are few; all of them are kept in memory and resolved together.
+public struct GovernanceOp: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        case genesis(title: String, isPublic: Bool)
+        case setPermission(member: ReplicaID, permission: Permission)
+        case removeMember(member: ReplicaID)
+        case setSettings(ConversationSettings)
+        /// A join: with no token (public conversations), a verified grant, or a token that did
+        /// not verify (always rejected, kept so every replica rejects it alike).
+        case join(JoinRequest)
+    }
+
+    public var id: OpID
+    public var kind: Kind
+    /// The causal past of the operation.
+    public var cut: VectorClock
+    /// The author's signed timestamp (ms).
+    public var timestamp: UInt64
+    /// Sum of the cut's entries: a linear extension of causality (if a happened before b,
+    /// a's sum is smaller), so sorting by (sum, id) is a deterministic causal order.
+    public var depth: UInt64
+
+    public init(id: OpID, kind: Kind, cut: VectorClock, timestamp: UInt64) {
+        self.id = id
+        self.kind = kind
+        self.cut = cut
+        self.timestamp = timestamp
+        self.depth = cut.entries.reduce(0) { $0 + UInt64($1.count) }
+    }
+
+    /// True when `self` is in the causal past of `op` (or is `op`).
+    func isInPast(of op: OpID, cut: VectorClock) -> Bool { id == op || cut.contains(id) }
+}
+
+/// How a join asks to be admitted.
+public enum JoinRequest: Sendable, Hashable {
+    case publicJoin
+    case token(InviteGrant)
+    case invalidToken
+}
+
+/// Members, permissions and settings at some point.
+public struct MembershipState: Sendable, Hashable {
+    public var permissions: [ReplicaID: Permission] = [:]
+    public var settings = ConversationSettings.default
+    public var title = ""
+
+    public var adminCount: Int { permissions.values.count { $0 == .admin } }
+}
+
+/// The deterministic resolution of all governance operations: which are accepted, which
+/// removals are final (and so exclude the removed member's concurrent operations), and the
+/// resulting membership.
+///
+/// Operations are processed in causal order (by depth, then id). An operation is accepted when
+/// its author held `admin` in its causal past (joins: a valid, unexpired, not used-up token from
+/// someone admin in the join's past, or a public conversation) and the author is not revoked.
+/// Revocation wins over concurrency: once a removal of U is accepted, every operation of U
+/// outside the removal's causal past is excluded, unless U was re-admitted by an operation that
+/// saw the removal and is itself in that operation's past. Accepting such a removal can exclude
+/// operations processed before it, so resolution restarts with the removal committed; each
+/// restart commits one more removal, so it ends after at most as many passes as there are
+/// removals. Mutual concurrent removals resolve to the one first in causal order.
+public struct GovernanceResolution: Sendable {
+    public private(set) var ordered: [GovernanceOp] = []
+    public private(set) var accepted: Set<OpID> = []
+    public private(set) var rejected: [OpID: ExclusionReason] = [:]
+    /// Accepted removals, by removed member.
+    public private(set) var removals: [ReplicaID: [GovernanceOp]] = [:]
+    /// The membership after every accepted operation.
+    public private(set) var final = MembershipState()
+    /// Accepted operations in causal order.
+    public private(set) var acceptedInOrder: [GovernanceOp] = []
+    /// The highest governance counter per replica (to tell when a cut covers all of them).
+    private var highest: [ReplicaID: UInt32] = [:]
+
+    public init() {}
+
+    public init(resolving ops: [GovernanceOp]) {
+        ordered = ops.sorted { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        for op in ordered where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
+        var committed: [OpID: GovernanceOp] = [:]
+        while true {
+            let pass = Self.pass(ordered, committed: committed)
+            if let next = pass.removals.first(where: { committed[$0.id] == nil }) {
+                committed[next.id] = next
+                continue
+            }
+            accepted = pass.accepted
+            rejected = pass.rejected
+            acceptedInOrder = ordered.filter { pass.accepted.contains($0.id) }
+            removals = Dictionary(grouping: pass.removals) { op in
+                if case .removeMember(let member) = op.kind { return member }
+                return op.id.replica
+            }
+            final = pass.state
+            break
+        }
+    }
+
+    /// One pass in causal order with `committed` removals in force from the start.
+    private static func pass(_ ordered: [GovernanceOp], committed: [OpID: GovernanceOp])
+        -> (accepted: Set<OpID>, rejected: [OpID: ExclusionReason], removals: [GovernanceOp], state: MembershipState)
+    {
+        var accepted: [GovernanceOp] = []
+        var acceptedIDs: Set<OpID> = []
+        var rejected: [OpID: ExclusionReason] = [:]
+        var removals: [GovernanceOp] = []
+        var tokenUses: [[UInt8]: UInt32] = [:]
+        let committedByMember = Dictionary(grouping: committed.values) { op -> ReplicaID in
+            if case .removeMember(let member) = op.kind { return member }
+            return op.id.replica
+        }
+        for op in ordered {
+            // State in the op's causal past, from what this pass accepted so far.
+            let past = fold(accepted.filter { $0.isInPast(of: op.id, cut: op.cut) })
+            let revokedBy = (committedByMember[op.id.replica] ?? []) + removals.filter {
+                if case .removeMember(let member) = $0.kind { return member == op.id.replica } else { return false }
+            }
+            if isRevoked(op.id, cut: op.cut, by: revokedBy, readmissions: accepted) && committed[op.id] == nil {
+                rejected[op.id] = .revoked
+                continue
+            }
+            // A committed removal stays accepted: later passes only add exclusions.
+            let verdict = committed[op.id] != nil ? nil : judge(op, past: past, tokenUses: &tokenUses, after: fold(accepted))
+            if let reason = verdict {
+                rejected[op.id] = reason
+                continue
+            }
+            accepted.append(op)
+            acceptedIDs.insert(op.id)
+            if case .removeMember = op.kind { removals.append(op) }
+        }
+        return (acceptedIDs, rejected, removals, fold(accepted))
+    }
+
+    /// Why `op` is not allowed given the state in its past (nil: allowed). `after` is the state
+    /// with every operation accepted so far, for the last-admin rule.
+    private static func judge(_ op: GovernanceOp, past: MembershipState, tokenUses: inout [[UInt8]: UInt32],
+                              after: MembershipState) -> ExclusionReason? {
+        let author = op.id.replica
+        switch op.kind {
+        case .genesis:
+            return op.id.counter == 0 && past.permissions.isEmpty ? nil : .invalid
+        case .setPermission(let member, let permission):
+            guard past.permissions[author] == .admin else { return .notPermitted }
+            if permission != .admin, after.permissions[member] == .admin, after.adminCount <= 1 { return .lastAdmin }
+            return nil
+        case .removeMember(let member):
+            guard past.permissions[author] == .admin else { return .notPermitted }
+            if after.permissions[member] == .admin, after.adminCount <= 1 { return .lastAdmin }
+            return nil
+        case .setSettings:
+            return past.permissions[author] == .admin ? nil : .notPermitted
+        case .join(.publicJoin):
+            return past.settings.isPublic ? nil : .invalidInvite
+        case .join(.invalidToken):
+            return .invalidInvite
+        case .join(.token(let grant)):
+            guard past.permissions[grant.issuer] == .admin,
+                  grant.expiresAt.map({ op.timestamp <= $0 }) ?? true,
+                  grant.useLimit.map({ (tokenUses[grant.tokenID] ?? 0) < $0 }) ?? true
+            else { return .invalidInvite }
+            tokenUses[grant.tokenID, default: 0] += 1
+            return nil
+        }
+    }
+
+    /// Applies accepted operations in order.
+    static func fold(_ ops: [GovernanceOp]) -> MembershipState {
+        var state = MembershipState()
+        for op in ops {
+            switch op.kind {
+            case .genesis(let title, let isPublic):
+                state.title = title
+                state.settings.isPublic = isPublic
+                state.permissions[op.id.replica] = .admin
+            case .setPermission(let member, let permission):
+                state.permissions[member] = permission
+            case .removeMember(let member):
+                state.permissions[member] = nil
+            case .setSettings(let settings):
+                state.settings = settings
+            case .join(let request):
+                // Joining never lowers a permission already held.
+                var granted = Permission.view
+                if case .token(let grant) = request { granted = grant.permission }
+                state.permissions[op.id.replica] = max(state.permissions[op.id.replica] ?? granted, granted)
+            }
+        }
+        return state
+    }
+
+    /// True when an operation `id` with causal past `cut` is excluded by one of `removals` of its
+    /// author: it is not in the removal's past, and no re-admission that saw the removal is in its past.
+    static func isRevoked(_ id: OpID, cut: VectorClock, by removals: [GovernanceOp], readmissions: [GovernanceOp]) -> Bool {
+        isRevoked(id, inPast: { cut.contains($0) }, by: removals, readmissions: readmissions)
+    }
+
+    static func isRevoked(_ id: OpID, inPast: (OpID) -> Bool, by removals: [GovernanceOp], readmissions: [GovernanceOp]) -> Bool {
+        for removal in removals where !removal.cut.contains(id) && removal.id != id {
+            let readmitted = readmissions.contains { grant in
+                let admits: Bool
+                switch grant.kind {
+                case .setPermission(let member, _): admits = member == id.replica
+                case .join: admits = grant.id.replica == id.replica
+                default: admits = false
+                }
+                return admits && grant.cut.contains(removal.id) && (inPast(grant.id) || grant.id == id)
+            }
+            if !readmitted { return true }
+        }
+        return false
+    }
+
+    // MARK: Queries for ordinary operations
+
+    /// The author's permission in the causal past `cut`, or nil when not a member there (or
+    /// excluded by a removal).
+    /// - Complexity: O(1) when `cut` covers every governance operation (the usual case), else
+    ///   O(governance operations).
+    public func permission(of author: ReplicaID, for id: OpID, cut: CausalPast) -> Permission? {
+        if let revocations = removals[author],
+           Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder) { return nil }
+        if coversAll(cut) { return final.permissions[author] }
+        return Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).permissions[author]
+    }
+
+    /// The settings in force in the causal past `cut`.
+    public func settings(cut: CausalPast) -> ConversationSettings {
+        if coversAll(cut) { return final.settings }
+        return Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).settings
+    }
+
+    /// True when `cut` contains every governance operation.
+    func coversAll(_ cut: CausalPast) -> Bool {
+        highest.allSatisfy { cut[$0.key] > $0.value }
+    }
+
+    /// True when the removed member `author` was revoked with an operation not seeing `id`.
+    public func isExcludedByRevocation(_ id: OpID, cut: CausalPast) -> Bool {
+        guard let revocations = removals[id.replica] else { return false }
+        return Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder)
+    }
+}

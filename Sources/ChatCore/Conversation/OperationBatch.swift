@@ -1,0 +1,83 @@
+/// A batch of one author's consecutive operations, as the conversation sees it (decoded and
+/// verified elsewhere): who, which counters, the causal past it was made in, and the author's
+/// signed timestamp.
+public struct OperationBatch: Sendable, Hashable {
+    public var author: ReplicaID
+    public var firstCounter: UInt32
+    /// The author's vector clock when the batch was made (its causal past).
+    public var clock: VectorClock
+    /// Milliseconds since the Unix epoch, signed by the author.
+    public var timestamp: UInt64
+    public var operations: [ConversationOp]
+
+    public init(author: ReplicaID, firstCounter: UInt32, clock: VectorClock, timestamp: UInt64, operations: [ConversationOp]) {
+        self.author = author
+        self.firstCounter = firstCounter
+        self.clock = clock
+        self.timestamp = timestamp
+        self.operations = operations
+    }
+
+    /// Each operation with its id, in order.
+    public var identified: [(id: OpID, op: ConversationOp)] {
+        var counter = firstCounter
+        return operations.map { op in
+            defer { counter &+= op.idCount }
+            return (OpID(replica: author, counter: counter), op)
+        }
+    }
+
+    /// The causal past of the operation with id `id` of this batch: the batch's clock plus the
+    /// author's earlier operations.
+    public func cut(of id: OpID) -> VectorClock {
+        var cut = clock
+        cut[author] = id.counter
+        return cut
+    }
+
+    /// The same causal past without copying the clock (for per-operation checks).
+    public func causalPast(of id: OpID) -> CausalPast {
+        CausalPast(clock: clock, author: author, counter: id.counter)
+    }
+}
+
+/// An operation's causal past: its batch's clock, with the author's own entry replaced by the
+/// operation's counter. A view, so judging an operation allocates nothing.
+public struct CausalPast: Sendable {
+    public let clock: VectorClock
+    public let author: ReplicaID
+    public let counter: UInt32
+
+    /// How many operations of `replica` are in the past.
+    public subscript(replica: ReplicaID) -> UInt32 { replica == author ? counter : clock[replica] }
+
+    /// True when operation `id` is in the past.
+    public func contains(_ id: OpID) -> Bool { id.counter < self[id.replica] }
+}
+
+/// What a signed invite token grants, once decoded and its signature checked (by the caller,
+/// which has the wire format and the cryptography).
+public struct InviteGrant: Sendable, Hashable {
+    public var conversation: ConversationID
+    public var permission: Permission
+    public var issuer: ReplicaID
+    public var tokenID: [UInt8]
+    /// ms since the Unix epoch; nil: never.
+    public var expiresAt: UInt64?
+    /// nil: unlimited.
+    public var useLimit: UInt32?
+
+    public init(conversation: ConversationID, permission: Permission, issuer: ReplicaID, tokenID: [UInt8],
+                expiresAt: UInt64?, useLimit: UInt32?) {
+        self.conversation = conversation
+        self.permission = permission
+        self.issuer = issuer
+        self.tokenID = tokenID
+        self.expiresAt = expiresAt
+        self.useLimit = useLimit
+    }
+}
+
+/// Decodes a join's token bytes and checks the issuer's signature; nil when the token is not valid.
+/// Must be deterministic (same bytes, same answer on every replica).
+public typealias InviteVerifier = @Sendable ([UInt8]) -> InviteGrant?

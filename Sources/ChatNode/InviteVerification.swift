@@ -1,0 +1,24 @@
+import ChatCore
+import ChatCrypto
+import ChatWire
+
+/// Turns wire-level batches and tokens into what the pure conversation rules consume.
+public enum ConversationInputs {
+    /// Decodes a signed invite token and checks its issuer's signature (deterministic).
+    public static let verifyInvite: InviteVerifier = { bytes in
+        guard let token = try? InviteToken(decoding: bytes),
+              let signature = Signature(bytes: token.signature),
+              PublicKey(token.content.issuer).isValidSignature(signature, for: token.signedBytes)
+        else { return nil }
+        let content = token.content
+        return InviteGrant(conversation: content.conversation, permission: content.permission, issuer: content.issuer,
+                           tokenID: content.tokenID, expiresAt: content.expiresAt, useLimit: content.useLimit)
+    }
+
+    /// The conversation-level view of a verified batch.
+    public static func operationBatch(_ batch: SignedBatch) -> OperationBatch {
+        let content = batch.content
+        return OperationBatch(author: content.author, firstCounter: content.firstCounter, clock: content.clock,
+                              timestamp: content.timestamp, operations: content.operations)
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import ChatTraces
+
+extension StreamingChat.Bench {
+    /// `streamingchat bench conversation`: materialize a long conversation from ops and from its snapshot.
+    struct ConversationCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "conversation",
+            abstract: "Build a conversation of many edited messages from its operations, then from its snapshot.")
+
+        @Option(help: "Messages.")
+        var messages = 100_000
+
+        @Option(help: "Edits per message.")
+        var edits = 5
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            guard (1 ... 10_000_000).contains(messages) else { throw ValidationError("--messages must be 1 … 10000000") }
+            guard (0 ... 1000).contains(edits) else { throw ValidationError("--edits must be 0 … 1000") }
+        }
+
+        func run() throws {
+            let report = try ConversationBenchmark.run(messages: messages, editsPerMessage: edits)
+            if json {
+                print(try jsonLine(report))
+            } else {
+                print(table([
+                    ("messages", "\(report.messages)"), ("edits per message", "\(report.editsPerMessage)"),
+                    ("ops", "\(report.ops)"), ("materialize from ops", "\(report.materializeMs) ms"),
+                    ("load from snapshot", "\(report.snapshotLoadMs) ms"), ("snapshot", "\(report.snapshotBytes) bytes"),
+                    ("peak RSS", "\(report.peakRSSBytes / 1024 / 1024) MiB"),
+                ]))
+            }
+        }
+    }
+}

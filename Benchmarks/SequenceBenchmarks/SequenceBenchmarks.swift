@@ -14,6 +14,26 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
         maxDuration: .seconds(10), maxIterations: 30)
 
+    // A conversation with a long history: 10,000 messages with 5 edits each (the CLI's
+    // `bench conversation` runs the 100,000-message version).
+    let (conversationID, history) = ConversationBenchmark.workload(messages: 10_000, editsPerMessage: 5)
+    Benchmark("materialize conversation (10,000 messages × 5 edits)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var conversation = Conversation(id: conversationID, localReplica: ReplicaID(testValue: 1), verifyInvite: { _ in nil })
+            for batch in history { _ = conversation.receive(batch) }
+            blackHole(conversation.document.messageList.count)
+        }
+    }
+    var built = Conversation(id: conversationID, localReplica: ReplicaID(testValue: 1), verifyInvite: { _ in nil })
+    for batch in history { _ = built.receive(batch) }
+    let snapshot = built.encodedSnapshot()
+    Benchmark("load conversation snapshot (10,000 messages, \(snapshot.count) bytes)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try Conversation(snapshot: snapshot, id: conversationID, localReplica: ReplicaID(testValue: 1),
+                                       verifyInvite: { _ in nil }).document.messageList.count)
+        }
+    }
+
     for name in ["automerge-paper", "friendsforever"] {
         let path = folder + "/" + name + ".json.gz"
         guard let trace = try? EditingTrace.load(path: path) else {

@@ -55,7 +55,7 @@ public struct Conversation: Sendable {
         if !fresh.isEmpty {
             let before = governance
             governanceOps += fresh
-            governance = GovernanceResolution(resolving: governanceOps)
+            governance.add(fresh)
             syncMembership()
             if reachesBack(from: before, fresh: Set(fresh.map(\.id))) {
                 advanceClock(batch)

@@ -102,65 +102,122 @@ public struct GovernanceResolution: Sendable {
 
     public init(resolving ops: [GovernanceOp]) {
         ordered = ops.sorted { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        resolveFromScratch()
+    }
+
+    /// Adds operations. When they come after everything known in causal order (the usual case:
+    /// new operations arrive after old ones) and commit no new removal, resolution continues
+    /// from where it was; otherwise it starts over.
+    /// - Complexity: O(new ops · g) usually; O(passes · g²) when starting over.
+    public mutating func add(_ ops: [GovernanceOp]) {
+        let sorted = ops.sorted { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        guard let first = sorted.first else { return }
+        let appends = ordered.last.map { ($0.depth, $0.id) < (first.depth, first.id) } ?? true
+        ordered += sorted
+        guard appends else {
+            ordered.sort { ($0.depth, $0.id) < ($1.depth, $1.id) }
+            resolveFromScratch()
+            return
+        }
+        var pass = lastPass
+        for op in sorted {
+            pass.step(op)
+            if let newRemoval = pass.removals.last, newRemoval.id == op.id, committed[op.id] == nil {
+                // A removal commits: it may exclude operations already processed.
+                resolveFromScratch()
+                return
+            }
+        }
+        adopt(pass)
+    }
+
+    /// Removals committed so far (see the type's documentation).
+    private var committed: [OpID: GovernanceOp] = [:]
+    private var lastPass = Pass(committed: [:])
+
+    private mutating func resolveFromScratch() {
+        highest = [:]
         for op in ordered where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
-        var committed: [OpID: GovernanceOp] = [:]
+        committed = [:]
         while true {
-            let pass = Self.pass(ordered, committed: committed)
+            var pass = Pass(committed: committed)
+            for op in ordered { pass.step(op) }
             if let next = pass.removals.first(where: { committed[$0.id] == nil }) {
                 committed[next.id] = next
                 continue
             }
-            accepted = pass.accepted
-            rejected = pass.rejected
-            acceptedInOrder = ordered.filter { pass.accepted.contains($0.id) }
-            removals = Dictionary(grouping: pass.removals) { op in
-                if case .removeMember(let member) = op.kind { return member }
-                return op.id.replica
-            }
-            final = pass.state
+            adopt(pass)
             break
         }
     }
 
+    private mutating func adopt(_ pass: Pass) {
+        lastPass = pass
+        for op in pass.accepted where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
+        for op in ordered where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
+        accepted = pass.acceptedIDs
+        rejected = pass.rejected
+        acceptedInOrder = pass.accepted
+        removals = Dictionary(grouping: pass.removals) { op in
+            if case .removeMember(let member) = op.kind { return member }
+            return op.id.replica
+        }
+        final = pass.running
+    }
+
     /// One pass in causal order with `committed` removals in force from the start.
-    private static func pass(_ ordered: [GovernanceOp], committed: [OpID: GovernanceOp])
-        -> (accepted: Set<OpID>, rejected: [OpID: ExclusionReason], removals: [GovernanceOp], state: MembershipState)
-    {
+    struct Pass: Sendable {
         var accepted: [GovernanceOp] = []
         var acceptedIDs: Set<OpID> = []
         var rejected: [OpID: ExclusionReason] = [:]
         var removals: [GovernanceOp] = []
         var tokenUses: [[UInt8]: UInt32] = [:]
-        let committedByMember = Dictionary(grouping: committed.values) { op -> ReplicaID in
-            if case .removeMember(let member) = op.kind { return member }
-            return op.id.replica
+        /// The state after everything accepted so far, and the highest accepted counter per
+        /// replica (to tell when an op saw all of them).
+        var running = MembershipState()
+        var acceptedHighest: [ReplicaID: UInt32] = [:]
+        let committed: [OpID: GovernanceOp]
+        let committedByMember: [ReplicaID: [GovernanceOp]]
+
+        init(committed: [OpID: GovernanceOp]) {
+            self.committed = committed
+            committedByMember = Dictionary(grouping: committed.values) { op -> ReplicaID in
+                if case .removeMember(let member) = op.kind { return member }
+                return op.id.replica
+            }
         }
-        for op in ordered {
-            // State in the op's causal past, from what this pass accepted so far.
-            let past = fold(accepted.filter { $0.isInPast(of: op.id, cut: op.cut) })
+
+        mutating func step(_ op: GovernanceOp) {
+            // State in the op's causal past: the running state when the op saw every accepted
+            // op (the usual case), else a fold of those it saw.
+            let sawAll = acceptedHighest.allSatisfy { op.cut[$0.key] > $0.value }
+            let past = sawAll ? running : GovernanceResolution.fold(accepted.filter { $0.isInPast(of: op.id, cut: op.cut) })
             let revokedBy = (committedByMember[op.id.replica] ?? []) + removals.filter {
                 if case .removeMember(let member) = $0.kind { return member == op.id.replica } else { return false }
             }
-            if isRevoked(op.id, cut: op.cut, by: revokedBy, readmissions: accepted) && committed[op.id] == nil {
+            if committed[op.id] == nil,
+               GovernanceResolution.isRevoked(op.id, cut: op.cut, by: revokedBy, readmissions: accepted) {
                 rejected[op.id] = .revoked
-                continue
+                return
             }
             // A committed removal stays accepted: later passes only add exclusions.
-            let verdict = committed[op.id] != nil ? nil : judge(op, past: past, tokenUses: &tokenUses, after: fold(accepted))
+            let verdict = committed[op.id] != nil ? nil
+                : GovernanceResolution.judge(op, past: past, tokenUses: &tokenUses, after: running)
             if let reason = verdict {
                 rejected[op.id] = reason
-                continue
+                return
             }
             accepted.append(op)
             acceptedIDs.insert(op.id)
+            running = GovernanceResolution.fold([op], onto: running)
+            acceptedHighest[op.id.replica] = max(acceptedHighest[op.id.replica] ?? 0, op.id.counter)
             if case .removeMember = op.kind { removals.append(op) }
         }
-        return (acceptedIDs, rejected, removals, fold(accepted))
     }
 
     /// Why `op` is not allowed given the state in its past (nil: allowed). `after` is the state
     /// with every operation accepted so far, for the last-admin rule.
-    private static func judge(_ op: GovernanceOp, past: MembershipState, tokenUses: inout [[UInt8]: UInt32],
+    static func judge(_ op: GovernanceOp, past: MembershipState, tokenUses: inout [[UInt8]: UInt32],
                               after: MembershipState) -> ExclusionReason? {
         let author = op.id.replica
         switch op.kind {
@@ -191,8 +248,8 @@ public struct GovernanceResolution: Sendable {
     }
 
     /// Applies accepted operations in order.
-    static func fold(_ ops: [GovernanceOp]) -> MembershipState {
-        var state = MembershipState()
+    static func fold(_ ops: [GovernanceOp], onto start: MembershipState = MembershipState()) -> MembershipState {
+        var state = start
         for op in ops {
             switch op.kind {
             case .genesis(let title, let isPublic):

@@ -55,18 +55,33 @@ struct IDRangeSet: Hashable, Sendable {
         tail = ContiguousArray(kept.dropFirst())
     }
 
+    /// The index in `tail` of the first range ending after `counter` (binary search).
+    private func firstTailIndex(endingAfter counter: UInt32) -> Int {
+        var low = 0
+        var high = tail.count
+        while low < high {
+            let mid = (low + high) / 2
+            if tail[mid].upperBound <= counter { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
     /// True when every counter of `range` is in the set.
+    /// - Complexity: O(log ranges).
     func contains(_ range: Range<UInt32>) -> Bool {
         if range.isEmpty { return true }
         if head.lowerBound <= range.lowerBound, range.upperBound <= head.upperBound { return true }
-        return tail.contains { $0.lowerBound <= range.lowerBound && range.upperBound <= $0.upperBound }
+        let index = firstTailIndex(endingAfter: range.lowerBound)
+        return index < tail.count && tail[index].lowerBound <= range.lowerBound && range.upperBound <= tail[index].upperBound
     }
 
     /// True when no counter of `range` is in the set.
+    /// - Complexity: O(log ranges).
     func isDisjoint(with range: Range<UInt32>) -> Bool {
-        if range.lowerBound >= upperBound { return true }
+        if range.isEmpty || range.lowerBound >= upperBound { return true }
         if head.overlaps(range) { return false }
-        return !tail.contains { $0.overlaps(range) }
+        let index = firstTailIndex(endingAfter: range.lowerBound)
+        return index == tail.count || !tail[index].overlaps(range)
     }
 
     /// The parts of `range` not in the set, in order.

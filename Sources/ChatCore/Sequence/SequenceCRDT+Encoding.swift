@@ -80,7 +80,8 @@ extension SequenceCore {
         throws(SequenceError) -> (core: SequenceCore, stored: [ReplicaID], spans: [Span])
     {
         do {
-            guard try Array(reader.readBytes(2)) == SequenceStateFormat.magic else {
+            let magic = try reader.readBytes(2)
+            guard magic.first == SequenceStateFormat.magic[0], magic.last == SequenceStateFormat.magic[1] else {
                 throw SequenceError.malformedState("not a sequence state")
             }
             let version = try reader.readByte()
@@ -113,7 +114,9 @@ extension SequenceCore {
             let spanCount = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
             var spans: [Span] = []
             spans.reserveCapacity(spanCount)
-            var rightIsNext: [Int] = []
+            // A span whose origin-right is "the next span's first element" is resolved when the
+            // next span is read.
+            var previousWantsNext = false
             for _ in 0 ..< spanCount {
                 let replica = try replicaNumber(try reader.readVarint32())
                 let counter = try reader.readVarint32()
@@ -137,8 +140,10 @@ extension SequenceCore {
                     span.originLeft = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
                 default: break
                 }
+                if previousWantsNext { spans[spans.count - 1].originRight = span.id }
+                previousWantsNext = false
                 switch (flags >> 3) & 3 {
-                case 1: rightIsNext.append(spans.count)
+                case 1: previousWantsNext = true
                 case 2:
                     span.originRight = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
                 default: break
@@ -146,12 +151,18 @@ extension SequenceCore {
                 spans.append(span)
             }
             // Resolve "next span's first element" origins.
-            for i in rightIsNext {
-                guard i + 1 < spans.count else { throw SequenceError.malformedState("no next element") }
-                spans[i].originRight = spans[i + 1].id
-            }
+            guard !previousWantsNext else { throw SequenceError.malformedState("no next element") }
             // No two spans may share an id.
-            if spans.count > 1 {
+            if spans.count > 1, spans.count <= 8 {
+                for i in spans.indices {
+                    for j in spans.indices where j > i && spans[i].id.replica == spans[j].id.replica {
+                        let a = spans[i], b = spans[j]
+                        if a.id.counter < b.id.counter + b.length && b.id.counter < a.id.counter + a.length {
+                            throw SequenceError.malformedState("two spans share an id")
+                        }
+                    }
+                }
+            } else if spans.count > 8 {
             let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
                 .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
             for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
@@ -183,7 +194,7 @@ extension SequenceCore {
                     for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 2)) {
                         let start = try reader.readVarint32()
                         let length = try reader.readVarint32()
-                        guard length > 0, length <= UInt32.max - 1 - start,
+                        guard length > 0, start < UInt32.max, length <= UInt32.max - 1 - start,
                               seen[Int(stored)].upperBound <= start else {
                             throw SequenceError.malformedState("bad applied range")
                         }
@@ -270,7 +281,8 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
         var (core, stored, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
         var content = ContiguousArray<Element>()
-        content.reserveCapacity(spans.reduce(0) { $0 + Int($1.length) })
+        // Span lengths are untrusted; every element takes at least one byte of input.
+        content.reserveCapacity(min(spans.reduce(0) { $0 + Int($1.length) }, reader.remaining))
         var offset: UInt32 = 0
         do {
             for i in spans.indices {

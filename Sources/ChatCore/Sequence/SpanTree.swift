@@ -338,9 +338,10 @@ struct SpanTree: Sendable {
 
     /// Builds a tree directly from spans already in document order (loading a saved state).
     /// - Complexity: O(spans + elements).
-    mutating func bulkLoad(_ spans: some Sequence<Span>) {
+    mutating func bulkLoad(_ spans: [Span]) {
         self = SpanTree()
         let fill = Self.leafCapacity * 3 / 4
+        leaves[0].spans.reserveCapacity(min(spans.count, fill))
         var current = 0
         for span in spans {
             if let last = leaves[current].spans.last, last.canAppend(span) {
@@ -363,6 +364,7 @@ struct SpanTree: Sendable {
                 for span in leaf.spans { index.assign(from: span.id, count: span.length, to: Int32(number)) }
             }
         }
+        guard leaves.count > 1 else { return }
         // Build inner levels bottom-up.
         var level: [Int32] = (0 ..< leaves.count).map { Int32($0) }
         var childrenAreLeaves = true

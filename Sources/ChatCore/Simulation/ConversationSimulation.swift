@@ -180,16 +180,19 @@ public struct ConversationSimulation: Sendable {
                 let names = ["Ana", "Ben", "Chloé", "", "Dmitri \u{7}", String(repeating: "x", count: 70), "Eve 🌷"]
                 op = .setProfile(Profile(displayName: names[Int.random(in: 0 ..< names.count, using: &random)],
                                          status: Bool.random(using: &random) ? "busy" : nil))
-            case 82 ..< 91:
+            case 82 ..< 88:
                 let member = ids[Int.random(in: 0 ..< ids.count, using: &random)]
                 op = .setPermission(member: member, permission: Permission.allCases[Int.random(in: 0 ..< 4, using: &random)])
-            case 91 ..< 97:
+            case 88 ..< 91:
                 let member = ids[Int.random(in: 0 ..< ids.count, using: &random)]
                 guard member != me || Int.random(in: 0 ..< 4, using: &random) == 0 else { continue }
                 op = .removeMember(member: member)
-            default:
+            case 91 ..< 93:
                 op = .setSettings(ConversationSettings(messagesPerMinute: UInt32.random(in: 3 ... 30, using: &random),
                                                        maxMessageBytes: 16 * 1024, isPublic: false))
+            default:
+                op = .postMessage(PostMessage(originLeft: visible.last?.id, originRight: nil,
+                                              body: text(Int.random(in: 1 ... 12, using: &random))))
             }
             ops.append(op)
             counter += op.idCount

@@ -1,12 +1,13 @@
 /// Maps element ids to the B-tree leaf that holds them, so a remote operation finds its origins
 /// without scanning.
 ///
-/// Paged: one page of 64 leaf numbers per (replica, counter / 64) that holds any element, so it
-/// stays small for the sparse counters of a message body and dense for a long document.
+/// Paged: one page of 16 leaf numbers per (replica, counter / 16) that holds any element, so it
+/// stays small for sparse counters (a message list, where ids are far apart) and compact for a
+/// long document.
 /// - Complexity: lookup O(1) expected; assigning a range of `n` ids O(n).
 struct IDIndex: Sendable {
-    private static let pageShift: UInt32 = 6
-    private static let pageSize = 1 << 6
+    private static let pageShift: UInt32 = 4
+    private static let pageSize = 1 << 4
     private var pages: [UInt64: ContiguousArray<Int32>] = [:]
 
     @inline(__always)

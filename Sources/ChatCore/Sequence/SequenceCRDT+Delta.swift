@@ -7,7 +7,7 @@ extension SequenceCRDT {
     /// - Complexity: O(history entries + returned elements · log n).
     public func operations(since clock: VectorClock = VectorClock()) -> [SequenceOp<Element>] {
         precondition(core.keepsHistory, "operations(since:) needs a sequence that keeps its history") // SAFETY: programming error, not input
-        let lower = core.replicas.map { clock[$0] }
+        let lower = core.replicas.entries.map { clock[$0.id] }
         var ops: [SequenceOp<Element>] = []
         for entry in core.log {
             let floor = lower[Int(entry.id.replica)]

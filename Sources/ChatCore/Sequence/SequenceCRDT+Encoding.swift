@@ -27,7 +27,7 @@ extension SequenceCore {
         writer.write(byte: SequenceStateFormat.version)
         writer.write(byte: keepsHistory ? 1 : 0)
         writer.write(varint: UInt64(replicas.count))
-        for replica in replicas { writer.write(bytes: replica.bytes) }
+        for entry in replicas.entries { writer.write(bytes: entry.id.bytes) }
         var spans: [Span] = []
         tree.forEachRun { spans.append($0) }
         writer.write(varint: UInt64(spans.count))
@@ -53,9 +53,9 @@ extension SequenceCore {
 
     func encodeHistory(into writer: inout ByteWriter) {
         guard keepsHistory else {
-            for ranges in seen {
-                writer.write(varint: UInt64(ranges.ranges.count))
-                for range in ranges.ranges {
+            for entry in replicas.entries {
+                writer.write(varint: UInt64(entry.seen.ranges.count))
+                for range in entry.seen.ranges {
                     writer.write(varint: range.lowerBound)
                     writer.write(varint: UInt32(range.count))
                 }
@@ -77,7 +77,7 @@ extension SequenceCore {
 
     /// Reads the structure; returns the spans (content offsets not yet assigned).
     static func decodeStructure(from reader: inout ByteReader, localReplica: ReplicaID?)
-        throws(SequenceError) -> (core: SequenceCore, stored: [ReplicaID], spans: [Span])
+        throws(SequenceError) -> (core: SequenceCore, spans: ContiguousArray<Span>)
     {
         do {
             let magic = try reader.readBytes(2)
@@ -92,27 +92,24 @@ extension SequenceCore {
             guard flags <= 1 else { throw SequenceError.malformedState("unknown flags") }
             let replicaCount = try reader.readCount(limit: min(SequenceStateFormat.maxReplicas, reader.remaining / 32))
             guard replicaCount > 0 else { throw SequenceError.malformedState("no replicas") }
-            var replicas: [ReplicaID] = []
+            // Stored replica numbers are the core's numbers: interned in the stored order.
+            var core: SequenceCore?
             for _ in 0 ..< replicaCount {
                 guard let replica = ReplicaID(bytes: try reader.readBytes(32)) else {
                     throw SequenceError.malformedState("bad replica id")
                 }
-                replicas.append(replica)
+                if core == nil { core = SequenceCore(localReplica: localReplica ?? replica, keepsHistory: flags & 1 == 1) }
+                guard core?.number(of: replica) == nil else { throw SequenceError.malformedState("duplicate replica ids") }
+                _ = core?.intern(replica)
             }
-            let unique = replicas.count <= 8
-                ? replicas.indices.allSatisfy { i in !replicas[..<i].contains(replicas[i]) }
-                : Set(replicas).count == replicas.count
-            guard unique else { throw SequenceError.malformedState("duplicate replica ids") }
-            var core = SequenceCore(localReplica: localReplica ?? replicas[0], keepsHistory: flags & 1 == 1)
-            for replica in replicas { _ = core.intern(replica) }
-            // Stored replica numbers are this core's numbers: interned in the same order.
-            let numbers = replicas.indices.map { UInt32($0) }
+            guard let core else { throw SequenceError.malformedState("no replicas") }
+            let numbers = (0 ..< UInt32(replicaCount))
             func replicaNumber(_ stored: UInt32) throws(SequenceError) -> UInt32 {
-                guard Int(stored) < numbers.count else { throw .malformedState("replica number out of range") }
-                return numbers[Int(stored)]
+                guard numbers.contains(stored) else { throw .malformedState("replica number out of range") }
+                return stored
             }
             let spanCount = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
-            var spans: [Span] = []
+            var spans = ContiguousArray<Span>()
             spans.reserveCapacity(spanCount)
             // A span whose origin-right is "the next span's first element" is resolved when the
             // next span is read.
@@ -169,7 +166,7 @@ extension SequenceCore {
                 throw SequenceError.malformedState("two spans share an id")
             }
             }
-            return (core, replicas, spans)
+            return (core, spans)
         } catch let error as SequenceError {
             throw error
         } catch let error as BinaryDecodingError {
@@ -180,14 +177,12 @@ extension SequenceCore {
     }
 
     /// Reads the history, rebuilds the applied-id sets, and checks spans against them.
-    mutating func decodeHistory(from reader: inout ByteReader, numbersFrom stored: [ReplicaID], spans: [Span])
-        throws(SequenceError)
-    {
+    mutating func decodeHistory(from reader: inout ByteReader, spans: ContiguousArray<Span>) throws(SequenceError) {
         do {
-            let numbers = stored.map { number(of: $0) ?? 0 }
+            let numbers = 0 ..< UInt32(replicas.count)
             func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
-                guard Int(value) < numbers.count else { throw .malformedState("replica number out of range") }
-                return numbers[Int(value)]
+                guard numbers.contains(value) else { throw .malformedState("replica number out of range") }
+                return value
             }
             guard keepsHistory else {
                 for stored in numbers {
@@ -195,13 +190,13 @@ extension SequenceCore {
                         let start = try reader.readVarint32()
                         let length = try reader.readVarint32()
                         guard length > 0, start < UInt32.max, length <= UInt32.max - 1 - start,
-                              seen[Int(stored)].upperBound <= start else {
+                              replicas.entries[Int(stored)].seen.upperBound <= start else {
                             throw SequenceError.malformedState("bad applied range")
                         }
-                        seen[Int(stored)].insert(start ..< start + length)
+                        replicas.entries[Int(stored)].seen.insert(start ..< start + length)
                     }
                 }
-                guard spans.allSatisfy({ seen[Int($0.id.replica)].contains($0.id.counter ..< $0.id.counter + $0.length) }) else {
+                guard spans.allSatisfy({ replicas.entries[Int($0.id.replica)].seen.contains($0.id.counter ..< $0.id.counter + $0.length) }) else {
                     throw SequenceError.malformedState("element missing from the applied ranges")
                 }
                 return
@@ -225,16 +220,16 @@ extension SequenceCore {
                     guard target.counter <= UInt32.max - 1 - length else { throw SequenceError.malformedState("bad target") }
                 default: throw SequenceError.malformedState("bad history kind")
                 }
-                guard seen[Int(replica)].isDisjoint(with: counter ..< counter + length) else {
+                guard replicas.entries[Int(replica)].seen.isDisjoint(with: counter ..< counter + length) else {
                     throw SequenceError.malformedState("history repeats an id")
                 }
-                seen[Int(replica)].insert(counter ..< counter + length)
+                replicas.entries[Int(replica)].seen.insert(counter ..< counter + length)
                 log.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: target))
             }
             var elements = 0
             for span in spans {
                 elements += Int(span.length)
-                guard seen[Int(span.id.replica)].contains(span.id.counter ..< span.id.counter + span.length) else {
+                guard replicas.entries[Int(span.id.replica)].seen.contains(span.id.counter ..< span.id.counter + span.length) else {
                     throw SequenceError.malformedState("element missing from history")
                 }
             }
@@ -279,7 +274,7 @@ extension SequenceCRDT where Element: SequenceElementCodable {
 
     /// Reads one state from `reader` (as written by ``encodeState(into:)``).
     public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
-        var (core, stored, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
+        var (core, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
         var content = ContiguousArray<Element>()
         // Span lengths are untrusted; every element takes at least one byte of input.
         content.reserveCapacity(min(spans.reduce(0) { $0 + Int($1.length) }, reader.remaining))
@@ -293,7 +288,7 @@ extension SequenceCRDT where Element: SequenceElementCodable {
         } catch {
             throw .malformedState(error.description)
         }
-        try core.decodeHistory(from: &reader, numbersFrom: stored, spans: spans)
+        try core.decodeHistory(from: &reader, spans: spans)
         core.tree.bulkLoad(spans)
         self.core = core
         self.content = content

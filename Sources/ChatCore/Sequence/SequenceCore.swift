@@ -28,11 +28,9 @@ struct SequenceCore: Sendable {
     var tree = SpanTree()
     /// Replica table: local index → replica. Looked up linearly while small (most message bodies
     /// have one or two authors); a dictionary is built past ``replicaDictionaryThreshold``.
-    @usableFromInline var replicas: ContiguousArray<ReplicaID> = []
+    @usableFromInline var replicas = ReplicaTable()
     @usableFromInline var replicaNumbers: [ReplicaID: UInt32] = [:]
     static let replicaDictionaryThreshold = 8
-    /// Per replica (by local index): the ids applied, inserts and deletes alike.
-    var seen: ContiguousArray<IDRangeSet> = []
     /// History in application order, for delta extraction (empty when not kept).
     var log: ContiguousArray<LogEntry> = []
     /// False for sequences that never serve deltas (message bodies): saves memory.
@@ -62,10 +60,9 @@ struct SequenceCore: Sendable {
         if let number = number(of: replica) { return number }
         let number = UInt32(replicas.count)
         replicas.append(replica)
-        seen.append(IDRangeSet())
         if replicas.count > Self.replicaDictionaryThreshold {
             if replicaNumbers.isEmpty {
-                for (index, known) in replicas.enumerated() { replicaNumbers[known] = UInt32(index) }
+                for (index, known) in replicas.ids.enumerated() { replicaNumbers[known] = UInt32(index) }
             } else {
                 replicaNumbers[replica] = number
             }
@@ -82,14 +79,14 @@ struct SequenceCore: Sendable {
     /// The next counter the local replica would use: one past its highest applied counter.
     @usableFromInline
     var nextLocalCounter: UInt32 {
-        number(of: localReplicaID).map { seen[Int($0)].upperBound } ?? 0
+        number(of: localReplicaID).map { replicas.entries[Int($0)].seen.upperBound } ?? 0
     }
 
     /// True when none of `counters` of the local replica has been used.
     @usableFromInline
     func localCountersAreFree(_ counters: Range<UInt32>) -> Bool {
         guard let local = number(of: localReplicaID) else { return true }
-        return seen[Int(local)].isDisjoint(with: counters)
+        return replicas.entries[Int(local)].seen.isDisjoint(with: counters)
     }
 
     /// The local form of `id`; nil when its replica is unknown here (so the element is missing).
@@ -105,18 +102,18 @@ struct SequenceCore: Sendable {
 
     /// One past the highest counter applied for `replica`.
     @usableFromInline
-    func nextCounter(of replica: UInt32) -> UInt32 { seen[Int(replica)].upperBound }
+    func nextCounter(of replica: UInt32) -> UInt32 { replicas.entries[Int(replica)].seen.upperBound }
 
     /// The parts of `counters` of `replica` not yet applied.
     @usableFromInline
     func unseen(replica: UInt32, counters: Range<UInt32>) -> [Range<UInt32>] {
-        seen[Int(replica)].missing(in: counters)
+        replicas.entries[Int(replica)].seen.missing(in: counters)
     }
 
     /// True when none of `counters` of `replica` has been applied.
     @usableFromInline
     func isUnseen(replica: UInt32, counters: Range<UInt32>) -> Bool {
-        seen[Int(replica)].isDisjoint(with: counters)
+        replicas.entries[Int(replica)].seen.isDisjoint(with: counters)
     }
 
     /// True when `id` is an element of the sequence (or `.none`, which always exists).
@@ -132,8 +129,8 @@ struct SequenceCore: Sendable {
     @usableFromInline
     var clock: VectorClock {
         var clock = VectorClock()
-        for (number, ranges) in seen.enumerated() where !ranges.isEmpty {
-            clock[replicas[number]] = ranges.upperBound
+        for entry in replicas.entries where !entry.seen.isEmpty {
+            clock[entry.id] = entry.seen.upperBound
         }
         return clock
     }
@@ -179,7 +176,7 @@ struct SequenceCore: Sendable {
                     at: after)
             }
         }
-        seen[Int(local)].insert(counter ..< counter &+ count)
+        replicas.entries[Int(local)].seen.insert(counter ..< counter &+ count)
         recordInsert(id: id, count: count, continuesPrevious: extended)
         checkInvariants()
         return (originLeft, originRight)
@@ -206,7 +203,7 @@ struct SequenceCore: Sendable {
             next &+= marked.covered
             remaining -= marked.covered
         }
-        seen[Int(local)].insert(counter ..< counter &+ UInt32(count))
+        replicas.entries[Int(local)].seen.insert(counter ..< counter &+ UInt32(count))
         for run in runs {
             recordDelete(id: LocalID(replica: local, counter: run.counter), target: run.target, count: run.count)
         }
@@ -281,7 +278,7 @@ struct SequenceCore: Sendable {
             Span(id: id, length: count, originLeft: originLeft, originRight: originRight,
                  contentStart: contentStart, isDeleted: false),
             at: tree.findTotal(destination))
-        seen[Int(id.replica)].insert(id.counter ..< id.counter &+ count)
+        replicas.entries[Int(id.replica)].seen.insert(id.counter ..< id.counter &+ count)
         let continues = originLeft == LocalID(replica: id.replica, counter: id.counter &- 1)
             && tree.locate(originLeft).map { tree.span(at: $0).originRight == originRight } == true
         recordInsert(id: id, count: count, continuesPrevious: continues)
@@ -298,7 +295,7 @@ struct SequenceCore: Sendable {
             next = next.advanced(by: marked.covered)
             remaining -= marked.covered
         }
-        seen[Int(id.replica)].insert(id.counter ..< id.counter &+ count)
+        replicas.entries[Int(id.replica)].seen.insert(id.counter ..< id.counter &+ count)
         recordDelete(id: id, target: target, count: count)
         checkInvariants()
     }
@@ -347,7 +344,7 @@ extension SequenceCore {
     func _checkInvariants() {
         tree._checkInvariants()
         tree.forEachSpan { span in
-            precondition(seen[Int(span.id.replica)].contains(span.id.counter ..< span.id.counter + span.length),
+            precondition(replicas.entries[Int(span.id.replica)].seen.contains(span.id.counter ..< span.id.counter + span.length),
                          "element not recorded as applied")
         }
     }

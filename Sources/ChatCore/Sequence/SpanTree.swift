@@ -338,9 +338,18 @@ struct SpanTree: Sendable {
 
     /// Builds a tree directly from spans already in document order (loading a saved state).
     /// - Complexity: O(spans + elements).
-    mutating func bulkLoad(_ spans: [Span]) {
-        self = SpanTree()
+    mutating func bulkLoad(_ spans: ContiguousArray<Span>) {
+        if totalCount > 0 || leaves.count > 1 { self = SpanTree() }
         let fill = Self.leafCapacity * 3 / 4
+        // One leaf's worth of maximal runs (a message body): take the array as the leaf.
+        if spans.count <= fill, !zip(spans, spans.dropFirst()).contains(where: { $0.canAppend($1) }) {
+            leaves[0].spans = spans
+            for span in spans {
+                leaves[0].visible += span.visibleLength
+                leaves[0].total += Int(span.length)
+            }
+            return
+        }
         leaves[0].spans.reserveCapacity(min(spans.count, fill))
         var current = 0
         for span in spans {

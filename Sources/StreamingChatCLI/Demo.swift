@@ -43,6 +43,15 @@ extension StreamingChat {
             for (index, text) in outcome.texts.enumerated() {
                 print("  replica \(index + 1): \(text.count) characters: \"\(text.prefix(48))\(text.count > 48 ? "…" : "")\"")
             }
+            let chat = ConversationSimulation.run(.init(replicas: 5, operations: 1000, seed: seed))
+            allConverged = allConverged && chat.converged
+            print("""
+                simulated conversation (seed \(seed)): 5 members exchanged \(chat.batches) batches, each member \
+                receiving them in its own order with duplicates; \(chat.messages) messages visible, \(chat.revocations) members \
+                revoked, \(chat.excludedOps) operations excluded by the rules (\(chat.excludedByReason.sorted { $0.key < $1.key }
+                    .map { "\($0.key) \($0.value)" }.joined(separator: ", "))); every member sees the same conversation: \
+                \(chat.converged ? "yes" : "NO")
+                """)
             print("demo: \(allConverged ? "all replicas converged" : "replicas DIVERGED")")
             if !allConverged { throw ExitCode(1) }
         }

@@ -114,6 +114,17 @@ public actor ConversationReplica {
         return ordered
     }
 
+    /// This node's own writing, when it writes in this conversation.
+    var localAuthor: LocalAuthor?
+
+    /// Lets this node write here, signing with `key`, batching by `policy`.
+    public func attachAuthor(_ key: SigningKey, policy: OperationBatcher.Policy = .default) {
+        localAuthor = LocalAuthor(key: key, policy: policy)
+    }
+
+    /// An author's chain head: the next counter and the hash of its latest batch.
+    public func head(of author: ReplicaID) -> BatchVerifier.Head { verifier.heads[author] ?? .empty }
+
     /// The vector clock of everything stored and applied.
     public var clock: VectorClock { verifier.clock }
 

@@ -123,3 +123,51 @@ func temporaryDirectory() throws -> String {
         #expect(messageTexts(await replica.document) == textsBefore)
     }
 }
+
+@Suite struct LocalAuthorTests {
+    /// A burst of keystrokes becomes one signed batch, durable when flushed, chained to the
+    /// author's previous batch; a full batch seals at once.
+    @Test func localEditsCoalesceIntoSignedChainedBatches() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = try SigningKey(seed: Array(repeating: 42, count: 32))
+        let me = key.publicKey.replicaID
+        let genesis = SignedBatch(content: BatchContent(
+            conversation: nil, author: me, firstCounter: 0, timestamp: 1_750_000_000_000,
+            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            operations: [.genesis(Genesis(title: "mine", nonce: [1]))]), sign: { key.sign($0).bytes })
+        let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
+        let store = try ChatStore(directory: directory + "/store")
+        let replica = try ConversationReplica(store: store, conversation: conversation, localReplica: me)
+        _ = try await replica.ingest([genesis.bytes])
+        await replica.attachAuthor(key, policy: .init(maxOperations: 4, maxIDs: 1000, flushInterval: .milliseconds(50)))
+
+        let message = OpID(replica: me, counter: 1)
+        var result = try await replica.submit(post("h"), now: .milliseconds(0), wallClock: 1_750_000_001_000)
+        guard case .queued(let deadline) = result else { Issue.record("expected queued"); return }
+        #expect(deadline == .milliseconds(50))
+        result = try await replica.submit(.insertText(InsertText(message: message, originLeft: OpID(replica: me, counter: 2), originRight: nil, text: ["i"])),
+                                          now: .milliseconds(10), wallClock: 1_750_000_001_010)
+        guard case .waiting = result else { Issue.record("expected waiting"); return }
+        let flushed = try await replica.flush(wallClock: 1_750_000_001_050)
+        let (batch, report) = try #require(flushed)
+        #expect(batch.content.operations.count == 2, "two keystrokes, one batch")
+        #expect(batch.content.previousHash == Hashing.blake2b(genesis.bytes))
+        #expect(report.accepted == 1)
+        #expect(await replica.document.orderedMessages.map(\.body.text) == ["hi"])
+        #expect(try await replica.flush(wallClock: 1_750_000_001_060) == nil)
+        // Four operations fill a batch: sealed at once.
+        var sealed = 0
+        for i in 0 ..< 4 {
+            if case .sealed = try await replica.submit(post("m\(i)"), now: .milliseconds(100 + Int64(i)), wallClock: 1_750_000_002_000) {
+                sealed += 1
+            }
+        }
+        #expect(sealed == 1)
+        #expect(try store.batchCount(conversation) == 3)
+    }
+}
+
+func post(_ text: String) -> ConversationOp {
+    .postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array(text.unicodeScalars)))
+}

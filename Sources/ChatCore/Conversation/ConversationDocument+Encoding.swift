@@ -131,36 +131,3 @@ extension ConversationDocument {
         }
     }
 }
-
-private func writeString(_ string: String, into writer: inout ByteWriter) {
-    let utf8 = Array(string.utf8)
-    writer.write(varint: UInt64(utf8.count))
-    writer.write(bytes: utf8)
-}
-
-private func writeOptional(_ string: String?, into writer: inout ByteWriter) {
-    guard let string else { writer.write(byte: 0); return }
-    writer.write(byte: 1)
-    writeString(string, into: &writer)
-}
-
-private func readString(_ reader: inout ByteReader) throws -> String {
-    let raw = try reader.readBytes(try reader.readCount(limit: reader.remaining))
-    guard let string = String(validating: raw, as: UTF8.self) else { throw DocumentError.malformedSnapshot("invalid UTF-8") }
-    return string
-}
-
-private func readOptional(_ reader: inout ByteReader) throws -> String? {
-    switch try reader.readByte() {
-    case 0: return nil
-    case 1: return try readString(&reader)
-    default: throw DocumentError.malformedSnapshot("optional flag")
-    }
-}
-
-private func readReplica(_ reader: inout ByteReader) throws -> ReplicaID {
-    guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
-        throw DocumentError.malformedSnapshot("replica id")
-    }
-    return replica
-}

@@ -143,11 +143,7 @@ extension ConversationDocument {
     /// edited flag. Two replicas show the same thing exactly when these bytes are equal.
     public func canonicalVisibleState() -> [UInt8] {
         var writer = ByteWriter(capacity: 4096)
-        func string(_ value: String) {
-            let utf8 = Array(value.utf8)
-            writer.write(varint: UInt64(utf8.count))
-            writer.write(bytes: utf8)
-        }
+        func string(_ value: String) { writeString(value, into: &writer) }
         string(title)
         writer.write(varint: settings.messagesPerMinute)
         writer.write(varint: settings.maxMessageBytes)

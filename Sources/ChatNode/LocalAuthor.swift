@@ -1,0 +1,80 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+
+/// This node's own writing in one conversation: local operations are coalesced into batches
+/// (``OperationBatcher``: a burst of keystrokes is one batch and one signature), numbered after
+/// the author's last batch, chained to it by hash, signed, and ingested like any other batch, so
+/// they are durable when ``ConversationReplica/submit(_:now:wallClock:)`` or
+/// ``ConversationReplica/flush(now:wallClock:)`` returns them.
+public struct LocalAuthor: Sendable {
+    public let key: SigningKey
+    public private(set) var batcher: OperationBatcher
+
+    public init(key: SigningKey, policy: OperationBatcher.Policy = .default) {
+        self.key = key
+        batcher = OperationBatcher(policy: policy)
+    }
+
+    public var replica: ReplicaID { key.publicKey.replicaID }
+
+    /// Queues an operation; returns what the caller should do.
+    mutating func add(_ op: ConversationOp, now: Duration) -> OperationBatcher.Decision {
+        batcher.add(op, now: now)
+    }
+
+    /// Seals the queued operations into a signed batch that continues the author's chain.
+    mutating func seal(conversation: ConversationID, head: BatchVerifier.Head, clock: VectorClock,
+                       wallClock: UInt64) -> SignedBatch? {
+        let operations = batcher.drain()
+        guard !operations.isEmpty else { return nil }
+        var causalPast = clock
+        causalPast[replica] = head.nextCounter
+        let content = BatchContent(
+            conversation: conversation, author: replica, firstCounter: head.nextCounter, timestamp: wallClock,
+            previousHash: head.hash, clock: causalPast, operations: operations)
+        let key = self.key
+        return SignedBatch(content: content) { key.sign($0).bytes }
+    }
+}
+
+extension ConversationReplica {
+    /// What submitting a local operation did.
+    public enum SubmitResult: Sendable {
+        /// Sealed, signed and durable: the batch to send to peers, and what ingesting it did.
+        case sealed(SignedBatch, IngestReport)
+        /// Queued; call ``flush(wallClock:)`` at this instant (or earlier) to seal it.
+        case queued(flushAt: Duration)
+        /// Queued behind an already scheduled flush.
+        case waiting
+    }
+
+    /// Submits a local operation at monotonic instant `now` and wall clock `wallClock` (ms since
+    /// the Unix epoch, signed into the batch). Needs ``attachAuthor(_:policy:)``.
+    public func submit(_ op: ConversationOp, now: Duration, wallClock: UInt64) async throws(NodeError) -> SubmitResult {
+        guard var author = localAuthor else { throw .noLocalAuthor }
+        let decision = author.add(op, now: now)
+        localAuthor = author
+        switch decision {
+        case .sealNow:
+            guard let sealed = try await flush(wallClock: wallClock) else { return .waiting }
+            return .sealed(sealed.0, sealed.1)
+        case .sealAt(let deadline):
+            return .queued(flushAt: deadline)
+        case .wait:
+            return .waiting
+        }
+    }
+
+    /// Seals and ingests whatever the local author has queued; nil when nothing was queued.
+    public func flush(wallClock: UInt64) async throws(NodeError) -> (SignedBatch, IngestReport)? {
+        guard var author = localAuthor else { throw .noLocalAuthor }
+        let batch = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock,
+                                wallClock: wallClock)
+        localAuthor = author
+        guard let batch else { return nil }
+        let report = try await ingest([batch.bytes])
+        return (batch, report)
+    }
+}

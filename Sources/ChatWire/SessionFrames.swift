@@ -1,0 +1,356 @@
+import ChatCore
+
+/// Why a side refuses or ends a session, as sent in a ``SessionFrame/refuse(_:)`` frame.
+///
+/// A one-byte code; codes this build does not know decode as themselves (forward compatible) and are
+/// treated as ``unspecified``.
+public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The byte on the wire.
+    public let rawValue: UInt8
+
+    /// Wraps any byte.
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// No reason given, or one this build does not know.
+    public static let unspecified = RefuseCode(rawValue: 0)
+    /// No protocol version in common.
+    public static let unsupportedVersion = RefuseCode(rawValue: 1)
+    /// A signature over the handshake transcript did not verify.
+    public static let authenticationFailed = RefuseCode(rawValue: 2)
+    /// The peer is not a member of any conversation it asked for and brought no acceptable invite.
+    public static let notAMember = RefuseCode(rawValue: 3)
+    /// The invite token was invalid, expired, used up or revoked.
+    public static let invalidInvite = RefuseCode(rawValue: 4)
+    /// The peer's membership was revoked.
+    public static let revoked = RefuseCode(rawValue: 5)
+    /// Bytes that do not decode.
+    public static let malformed = RefuseCode(rawValue: 6)
+    /// A frame that is valid but not allowed in the current phase.
+    public static let protocolViolation = RefuseCode(rawValue: 7)
+    /// More frames or bytes than the flow-control budget allows.
+    public static let flood = RefuseCode(rawValue: 8)
+    /// The handshake or the connection timed out.
+    public static let timeout = RefuseCode(rawValue: 9)
+    /// The node is shutting down or closing the session on purpose.
+    public static let goingAway = RefuseCode(rawValue: 10)
+    /// A node connected to itself.
+    public static let selfConnection = RefuseCode(rawValue: 11)
+
+    /// A stable, machine-readable name.
+    public var code: String {
+        switch self {
+        case .unsupportedVersion: "unsupported_version"
+        case .authenticationFailed: "authentication_failed"
+        case .notAMember: "not_a_member"
+        case .invalidInvite: "invalid_invite"
+        case .revoked: "revoked"
+        case .malformed: "malformed"
+        case .protocolViolation: "protocol_violation"
+        case .flood: "flood"
+        case .timeout: "timeout"
+        case .goingAway: "going_away"
+        case .selfConnection: "self_connection"
+        default: "unspecified"
+        }
+    }
+
+    /// The ``code`` (and the raw byte when unknown).
+    public var description: String { code == "unspecified" && rawValue != 0 ? "unspecified(\(rawValue))" : code }
+}
+
+/// What one side says first: the versions it speaks, who it is, its ephemeral key, and what it wants.
+///
+/// Sent by the dialer as a ``SessionFrame/hello(_:)`` and, with the chosen version, by the listener as a
+/// ``SessionFrame/helloReply(_:)``. Both sides sign both hellos' exact frame bytes (``SessionTranscript``),
+/// which binds the ephemeral keys and nonces to the long-term identities.
+public struct SessionHello: Sendable, Hashable {
+    /// The most protocol versions a hello may list.
+    public static let maxVersions = 16
+    /// The most conversations a hello may ask for.
+    public static let maxConversations = 256
+    /// Bytes in the random nonce.
+    public static let nonceBytes = 32
+    /// Bytes in the ephemeral X25519 public key.
+    public static let ephemeralKeyBytes = 32
+
+    /// Protocol versions the sender speaks (non-zero; encoded sorted, without repeats).
+    public var versions: [UInt16]
+    /// The sender's long-term Ed25519 public key.
+    public var identity: ReplicaID
+    /// The sender's ephemeral X25519 public key for this session.
+    public var ephemeralKey: [UInt8]
+    /// 32 random bytes that make this handshake's transcript unique.
+    public var nonce: [UInt8]
+    /// The exact bytes of an invite token, when the sender joins without being a member yet.
+    public var inviteToken: [UInt8]?
+    /// The conversations the sender wants to sync (encoded sorted, without repeats).
+    public var conversations: [ConversationID]
+
+    /// A hello; `versions` and `conversations` are sorted and de-duplicated so the value has one encoding.
+    public init(versions: [UInt16], identity: ReplicaID, ephemeralKey: [UInt8], nonce: [UInt8],
+                inviteToken: [UInt8]? = nil, conversations: [ConversationID]) {
+        self.versions = Array(Set(versions)).sorted()
+        self.identity = identity
+        self.ephemeralKey = ephemeralKey
+        self.nonce = nonce
+        self.inviteToken = inviteToken
+        self.conversations = Array(Set(conversations)).sorted()
+    }
+
+    /// `versions: count, varints ascending | identity 32 | ephemeral 32 | nonce 32 |
+    /// flags (bit 0: token) [token: length, bytes] | conversations: count, 32 each ascending`
+    func encode(into writer: inout ByteWriter) {
+        writer.write(varint: UInt64(versions.count))
+        for version in versions { writer.write(varint: UInt64(version)) }
+        writer.write(bytes: identity.bytes)
+        writer.write(bytes: ephemeralKey)
+        writer.write(bytes: nonce)
+        writer.write(byte: inviteToken == nil ? 0 : 1)
+        if let inviteToken {
+            writer.write(varint: UInt64(inviteToken.count))
+            writer.write(bytes: inviteToken)
+        }
+        writer.write(varint: UInt64(conversations.count))
+        for conversation in conversations { writer.write(bytes: conversation.bytes) }
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
+        let versionCount = try reader.count("versions", limit: Self.maxVersions)
+        guard versionCount > 0 else { throw .invalidValue("a hello lists at least one version") }
+        var versions: [UInt16] = []
+        versions.reserveCapacity(versionCount)
+        for _ in 0 ..< versionCount {
+            let raw = try reader.varint()
+            guard raw > 0, raw <= UInt64(UInt16.max) else { throw .invalidValue("protocol version \(raw)") }
+            let version = UInt16(raw)
+            guard versions.last.map({ $0 < version }) ?? true else { throw .nonCanonical("versions not ascending") }
+            versions.append(version)
+        }
+        identity = try reader.replicaID()
+        ephemeralKey = Array(try reader.bytes(Self.ephemeralKeyBytes))
+        nonce = Array(try reader.bytes(Self.nonceBytes))
+        let flags = try reader.byte()
+        guard flags <= 1 else { throw .nonCanonical("unknown hello flags") }
+        if flags == 1 {
+            let length = try reader.count("invite token", limit: reader.limits.maxTokenBytes)
+            guard length > 0 else { throw .invalidValue("empty invite token") }
+            inviteToken = Array(try reader.bytes(length))
+        } else {
+            inviteToken = nil
+        }
+        let conversationCount = try reader.count("conversations", limit: Self.maxConversations)
+        var conversations: [ConversationID] = []
+        conversations.reserveCapacity(conversationCount)
+        for _ in 0 ..< conversationCount {
+            let conversation = try reader.conversationID()
+            guard conversations.last.map({ $0 < conversation }) ?? true else {
+                throw .nonCanonical("conversations not ascending")
+            }
+            conversations.append(conversation)
+        }
+        self.versions = versions
+        self.conversations = conversations
+    }
+}
+
+/// The listener's answer to a hello: the version it chose and its own hello.
+public struct SessionHelloReply: Sendable, Hashable {
+    /// The highest version both sides speak.
+    public var selectedVersion: UInt16
+    /// The listener's hello (its identity, ephemeral key, nonce, conversations).
+    public var hello: SessionHello
+
+    /// A reply choosing `selectedVersion`.
+    public init(selectedVersion: UInt16, hello: SessionHello) {
+        self.selectedVersion = selectedVersion
+        self.hello = hello
+    }
+}
+
+/// One side's proof of identity: an Ed25519 signature over ``SessionTranscript/authMessage(role:hello:helloReply:streamHeader:)``,
+/// plus the header of its encrypted stream.
+public struct SessionAuth: Sendable, Hashable {
+    /// Bytes in a stream header (`crypto_secretstream_xchacha20poly1305_HEADERBYTES`).
+    public static let streamHeaderBytes = 24
+
+    /// The 64-byte signature.
+    public var signature: [UInt8]
+    /// The 24-byte header the peer needs to open the sender's sealed frames.
+    public var streamHeader: [UInt8]
+
+    /// Wraps a signature and a stream header (sizes are checked when encoding and decoding).
+    public init(signature: [UInt8], streamHeader: [UInt8]) {
+        self.signature = signature
+        self.streamHeader = streamHeader
+    }
+}
+
+/// The frames of a session besides ``DataFrame``: the handshake, refusals, keep-alives, and the sealed
+/// envelope that carries every frame after the handshake.
+///
+/// Same header as every frame (`"SC" version type length`); types 16–22. After the handshake only
+/// ``sealed(_:)`` (and a last plain ``refuse(_:)`` when the stream is unusable) travel in the clear;
+/// inside the envelope is one whole frame: a ``DataFrame``, a ``ping(nonce:isReply:)``, a
+/// ``welcome(conversations:)`` or a ``refuse(_:)``.
+public enum SessionFrame: Sendable, Hashable {
+    /// The dialer's opening frame.
+    case hello(SessionHello)
+    /// The listener's answer, with the chosen version.
+    case helloReply(SessionHelloReply)
+    /// A signature over the transcript and the sender's stream header.
+    case auth(SessionAuth)
+    /// A refusal or goodbye with its reason; the sender closes after it.
+    case refuse(RefuseCode)
+    /// A keep-alive; a ping that is not a reply is answered with the same nonce.
+    case ping(nonce: UInt64, isReply: Bool)
+    /// The listener's admission (sent sealed): the conversations the dialer may sync.
+    case welcome(conversations: [ConversationID])
+    /// An encrypted, authenticated frame.
+    case sealed([UInt8])
+
+    /// Frame types, after ``DataFrame/FrameType``'s 1 and 2.
+    public enum FrameType: UInt8, Sendable, CaseIterable {
+        case hello = 16
+        case helloReply = 17
+        case auth = 18
+        case refuse = 19
+        case ping = 20
+        case welcome = 21
+        case sealed = 22
+    }
+
+    /// This frame's type.
+    public var frameType: FrameType {
+        switch self {
+        case .hello: .hello
+        case .helloReply: .helloReply
+        case .auth: .auth
+        case .refuse: .refuse
+        case .ping: .ping
+        case .welcome: .welcome
+        case .sealed: .sealed
+        }
+    }
+
+    /// Whether `type` is one of the session frame types.
+    public static func isSessionFrame(type: UInt8) -> Bool { FrameType(rawValue: type) != nil }
+
+    /// The whole frame: header and body.
+    /// - Complexity: O(size).
+    public func encoded() -> [UInt8] {
+        var body = ByteWriter()
+        switch self {
+        case .hello(let hello):
+            hello.encode(into: &body)
+        case .helloReply(let reply):
+            body.write(varint: UInt64(reply.selectedVersion))
+            reply.hello.encode(into: &body)
+        case .auth(let auth):
+            body.write(bytes: auth.signature)
+            body.write(bytes: auth.streamHeader)
+        case .refuse(let code):
+            body.write(byte: code.rawValue)
+        case .ping(let nonce, let isReply):
+            body.write(bigEndian: nonce)
+            body.write(bool: isReply)
+        case .welcome(let conversations):
+            let sorted = Array(Set(conversations)).sorted()
+            body.write(varint: UInt64(sorted.count))
+            for conversation in sorted { body.write(bytes: conversation.bytes) }
+        case .sealed(let ciphertext):
+            body.write(bytes: ciphertext)
+        }
+        return FrameHeader(type: frameType.rawValue, length: body.bytes.count).bytes + body.bytes
+    }
+
+    /// Decodes a frame body of the given type; bounded, canonical, never traps.
+    /// - Complexity: O(size).
+    public init(type: UInt8, body: [UInt8], limits: WireLimits = .default) throws(WireError) {
+        guard let frameType = FrameType(rawValue: type) else { throw .unknownKind(type) }
+        guard body.count <= limits.maxFrameBytes else {
+            throw .tooLarge(field: "frame", size: body.count, limit: limits.maxFrameBytes)
+        }
+        var reader = WireReader(body, limits: limits)
+        switch frameType {
+        case .hello:
+            self = .hello(try SessionHello(from: &reader))
+        case .helloReply:
+            let raw = try reader.varint()
+            guard raw > 0, raw <= UInt64(UInt16.max) else { throw .invalidValue("selected version \(raw)") }
+            self = .helloReply(SessionHelloReply(selectedVersion: UInt16(raw), hello: try SessionHello(from: &reader)))
+        case .auth:
+            let signature = Array(try reader.bytes(WireFormat.signatureBytes))
+            let header = Array(try reader.bytes(SessionAuth.streamHeaderBytes))
+            self = .auth(SessionAuth(signature: signature, streamHeader: header))
+        case .refuse:
+            self = .refuse(RefuseCode(rawValue: try reader.byte()))
+        case .ping:
+            let raw = Array(try reader.bytes(8))
+            let nonce = raw.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            self = .ping(nonce: nonce, isReply: try reader.bool("ping reply flag"))
+        case .welcome:
+            let count = try reader.count("conversations", limit: SessionHello.maxConversations)
+            var conversations: [ConversationID] = []
+            conversations.reserveCapacity(count)
+            for _ in 0 ..< count {
+                let conversation = try reader.conversationID()
+                guard conversations.last.map({ $0 < conversation }) ?? true else {
+                    throw .nonCanonical("conversations not ascending")
+                }
+                conversations.append(conversation)
+            }
+            self = .welcome(conversations: conversations)
+        case .sealed:
+            guard body.count >= 17 else { throw .malformed(.truncated(offset: body.count)) }
+            _ = try reader.bytes(body.count)
+            self = .sealed(body)
+        }
+        guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
+    }
+
+    /// Decodes one whole frame (header and body) of a session type.
+    /// - Complexity: O(size).
+    public init(decoding frame: [UInt8], limits: WireLimits = .default) throws(WireError) {
+        guard frame.count >= FrameHeader.byteCount else { throw .malformed(.truncated(offset: frame.count)) }
+        let header = try FrameHeader(decoding: frame.prefix(FrameHeader.byteCount), limits: limits)
+        let body = Array(frame.dropFirst(FrameHeader.byteCount))
+        guard body.count >= header.length else { throw .malformed(.truncated(offset: frame.count)) }
+        guard body.count == header.length else { throw .trailingBytes(body.count - header.length) }
+        try self.init(type: header.type, body: body, limits: limits)
+    }
+}
+
+/// The messages each side signs to prove its identity: both hellos' exact frame bytes, the signer's role,
+/// and its stream header.
+///
+/// ```
+/// "StreamingChat session v1" role(1: dialer, 2: listener)
+/// hello: length varint, bytes | helloReply: length varint, bytes | streamHeader 24
+/// ```
+/// A signature made for one session, one role or one stream verifies for no other.
+public enum SessionTranscript {
+    /// The domain-separation prefix.
+    public static let context: [UInt8] = Array("StreamingChat session v1".utf8)
+
+    /// Which side signs.
+    public enum Role: UInt8, Sendable {
+        /// The side that sent the hello.
+        case dialer = 1
+        /// The side that sent the hello reply.
+        case listener = 2
+    }
+
+    /// The bytes `role` signs, given the exact frames of the hello and the hello reply.
+    /// - Complexity: O(size of both hellos).
+    public static func authMessage(role: Role, hello: [UInt8], helloReply: [UInt8], streamHeader: [UInt8]) -> [UInt8] {
+        var writer = ByteWriter(capacity: context.count + hello.count + helloReply.count + 40)
+        writer.write(bytes: context)
+        writer.write(byte: role.rawValue)
+        writer.write(varint: UInt64(hello.count))
+        writer.write(bytes: hello)
+        writer.write(varint: UInt64(helloReply.count))
+        writer.write(bytes: helloReply)
+        writer.write(bytes: streamHeader)
+        return writer.bytes
+    }
+}

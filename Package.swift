@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ChatStore", targets: ["ChatStore"]),
         .library(name: "ChatSync", targets: ["ChatSync"]),
         .library(name: "ChatNode", targets: ["ChatNode"]),
+        .library(name: "ChatFuzzing", targets: ["ChatFuzzing"]),
         .executable(name: "streamingchat", targets: ["StreamingChatCLI"]),
     ],
     dependencies: [
@@ -50,6 +51,9 @@ let package = Package(
         // The runtime: conversations on a node (store, verification, ingest), later TCP and discovery.
         .target(name: "ChatNode", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync"]),
 
+        // The fuzz dispatch shared by the libFuzzer harness (Fuzz/) and the tests replaying its finds.
+        .target(name: "ChatFuzzing", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatSync"]),
+
         // Real editing traces: parsing (JSON, gzip) and replay onto ChatCore, the correctness oracle.
         .target(
             name: "ChatTraces",
@@ -69,7 +73,7 @@ let package = Package(
 
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
         .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto", "ChatCore"]),
-        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto", "ChatSync"]),
+        .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto", "ChatSync", "ChatFuzzing"]),
         .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore"]),
         .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatSyncTests", dependencies: ["ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),

@@ -263,3 +263,40 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
         #expect(outcome.converged, "diverged; reproduce with `streamingchat sim conversation --seed \(seed)`: \(String(describing: outcome.firstDifference))")
     }
 }
+
+@Suite struct ConversationRegressionTests {
+    /// Found by the fuzzer's authors: a text delete whose target counter is 2³²−1 must be
+    /// refused with a typed error, not trap, wherever it is applied.
+    @Test func deleteTargetAtTheLastCounterIsRefused() throws {
+        var text = SequenceCRDT<Unicode.Scalar>(replica: ReplicaID(testValue: 1))
+        try text.insert(contentsOf: Array("ab".unicodeScalars), at: 0)
+        let hostile = SequenceOp<Unicode.Scalar>.delete(SequenceDelete(
+            id: OpID(replica: ReplicaID(testValue: 2), counter: 0),
+            target: OpID(replica: ReplicaID(testValue: 1), counter: UInt32.max), count: 1))
+        #expect(throws: SequenceError.counterOverflow) { try text.apply(hostile) }
+        var s = Scenario()
+        let ana = ReplicaID(testValue: 1)
+        var batches = [s.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])]
+        batches.append(s.batch(ana, [post("hi")], seen: s.everything))
+        batches.append(s.batch(ana, [.deleteText(DeleteText(message: OpID(replica: ana, counter: 1),
+                                                             target: OpID(replica: ana, counter: UInt32.max), count: 1))],
+                               seen: s.everything))
+        var c = newConversation()
+        feed(&c, batches)
+        #expect(c.document.orderedMessages.map(\.body.text) == ["hi"])
+        #expect(c.excluded.values.contains(.invalid))
+    }
+
+    /// An empty conversation (and an empty sequence) saves and loads.
+    @Test func emptyStatesRoundTrip() throws {
+        let empty = SequenceCRDT<Unicode.Scalar>(replica: ReplicaID(testValue: 1), keepsHistory: false)
+        let loaded = try SequenceCRDT<Unicode.Scalar>(decoding: empty.encodedState())
+        #expect(loaded.count == 0)
+        #expect(loaded.encodedState() == empty.encodedState())
+        let conversation = newConversation()
+        let snapshot = conversation.encodedSnapshot()
+        let back = try Conversation(snapshot: snapshot, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99),
+                                    verifyInvite: { _ in nil })
+        #expect(back.encodedSnapshot() == snapshot)
+    }
+}

@@ -26,8 +26,15 @@ extension SequenceCore {
         writer.write(bytes: SequenceStateFormat.magic)
         writer.write(byte: SequenceStateFormat.version)
         writer.write(byte: keepsHistory ? 1 : 0)
-        writer.write(varint: UInt64(replicas.count))
-        for entry in replicas.entries { writer.write(bytes: entry.id.bytes) }
+        // A sequence that has met no replica yet (the local one is interned lazily) still names
+        // its local replica, so every state has at least one.
+        if replicas.count == 0 {
+            writer.write(varint: UInt64(1))
+            writer.write(bytes: localReplicaID.bytes)
+        } else {
+            writer.write(varint: UInt64(replicas.count))
+            for entry in replicas.entries { writer.write(bytes: entry.id.bytes) }
+        }
         var spans: [Span] = []
         tree.forEachRun { spans.append($0) }
         writer.write(varint: UInt64(spans.count))
@@ -53,6 +60,7 @@ extension SequenceCore {
 
     func encodeHistory(into writer: inout ByteWriter) {
         guard keepsHistory else {
+            if replicas.count == 0 { writer.write(varint: UInt64(0)) } // the named local replica applied nothing
             for entry in replicas.entries {
                 writer.write(varint: UInt64(entry.seen.ranges.count))
                 for range in entry.seen.ranges {

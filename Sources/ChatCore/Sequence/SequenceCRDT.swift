@@ -177,7 +177,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     @inlinable
     static func checkedLength(_ count: Int, counter: UInt32) throws(SequenceError) -> UInt32 {
-        guard count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
+        guard counter < UInt32.max, count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
         return UInt32(count)
     }
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Rebuilds the committed seed corpus in Fixtures/fuzz/corpus: the wire fixtures of
+# Fixtures/wire/v1, each prefixed with the selector byte of the decoder it is for, plus the
+# sequence states, snapshots and frames the fuzz binary generates (WIREFUZZER_WRITE_SEEDS).
+# Installs nothing. Usage: Fuzz/make-corpus.sh
+set -euo pipefail
+fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$fuzz_dir")"
+wire="$root/Fixtures/wire/v1"
+corpus="$root/Fixtures/fuzz/corpus"
+mkdir -p "$corpus"
+
+# Selector bytes: keep in step with FuzzTarget (Fuzz/Sources/WireFuzzer/FuzzTarget.swift).
+with_selector() { # selector source destination [strip-signature]
+    { printf "\\x$1"; if [ "${4:-}" = strip ]; then head -c -64 "$2"; else cat "$2"; fi; } > "$corpus/$3"
+}
+for batch in genesis alice-1 bob-0; do
+    with_selector 00 "$wire/$batch.batch" "batch-$batch"
+    with_selector 05 "$wire/$batch.batch" "authenticate-$batch"
+    with_selector 06 "$wire/$batch.batch" "signed-by-alice-$batch" strip
+done
+with_selector 01 "$wire/invite.token" "token-invite"
+with_selector 02 "$wire/batches.frame" "frame-batches"
+
+"$fuzz_dir/build.sh"
+WIREFUZZER_WRITE_SEEDS="$corpus" "$fuzz_dir/.build/debug/WireFuzzer"
+ls -l "$corpus"

@@ -1,0 +1,94 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+
+/// What the first input byte, modulo ``selectorSlots``, feeds the rest of the input to; the slots
+/// no case uses are ignored. Stored finds and seeds name their decoder by this byte, so a new
+/// decoder takes the next free slot and existing cases are never renumbered.
+///
+/// The libFuzzer harness (`Fuzz/`) and the regression tests that replay `Fixtures/fuzz` share
+/// this dispatch.
+public enum FuzzTarget: UInt8, CaseIterable, Sendable {
+    /// `SignedBatch(decoding:limits:)`.
+    case signedBatch = 0
+    /// `InviteToken(decoding:)`.
+    case inviteToken = 1
+    /// A frame as read off a stream: `FrameHeader` from the first 8 bytes, then
+    /// `DataFrame(type:body:)` on the rest, then every batch a batches frame carries.
+    case frame = 2
+    /// `SequenceCRDT<Unicode.Scalar>(decoding:)`, then re-encoding and decoding again.
+    case sequenceState = 3
+    /// `ConversationDocument(snapshot:localReplica:)`, then re-encoding and decoding again.
+    case snapshot = 4
+    /// `BatchAuthenticator.authenticate(_:)` on bytes as received (signature included).
+    case authenticate = 5
+    /// The input is a batch's signing bytes: sign them with the fixture key (alice, seed 0x01…)
+    /// and authenticate, so mutated batches by alice reach the code after signature checking.
+    case signedByAlice = 6
+
+    /// Room for new decoders without changing what existing inputs mean.
+    public static let selectorSlots: UInt8 = 16
+
+    /// nil for a slot no decoder uses yet.
+    public init?(selector: UInt8) {
+        self.init(rawValue: selector % Self.selectorSlots)
+    }
+}
+
+/// Fixed identities and values the harness uses.
+public enum FuzzFixtures {
+    /// The fixture author of Fixtures/wire/v1 (`TestKeys.alice` in the tests). Test key only.
+    public static let alice: SigningKey = {
+        do { return try SigningKey(seed: Array(repeating: 0x01, count: SigningKey.seedByteCount)) } catch {
+            preconditionFailure("a 32-byte seed is valid") // SAFETY: constant input, not fuzz data
+        }
+    }()
+
+    /// The replica that loads snapshots.
+    public static let localReplica = ReplicaID(testValue: 0xF022)
+}
+
+/// Feeds one input to the decoder its first byte selects. Typed errors are the expected outcome
+/// for almost every input; a trap (overflow, out-of-bounds index, precondition) is a bug.
+public func fuzzOne(_ input: [UInt8]) {
+    guard let selector = input.first, let target = FuzzTarget(selector: selector) else { return }
+    let rest = Array(input.dropFirst())
+    switch target {
+    case .signedBatch:
+        if let batch = try? SignedBatch(decoding: rest) {
+            _ = batch.content.operationIDs
+            _ = batch.content.signingBytes()
+        }
+    case .inviteToken:
+        if let token = try? InviteToken(decoding: rest) {
+            _ = token.content.signingBytes()
+        }
+    case .frame:
+        guard let header = try? FrameHeader(decoding: rest.prefix(FrameHeader.byteCount)) else { return }
+        _ = header.bytes
+        guard let frame = try? DataFrame(type: header.type, body: Array(rest.dropFirst(FrameHeader.byteCount))) else {
+            return
+        }
+        _ = frame.encoded()
+        if case .batches(_, let batches) = frame {
+            for batch in batches { _ = try? SignedBatch(decoding: batch) }
+        }
+    case .sequenceState:
+        if let sequence = try? SequenceCRDT<Unicode.Scalar>(decoding: rest) {
+            _ = sequence.elements
+            _ = sequence.clock
+            _ = try? SequenceCRDT<Unicode.Scalar>(decoding: sequence.encodedState())
+        }
+    case .snapshot:
+        if let document = try? ConversationDocument(snapshot: rest, localReplica: FuzzFixtures.localReplica) {
+            _ = document.orderedMessages
+            _ = try? ConversationDocument(snapshot: document.encodedSnapshot(), localReplica: FuzzFixtures.localReplica)
+        }
+    case .authenticate:
+        _ = BatchAuthenticator.authenticate(rest)
+    case .signedByAlice:
+        let signed = rest + FuzzFixtures.alice.sign(rest).bytes
+        _ = BatchAuthenticator.authenticate(signed)
+    }
+}

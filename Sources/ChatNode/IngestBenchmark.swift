@@ -66,8 +66,10 @@ public enum IngestBenchmark {
     /// occasional backspace and a new message now and then, as people chat.
     public static func generate(_ configuration: Configuration) -> Workload {
         let keys = (0 ..< configuration.authors).map { index in
-            // SAFETY: a 32-byte seed always makes a key.
-            try! SigningKey(seed: Array(repeating: UInt8(truncatingIfNeeded: index + 1), count: 32))
+            guard let key = try? SigningKey(seed: Array(repeating: UInt8(truncatingIfNeeded: index + 1), count: 32)) else {
+                preconditionFailure("a 32-byte seed always makes a key") // SAFETY: constant input, not peer data
+            }
+            return key
         }
         let authors = keys.map(\.publicKey.replicaID)
         var next = Array(repeating: UInt32(0), count: authors.count)

@@ -42,6 +42,13 @@ public actor ConversationReplica {
         self.localReplica = localReplica
         self.limits = limits
         self.snapshotInterval = snapshotInterval
+        (verifier, conversation) = try Self.load(store, conversationID, localReplica: localReplica, limits: limits)
+    }
+
+    /// The state the store holds: its latest snapshot plus the batches stored after it, and a
+    /// verifier positioned at the stored chain heads.
+    static func load(_ store: ChatStore, _ conversationID: ConversationID, localReplica: ReplicaID,
+                     limits: WireLimits) throws(NodeError) -> (BatchVerifier, Conversation) {
         do {
             var conversation = Conversation(id: conversationID, localReplica: localReplica,
                                             verifyInvite: ConversationInputs.verifyInvite)
@@ -63,10 +70,10 @@ public actor ConversationReplica {
                     .map(ConversationInputs.operationBatch))
             }
             let heads = try store.heads(of: conversationID)
-            self.verifier = BatchVerifier(
+            let verifier = BatchVerifier(
                 conversation: conversationID,
                 heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) })
-            self.conversation = conversation
+            return (verifier, conversation)
         } catch let error as NodeError {
             throw error
         } catch let error as StoreError {
@@ -190,7 +197,15 @@ public actor ConversationReplica {
             snapshot = Snapshot(conversation: conversationID, clock: conversation.clock, bytes: conversation.encodedSnapshot())
         }
         do {
-            let result = try store.append(records, snapshot: snapshot)
+            let result: AppendResult
+            do {
+                result = try store.append(records, snapshot: snapshot)
+            } catch {
+                // Nothing of this group was written: go back to exactly what the store holds,
+                // so the batches can be offered again.
+                (verifier, conversation) = try Self.load(store, conversationID, localReplica: localReplica, limits: limits)
+                throw error
+            }
             if !evidence.isEmpty { try store.recordEvidence(evidence) }
             for (index, outcome) in result.outcomes.enumerated() {
                 switch outcome {

@@ -11,6 +11,9 @@ import ChatWire
 public struct LocalAuthor: Sendable {
     public let key: SigningKey
     public private(set) var batcher: OperationBatcher
+    /// A sealed batch whose ingest failed (a store error): offered again by the next flush, so a
+    /// local edit is never dropped.
+    var unsent: SignedBatch?
 
     public init(key: SigningKey, policy: OperationBatcher.Policy = .default) {
         self.key = key
@@ -67,14 +70,17 @@ extension ConversationReplica {
         }
     }
 
-    /// Seals and ingests whatever the local author has queued; nil when nothing was queued.
+    /// Seals and ingests whatever the local author has queued; nil when nothing was queued. If
+    /// the store fails, the sealed batch is kept and offered again by the next flush.
     public func flush(wallClock: UInt64) async throws(NodeError) -> (SignedBatch, IngestReport)? {
         guard var author = localAuthor else { throw .noLocalAuthor }
-        let batch = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock,
-                                wallClock: wallClock)
+        let batch = author.unsent ?? author.seal(conversation: conversationID, head: head(of: author.replica),
+                                                 clock: clock, wallClock: wallClock)
+        author.unsent = batch
         localAuthor = author
         guard let batch else { return nil }
         let report = try await ingest([batch.bytes])
+        localAuthor?.unsent = nil
         return (batch, report)
     }
 }

@@ -49,7 +49,13 @@ let package = Package(
         .target(name: "ChatSync", dependencies: ["ChatCore", "ChatWire", "ChatCrypto"]),
 
         // The runtime: conversations on a node (store, verification, ingest), later TCP and discovery.
-        .target(name: "ChatNode", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync"]),
+        .target(
+            name: "ChatNode",
+            dependencies: [
+                "ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
 
         // The fuzz dispatch shared by the libFuzzer harness (Fuzz/) and the tests replaying its finds.
         .target(name: "ChatFuzzing", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatSync"]),

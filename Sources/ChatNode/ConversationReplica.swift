@@ -121,6 +121,22 @@ public actor ConversationReplica {
         return ordered
     }
 
+    /// Where sessions look up who may connect; updated after every commit.
+    private var directory: MembershipDirectory?
+
+    /// Publishes this conversation's members to `directory` now and after every commit.
+    public func publishMembership(to directory: MembershipDirectory) {
+        self.directory = directory
+        publishMembership()
+    }
+
+    private func publishMembership() {
+        guard let directory else { return }
+        let permissions = conversation.document.permissions
+        let revoked = Set(conversation.governance.removals.keys).subtracting(permissions.keys)
+        directory.publish(conversationID, permissions: permissions, revoked: revoked)
+    }
+
     /// This node's own writing, when it writes in this conversation.
     var localAuthor: LocalAuthor?
 
@@ -240,6 +256,7 @@ public actor ConversationReplica {
         }
         report.operationsApplied = applied
         report.operationsExcluded = excluded
+        publishMembership()
         return report
     }
 

@@ -1,0 +1,55 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import Synchronization
+
+/// Who may connect for which conversation, as of the latest committed state: the members of
+/// each conversation this node holds, and the invite tokens a joiner may present. Sessions ask
+/// it during the handshake (``admission(now:)``) — synchronously, before any conversation data
+/// flows — so replicas publish their member sets here after each commit.
+public final class MembershipDirectory: Sendable {
+    private struct Entry: Sendable {
+        var permissions: [ReplicaID: Permission]
+        var revoked: Set<ReplicaID>
+    }
+
+    private let entries = Mutex<[ConversationID: Entry]>([:])
+
+    public init() {}
+
+    /// Records the members with their permissions (and the removed members) of a conversation.
+    public func publish(_ conversation: ConversationID, permissions: [ReplicaID: Permission], revoked: Set<ReplicaID>) {
+        entries.withLock { $0[conversation] = Entry(permissions: permissions, revoked: revoked) }
+    }
+
+    /// True when `peer` is a member of `conversation`.
+    public func isMember(_ peer: ReplicaID, of conversation: ConversationID) -> Bool {
+        entries.withLock { $0[conversation]?.permissions[peer] != nil }
+    }
+
+    /// The conversations this node holds.
+    public var conversations: [ConversationID] { entries.withLock { Array($0.keys).sorted() } }
+
+    /// An admission policy for sessions: a peer is admitted to the conversations it asks for
+    /// that it is a member of; a non-member is admitted to a conversation when it presents a
+    /// validly signed, unexpired invite for it from one of its admins (its join is then judged
+    /// again by every replica when the signed join op arrives). A removed member presenting an
+    /// old token is refused. `now` gives the wall clock in ms since the Unix epoch.
+    public func admission(now: @escaping @Sendable () -> UInt64) -> AdmissionPolicy {
+        { [self] request in
+            let peer = request.peer.replicaID
+            let grant = request.inviteToken.flatMap { ConversationInputs.verifyInvite($0) }
+            let admitted: [ConversationID] = entries.withLock { entries in
+                request.conversations.filter { conversation in
+                    guard let entry = entries[conversation] else { return false }
+                    if entry.permissions[peer] != nil { return true }
+                    guard !entry.revoked.contains(peer), let grant, grant.conversation == conversation,
+                          entry.permissions[grant.issuer] == .admin, grant.expiresAt.map({ now() <= $0 }) ?? true
+                    else { return false }
+                    return true
+                }
+            }
+            return admitted.isEmpty ? .refuse(.notAMember) : .admit(conversations: admitted)
+        }
+    }
+}

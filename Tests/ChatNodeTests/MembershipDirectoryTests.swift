@@ -1,0 +1,53 @@
+import ChatCore
+import ChatCrypto
+import ChatNode
+import ChatStore
+import ChatSync
+import ChatWire
+import Foundation
+import Testing
+
+/// Sessions admit members, and non-members only with a valid invite; removed members are refused.
+@Suite struct MembershipDirectoryTests {
+    @Test func admissionFollowsTheCommittedMembership() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ana = try SigningKey(seed: Array(repeating: 11, count: 32))
+        let ben = try SigningKey(seed: Array(repeating: 12, count: 32))
+        let cat = try SigningKey(seed: Array(repeating: 13, count: 32))
+        let genesis = SignedBatch(content: BatchContent(
+            conversation: nil, author: ana.publicKey.replicaID, firstCounter: 0, timestamp: 1_750_000_000_000,
+            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            operations: [.genesis(Genesis(title: "t", nonce: [1]))]), sign: { ana.sign($0).bytes })
+        let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
+        let store = try ChatStore(directory: directory + "/store")
+        let replica = try ConversationReplica(store: store, conversation: conversation, localReplica: ana.publicKey.replicaID)
+        let members = MembershipDirectory()
+        await replica.publishMembership(to: members)
+        _ = try await replica.ingest([genesis.bytes])
+        await replica.attachAuthor(ana, policy: .init(maxOperations: 1, maxIDs: 100, flushInterval: .milliseconds(1)))
+        _ = try await replica.submit(.setPermission(member: ben.publicKey.replicaID, permission: .comment),
+                                     now: .zero, wallClock: 1_750_000_001_000)
+        let admit = members.admission(now: { 1_750_000_002_000 })
+        func ask(_ key: SigningKey, token: [UInt8]? = nil) -> AdmissionDecision {
+            admit(AdmissionRequest(peer: key.publicKey, conversations: [conversation], inviteToken: token))
+        }
+        #expect(ask(ana) == .admit(conversations: [conversation]))
+        #expect(ask(ben) == .admit(conversations: [conversation]))
+        #expect(ask(cat) == .refuse(.notAMember))
+        // An invite from an admin lets Cat in; one from a non-admin, or expired, does not.
+        func token(by issuer: SigningKey, expiresAt: UInt64? = nil) -> [UInt8] {
+            InviteToken(content: InviteTokenContent(
+                conversation: conversation, permission: .comment, issuer: issuer.publicKey.replicaID,
+                tokenID: Array(repeating: 3, count: 16), issuedAt: 1_750_000_000_000, expiresAt: expiresAt),
+                sign: { issuer.sign($0).bytes }).bytes
+        }
+        #expect(ask(cat, token: token(by: ana)) == .admit(conversations: [conversation]))
+        #expect(ask(cat, token: token(by: ben)) == .refuse(.notAMember))
+        #expect(ask(cat, token: token(by: ana, expiresAt: 1_750_000_001_500)) == .refuse(.notAMember))
+        // Removed: refused at once, even with an invite.
+        _ = try await replica.submit(.removeMember(member: ben.publicKey.replicaID), now: .seconds(1), wallClock: 1_750_000_003_000)
+        #expect(ask(ben) == .refuse(.notAMember))
+        #expect(ask(ben, token: token(by: ana)) == .refuse(.notAMember))
+    }
+}

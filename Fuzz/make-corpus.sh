@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the committed seed corpus in Fixtures/fuzz/corpus: the wire fixtures of
 # Fixtures/wire/v1, each prefixed with the selector byte of the decoder it is for, plus the
-# sequence states, snapshots and frames the fuzz binary generates (WIREFUZZER_WRITE_SEEDS).
+# sequence states, snapshots, frames and ephemeral updates the fuzz binary generates
+# (WIREFUZZER_WRITE_SEEDS).
 # Installs nothing. Usage: Fuzz/make-corpus.sh
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -10,7 +11,7 @@ wire="$root/Fixtures/wire/v1"
 corpus="$root/Fixtures/fuzz/corpus"
 mkdir -p "$corpus"
 
-# Selector bytes: keep in step with FuzzTarget (Fuzz/Sources/WireFuzzer/FuzzTarget.swift).
+# Selector bytes: keep in step with FuzzTarget (Sources/ChatFuzzing/FuzzDispatch.swift).
 with_selector() { # selector source destination [strip-signature]
     { printf "\\x$1"; if [ "${4:-}" = strip ]; then head -c -64 "$2"; else cat "$2"; fi; } > "$corpus/$3"
 }

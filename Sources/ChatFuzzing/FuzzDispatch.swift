@@ -26,6 +26,17 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// The input is a batch's signing bytes: sign them with the fixture key (alice, seed 0x01…)
     /// and authenticate, so mutated batches by alice reach the code after signature checking.
     case signedByAlice = 6
+    /// `Conversation(snapshot:id:localReplica:verifyInvite:)` with ``FuzzFixtures/conversation`` and
+    /// a verifier that accepts no token, then re-encoding and decoding again.
+    case conversationSnapshot = 7
+    /// `SignedEphemeral(decoding:)` (structure only; the signature is the caller's to check).
+    case signedEphemeral = 8
+    /// A session frame as read off a stream: `FrameHeader` from the first 8 bytes, then
+    /// `SessionFrame(type:body:)` on the rest, then re-encoding and `SessionFrame(decoding:)`.
+    case sessionFrame = 9
+    /// The bytes a peer sends to a listening `SessionStateMachine` (``FuzzFixtures/startedListener()``),
+    /// fed to `receive(_:now:)` in one piece.
+    case sessionListener = 10
 
     /// Room for new decoders without changing what existing inputs mean.
     public static let selectorSlots: UInt8 = 16
@@ -47,6 +58,29 @@ public enum FuzzFixtures {
 
     /// The replica that loads snapshots.
     public static let localReplica = ReplicaID(testValue: 0xF022)
+
+    /// The conversation snapshots (slot 7) and sessions (slot 10) are for: 32 bytes of 0xC0.
+    public static let conversation: ConversationID = {
+        guard let id = ConversationID(bytes: Array(repeating: 0xC0, count: ConversationID.byteCount)) else {
+            preconditionFailure("32 bytes make a conversation id") // SAFETY: constant input, not fuzz data
+        }
+        return id
+    }()
+
+    /// The listener's session settings: the fixture conversation, default limits and budget.
+    public static let sessionConfiguration = SessionConfiguration(conversations: [conversation])
+
+    /// The listening session of slot 10, started at time zero: identity ``alice``, admits every peer
+    /// to what it asks for, and draws its ephemeral key and nonce from a fixed seed, so a seed
+    /// recorded from a real dialer (a whole handshake) replays to an established session.
+    public static func startedListener() -> SessionStateMachine {
+        var randomness = SeededGenerator(seed: 0x5E55_1011)
+        var session = SessionStateMachine(role: .listener, identity: alice, configuration: sessionConfiguration,
+                                          admission: { request in .admit(conversations: request.conversations) },
+                                          randomness: &randomness)
+        _ = session.start(now: .zero)
+        return session
+    }
 }
 
 /// Feeds one input to the decoder its first byte selects. Typed errors are the expected outcome
@@ -90,5 +124,29 @@ public func fuzzOne(_ input: [UInt8]) {
     case .signedByAlice:
         let signed = rest + FuzzFixtures.alice.sign(rest).bytes
         _ = BatchAuthenticator.authenticate(signed)
+    case .conversationSnapshot:
+        let load = { (bytes: [UInt8]) throws(DocumentError) -> Conversation in
+            try Conversation(snapshot: bytes, id: FuzzFixtures.conversation, localReplica: FuzzFixtures.localReplica,
+                             verifyInvite: { _ in nil })
+        }
+        if let conversation = try? load(rest) {
+            _ = conversation.document.orderedMessages
+            _ = try? load(conversation.encodedSnapshot())
+        }
+    case .signedEphemeral:
+        if let ephemeral = try? SignedEphemeral(decoding: rest) {
+            _ = ephemeral.update.signingBytes()
+            _ = ephemeral.signature
+        }
+    case .sessionFrame:
+        guard let header = try? FrameHeader(decoding: rest.prefix(FrameHeader.byteCount)) else { return }
+        guard let frame = try? SessionFrame(type: header.type, body: Array(rest.dropFirst(FrameHeader.byteCount))) else {
+            return
+        }
+        _ = try? SessionFrame(decoding: frame.encoded())
+    case .sessionListener:
+        var session = FuzzFixtures.startedListener()
+        _ = session.receive(rest, now: .milliseconds(1))
+        _ = session.peer
     }
 }

@@ -49,6 +49,33 @@ import Testing
         #expect(selectors == Set(FuzzTarget.allCases))
     }
 
+    /// The seeds of slots 7–10 are valid inputs (a seed the decoder refuses only tests its first check).
+    @Test func newSlotSeedsDecode() throws {
+        func seed(_ name: String) throws -> [UInt8] {
+            Array([UInt8](try Data(contentsOf: Self.fixtures.appendingPathComponent("corpus/\(name)"))).dropFirst())
+        }
+        let conversation = try Conversation(snapshot: try seed("conversation-messages"), id: FuzzFixtures.conversation,
+                                            localReplica: FuzzFixtures.localReplica, verifyInvite: { _ in nil })
+        #expect(conversation.document.orderedMessages.count >= 3)
+        #expect(!conversation.excluded.isEmpty)
+        _ = try Conversation(snapshot: try seed("conversation-empty"), id: FuzzFixtures.conversation,
+                             localReplica: FuzzFixtures.localReplica, verifyInvite: { _ in nil })
+        for name in ["ephemeral-presence", "ephemeral-typing", "ephemeral-cursor"] {
+            let ephemeral = try SignedEphemeral(decoding: try seed(name))
+            let signature = try #require(Signature(bytes: ephemeral.signature))
+            #expect(FuzzFixtures.alice.publicKey.isValidSignature(signature, for: ephemeral.signedBytes))
+        }
+        for name in ["session-hello", "session-hello-reply", "session-auth", "session-ping", "session-welcome",
+                     "session-refuse", "listener-hello", "listener-hello-token"] {
+            _ = try SessionFrame(decoding: try seed(name))
+        }
+        // A recorded dialer's whole session: the slot-10 listener authenticates it and gets its data.
+        var listener = FuzzFixtures.startedListener()
+        let actions = listener.receive(try seed("listener-session"), now: .milliseconds(1))
+        #expect(listener.peer != nil)
+        #expect(actions.contains { if case .deliver = $0 { true } else { false } })
+    }
+
     @Test func findsFolderIsExplained() {
         #expect(FileManager.default.fileExists(atPath: Self.fixtures.appendingPathComponent("finds/README.md").path))
     }

@@ -1,9 +1,11 @@
 import ChatFuzzing
 import ChatCore
+import ChatCrypto
+import ChatSync
 import ChatWire
 
-/// Small valid inputs the wire fixtures do not cover: sequence states, conversation snapshots and
-/// a clock frame. Deterministic, so regenerating them gives the same files.
+/// Small valid inputs the wire fixtures do not cover: sequence states, document and conversation
+/// snapshots, a clock frame, signed ephemeral updates and session frames. Deterministic, so regenerating them gives the same files.
 enum SeedCorpus {
     struct Seed {
         var name: String
@@ -13,7 +15,8 @@ enum SeedCorpus {
 
     static func generated() -> [Seed] {
         do {
-            return try sequenceStates() + snapshots() + frames()
+            return try sequenceStates() + snapshots() + frames() + conversationSnapshots() + ephemerals()
+                + sessionFrames()
         } catch {
             preconditionFailure("seed construction failed: \(error)") // SAFETY: fixed inputs, not fuzz data
         }
@@ -101,5 +104,121 @@ enum SeedCorpus {
             // A header alone: DataFrame then sees an empty body.
             Seed(name: "frame-header-only", target: .frame, bytes: header.bytes),
         ]
+    }
+
+    static func conversationSnapshots() -> [Seed] {
+        let empty = Conversation(id: FuzzFixtures.conversation, localReplica: FuzzFixtures.localReplica,
+                                 verifyInvite: { _ in nil })
+        var conversation = empty
+        // Ana founds the conversation, names herself, lets Ben edit and says hello (counters 0–3).
+        _ = conversation.receive(OperationBatch(author: ana, firstCounter: 0, clock: VectorClock(), timestamp: 1_750_000_000_000, operations: [
+            .genesis(Genesis(title: "fuzz seed", nonce: Array(0 ..< 16))),
+            .setProfile(Profile(displayName: "Ana", colour: 0x3366CC, status: "seeding", statusEmoji: "🌱")),
+            .setPermission(member: ben, permission: .edit),
+            .postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("Hi Ben".unicodeScalars))),
+        ]))
+        let first = OpID(replica: ana, counter: 3)
+        // Ben answers, then joins with a token no verifier accepts (excluded, kept with its reason).
+        _ = conversation.receive(OperationBatch(author: ben, firstCounter: 0, clock: VectorClock([ana: 10]), timestamp: 1_750_000_003_000, operations: [
+            .postMessage(PostMessage(originLeft: first, originRight: nil, body: Array("hey 👋".unicodeScalars))),
+        ]))
+        let second = OpID(replica: ben, counter: 0)
+        _ = conversation.receive(OperationBatch(author: ben, firstCounter: conversation.clock[ben], clock: VectorClock([ana: 10]),
+                                                timestamp: 1_750_000_004_000, operations: [
+            .join(inviteToken: Array(repeating: 0x42, count: 8)),
+            .deleteText(DeleteText(message: second, target: OpID(replica: ben, counter: 1), count: 1)),
+        ]))
+        // Ana edits her message and changes the settings.
+        _ = conversation.receive(OperationBatch(author: ana, firstCounter: conversation.clock[ana], clock: conversation.clock,
+                                                timestamp: 1_750_000_005_000, operations: [
+            .insertText(InsertText(message: first, originLeft: OpID(replica: ana, counter: 9), originRight: nil,
+                                   text: Array("!".unicodeScalars))),
+            .setSettings(ConversationSettings(messagesPerMinute: 30, maxMessageBytes: 4096, isPublic: true)),
+            .postMessage(PostMessage(originLeft: second, originRight: nil, body: Array("bye".unicodeScalars))),
+        ]))
+        return [
+            Seed(name: "conversation-empty", target: .conversationSnapshot, bytes: empty.encodedSnapshot()),
+            Seed(name: "conversation-messages", target: .conversationSnapshot, bytes: conversation.encodedSnapshot()),
+        ]
+    }
+
+    static func ephemerals() throws -> [Seed] {
+        let alice = FuzzFixtures.alice
+        func signed(_ counter: UInt64, _ payload: EphemeralPayload) throws -> [UInt8] {
+            let update = EphemeralUpdate(conversation: FuzzFixtures.conversation, origin: alice.publicKey.replicaID,
+                                         counter: counter, sentAt: 1_750_000_000_000 + counter, payload: payload)
+            return try SignedEphemeral(update: update, sign: { alice.sign($0).bytes }).bytes
+        }
+        let message = OpID(replica: ana, counter: 3)
+        return [
+            Seed(name: "ephemeral-presence", target: .signedEphemeral, bytes: try signed(1, .presence(
+                Presence(status: .away, lastActiveAt: 1_749_999_999_000, customStatus: "lunch", statusEmoji: "🥪")))),
+            Seed(name: "ephemeral-typing", target: .signedEphemeral,
+                 bytes: try signed(2, .typing(Typing(isTyping: true, message: message)))),
+            Seed(name: "ephemeral-cursor", target: .signedEphemeral, bytes: try signed(3, .cursor(
+                Cursor(scrollTop: 120, scrollHeight: 4_000, viewportHeight: 800, focusedMessage: message)))),
+        ]
+    }
+
+    static func sessionFrames() throws -> [Seed] {
+        // A dialer other than the listener (alice): the fixture key with seed 0x02….
+        let dialer = try SigningKey(seed: Array(repeating: 0x02, count: SigningKey.seedByteCount))
+        let hello = SessionHello(versions: [1], identity: dialer.publicKey.replicaID,
+                                 ephemeralKey: Array(repeating: 0xE1, count: SessionHello.ephemeralKeyBytes),
+                                 nonce: Array(repeating: 0x4E, count: SessionHello.nonceBytes),
+                                 conversations: [FuzzFixtures.conversation])
+        let withToken = SessionHello(versions: [1, 2], identity: dialer.publicKey.replicaID,
+                                     ephemeralKey: Array(repeating: 0xE2, count: SessionHello.ephemeralKeyBytes),
+                                     nonce: Array(repeating: 0x4F, count: SessionHello.nonceBytes),
+                                     inviteToken: Array(repeating: 0x42, count: 8), conversations: [FuzzFixtures.conversation])
+        let helloFrame = SessionFrame.hello(hello).encoded()
+        return [
+            Seed(name: "session-hello", target: .sessionFrame, bytes: helloFrame),
+            Seed(name: "session-hello-reply", target: .sessionFrame,
+                 bytes: SessionFrame.helloReply(SessionHelloReply(selectedVersion: 1, hello: withToken)).encoded()),
+            Seed(name: "session-auth", target: .sessionFrame, bytes: SessionFrame.auth(SessionAuth(
+                signature: Array(repeating: 0x51, count: 64), streamHeader: Array(repeating: 0x5A, count: SessionAuth.streamHeaderBytes))).encoded()),
+            Seed(name: "session-ping", target: .sessionFrame, bytes: SessionFrame.ping(nonce: 0x0102_0304_0506_0708, isReply: false).encoded()),
+            Seed(name: "session-welcome", target: .sessionFrame,
+                 bytes: SessionFrame.welcome(conversations: [FuzzFixtures.conversation]).encoded()),
+            Seed(name: "session-refuse", target: .sessionFrame, bytes: SessionFrame.refuse(.notAMember).encoded()),
+            Seed(name: "listener-hello", target: .sessionListener, bytes: helloFrame),
+            Seed(name: "listener-hello-token", target: .sessionListener, bytes: SessionFrame.hello(withToken).encoded()),
+            Seed(name: "listener-session", target: .sessionListener, bytes: try dialerTranscript(dialer)),
+        ]
+    }
+
+    /// Everything a real dialer (key `dialer`) sends the slot-10 listener in a whole session: hello,
+    /// auth, then a sealed clock frame and a sealed ping. Replayed into ``FuzzFixtures/startedListener()``
+    /// (same seeded randomness) it reaches the established state.
+    static func dialerTranscript(_ dialer: SigningKey) throws -> [UInt8] {
+        var randomness = SeededGenerator(seed: 0xD1A1)
+        var dialing = SessionStateMachine(role: .dialer, identity: dialer,
+                                          configuration: SessionConfiguration(conversations: [FuzzFixtures.conversation]),
+                                          admission: { request in .admit(conversations: request.conversations) },
+                                          randomness: &randomness)
+        var listener = FuzzFixtures.startedListener()
+        var sent: [UInt8] = []
+        var toListener = dialing.start(now: .zero)
+        var established = false
+        for _ in 0 ..< 8 where !toListener.isEmpty {
+            var toDialer: [SessionAction] = []
+            for case .send(let bytes) in toListener {
+                sent += bytes
+                toDialer += listener.receive(bytes, now: .milliseconds(1))
+            }
+            toListener = []
+            for action in toDialer {
+                if case .send(let bytes) = action { toListener += dialing.receive(bytes, now: .milliseconds(1)) }
+            }
+            if dialing.peer != nil, listener.peer != nil { established = true }
+        }
+        guard established else { preconditionFailure("the seed handshake did not complete") } // SAFETY: fixed inputs
+        for case .send(let bytes) in try dialing.send(.clock(conversation: FuzzFixtures.conversation,
+                                                              clock: VectorClock([ana: 4, ben: 2]))) {
+            sent += bytes
+        }
+        for case .send(let bytes) in dialing.timerFired(.keepalive, now: .seconds(16)) { sent += bytes }
+        return sent
     }
 }

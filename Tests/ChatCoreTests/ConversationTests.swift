@@ -300,3 +300,21 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
         #expect(back.encodedSnapshot() == snapshot)
     }
 }
+
+@Suite struct LocalOperationTests {
+    /// A new message goes after what its author saw; text goes where the author typed.
+    @Test func newMessagesAndTextFollowTheAuthorsView() {
+        let ana = ReplicaID(testValue: 1)
+        var s = Scenario()
+        var c = newConversation(ana)
+        feed(&c, [s.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])])
+        feed(&c, [s.batch(ana, [c.document.newMessage(Array("first".unicodeScalars))], seen: s.everything)])
+        feed(&c, [s.batch(ana, [c.document.newMessage(Array("second".unicodeScalars))], seen: s.everything)])
+        let second = c.document.orderedMessages[1].id
+        let edit = c.document.insertText(Array(" one".unicodeScalars), into: second, at: 6)
+        #expect(edit != nil)
+        if let edit { feed(&c, [s.batch(ana, [edit], seen: s.everything)]) }
+        #expect(c.document.orderedMessages.map(\.body.text) == ["first", "second one"])
+        #expect(c.document.insertText(["x"], into: OpID(replica: ana, counter: 999), at: 0) == nil)
+    }
+}

@@ -169,3 +169,20 @@ extension ConversationDocument {
         return writer.bytes
     }
 }
+
+extension ConversationDocument {
+    /// The operation that posts `body` as a new message at the end of the conversation as this
+    /// replica sees it (after the last visible message).
+    /// - Complexity: O(log n).
+    public func newMessage(_ body: [Unicode.Scalar]) -> ConversationOp {
+        let origins = (try? messageList.insertionOrigins(at: messageList.count)) ?? (originLeft: nil, originRight: nil)
+        return .postMessage(PostMessage(originLeft: origins.originLeft, originRight: origins.originRight, body: body))
+    }
+
+    /// The operation that inserts `text` into message `message`'s body before visible index
+    /// `index`, or nil when the message or index does not exist.
+    public func insertText(_ text: [Unicode.Scalar], into message: OpID, at index: Int) -> ConversationOp? {
+        guard let record = messages[message], let origins = try? record.body.insertionOrigins(at: index) else { return nil }
+        return .insertText(InsertText(message: message, originLeft: origins.originLeft, originRight: origins.originRight, text: text))
+    }
+}

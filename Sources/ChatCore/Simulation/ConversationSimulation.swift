@@ -159,15 +159,13 @@ public struct ConversationSimulation: Sendable {
             let op: ConversationOp
             switch Int.random(in: 0 ..< 100, using: &random) {
             case 0 ..< 30:
-                let after = visible.last?.id
-                op = .postMessage(PostMessage(originLeft: after, originRight: nil, body: text(Int.random(in: 1 ... 12, using: &random))))
+                op = document.newMessage(text(Int.random(in: 1 ... 12, using: &random)))
             case 30 ..< 55 where !visible.isEmpty:
                 let message = visible[Int.random(in: 0 ..< visible.count, using: &random)]
-                let body = message.body
-                let at = Int.random(in: 0 ... body.count, using: &random)
-                guard let origins = try? body.insertionOrigins(at: at) else { continue }
-                op = .insertText(InsertText(message: message.id, originLeft: origins.originLeft, originRight: origins.originRight,
-                                            text: text(Int.random(in: 1 ... 4, using: &random))))
+                let at = Int.random(in: 0 ... message.body.count, using: &random)
+                guard let edit = document.insertText(text(Int.random(in: 1 ... 4, using: &random)), into: message.id, at: at)
+                else { continue }
+                op = edit
             case 55 ..< 68 where !visible.isEmpty:
                 let message = visible[Int.random(in: 0 ..< visible.count, using: &random)]
                 guard message.body.count > 0,
@@ -191,8 +189,7 @@ public struct ConversationSimulation: Sendable {
                 op = .setSettings(ConversationSettings(messagesPerMinute: UInt32.random(in: 3 ... 30, using: &random),
                                                        maxMessageBytes: 16 * 1024, isPublic: false))
             default:
-                op = .postMessage(PostMessage(originLeft: visible.last?.id, originRight: nil,
-                                              body: text(Int.random(in: 1 ... 12, using: &random))))
+                op = document.newMessage(text(Int.random(in: 1 ... 12, using: &random)))
             }
             ops.append(op)
             counter += op.idCount

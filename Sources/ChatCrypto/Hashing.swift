@@ -1,3 +1,4 @@
+import ChatCore
 private import CSodium
 
 /// Cryptographic hashes over libsodium.
@@ -42,14 +43,5 @@ public enum Hashing {
     /// Lower-case hex.
     ///
     /// - Complexity: O(n) in the length of `bytes`.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }

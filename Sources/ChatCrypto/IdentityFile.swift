@@ -1,3 +1,4 @@
+import ChatCore
 #if canImport(Glibc)
 private import Glibc
 #elseif canImport(Darwin)
@@ -155,10 +156,9 @@ public enum IdentityFile {
                 }
                 header.forEach(put)
                 put(UInt8(ascii: "\n"))
-                let digits = Array("0123456789abcdef".utf8)
                 for byte in seedBytes {
-                    put(digits[Int(byte >> 4)])
-                    put(digits[Int(byte & 0x0F)])
+                    put(Hex.digit(byte >> 4))
+                    put(Hex.digit(byte))
                 }
                 put(UInt8(ascii: "\n"))
                 publicLine.forEach(put)
@@ -198,10 +198,10 @@ public enum IdentityFile {
         let key = try seed.withUnsafeMutableBytes { (seedBytes) throws(CryptoError) -> SigningKey in
             for offset in 0..<seedLength {
                 let position = seedLine.lowerBound + 2 * offset
-                guard let high = hexValue(contents[position]) else {
+                guard let high = Hex.value(of: contents[position]) else {
                     throw .identityFileMalformed(path, "the seed line has a non-hex character at column \(2 * offset + 1)")
                 }
-                guard let low = hexValue(contents[position + 1]) else {
+                guard let low = Hex.value(of: contents[position + 1]) else {
                     throw .identityFileMalformed(path, "the seed line has a non-hex character at column \(2 * offset + 2)")
                 }
                 seedBytes[offset] = high << 4 | low
@@ -223,16 +223,6 @@ public enum IdentityFile {
             throw .identityFileMalformed(path, "the public key line does not match the seed")
         }
         return key
-    }
-
-    /// The value of one hex digit (either case), or nil.
-    private static func hexValue(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     // MARK: - System calls

@@ -22,6 +22,8 @@ for batch in genesis alice-1 bob-0; do
 done
 with_selector 01 "$wire/invite.token" "token-invite"
 with_selector 02 "$wire/batches.frame" "frame-batches"
+with_selector 02 "$wire/ephemeral.frame" "frame-ephemeral"
+with_selector 02 "$wire/peers.frame" "frame-peers"
 
 "$fuzz_dir/build.sh"
 WIREFUZZER_WRITE_SEEDS="$corpus" "$fuzz_dir/.build/debug/WireFuzzer"

@@ -15,7 +15,8 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// `InviteToken(decoding:)`.
     case inviteToken = 1
     /// A frame as read off a stream: `FrameHeader` from the first 8 bytes, then
-    /// `DataFrame(type:body:)` on the rest, then every batch a batches frame carries.
+    /// `DataFrame(type:body:)` on the rest (every data frame type), then every batch a batches
+    /// frame carries and every update an ephemeral frame carries.
     case frame = 2
     /// `SequenceCRDT<Unicode.Scalar>(decoding:)`, then re-encoding and decoding again.
     case sequenceState = 3
@@ -105,8 +106,13 @@ public func fuzzOne(_ input: [UInt8]) {
             return
         }
         _ = frame.encoded()
-        if case .batches(_, let batches) = frame {
+        switch frame {
+        case .batches(_, let batches):
             for batch in batches { _ = try? SignedBatch(decoding: batch) }
+        case .ephemeral(_, let updates):
+            for update in updates { _ = try? SignedEphemeral(decoding: update) }
+        case .clock, .peers:
+            break
         }
     case .sequenceState:
         if let sequence = try? SequenceCRDT<Unicode.Scalar>(decoding: rest) {

@@ -124,6 +124,14 @@ public actor ConversationReplica {
     /// Where sessions look up who may connect; updated after every commit.
     private var directory: MembershipDirectory?
 
+    /// Where the user-facing events of each commit go.
+    private var eventSink: AsyncStream<NodeEvent>.Continuation?
+
+    /// Sends the events of every later commit (messages, edits, members) to `sink`.
+    public func setEventSink(_ sink: AsyncStream<NodeEvent>.Continuation?) {
+        eventSink = sink
+    }
+
     /// Publishes this conversation's members to `directory` now and after every commit.
     public func publishMembership(to directory: MembershipDirectory) {
         self.directory = directory
@@ -163,10 +171,20 @@ public actor ConversationReplica {
         try commit(await Self.authenticate(batches, limits: limits))
     }
 
+    /// Ingests untrusted batches from a peer and says which were authentic (the peer holds them)
+    /// and which were newly stored and applied (to relay to other peers), in causal order.
+    public func receive(_ batches: [[UInt8]]) async throws(NodeError) -> IngestOutcome {
+        try commitOutcome(await Self.authenticate(batches, limits: limits))
+    }
+
     /// The second half of ingest, on the actor: chain, counter and dependency checks, one LMDB
     /// transaction, then apply. Callers that receive a stream of batches authenticate the next
     /// group (``authenticate(_:limits:)``, off the actor) while this one commits.
     public func commit(_ authenticated: [Result<AuthenticatedBatch, BatchRejection>]) throws(NodeError) -> IngestReport {
+        try commitOutcome(authenticated).report
+    }
+
+    func commitOutcome(_ authenticated: [Result<AuthenticatedBatch, BatchRejection>]) throws(NodeError) -> IngestOutcome {
         var report = IngestReport()
         report.signaturesVerified = authenticated.count { if case .failure(.malformed) = $0 { false } else { true } }
         var records: [BatchRecord] = []
@@ -257,7 +275,11 @@ public actor ConversationReplica {
         report.operationsApplied = applied
         report.operationsExcluded = excluded
         publishMembership()
-        return report
+        if let eventSink {
+            for event in conversation.document.events(of: toApply, in: conversationID) { eventSink.yield(event) }
+        }
+        let authentic = authenticated.compactMap { try? $0.get() }
+        return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock)
     }
 
     /// Saves a snapshot of the document now.

@@ -1,3 +1,4 @@
+import ChatCore
 import ChatSync
 
 /// What one ingest did, batch by batch and operation by operation.
@@ -34,4 +35,15 @@ public struct IngestReport: Sendable, Hashable {
         operationsExcluded += other.operationsExcluded
         signaturesVerified += other.signaturesVerified
     }
+}
+
+/// What ingesting a peer's batches did, with the batches themselves for replication.
+public struct IngestOutcome: Sendable {
+    public var report: IngestReport
+    /// Every batch whose signature checked out: the sender holds them (never send them back).
+    public var authentic: [AuthenticatedBatch]
+    /// The batches newly stored and applied, in causal order: relay them to other peers.
+    public var accepted: [AuthenticatedBatch]
+    /// The replica's clock right after this commit.
+    public var clockAfter: VectorClock
 }

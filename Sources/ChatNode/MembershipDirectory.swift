@@ -27,6 +27,16 @@ public final class MembershipDirectory: Sendable {
         entries.withLock { $0[conversation]?.permissions[peer] != nil }
     }
 
+    /// True when `peer` was a member of `conversation` and has been removed.
+    public func isRevoked(_ peer: ReplicaID, from conversation: ConversationID) -> Bool {
+        entries.withLock { $0[conversation]?.revoked.contains(peer) ?? false }
+    }
+
+    /// The permission of `peer` in `conversation`, nil for a non-member.
+    public func permission(of peer: ReplicaID, in conversation: ConversationID) -> Permission? {
+        entries.withLock { $0[conversation]?.permissions[peer] }
+    }
+
     /// The conversations this node holds.
     public var conversations: [ConversationID] { entries.withLock { Array($0.keys).sorted() } }
 

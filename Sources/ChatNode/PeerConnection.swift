@@ -16,10 +16,18 @@ public enum PeerEvent: Sendable {
     case closed(SessionCloseReason?)
 }
 
+/// What the owner asks a connection to do.
+public enum PeerCommand: Sendable {
+    /// Seal and send a conversation frame (dropped if the session is not established).
+    case send(DataFrame)
+    /// End the session, telling the peer why (a revocation, shutdown).
+    case close(RefuseCode)
+}
+
 /// What the connection loop reacts to, one at a time.
 private enum PeerConnectionInput: Sendable {
     case bytes([UInt8])
-    case send(DataFrame)
+    case command(PeerCommand)
     case timer(SessionTimer)
     case ended
 }
@@ -29,10 +37,10 @@ private enum PeerConnectionInput: Sendable {
 /// decides nothing itself. Time comes from the injected clock.
 public enum PeerConnection {
     /// Runs a session over `channel` until it closes. `outgoing` carries frames to send once the
-    /// session is established; `events` receives what happens.
+    /// session is established (and a request to close); `events` receives what happens.
     public static func run<C: Clock>(
         _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, session: SessionStateMachine,
-        outgoing: AsyncStream<DataFrame>, events: AsyncStream<PeerEvent>.Continuation, clock: C
+        outgoing: AsyncStream<PeerCommand>, events: AsyncStream<PeerEvent>.Continuation, clock: C
     ) async where C.Duration == Duration {
         var machine = session
         let start = clock.now
@@ -49,7 +57,7 @@ public enum PeerConnection {
                         feed.yield(.ended)
                     }
                     group.addTask {
-                        for await frame in outgoing { feed.yield(.send(frame)) }
+                        for await command in outgoing { feed.yield(.command(command)) }
                     }
                     var pending = inputs.makeAsyncIterator()
                     var actions = machine.start(now: now())
@@ -77,8 +85,10 @@ public enum PeerConnection {
                         switch await pending.next() {
                         case .bytes(let bytes):
                             actions = machine.receive(bytes, now: now())
-                        case .send(let frame):
+                        case .command(.send(let frame)):
                             actions = (try? machine.send(frame)) ?? []
+                        case .command(.close(let code)):
+                            actions = machine.close(code)
                         case .timer(let timer):
                             actions = machine.timerFired(timer, now: now())
                         case .ended, nil:

@@ -52,6 +52,9 @@ public enum ReplicationError: Error, Sendable, Hashable, CustomStringConvertible
     case tooManyBatches(count: Int, limit: Int)
     /// The machine was stopped.
     case stopped
+    /// An `ephemeral` or `peers` frame: not replication's to handle (the node routes those to
+    /// gossip and peer exchange).
+    case notReplicationFrame
 
     /// A stable identifier for counters and logs.
     public var code: String {
@@ -59,6 +62,7 @@ public enum ReplicationError: Error, Sendable, Hashable, CustomStringConvertible
         case .wrongConversation: "wrong_conversation"
         case .tooManyBatches: "too_many_batches"
         case .stopped: "stopped"
+        case .notReplicationFrame: "not_replication_frame"
         }
     }
 
@@ -67,6 +71,7 @@ public enum ReplicationError: Error, Sendable, Hashable, CustomStringConvertible
         case .wrongConversation: "the frame belongs to another conversation"
         case .tooManyBatches(let count, let limit): "a frame with \(count) batches (limit \(limit))"
         case .stopped: "replication with this peer was stopped"
+        case .notReplicationFrame: "the frame is not a replication frame (ephemeral updates and peer exchange go elsewhere)"
         }
     }
 }
@@ -181,6 +186,8 @@ public struct ReplicationStateMachine: Sendable {
             guard !batches.isEmpty else { return [] }
             counters.batchesReceived += batches.count
             return [.ingest(batches)]
+        case .ephemeral, .peers:
+            try refuse(.notReplicationFrame)
         }
     }
 

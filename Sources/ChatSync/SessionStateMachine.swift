@@ -654,7 +654,8 @@ extension DataFrame {
     /// The conversation the frame belongs to.
     fileprivate var sessionConversation: ConversationID {
         switch self {
-        case .batches(let conversation, _), .clock(let conversation, _): conversation
+        case .batches(let conversation, _), .clock(let conversation, _), .ephemeral(let conversation, _),
+             .peers(let conversation, _): conversation
         }
     }
 }

@@ -35,17 +35,66 @@ public struct FrameHeader: Sendable, Hashable {
     }
 }
 
+/// Where a replica can be reached: learnt from and passed on in `peers` frames.
+///
+/// On the wire: replica 32, host (varint byte length, then UTF-8), port varint.
+public struct PeerAddress: Sendable, Hashable {
+    /// The longest host accepted, in UTF-8 bytes (the longest DNS name).
+    public static let maxHostBytes = 253
+
+    /// The replica (its public key) expected to answer at the address.
+    public let replica: ReplicaID
+    /// A DNS name or an IP address literal: 1 to ``maxHostBytes`` UTF-8 bytes.
+    public let host: String
+    /// The TCP port, never 0.
+    public let port: UInt16
+
+    /// Creates an address, refusing what every receiver would refuse.
+    /// - Throws: `.invalidValue` for an empty host or port 0, `.tooLarge` for a host over
+    ///   ``maxHostBytes``.
+    /// - Complexity: O(host length).
+    public init(replica: ReplicaID, host: String, port: UInt16) throws(WireError) {
+        let hostBytes = host.utf8.count
+        guard hostBytes > 0 else { throw .invalidValue("empty peer host") }
+        guard hostBytes <= Self.maxHostBytes else {
+            throw .tooLarge(field: "peer host", size: hostBytes, limit: Self.maxHostBytes)
+        }
+        guard port != 0 else { throw .invalidValue("peer port 0") }
+        self.replica = replica
+        self.host = host
+        self.port = port
+    }
+}
+
 /// Frame bodies that carry conversation data. (Handshake and session frames are added with the
 /// replication protocol.)
+///
+/// Every body starts with the conversation (32 bytes); then
+/// ```
+/// 1 batches:   count varint, then per batch: length varint, bytes
+/// 2 clock:     count varint, then per entry (sorted by replica, counts > 0): replica 32, count varint
+/// 3 ephemeral: count varint (≤ maxEphemeralPerFrame), then per update: length varint
+///              (≤ SignedEphemeral.maxBytes), bytes
+/// 4 peers:     count varint (≤ maxPeerAddresses), then per address: replica 32,
+///              host length varint (1…253), UTF-8, port varint (1…65535)
+/// ```
 public enum DataFrame: Sendable, Hashable {
     /// Signed batches of one conversation, each as its exact bytes.
     case batches(conversation: ConversationID, batches: [[UInt8]])
     /// A replica's vector clock for one conversation (what it has).
     case clock(conversation: ConversationID, clock: VectorClock)
+    /// Signed ephemeral updates of one conversation, each as its exact bytes (a ``SignedEphemeral``'s
+    /// `bytes`). The frame decoder checks only sizes; the receiver decodes and verifies each one.
+    case ephemeral(conversation: ConversationID, updates: [[UInt8]])
+    /// Peer exchange: addresses of replicas of one conversation, in the sender's order.
+    case peers(conversation: ConversationID, addresses: [PeerAddress])
 
+    /// The frame type byte of each case.
     public enum FrameType: UInt8 {
         case batches = 1
         case clock = 2
+        case ephemeral = 3
+        case peers = 4
     }
 
     /// The whole frame: header and body.
@@ -70,11 +119,31 @@ public enum DataFrame: Sendable, Hashable {
                 body.write(bytes: entry.replica.bytes)
                 body.write(varint: entry.count)
             }
+        case .ephemeral(let conversation, let updates):
+            type = .ephemeral
+            body.write(bytes: conversation.bytes)
+            body.write(varint: UInt64(updates.count))
+            for update in updates {
+                body.write(varint: UInt64(update.count))
+                body.write(bytes: update)
+            }
+        case .peers(let conversation, let addresses):
+            type = .peers
+            body.write(bytes: conversation.bytes)
+            body.write(varint: UInt64(addresses.count))
+            for address in addresses {
+                body.write(bytes: address.replica.bytes)
+                body.write(string: address.host)
+                body.write(varint: UInt64(address.port))
+            }
         }
         return FrameHeader(type: type.rawValue, length: body.bytes.count).bytes + body.bytes
     }
 
     /// Decodes a frame body of the given type.
+    ///
+    /// Counts and lengths are checked against `limits` before anything is allocated.
+    /// - Complexity: O(body size).
     public init(type: UInt8, body: [UInt8], limits: WireLimits = .default) throws(WireError) {
         guard let frameType = FrameType(rawValue: type) else { throw .unknownKind(type) }
         guard body.count <= limits.maxFrameBytes else {
@@ -105,6 +174,27 @@ public enum DataFrame: Sendable, Hashable {
                 previous = replica
             }
             self = .clock(conversation: conversation, clock: clock)
+        case .ephemeral:
+            let count = try reader.count("ephemeral updates in frame", limit: limits.maxEphemeralPerFrame)
+            let maxUpdateBytes = min(SignedEphemeral.maxBytes, limits.maxFrameBytes)
+            var updates: [[UInt8]] = []
+            for _ in 0 ..< count {
+                let length = try reader.count("ephemeral update", limit: maxUpdateBytes)
+                updates.append(Array(try reader.bytes(length)))
+            }
+            self = .ephemeral(conversation: conversation, updates: updates)
+        case .peers:
+            let count = try reader.count("peer addresses in frame", limit: limits.maxPeerAddresses)
+            var addresses: [PeerAddress] = []
+            let maxHostBytes = min(PeerAddress.maxHostBytes, limits.maxStringBytes)
+            for _ in 0 ..< count {
+                let replica = try reader.replicaID()
+                let host = try reader.string("peer host", limit: maxHostBytes)
+                let port = try reader.varint()
+                guard port <= UInt64(UInt16.max) else { throw .invalidValue("peer port \(port)") }
+                addresses.append(try PeerAddress(replica: replica, host: host, port: UInt16(port)))
+            }
+            self = .peers(conversation: conversation, addresses: addresses)
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

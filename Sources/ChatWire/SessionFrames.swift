@@ -208,7 +208,7 @@ public enum SessionFrame: Sendable, Hashable {
     /// An encrypted, authenticated frame.
     case sealed([UInt8])
 
-    /// Frame types, after ``DataFrame/FrameType``'s 1 and 2.
+    /// Frame types, after ``DataFrame/FrameType``'s 1 to 4.
     public enum FrameType: UInt8, Sendable, CaseIterable {
         case hello = 16
         case helloReply = 17

@@ -65,14 +65,21 @@ public struct WireLimits: Sendable, Hashable {
     public var maxReplicaTable: Int
     public var maxTokenBytes: Int
     public var maxFrameBytes: Int
+    /// The most signed ephemeral updates in one `ephemeral` data frame.
+    public var maxEphemeralPerFrame: Int
+    /// The most addresses in one `peers` data frame.
+    public var maxPeerAddresses: Int
 
-    /// Defaults: 1 MiB batches of up to 65,536 operations, 64 KiB of text per operation.
+    /// Defaults: 1 MiB batches of up to 65,536 operations, 64 KiB of text per operation, 256
+    /// ephemeral updates and 64 peer addresses per frame.
     public static let `default` = WireLimits(
         maxBatchBytes: 1 << 20, maxOperationsPerBatch: 1 << 16, maxTextBytes: 64 << 10, maxStringBytes: 1024,
-        maxClockEntries: 4096, maxReplicaTable: 4096, maxTokenBytes: 4096, maxFrameBytes: 4 << 20)
+        maxClockEntries: 4096, maxReplicaTable: 4096, maxTokenBytes: 4096, maxFrameBytes: 4 << 20,
+        maxEphemeralPerFrame: 256, maxPeerAddresses: 64)
 
     public init(maxBatchBytes: Int, maxOperationsPerBatch: Int, maxTextBytes: Int, maxStringBytes: Int,
-                maxClockEntries: Int, maxReplicaTable: Int, maxTokenBytes: Int, maxFrameBytes: Int) {
+                maxClockEntries: Int, maxReplicaTable: Int, maxTokenBytes: Int, maxFrameBytes: Int,
+                maxEphemeralPerFrame: Int = 256, maxPeerAddresses: Int = 64) {
         self.maxBatchBytes = maxBatchBytes
         self.maxOperationsPerBatch = maxOperationsPerBatch
         self.maxTextBytes = maxTextBytes
@@ -81,6 +88,8 @@ public struct WireLimits: Sendable, Hashable {
         self.maxReplicaTable = maxReplicaTable
         self.maxTokenBytes = maxTokenBytes
         self.maxFrameBytes = maxFrameBytes
+        self.maxEphemeralPerFrame = maxEphemeralPerFrame
+        self.maxPeerAddresses = maxPeerAddresses
     }
 }
 

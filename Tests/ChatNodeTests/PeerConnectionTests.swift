@@ -25,8 +25,8 @@ import Testing
         let dialerSession = try session(.dialer, seed: 2)
         let (listenerEvents, listenerEventSink) = AsyncStream<PeerEvent>.makeStream()
         let (dialerEvents, dialerEventSink) = AsyncStream<PeerEvent>.makeStream()
-        let (listenerOutgoing, listenerSend) = AsyncStream<DataFrame>.makeStream()
-        let (dialerOutgoing, dialerSend) = AsyncStream<DataFrame>.makeStream()
+        let (listenerOutgoing, listenerSend) = AsyncStream<PeerCommand>.makeStream()
+        let (dialerOutgoing, dialerSend) = AsyncStream<PeerCommand>.makeStream()
         let clockFrame = DataFrame.clock(conversation: Self.conversation, clock: VectorClock([ReplicaID(testValue: 5): 42]))
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -52,7 +52,7 @@ import Testing
             }
             let listenerKey = try SigningKey(seed: Array(repeating: 1, count: 32)).publicKey
             #expect(listenerPeer.key == listenerKey)
-            dialerSend.yield(clockFrame)
+            dialerSend.yield(.send(clockFrame))
             var listenerIterator = listenerEvents.makeAsyncIterator()
             guard case .established(let dialerPeer) = await listenerIterator.next() else {
                 Issue.record("listener not established")
@@ -65,7 +65,7 @@ import Testing
             }
             #expect(frame == clockFrame)
             // And back.
-            listenerSend.yield(clockFrame)
+            listenerSend.yield(.send(clockFrame))
             guard case .received(let back) = await dialerIterator.next() else {
                 Issue.record("dialer received nothing")
                 return

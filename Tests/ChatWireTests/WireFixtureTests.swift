@@ -4,8 +4,9 @@ import ChatWire
 import Foundation
 import Testing
 
-/// Wire test vectors in Fixtures/wire/v1: batches and a token signed with fixed test keys. They
-/// must decode and verify forever; the encoder must still produce them byte for byte.
+/// Wire test vectors in Fixtures/wire/v1: batches, a token and data frames (batches, ephemeral
+/// updates, peer addresses) signed with fixed test keys. They must decode and verify forever; the
+/// encoder must still produce them byte for byte.
 /// Regenerate (only for a deliberate new format version) with
 /// `STREAMINGCHAT_WRITE_FIXTURES=1 swift test --filter WireFixtureTests`.
 @Suite struct WireFixtureTests {
@@ -46,8 +47,44 @@ import Testing
                 .deleteMessage(message: OpID(replica: b, counter: 1)),
             ]), sign: { bob.sign($0).bytes })
         let frame = DataFrame.batches(conversation: conversation, batches: [genesis.bytes, aliceOne.bytes, bobZero.bytes])
+        let ephemeral = DataFrame.ephemeral(conversation: conversation, updates: ephemeralFixtureUpdates(conversation))
+        let peers = DataFrame.peers(conversation: conversation, addresses: peerFixtureAddresses())
         return [("genesis.batch", genesis.bytes), ("alice-1.batch", aliceOne.bytes), ("invite.token", token.bytes),
-                ("bob-0.batch", bobZero.bytes), ("batches.frame", frame.encoded())]
+                ("bob-0.batch", bobZero.bytes), ("batches.frame", frame.encoded()),
+                ("ephemeral.frame", ephemeral.encoded()), ("peers.frame", peers.encoded())]
+    }
+
+    /// Signed ephemeral updates of every payload kind, by alice (presence, typing, cursor, heartbeat)
+    /// and bob (goodbye).
+    static func ephemeralFixtureUpdates(_ conversation: ConversationID) -> [[UInt8]] {
+        let alice = TestKeys.alice, bob = TestKeys.bob
+        let message = OpID(replica: alice.publicKey.replicaID, counter: 1)
+        let byAlice: [EphemeralPayload] = [
+            .presence(Presence(status: .doNotDisturb, lastActiveAt: 1_750_000_004_000, customStatus: "focus", statusEmoji: "🎧")),
+            .typing(Typing(isTyping: true, message: message)),
+            .cursor(Cursor(scrollTop: 120, scrollHeight: 4_800, viewportHeight: 900, focusedMessage: message)),
+            .heartbeat,
+        ]
+        var updates: [(EphemeralUpdate, SigningKey)] = byAlice.enumerated().map { index, payload in
+            (EphemeralUpdate(conversation: conversation, origin: alice.publicKey.replicaID,
+                             counter: 1_792_000_004_096_000 + UInt64(index), sentAt: 1_750_000_004_000 + UInt64(index),
+                             payload: payload), alice)
+        }
+        updates.append((EphemeralUpdate(conversation: conversation, origin: bob.publicKey.replicaID,
+                                        counter: 1_792_000_005_120_000, sentAt: 1_750_000_005_000, payload: .goodbye), bob))
+        return updates.compactMap { update, key in
+            // Every field is within limits, so signing cannot fail; a failure shows as a fixture mismatch.
+            try? SignedEphemeral(update: update) { key.sign($0).bytes }.bytes
+        }
+    }
+
+    /// Alice and bob at an IPv4, an IPv6 and a DNS address.
+    static func peerFixtureAddresses() -> [PeerAddress] {
+        let a = TestKeys.alice.publicKey.replicaID, b = TestKeys.bob.publicKey.replicaID
+        return [(a, "127.0.0.1", 7400), (b, "::1", 7401), (b, "bob.streamingchat.example", 443)].compactMap { replica, host, port in
+            // Valid by construction; a failure shows as a fixture mismatch.
+            try? PeerAddress(replica: replica, host: host, port: port)
+        }
     }
 
     @Test func fixturesDecodeVerifyAndAreReproduced() throws {
@@ -87,5 +124,37 @@ import Testing
         }
         #expect(frameConversation == conversation)
         #expect(batches.count == 3)
+        try checkConversationFrames(stored, conversation: conversation)
+    }
+
+    /// The `ephemeral` and `peers` frames decode, and every update in the first verifies.
+    func checkConversationFrames(_ stored: [String: [UInt8]], conversation: ConversationID) throws {
+        let ephemeralBytes = try #require(stored["ephemeral.frame"])
+        let ephemeralHeader = try FrameHeader(decoding: ephemeralBytes.prefix(FrameHeader.byteCount))
+        guard case .ephemeral(let ephemeralConversation, let updates) = try DataFrame(
+            type: ephemeralHeader.type, body: Array(ephemeralBytes.dropFirst(FrameHeader.byteCount))) else {
+            Issue.record("ephemeral frame type")
+            return
+        }
+        #expect(ephemeralConversation == conversation)
+        #expect(updates.count == 5)
+        let keys = [TestKeys.alice.publicKey.replicaID: TestKeys.alice.publicKey,
+                    TestKeys.bob.publicKey.replicaID: TestKeys.bob.publicKey]
+        for bytes in updates {
+            let update = try SignedEphemeral(decoding: bytes)
+            #expect(update.update.conversation == conversation)
+            let key = try #require(keys[update.update.origin])
+            #expect(key.isValidSignature(try #require(Signature(bytes: update.signature)), for: update.signedBytes))
+        }
+        let peersBytes = try #require(stored["peers.frame"])
+        let peersHeader = try FrameHeader(decoding: peersBytes.prefix(FrameHeader.byteCount))
+        guard case .peers(let peersConversation, let addresses) = try DataFrame(
+            type: peersHeader.type, body: Array(peersBytes.dropFirst(FrameHeader.byteCount))) else {
+            Issue.record("peers frame type")
+            return
+        }
+        #expect(peersConversation == conversation)
+        #expect(addresses.map(\.host) == ["127.0.0.1", "::1", "bob.streamingchat.example"])
+        #expect(addresses.map(\.port) == [7400, 7401, 443])
     }
 }

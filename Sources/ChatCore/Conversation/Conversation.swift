@@ -218,3 +218,18 @@ public struct Conversation: Sendable {
         }
     }
 }
+
+extension Conversation {
+    /// Why this replica's next operation `op`, signed at `timestamp`, would be excluded by the
+    /// rules (permission, size, rate, target), or nil when it would apply. Lets a node refuse a
+    /// local action before signing it into the log.
+    /// - Complexity: as judging one received operation.
+    public func exclusion(ofLocal op: ConversationOp, timestamp: UInt64) -> ExclusionReason? {
+        let first = clock[localReplica]
+        var past = clock
+        past[localReplica] = first
+        let batch = OperationBatch(author: localReplica, firstCounter: first, clock: past, timestamp: timestamp,
+                                   operations: [op])
+        return judge(OpID(replica: localReplica, counter: first), op, batch, timestamp: timestamp)
+    }
+}

@@ -186,3 +186,37 @@ extension ConversationDocument {
         return .insertText(InsertText(message: message, originLeft: origins.originLeft, originRight: origins.originRight, text: text))
     }
 }
+
+extension ConversationDocument {
+    /// The operations that turn message `message`'s visible text into `text`: the changed middle
+    /// (after the common prefix and suffix) is deleted run by run and the new middle inserted, so
+    /// concurrent edits elsewhere in the text merge. Nil when the message does not exist; empty
+    /// when the text is unchanged.
+    /// - Complexity: O(text length + log n) per deleted run.
+    public func replaceText(of message: OpID, with text: [Unicode.Scalar]) -> [ConversationOp]? {
+        guard let record = messages[message] else { return nil }
+        let old = record.body.elements
+        var prefix = 0
+        while prefix < old.count, prefix < text.count, old[prefix] == text[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < old.count - prefix, suffix < text.count - prefix,
+              old[old.count - 1 - suffix] == text[text.count - 1 - suffix] { suffix += 1 }
+        var ops: [ConversationOp] = []
+        // Deletions: consecutive ids of one author form one run.
+        var run: (target: OpID, count: UInt32)?
+        for index in prefix ..< old.count - suffix {
+            guard let id = try? record.body.visibleID(at: index) else { return nil }
+            if let current = run, current.target.replica == id.replica,
+               current.target.counter &+ current.count == id.counter {
+                run = (current.target, current.count + 1)
+            } else {
+                if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
+                run = (id, 1)
+            }
+        }
+        if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
+        let inserted = Array(text[prefix ..< text.count - suffix])
+        if !inserted.isEmpty, let insert = insertText(inserted, into: message, at: prefix) { ops.append(insert) }
+        return ops
+    }
+}

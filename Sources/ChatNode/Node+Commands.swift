@@ -1,0 +1,399 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+
+/// Why a user's command was refused. Stable `code`s for scripts.
+public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible {
+    case unknownConversation(String)
+    case ambiguousConversation(String)
+    case unknownMessage(String)
+    case notPermitted(String)
+    case invalidToken(String)
+    case invalidArgument(String)
+    case timedOut(String)
+    /// The conversation's rules would exclude the operation (rate, size, target): not signed.
+    case excluded(ExclusionReason)
+    case node(NodeError)
+
+    public var code: String {
+        switch self {
+        case .unknownConversation: "unknown_conversation"
+        case .ambiguousConversation: "ambiguous_conversation"
+        case .unknownMessage: "unknown_message"
+        case .notPermitted: "not_permitted"
+        case .invalidToken: "invalid_token"
+        case .invalidArgument: "invalid_argument"
+        case .timedOut: "timed_out"
+        case .excluded(let reason): reason.rawValue
+        case .node(let error): error.code
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknownConversation(let id): "this node holds no conversation \(id)"
+        case .ambiguousConversation(let prefix): "\(prefix) names more than one conversation; give more of its id"
+        case .unknownMessage(let id): "no message \(id) in this conversation"
+        case .notPermitted(let reason): reason
+        case .invalidToken(let reason): "invalid invite token: \(reason)"
+        case .invalidArgument(let reason): reason
+        case .timedOut(let what): "timed out: \(what)"
+        case .excluded(let reason): "the conversation's rules refuse this (\(reason.rawValue)); nothing was sent"
+        case .node(let error): error.description
+        }
+    }
+}
+
+/// A message as `log` shows it.
+public struct LogEntry: Sendable, Hashable, Codable {
+    /// The message id (``MessageReference``).
+    public var id: String
+    /// The author's public key (sc1…).
+    public var author: String
+    /// The author's display name, if they set one.
+    public var authorName: String?
+    public var text: String
+    public var edited: Bool
+    public var deleted: Bool
+    /// The author's signed timestamp, ms since the Unix epoch.
+    public var postedAt: UInt64
+}
+
+/// A member as `members` shows it.
+public struct MemberEntry: Sendable, Hashable, Codable {
+    public var key: String
+    public var name: String?
+    public var permission: String
+    /// True when this node has a session with the member (or it is this node).
+    public var online: Bool
+    public var isSelf: Bool
+}
+
+/// Message ids in text: the author's key in hex (a prefix of at least 8 digits is enough) and
+/// the counter, `9f3a…:42`.
+public enum MessageReference {
+    public static func text(_ id: OpID) -> String { "\(Hex.encode(id.replica.bytes).prefix(16)):\(id.counter)" }
+
+    /// The message of `document` that `text` names.
+    public static func resolve(_ text: String, in document: ConversationDocument) throws(NodeCommandError) -> OpID {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, parts[0].count >= 8, let counter = UInt32(parts[1]) else {
+            throw .invalidArgument("a message id looks like 9f3a51c2e07b44d1:42 (see `log --json`)")
+        }
+        let prefix = parts[0].lowercased()
+        let matches = document.messages.keys.filter { $0.counter == counter && Hex.encode($0.replica.bytes).hasPrefix(prefix) }
+        guard matches.count == 1, let match = matches.first else { throw .unknownMessage(text) }
+        return match
+    }
+}
+
+extension Node {
+    // MARK: - Writing
+
+    /// Creates a conversation with this node as its only admin; returns its id (the hash of the
+    /// signed genesis batch, so nobody can claim another conversation's id).
+    public func create(title: String, isPublic: Bool = false) async throws(NodeCommandError) -> ConversationID {
+        guard title.utf8.count <= 256 else { throw .invalidArgument("a title is at most 256 bytes") }
+        var randomness = SystemRandomNumberGenerator()
+        let nonce = (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &randomness) }
+        let key = identity
+        let genesis = SignedBatch(content: BatchContent(
+            conversation: nil, author: replicaID, firstCounter: 0, timestamp: configuration.wallClock(),
+            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            operations: [.genesis(Genesis(title: title, isPublic: isPublic, nonce: nonce))])) { key.sign($0).bytes }
+        guard let id = ConversationID(bytes: Hashing.blake2b(genesis.bytes)) else {
+            throw .invalidArgument("could not derive a conversation id")
+        }
+        do {
+            let replica = try ConversationReplica(store: store, conversation: id, localReplica: replicaID)
+            replicas[id] = replica
+            await prepare(replica)
+            _ = try await replica.ingest([genesis.bytes])
+        } catch {
+            throw .node(error)
+        }
+        if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: id) }
+        return id
+    }
+
+    /// Signs, stores and sends this node's operations in `conversation`; returns the sealed
+    /// batches once they are durable.
+    @discardableResult
+    public func submit(_ ops: [ConversationOp], to conversation: ConversationID) async throws(NodeCommandError) -> [SignedBatch] {
+        let replica = try replica(conversation)
+        let state = await replica.conversation
+        let stamp = configuration.wallClock()
+        for op in ops {
+            if let reason = state.exclusion(ofLocal: op, timestamp: stamp) { throw .excluded(reason) }
+        }
+        var sealed: [SignedBatch] = []
+        do {
+            for op in ops {
+                if case .sealed(let batch, _) = try await replica.submit(op, now: now, wallClock: configuration.wallClock()) {
+                    sealed.append(batch)
+                }
+            }
+            if let (batch, _) = try await replica.flush(wallClock: configuration.wallClock()) { sealed.append(batch) }
+        } catch {
+            throw .node(error)
+        }
+        let authenticated = sealed.map { AuthenticatedBatch(storedBatch: $0, hash: Hashing.blake2b($0.bytes)) }
+        await committed(authenticated, clockAfter: await replica.clock, in: conversation)
+        return sealed
+    }
+
+    /// This node's permission in `conversation`, checked before writing so that a refused action
+    /// is not signed into the log at all.
+    func requirePermission(in conversation: ConversationID, _ allowed: (Permission) -> Bool,
+                           _ reason: String) throws(NodeCommandError) {
+        guard let permission = directory.permission(of: replicaID, in: conversation), allowed(permission) else {
+            let held = directory.permission(of: replicaID, in: conversation).map { "you have \($0)" } ?? "you are not a member"
+            throw .notPermitted("\(reason) (\(held))")
+        }
+    }
+
+    /// Posts a message; returns its id once durable.
+    public func post(_ text: String, to conversation: ConversationID) async throws(NodeCommandError) -> OpID {
+        try requirePermission(in: conversation, \.canSendMessages, "sending needs comment permission or more")
+        let document = try await replica(conversation).document
+        let batches = try await submit([document.newMessage(Array(text.unicodeScalars))], to: conversation)
+        guard let batch = batches.last else { throw .node(.noLocalAuthor) }
+        return OpID(replica: replicaID, counter: batch.content.firstCounter)
+    }
+
+    /// Replaces a message's text (only what changed is written, so concurrent edits merge).
+    public func edit(_ message: String, to text: String, in conversation: ConversationID) async throws(NodeCommandError) {
+        let document = try await replica(conversation).document
+        let id = try MessageReference.resolve(message, in: document)
+        try requirePermission(in: conversation, { $0.canEditMessage(own: id.replica == replicaID) },
+                              "editing others' messages needs edit permission")
+        guard document.messages[id]?.isDeleted == false else { throw .unknownMessage(message) }
+        guard let ops = document.replaceText(of: id, with: Array(text.unicodeScalars)) else { throw .unknownMessage(message) }
+        guard !ops.isEmpty else { return }
+        try await submit(ops, to: conversation)
+    }
+
+    /// Deletes a message.
+    public func delete(_ message: String, in conversation: ConversationID) async throws(NodeCommandError) {
+        let document = try await replica(conversation).document
+        let id = try MessageReference.resolve(message, in: document)
+        try requirePermission(in: conversation, { $0.canDeleteMessage(own: id.replica == replicaID) },
+                              "deleting others' messages needs admin permission")
+        guard document.messages[id]?.isDeleted == false else { return }
+        try await submit([.deleteMessage(message: id)], to: conversation)
+    }
+
+    /// Sets this node's display name (and status) in a conversation.
+    public func setProfile(_ profile: Profile, in conversation: ConversationID) async throws(NodeCommandError) {
+        try await submit([.setProfile(profile)], to: conversation)
+    }
+
+    // MARK: - Invitations and joining
+
+    /// Signs an invite token for `conversation` (admins only) carrying this node's address.
+    public func invite(_ conversation: ConversationID, permission: Permission, expiresAt: UInt64? = nil,
+                       useLimit: UInt32? = nil, label: String = "") throws(NodeCommandError) -> InviteToken {
+        try requirePermission(in: conversation, { $0 == .admin }, "only admins can invite")
+        guard label.utf8.count <= 256 else { throw .invalidArgument("a label is at most 256 bytes") }
+        var randomness = SystemRandomNumberGenerator()
+        let tokenID = (0 ..< InviteTokenContent.tokenIDBytes).map { _ in UInt8.random(in: 0 ... 255, using: &randomness) }
+        let addresses = [configuration.advertised ?? listeningOn].compactMap { $0?.description }
+        let content = InviteTokenContent(conversation: conversation, permission: permission, issuer: replicaID,
+                                         tokenID: tokenID, issuedAt: configuration.wallClock(), expiresAt: expiresAt,
+                                         useLimit: useLimit, label: label, addresses: addresses)
+        let key = identity
+        return InviteToken(content: content) { key.sign($0).bytes }
+    }
+
+    /// Joins the conversation of `tokenBytes` through the peer at `endpoint` (or the token's
+    /// addresses): dials, is admitted on the token, catches up, and records the join as a signed
+    /// operation carrying the token. Returns once the join is durable here.
+    public func join(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
+                     timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
+        guard let grant = ConversationInputs.verifyInvite(tokenBytes), let token = try? InviteToken(decoding: tokenBytes) else {
+            throw .invalidToken("it does not decode or its signature does not verify")
+        }
+        if let expiresAt = grant.expiresAt, configuration.wallClock() > expiresAt { throw .invalidToken("it has expired") }
+        let conversation = grant.conversation
+        if directory.permission(of: replicaID, in: conversation) != nil { return conversation }
+        if replicas[conversation] == nil {
+            do {
+                let replica = try ConversationReplica(store: store, conversation: conversation, localReplica: replicaID)
+                replicas[conversation] = replica
+                await prepare(replica)
+            } catch {
+                throw .node(error)
+            }
+        }
+        pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant)
+        savePendingJoin(conversation)
+        let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
+        guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
+        for target in targets { connect(to: target) }
+        await completeJoinIfReady(conversation)
+        let deadline = now + timeout
+        while directory.permission(of: replicaID, in: conversation) == nil {
+            guard now < deadline else {
+                throw .timedOut("no member at \(targets.map(\.description).joined(separator: ", ")) admitted this node")
+            }
+            try? await configuration.clock.sleep(for: .milliseconds(10))
+        }
+        // Durable here; wait a little for a member to hold it too (the token is presented again
+        // on every dial until one does, across restarts).
+        let acknowledged = min(deadline, now + .seconds(2))
+        while pendingJoins[conversation] != nil, now < acknowledged {
+            try? await configuration.clock.sleep(for: .milliseconds(10))
+        }
+        return conversation
+    }
+
+    /// Records the join once the issuer's admin grant has arrived (so every replica judges the
+    /// token against the same history).
+    func completeJoinIfReady(_ conversation: ConversationID) async {
+        guard let pending = pendingJoins[conversation], !pending.recorded, let replica = replicas[conversation] else { return }
+        let document = await replica.document
+        if document.permissions[replicaID] != nil {
+            pendingJoins[conversation]?.recorded = true
+            return
+        }
+        guard document.permissions[pending.grant.issuer] == .admin, pendingJoins[conversation]?.recorded == false else { return }
+        pendingJoins[conversation]?.recorded = true
+        do {
+            try await submit([.join(inviteToken: pending.token)], to: conversation)
+            // A profile is judged against the membership the join grants: sign it after the join.
+            if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
+        } catch {
+            pendingJoins[conversation]?.recorded = false
+            eventSink.yield(.error(code: error.code, message: "could not record the join: \(error)"))
+        }
+    }
+
+    /// A peer reported its clock: once it holds everything this node wrote (the join included),
+    /// the join is complete and the token is no longer presented.
+    func acknowledgeJoin(_ conversation: ConversationID, reported: VectorClock?, localClock: VectorClock) {
+        guard pendingJoins[conversation]?.recorded == true, let reported, localClock[replicaID] > 0,
+              reported[replicaID] >= localClock[replicaID] else { return }
+        pendingJoins[conversation] = nil
+        savePendingJoin(conversation)
+    }
+
+    private func savePendingJoin(_ conversation: ConversationID) {
+        let bytes = pendingJoins[conversation].map { PendingJoin.encode(token: $0.token) } ?? []
+        do {
+            try store.setMetadata(bytes, for: conversation)
+        } catch {
+            eventSink.yield(.error(code: "store", message: "could not save the pending join: \(error)"))
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The messages of a conversation in order, deleted ones included (flagged) where they were.
+    public func log(_ conversation: ConversationID) async throws(NodeCommandError) -> [LogEntry] {
+        let document = try await replica(conversation).document
+        func entry(_ record: MessageRecord) -> LogEntry {
+            LogEntry(id: MessageReference.text(record.id), author: PublicKey(record.author).text,
+                     authorName: document.profiles[record.author]?.profile.displayName,
+                     text: record.isDeleted ? "" : record.body.text, edited: record.isEdited, deleted: record.isDeleted,
+                     postedAt: record.postedAt)
+        }
+        // Deleted messages leave the visible list; put each back before the first visible message
+        // posted after it.
+        let deleted = document.messages.values.filter(\.isDeleted)
+            .sorted { ($0.postedAt, $0.id.counter, $0.id.replica) < ($1.postedAt, $1.id.counter, $1.id.replica) }
+        var entries: [LogEntry] = []
+        var pending = deleted[...]
+        for record in document.orderedMessages {
+            while let next = pending.first, next.postedAt < record.postedAt {
+                entries.append(entry(next))
+                pending = pending.dropFirst()
+            }
+            entries.append(entry(record))
+        }
+        entries += pending.map(entry)
+        return entries
+    }
+
+    /// The members of a conversation: online ones first, then by name.
+    public func members(_ conversation: ConversationID) async throws(NodeCommandError) -> [MemberEntry] {
+        let document = try await replica(conversation).document
+        let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
+        return document.permissions.map { member, permission in
+            MemberEntry(key: PublicKey(member).text, name: document.profiles[member]?.profile.displayName,
+                        permission: permission.description, online: member == replicaID || connected.contains(member),
+                        isSelf: member == replicaID)
+        }
+        .sorted { ($0.online ? 0 : 1, $0.name ?? "~", $0.key) < ($1.online ? 0 : 1, $1.name ?? "~", $1.key) }
+    }
+
+    /// Everything `status` reports.
+    public func status() async -> NodeStatus {
+        var peers: [NodeStatus.Peer] = []
+        for link in links.values.sorted(by: { $0.id < $1.id }) {
+            guard let peer = link.peer else { continue }
+            var sent = 0
+            var received = 0
+            var clocks = 0
+            for machine in link.machines.values {
+                sent += machine.counters.batchesSent
+                received += machine.counters.batchesReceived
+                clocks += machine.counters.clocksReceived
+            }
+            peers.append(NodeStatus.Peer(
+                key: peer.key.text, address: link.endpoint?.description ?? knownAddresses[peer.key.replicaID]?.description,
+                dialed: link.role == .dialer, conversations: peer.conversations.map(\.hex), batchesSent: sent,
+                batchesReceived: received, clocksReceived: clocks))
+        }
+        var conversations: [NodeStatus.Conversation] = []
+        for (id, replica) in replicas.sorted(by: { $0.key < $1.key }) {
+            let document = await replica.document
+            let clock = await replica.clock
+            conversations.append(NodeStatus.Conversation(
+                id: id.hex, title: document.title,
+                clock: Dictionary(uniqueKeysWithValues: clock.entries.map { (PublicKey($0.replica).text, $0.count) }),
+                pendingBatches: await replica.pendingCount, rejections: await replica.rejections.byCode,
+                messages: document.orderedMessages.count, members: document.permissions.count,
+                joining: pendingJoins[id] != nil))
+        }
+        return NodeStatus(identity: identity.publicKey.text, listening: listeningOn?.description,
+                          dialing: dialers.keys.sorted().map(\.description), peers: peers,
+                          conversations: conversations, counters: counters)
+    }
+}
+
+/// What `status --json` prints.
+public struct NodeStatus: Sendable, Hashable, Codable {
+    public struct Peer: Sendable, Hashable, Codable {
+        public var key: String
+        public var address: String?
+        public var dialed: Bool
+        public var conversations: [String]
+        public var batchesSent: Int
+        public var batchesReceived: Int
+        /// Clock frames received (session start, anti-entropy rounds, replies).
+        public var clocksReceived: Int
+    }
+
+    public struct Conversation: Sendable, Hashable, Codable {
+        public var id: String
+        public var title: String
+        /// Operations held per author (key text → count).
+        public var clock: [String: UInt32]
+        /// Batches waiting for predecessors or dependencies.
+        public var pendingBatches: Int
+        /// Batches refused, by reason code.
+        public var rejections: [String: Int]
+        public var messages: Int
+        public var members: Int
+        public var joining: Bool
+    }
+
+    public var identity: String
+    public var listening: String?
+    public var dialing: [String]
+    public var peers: [Peer]
+    public var conversations: [Conversation]
+    public var counters: NodeCounters
+}
+

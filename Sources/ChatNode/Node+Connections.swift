@@ -1,0 +1,334 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+import NIOCore
+
+/// One connection as the node sees it: the session's command channel, the peer once admitted,
+/// and one replication machine (with its timer) per conversation shared with that peer.
+struct Link: Sendable {
+    let id: Int
+    let role: SessionRole
+    let commands: AsyncStream<PeerCommand>.Continuation
+    /// The address dialled (dialer) or nil (an incoming connection).
+    let endpoint: PeerEndpoint?
+    var peer: SessionPeer?
+    var establishedAt: Duration?
+    var machines: [ConversationID: ReplicationStateMachine] = [:]
+    var timers: [ConversationID: Task<Void, Never>] = [:]
+}
+
+/// How a session ended, for the redial loop.
+struct SessionEnding: Sendable {
+    /// How long it was established (nil: never).
+    var length: Duration?
+    /// The session asked to stay away from the peer this long (it misbehaved).
+    var backOff: Duration?
+}
+
+extension Node {
+    // MARK: - Listening and dialing
+
+    func startListening(on endpoint: PeerEndpoint) async throws {
+        let server = try await PeerConnection.listen(host: endpoint.host, port: endpoint.port)
+        listeningOn = PeerEndpoint(host: endpoint.host, port: server.channel.localAddress?.port ?? endpoint.port)
+        let channel = server.channel
+        listenerTask = Task { [weak self] in
+            await withTaskCancellationHandler {
+                try? await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        guard let self else { return }
+                        await self.accept(connection)
+                    }
+                }
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// Serves an incoming connection in its own task (awaited by ``stop()``).
+    private func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        guard !isStopped else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        let id = nextIncomingID
+        nextIncomingID += 1
+        incoming[id] = Task {
+            await self.serve(connection, role: .listener)
+            self.incomingEnded(id)
+        }
+    }
+
+    private func incomingEnded(_ id: Int) { incoming[id] = nil }
+
+    /// Keeps a session with `endpoint`: dials, serves, and redials with exponential back-off and
+    /// jitter whenever the connection fails or drops, until the node stops.
+    public func connect(to endpoint: PeerEndpoint) {
+        guard dialers[endpoint] == nil, !isStopped, endpoint != listeningOn else { return }
+        var backoff = ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
+                                       seed: random.next())
+        let clock = configuration.clock
+        dialers[endpoint] = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                var delay: Duration
+                if await self.isAlreadyConnected(to: endpoint) {
+                    delay = .milliseconds(500)
+                } else {
+                    do {
+                        let channel = try await PeerConnection.connect(host: endpoint.host, port: endpoint.port)
+                        let ending = await self.serve(channel, role: .dialer(endpoint))
+                        delay = backoff.failed(sessionLength: ending.length)
+                        if let stayAway = ending.backOff { delay = max(delay, stayAway) }
+                    } catch {
+                        await self.countDialFailure()
+                        delay = backoff.failed()
+                    }
+                }
+                do { try await clock.sleep(for: delay) } catch { return }
+            }
+        }
+    }
+
+    /// The peers this node keeps dialing.
+    public var dialedPeers: [PeerEndpoint] { dialers.keys.sorted() }
+
+    /// True when a session with the peer known to listen at `endpoint` already runs (either
+    /// side dialled), so dialing again would only make a duplicate.
+    func isAlreadyConnected(to endpoint: PeerEndpoint) -> Bool {
+        guard let key = knownAddresses.first(where: { $0.value == endpoint })?.key else { return false }
+        return links.values.contains { $0.peer?.key.replicaID == key }
+    }
+
+    func countDialFailure() { counters.dialFailures += 1 }
+
+    /// Which side of a connection this node plays, and for a dialer, the address it dialled.
+    enum ConnectionRole {
+        case listener
+        case dialer(PeerEndpoint)
+
+        var sessionRole: SessionRole {
+            if case .dialer = self { return .dialer }
+            return .listener
+        }
+
+        var endpoint: PeerEndpoint? {
+            if case .dialer(let endpoint) = self { return endpoint }
+            return nil
+        }
+    }
+
+    // MARK: - One session
+
+    /// Runs one connection to its end: the session over ``PeerConnection``, its events handled
+    /// one at a time on this actor.
+    @discardableResult
+    func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, role: ConnectionRole) async -> SessionEnding {
+        let id = nextLinkID
+        nextLinkID += 1
+        let sessionRole = role.sessionRole
+        var session = configuration.session
+        session.conversations = replicas.keys.sorted()
+        let joining = Set(pendingJoins.keys)
+        session.inviteToken = sessionRole == .dialer ? pendingJoins.values.first?.token : nil
+        let base = directory.admission(now: configuration.wallClock)
+        // A joiner admits the peer it dialled for the conversation it joins: it holds nothing of
+        // it yet to leak, and everything it receives is signed and checked.
+        let admission: AdmissionPolicy = { request in
+            let joined = sessionRole == .dialer ? request.conversations.filter { joining.contains($0) } : []
+            switch base(request) {
+            case .admit(let conversations): return .admit(conversations: Array(Set(conversations + joined)).sorted())
+            case .refuse(let code): return joined.isEmpty ? .refuse(code) : .admit(conversations: joined)
+            }
+        }
+        var randomness = SystemRandomNumberGenerator()
+        let machine = SessionStateMachine(role: sessionRole, identity: identity, configuration: session,
+                                          admission: admission, randomness: &randomness)
+        let (events, eventSink) = AsyncStream<PeerEvent>.makeStream()
+        let (commands, commandSink) = AsyncStream<PeerCommand>.makeStream()
+        links[id] = Link(id: id, role: sessionRole, commands: commandSink, endpoint: role.endpoint)
+        let clock = configuration.clock
+        async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: eventSink,
+                                                     clock: clock)
+        var ending = SessionEnding()
+        for await event in events {
+            switch event {
+            case .established(let peer): await established(peer, link: id)
+            case .received(let frame): await received(frame, link: id)
+            case .backOff(let duration): ending.backOff = duration
+            case .closed(let reason):
+                if let reason { counters.closeReasons[reason.code, default: 0] += 1 }
+            }
+        }
+        await running
+        if let establishedAt = links[id]?.establishedAt { ending.length = now - establishedAt }
+        closeLink(id)
+        return ending
+    }
+
+    private func established(_ peer: SessionPeer, link id: Int) async {
+        guard var link = links[id] else { return }
+        let peerID = peer.key.replicaID
+        // Two sessions with the same peer (both dialled at once, or a redial before the old one
+        // timed out): keep the one the smaller key dialled; on a tie, the newer.
+        for other in links.values where other.id != id && other.peer?.key == peer.key {
+            let dialerOfOther = other.role == .dialer ? replicaID : peerID
+            let dialerOfThis = link.role == .dialer ? replicaID : peerID
+            if dialerOfOther == dialerOfThis || dialerOfThis < dialerOfOther {
+                other.commands.yield(.close(.goingAway))
+            } else {
+                link.commands.yield(.close(.goingAway))
+                return
+            }
+        }
+        link.peer = peer
+        link.establishedAt = now
+        links[id] = link
+        counters.sessionsEstablished += 1
+        if let endpoint = link.endpoint { knownAddresses[peerID] = endpoint }
+        eventSink.yield(.sync(peer: peerID, .connected))
+        for conversation in peer.conversations {
+            guard let replica = replicas[conversation] else { continue }
+            let clock = await replica.clock
+            guard links[id] != nil else { return }
+            var machine = ReplicationStateMachine(conversation: conversation, configuration: configuration.replication,
+                                                  seed: random.next())
+            let actions = machine.start(localClock: clock, now: now)
+            links[id]?.machines[conversation] = machine
+            await perform(actions, link: id, conversation: conversation)
+        }
+        announceAddresses(link: id, conversations: peer.conversations)
+    }
+
+    private func received(_ frame: DataFrame, link id: Int) async {
+        let conversation: ConversationID
+        switch frame {
+        case .batches(let target, _), .clock(let target, _): conversation = target
+        case .ephemeral(let target, let updates):
+            receivedEphemeral(updates, in: target, link: id)
+            return
+        case .peers(let target, let addresses):
+            receivedPeers(addresses, in: target, link: id)
+            return
+        }
+        // No machine: the conversation was revoked for this peer since; ignore what is in flight.
+        guard var machine = links[id]?.machines[conversation] else { return }
+        do {
+            let actions = try machine.receive(frame, now: now)
+            links[id]?.machines[conversation] = machine
+            if case .clock = frame {
+                acknowledgeJoin(conversation, reported: machine.peerReported, localClock: machine.localClock)
+            }
+            await perform(actions, link: id, conversation: conversation)
+        } catch {
+            links[id]?.machines[conversation] = machine
+            links[id]?.commands.yield(.close(.protocolViolation))
+        }
+    }
+
+    private func closeLink(_ id: Int) {
+        guard let link = links.removeValue(forKey: id) else { return }
+        for timer in link.timers.values { timer.cancel() }
+        link.commands.finish()
+        if let peer = link.peer {
+            counters.sessionsClosed += 1
+            eventSink.yield(.sync(peer: peer.key.replicaID, .disconnected))
+        }
+    }
+
+    // MARK: - Carrying out replication
+
+    /// Carries out a replication machine's actions, feeding the results of loads and ingests
+    /// back into it, until nothing is left to do.
+    func perform(_ actions: [ReplicationAction], link id: Int, conversation: ConversationID) async {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .send(let frame):
+                links[id]?.commands.yield(.send(frame))
+            case .scheduleTimer(let delay):
+                armTimer(link: id, conversation: conversation, after: delay)
+            case .loadStoredBatches(let above, let limit):
+                guard let replica = replicas[conversation] else { continue }
+                let batches: [AuthenticatedBatch]
+                do {
+                    batches = try await replica.storedBatches(above: above, limit: limit)
+                } catch {
+                    eventSink.yield(.error(code: error.code, message: "catch-up read failed: \(error)"))
+                    batches = []
+                }
+                guard var machine = links[id]?.machines[conversation] else { return }
+                queue += machine.storedBatchesLoaded(batches, now: now)
+                links[id]?.machines[conversation] = machine
+            case .ingest(let bytes):
+                guard let replica = replicas[conversation] else { continue }
+                let outcome: IngestOutcome
+                do {
+                    outcome = try await replica.receive(bytes)
+                } catch {
+                    counters.ingestFailures += 1
+                    eventSink.yield(.error(code: error.code, message: "could not store a peer's batches: \(error)"))
+                    continue
+                }
+                if var machine = links[id]?.machines[conversation] {
+                    machine.peerHolds(outcome.authentic)
+                    links[id]?.machines[conversation] = machine
+                }
+                await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
+            }
+        }
+    }
+
+    /// After batches were stored and applied: push them to every session of the conversation
+    /// (each machine skips what its peer holds), disconnect peers the batches revoked, and finish
+    /// a join whose history has arrived.
+    func committed(_ batches: [AuthenticatedBatch], clockAfter: VectorClock, in conversation: ConversationID) async {
+        guard !batches.isEmpty else { return }
+        for id in links.keys.sorted() {
+            guard var machine = links[id]?.machines[conversation] else { continue }
+            let actions = machine.pushNew(batches: batches, clockAfter: clockAfter, now: now)
+            links[id]?.machines[conversation] = machine
+            counters.batchesPushed += actions.reduce(0) {
+                if case .send(.batches(_, let sent)) = $1 { $0 + sent.count } else { $0 }
+            }
+            await perform(actions, link: id, conversation: conversation)
+        }
+        disconnectRevokedPeers(of: conversation)
+        await completeJoinIfReady(conversation)
+    }
+
+    private func armTimer(link id: Int, conversation: ConversationID, after delay: Duration) {
+        guard links[id] != nil else { return }
+        links[id]?.timers[conversation]?.cancel()
+        let clock = configuration.clock
+        links[id]?.timers[conversation] = Task { [weak self] in
+            do { try await clock.sleep(for: delay) } catch { return }
+            await self?.replicationTimerFired(link: id, conversation: conversation)
+        }
+    }
+
+    private func replicationTimerFired(link id: Int, conversation: ConversationID) async {
+        guard var machine = links[id]?.machines[conversation] else { return }
+        let actions = machine.timerFired(now: now)
+        links[id]?.machines[conversation] = machine
+        await perform(actions, link: id, conversation: conversation)
+    }
+
+    /// Stops replicating `conversation` with peers removed from it, and closes their sessions
+    /// (with `revoked`) when nothing else is shared with them.
+    func disconnectRevokedPeers(of conversation: ConversationID) {
+        for (id, link) in links {
+            guard let peer = link.peer, link.machines[conversation] != nil,
+                  directory.isRevoked(peer.key.replicaID, from: conversation) else { continue }
+            links[id]?.machines[conversation]?.stop()
+            links[id]?.machines[conversation] = nil
+            links[id]?.timers.removeValue(forKey: conversation)?.cancel()
+            if links[id]?.machines.isEmpty == true {
+                counters.revokedDisconnects += 1
+                link.commands.yield(.close(.revoked))
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+
+extension Node {
+    // MARK: - Ephemeral gossip (typing, cursors, presence)
+
+    /// Signs an ephemeral update of this node (typing, cursor, presence) and gossips it to every
+    /// session of the conversation. Members only.
+    public func publish(_ payload: EphemeralPayload, in conversation: ConversationID) throws(NodeCommandError) {
+        try requirePermission(in: conversation, { _ in true }, "only members share presence, typing and cursors")
+        let wall = configuration.wallClock()
+        let update = EphemeralUpdate(conversation: conversation, origin: replicaID, counter: ephemeralCounter.next(now: wall),
+                                     sentAt: wall, payload: payload)
+        let key = identity
+        let signed: SignedEphemeral
+        do {
+            signed = try SignedEphemeral(update: update) { key.sign($0).bytes }
+        } catch {
+            throw .invalidArgument("ephemeral update: \(error)")
+        }
+        var gossip = gossips[conversation] ?? EphemeralGossip(conversation: conversation)
+        _ = gossip.receive(signed.bytes, from: nil, isMember: { _ in true }, now: .milliseconds(Int64(clamping: wall)))
+        gossips[conversation] = gossip
+        relay([signed.bytes], in: conversation, except: nil)
+    }
+
+    /// The newest ephemeral state of every member (presence, typing, cursors) this node holds.
+    public func ephemeralState(of conversation: ConversationID) -> EphemeralRegisters? {
+        gossips[conversation]?.registers
+    }
+
+    /// Updates a peer gossiped: apply and relay the fresh ones, count the rest as drops.
+    func receivedEphemeral(_ updates: [[UInt8]], in conversation: ConversationID, link id: Int) {
+        guard let peer = links[id]?.peer?.key.replicaID, links[id]?.machines[conversation] != nil else { return }
+        var gossip = gossips[conversation] ?? EphemeralGossip(conversation: conversation)
+        let directory = self.directory
+        let now = Duration.milliseconds(Int64(clamping: configuration.wallClock()))
+        var fresh: [[UInt8]] = []
+        for bytes in updates {
+            let verdict = gossip.receive(bytes, from: peer, isMember: { directory.isMember($0, of: conversation) }, now: now)
+            if case .fresh(let signed) = verdict {
+                fresh.append(bytes)
+                eventSink.yield(.ephemeral(conversation, signed.update))
+            }
+        }
+        gossips[conversation] = gossip
+        relay(fresh, in: conversation, except: id)
+    }
+
+    private func relay(_ updates: [[UInt8]], in conversation: ConversationID, except: Int?) {
+        guard !updates.isEmpty else { return }
+        for (id, link) in links where id != except && link.machines[conversation] != nil {
+            link.commands.yield(.send(.ephemeral(conversation: conversation, updates: updates)))
+        }
+    }
+
+    // MARK: - Peer exchange
+
+    /// Where peers should dial this node.
+    var advertisedAddress: PeerEndpoint? { configuration.advertised ?? listeningOn }
+
+    /// Tells a new session's peer where this node and the members it knows listen.
+    func announceAddresses(link id: Int, conversations: [ConversationID]) {
+        guard let link = links[id] else { return }
+        for conversation in conversations {
+            var addresses: [PeerAddress] = []
+            if let own = advertisedAddress, let port = UInt16(exactly: own.port),
+               let address = try? PeerAddress(replica: replicaID, host: own.host, port: port) {
+                addresses.append(address)
+            }
+            for (replica, endpoint) in knownAddresses.sorted(by: { $0.key < $1.key })
+            where replica != link.peer?.key.replicaID && directory.isMember(replica, of: conversation) {
+                guard addresses.count < WireLimits.default.maxPeerAddresses, let port = UInt16(exactly: endpoint.port),
+                      let address = try? PeerAddress(replica: replica, host: endpoint.host, port: port) else { continue }
+                addresses.append(address)
+            }
+            if !addresses.isEmpty { link.commands.yield(.send(.peers(conversation: conversation, addresses: addresses))) }
+        }
+    }
+
+    /// Addresses a peer announced: remember them, dial members this node should connect to
+    /// (the smaller key dials, so each pair connects once), and pass new ones on.
+    func receivedPeers(_ addresses: [PeerAddress], in conversation: ConversationID, link id: Int) {
+        guard links[id]?.machines[conversation] != nil else { return }
+        var learned: [PeerAddress] = []
+        for address in addresses where address.replica != replicaID {
+            let endpoint = PeerEndpoint(host: address.host, port: Int(address.port))
+            guard knownAddresses[address.replica] != endpoint else { continue }
+            knownAddresses[address.replica] = endpoint
+            learned.append(address)
+            let connected = links.values.contains { $0.peer?.key.replicaID == address.replica }
+            if !connected, replicaID < address.replica, directory.isMember(address.replica, of: conversation),
+               links.count < configuration.maxPeers {
+                connect(to: endpoint)
+            }
+        }
+        guard !learned.isEmpty else { return }
+        for (other, link) in links where other != id && link.machines[conversation] != nil {
+            link.commands.yield(.send(.peers(conversation: conversation, addresses: learned)))
+        }
+    }
+}

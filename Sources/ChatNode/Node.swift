@@ -1,0 +1,201 @@
+import ChatCore
+import ChatCrypto
+import ChatStore
+import ChatSync
+import ChatWire
+import Foundation
+
+/// Everything a node is configured with.
+public struct NodeConfiguration: Sendable {
+    /// This node's long-term identity: it signs this node's batches and authenticates its sessions.
+    public var identity: SigningKey
+    /// Where the store (LMDB) lives.
+    public var dataDirectory: String
+    /// The address to listen on; port 0 picks a free port; nil: do not listen.
+    public var listen: PeerEndpoint?
+    /// The address peers should dial to reach this node (defaults to the listening address).
+    public var advertised: PeerEndpoint?
+    /// Peers to keep connected to (redialled with back-off).
+    public var peers: [PeerEndpoint]
+    /// Session defaults (the conversation list and token are filled in per connection).
+    public var session: SessionConfiguration
+    /// Replication tunables.
+    public var replication: ReplicationConfiguration
+    /// Back-off between redials: first delay and ceiling.
+    public var reconnectInitial: Duration
+    public var reconnectMaximum: Duration
+    /// Seeds the jitter of anti-entropy rounds and redials (session keys always use the system's
+    /// secure generator).
+    public var seed: UInt64
+    /// The node's monotonic clock.
+    public var clock: NodeClock
+    /// Wall-clock time in ms since the Unix epoch: signed into batches, checked against expiries.
+    public var wallClock: @Sendable () -> UInt64
+    /// The display name this node gives itself in conversations it creates or joins.
+    public var displayName: String?
+    /// The most sessions peer exchange dials on its own (configured peers always count).
+    public var maxPeers: Int
+
+    public init(identity: SigningKey, dataDirectory: String, listen: PeerEndpoint? = PeerEndpoint(host: "127.0.0.1", port: 0),
+                advertised: PeerEndpoint? = nil, peers: [PeerEndpoint] = [],
+                session: SessionConfiguration = SessionConfiguration(conversations: []),
+                replication: ReplicationConfiguration = ReplicationConfiguration(),
+                reconnectInitial: Duration = .milliseconds(100), reconnectMaximum: Duration = .seconds(30),
+                seed: UInt64 = UInt64.random(in: 0 ... .max), clock: NodeClock = .continuous,
+                wallClock: @escaping @Sendable () -> UInt64 = Node.systemWallClock, displayName: String? = nil,
+                maxPeers: Int = 24) {
+        self.identity = identity
+        self.dataDirectory = dataDirectory
+        self.listen = listen
+        self.advertised = advertised
+        self.peers = peers
+        self.session = session
+        self.replication = replication
+        self.reconnectInitial = reconnectInitial
+        self.reconnectMaximum = reconnectMaximum
+        self.seed = seed
+        self.clock = clock
+        self.wallClock = wallClock
+        self.displayName = displayName
+        self.maxPeers = maxPeers
+    }
+}
+
+/// A StreamingChat node: the conversations it holds (each a ``ConversationReplica`` over the
+/// shared ``ChatStore``), its sessions with peers (each a ``PeerConnection`` running a
+/// ``SessionStateMachine``, with one ``ReplicationStateMachine`` per shared conversation), and an
+/// event stream for user interfaces.
+///
+/// The node is the only place where the pure machines meet I/O: it carries their actions out —
+/// frames to connections, catch-up loads and ingests to replicas, timers to its clock — and fans
+/// newly stored batches out to every other session of the conversation.
+public actor Node {
+    public let configuration: NodeConfiguration
+    public nonisolated let identity: SigningKey
+    public nonisolated var replicaID: ReplicaID { identity.publicKey.replicaID }
+    let store: ChatStore
+    /// Who may connect, as of the latest commits.
+    public nonisolated let directory = MembershipDirectory()
+    /// What happens, as it happens. One consumer.
+    public nonisolated let events: AsyncStream<NodeEvent>
+    let eventSink: AsyncStream<NodeEvent>.Continuation
+
+    var replicas: [ConversationID: ConversationReplica] = [:]
+    var links: [Int: Link] = [:]
+    var nextLinkID = 0
+    var dialers: [PeerEndpoint: Task<Void, Never>] = [:]
+    var listenerTask: Task<Void, Never>?
+    /// Sessions of incoming connections, awaited by ``stop()``.
+    var incoming: [Int: Task<Void, Never>] = [:]
+    var nextIncomingID = 0
+    /// Where this node listens, once ``start()`` bound the socket.
+    public internal(set) var listeningOn: PeerEndpoint?
+    /// Conversations this node is joining: the invite token to present and record.
+    var pendingJoins: [ConversationID: PendingJoin] = [:]
+    /// Addresses learned for peers (dialled, advertised in peer exchange).
+    var knownAddresses: [ReplicaID: PeerEndpoint] = [:]
+    /// Ephemeral state and gossip de-duplication per conversation.
+    var gossips: [ConversationID: EphemeralGossip] = [:]
+    var ephemeralCounter = EphemeralCounter()
+    var random: SeededGenerator
+    var counters = NodeCounters()
+    var isStopped = false
+
+    /// Opens the store at the configured directory and every conversation in it.
+    public init(configuration: NodeConfiguration) throws(NodeError) {
+        self.configuration = configuration
+        identity = configuration.identity
+        do {
+            store = try ChatStore(directory: configuration.dataDirectory)
+        } catch {
+            throw .store(error)
+        }
+        (events, eventSink) = AsyncStream<NodeEvent>.makeStream(bufferingPolicy: .bufferingNewest(16_384))
+        random = SeededGenerator(seed: configuration.seed)
+        let conversations: [ConversationID]
+        do { conversations = try store.conversations() } catch { throw .store(error) }
+        for conversation in conversations {
+            let replica = try ConversationReplica(store: store, conversation: conversation,
+                                                  localReplica: configuration.identity.publicKey.replicaID)
+            replicas[conversation] = replica
+            if let bytes = try? store.metadata(of: conversation), let token = PendingJoin.decode(bytes),
+               let grant = ConversationInputs.verifyInvite(token), grant.conversation == conversation {
+                pendingJoins[conversation] = PendingJoin(token: token, grant: grant)
+            }
+        }
+    }
+
+    /// The system's wall clock in ms since the Unix epoch.
+    public static let systemWallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    var now: Duration { configuration.clock.elapsedTime }
+
+    /// Starts listening (when configured) and dialing the configured peers.
+    public func start() async throws {
+        for replica in replicas.values { await prepare(replica) }
+        for conversation in pendingJoins.keys { await completeJoinIfReady(conversation) }
+        if let listen = configuration.listen { try await startListening(on: listen) }
+        for peer in configuration.peers { connect(to: peer) }
+    }
+
+    /// Closes every session (telling peers it is going away), stops listening and redialing, and
+    /// returns when all of the node's tasks have ended. The store closes when the node is released.
+    public func stop() async {
+        guard !isStopped else { return }
+        isStopped = true
+        let listener = listenerTask
+        listener?.cancel()
+        listenerTask = nil
+        let dialing = Array(dialers.values)
+        for task in dialing { task.cancel() }
+        dialers = [:]
+        for link in links.values {
+            link.commands.yield(.close(.goingAway))
+            for timer in link.timers.values { timer.cancel() }
+        }
+        await listener?.value
+        for task in dialing { await task.value }
+        while let (id, task) = incoming.first {
+            incoming[id] = nil
+            await task.value
+        }
+        for replica in replicas.values { await replica.setEventSink(nil) }
+        eventSink.finish()
+    }
+
+    /// Wires a replica to the node: membership for admission, events, and this node's authorship.
+    func prepare(_ replica: ConversationReplica) async {
+        await replica.publishMembership(to: directory)
+        await replica.setEventSink(eventSink)
+        await replica.attachAuthor(identity)
+    }
+
+    /// The conversations this node holds.
+    public var conversations: [ConversationID] { replicas.keys.sorted() }
+
+    /// The replica of a conversation this node holds.
+    public func replica(_ conversation: ConversationID) throws(NodeCommandError) -> ConversationReplica {
+        guard let replica = replicas[conversation] else { throw .unknownConversation(conversation.hex) }
+        return replica
+    }
+
+    /// Conversations matching a hex prefix (the CLI accepts unambiguous prefixes).
+    public func resolve(_ prefix: String) throws(NodeCommandError) -> ConversationID {
+        let lowered = prefix.lowercased()
+        let matches = replicas.keys.filter { $0.hex.hasPrefix(lowered) }
+        guard !lowered.isEmpty, let first = matches.first else { throw .unknownConversation(prefix) }
+        guard matches.count == 1 else { throw .ambiguousConversation(prefix) }
+        return first
+    }
+}
+
+/// Node-wide counters for `status`.
+public struct NodeCounters: Sendable, Hashable, Codable {
+    public var sessionsEstablished = 0
+    public var sessionsClosed = 0
+    public var dialFailures = 0
+    public var revokedDisconnects = 0
+    public var closeReasons: [String: Int] = [:]
+    public var batchesPushed = 0
+    public var ingestFailures = 0
+}

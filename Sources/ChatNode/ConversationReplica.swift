@@ -174,7 +174,40 @@ public actor ConversationReplica {
     /// Ingests untrusted batches from a peer and says which were authentic (the peer holds them)
     /// and which were newly stored and applied (to relay to other peers), in causal order.
     public func receive(_ batches: [[UInt8]]) async throws(NodeError) -> IngestOutcome {
-        try commitOutcome(await Self.authenticate(batches, limits: limits))
+        let (unknown, known) = separateStoredCopies(batches)
+        guard !unknown.isEmpty else {
+            var report = IngestReport()
+            report.duplicates = known.count
+            return IngestOutcome(report: report, authentic: known, accepted: [], clockAfter: verifier.clock)
+        }
+        var outcome = try commitOutcome(await Self.authenticate(unknown, limits: limits))
+        outcome.report.duplicates += known.count
+        outcome.authentic += known
+        return outcome
+    }
+
+    /// Splits off exact copies of batches already stored (same author, counters and hash): in a
+    /// mesh most arrivals are such copies, and they need no signature check and no write.
+    /// - Complexity: O(size) to decode and hash each, plus one LMDB read per covered batch.
+    private func separateStoredCopies(_ batches: [[UInt8]]) -> (unknown: [[UInt8]], known: [AuthenticatedBatch]) {
+        var unknown: [[UInt8]] = []
+        var known: [AuthenticatedBatch] = []
+        for bytes in batches {
+            guard let batch = try? SignedBatch(decoding: bytes, limits: limits) else {
+                unknown.append(bytes)
+                continue
+            }
+            let author = batch.content.author
+            let end = UInt64(batch.content.firstCounter) + batch.idCount
+            guard end <= UInt64(verifier.heads[author]?.nextCounter ?? 0),
+                  let stored = try? store.batch(conversationID, author: author, containing: batch.content.firstCounter),
+                  stored.firstCounter == batch.content.firstCounter, stored.hash == Hashing.blake2b(bytes) else {
+                unknown.append(bytes)
+                continue
+            }
+            known.append(AuthenticatedBatch(storedBatch: batch, hash: stored.hash))
+        }
+        return (unknown, known)
     }
 
     /// The second half of ingest, on the actor: chain, counter and dependency checks, one LMDB

@@ -70,6 +70,31 @@ extension ConversationReplica {
         }
     }
 
+    /// Signs `ops` (after anything queued) into one batch that continues this node's chain and
+    /// commits it — all in one step on the actor, so concurrent writers cannot interleave and
+    /// each gets its own batch back. Nil when there was nothing to write.
+    /// - Complexity: one signature, one LMDB transaction, then apply.
+    public func writeLocal(_ ops: [ConversationOp], wallClock: UInt64) throws(NodeError) -> (SignedBatch, IngestOutcome)? {
+        guard var author = localAuthor else { throw .noLocalAuthor }
+        if let unsent = author.unsent {
+            // A batch sealed earlier whose commit failed: it goes first, keeping the chain.
+            _ = try commitOutcome([.success(AuthenticatedBatch(storedBatch: unsent, hash: Hashing.blake2b(unsent.bytes)))])
+            author.unsent = nil
+            localAuthor = author
+        }
+        for op in ops { _ = author.add(op, now: .zero) }
+        guard let batch = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock,
+                                      wallClock: wallClock) else {
+            localAuthor = author
+            return nil
+        }
+        author.unsent = batch
+        localAuthor = author
+        let outcome = try commitOutcome([.success(AuthenticatedBatch(storedBatch: batch, hash: Hashing.blake2b(batch.bytes)))])
+        localAuthor?.unsent = nil
+        return (batch, outcome)
+    }
+
     /// Seals and ingests whatever the local author has queued; nil when nothing was queued. If
     /// the store fails, the sealed batch is kept and offered again by the next flush.
     public func flush(wallClock: UInt64) async throws(NodeError) -> (SignedBatch, IngestReport)? {

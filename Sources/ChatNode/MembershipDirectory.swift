@@ -37,6 +37,12 @@ public final class MembershipDirectory: Sendable {
         entries.withLock { $0[conversation]?.permissions[peer] }
     }
 
+    /// True when this node holds no membership for `conversation` yet (it is joining or
+    /// following it and has received nothing).
+    public func knowsNoMembers(of conversation: ConversationID) -> Bool {
+        entries.withLock { $0[conversation]?.permissions.isEmpty ?? true }
+    }
+
     /// The conversations this node holds.
     public var conversations: [ConversationID] { entries.withLock { Array($0.keys).sorted() } }
 

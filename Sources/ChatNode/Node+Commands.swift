@@ -127,20 +127,15 @@ extension Node {
         for op in ops {
             if let reason = state.exclusion(ofLocal: op, timestamp: stamp) { throw .excluded(reason) }
         }
-        var sealed: [SignedBatch] = []
+        let written: (SignedBatch, IngestOutcome)?
         do {
-            for op in ops {
-                if case .sealed(let batch, _) = try await replica.submit(op, now: now, wallClock: configuration.wallClock()) {
-                    sealed.append(batch)
-                }
-            }
-            if let (batch, _) = try await replica.flush(wallClock: configuration.wallClock()) { sealed.append(batch) }
+            written = try await replica.writeLocal(ops, wallClock: stamp)
         } catch {
             throw .node(error)
         }
-        let authenticated = sealed.map { AuthenticatedBatch(storedBatch: $0, hash: Hashing.blake2b($0.bytes)) }
-        await committed(authenticated, clockAfter: await replica.clock, in: conversation)
-        return sealed
+        guard let (batch, outcome) = written else { return [] }
+        await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
+        return [batch]
     }
 
     /// This node's permission in `conversation`, checked before writing so that a refused action
@@ -239,13 +234,22 @@ extension Node {
             }
             try? await configuration.clock.sleep(for: .milliseconds(10))
         }
-        // Durable here; wait a little for a member to hold it too (the token is presented again
-        // on every dial until one does, across restarts).
-        let acknowledged = min(deadline, now + .seconds(2))
-        while pendingJoins[conversation] != nil, now < acknowledged {
-            try? await configuration.clock.sleep(for: .milliseconds(10))
-        }
+        // Durable here. Until a member reports holding the join, the token is presented again on
+        // every dial (across restarts too), so the join cannot be stranded.
         return conversation
+    }
+
+    /// Starts holding a conversation this node's identity is already a member of (another device
+    /// of the same identity, or a store that was lost): it syncs from the peers it dials.
+    public func follow(_ conversation: ConversationID) async throws(NodeCommandError) {
+        guard replicas[conversation] == nil else { return }
+        do {
+            let replica = try ConversationReplica(store: store, conversation: conversation, localReplica: replicaID)
+            replicas[conversation] = replica
+            await prepare(replica)
+        } catch {
+            throw .node(error)
+        }
     }
 
     /// Records the join once the issuer's admin grant has arrived (so every replica judges the

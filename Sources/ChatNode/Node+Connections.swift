@@ -92,6 +92,12 @@ extension Node {
         }
     }
 
+    /// Closes every session now, as a dropped network would; the node redials the peers it
+    /// dials (with back-off) and keeps listening. For tests and benchmarks of recovery.
+    public func dropSessions() {
+        for link in links.values { link.commands.yield(.close(.goingAway)) }
+    }
+
     /// The peers this node keeps dialing.
     public var dialedPeers: [PeerEndpoint] { dialers.keys.sorted() }
 
@@ -131,7 +137,8 @@ extension Node {
         let sessionRole = role.sessionRole
         var session = configuration.session
         session.conversations = replicas.keys.sorted()
-        let joining = Set(pendingJoins.keys)
+        // Conversations this node joins or follows and knows nothing of yet.
+        let joining = Set(pendingJoins.keys).union(replicas.keys.filter { directory.knowsNoMembers(of: $0) })
         session.inviteToken = sessionRole == .dialer ? pendingJoins.values.first?.token : nil
         let base = directory.admission(now: configuration.wallClock)
         // A joiner admits the peer it dialled for the conversation it joins: it holds nothing of
@@ -296,6 +303,7 @@ extension Node {
             await perform(actions, link: id, conversation: conversation)
         }
         disconnectRevokedPeers(of: conversation)
+        dialKnownMembers(of: conversation)
         await completeJoinIfReady(conversation)
     }
 

@@ -90,15 +90,30 @@ extension Node {
             guard knownAddresses[address.replica] != endpoint else { continue }
             knownAddresses[address.replica] = endpoint
             learned.append(address)
-            let connected = links.values.contains { $0.peer?.key.replicaID == address.replica }
-            if !connected, replicaID < address.replica, directory.isMember(address.replica, of: conversation),
-               links.count < configuration.maxPeers {
-                connect(to: endpoint)
-            }
         }
         guard !learned.isEmpty else { return }
+        dialKnownMembers(of: conversation)
         for (other, link) in links where other != id && link.machines[conversation] != nil {
             link.commands.yield(.send(.peers(conversation: conversation, addresses: learned)))
+        }
+    }
+}
+
+extension Node {
+    /// Dials members of `conversation` whose address is known and who have no session with this
+    /// node, up to ``NodeConfiguration/maxPeers`` sessions; of each pair only the smaller key
+    /// dials, so the pair connects once. Called when addresses or members change.
+    /// - Complexity: O(known addresses + sessions).
+    func dialKnownMembers(of conversation: ConversationID) {
+        guard !isStopped else { return }
+        let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
+        var sessions = links.count
+        for (replica, endpoint) in knownAddresses.sorted(by: { $0.key < $1.key }) {
+            guard sessions < configuration.maxPeers else { return }
+            guard replicaID < replica, !connected.contains(replica), dialers[endpoint] == nil,
+                  directory.isMember(replica, of: conversation) else { continue }
+            connect(to: endpoint)
+            sessions += 1
         }
     }
 }

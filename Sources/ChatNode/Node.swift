@@ -43,7 +43,7 @@ public struct NodeConfiguration: Sendable {
                 reconnectInitial: Duration = .milliseconds(100), reconnectMaximum: Duration = .seconds(30),
                 seed: UInt64 = UInt64.random(in: 0 ... .max), clock: NodeClock = .continuous,
                 wallClock: @escaping @Sendable () -> UInt64 = Node.systemWallClock, displayName: String? = nil,
-                maxPeers: Int = 24) {
+                maxPeers: Int = 8) {
         self.identity = identity
         self.dataDirectory = dataDirectory
         self.listen = listen

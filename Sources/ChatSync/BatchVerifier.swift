@@ -47,18 +47,17 @@ public struct BatchVerifier: Sendable {
     public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], pendingLimit: Int = 4096) {
         self.conversation = conversation
         self.heads = heads
+        var clock = VectorClock()
+        for (replica, head) in heads where head.nextCounter > 0 { clock[replica] = head.nextCounter }
+        self.clock = clock
         self.pendingLimit = max(1, pendingLimit)
     }
 
     /// Batches waiting for predecessors or dependencies.
     public var pendingCount: Int { pending.count }
 
-    /// The vector clock of everything accepted.
-    public var clock: VectorClock {
-        var clock = VectorClock()
-        for (replica, head) in heads where head.nextCounter > 0 { clock[replica] = head.nextCounter }
-        return clock
-    }
+    /// The vector clock of everything accepted (kept with the heads: O(1) to read).
+    public private(set) var clock: VectorClock
 
     /// Counts a rejection decided outside (for example by the authenticator).
     public mutating func count(_ rejection: BatchRejection) { rejections.count(rejection) }
@@ -104,10 +103,12 @@ public struct BatchVerifier: Sendable {
         if content.firstCounter < head.nextCounter { return .alreadyCovered(batch) }
         if content.firstCounter > head.nextCounter { return .held(batch) }
         guard content.previousHash == head.hash else { return .rejected(batch, .chainMismatch) }
-        for (replica, count) in content.clock.entries where replica != content.author {
-            if (heads[replica]?.nextCounter ?? 0) < count { return .held(batch) }
+        let dependenciesHeld = content.clock.allEntries { replica, count in
+            replica == content.author || (heads[replica]?.nextCounter ?? 0) >= count
         }
+        guard dependenciesHeld else { return .held(batch) }
         heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
+        clock[content.author] = batch.endCounter
         return .accepted(batch)
     }
 

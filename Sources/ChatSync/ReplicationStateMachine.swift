@@ -269,8 +269,8 @@ public struct ReplicationStateMachine: Sendable {
             }
             let content = batch.batch.content
             let continues = batch.firstCounter == peerKnown[batch.author]
-            let dependenciesHeld = content.clock.entries.allSatisfy { entry in
-                entry.replica == batch.author || peerKnown[entry.replica] >= entry.count
+            let dependenciesHeld = content.clock.allEntries { replica, count in
+                replica == batch.author || peerKnown[replica] >= count
             }
             guard !loading, !deferred, continues, dependenciesHeld, frame.count < configuration.maxPushBatches else {
                 counters.pushesDeferred += 1

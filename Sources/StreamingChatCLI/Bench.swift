@@ -5,6 +5,6 @@ extension StreamingChat {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure the engine.",
-            subcommands: [Trace.self, Ingest.self, ConversationCommand.self])
+            subcommands: [Trace.self, Ingest.self, ConversationCommand.self, Sync.self, Cluster.self])
     }
 }

@@ -6,7 +6,7 @@ extension StreamingChat {
     /// Hidden commands used by the test suite.
     struct Debug: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Test helpers.", shouldDisplay: false, subcommands: [IngestLoop.self])
+            abstract: "Test helpers.", shouldDisplay: false, subcommands: [IngestLoop.self, StreamingChat.DebugRevoke.self])
     }
 }
 

@@ -6,5 +6,7 @@ struct StreamingChat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamingchat",
         abstract: "Peer-to-peer real-time chat on a CRDT sync engine.",
-        subcommands: [Bench.self, Store.self, Sim.self, Demo.self, Debug.self])
+        subcommands: [Serve.self, Init.self, Create.self, Invite.self, Join.self, Send.self, Edit.self, Delete.self,
+                      Log.self, Members.self, Status.self, Conversations.self, Stop.self,
+                      Bench.self, Store.self, Sim.self, Demo.self, Debug.self])
 }

@@ -24,6 +24,13 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
         set { counts[replica] = newValue == 0 ? nil : newValue }
     }
 
+    /// True when `predicate` holds for every non-zero entry (in no particular order).
+    /// - Complexity: O(entries), without sorting or allocating.
+    public func allEntries(satisfy predicate: (ReplicaID, UInt32) throws -> Bool) rethrows -> Bool {
+        for (replica, count) in counts where try !predicate(replica, count) { return false }
+        return true
+    }
+
     /// Replicas with a non-zero entry, sorted (deterministic iteration for encoders).
     public var replicas: [ReplicaID] { counts.keys.sorted() }
 

@@ -1,0 +1,335 @@
+import ArgumentParser
+import ChatNode
+import Foundation
+
+/// Talking to a running node (`streamingchat serve`) through its control socket.
+enum Control {
+    /// Sends one request; returns its result, or prints the failure and exits with status 1.
+    static func call(_ command: String, _ arguments: [String: String] = [:], data: DataOptions,
+                     timeout: Duration = .seconds(30)) async throws -> JSONValue {
+        let response: ControlResponse
+        do {
+            response = try await ControlClient.send(ControlRequest(command: command, arguments: arguments),
+                                                    socketPath: data.directory.controlSocketPath, timeout: timeout)
+        } catch {
+            printError("streamingchat: \(error)")
+            throw ExitCode(1)
+        }
+        guard response.ok else {
+            let code = response.error?.code ?? "failed"
+            printError("streamingchat: \(response.error?.message ?? "the node refused the command") [\(code)]")
+            throw ExitCode(1)
+        }
+        return response.result ?? .null
+    }
+
+    /// Prints a result as one line of JSON with sorted keys.
+    static func printJSON(_ value: JSONValue) throws {
+        print(try value.jsonString(pretty: false))
+    }
+
+    /// Decodes a field of an object result, or reports a malformed answer.
+    static func field<T: Decodable>(_ name: String, of value: JSONValue, as type: T.Type = T.self) throws -> T {
+        guard case .object(let object) = value, let field = object[name], let decoded = try? field.decoded(as: T.self) else {
+            printError("streamingchat: the node's answer lacks a valid \(name)")
+            throw ExitCode(1)
+        }
+        return decoded
+    }
+}
+
+/// The `--json` flag of client commands.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the node's result as one JSON object (sorted keys).")
+    var json = false
+}
+
+extension StreamingChat {
+    /// `streamingchat init`: create the data directory and identity without running a node.
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init", abstract: "Create the data directory and identity (if missing); print the public key.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Option(help: "The display name `serve` uses when given no --name.")
+        var name: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let directory = dataOptions.directory
+            let key: String
+            do {
+                key = try directory.loadOrCreateIdentity().publicKey.text
+                if let name { try directory.saveName(name) }
+            } catch {
+                printError("streamingchat: \(error)")
+                throw ExitCode(1)
+            }
+            if output.json {
+                print(try jsonLine(["data": directory.path, "key": key]))
+            } else {
+                print(key)
+            }
+        }
+    }
+
+    /// `streamingchat create <title>`.
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a conversation; print its id.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation's title.") var title: String
+        @Flag(help: "Anyone with the id may join.") var `public` = false
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("create", ["title": title, "public": `public` ? "true" : "false"],
+                                                data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            print(try Control.field("conversation", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat invite <conversation>`.
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sign an invite token (admins only); print it as hex.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Option(help: "view, comment, edit or admin.") var permission = "comment"
+        @Option(help: "Seconds until the token expires.") var expiresIn: UInt64?
+        @Option(help: "How many joins the token allows.") var uses: UInt32?
+        @Option(help: "A note for the audit log.") var label: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            guard ["view", "comment", "edit", "admin"].contains(permission) else {
+                try usage("--permission must be view, comment, edit or admin, not \(permission)")
+            }
+            var arguments = ["conversation": conversation, "permission": permission]
+            if let expiresIn {
+                let (seconds, overflow) = expiresIn.multipliedReportingOverflow(by: 1000)
+                guard !overflow else { try usage("--expires-in is too large") }
+                arguments["expiresAt"] = String(Node.systemWallClock() &+ seconds)
+            }
+            if let uses { arguments["useLimit"] = String(uses) }
+            if let label { arguments["label"] = label }
+            let result = try await Control.call("invite", arguments, data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            print(try Control.field("token", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat join <host:port> <token>`.
+    struct Join: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join a conversation through the peer at host:port; returns once the join is durable.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "A member's address, host:port.") var address: String
+        @Argument(help: "The invite token (hex).") var token: String
+        @Option(help: "Seconds to wait for admission.") var timeout: UInt32 = 15
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            guard PeerEndpoint(address) != nil else { try usage("the address must be host:port, not \(address)") }
+            let result = try await Control.call("join", ["address": address, "token": token, "timeout": String(timeout)],
+                                                data: dataOptions, timeout: .seconds(Int(timeout) + 15))
+            if output.json { return try Control.printJSON(result) }
+            print(try Control.field("conversation", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat send <conversation> <text>`.
+    struct Send: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Post a message; print its id once durable.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The message.") var text: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("send", ["conversation": conversation, "text": text], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            print(try Control.field("id", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat edit <conversation> <message-id> <text>`.
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace a message's text.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The message id, as `log` shows it.") var messageID: String
+        @Argument(help: "The new text.") var text: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("edit", ["conversation": conversation, "message": messageID, "text": text],
+                                                data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat delete <conversation> <message-id>`.
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a message.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The message id, as `log` shows it.") var messageID: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("delete", ["conversation": conversation, "message": messageID],
+                                                data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat log <conversation>`.
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a conversation's messages in order.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("log", ["conversation": conversation], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+            for entry in try Control.field("messages", of: result, as: [LogEntry].self) {
+                let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
+                let name = entry.authorName ?? String(entry.author.prefix(12))
+                let text = entry.deleted ? "(deleted)" : entry.text + (entry.edited ? " (edited)" : "")
+                print("[\(time)] \(name): \(text)")
+            }
+        }
+    }
+
+    /// `streamingchat members <conversation>`.
+    struct Members: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a conversation's members.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("members", ["conversation": conversation], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            let members = try Control.field("members", of: result, as: [MemberEntry].self)
+            print(table(members.map { member in
+                ((member.name ?? "(no name)") + (member.isSelf ? " (you)" : ""),
+                 member.permission.padding(toLength: 7, withPad: " ", startingAt: 0)
+                     + "  \(member.online ? "online " : "offline")  \(member.key)")
+            }))
+        }
+    }
+
+    /// `streamingchat status`.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the node's peers, conversations and counters.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("status", data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            guard let status = try? result.decoded(as: NodeStatus.self) else {
+                printError("streamingchat: the node's status answer is malformed")
+                throw ExitCode(1)
+            }
+            var rows = [("identity", status.identity), ("listening", status.listening ?? "-"),
+                        ("dialing", status.dialing.isEmpty ? "-" : status.dialing.joined(separator: ", "))]
+            for peer in status.peers {
+                rows.append(("peer", "\(peer.key) \(peer.address ?? "?") \(peer.dialed ? "dialed" : "accepted") "
+                    + "sent \(peer.batchesSent) received \(peer.batchesReceived)"))
+            }
+            for conversation in status.conversations {
+                let rejected = conversation.rejections.values.reduce(0, +)
+                rows.append(("conversation", "\(conversation.id.prefix(12)) \"\(conversation.title)\" "
+                    + "\(conversation.messages) messages, \(conversation.members) members, "
+                    + "\(conversation.pendingBatches) pending, \(rejected) rejected"
+                    + (conversation.joining ? ", joining" : "")))
+            }
+            print(table(rows))
+        }
+    }
+
+    /// `streamingchat conversations`.
+    struct Conversations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the conversations this node holds.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @OptionGroup var output: OutputOptions
+
+        private struct Summary: Decodable {
+            var id: String
+            var title: String
+            var messages: Int
+            var members: Int
+        }
+
+        func run() async throws {
+            let result = try await Control.call("conversations", data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            for conversation in try Control.field("conversations", of: result, as: [Summary].self) {
+                print("\(conversation.id)  \(conversation.title)  (\(conversation.messages) messages, \(conversation.members) members)")
+            }
+        }
+    }
+
+    /// `streamingchat stop`.
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the running node cleanly; returns once it has.")
+
+        @OptionGroup var dataOptions: DataOptions
+
+        func run() async throws {
+            let socket = dataOptions.directory.controlSocketPath
+            do {
+                _ = try await ControlClient.send(ControlRequest(command: "stop"), socketPath: socket, timeout: .seconds(10))
+            } catch .connectionClosed {
+                // The node closed the socket as it stopped.
+            } catch {
+                printError("streamingchat: \(error)")
+                throw ExitCode(1)
+            }
+            // The node removes its socket once it has closed it; the store closes as the process exits.
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(15)
+            while FileManager.default.fileExists(atPath: socket) {
+                guard clock.now < deadline else {
+                    printError("streamingchat: the node acknowledged stop but is still running after 15 s")
+                    throw ExitCode(1)
+                }
+                try await clock.sleep(for: .milliseconds(20))
+            }
+            print("stopped")
+        }
+    }
+}
+
+extension StreamingChat {
+    /// Revokes a member (hidden until the real `revoke` command lands).
+    struct DebugRevoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke", abstract: "Remove a member from a conversation (admins only).", shouldDisplay: false)
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The member's key (sc1…).") var member: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("revoke", ["conversation": conversation, "member": member], data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import ChatNode
+import Foundation
+
+/// The data directory option every daemon and client command shares.
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The node's data directory (identity, store, control socket).",
+        discussion: "Default: $STREAMINGCHAT_HOME, else $XDG_DATA_HOME/streamingchat, else ~/.local/share/streamingchat."))
+    var data: String?
+
+    /// The data directory to use.
+    var directory: DataDirectory { DataDirectory(path: data ?? DataDirectory.defaultPath()) }
+}
+
+extension StreamingChat {
+    /// `streamingchat serve`: run a node as a daemon, driven through its control socket.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a node in the foreground until SIGINT, SIGTERM or `streamingchat stop`.",
+            discussion: """
+            Creates the data directory (mode 0700) and the identity if needed, listens for peers on --listen \
+            (default 127.0.0.1:7400; use 0.0.0.0:PORT with --advertise HOST:PORT to be reachable from other \
+            machines, port 0 for any free port), keeps dialling --peer addresses and the addresses joined \
+            through earlier, and serves the other subcommands on DATA/control.sock. Prints one line once ready.
+            """)
+
+        @OptionGroup var dataOptions: DataOptions
+
+        @Option(help: "Where to listen for peers, host:port (port 0: any free port).")
+        var listen = "127.0.0.1:7400"
+
+        @Option(help: "The address put into invites, host:port (default: the listening address).")
+        var advertise: String?
+
+        @Option(name: .customLong("peer"), help: "A peer to keep connected to, host:port (repeatable).")
+        var peers: [String] = []
+
+        @Flag(help: "Announce and find peers on the local network (UDP broadcast).")
+        var lan = false
+
+        @Option(help: "Your display name in conversations this node creates or joins.")
+        var name: String?
+
+        func run() async throws {
+            guard let listening = parseListen(listen) else { try usage("--listen must be host:port, not \(listen)") }
+            var advertised: PeerEndpoint?
+            if let advertise {
+                guard let parsed = PeerEndpoint(advertise) else { try usage("--advertise must be host:port, not \(advertise)") }
+                advertised = parsed
+            }
+            var endpoints: [PeerEndpoint] = []
+            for peer in peers {
+                guard let parsed = PeerEndpoint(peer) else { try usage("--peer must be host:port, not \(peer)") }
+                endpoints.append(parsed)
+            }
+            let options = NodeDaemon.Options(dataDirectory: dataOptions.directory, listen: listening, advertised: advertised,
+                                             peers: endpoints, lan: lan, displayName: name)
+            let (shutdown, shutdownSink) = AsyncStream<Void>.makeStream()
+            let signals = DispatchQueue(label: "streamingchat.signals")
+            let sources = [SIGINT, SIGTERM].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: signals)
+                source.setEventHandler { shutdownSink.yield() }
+                source.resume()
+                return source
+            }
+            defer { for source in sources { source.cancel() } }
+            do {
+                try await NodeDaemon.run(options, shutdown: shutdown, started: { started in
+                    // Unbuffered: scripts wait for this line.
+                    FileHandle.standardOutput.write(Data(
+                        "streamingchat: node \(started.key) listening on \(started.listening), control socket \(started.controlSocket)\n".utf8))
+                }, log: { printError("streamingchat: \($0)") })
+            } catch {
+                printError("streamingchat: \(error)")
+                throw ExitCode(1)
+            }
+        }
+
+        /// `host:port` where port 0 is allowed (``PeerEndpoint`` refuses it for dialling).
+        private func parseListen(_ text: String) -> PeerEndpoint? {
+            if text.hasSuffix(":0") { return PeerEndpoint(text.dropLast() + "1").map { PeerEndpoint(host: $0.host, port: 0) } }
+            return PeerEndpoint(text)
+        }
+    }
+}
+
+/// Prints a usage error and exits with status 2.
+func usage(_ message: String) throws -> Never {
+    printError("streamingchat: \(message)")
+    throw ExitCode(2)
+}

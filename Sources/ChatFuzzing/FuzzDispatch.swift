@@ -137,6 +137,8 @@ public func fuzzOne(_ input: [UInt8]) {
         }
         if let conversation = try? load(rest) {
             _ = conversation.document.orderedMessages
+            _ = conversation.links
+            _ = conversation.accessRequests
             _ = try? load(conversation.encodedSnapshot())
         }
     case .signedEphemeral:

@@ -142,7 +142,14 @@ public actor ConversationReplica {
         guard let directory else { return }
         let permissions = conversation.document.permissions
         let revoked = Set(conversation.governance.removals.keys).subtracting(permissions.keys)
-        directory.publish(conversationID, permissions: permissions, revoked: revoked)
+        var sharing = MembershipDirectory.SharingAdmission(isPublic: conversation.document.settings.isPublic)
+        for (tokenID, link) in conversation.links {
+            if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
+            if link.revoked || link.declined || link.record.useLimit.map({ link.uses >= Int($0) }) == true {
+                sharing.closedTokens.insert(tokenID)
+            }
+        }
+        directory.publish(conversationID, permissions: permissions, revoked: revoked, sharing: sharing)
     }
 
     /// This node's own writing, when it writes in this conversation.

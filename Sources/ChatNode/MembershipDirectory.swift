@@ -11,6 +11,23 @@ public final class MembershipDirectory: Sendable {
     private struct Entry: Sendable {
         var permissions: [ReplicaID: Permission]
         var revoked: Set<ReplicaID>
+        var sharing = SharingAdmission()
+    }
+
+    /// What admission needs to know of a conversation's links and mode.
+    public struct SharingAdmission: Sendable, Hashable {
+        /// Token ids that admit no one any more: revoked, used up, declined.
+        public var closedTokens: Set<[UInt8]> = []
+        /// Direct invitations: token id → the only key it admits.
+        public var invitees: [[UInt8]: ReplicaID] = [:]
+        /// Anyone who reaches a member may join (with `view`).
+        public var isPublic = false
+
+        public init(closedTokens: Set<[UInt8]> = [], invitees: [[UInt8]: ReplicaID] = [:], isPublic: Bool = false) {
+            self.closedTokens = closedTokens
+            self.invitees = invitees
+            self.isPublic = isPublic
+        }
     }
 
     private let entries = Mutex<[ConversationID: Entry]>([:])
@@ -18,8 +35,9 @@ public final class MembershipDirectory: Sendable {
     public init() {}
 
     /// Records the members with their permissions (and the removed members) of a conversation.
-    public func publish(_ conversation: ConversationID, permissions: [ReplicaID: Permission], revoked: Set<ReplicaID>) {
-        entries.withLock { $0[conversation] = Entry(permissions: permissions, revoked: revoked) }
+    public func publish(_ conversation: ConversationID, permissions: [ReplicaID: Permission], revoked: Set<ReplicaID>,
+                        sharing: SharingAdmission = SharingAdmission()) {
+        entries.withLock { $0[conversation] = Entry(permissions: permissions, revoked: revoked, sharing: sharing) }
     }
 
     /// True when `peer` is a member of `conversation`.
@@ -47,8 +65,9 @@ public final class MembershipDirectory: Sendable {
     public var conversations: [ConversationID] { entries.withLock { Array($0.keys).sorted() } }
 
     /// An admission policy for sessions: a peer is admitted to the conversations it asks for
-    /// that it is a member of; a non-member is admitted to a conversation when it presents a
-    /// validly signed, unexpired invite for it from one of its admins (its join is then judged
+    /// that it is a member of, or that are public; a non-member is admitted to a private
+    /// conversation when it presents a validly signed, unexpired invite for it from one of its
+    /// admins that is not revoked, used up or declined, and — for a direct invitation — names it (its join is then judged
     /// again by every replica when the signed join op arrives). A removed member presenting an
     /// old token is refused. `now` gives the wall clock in ms since the Unix epoch.
     public func admission(now: @escaping @Sendable () -> UInt64) -> AdmissionPolicy {
@@ -59,8 +78,12 @@ public final class MembershipDirectory: Sendable {
                 request.conversations.filter { conversation in
                     guard let entry = entries[conversation] else { return false }
                     if entry.permissions[peer] != nil { return true }
-                    guard !entry.revoked.contains(peer), let grant, grant.conversation == conversation,
-                          entry.permissions[grant.issuer] == .admin, grant.expiresAt.map({ now() <= $0 }) ?? true
+                    guard !entry.revoked.contains(peer) else { return false }
+                    if entry.sharing.isPublic { return true }
+                    guard let grant, grant.conversation == conversation,
+                          entry.permissions[grant.issuer] == .admin, grant.expiresAt.map({ now() <= $0 }) ?? true,
+                          !entry.sharing.closedTokens.contains(grant.tokenID),
+                          entry.sharing.invitees[grant.tokenID].map({ $0 == peer }) ?? true
                     else { return false }
                     return true
                 }

@@ -206,6 +206,11 @@ extension Node {
     /// operation carrying the token. Returns once the join is durable here.
     public func join(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
                      timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
+        try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: false)
+    }
+
+    func join(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?, timeout: Duration,
+              declining: Bool) async throws(NodeCommandError) -> ConversationID {
         guard let grant = ConversationInputs.verifyInvite(tokenBytes), let token = try? InviteToken(decoding: tokenBytes) else {
             throw .invalidToken("it does not decode or its signature does not verify")
         }
@@ -221,13 +226,24 @@ extension Node {
                 throw .node(error)
             }
         }
-        pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant)
-        savePendingJoin(conversation)
+        pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant, declining: declining)
+        if !declining { savePendingJoin(conversation) }
         let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
         guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
-        for target in targets { connect(to: target) }
+        for target in targets { connectOrRefresh(target) }
         await completeJoinIfReady(conversation)
         let deadline = now + timeout
+        if declining {
+            while pendingJoins[conversation] != nil {
+                guard now < deadline else {
+                    pendingJoins[conversation] = nil
+                    throw .timedOut("the invitation's record did not arrive from \(targets.map(\.description).joined(separator: ", "))")
+                }
+                try? await configuration.clock.sleep(for: .milliseconds(10))
+            }
+            if let failure = declineFailures.removeValue(forKey: conversation) { throw failure }
+            return conversation
+        }
         while directory.permission(of: replicaID, in: conversation) == nil {
             guard now < deadline else {
                 throw .timedOut("no member at \(targets.map(\.description).joined(separator: ", ")) admitted this node")
@@ -256,6 +272,18 @@ extension Node {
     /// token against the same history).
     func completeJoinIfReady(_ conversation: ConversationID) async {
         guard let pending = pendingJoins[conversation], !pending.recorded, let replica = replicas[conversation] else { return }
+        if pending.declining {
+            guard await replica.conversation.links[pending.grant.tokenID] != nil, pendingJoins[conversation]?.recorded == false
+            else { return }
+            pendingJoins[conversation]?.recorded = true
+            do {
+                try await submit([.declineInvite(tokenID: pending.grant.tokenID)], to: conversation)
+            } catch {
+                declineFailures[conversation] = error
+            }
+            pendingJoins[conversation] = nil
+            return
+        }
         let document = await replica.document
         if document.permissions[replicaID] != nil {
             pendingJoins[conversation]?.recorded = true

@@ -37,7 +37,10 @@ extension Node {
             await withTaskCancellationHandler {
                 try? await server.executeThenClose { connections in
                     for try await connection in connections {
-                        guard let self else { return }
+                        guard let self else {
+                            await Self.refuse(connection)
+                            return
+                        }
                         await self.accept(connection)
                     }
                 }
@@ -49,8 +52,17 @@ extension Node {
 
     /// Serves an incoming connection in its own task (awaited by ``stop()``).
     private func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
-        guard !isStopped else {
-            connection.channel.close(promise: nil)
+        let host = connection.channel.remoteAddress?.ipAddress
+        if let host, let until = bannedHosts[host] {
+            if now < until {
+                counters.refusedBanned += 1
+                Task { await Self.refuse(connection) }
+                return
+            }
+            bannedHosts[host] = nil
+        }
+        guard !isStopped, !isOffline else {
+            Task { await Self.refuse(connection) }
             return
         }
         let id = nextIncomingID
@@ -63,6 +75,12 @@ extension Node {
 
     private func incomingEnded(_ id: Int) { incoming[id] = nil }
 
+    /// Closes a connection this node will not serve. An `NIOAsyncChannel` must be closed
+    /// through `executeThenClose` (dropping it unused traps in NIO).
+    static func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        try? await connection.executeThenClose { _, _ in }
+    }
+
     /// Keeps a session with `endpoint`: dials, serves, and redials with exponential back-off and
     /// jitter whenever the connection fails or drops, until the node stops.
     public func connect(to endpoint: PeerEndpoint) {
@@ -74,7 +92,9 @@ extension Node {
             while !Task.isCancelled {
                 guard let self else { return }
                 var delay: Duration
-                if await self.isAlreadyConnected(to: endpoint) {
+                if await self.isOffline {
+                    delay = .milliseconds(50)
+                } else if await self.isAlreadyConnected(to: endpoint) {
                     delay = .milliseconds(500)
                 } else {
                     do {
@@ -92,10 +112,30 @@ extension Node {
         }
     }
 
+    /// Dials `endpoint`, or — when a session with it already runs — closes that session so the
+    /// redial offers the conversations this node holds now (a session's set is fixed at its
+    /// handshake).
+    func connectOrRefresh(_ endpoint: PeerEndpoint) {
+        guard dialers[endpoint] != nil else { return connect(to: endpoint) }
+        for link in links.values where link.endpoint == endpoint { link.commands.yield(.close(.goingAway)) }
+    }
+
     /// Closes every session now, as a dropped network would; the node redials the peers it
     /// dials (with back-off) and keeps listening. For tests and benchmarks of recovery.
     public func dropSessions() {
         for link in links.values { link.commands.yield(.close(.goingAway)) }
+    }
+
+    /// Cuts this node off the network (as a laptop closing its lid would): closes every session
+    /// and stops dialing and accepting until ``goOnline()``. Writes keep working locally.
+    public func goOffline() {
+        isOffline = true
+        dropSessions()
+    }
+
+    /// Reconnects after ``goOffline()``: the peers this node dials are dialled again at once.
+    public func goOnline() {
+        isOffline = false
     }
 
     /// The peers this node keeps dialing.
@@ -139,7 +179,10 @@ extension Node {
         session.conversations = replicas.keys.sorted()
         // Conversations this node joins or follows and knows nothing of yet.
         let joining = Set(pendingJoins.keys).union(replicas.keys.filter { directory.knowsNoMembers(of: $0) })
-        session.inviteToken = sessionRole == .dialer ? pendingJoins.values.first?.token : nil
+        // A hello carries one token: the join not yet recorded comes first (it cannot sync
+        // without it); a recorded one only until a member has reported holding it.
+        let presented = pendingJoins.values.sorted { !$0.recorded && $1.recorded }.first
+        session.inviteToken = sessionRole == .dialer ? presented?.token : nil
         let base = directory.admission(now: configuration.wallClock)
         // A joiner admits the peer it dialled for the conversation it joins: it holds nothing of
         // it yet to leak, and everything it receives is signed and checked.
@@ -171,6 +214,10 @@ extension Node {
         }
         await running
         if let establishedAt = links[id]?.establishedAt { ending.length = now - establishedAt }
+        if sessionRole == .listener, let stayAway = ending.backOff, let host = channel.channel.remoteAddress?.ipAddress {
+            // An incoming peer that flooded or sent garbage: refuse its host for a while.
+            bannedHosts[host] = now + stayAway
+        }
         closeLink(id)
         return ending
     }
@@ -179,11 +226,21 @@ extension Node {
         guard var link = links[id] else { return }
         let peerID = peer.key.replicaID
         // Two sessions with the same peer (both dialled at once, or a redial before the old one
-        // timed out): keep the one the smaller key dialled; on a tie, the newer.
+        // timed out): keep the one the smaller key dialled; if the same side dialled both, the newer.
+        // Both sides know both sessions' agreed conversations, so both keep the one that shares
+        // more conversations first (it was made after one side gained a conversation).
         for other in links.values where other.id != id && other.peer?.key == peer.key {
             let dialerOfOther = other.role == .dialer ? replicaID : peerID
             let dialerOfThis = link.role == .dialer ? replicaID : peerID
-            if dialerOfOther == dialerOfThis || dialerOfThis < dialerOfOther {
+            let shared = (this: peer.conversations.count, other: other.peer?.conversations.count ?? 0)
+            if shared.this != shared.other {
+                if shared.this > shared.other {
+                    other.commands.yield(.close(.goingAway))
+                } else {
+                    link.commands.yield(.close(.goingAway))
+                    return
+                }
+            } else if dialerOfOther == dialerOfThis || dialerOfThis < dialerOfOther {
                 other.commands.yield(.close(.goingAway))
             } else {
                 link.commands.yield(.close(.goingAway))

@@ -92,6 +92,10 @@ public actor Node {
     public internal(set) var listeningOn: PeerEndpoint?
     /// Conversations this node is joining: the invite token to present and record.
     var pendingJoins: [ConversationID: PendingJoin] = [:]
+    /// Why a decline could not be signed, for the `decline` call waiting on it.
+    var declineFailures: [ConversationID: NodeCommandError] = [:]
+    /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
+    var bannedHosts: [String: Duration] = [:]
     /// Addresses learned for peers (dialled, advertised in peer exchange).
     var knownAddresses: [ReplicaID: PeerEndpoint] = [:]
     /// Ephemeral state and gossip de-duplication per conversation.
@@ -100,6 +104,9 @@ public actor Node {
     var random: SeededGenerator
     var counters = NodeCounters()
     var isStopped = false
+    /// Cut off from the network on purpose (``goOffline()``): no sessions, no dials, inbound
+    /// connections closed at once. Local writes go on; they sync after ``goOnline()``.
+    public internal(set) var isOffline = false
 
     /// Opens the store at the configured directory and every conversation in it.
     public init(configuration: NodeConfiguration) throws(NodeError) {
@@ -198,4 +205,6 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var closeReasons: [String: Int] = [:]
     public var batchesPushed = 0
     public var ingestFailures = 0
+    /// Incoming connections refused because their host misbehaved recently.
+    public var refusedBanned = 0
 }

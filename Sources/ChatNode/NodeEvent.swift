@@ -31,6 +31,10 @@ public enum NodeEvent: Sendable, Hashable {
     case permissionChanged(ConversationID, ReplicaID, Permission?)
     /// The conversation's settings (title, public or private) changed.
     case settingsChanged(ConversationID)
+    /// A link or invitation was created, revoked or declined.
+    case linksChanged(ConversationID)
+    /// A member (or someone who reached a member) asked the admins for more access.
+    case accessRequested(ConversationID, ReplicaID, Permission)
     /// A signed ephemeral update (typing, cursor, presence) from a member.
     case ephemeral(ConversationID, EphemeralUpdate)
     /// A peer's session changed state.
@@ -75,6 +79,10 @@ extension ConversationDocument {
                     events.append(.userJoined(conversation, author))
                 case .setSettings:
                     events.append(.settingsChanged(conversation))
+                case .createLink, .revokeLink, .declineInvite:
+                    events.append(.linksChanged(conversation))
+                case .requestAccess(let permission, _):
+                    events.append(.accessRequested(conversation, author, permission))
                 }
             }
         }

@@ -11,6 +11,9 @@ struct PendingJoin: Sendable {
     var grant: InviteGrant
     /// The join operation is signed and stored here.
     var recorded = false
+    /// Declining a direct invitation rather than accepting it: once the invitation's record has
+    /// arrived, sign a decline instead of a join (not kept across restarts).
+    var declining = false
 
     /// Metadata format: version 1, then the token (length-prefixed).
     static func encode(token: [UInt8]) -> [UInt8] {

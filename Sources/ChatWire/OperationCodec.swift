@@ -1,9 +1,17 @@
 import ChatCore
 
-/// Operation tags (version 1). New operations get new tags; an unknown tag is refused.
+/// Operation tags (version 1). New operations get new tags (appended, never renumbered); an
+/// unknown tag is refused.
 enum OperationTag: UInt8 {
     case genesis = 1, postMessage, insertText, deleteText, deleteMessage, setProfile, setPermission
     case removeMember, setSettings, join
+    case createLink = 11, revokeLink = 12, declineInvite = 13, requestAccess = 14
+}
+
+/// Flags of a `createLink` record: which optional fields follow.
+private enum LinkFlags {
+    static let expiresAt: UInt8 = 1, useLimit: UInt8 = 2, invitee: UInt8 = 4
+    static let all: UInt8 = 7
 }
 
 /// Encodes and decodes ``ConversationOp``s inside a batch.
@@ -73,6 +81,31 @@ enum OperationCodec {
             writer.write(byte: OperationTag.join.rawValue)
             writer.write(varint: UInt64(token.count))
             writer.write(bytes: token)
+        case .createLink(let record):
+            // tokenID (length-prefixed, 16), permission, flags, [expiresAt], [useLimit], label, [invitee].
+            writer.write(byte: OperationTag.createLink.rawValue)
+            writer.write(varint: UInt64(record.tokenID.count))
+            writer.write(bytes: record.tokenID)
+            writer.write(byte: record.permission.rawValue)
+            let flags: UInt8 = (record.expiresAt != nil ? LinkFlags.expiresAt : 0)
+                | (record.useLimit != nil ? LinkFlags.useLimit : 0) | (record.invitee != nil ? LinkFlags.invitee : 0)
+            writer.write(byte: flags)
+            if let expiresAt = record.expiresAt { writer.write(varint: expiresAt) }
+            if let useLimit = record.useLimit { writer.write(varint: useLimit) }
+            writer.write(string: record.label)
+            if let invitee = record.invitee { writer.write(varint: table.number(of: invitee)) }
+        case .revokeLink(let tokenID):
+            writer.write(byte: OperationTag.revokeLink.rawValue)
+            writer.write(varint: UInt64(tokenID.count))
+            writer.write(bytes: tokenID)
+        case .declineInvite(let tokenID):
+            writer.write(byte: OperationTag.declineInvite.rawValue)
+            writer.write(varint: UInt64(tokenID.count))
+            writer.write(bytes: tokenID)
+        case .requestAccess(let permission, let note):
+            writer.write(byte: OperationTag.requestAccess.rawValue)
+            writer.write(byte: permission.rawValue)
+            writer.write(string: note)
         }
     }
 
@@ -86,6 +119,16 @@ enum OperationCodec {
             guard number > 0 else { return nil }
             let replica = try table.replica(number - 1)
             return OpID(replica: replica, counter: try reader.varint32())
+        }
+        func tokenID(_ field: String) throws(WireError) -> [UInt8] {
+            let count = try reader.count(field, limit: InviteRecord.tokenIDBytes)
+            guard count == InviteRecord.tokenIDBytes else { throw .invalidValue("\(field) must be \(InviteRecord.tokenIDBytes) bytes") }
+            return Array(try reader.bytes(count))
+        }
+        func permission() throws(WireError) -> Permission {
+            let raw = try reader.byte()
+            guard let permission = Permission(rawValue: raw) else { throw .invalidValue("permission level \(raw)") }
+            return permission
         }
         let limits = reader.limits
         let raw = try reader.byte()
@@ -145,6 +188,25 @@ enum OperationCodec {
         case .join:
             let token = Array(try reader.bytes(try reader.count("invite token", limit: limits.maxTokenBytes)))
             return .join(inviteToken: token)
+        case .createLink:
+            let id = try tokenID("link token id")
+            let level = try permission()
+            let flags = try reader.byte()
+            guard flags & ~LinkFlags.all == 0 else { throw .nonCanonical("unknown link flags") }
+            let expiresAt = flags & LinkFlags.expiresAt != 0 ? try reader.varint() : nil
+            let useLimit = flags & LinkFlags.useLimit != 0 ? try reader.varint32() : nil
+            let label = try reader.string("link label", limit: InviteRecord.maxLabelBytes)
+            let invitee = flags & LinkFlags.invitee != 0 ? try table.replica(try reader.varint()) : nil
+            return .createLink(InviteRecord(tokenID: id, permission: level, expiresAt: expiresAt, useLimit: useLimit,
+                                            label: label, invitee: invitee))
+        case .revokeLink:
+            return .revokeLink(tokenID: try tokenID("revoked token id"))
+        case .declineInvite:
+            return .declineInvite(tokenID: try tokenID("declined token id"))
+        case .requestAccess:
+            let level = try permission()
+            let note = try reader.string("access request note", limit: SharingLimits.maxNoteBytes)
+            return .requestAccess(permission: level, note: note)
         }
     }
 }

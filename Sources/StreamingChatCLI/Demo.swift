@@ -1,14 +1,18 @@
 import ArgumentParser
 import ChatCore
+import ChatNode
 import ChatTraces
 import Foundation
 
 extension StreamingChat {
-    /// `streamingchat demo`: shows replicas converging, on real editing traces and on a
-    /// simulated unreliable network.
-    struct Demo: ParsableCommand {
+    /// `streamingchat demo`: three real nodes on loopback share a conversation, write, edit
+    /// concurrently, go offline and converge; `--replays` adds the editing traces and simulations.
+    struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay the editing traces and a simulated 3-replica session; show the replicas converge.")
+            abstract: "Run 3 nodes on loopback through a shared conversation with a partition; show them converge.")
+
+        @Flag(help: "Also replay the editing traces and the simulated sessions first.")
+        var replays = false
 
         @Option(help: "Folder of editing traces (.json / .json.gz).")
         var traces = "../shared/traces"
@@ -16,7 +20,23 @@ extension StreamingChat {
         @Option(help: "Seed of the simulated session.")
         var seed: UInt64 = 2026
 
-        func run() throws {
+        func run() async throws {
+            if replays { try runReplays() }
+            let report: LiveDemoReport
+            do {
+                report = try await LiveDemo.run(seed: seed) { print($0) }
+            } catch {
+                printError("streamingchat: demo failed: \(error)")
+                throw ExitCode(1)
+            }
+            guard report.converged else {
+                print("demo: the 3 nodes DIVERGED")
+                throw ExitCode(1)
+            }
+            print("demo: 3 nodes converged on \(report.messages) messages in \(Int(report.convergeMs)) ms")
+        }
+
+        private func runReplays() throws {
             var allConverged = true
             let files = (try? FileManager.default.contentsOfDirectory(atPath: traces))?
                 .filter { $0.hasSuffix(".json") || $0.hasSuffix(".json.gz") }.sorted() ?? []
@@ -52,7 +72,7 @@ extension StreamingChat {
                     .map { "\($0.key) \($0.value)" }.joined(separator: ", "))); every member sees the same conversation: \
                 \(chat.converged ? "yes" : "NO")
                 """)
-            print("demo: \(allConverged ? "all replicas converged" : "replicas DIVERGED")")
+            print("replays: \(allConverged ? "all replicas converged" : "replicas DIVERGED")")
             if !allConverged { throw ExitCode(1) }
         }
 

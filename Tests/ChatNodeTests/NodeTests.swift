@@ -18,13 +18,14 @@ import Testing
     }
 
     static func makeNode(_ seed: UInt8, name: String, peers: [PeerEndpoint] = [],
+                         wallClock: @escaping @Sendable () -> UInt64 = steppingWallClock(),
                          replication: ReplicationConfiguration = ReplicationConfiguration(antiEntropyInterval: .milliseconds(300)))
         throws -> (Node, String) {
         let directory = try temporaryDirectory()
         let key = try SigningKey(seed: Array(repeating: seed, count: 32))
         let configuration = NodeConfiguration(identity: key, dataDirectory: directory, peers: peers,
                                               replication: replication, seed: UInt64(seed),
-                                              wallClock: steppingWallClock(), displayName: name)
+                                              wallClock: wallClock, displayName: name)
         return (try Node(configuration: configuration), directory)
     }
 
@@ -156,5 +157,45 @@ import Testing
         #expect(await ana.status().counters.closeReasons["refused_not_a_member", default: 0] >= 1)
         await ana.stop()
         await eve.stop()
+    }
+
+    @Test func twoConversationsOverOneSessionAndGossip() async throws {
+        // Real time: ephemeral updates are judged against the receiver's clock.
+        let (ana, anaDirectory) = try Self.makeNode(51, name: "ana", wallClock: Node.systemWallClock)
+        let (ben, benDirectory) = try Self.makeNode(52, name: "ben", wallClock: Node.systemWallClock)
+        defer {
+            try? FileManager.default.removeItem(atPath: anaDirectory)
+            try? FileManager.default.removeItem(atPath: benDirectory)
+        }
+        try await ana.start()
+        try await ben.start()
+        let address = try #require(await ana.listeningOn)
+        let first = try await ana.create(title: "first")
+        let second = try await ana.create(title: "second")
+        _ = try await ben.join(token: try await ana.invite(first, permission: .comment).bytes, via: address)
+        // Ben already has a session with Ana; joining the second conversation renews it.
+        _ = try await ben.join(token: try await ana.invite(second, permission: .comment).bytes, via: address)
+        _ = try await ben.post("in the second", to: second)
+        try await Self.eventually("the second conversation to sync") {
+            try await ana.log(second).map(\.text) == ["in the second"]
+        }
+        // Typing travels by signed gossip to the other member.
+        try await ben.publish(.typing(Typing(isTyping: true)), in: second)
+        try await Self.eventually("ana to see ben typing") {
+            await ana.ephemeralState(of: second)?.typingOrigins(now: Node.systemWallClock()).contains(ben.replicaID) ?? false
+        }
+        // Outsiders cannot gossip: Ana's gossip for a conversation Ben is not in is refused locally.
+        let third = try await ana.create(title: "third")
+        await #expect(throws: NodeCommandError.self) { try await ben.publish(.typing(Typing(isTyping: true)), in: third) }
+        await ana.stop()
+        await ben.stop()
+    }
+
+    @Test func theLiveDemoConverges() async throws {
+        let lines = Mutex<[String]>([])
+        let report = try await LiveDemo.run(seed: 7) { line in lines.withLock { $0.append(line) } }
+        #expect(report.converged)
+        #expect(report.messages == 6)
+        #expect(lines.withLock { $0.contains { $0.contains("ben is typing") } })
     }
 }

@@ -46,12 +46,37 @@ import Testing
                 .postMessage(PostMessage(originLeft: message, originRight: nil, body: Array("Hi Ana — ça va?".unicodeScalars))),
                 .deleteMessage(message: OpID(replica: b, counter: 1)),
             ]), sign: { bob.sign($0).bytes })
+        let sharing = sharingFixtureBatch(after: aliceOne, conversation: conversation)
         let frame = DataFrame.batches(conversation: conversation, batches: [genesis.bytes, aliceOne.bytes, bobZero.bytes])
         let ephemeral = DataFrame.ephemeral(conversation: conversation, updates: ephemeralFixtureUpdates(conversation))
         let peers = DataFrame.peers(conversation: conversation, addresses: peerFixtureAddresses())
         return [("genesis.batch", genesis.bytes), ("alice-1.batch", aliceOne.bytes), ("invite.token", token.bytes),
                 ("bob-0.batch", bobZero.bytes), ("batches.frame", frame.encoded()),
-                ("ephemeral.frame", ephemeral.encoded()), ("peers.frame", peers.encoded())]
+                ("ephemeral.frame", ephemeral.encoded()), ("peers.frame", peers.encoded()),
+                ("sharing.batch", sharing.bytes)]
+    }
+
+    /// The sharing operations in one batch by alice, after alice-1 (tags 11–14).
+    static func sharingFixtureOperations() -> [ConversationOp] {
+        let b = TestKeys.bob.publicKey.replicaID
+        return [
+            .createLink(InviteRecord(tokenID: Array(repeating: 0x21, count: 16), permission: .comment,
+                                     expiresAt: 1_760_000_000_000, useLimit: 5, label: "team link")),
+            .createLink(InviteRecord(tokenID: Array(repeating: 0x22, count: 16), permission: .edit, label: "for Ben ✉️",
+                                     invitee: b)),
+            .revokeLink(tokenID: Array(repeating: 0x21, count: 16)),
+            .declineInvite(tokenID: Array(repeating: 0x23, count: 16)),
+            .requestAccess(permission: .admin, note: "may I moderate? 🛡️"),
+        ]
+    }
+
+    static func sharingFixtureBatch(after aliceOne: SignedBatch, conversation: ConversationID) -> SignedBatch {
+        let a = TestKeys.alice.publicKey.replicaID
+        let next = aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)
+        return SignedBatch(content: BatchContent(
+            conversation: conversation, author: a, firstCounter: next, timestamp: 1_750_000_006_000,
+            previousHash: Hashing.blake2b(aliceOne.bytes), clock: VectorClock([a: next]),
+            operations: sharingFixtureOperations()), sign: { TestKeys.alice.sign($0).bytes })
     }
 
     /// Signed ephemeral updates of every payload kind, by alice (presence, typing, cursor, heartbeat)
@@ -125,6 +150,10 @@ import Testing
         #expect(frameConversation == conversation)
         #expect(batches.count == 3)
         try checkConversationFrames(stored, conversation: conversation)
+        let sharing = try SignedBatch(decoding: try #require(stored["sharing.batch"]))
+        #expect(sharing.content.operations == Self.sharingFixtureOperations())
+        #expect(sharing.content.previousHash == Hashing.blake2b(try #require(stored["alice-1.batch"])))
+        #expect(TestKeys.alice.publicKey.isValidSignature(try #require(Signature(bytes: sharing.signature)), for: sharing.signedBytes))
     }
 
     /// The `ephemeral` and `peers` frames decode, and every update in the first verifies.

@@ -22,7 +22,7 @@ func randomContent(seed: UInt64, author: ReplicaID, conversation: ConversationID
     }
     var ops: [ConversationOp] = []
     for _ in 0 ..< Int.random(in: 1 ... 20, using: &random) {
-        switch Int.random(in: 0 ..< 9, using: &random) {
+        switch Int.random(in: 0 ..< 13, using: &random) {
         case 0: ops.append(.postMessage(PostMessage(originLeft: maybeID(), originRight: maybeID(), body: text())))
         case 1: ops.append(.insertText(InsertText(message: someID(), originLeft: maybeID(), originRight: maybeID(), text: text())))
         case 2: ops.append(.deleteText(DeleteText(message: someID(), target: someID(), count: .random(in: 1 ... 9, using: &random))))
@@ -32,6 +32,15 @@ func randomContent(seed: UInt64, author: ReplicaID, conversation: ConversationID
         case 5: ops.append(.setPermission(member: someReplica(), permission: Permission.allCases[Int.random(in: 0 ..< 4, using: &random)]))
         case 6: ops.append(.removeMember(member: someReplica()))
         case 7: ops.append(.setSettings(ConversationSettings(messagesPerMinute: 10, maxMessageBytes: 16384, isPublic: Bool.random(using: &random))))
+        case 8: ops.append(.createLink(InviteRecord(
+            tokenID: (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &random) },
+            permission: Permission.allCases[Int.random(in: 0 ..< 4, using: &random)],
+            expiresAt: Bool.random(using: &random) ? .random(in: 0 ... UInt64.max, using: &random) : nil,
+            useLimit: Bool.random(using: &random) ? .random(in: 0 ... UInt32.max, using: &random) : nil,
+            label: "link ✓", invitee: Bool.random(using: &random) ? someReplica() : nil)))
+        case 9: ops.append(.revokeLink(tokenID: (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &random) }))
+        case 10: ops.append(.declineInvite(tokenID: (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &random) }))
+        case 11: ops.append(.requestAccess(permission: Permission.allCases[Int.random(in: 0 ..< 4, using: &random)], note: "please 🙏"))
         default: ops.append(.join(inviteToken: (0 ..< 40).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
         }
     }

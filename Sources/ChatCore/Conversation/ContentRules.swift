@@ -25,8 +25,8 @@ public enum ContentRules {
         case .insertText, .deleteText: messageAuthor == author ? .comment : .edit
         case .deleteMessage: messageAuthor == author ? .comment : .admin
         case .setProfile: .view
-        case .genesis, .setPermission, .removeMember, .setSettings: .admin
-        case .join: .view
+        case .genesis, .setPermission, .removeMember, .setSettings, .createLink, .revokeLink: .admin
+        case .join, .declineInvite, .requestAccess: .view
         }
     }
 }

@@ -1,9 +1,15 @@
-/// Snapshot format of a ``Conversation`` (version 1): the document snapshot, then the governance
+/// Snapshot format of a ``Conversation`` (version 2): the document snapshot, then the governance
 /// operations (each with its id, cut, timestamp and kind), the excluded operations with reasons,
 /// the clock, and each author's rate window and latest timestamp. Loading re-resolves governance
-/// (small) and rebuilds nothing else.
+/// (small) and rebuilds nothing else, so links and access requests (``SharingState``) come back
+/// from the resolution.
+///
+/// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
+/// `requestAccess`); version 1 snapshots (which cannot hold them) still load.
 extension Conversation {
-    static let snapshotMagic: [UInt8] = [0x53, 0x56, 0x01] // "SV" v1
+    static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
+    static let snapshotVersion: UInt8 = 2
+    static let snapshotMagic: [UInt8] = snapshotMagicPrefix + [snapshotVersion]
 
     /// The whole state as bytes.
     public func encodedSnapshot() -> [UInt8] {
@@ -43,8 +49,35 @@ extension Conversation {
                 writer.write(bytes: grant.issuer.bytes)
                 writer.write(varint: UInt64(grant.tokenID.count))
                 writer.write(bytes: grant.tokenID)
-                writer.write(varint: grant.expiresAt.map { $0 + 1 } ?? 0)
+                // UInt64.max wraps to "never", which judges the same (no timestamp is later).
+                writer.write(varint: grant.expiresAt.map { $0 &+ 1 } ?? 0)
                 writer.write(varint: grant.useLimit.map { UInt64($0) + 1 } ?? 0)
+            case .createLink(let record):
+                writer.write(byte: 7)
+                writer.write(varint: UInt64(record.tokenID.count))
+                writer.write(bytes: record.tokenID)
+                writer.write(byte: record.permission.rawValue)
+                writer.write(varint: record.expiresAt.map { $0 &+ 1 } ?? 0) // as for grants
+                writer.write(varint: record.useLimit.map { UInt64($0) + 1 } ?? 0)
+                writeString(record.label, into: &writer)
+                if let invitee = record.invitee {
+                    writer.write(byte: 1)
+                    writer.write(bytes: invitee.bytes)
+                } else {
+                    writer.write(byte: 0)
+                }
+            case .revokeLink(let tokenID):
+                writer.write(byte: 8)
+                writer.write(varint: UInt64(tokenID.count))
+                writer.write(bytes: tokenID)
+            case .declineInvite(let tokenID):
+                writer.write(byte: 9)
+                writer.write(varint: UInt64(tokenID.count))
+                writer.write(bytes: tokenID)
+            case .requestAccess(let permission, let note):
+                writer.write(byte: 10)
+                writer.write(byte: permission.rawValue)
+                writeString(note, into: &writer)
             }
         }
         let exclusions = excluded.sorted { $0.key < $1.key }
@@ -73,9 +106,12 @@ extension Conversation {
         self.init(id: id, localReplica: localReplica, verifyInvite: verifyInvite)
         do {
             var reader = ByteReader(bytes)
-            guard Array(try reader.readBytes(3)) == Self.snapshotMagic else {
+            let magic = Array(try reader.readBytes(3))
+            guard magic.count == 3, Array(magic[0 ..< 2]) == Self.snapshotMagicPrefix,
+                  magic[2] == 1 || magic[2] == Self.snapshotVersion else {
                 throw DocumentError.malformedSnapshot("not a conversation snapshot")
             }
+            let version = magic[2]
             document = try ConversationDocument(snapshot: &reader, localReplica: localReplica)
             var ops: [GovernanceOp] = []
             for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 4)) {
@@ -114,6 +150,34 @@ extension Conversation {
                     kind = .join(.token(InviteGrant(conversation: conversation, permission: permission, issuer: issuer,
                                                     tokenID: tokenID, expiresAt: expires == 0 ? nil : expires - 1,
                                                     useLimit: limit == 0 ? nil : UInt32(limit - 1))))
+                case 7 where version >= 2:
+                    let tokenID = Array(try reader.readBytes(try reader.readCount(limit: 64)))
+                    guard let permission = Permission(rawValue: try reader.readByte()) else {
+                        throw DocumentError.malformedSnapshot("link permission")
+                    }
+                    let expires = try reader.readVarint()
+                    let limit = try reader.readVarint()
+                    guard limit <= UInt64(UInt32.max) + 1 else { throw DocumentError.malformedSnapshot("use limit") }
+                    let label = try readString(&reader)
+                    var invitee: ReplicaID?
+                    switch try reader.readByte() {
+                    case 0: invitee = nil
+                    case 1: invitee = try readReplica(&reader)
+                    default: throw DocumentError.malformedSnapshot("invitee flag")
+                    }
+                    kind = .createLink(InviteRecord(tokenID: tokenID, permission: permission,
+                                                    expiresAt: expires == 0 ? nil : expires - 1,
+                                                    useLimit: limit == 0 ? nil : UInt32(limit - 1), label: label,
+                                                    invitee: invitee))
+                case 8 where version >= 2:
+                    kind = .revokeLink(tokenID: Array(try reader.readBytes(try reader.readCount(limit: 64))))
+                case 9 where version >= 2:
+                    kind = .declineInvite(tokenID: Array(try reader.readBytes(try reader.readCount(limit: 64))))
+                case 10 where version >= 2:
+                    guard let permission = Permission(rawValue: try reader.readByte()) else {
+                        throw DocumentError.malformedSnapshot("requested permission")
+                    }
+                    kind = .requestAccess(permission: permission, note: try readString(&reader))
                 default:
                     throw DocumentError.malformedSnapshot("governance kind")
                 }

@@ -83,6 +83,13 @@ public struct Conversation: Sendable {
         }
     }
 
+    /// Recorded share links and direct invitations by token id, with their uses, revocation
+    /// and decline (see ``SharingState``).
+    public var links: [[UInt8]: LinkState] { governance.sharing.links }
+
+    /// Accepted access requests in causal order, each marked when granted.
+    public var accessRequests: [AccessRequest] { governance.sharing.accessRequests }
+
     /// The number of accepted removals.
     public var revocationCount: Int { governance.removals.values.reduce(0) { $0 + $1.count } }
 
@@ -95,6 +102,10 @@ public struct Conversation: Sendable {
         case .setPermission(let member, let permission): kind = .setPermission(member: member, permission: permission)
         case .removeMember(let member): kind = .removeMember(member: member)
         case .setSettings(let settings): kind = .setSettings(settings)
+        case .createLink(let record): kind = .createLink(record)
+        case .revokeLink(let tokenID): kind = .revokeLink(tokenID: tokenID)
+        case .declineInvite(let tokenID): kind = .declineInvite(tokenID: tokenID)
+        case .requestAccess(let permission, let note): kind = .requestAccess(permission: permission, note: note)
         case .join(let token):
             if token.isEmpty {
                 kind = .join(.publicJoin)
@@ -143,7 +154,8 @@ public struct Conversation: Sendable {
                 continue
             }
             switch op {
-            case .genesis, .setPermission, .removeMember, .setSettings, .join:
+            case .genesis, .setPermission, .removeMember, .setSettings, .join, .createLink, .revokeLink,
+                 .declineInvite, .requestAccess:
                 result.applied += 1 // membership is materialized from the resolution
                 continue
             default:
@@ -170,7 +182,8 @@ public struct Conversation: Sendable {
     /// Why `op` is excluded, or nil when it is valid.
     private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64) -> ExclusionReason? {
         switch op {
-        case .genesis, .setPermission, .removeMember, .setSettings, .join:
+        case .genesis, .setPermission, .removeMember, .setSettings, .join, .createLink, .revokeLink,
+             .declineInvite, .requestAccess:
             return governance.rejected[id]
         default:
             break
@@ -222,14 +235,27 @@ public struct Conversation: Sendable {
 extension Conversation {
     /// Why this replica's next operation `op`, signed at `timestamp`, would be excluded by the
     /// rules (permission, size, rate, target), or nil when it would apply. Lets a node refuse a
-    /// local action before signing it into the log.
-    /// - Complexity: as judging one received operation.
+    /// local action before signing it into the log. Sharing operations (`createLink`,
+    /// `revokeLink`, `declineInvite`, `requestAccess`) are judged by resolving them with the
+    /// governance operations received so far; other governance operations are judged when received.
+    /// - Complexity: as judging one received operation; for sharing operations, one governance
+    ///   resolution step (O(g) usually).
     public func exclusion(ofLocal op: ConversationOp, timestamp: UInt64) -> ExclusionReason? {
         let first = clock[localReplica]
         var past = clock
         past[localReplica] = first
         let batch = OperationBatch(author: localReplica, firstCounter: first, clock: past, timestamp: timestamp,
                                    operations: [op])
-        return judge(OpID(replica: localReplica, counter: first), op, batch, timestamp: timestamp)
+        let id = OpID(replica: localReplica, counter: first)
+        switch op {
+        case .createLink, .revokeLink, .declineInvite, .requestAccess:
+            // Resolve a copy with the operation added, as every replica will.
+            guard let governed = governanceOp(id, op, batch) else { return .invalid }
+            var trial = governance
+            trial.add([governed])
+            return trial.rejected[id]
+        default:
+            return judge(id, op, batch, timestamp: timestamp)
+        }
     }
 }

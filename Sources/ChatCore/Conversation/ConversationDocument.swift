@@ -132,6 +132,8 @@ public struct ConversationDocument: Sendable {
             settings = newSettings
         case .join:
             if permissions[id.replica] == nil { permissions[id.replica] = .view }
+        case .createLink, .revokeLink, .declineInvite, .requestAccess:
+            break // materialized from the governance resolution (``GovernanceResolution/sharing``)
         }
         appliedCount += 1
     }

@@ -22,6 +22,16 @@ public enum ConversationOp: Sendable, Hashable {
     case setSettings(ConversationSettings)
     /// The author joins with a signed invite token (its bytes, as issued).
     case join(inviteToken: [UInt8])
+    /// Records a share link or a direct invitation its author (an admin) created: joins with
+    /// that token id made after the record are held to it (see ``GovernanceResolution``).
+    case createLink(InviteRecord)
+    /// Revokes a token id (admins only): joins with it that saw the revocation are refused.
+    case revokeLink(tokenID: [UInt8])
+    /// The invitee of a direct invitation declines it: joins with it that saw the decline are
+    /// refused. Anyone may sign one; it counts only when signed by the record's invitee.
+    case declineInvite(tokenID: [UInt8])
+    /// The author asks the admins for `permission`, with a short note (at most 256 UTF-8 bytes).
+    case requestAccess(permission: Permission, note: String)
 
     /// How many ids the operation uses.
     public var idCount: UInt32 {
@@ -29,7 +39,8 @@ public enum ConversationOp: Sendable, Hashable {
         case .postMessage(let post): 1 + UInt32(truncatingIfNeeded: post.body.count)
         case .insertText(let insert): UInt32(truncatingIfNeeded: insert.text.count)
         case .deleteText(let delete): delete.count
-        case .genesis, .deleteMessage, .setProfile, .setPermission, .removeMember, .setSettings, .join: 1
+        case .genesis, .deleteMessage, .setProfile, .setPermission, .removeMember, .setSettings, .join,
+             .createLink, .revokeLink, .declineInvite, .requestAccess: 1
         }
     }
 }
@@ -130,4 +141,49 @@ public struct ConversationSettings: Sendable, Hashable {
         self.maxMessageBytes = maxMessageBytes
         self.isPublic = isPublic
     }
+}
+
+/// A share link or direct invitation as its creator recorded it in the log. The token itself
+/// (signed, carrying the same id) travels out of band; the record lets every replica list the
+/// link, count its uses and hold joins to its invitee.
+public struct InviteRecord: Sendable, Hashable {
+    /// The token id (``InviteRecord/tokenIDBytes`` bytes), as in the token.
+    public var tokenID: [UInt8]
+    /// The permission the token grants.
+    public var permission: Permission
+    /// ms since the Unix epoch; nil: never.
+    public var expiresAt: UInt64?
+    /// nil: unlimited.
+    public var useLimit: UInt32?
+    /// A note for the admins (at most ``InviteRecord/maxLabelBytes`` UTF-8 bytes).
+    public var label: String
+    /// nil: a share link anyone holding it may use; set: a direct invitation only that key may use.
+    public var invitee: ReplicaID?
+
+    /// The length of a token id.
+    public static let tokenIDBytes = 16
+    /// The longest label, in UTF-8 bytes.
+    public static let maxLabelBytes = 256
+
+    public init(tokenID: [UInt8], permission: Permission, expiresAt: UInt64? = nil, useLimit: UInt32? = nil,
+                label: String = "", invitee: ReplicaID? = nil) {
+        self.tokenID = tokenID
+        self.permission = permission
+        self.expiresAt = expiresAt
+        self.useLimit = useLimit
+        self.label = label
+        self.invitee = invitee
+    }
+}
+
+/// Limits of the sharing operations, judged on signed data alike by every replica.
+public enum SharingLimits {
+    /// `createLink` operations per admin per rolling hour (of signed timestamps).
+    public static let linksPerHour = 20
+    /// `requestAccess` operations per author per rolling hour (of signed timestamps).
+    public static let accessRequestsPerHour = 5
+    /// The longest access-request note, in UTF-8 bytes.
+    public static let maxNoteBytes = 256
+    /// One hour in ms.
+    public static let hour: UInt64 = 3_600_000
 }

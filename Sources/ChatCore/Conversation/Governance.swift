@@ -7,17 +7,19 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
     /// Removing or demoting the last admin.
     case lastAdmin = "last_admin"
     /// A join whose token is invalid, for another conversation, issued by a non-admin, expired
-    /// or used up.
+    /// or used up; revoked, declined or for another invitee (by a record in the join's past).
     case invalidInvite = "invalid_invite"
-    /// A message over the size limit.
+    /// A message over the size limit, or a link label or access-request note over 256 UTF-8 bytes.
     case tooLarge = "too_large"
     /// A display name that is empty, over 64 characters or has control characters.
     case invalidName = "invalid_name"
-    /// Over the author's message rate (judged on signed timestamps).
+    /// Over the author's message rate, link rate (20 per hour) or access-request rate (5 per
+    /// hour), judged on signed timestamps.
     case rateLimited = "rate_limited"
     /// It refers to a message that is not there (never posted or excluded).
     case unknownTarget = "unknown_target"
-    /// A second genesis or an operation the document could not apply.
+    /// A second genesis, an operation the document could not apply, or a sharing operation
+    /// with a token id that is not 16 bytes (or a second record of the same id).
     case invalid = "invalid"
 }
 
@@ -32,6 +34,14 @@ public struct GovernanceOp: Sendable, Hashable {
         /// A join: with no token (public conversations), a verified grant, or a token that did
         /// not verify (always rejected, kept so every replica rejects it alike).
         case join(JoinRequest)
+        /// A share link or direct invitation recorded by an admin.
+        case createLink(InviteRecord)
+        /// A token id revoked by an admin.
+        case revokeLink(tokenID: [UInt8])
+        /// A direct invitation declined (counts only when signed by its invitee).
+        case declineInvite(tokenID: [UInt8])
+        /// A request for a permission, kept for the admins.
+        case requestAccess(permission: Permission, note: String)
     }
 
     public var id: OpID
@@ -85,6 +95,22 @@ public struct MembershipState: Sendable, Hashable {
 /// operations processed before it, so resolution restarts with the removal committed; each
 /// restart commits one more removal, so it ends after at most as many passes as there are
 /// removals. Mutual concurrent removals resolve to the one first in causal order.
+///
+/// Sharing rules (the order is the same causal order, so every replica agrees):
+/// - `createLink` needs `admin` in its past, a 16-byte token id not recorded before (else
+///   `invalid`), a label of at most 256 UTF-8 bytes (`tooLarge`), and at most 20 accepted
+///   `createLink`s by the same author in the hour of signed timestamps before it (`rateLimited`).
+/// - `revokeLink` needs `admin` in its past. A join with a revoked token id is refused
+///   (`invalidInvite`) only when the revocation is in the join's causal past: a revocation
+///   concurrent with a join does not undo that admission (revoke the member for that).
+/// - A join whose token id has a record in its causal past is also held to the record: its
+///   invitee (if set, only that key may join), its expiry and use limit (the stricter of token
+///   and record), and a decline by the invitee in the join's past. A token with no record in the
+///   join's past is judged on the token alone, as before records existed.
+/// - `declineInvite` is accepted from anyone (even a non-member) and counts only when its
+///   author is the invitee of the record with that token id.
+/// - `requestAccess` is accepted from anyone not revoked, with a note of at most 256 UTF-8 bytes
+///   (`tooLarge`) and at most 5 accepted requests per author per hour (`rateLimited`).
 public struct GovernanceResolution: Sendable {
     public private(set) var ordered: [GovernanceOp] = []
     public private(set) var accepted: Set<OpID> = []
@@ -95,6 +121,8 @@ public struct GovernanceResolution: Sendable {
     public private(set) var final = MembershipState()
     /// Accepted operations in causal order.
     public private(set) var acceptedInOrder: [GovernanceOp] = []
+    /// Links, invitations and access requests, built from the accepted operations.
+    public private(set) var sharing = SharingState()
     /// The highest governance counter per replica (to tell when a cut covers all of them).
     private var highest: [ReplicaID: UInt32] = [:]
 
@@ -163,6 +191,7 @@ public struct GovernanceResolution: Sendable {
             return op.id.replica
         }
         final = pass.running
+        sharing = SharingState(accepted: pass.accepted)
     }
 
     /// One pass in causal order with `committed` removals in force from the start.
@@ -171,7 +200,7 @@ public struct GovernanceResolution: Sendable {
         var acceptedIDs: Set<OpID> = []
         var rejected: [OpID: ExclusionReason] = [:]
         var removals: [GovernanceOp] = []
-        var tokenUses: [[UInt8]: UInt32] = [:]
+        var ledger = SharingLedger()
         /// The state after everything accepted so far, and the highest accepted counter per
         /// replica (to tell when an op saw all of them).
         var running = MembershipState()
@@ -202,13 +231,14 @@ public struct GovernanceResolution: Sendable {
             }
             // A committed removal stays accepted: later passes only add exclusions.
             let verdict = committed[op.id] != nil ? nil
-                : GovernanceResolution.judge(op, past: past, tokenUses: &tokenUses, after: running)
+                : GovernanceResolution.judge(op, past: past, ledger: ledger, after: running)
             if let reason = verdict {
                 rejected[op.id] = reason
                 return
             }
             accepted.append(op)
             acceptedIDs.insert(op.id)
+            ledger.note(op)
             running = GovernanceResolution.fold([op], onto: running)
             acceptedHighest[op.id.replica] = max(acceptedHighest[op.id.replica] ?? 0, op.id.counter)
             if case .removeMember = op.kind { removals.append(op) }
@@ -217,8 +247,8 @@ public struct GovernanceResolution: Sendable {
 
     /// Why `op` is not allowed given the state in its past (nil: allowed). `after` is the state
     /// with every operation accepted so far, for the last-admin rule.
-    static func judge(_ op: GovernanceOp, past: MembershipState, tokenUses: inout [[UInt8]: UInt32],
-                              after: MembershipState) -> ExclusionReason? {
+    static func judge(_ op: GovernanceOp, past: MembershipState, ledger: SharingLedger,
+                      after: MembershipState) -> ExclusionReason? {
         let author = op.id.replica
         switch op.kind {
         case .genesis:
@@ -240,9 +270,26 @@ public struct GovernanceResolution: Sendable {
         case .join(.token(let grant)):
             guard past.permissions[grant.issuer] == .admin,
                   grant.expiresAt.map({ op.timestamp <= $0 }) ?? true,
-                  grant.useLimit.map({ (tokenUses[grant.tokenID] ?? 0) < $0 }) ?? true
+                  grant.useLimit.map({ ledger.uses(of: grant.tokenID) < $0 }) ?? true,
+                  ledger.admits(op, with: grant.tokenID)
             else { return .invalidInvite }
-            tokenUses[grant.tokenID, default: 0] += 1
+            return nil
+        case .createLink(let record):
+            guard past.permissions[author] == .admin else { return .notPermitted }
+            guard record.tokenID.count == InviteRecord.tokenIDBytes, ledger.records[record.tokenID] == nil else { return .invalid }
+            guard record.label.utf8.count <= InviteRecord.maxLabelBytes else { return .tooLarge }
+            guard SharingLedger.count(ledger.linkTimes[author], inHourBefore: op.timestamp) < SharingLimits.linksPerHour
+            else { return .rateLimited }
+            return nil
+        case .revokeLink(let tokenID):
+            guard past.permissions[author] == .admin else { return .notPermitted }
+            return tokenID.count == InviteRecord.tokenIDBytes ? nil : .invalid
+        case .declineInvite(let tokenID):
+            return tokenID.count == InviteRecord.tokenIDBytes ? nil : .invalid
+        case .requestAccess(_, let note):
+            guard note.utf8.count <= SharingLimits.maxNoteBytes else { return .tooLarge }
+            guard SharingLedger.count(ledger.requestTimes[author], inHourBefore: op.timestamp) < SharingLimits.accessRequestsPerHour
+            else { return .rateLimited }
             return nil
         }
     }
@@ -267,6 +314,8 @@ public struct GovernanceResolution: Sendable {
                 var granted = Permission.view
                 if case .token(let grant) = request { granted = grant.permission }
                 state.permissions[op.id.replica] = max(state.permissions[op.id.replica] ?? granted, granted)
+            case .createLink, .revokeLink, .declineInvite, .requestAccess:
+                break // no change to membership; see ``SharingState``
             }
         }
         return state

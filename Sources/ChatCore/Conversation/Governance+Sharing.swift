@@ -1,0 +1,144 @@
+/// A recorded share link or direct invitation, as every replica materializes it from the
+/// accepted governance operations.
+public struct LinkState: Sendable, Hashable {
+    /// The record as its creator wrote it.
+    public var record: InviteRecord
+    /// The admin who recorded it.
+    public var creator: ReplicaID
+    /// The id of the `createLink` operation.
+    public var createdBy: OpID
+    /// The creator's signed timestamp (ms).
+    public var createdAt: UInt64
+    /// Accepted joins with this token id, in resolution order.
+    public var joiners: [ReplicaID] = []
+    /// True once an accepted `revokeLink` names this token id.
+    public var revoked = false
+    /// True once the record's invitee declined it.
+    public var declined = false
+
+    /// Accepted joins with this token id.
+    public var uses: Int { joiners.count }
+}
+
+/// A member's (or a non-member's) request for a permission, kept for the admins.
+public struct AccessRequest: Sendable, Hashable {
+    /// The `requestAccess` operation.
+    public var id: OpID
+    /// The requested permission.
+    public var permission: Permission
+    /// The requester's note.
+    public var note: String
+    /// The requester's signed timestamp (ms).
+    public var at: UInt64
+    /// True when the requester later (the request in its causal past) received at least
+    /// `permission` by an accepted `setPermission` or join.
+    public var granted = false
+
+    /// Who asked.
+    public var author: ReplicaID { id.replica }
+}
+
+/// Links, invitations and access requests: a pure function of the accepted governance
+/// operations in resolution order, so equal on every replica that has the same operations.
+public struct SharingState: Sendable, Hashable {
+    /// Recorded links and invitations by token id.
+    public var links: [[UInt8]: LinkState] = [:]
+    /// Accepted access requests in resolution (causal) order.
+    public var accessRequests: [AccessRequest] = []
+
+    public init() {}
+
+    /// Builds the state from accepted operations in resolution order.
+    /// - Complexity: O(a + r · g) for a accepted operations, r requests and g grants to their authors.
+    init(accepted: [GovernanceOp]) {
+        var grants: [ReplicaID: [(op: GovernanceOp, permission: Permission)]] = [:]
+        for op in accepted {
+            switch op.kind {
+            case .createLink(let record) where links[record.tokenID] == nil:
+                links[record.tokenID] = LinkState(record: record, creator: op.id.replica, createdBy: op.id,
+                                                  createdAt: op.timestamp)
+            case .setPermission(let member, let permission):
+                grants[member, default: []].append((op, permission))
+            case .join(let request):
+                var permission = Permission.view
+                if case .token(let grant) = request { permission = grant.permission }
+                grants[op.id.replica, default: []].append((op, permission))
+            default:
+                break
+            }
+        }
+        for op in accepted {
+            switch op.kind {
+            case .join(.token(let grant)):
+                links[grant.tokenID]?.joiners.append(op.id.replica)
+            case .revokeLink(let tokenID):
+                links[tokenID]?.revoked = true
+            case .declineInvite(let tokenID):
+                if let invitee = links[tokenID]?.record.invitee, invitee == op.id.replica { links[tokenID]?.declined = true }
+            case .requestAccess(let permission, let note):
+                let granted = (grants[op.id.replica] ?? []).contains { grant in
+                    grant.permission >= permission && grant.op.cut.contains(op.id)
+                }
+                accessRequests.append(AccessRequest(id: op.id, permission: permission, note: note, at: op.timestamp,
+                                                    granted: granted))
+            default:
+                break
+            }
+        }
+    }
+}
+
+/// What one resolution pass knows about sharing so far: token uses, records, revocations,
+/// declines and the rate windows, all from operations accepted earlier in the pass.
+struct SharingLedger: Sendable {
+    var tokenUses: [[UInt8]: UInt32] = [:]
+    /// The first accepted record per token id.
+    var records: [[UInt8]: GovernanceOp] = [:]
+    var revocations: [[UInt8]: [GovernanceOp]] = [:]
+    var declines: [[UInt8]: [GovernanceOp]] = [:]
+    /// Signed timestamps of accepted `createLink`s and `requestAccess`es, per author.
+    var linkTimes: [ReplicaID: [UInt64]] = [:]
+    var requestTimes: [ReplicaID: [UInt64]] = [:]
+
+    func uses(of tokenID: [UInt8]) -> UInt32 { tokenUses[tokenID] ?? 0 }
+
+    /// True unless a revocation, a record or a decline in the causal past of the join `op` refuses it.
+    func admits(_ op: GovernanceOp, with tokenID: [UInt8]) -> Bool {
+        if (revocations[tokenID] ?? []).contains(where: { $0.isInPast(of: op.id, cut: op.cut) }) { return false }
+        guard let recordOp = records[tokenID], recordOp.isInPast(of: op.id, cut: op.cut),
+              case .createLink(let record) = recordOp.kind else { return true }
+        if let expiresAt = record.expiresAt, op.timestamp > expiresAt { return false }
+        if let limit = record.useLimit, uses(of: tokenID) >= limit { return false }
+        guard let invitee = record.invitee else { return true }
+        guard op.id.replica == invitee else { return false }
+        return !(declines[tokenID] ?? []).contains { $0.id.replica == invitee && $0.isInPast(of: op.id, cut: op.cut) }
+    }
+
+    /// Records an accepted operation.
+    mutating func note(_ op: GovernanceOp) {
+        switch op.kind {
+        case .join(.token(let grant)):
+            tokenUses[grant.tokenID, default: 0] += 1
+        case .createLink(let record):
+            if records[record.tokenID] == nil { records[record.tokenID] = op }
+            linkTimes[op.id.replica, default: []].append(op.timestamp)
+        case .revokeLink(let tokenID):
+            revocations[tokenID, default: []].append(op)
+        case .declineInvite(let tokenID):
+            declines[tokenID, default: []].append(op)
+        case .requestAccess:
+            requestTimes[op.id.replica, default: []].append(op.timestamp)
+        default:
+            break
+        }
+    }
+
+    /// How many of `times` fall in the hour before `now` (later ones count too: an author's
+    /// timestamps should not go backwards). No arithmetic overflows on hostile timestamps.
+    static func count(_ times: [UInt64]?, inHourBefore now: UInt64) -> Int {
+        guard let times else { return 0 }
+        guard now >= SharingLimits.hour else { return times.count }
+        let floor = now - SharingLimits.hour
+        return times.count { $0 > floor }
+    }
+}

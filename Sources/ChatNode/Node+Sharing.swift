@@ -1,0 +1,158 @@
+import ChatCore
+import ChatCrypto
+import ChatWire
+
+/// A share link as `link create` returns it.
+public struct ShareLink: Sendable, Hashable, Codable {
+    /// `streamingchat://join?token=<hex>` (the token carries the conversation, the permission,
+    /// the expiry, the use limit and the addresses of peers to dial).
+    public var url: String
+    /// The token id (hex), which `link revoke` takes.
+    public var tokenID: String
+    public var conversation: String
+    public var permission: String
+    public var expiresAt: UInt64?
+    public var useLimit: UInt32?
+    public var label: String
+    /// The invitee's key (sc1…) for a direct invitation; nil for a share link.
+    public var invitee: String?
+
+    /// The URL scheme and path of share links.
+    public static let prefix = "streamingchat://join?token="
+
+    /// The token bytes of a share link URL (or of bare hex), nil when it is neither.
+    public static func tokenBytes(from text: String) -> [UInt8]? {
+        let hex = text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count).prefix { $0 != "&" }) : text
+        return Hex.decode(hex)
+    }
+}
+
+/// A recorded link or invitation as `link list` and `invitations` show it.
+public struct LinkEntry: Sendable, Hashable, Codable {
+    public var tokenID: String
+    public var permission: String
+    public var label: String
+    public var creator: String
+    public var createdAt: UInt64
+    public var expiresAt: UInt64?
+    public var useLimit: UInt32?
+    /// Accepted joins with the token.
+    public var uses: Int
+    public var joiners: [String]
+    public var invitee: String?
+    /// active, expired, used_up, revoked, declined (invitations: pending or accepted instead of active).
+    public var state: String
+}
+
+/// An access request as `requests` shows it.
+public struct AccessRequestEntry: Sendable, Hashable, Codable {
+    public var id: String
+    public var author: String
+    public var authorName: String?
+    public var permission: String
+    public var note: String
+    public var at: UInt64
+    public var granted: Bool
+}
+
+extension Node {
+    /// Creates a share link (or, with `invitee`, a direct invitation): signs the token and
+    /// records the link in the signed log, so every replica counts its uses and honours its
+    /// revocation. Admins only; at most 20 per admin per hour.
+    public func createLink(in conversation: ConversationID, permission: Permission, expiresAt: UInt64? = nil,
+                           useLimit: UInt32? = nil, label: String = "", invitee: ReplicaID? = nil)
+        async throws(NodeCommandError) -> ShareLink {
+        let token = try invite(conversation, permission: permission, expiresAt: expiresAt, useLimit: useLimit, label: label)
+        let record = InviteRecord(tokenID: token.content.tokenID, permission: permission, expiresAt: expiresAt,
+                                  useLimit: useLimit, label: label, invitee: invitee)
+        try await submit([.createLink(record)], to: conversation)
+        return ShareLink(url: ShareLink.prefix + Hex.encode(token.bytes), tokenID: Hex.encode(token.content.tokenID),
+                         conversation: conversation.hex, permission: permission.description, expiresAt: expiresAt,
+                         useLimit: useLimit, label: label, invitee: invitee.map { PublicKey($0).text })
+    }
+
+    /// The links and invitations recorded in a conversation, newest first.
+    public func links(of conversation: ConversationID) async throws(NodeCommandError) -> [LinkEntry] {
+        let state = try await replica(conversation).conversation
+        let now = configuration.wallClock()
+        return state.links.values.sorted { ($0.createdAt, $0.createdBy) > ($1.createdAt, $1.createdBy) }.map { link in
+            let record = link.record
+            let status: String
+            if link.revoked {
+                status = "revoked"
+            } else if link.declined {
+                status = "declined"
+            } else if record.invitee != nil {
+                status = link.uses > 0 ? "accepted" : (record.expiresAt.map { now > $0 } == true ? "expired" : "pending")
+            } else if record.expiresAt.map({ now > $0 }) == true {
+                status = "expired"
+            } else if record.useLimit.map({ link.uses >= Int($0) }) == true {
+                status = "used_up"
+            } else {
+                status = "active"
+            }
+            return LinkEntry(tokenID: Hex.encode(record.tokenID), permission: record.permission.description,
+                             label: record.label, creator: PublicKey(link.creator).text, createdAt: link.createdAt,
+                             expiresAt: record.expiresAt, useLimit: record.useLimit, uses: link.uses,
+                             joiners: link.joiners.map { PublicKey($0).text },
+                             invitee: record.invitee.map { PublicKey($0).text }, state: status)
+        }
+    }
+
+    /// Revokes a link or invitation by its token id (or an unambiguous prefix). Admins only.
+    public func revokeLink(_ tokenIDPrefix: String, in conversation: ConversationID) async throws(NodeCommandError) {
+        let state = try await replica(conversation).conversation
+        let matches = state.links.keys.filter { Hex.encode($0).hasPrefix(tokenIDPrefix.lowercased()) }
+        guard !tokenIDPrefix.isEmpty, matches.count == 1, let tokenID = matches.first else {
+            throw .invalidArgument(matches.isEmpty ? "no link \(tokenIDPrefix) in this conversation" : "\(tokenIDPrefix) names several links")
+        }
+        try requirePermission(in: conversation, { $0 == .admin }, "only admins revoke links")
+        try await submit([.revokeLink(tokenID: tokenID)], to: conversation)
+    }
+
+    /// Declines a direct invitation this node received: connects on the invitation's token (to
+    /// be admitted), waits for the conversation's history (the invitation's record), and signs
+    /// the decline. Returns once the decline is durable here.
+    public func decline(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
+                        timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
+        try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: true)
+    }
+
+    /// Sets a member's permission (admins only).
+    public func grant(_ permission: Permission, to member: ReplicaID, in conversation: ConversationID) async throws(NodeCommandError) {
+        try requirePermission(in: conversation, { $0 == .admin }, "only admins change permissions")
+        try await submit([.setPermission(member: member, permission: permission)], to: conversation)
+    }
+
+    /// Removes a member (admins only): their sessions are closed everywhere and their later
+    /// operations excluded.
+    public func revoke(_ member: ReplicaID, in conversation: ConversationID) async throws(NodeCommandError) {
+        try requirePermission(in: conversation, { $0 == .admin }, "only admins remove members")
+        try await submit([.removeMember(member: member)], to: conversation)
+    }
+
+    /// Asks the admins for `permission` (a member denied an action).
+    public func requestAccess(_ permission: Permission, note: String, in conversation: ConversationID) async throws(NodeCommandError) {
+        try await submit([.requestAccess(permission: permission, note: note)], to: conversation)
+    }
+
+    /// The access requests of a conversation (admins see them to grant them).
+    public func accessRequests(of conversation: ConversationID) async throws(NodeCommandError) -> [AccessRequestEntry] {
+        let state = try await replica(conversation).conversation
+        return state.accessRequests.map { request in
+            AccessRequestEntry(id: MessageReference.text(request.id), author: PublicKey(request.author).text,
+                               authorName: state.document.profiles[request.author]?.profile.displayName,
+                               permission: request.permission.description, note: request.note, at: request.at,
+                               granted: request.granted)
+        }
+    }
+
+    /// Makes a conversation public (anyone who reaches a member may join with `view`) or private
+    /// (only holders of a valid link or invitation). Admins only.
+    public func setMode(public isPublic: Bool, in conversation: ConversationID) async throws(NodeCommandError) {
+        try requirePermission(in: conversation, { $0 == .admin }, "only admins change the mode")
+        var settings = try await replica(conversation).document.settings
+        settings.isPublic = isPublic
+        try await submit([.setSettings(settings)], to: conversation)
+    }
+}

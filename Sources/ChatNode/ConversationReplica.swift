@@ -121,6 +121,20 @@ public actor ConversationReplica {
         return ordered
     }
 
+    /// Every stored batch of the conversation in causal order (for the audit trail).
+    /// - Complexity: O(log size).
+    public func loggedBatches() throws(NodeError) -> [SignedBatch] {
+        do {
+            return try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
+        } catch let error as NodeError {
+            throw error
+        } catch let error as StoreError {
+            throw .store(error)
+        } catch {
+            throw .inconsistentStore("\(error)")
+        }
+    }
+
     /// Where sessions look up who may connect; updated after every commit.
     private var directory: MembershipDirectory?
 

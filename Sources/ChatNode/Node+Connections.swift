@@ -253,6 +253,7 @@ extension Node {
         counters.sessionsEstablished += 1
         if let endpoint = link.endpoint { knownAddresses[peerID] = endpoint }
         eventSink.yield(.sync(peer: peerID, .connected))
+        recordSession(peerID, connected: true, conversations: peer.conversations)
         for conversation in peer.conversations {
             guard let replica = replicas[conversation] else { continue }
             let clock = await replica.clock
@@ -299,6 +300,7 @@ extension Node {
         if let peer = link.peer {
             counters.sessionsClosed += 1
             eventSink.yield(.sync(peer: peer.key.replicaID, .disconnected))
+            recordSession(peer.key.replicaID, connected: false, conversations: peer.conversations)
         }
     }
 

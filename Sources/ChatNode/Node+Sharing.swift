@@ -156,3 +156,67 @@ extension Node {
         try await submit([.setSettings(settings)], to: conversation)
     }
 }
+
+extension Node {
+    /// The audit trail of a conversation — from its signed log plus this node's record of peer
+    /// sessions — filtered. Admins only.
+    /// - Complexity: O(log size), reading every stored batch of the conversation.
+    public func audit(_ conversation: ConversationID, filter: AuditFilter = AuditFilter()) async throws(NodeCommandError)
+        -> [AuditEntry] {
+        try requirePermission(in: conversation, { $0 == .admin }, "the audit trail is for admins")
+        let replica = try replica(conversation)
+        let batches: [SignedBatch]
+        do { batches = try await replica.loggedBatches() } catch { throw .node(error) }
+        let state = await replica.conversation
+        let sessions = sessionRecords.filter { $0.conversations.contains(conversation) }.map(\.record)
+        let entries = AuditTrail.entries(from: batches.map(ConversationInputs.operationBatch),
+                                         excluded: { state.excluded[$0] != nil }, sessions: sessions,
+                                         verifyInvite: ConversationInputs.verifyInvite)
+        return filter.apply(to: entries)
+    }
+
+    /// The audit trail as RFC 4180 CSV, keys as `sc1…` text, names from profiles; user-written
+    /// text can neither break a row nor start a spreadsheet formula.
+    public func auditCSV(_ conversation: ConversationID, filter: AuditFilter = AuditFilter()) async throws(NodeCommandError)
+        -> String {
+        let entries = try await audit(conversation, filter: filter)
+        let profiles = try await replica(conversation).document.profiles
+        return AuditCSV.render(entries, names: profiles.mapValues(\.profile.displayName), keyText: { PublicKey($0).text })
+    }
+
+    /// Remembers a session starting or ending, for the audit trail (the newest 10,000).
+    func recordSession(_ peer: ReplicaID, connected: Bool, conversations: [ConversationID]) {
+        sessionRecords.append(SessionRecord(record: PeerSessionRecord(peer: peer, at: configuration.wallClock(), connected: connected),
+                                            conversations: conversations))
+        if sessionRecords.count > 10_000 { sessionRecords.removeFirst(sessionRecords.count - 10_000) }
+    }
+}
+
+/// A peer session's start or end, with the conversations it carried.
+struct SessionRecord: Sendable {
+    var record: PeerSessionRecord
+    var conversations: [ConversationID]
+}
+
+extension Node {
+    /// Joins a public conversation through a member at `endpoint`, with `view` permission: no
+    /// token needed. Fails when the conversation is private (the member refuses the session).
+    public func joinPublic(_ conversation: ConversationID, via endpoint: PeerEndpoint,
+                           timeout: Duration = .seconds(15)) async throws(NodeCommandError) {
+        if directory.permission(of: replicaID, in: conversation) != nil { return }
+        try await follow(conversation)
+        connectOrRefresh(endpoint)
+        let replica = try replica(conversation)
+        let deadline = now + timeout
+        while true {
+            let document = await replica.document
+            if document.settings.isPublic, !document.permissions.isEmpty { break }
+            guard now < deadline else {
+                throw .notPermitted("no member at \(endpoint) admitted this node: the conversation is private or unreachable")
+            }
+            try? await configuration.clock.sleep(for: .milliseconds(10))
+        }
+        try await submit([.join(inviteToken: [])], to: conversation)
+        if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
+    }
+}

@@ -94,6 +94,8 @@ public actor Node {
     var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
+    /// Peer sessions started and ended, for the audit trail.
+    var sessionRecords: [SessionRecord] = []
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
     var bannedHosts: [String: Duration] = [:]
     /// Addresses learned for peers (dialled, advertised in peer exchange).

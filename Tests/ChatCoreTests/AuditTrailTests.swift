@@ -156,6 +156,21 @@ func parseCSV(_ text: String) -> [[String]]? {
         ])
     }
 
+    @Test func linkAndAccessRequestOperations() {
+        let record = InviteRecord(tokenID: [0xAB, 0xCD], permission: .edit, label: "=evil", invitee: cat)
+        let batches = [
+            OperationBatch(author: ana, firstCounter: 0, clock: VectorClock(), timestamp: 1,
+                           operations: [.createLink(record), .revokeLink(tokenID: [0xAB, 0xCD])]),
+            OperationBatch(author: dan, firstCounter: 0, clock: VectorClock(), timestamp: 2,
+                           operations: [.requestAccess(permission: .comment, note: "please")]),
+        ]
+        let entries = AuditTrail.entries(from: batches, excluded: { _ in false }, sessions: [])
+        #expect(entries.map(\.action) == [.linkCreated, .userInvited, .linkRevoked, .accessRequested])
+        #expect(entries[1].target == cat && entries[1].actor == ana)
+        #expect(entries[2].detail == "token=abcd")
+        #expect(entries[3].actor == dan && entries[3].detail == "permission=comment")
+    }
+
     @Test func peerSessionsMergeByTimeAfterLogEntriesOfTheSameInstant() {
         let log = log()
         let t3 = log.start + 3000

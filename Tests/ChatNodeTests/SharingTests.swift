@@ -1,0 +1,88 @@
+import ChatCore
+import ChatCrypto
+import ChatNode
+import Foundation
+import Testing
+
+/// Share links, invitations and modes across real nodes on loopback.
+@Suite(.timeLimit(.minutes(2))) struct SharingTests {
+    @Test func linksAdmitUntilUsedUpRevokedOrDeclined() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(61, name: "ana")
+        let (ben, benDirectory) = try NodeTests.makeNode(62, name: "ben")
+        let (cat, catDirectory) = try NodeTests.makeNode(63, name: "cat")
+        defer {
+            for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, ben, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "shared")
+
+        // A single-use link admits Ben, then no one.
+        let once = try await ana.createLink(in: conversation, permission: .comment, useLimit: 1, label: "for ben")
+        _ = try await ben.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address)
+        try await NodeTests.eventually("the use to be counted") {
+            try await ana.links(of: conversation).first?.state == "used_up"
+        }
+        await #expect(throws: NodeCommandError.self) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(1))
+        }
+
+        // A revoked link admits no one.
+        let revoked = try await ana.createLink(in: conversation, permission: .view, label: "revoked")
+        try await ana.revokeLink(revoked.tokenID, in: conversation)
+        await #expect(throws: NodeCommandError.self) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(1))
+        }
+
+        // A direct invitation admits only its invitee; declined, it admits no one.
+        let forCat = try await ana.createLink(in: conversation, permission: .comment, invitee: cat.replicaID)
+        _ = try await cat.decline(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address)
+        try await NodeTests.eventually("the decline to arrive") {
+            try await ana.links(of: conversation).contains { $0.tokenID == forCat.tokenID && $0.state == "declined" }
+        }
+        await #expect(throws: NodeCommandError.self) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address, timeout: .seconds(1))
+        }
+        let members = try await ana.members(conversation).map(\.permission).sorted()
+        #expect(members == ["admin", "comment"])
+
+        // Ben asks for more; Ana sees the request and grants it.
+        try await ben.requestAccess(.edit, note: "to fix typos", in: conversation)
+        try await NodeTests.eventually("the request to arrive") { try await !ana.accessRequests(of: conversation).isEmpty }
+        try await ana.grant(.edit, to: ben.replicaID, in: conversation)
+        #expect(try await ana.accessRequests(of: conversation).first?.granted == true)
+
+        // The audit trail is for admins, and lists it all.
+        await #expect(throws: NodeCommandError.self) { try await ben.audit(conversation) }
+        let actions = try await ana.audit(conversation).map(\.action)
+        for action in [AuditAction.linkCreated, .linkUsed, .linkRevoked, .accessRequested, .permissionChanged, .peerConnected] {
+            #expect(actions.contains(action), "audit lists \(action.rawValue)")
+        }
+        for node in [ana, ben, cat] { await node.stop() }
+    }
+
+    @Test func publicConversationsAdmitAnyoneWithView() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(71, name: "ana")
+        let (eve, eveDirectory) = try NodeTests.makeNode(72, name: "eve")
+        defer {
+            for directory in [anaDirectory, eveDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        try await ana.start()
+        try await eve.start()
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "open")
+        // Private: refused.
+        await #expect(throws: NodeCommandError.self) {
+            try await eve.joinPublic(conversation, via: address, timeout: .seconds(1))
+        }
+        try await ana.setMode(public: true, in: conversation)
+        try await eve.joinPublic(conversation, via: address)
+        try await NodeTests.eventually("eve to be a member") {
+            try await ana.members(conversation).contains { $0.name == "eve" && $0.permission == "view" }
+        }
+        // View only: sending is refused before anything is signed.
+        await #expect(throws: NodeCommandError.self) { try await eve.post("hi", to: conversation) }
+        await ana.stop()
+        await eve.stop()
+    }
+}

@@ -24,9 +24,16 @@ extension ConversationReplica {
 
     private static let catchUpPage = 32
 
+    /// Reads the stored batches above `clock` in causal order. `strict` (loading after a
+    /// snapshot): `clock` must be covered by the store exactly and every batch read must be
+    /// ordered; otherwise (a peer's report) `clock` is clamped and about `limit` are read.
     static func catchUp(_ store: ChatStore, _ conversation: ConversationID, above clock: VectorClock, limit: Int,
-                        limits: WireLimits) throws -> [AuthenticatedBatch] {
+                        limits: WireLimits, strict: Bool = false) throws -> [AuthenticatedBatch] {
         let stored = try store.heads(of: conversation)
+        if strict {
+            let covered = clock.allEntries { author, count in (stored[author]?.nextCounter ?? 0) >= count }
+            guard covered else { throw NodeError.inconsistentStore("the snapshot covers batches that are not stored") }
+        }
         var heads: [ReplicaID: BatchVerifier.Head] = [:]
         var cursors: [(author: ReplicaID, next: UInt32, end: UInt32)] = []
         for (author, head) in stored {
@@ -68,6 +75,9 @@ extension ConversationReplica {
                     index += 1
                 }
             }
+        }
+        if strict, verifier.pendingCount > 0 {
+            throw NodeError.inconsistentStore("\(verifier.pendingCount) stored batches lack their causal dependencies")
         }
         return ordered
     }

@@ -83,42 +83,12 @@ public actor ConversationReplica {
         }
     }
 
-    /// Every stored batch above `clock`, in causal order. Stored batches were verified on the
-    /// way in, so signatures are not checked again; the verifier only orders them.
+    /// Every stored batch above `clock` (a snapshot's, which the store must cover), in causal
+    /// order. Stored batches were verified on the way in, so signatures are not checked again;
+    /// the verifier only orders them.
     static func storedBatches(_ store: ChatStore, _ conversation: ConversationID, above clock: VectorClock,
                               limits: WireLimits) throws -> [SignedBatch] {
-        var heads: [ReplicaID: BatchVerifier.Head] = [:]
-        for (author, count) in clock.entries {
-            guard let last = try store.batch(conversation, author: author, containing: count - 1) else {
-                throw NodeError.inconsistentStore("the snapshot covers batches that are not stored")
-            }
-            heads[author] = BatchVerifier.Head(nextCounter: count, hash: last.hash)
-        }
-        var replay = BatchVerifier(conversation: conversation, heads: heads, pendingLimit: Int.max)
-        var ordered: [SignedBatch] = []
-        for (author, head) in try store.heads(of: conversation) where head.nextCounter > clock[author] {
-            var next = clock[author]
-            while next < head.nextCounter {
-                let records = try store.batches(conversation, author: author, from: next, limit: 256)
-                guard let last = records.last else { break }
-                for record in records {
-                    let batch: SignedBatch
-                    do {
-                        batch = try SignedBatch(decoding: record.bytes, limits: limits)
-                    } catch {
-                        throw NodeError.inconsistentStore("stored batch does not decode: \(error)")
-                    }
-                    for verdict in replay.submit(AuthenticatedBatch(storedBatch: batch, hash: record.hash)) {
-                        if case .accepted(let accepted) = verdict { ordered.append(accepted.batch) }
-                    }
-                }
-                next = last.endCounter ?? head.nextCounter
-            }
-        }
-        guard replay.pendingCount == 0 else {
-            throw NodeError.inconsistentStore("\(replay.pendingCount) stored batches lack their causal dependencies")
-        }
-        return ordered
+        try catchUp(store, conversation, above: clock, limit: .max, limits: limits, strict: true).map(\.batch)
     }
 
     /// Every stored batch of the conversation in causal order (for the audit trail).

@@ -40,6 +40,11 @@ public final class MembershipDirectory: Sendable {
         entries.withLock { $0[conversation] = Entry(permissions: permissions, revoked: revoked, sharing: sharing) }
     }
 
+    /// Drops a conversation this node no longer holds.
+    public func forget(_ conversation: ConversationID) {
+        entries.withLock { $0[conversation] = nil }
+    }
+
     /// True when `peer` is a member of `conversation`.
     public func isMember(_ peer: ReplicaID, of conversation: ConversationID) -> Bool {
         entries.withLock { $0[conversation]?.permissions[peer] != nil }

@@ -236,7 +236,7 @@ extension Node {
         if declining {
             while pendingJoins[conversation] != nil {
                 guard now < deadline else {
-                    pendingJoins[conversation] = nil
+                    await abandonJoin(conversation)
                     throw .timedOut("the invitation's record did not arrive from \(targets.map(\.description).joined(separator: ", "))")
                 }
                 try? await configuration.clock.sleep(for: .milliseconds(10))
@@ -246,6 +246,7 @@ extension Node {
         }
         while directory.permission(of: replicaID, in: conversation) == nil {
             guard now < deadline else {
+                await abandonJoin(conversation)
                 throw .timedOut("no member at \(targets.map(\.description).joined(separator: ", ")) admitted this node")
             }
             try? await configuration.clock.sleep(for: .milliseconds(10))
@@ -266,6 +267,18 @@ extension Node {
         } catch {
             throw .node(error)
         }
+    }
+
+    /// Gives up a join that was refused or timed out: the token is no longer presented, and a
+    /// conversation of which nothing arrived is forgotten.
+    func abandonJoin(_ conversation: ConversationID) async {
+        guard pendingJoins[conversation]?.recorded != true else { return }
+        pendingJoins[conversation] = nil
+        savePendingJoin(conversation)
+        guard let replica = replicas[conversation], await replica.document.permissions.isEmpty else { return }
+        replicas[conversation] = nil
+        directory.forget(conversation)
+        await replica.setEventSink(nil)
     }
 
     /// Records the join once the issuer's admin grant has arrived (so every replica judges the

@@ -11,7 +11,17 @@ import Foundation
 /// |---|---|---|
 /// | `create` | `title`, `public` (`true`/`false`) | `{"conversation"}` |
 /// | `invite` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label` | `{"conversation","token"}` (hex) |
-/// | `join` | `token` (hex), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
+/// | `join` | `token` (hex or share link URL), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
+/// | `decline` | `token` (hex or URL), `address` (optional), `timeout` (s) | `{"conversation"}` |
+/// | `link_create` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label`, `invitee` (sc1…, optional) | ``ShareLink`` |
+/// | `link_list` | `conversation` | `{"links":[LinkEntry]}` |
+/// | `link_revoke` | `conversation`, `token` (token id prefix) | `{"conversation","tokenID"}` |
+/// | `invitations` | `conversation` | `{"invitations":[LinkEntry]}` (direct invitations only) |
+/// | `grant` | `conversation`, `member` (sc1…), `permission` | `{"conversation","member","permission"}` |
+/// | `request_access` | `conversation`, `permission`, `note` | `{"conversation","permission"}` |
+/// | `requests` | `conversation` | `{"requests":[AccessRequestEntry]}` |
+/// | `mode` | `conversation`, `public` (`true`/`false`) | `{"conversation","public"}` |
+/// | `audit` | `conversation`, `user` (sc1…), `actions` (comma-separated), `since`, `until` (ms), `format` (`json`/`csv`) | `{"conversation","entries":[{"at","action","actor","target","message","detail","opID"}]}` (keys sc1…) or `{"conversation","csv"}` |
 /// | `send` | `conversation`, `text` | `{"conversation","id"}` |
 /// | `edit` | `conversation`, `message`, `text` | `{"conversation","id"}` |
 /// | `delete` | `conversation`, `message` | `{"conversation","id"}` |
@@ -26,11 +36,13 @@ import Foundation
 /// (or `unknown_command`, `missing_argument`, `invalid_argument`) and a sentence.
 public enum NodeControl {
     /// Every command ``handle(_:node:stop:)`` understands.
-    public static let commands = ["create", "invite", "join", "send", "edit", "delete", "revoke", "log", "members",
-                                  "status", "conversations", "stop"]
+    public static let commands = ["create", "invite", "join", "decline", "send", "edit", "delete", "revoke", "grant",
+                                  "link_create", "link_list", "link_revoke", "invitations", "request_access", "requests",
+                                  "mode", "audit", "log", "members", "status", "conversations", "stop"]
 
     /// Commands that sign operations into a log: run one at a time through a ``WriteGate``.
-    static let writes: Set<String> = ["create", "send", "edit", "delete", "revoke"]
+    static let writes: Set<String> = ["create", "send", "edit", "delete", "revoke", "grant", "link_create", "link_revoke",
+                                      "request_access", "mode"]
 
     /// Answers one request against `node`; `stop` is called for the `stop` command (after which the
     /// caller shuts the daemon down). Give every request of one node the same `gate` so that
@@ -74,21 +86,71 @@ public enum NodeControl {
                                               useLimit: try arguments.number("useLimit", as: UInt32.self),
                                               label: arguments.optional("label") ?? "")
             return ["conversation": .string(conversation.hex), "token": .string(Hex.encode(token.bytes))]
-        case "join":
-            let tokenText = try arguments.required("token")
-            guard let token = Hex.decode(tokenText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw NodeCommandError.invalidToken("it is not hexadecimal")
-            }
-            var endpoint: PeerEndpoint?
-            if let address = arguments.optional("address") {
-                guard let parsed = PeerEndpoint(address) else {
-                    throw ControlCommandError.invalidArgument("an address looks like host:port, not \(address)")
-                }
-                endpoint = parsed
-            }
-            let seconds = try arguments.number("timeout", as: UInt32.self) ?? 15
-            let conversation = try await node.join(token: token, via: endpoint, timeout: .seconds(Int(seconds)))
+        case "join", "decline":
+            let token = try arguments.token()
+            let endpoint = try arguments.endpoint()
+            let timeout = Duration.seconds(Int(try arguments.number("timeout", as: UInt32.self) ?? 15))
+            let conversation = request.command == "join"
+                ? try await node.join(token: token, via: endpoint, timeout: timeout)
+                : try await node.decline(token: token, via: endpoint, timeout: timeout)
             return ["conversation": .string(conversation.hex)]
+        case "link_create":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let link = try await node.createLink(in: conversation, permission: try arguments.permission(default: .view),
+                                                 expiresAt: try arguments.number("expiresAt", as: UInt64.self),
+                                                 useLimit: try arguments.number("useLimit", as: UInt32.self),
+                                                 label: arguments.optional("label") ?? "",
+                                                 invitee: try arguments.optionalKey("invitee")?.replicaID)
+            return try JSONValue(encoding: link)
+        case "link_list":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            return ["links": try JSONValue(encoding: try await node.links(of: conversation))]
+        case "invitations":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let invitations = try await node.links(of: conversation).filter { $0.invitee != nil }
+            return ["invitations": try JSONValue(encoding: invitations)]
+        case "link_revoke":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let prefix = try arguments.required("token")
+            try await node.revokeLink(prefix, in: conversation)
+            let tokenID = try await node.links(of: conversation).first { $0.tokenID.hasPrefix(prefix.lowercased()) }?.tokenID
+            return ["conversation": .string(conversation.hex), "tokenID": .string(tokenID ?? prefix)]
+        case "grant":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let member = try arguments.key("member")
+            guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
+                throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
+            }
+            let permission = try arguments.permission(default: nil)
+            try await node.grant(permission, to: member.replicaID, in: conversation)
+            return ["conversation": .string(conversation.hex), "member": .string(member.text),
+                    "permission": .string(permission.description)]
+        case "request_access":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let permission = try arguments.permission(default: nil)
+            try await node.requestAccess(permission, note: arguments.optional("note") ?? "", in: conversation)
+            return ["conversation": .string(conversation.hex), "permission": .string(permission.description)]
+        case "requests":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            return ["requests": try JSONValue(encoding: try await node.accessRequests(of: conversation))]
+        case "mode":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let isPublic = try arguments.flag("public")
+            try await node.setMode(public: isPublic, in: conversation)
+            return ["conversation": .string(conversation.hex), "public": .bool(isPublic)]
+        case "audit":
+            let conversation = try await node.resolve(try arguments.required("conversation"))
+            let filter = try arguments.auditFilter()
+            switch arguments.optional("format") ?? "json" {
+            case "json":
+                let entries = try await node.audit(conversation, filter: filter)
+                return ["conversation": .string(conversation.hex), "entries": .array(entries.map(auditJSON))]
+            case "csv":
+                let csv = try await node.auditCSV(conversation, filter: filter)
+                return ["conversation": .string(conversation.hex), "csv": .string(csv)]
+            case let other:
+                throw ControlCommandError.invalidArgument("format must be json or csv, not \(other)")
+            }
         case "send":
             let conversation = try await node.resolve(try arguments.required("conversation"))
             let id = try await node.post(try arguments.required("text"), to: conversation)
@@ -105,17 +167,11 @@ public enum NodeControl {
             return ["conversation": .string(conversation.hex), "id": .string(message)]
         case "revoke":
             let conversation = try await node.resolve(try arguments.required("conversation"))
-            let memberText = try arguments.required("member")
-            guard let member = try? PublicKey(text: memberText) else {
-                throw ControlCommandError.invalidArgument("a member is named by their key, sc1…, not \(memberText)")
-            }
+            let member = try arguments.key("member")
             guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
-                throw ControlCommandError.invalidArgument("\(memberText) is not a member of this conversation")
+                throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
             }
-            guard try await node.members(conversation).contains(where: { $0.isSelf && $0.permission == "admin" }) else {
-                throw NodeCommandError.notPermitted("only admins can revoke members")
-            }
-            try await node.submit([.removeMember(member: member.replicaID)], to: conversation)
+            try await node.revoke(member.replicaID, in: conversation)
             return ["conversation": .string(conversation.hex), "member": .string(member.text)]
         case "log":
             let conversation = try await node.resolve(try arguments.required("conversation"))
@@ -140,6 +196,21 @@ public enum NodeControl {
         default:
             throw ControlCommandError.unknownCommand(request.command)
         }
+    }
+}
+
+extension NodeControl {
+    /// An audit entry as `audit --json` shows it: `at`, `action`, `actor` and `target` as keys
+    /// (sc1…, like `members`), `message` and `opID` as `log` shows message ids, `detail`.
+    static func auditJSON(_ entry: AuditEntry) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "at": .int(Int(clamping: entry.at)), "action": .string(entry.action.rawValue),
+            "actor": .string(PublicKey(entry.actor).text), "detail": .string(entry.detail),
+        ]
+        if let target = entry.target { object["target"] = .string(PublicKey(target).text) }
+        if let message = entry.message { object["message"] = .string(MessageReference.text(message)) }
+        if let opID = entry.opID { object["opID"] = .string(MessageReference.text(opID)) }
+        return .object(object)
     }
 }
 
@@ -219,5 +290,68 @@ private struct Arguments {
         guard let text = values[name] else { return nil }
         guard let value = T(text) else { throw .invalidArgument("\(name) must be a whole number in range, not \(text)") }
         return value
+    }
+
+    /// `permission` by name, or `fallback` when absent (required when `fallback` is nil).
+    func permission(default fallback: Permission?) throws(ControlCommandError) -> Permission {
+        guard let name = values["permission"] else {
+            guard let fallback else { throw .missingArgument("permission") }
+            return fallback
+        }
+        guard let permission = Permission(name: name) else {
+            throw .invalidArgument("permission must be view, comment, edit or admin, not \(name)")
+        }
+        return permission
+    }
+
+    /// A public key (sc1…) argument.
+    func key(_ name: String) throws(ControlCommandError) -> PublicKey {
+        guard let key = try optionalKey(name) else { throw .missingArgument(name) }
+        return key
+    }
+
+    /// A public key (sc1…) argument, nil when absent.
+    func optionalKey(_ name: String) throws(ControlCommandError) -> PublicKey? {
+        guard let text = values[name] else { return nil }
+        guard let key = try? PublicKey(text: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw .invalidArgument("\(name) must be a public key, sc1…, not \(text)")
+        }
+        return key
+    }
+
+    /// The `token` argument: a share link URL or bare hex.
+    func token() throws -> [UInt8] {
+        let text = try required("token").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let token = ShareLink.tokenBytes(from: text) else {
+            throw NodeCommandError.invalidToken("it is neither a streamingchat://join link nor hexadecimal")
+        }
+        return token
+    }
+
+    /// The optional `address` argument (`host:port`).
+    func endpoint() throws(ControlCommandError) -> PeerEndpoint? {
+        guard let address = values["address"] else { return nil }
+        guard let endpoint = PeerEndpoint(address) else {
+            throw .invalidArgument("an address looks like host:port, not \(address)")
+        }
+        return endpoint
+    }
+
+    /// The audit filter of `user`, `actions` (comma-separated raw values), `since` and `until`.
+    func auditFilter() throws(ControlCommandError) -> AuditFilter {
+        var actions: Set<AuditAction>?
+        if let text = values["actions"] {
+            var parsed = Set<AuditAction>()
+            for name in text.split(separator: ",") {
+                guard let action = AuditAction(rawValue: String(name)) else {
+                    let known = AuditAction.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw .invalidArgument("unknown audit action \(name); the actions are \(known)")
+                }
+                parsed.insert(action)
+            }
+            actions = parsed
+        }
+        return AuditFilter(user: try optionalKey("user")?.replicaID, actions: actions,
+                           since: try number("since", as: UInt64.self), until: try number("until", as: UInt64.self))
     }
 }

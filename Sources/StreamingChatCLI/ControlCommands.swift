@@ -90,12 +90,18 @@ extension StreamingChat {
         }
     }
 
-    /// `streamingchat invite <conversation>`.
+    /// `streamingchat invite <conversation> [<public-key>]`.
     struct Invite: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Sign an invite token (admins only); print it as hex.")
+        static let configuration = CommandConfiguration(
+            abstract: "Sign an invite token (admins only); print it as hex.",
+            discussion: """
+                With a public key, sign a direct invitation for that user instead (recorded in the \
+                conversation, listed by `invitations`) and print its streamingchat://join link.
+                """)
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The invitee's public key (sc1…), for a direct invitation.") var publicKey: String?
         @Option(help: "view, comment, edit or admin.") var permission = "comment"
         @Option(help: "Seconds until the token expires.") var expiresIn: UInt64?
         @Option(help: "How many joins the token allows.") var uses: UInt32?
@@ -103,38 +109,46 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            guard ["view", "comment", "edit", "admin"].contains(permission) else {
-                try usage("--permission must be view, comment, edit or admin, not \(permission)")
+            var arguments = try Sharing.linkArguments(conversation: conversation, permission: permission,
+                                                      expiresIn: expiresIn, uses: uses, label: label)
+            if let publicKey {
+                arguments["invitee"] = publicKey
+                let result = try await Control.call("link_create", arguments, data: dataOptions)
+                if output.json { return try Control.printJSON(result) }
+                print(try Control.field("url", of: result, as: String.self))
+                return
             }
-            var arguments = ["conversation": conversation, "permission": permission]
-            if let expiresIn {
-                let (seconds, overflow) = expiresIn.multipliedReportingOverflow(by: 1000)
-                guard !overflow else { try usage("--expires-in is too large") }
-                arguments["expiresAt"] = String(Node.systemWallClock() &+ seconds)
-            }
-            if let uses { arguments["useLimit"] = String(uses) }
-            if let label { arguments["label"] = label }
             let result = try await Control.call("invite", arguments, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("token", of: result, as: String.self))
         }
     }
 
-    /// `streamingchat join <host:port> <token>`.
+    /// `streamingchat join <link>` or `streamingchat join <host:port> <token>`.
     struct Join: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Join a conversation through the peer at host:port; returns once the join is durable.")
+            abstract: "Join a conversation with a share link, or through the peer at host:port; returns once the join is durable.",
+            discussion: """
+                `join streamingchat://join?token=…` dials the peers the link names; \
+                `join <host:port> <token>` dials the given peer.
+                """)
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "A member's address, host:port.") var address: String
-        @Argument(help: "The invite token (hex).") var token: String
+        @Argument(help: "A share link (streamingchat://join?token=…), or a member's address, host:port.") var linkOrAddress: String
+        @Argument(help: "The invite token (hex or link), when the first argument is an address.") var token: String?
         @Option(help: "Seconds to wait for admission.") var timeout: UInt32 = 15
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            guard PeerEndpoint(address) != nil else { try usage("the address must be host:port, not \(address)") }
-            let result = try await Control.call("join", ["address": address, "token": token, "timeout": String(timeout)],
-                                                data: dataOptions, timeout: .seconds(Int(timeout) + 15))
+            var arguments = ["timeout": String(timeout)]
+            if let token {
+                guard PeerEndpoint(linkOrAddress) != nil else { try usage("the address must be host:port, not \(linkOrAddress)") }
+                arguments["address"] = linkOrAddress
+                arguments["token"] = token
+            } else {
+                arguments["token"] = linkOrAddress
+            }
+            let result = try await Control.call("join", arguments, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("conversation", of: result, as: String.self))
         }
@@ -317,7 +331,7 @@ extension StreamingChat {
 }
 
 extension StreamingChat {
-    /// Revokes a member (hidden until the real `revoke` command lands).
+    /// Revokes a member (hidden; the same as `streamingchat revoke`, kept for scripts).
     struct DebugRevoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "revoke", abstract: "Remove a member from a conversation (admins only).", shouldDisplay: false)

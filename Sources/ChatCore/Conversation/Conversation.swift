@@ -167,8 +167,8 @@ public struct Conversation: Sendable {
                 if case .postMessage = op {
                     // Keep only the last minute: the window the rate rule looks at.
                     recentPosts[author, default: []].append(timestamp)
-                    if let first = recentPosts[author]?.first, first + 60_000 <= timestamp {
-                        recentPosts[author]?.removeAll { $0 + 60_000 <= timestamp }
+                    if let first = recentPosts[author]?.first, timestamp >= 60_000, first <= timestamp - 60_000 {
+                        recentPosts[author]?.removeAll { $0 <= timestamp - 60_000 }
                     }
                 }
             } catch {
@@ -208,7 +208,8 @@ public struct Conversation: Sendable {
         switch op {
         case .postMessage(let post):
             guard ContentRules.utf8Count(post.body) <= Int(settings.maxMessageBytes) else { return .tooLarge }
-            let window = (recentPosts[id.replica] ?? []).reversed().prefix { $0 + 60_000 > timestamp }
+            // Compared by subtraction: a hostile timestamp near UInt64.max must not overflow.
+            let window = (recentPosts[id.replica] ?? []).reversed().prefix { timestamp < 60_000 || $0 > timestamp - 60_000 }
             guard window.count < Int(settings.messagesPerMinute) else { return .rateLimited }
         case .insertText(let insert):
             guard ContentRules.utf8Count(insert.text) <= Int(settings.maxMessageBytes) else { return .tooLarge }

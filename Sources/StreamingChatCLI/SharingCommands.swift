@@ -1,0 +1,341 @@
+import ArgumentParser
+import ChatNode
+import Foundation
+
+/// Parsing shared by the sharing commands.
+enum Sharing {
+    static let permissions = ["view", "comment", "edit", "admin"]
+
+    /// Checks a permission name, or exits with a usage error.
+    static func checkPermission(_ permission: String) throws {
+        guard permissions.contains(permission) else {
+            try usage("--permission must be view, comment, edit or admin, not \(permission)")
+        }
+    }
+
+    /// The control arguments of `invite` and `link create`.
+    static func linkArguments(conversation: String, permission: String, expiresIn: UInt64?, uses: UInt32?,
+                              label: String?) throws -> [String: String] {
+        try checkPermission(permission)
+        var arguments = ["conversation": conversation, "permission": permission]
+        if let expiresIn {
+            let (milliseconds, overflow) = expiresIn.multipliedReportingOverflow(by: 1000)
+            let (expiresAt, late) = Node.systemWallClock().addingReportingOverflow(milliseconds)
+            guard !overflow, !late else { try usage("--expires-in is too large") }
+            arguments["expiresAt"] = String(expiresAt)
+        }
+        if let uses { arguments["useLimit"] = String(uses) }
+        if let label { arguments["label"] = label }
+        return arguments
+    }
+
+    /// An instant given as ms since the Unix epoch or as ISO 8601 (`2026-11-27T03:00:00Z`), as ms.
+    static func milliseconds(_ text: String, option: String) throws -> UInt64 {
+        if let value = UInt64(text) { return value }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 {
+                return UInt64((date.timeIntervalSince1970 * 1000).rounded())
+            }
+        }
+        try usage("\(option) takes ms since the epoch or an ISO 8601 time like 2026-11-27T03:00:00Z, not \(text)")
+    }
+
+    /// A timestamp in ms as local `yyyy-MM-dd HH:mm:ss`.
+    static func time(_ milliseconds: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// Link and invitation rows for human output.
+    static func printLinks(_ links: [LinkEntry]) {
+        guard !links.isEmpty else { return print("(none)") }
+        print(table(links.map { link in
+            let uses = link.useLimit.map { "\(link.uses)/\($0)" } ?? "\(link.uses)"
+            var columns = [link.state.padding(toLength: 8, withPad: " ", startingAt: 0),
+                           link.permission.padding(toLength: 7, withPad: " ", startingAt: 0), "uses \(uses)"]
+            if let expiresAt = link.expiresAt { columns.append("expires \(time(expiresAt))") }
+            if let invitee = link.invitee { columns.append("for \(invitee)") }
+            if !link.label.isEmpty { columns.append("\"\(link.label)\"") }
+            return (String(link.tokenID.prefix(16)), columns.joined(separator: "  "))
+        }))
+    }
+}
+
+extension StreamingChat {
+    /// `streamingchat link create|list|revoke`.
+    struct Link: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, list and revoke share links.", subcommands: [Create.self, List.self, Revoke.self])
+    }
+
+    /// `streamingchat invitations [list] <conversation>`, `invitations accept|decline <link>`.
+    struct Invitations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List direct invitations (admins), or accept or decline one you received.",
+            subcommands: [List.self, Accept.self, Decline.self], defaultSubcommand: List.self)
+    }
+
+    /// `streamingchat grant <conversation> <public-key> <permission>`.
+    struct Grant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a member's permission (admins only).")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The member's key (sc1…).") var member: String
+        @Argument(help: "view, comment, edit or admin.") var permission: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try Sharing.checkPermission(permission)
+            let result = try await Control.call("grant", ["conversation": conversation, "member": member,
+                                                          "permission": permission], data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat revoke <conversation> <public-key>`.
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a member (admins only): their sessions close and later operations are excluded.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The member's key (sc1…).") var member: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("revoke", ["conversation": conversation, "member": member], data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat request-access <conversation> --permission P [--note N]`.
+    struct RequestAccess: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "request-access", abstract: "Ask the conversation's admins for a permission.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Option(help: "view, comment, edit or admin.") var permission: String
+        @Option(help: "A note for the admins.") var note: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try Sharing.checkPermission(permission)
+            var arguments = ["conversation": conversation, "permission": permission]
+            if let note { arguments["note"] = note }
+            let result = try await Control.call("request_access", arguments, data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat requests <conversation>`.
+    struct Requests: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a conversation's access requests.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("requests", ["conversation": conversation], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            let requests = try Control.field("requests", of: result, as: [AccessRequestEntry].self)
+            guard !requests.isEmpty else { return print("(none)") }
+            print(table(requests.map { request in
+                ("[\(Sharing.time(request.at))] " + (request.authorName ?? String(request.author.prefix(12))),
+                 "wants \(request.permission)\(request.granted ? " (granted)" : "")"
+                     + (request.note.isEmpty ? "" : ": \(request.note)") + "  \(request.author)")
+            }))
+        }
+    }
+
+    /// `streamingchat mode <conversation> public|private`.
+    struct Mode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a conversation public or private (admins only).")
+
+        enum Visibility: String, ExpressibleByArgument, CaseIterable {
+            case `public`, `private`
+        }
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "public or private.") var mode: Visibility
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("mode", ["conversation": conversation,
+                                                         "public": mode == .public ? "true" : "false"], data: dataOptions)
+            if output.json { try Control.printJSON(result) }
+        }
+    }
+
+    /// `streamingchat audit <conversation> [--user KEY] [--action A]... [--since T] [--until T] [--csv]`.
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a conversation's audit trail (admins only).")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Option(help: "Only entries whose actor or target is this key (sc1…).") var user: String?
+        @Option(name: .customLong("action"), help: "Only these actions (repeatable), e.g. message_sent.")
+        var actions: [String] = []
+        @Option(help: "Entries at or after this time (ms since the epoch or ISO 8601).") var since: String?
+        @Option(help: "Entries before this time (ms since the epoch or ISO 8601).") var until: String?
+        @Flag(help: "Print RFC 4180 CSV (formula-safe) instead.") var csv = false
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if csv && output.json { throw ValidationError("--csv and --json exclude each other") }
+        }
+
+        func run() async throws {
+            var arguments = ["conversation": conversation, "format": csv ? "csv" : "json"]
+            if let user { arguments["user"] = user }
+            if !actions.isEmpty { arguments["actions"] = actions.joined(separator: ",") }
+            if let since { arguments["since"] = String(try Sharing.milliseconds(since, option: "--since")) }
+            if let until { arguments["until"] = String(try Sharing.milliseconds(until, option: "--until")) }
+            let result = try await Control.call("audit", arguments, data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            if csv { return print(try Control.field("csv", of: result, as: String.self), terminator: "") }
+            let entries = try Control.field("entries", of: result, as: [AuditRow].self)
+            guard !entries.isEmpty else { return print("(none)") }
+            print(table(entries.map { entry in
+                ("[\(Sharing.time(entry.at))] \(entry.action)",
+                 "by \(entry.actor.prefix(15))" + (entry.target.map { " on \($0.prefix(15))" } ?? "")
+                     + (entry.detail.isEmpty ? "" : "  \(entry.detail)"))
+            }))
+        }
+
+        /// The fields of an audit entry that the human output shows.
+        private struct AuditRow: Decodable {
+            var at: UInt64
+            var action: String
+            var actor: String
+            var target: String?
+            var detail: String
+        }
+    }
+}
+
+extension StreamingChat.Link {
+    /// `streamingchat link create <conversation>`.
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a share link (admins only); print its streamingchat://join URL.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Option(help: "view, comment, edit or admin.") var permission = "view"
+        @Option(help: "Seconds until the link expires.") var expiresIn: UInt64?
+        @Option(help: "How many joins the link allows.") var uses: UInt32?
+        @Option(help: "A note shown in `link list` and the audit trail.") var label: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let arguments = try Sharing.linkArguments(conversation: conversation, permission: permission,
+                                                      expiresIn: expiresIn, uses: uses, label: label)
+            let result = try await Control.call("link_create", arguments, data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            print(try Control.field("url", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat link list <conversation>`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a conversation's links and invitations.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("link_list", ["conversation": conversation], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            Sharing.printLinks(try Control.field("links", of: result, as: [LinkEntry].self))
+        }
+    }
+
+    /// `streamingchat link revoke <conversation> <token-id-prefix>`.
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a link or invitation (admins only).")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The token id, or an unambiguous prefix of it, as `link list` shows it.") var tokenID: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("link_revoke", ["conversation": conversation, "token": tokenID],
+                                                data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            print("revoked \(try Control.field("tokenID", of: result, as: String.self))")
+        }
+    }
+}
+
+extension StreamingChat.Invitations {
+    /// `streamingchat invitations [list] <conversation>`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a conversation's direct invitations.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("invitations", ["conversation": conversation], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            Sharing.printLinks(try Control.field("invitations", of: result, as: [LinkEntry].self))
+        }
+    }
+
+    /// The options of `invitations accept` and `invitations decline`.
+    struct Answer: ParsableArguments {
+        @Argument(help: "The invitation's link (streamingchat://join?token=…) or token hex.") var link: String
+        @Option(help: "A member's address, host:port (default: the addresses the link carries).") var via: String?
+        @Option(help: "Seconds to wait for the inviter's peers.") var timeout: UInt32 = 15
+
+        func validate() throws {
+            if let via, PeerEndpoint(via) == nil { throw ValidationError("--via must be host:port, not \(via)") }
+        }
+
+        /// Sends `command` with the link; prints the conversation id (or the JSON result).
+        func send(_ command: String, data: DataOptions, json: Bool) async throws {
+            var arguments = ["token": link, "timeout": String(timeout)]
+            if let via { arguments["address"] = via }
+            let result = try await Control.call(command, arguments, data: data, timeout: .seconds(Int(timeout) + 15))
+            if json { return try Control.printJSON(result) }
+            print(try Control.field("conversation", of: result, as: String.self))
+        }
+    }
+
+    /// `streamingchat invitations accept <link>`.
+    struct Accept: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Accept a direct invitation: join its conversation.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @OptionGroup var answer: Answer
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await answer.send("join", data: dataOptions, json: output.json)
+        }
+    }
+
+    /// `streamingchat invitations decline <link>`.
+    struct Decline: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decline a direct invitation (signed into the conversation, so the inviter sees it).")
+
+        @OptionGroup var dataOptions: DataOptions
+        @OptionGroup var answer: Answer
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await answer.send("decline", data: dataOptions, json: output.json)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatCore
 import ChatNode
 import Foundation
 
@@ -75,7 +76,7 @@ extension StreamingChat {
     struct Invitations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List direct invitations (admins), or accept or decline one you received.",
-            subcommands: [List.self, Accept.self, Decline.self], defaultSubcommand: List.self)
+            subcommands: [List.self, Show.self, Accept.self, Decline.self], defaultSubcommand: List.self)
     }
 
     /// `streamingchat grant <conversation> <public-key> <permission>`.
@@ -289,6 +290,29 @@ extension StreamingChat.Invitations {
             let result = try await Control.call("invitations", ["conversation": conversation], data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             Sharing.printLinks(try Control.field("invitations", of: result, as: [LinkEntry].self))
+        }
+    }
+
+    /// `streamingchat invitations show <link>`: what an invitation you received says (no node needed).
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a link or invitation you received grants, and who signed it.")
+
+        @Argument(help: "The link (streamingchat://join?token=…) or token hex.") var link: String
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard let summary = InvitationSummary(link: link) else {
+                printError("streamingchat: not a valid invitation: it does not decode or its signature does not verify")
+                throw ExitCode(1)
+            }
+            if output.json { return print(try jsonLine(summary)) }
+            print(table([
+                ("conversation", summary.conversation), ("permission", summary.permission), ("from", summary.issuer),
+                ("label", summary.label.isEmpty ? "-" : summary.label),
+                ("expires", summary.expiresAt.map { AuditCSV.isoTime($0) } ?? "never"),
+                ("uses", summary.useLimit.map(String.init) ?? "unlimited"), ("peers", summary.addresses.joined(separator: " ")),
+            ]))
         }
     }
 

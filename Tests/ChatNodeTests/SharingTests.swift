@@ -85,4 +85,24 @@ import Testing
         await ana.stop()
         await eve.stop()
     }
+
+    @Test func anInviteeReadsWhatAnInvitationGrants() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(81, name: "ana")
+        defer { try? FileManager.default.removeItem(atPath: anaDirectory) }
+        try await ana.start()
+        let conversation = try await ana.create(title: "readable")
+        let invitee = try SigningKey(seed: Array(repeating: 82, count: 32)).publicKey.replicaID
+        let link = try await ana.createLink(in: conversation, permission: .edit, useLimit: 1, label: "for you", invitee: invitee)
+        let summary = try #require(InvitationSummary(link: link.url))
+        #expect(summary.conversation == conversation.hex)
+        #expect(summary.permission == "edit")
+        #expect(summary.issuer == ana.identity.publicKey.text)
+        #expect(summary.label == "for you" && summary.useLimit == 1)
+        // A token with one byte changed no longer verifies.
+        var bytes = try #require(ShareLink.tokenBytes(from: link.url))
+        bytes[bytes.count / 2] ^= 1
+        #expect(InvitationSummary(link: Hex.encode(bytes)) == nil)
+        #expect(InvitationSummary(link: "streamingchat://join?token=zz") == nil)
+        await ana.stop()
+    }
 }

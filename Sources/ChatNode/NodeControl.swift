@@ -38,7 +38,7 @@ public enum NodeControl {
     /// Every command ``handle(_:node:stop:)`` understands.
     public static let commands = ["create", "invite", "join", "decline", "send", "edit", "delete", "revoke", "grant",
                                   "link_create", "link_list", "link_revoke", "invitations", "request_access", "requests",
-                                  "mode", "audit", "log", "members", "status", "conversations", "stop"]
+                                  "mode", "audit", "log", "members", "status", "conversations", "stop"] + NodeChatControl.commands
 
     /// Commands that sign operations into a log: run one at a time through a ``WriteGate``.
     static let writes: Set<String> = ["create", "send", "edit", "delete", "revoke", "grant", "link_create", "link_revoke",
@@ -49,6 +49,8 @@ public enum NodeControl {
     /// concurrent writes reach the node one at a time.
     public static func handle(_ request: ControlRequest, node: Node, gate: WriteGate? = nil,
                               stop: @Sendable () -> Void = {}) async -> ControlResponse {
+        // The interactive chat's state and ephemeral updates (not log writes: not gated).
+        if let response = await NodeChatControl.handle(request, node: node) { return response }
         let gated = writes.contains(request.command) ? gate : nil
         await gated?.acquire()
         let response = await respond(to: request, node: node, stop: stop)

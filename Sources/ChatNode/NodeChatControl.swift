@@ -1,0 +1,307 @@
+import ChatCore
+import ChatCrypto
+import Foundation
+
+/// The control commands of the interactive terminal chat (`streamingchat chat`): one snapshot of
+/// everything the screen shows, and publishing this node's typing, cursor and presence.
+///
+/// | command | arguments | result |
+/// |---|---|---|
+/// | `chat-state` | `conversation` | ``ChatState`` |
+/// | `publish` | `conversation`, `kind` (`typing`/`cursor`/`presence`/`heartbeat`), kind's fields | `{"conversation","kind"}` |
+///
+/// `publish` fields: typing — `typing` (`true`/`false`), `message` (optional id being edited);
+/// cursor — `message` (focused id, optional), `scrollTop`, `scrollHeight`, `viewportHeight`;
+/// presence — `status` (`online`/`away`/`dnd`/`offline`), `text`, `emoji`, `lastActiveAt` (ms).
+public enum NodeChatControl {
+    /// The commands ``handle(_:node:)`` answers.
+    public static let commands = ["chat-state", "publish"]
+
+    /// How many of the latest messages `chat-state` returns.
+    public static let messageLimit = 200
+
+    /// Answers `request` when it is one of ``commands``; nil for any other command.
+    public static func handle(_ request: ControlRequest, node: Node) async -> ControlResponse? {
+        guard commands.contains(request.command) else { return nil }
+        do {
+            switch request.command {
+            case "chat-state":
+                return .success(try JSONValue(encoding: try await state(request.arguments, node: node)))
+            default:
+                return .success(try await publish(request.arguments, node: node))
+            }
+        } catch let error as NodeCommandError {
+            return .failure(code: error.code, message: error.description)
+        } catch let error as ChatControlError {
+            return .failure(code: error.code, message: error.message)
+        } catch {
+            return .failure(code: ControlErrorBody.Code.internalError, message: "\(error)")
+        }
+    }
+
+    // MARK: - chat-state
+
+    static func state(_ arguments: [String: String], node: Node) async throws -> ChatState {
+        let conversation = try await node.resolve(try required("conversation", in: arguments))
+        let document = try await node.replica(conversation).document
+        let members = try await node.members(conversation)
+        let log = try await node.log(conversation)
+        let status = await node.status()
+        let now = node.configuration.wallClock()
+        let registers = await node.ephemeralState(of: conversation)
+        let me = node.replicaID
+
+        var names: [ReplicaID: String] = [:]
+        var replicas: [String: ReplicaID] = [:]
+        for member in members {
+            guard let key = try? PublicKey(text: member.key) else { continue }
+            replicas[member.key] = key.replicaID
+            names[key.replicaID] = member.name ?? "User \(key.replicaID)"
+        }
+        var everyone = Set(replicas.values)
+        for entry in log { if let key = try? PublicKey(text: entry.author) { everyone.insert(key.replicaID) } }
+        let assigned = UserColor.assignColors(members: everyone)
+        var colors: [String: String] = [:]
+        for user in everyone {
+            let chosen = document.profiles[user]?.profile.colour.map(RGB.init(packed:))
+            colors[PublicKey(user).text] = (chosen ?? assigned[user] ?? UserColor.color(for: user)).hex
+        }
+
+        let rows = members.map { member -> ChatState.Member in
+            let replica = replicas[member.key]
+            let presence = replica.flatMap { registers?.presence(of: $0, now: now) }
+            // Without any presence heard: online while connected (or this node), else offline.
+            let presenceStatus = presence?.status ?? (member.online ? .online : .offline)
+            let profileStatus = replica.flatMap { document.profiles[$0]?.profile.status }.flatMap { $0.isEmpty ? nil : $0 }
+            return ChatState.Member(key: member.key, name: member.name ?? "User \(replica.map { "\($0)" } ?? member.key)",
+                                    permission: member.permission, status: presenceStatus.description,
+                                    customStatus: presence?.customStatus ?? profileStatus,
+                                    color: colors[member.key] ?? "#888888", isSelf: member.isSelf)
+        }
+        .sorted { lhs, rhs in
+            (rank(lhs.status), lhs.name.lowercased(), lhs.key) < (rank(rhs.status), rhs.name.lowercased(), rhs.key)
+        }
+
+        let typing = (registers?.typingOrigins(now: now) ?? []).filter { $0 != me }.compactMap { names[$0] }
+        let cursors = (registers?.cursors(now: now) ?? []).compactMap { cursor -> ChatState.CursorEntry? in
+            guard cursor.origin != me, let name = names[cursor.origin], let focus = cursor.cursor.focusedMessage else { return nil }
+            return ChatState.CursorEntry(key: PublicKey(cursor.origin).text, name: name, message: MessageReference.text(focus))
+        }
+
+        let permission = members.first(where: \.isSelf)?.permission
+        let canSend = permission.flatMap { Permission(name: $0) }?.canSendMessages ?? false
+        let reason: String? = switch permission {
+        case nil: "not a member of this conversation: sending is disabled"
+        case "view"?: "view-only: ask an admin for comment permission (/request)"
+        case _ where !canSend: "your permission does not allow sending"
+        default: nil
+        }
+        let held = status.conversations.first { $0.id == conversation.hex }
+        let peers = status.peers.filter { $0.conversations.contains(conversation.hex) }.count
+        return ChatState(conversation: conversation.hex, title: document.title, me: PublicKey(me).text,
+                         myName: names[me], permission: permission ?? "none", canSend: canSend, reason: reason,
+                         messages: Array(log.suffix(messageLimit)), totalMessages: log.count, members: rows, colors: colors,
+                         typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
+                         pending: held?.pendingBatches ?? 0, now: now)
+    }
+
+    private static func rank(_ status: String) -> Int {
+        PresenceStatus.allCases.first { $0.description == status }.map { Int($0.rawValue) } ?? 9
+    }
+
+    // MARK: - publish
+
+    static func publish(_ arguments: [String: String], node: Node) async throws -> JSONValue {
+        let conversation = try await node.resolve(try required("conversation", in: arguments))
+        let kind = try required("kind", in: arguments)
+        let payload: EphemeralPayload
+        switch kind {
+        case "typing":
+            let message = try await messageID(arguments["message"], in: conversation, node: node)
+            payload = .typing(Typing(isTyping: try flag("typing", in: arguments), message: message))
+        case "cursor":
+            let message = try await messageID(arguments["message"], in: conversation, node: node)
+            payload = .cursor(Cursor(scrollTop: try number("scrollTop", in: arguments),
+                                     scrollHeight: try number("scrollHeight", in: arguments),
+                                     viewportHeight: try number("viewportHeight", in: arguments),
+                                     focusedMessage: message))
+        case "presence":
+            let name = arguments["status"] ?? "online"
+            guard let status = PresenceStatus.allCases.first(where: { $0.description == name }) else {
+                throw ChatControlError.invalid("status must be online, away, dnd or offline, not \(name)")
+            }
+            let text = arguments["text"].flatMap { $0.isEmpty ? nil : $0 }
+            let emoji = arguments["emoji"].flatMap { $0.isEmpty ? nil : $0 }
+            guard (text?.utf8.count ?? 0) <= 256, (emoji?.utf8.count ?? 0) <= 256 else {
+                throw ChatControlError.invalid("a custom status and its emoji are at most 256 bytes each")
+            }
+            var lastActive = node.configuration.wallClock()
+            if let text = arguments["lastActiveAt"] {
+                guard let value = UInt64(text) else {
+                    throw ChatControlError.invalid("lastActiveAt must be ms since the epoch, not \(text)")
+                }
+                lastActive = value
+            }
+            payload = .presence(Presence(status: status, lastActiveAt: lastActive, customStatus: text, statusEmoji: emoji))
+        case "heartbeat":
+            payload = .heartbeat
+        default:
+            throw ChatControlError.invalid("kind must be typing, cursor, presence or heartbeat, not \(kind)")
+        }
+        try await node.publish(payload, in: conversation)
+        return ["conversation": .string(conversation.hex), "kind": .string(kind)]
+    }
+
+    private static func messageID(_ text: String?, in conversation: ConversationID, node: Node) async throws -> OpID? {
+        guard let text, !text.isEmpty else { return nil }
+        return try MessageReference.resolve(text, in: try await node.replica(conversation).document)
+    }
+
+    private static func required(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> String {
+        guard let value = arguments[name] else { throw .missing(name) }
+        return value
+    }
+
+    private static func flag(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> Bool {
+        switch arguments[name] {
+        case "true": true
+        case "false", nil: false
+        case let other?: throw .invalid("\(name) must be true or false, not \(other)")
+        }
+    }
+
+    private static func number(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> UInt32 {
+        guard let text = arguments[name] else { return 0 }
+        guard let value = UInt32(text) else { throw .invalid("\(name) must be a whole number in range, not \(text)") }
+        return value
+    }
+}
+
+/// A chat control request the node could not start on.
+enum ChatControlError: Error, Sendable, Hashable {
+    case missing(String)
+    case invalid(String)
+
+    var code: String {
+        switch self {
+        case .missing: "missing_argument"
+        case .invalid: "invalid_argument"
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .missing(let name): "the request needs the argument \(name)"
+        case .invalid(let reason): reason
+        }
+    }
+}
+
+/// What `chat-state` returns: everything the terminal chat draws, in one answer.
+public struct ChatState: Sendable, Hashable, Codable {
+    /// A member as the chat's member list shows it.
+    public struct Member: Sendable, Hashable, Codable {
+        /// The member's public key (sc1…).
+        public var key: String
+        /// The display name (or "User" and a key prefix).
+        public var name: String
+        /// view, comment, edit or admin.
+        public var permission: String
+        /// online, away, dnd or offline.
+        public var status: String
+        /// The presence's custom status, else the profile's.
+        public var customStatus: String?
+        /// The member's colour, `#RRGGBB`.
+        public var color: String
+        /// True for this node.
+        public var isSelf: Bool
+
+        /// A member row.
+        public init(key: String, name: String, permission: String, status: String, customStatus: String?,
+                    color: String, isSelf: Bool) {
+            self.key = key
+            self.name = name
+            self.permission = permission
+            self.status = status
+            self.customStatus = customStatus
+            self.color = color
+            self.isSelf = isSelf
+        }
+    }
+
+    /// Who is reading which message.
+    public struct CursorEntry: Sendable, Hashable, Codable {
+        /// The reader's key (sc1…).
+        public var key: String
+        /// The reader's name.
+        public var name: String
+        /// The focused message's id.
+        public var message: String
+
+        /// A cursor row.
+        public init(key: String, name: String, message: String) {
+            self.key = key
+            self.name = name
+            self.message = message
+        }
+    }
+
+    /// The conversation's id (hex).
+    public var conversation: String
+    /// Its title.
+    public var title: String
+    /// This node's key (sc1…).
+    public var me: String
+    /// This node's display name here, if it is a member.
+    public var myName: String?
+    /// This node's permission, or `none`.
+    public var permission: String
+    /// Whether this node may post.
+    public var canSend: Bool
+    /// Why not, when it may not.
+    public var reason: String?
+    /// The latest ``NodeChatControl/messageLimit`` messages, in order.
+    public var messages: [LogEntry]
+    /// How many messages the log holds in all.
+    public var totalMessages: Int
+    /// Members: online first, then away, dnd, offline; then by name.
+    public var members: [Member]
+    /// Every member's and author's colour (`#RRGGBB`) by key (sc1…), distinct within the conversation.
+    public var colors: [String: String]
+    /// Names of the members typing now, this node excluded.
+    public var typing: [String]
+    /// Other members' focused messages.
+    public var cursors: [CursorEntry]
+    /// Peers with a session sharing this conversation.
+    public var peers: Int
+    /// True while this node's join is not yet acknowledged.
+    public var joining: Bool
+    /// Batches waiting for their dependencies.
+    public var pending: Int
+    /// The node's wall clock when it answered (ms since the Unix epoch).
+    public var now: UInt64
+
+    /// A chat state with every field given.
+    public init(conversation: String, title: String, me: String, myName: String?, permission: String, canSend: Bool,
+                reason: String?, messages: [LogEntry], totalMessages: Int, members: [Member], colors: [String: String],
+                typing: [String],
+                cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64) {
+        self.conversation = conversation
+        self.title = title
+        self.me = me
+        self.myName = myName
+        self.permission = permission
+        self.canSend = canSend
+        self.reason = reason
+        self.messages = messages
+        self.totalMessages = totalMessages
+        self.members = members
+        self.colors = colors
+        self.typing = typing
+        self.cursors = cursors
+        self.peers = peers
+        self.joining = joining
+        self.pending = pending
+        self.now = now
+    }
+}

@@ -1,0 +1,268 @@
+import ChatCore
+import ChatNode
+import Foundation
+
+/// A failed control request: the node's message, or why it could not be reached.
+struct ChatFailure: Error, Sendable {
+    var message: String
+}
+
+/// The chat's calls to the node's control socket, each bounded by a timeout.
+struct ChatClient: Sendable {
+    let socketPath: String
+    let conversation: String
+
+    func call(_ command: String, _ arguments: [String: String] = [:],
+              timeout: Duration = .seconds(10)) async -> Result<JSONValue, ChatFailure> {
+        var arguments = arguments
+        arguments["conversation"] = conversation
+        do {
+            let response = try await ControlClient.send(ControlRequest(command: command, arguments: arguments),
+                                                        socketPath: socketPath, timeout: timeout)
+            guard response.ok else {
+                return .failure(ChatFailure(message: response.error?.message ?? "the node refused \(command)"))
+            }
+            return .success(response.result ?? .null)
+        } catch {
+            return .failure(ChatFailure(message: "\(error)"))
+        }
+    }
+
+    func state() async -> Result<ChatState, ChatFailure> {
+        switch await call("chat-state", timeout: .seconds(5)) {
+        case .success(let value):
+            guard let state = try? value.decoded(as: ChatState.self) else {
+                return .failure(ChatFailure(message: "the node's chat-state answer is malformed"))
+            }
+            return .success(state)
+        case .failure(let failure):
+            return .failure(failure)
+        }
+    }
+
+    func publish(_ kind: String, _ fields: [String: String]) async {
+        var arguments = fields
+        arguments["kind"] = kind
+        _ = await call("publish", arguments, timeout: .seconds(2))
+    }
+}
+
+/// The chat's event loop: terminal input, resizes, a 250 ms poll of `chat-state` and a tick for
+/// typing, cursor and presence updates; redraws only what changed.
+struct ChatLoop {
+    enum Event: Sendable {
+        case terminal(TerminalEvents.Event)
+        case state(Result<ChatState, ChatFailure>)
+        case tick
+    }
+
+    static let pollInterval = Duration.milliseconds(250)
+
+    let client: ChatClient
+    /// The terminal's input and output descriptors.
+    let input: Int32, output: Int32
+    /// Whether SIGWINCH, SIGTERM, SIGHUP and SIGINT are handled (the process's own terminal).
+    let handlesSignals: Bool
+    var screen = ChatScreen()
+    private var decoder = ChatKeyDecoder()
+    private var throttle = EphemeralThrottle()
+    private var size: (width: Int, height: Int)
+    private var drawn: [String] = []
+    private var isTyping = false
+    private var lastKeystroke: UInt64 = 0
+    private var lastActivity: UInt64
+    private var publishedFocus: String?
+    private var presence = ("online", String?.none)
+
+    init(client: ChatClient, input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO, handlesSignals: Bool = true) {
+        self.client = client
+        self.input = input
+        self.output = output
+        self.handlesSignals = handlesSignals
+        size = RawTerminal.size(of: output)
+        lastActivity = Self.now()
+        let environment = ProcessInfo.processInfo.environment
+        screen.trueColor = ["truecolor", "24bit"].contains(environment["COLORTERM"] ?? "")
+            || environment["STREAMINGCHAT_TRUECOLOR"] == "1"
+        screen.utcOffsetSeconds = TimeZone.current.secondsFromGMT()
+    }
+
+    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    mutating func run() async {
+        let terminal = TerminalEvents(input: input, signals: handlesSignals)
+        defer { terminal.stop() }
+        let (events, sink) = AsyncStream<Event>.makeStream()
+        let client = self.client
+        let input = terminal.stream
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in input { sink.yield(.terminal(event)) }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    sink.yield(.state(await client.state()))
+                    try? await Task.sleep(for: Self.pollInterval)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.pollInterval)
+                    sink.yield(.tick)
+                }
+            }
+            await heartbeat()
+            draw()
+            loop: for await event in events {
+                switch event {
+                case .terminal(.input(let bytes)):
+                    for key in decoder.keys(from: bytes) {
+                        if await perform(screen.handle(key)) == false { break loop }
+                    }
+                case .terminal(.resize):
+                    size = RawTerminal.size(of: output)
+                    drawn = []
+                case .terminal(.endOfInput), .terminal(.terminate):
+                    break loop
+                case .state(.success(let state)):
+                    screen.state = state
+                    screen.connectionError = nil
+                    await publishFocus()
+                case .state(.failure(let failure)):
+                    screen.connectionError = failure.message
+                case .tick:
+                    await tick()
+                }
+                draw()
+            }
+            group.cancelAll()
+            sink.finish()
+        }
+        if isTyping { await client.publish("typing", ["typing": "false"]) }
+    }
+
+    /// Carries out `action`; false to leave.
+    private mutating func perform(_ action: ChatAction) async -> Bool {
+        let now = Self.now()
+        lastActivity = now
+        switch action {
+        case .none, .redraw:
+            break
+        case .quit:
+            return false
+        case .composing:
+            lastKeystroke = now
+            await composing(now: now)
+        case .send(let text):
+            await stopTyping()
+            if case .failure(let failure) = await client.call("send", ["text": text]) {
+                screen.notice = ["not sent: \(failure.message)"]
+                screen.composer = text
+            }
+            await refresh()
+        case .edit(let id, let text):
+            report(await client.call("edit", ["message": id, "text": text]), done: "edited \(id)")
+            await refresh()
+        case .delete(let id):
+            report(await client.call("delete", ["message": id]), done: "deleted \(id)")
+            await refresh()
+        case .invite(let permission):
+            switch await client.call("invite", ["permission": permission]) {
+            case .success(let result):
+                let token = result.stringField("token") ?? "?"
+                let address = (try? await client.call("status").get())?.stringField("listening") ?? "<host:port>"
+                screen.notice = ["invite (\(permission)); the invitee runs:", "streamingchat join \(address) \(token)"]
+            case .failure(let failure):
+                screen.notice = ["cannot invite: \(failure.message)"]
+            }
+        case .setStatus(let status, let text):
+            presence = (status, text)
+            await heartbeat()
+            screen.notice = ["status: \(status)" + (text.map { " – \($0)" } ?? "")]
+        case .audit:
+            switch await client.call("audit", ["format": "csv"]) {
+            case .success(let result):
+                let lines = ChatScreen.auditSummary(csv: result.stringField("csv") ?? "", last: 6)
+                screen.notice = lines.isEmpty ? ["the audit trail is empty"] : lines
+            case .failure(let failure):
+                screen.notice = ["cannot read the audit trail: \(failure.message)"]
+            }
+        case .requestAccess(let permission, let note):
+            report(await client.call("request_access", ["permission": permission, "note": note]),
+                   done: "asked the admins for \(permission) permission")
+        }
+        return true
+    }
+
+    private mutating func report(_ result: Result<JSONValue, ChatFailure>, done: String) {
+        switch result {
+        case .success: screen.notice = [done]
+        case .failure(let failure): screen.notice = [failure.message]
+        }
+    }
+
+    private mutating func refresh() async {
+        if case .success(let state) = await client.state() { screen.state = state }
+    }
+
+    /// Typing started or continues: at most once per the policy's interval; stops when the
+    /// composer empties or holds a command.
+    private mutating func composing(now: UInt64) async {
+        let composer = screen.composer
+        guard screen.state?.canSend == true, !composer.isEmpty, !composer.hasPrefix("/") else {
+            await stopTyping()
+            return
+        }
+        guard throttle.shouldSend(.typing(Typing(isTyping: true)), now: now) else { return }
+        isTyping = true
+        await client.publish("typing", ["typing": "true"])
+    }
+
+    private mutating func stopTyping() async {
+        guard isTyping else { return }
+        isTyping = false
+        _ = throttle.shouldSend(.typing(Typing(isTyping: false)), now: Self.now())
+        await client.publish("typing", ["typing": "false"])
+    }
+
+    private mutating func tick() async {
+        let now = Self.now()
+        if isTyping, now >= lastKeystroke, now - lastKeystroke >= throttle.policy.typingTTL { await stopTyping() }
+        await publishFocus()
+        if throttle.heartbeatDue(now: now) { await heartbeat() }
+    }
+
+    /// Announces the focused message (the last visible one) when it changed, within the cursor rate.
+    private mutating func publishFocus() async {
+        guard let focus = screen.focusedMessage, focus != publishedFocus else { return }
+        let count = screen.state?.totalMessages ?? 0
+        guard throttle.shouldSend(.cursor(Cursor(scrollTop: 0, scrollHeight: 0, viewportHeight: 0)), now: Self.now()) else {
+            return // retried on the next tick
+        }
+        publishedFocus = focus
+        await client.publish("cursor", ["message": focus, "scrollTop": String(max(count - size.height, 0)),
+                                        "scrollHeight": String(count), "viewportHeight": String(size.height)])
+    }
+
+    /// Presence with the latest activity time (a heartbeat that also keeps auto-away right).
+    private mutating func heartbeat() async {
+        let now = Self.now()
+        _ = throttle.shouldSend(.heartbeat, now: now)
+        var fields = ["status": presence.0, "lastActiveAt": String(lastActivity)]
+        if let text = presence.1 { fields["text"] = text }
+        await client.publish("presence", fields)
+    }
+
+    /// Redraws the lines that changed since the last frame, then puts the cursor in the composer.
+    private mutating func draw() {
+        let lines = screen.lines(width: size.width, height: size.height)
+        var out = "\u{1B}[?25l"
+        if drawn.count != lines.count { out += "\u{1B}[2J" }
+        for (row, line) in lines.enumerated() where drawn.count != lines.count || drawn[row] != line {
+            out += "\u{1B}[\(row + 1);1H\u{1B}[2K" + line + "\u{1B}[0m"
+        }
+        out += "\u{1B}[\(size.height);\(screen.composerColumn(width: size.width))H\u{1B}[?25h"
+        drawn = lines
+        RawTerminal.write(out, to: output)
+    }
+}

@@ -1,0 +1,481 @@
+import ChatCore
+import ChatNode
+
+/// A key the terminal chat reacts to.
+enum ChatKey: Sendable, Hashable {
+    /// Printable text (one or more characters, as typed or pasted).
+    case text(String)
+    case backspace
+    case enter
+    /// Ctrl-U: clear the composer.
+    case clearLine
+    /// Ctrl-C.
+    case interrupt
+    /// Ctrl-D.
+    case endOfInput
+}
+
+/// Turns terminal input bytes into ``ChatKey``s: UTF-8 text (a character split across reads is
+/// kept until its last byte arrives), Enter, Backspace, Ctrl-C/D/U; escape sequences (arrows,
+/// function keys) and other control bytes are dropped. Pure.
+struct ChatKeyDecoder: Sendable {
+    private var pending: [UInt8] = []
+
+    /// The keys in `bytes`, after whatever an earlier call kept back.
+    /// - Complexity: O(bytes).
+    mutating func keys(from bytes: [UInt8]) -> [ChatKey] {
+        let input = pending + bytes
+        pending = []
+        var keys: [ChatKey] = []
+        var text: [UInt8] = []
+        func flush() {
+            if !text.isEmpty { keys.append(.text(String(decoding: text, as: UTF8.self))) }
+            text = []
+        }
+        var index = 0
+        while index < input.count {
+            let byte = input[index]
+            switch byte {
+            case 0x1B:
+                flush()
+                index += 1
+                guard index < input.count else { break }
+                if input[index] == UInt8(ascii: "[") {
+                    index += 1
+                    while index < input.count, !(0x40 ... 0x7E).contains(input[index]) { index += 1 }
+                } else if input[index] == UInt8(ascii: "O") {
+                    index += 1
+                }
+            case 0x03: flush(); keys.append(.interrupt)
+            case 0x04: flush(); keys.append(.endOfInput)
+            case 0x15: flush(); keys.append(.clearLine)
+            case 0x0D, 0x0A: flush(); keys.append(.enter)
+            case 0x7F, 0x08: flush(); keys.append(.backspace)
+            case 0x00 ..< 0x20: flush()
+            default:
+                let length = Self.sequenceLength(byte)
+                if index + length > input.count {
+                    flush()
+                    pending = Array(input[index...])
+                    return keys
+                }
+                text.append(contentsOf: input[index ..< index + length])
+                index += length
+                continue
+            }
+            index += 1
+        }
+        flush()
+        return keys
+    }
+
+    private static func sequenceLength(_ lead: UInt8) -> Int {
+        switch lead {
+        case 0xC0 ... 0xDF: 2
+        case 0xE0 ... 0xEF: 3
+        case 0xF0 ... 0xF7: 4
+        default: 1
+        }
+    }
+}
+
+/// What the chat loop should do after a key.
+enum ChatAction: Sendable, Hashable {
+    /// Nothing to do.
+    case none
+    /// Only the screen changed.
+    case redraw
+    /// The composer's text changed (drives the typing indicator).
+    case composing
+    case send(String)
+    case edit(id: String, text: String)
+    case delete(id: String)
+    case invite(permission: String)
+    case setStatus(status: String, text: String?)
+    case audit
+    case requestAccess(permission: String, note: String)
+    case quit
+}
+
+/// The terminal chat's screen, without I/O: the latest ``ChatState``, the composer and the
+/// notices, drawn as lines of text (with ANSI colour) for a width × height, and keys turned into
+/// ``ChatAction``s.
+struct ChatScreen: Sendable {
+    /// The width from which the member list shows on the right.
+    static let memberPanelMinimumWidth = 100
+    /// The member list's width, separator included.
+    static let memberPanelWidth = 30
+    static let permissions: Set<String> = ["view", "comment", "edit", "admin"]
+    static let help = "/edit <id> <text>  /delete <id>  /invite [permission]  /members  /ids  "
+        + "/status online|away|dnd [text]  /audit  /request [permission] [note]  /quit"
+
+    /// What the node last said; nil before its first answer.
+    var state: ChatState?
+    /// The text being composed.
+    var composer = ""
+    /// Lines shown above the typing line until the next command (invite tokens, audit lines, errors).
+    var notice: [String] = []
+    /// Why the node cannot be reached, when it cannot.
+    var connectionError: String?
+    /// Show message ids before each message.
+    var showIDs = false
+    /// Show the member list in place of the messages (narrow terminals).
+    var showMembers = false
+    /// 24-bit colour; otherwise the 256-colour palette.
+    var trueColor = true
+    /// The local time zone's offset from UTC, for HH:MM.
+    var utcOffsetSeconds = 0
+
+    // MARK: Keys
+
+    /// Applies `key` to the composer; returns what the loop should do.
+    mutating func handle(_ key: ChatKey) -> ChatAction {
+        switch key {
+        case .text(let text):
+            composer += text
+            return .composing
+        case .backspace:
+            guard !composer.isEmpty else { return .none }
+            composer.removeLast()
+            return .composing
+        case .clearLine:
+            guard !composer.isEmpty else { return .none }
+            composer = ""
+            return .composing
+        case .interrupt:
+            return .quit
+        case .endOfInput:
+            return composer.isEmpty ? .quit : .none
+        case .enter:
+            return enter()
+        }
+    }
+
+    private mutating func enter() -> ChatAction {
+        let line = composer.trimmingWhitespace
+        guard !line.isEmpty else { return .none }
+        if line.hasPrefix("/") {
+            composer = ""
+            notice = []
+            return command(line)
+        }
+        guard let state else {
+            notice = ["not connected to the node yet; the message was kept"]
+            return .redraw
+        }
+        guard state.canSend else {
+            notice = [state.reason ?? "you cannot send messages here"]
+            return .redraw
+        }
+        composer = ""
+        notice = []
+        return .send(line)
+    }
+
+    private mutating func command(_ line: String) -> ChatAction {
+        let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let rest = { (count: Int) -> String in words.dropFirst(count).joined(separator: " ") }
+        switch words.first ?? "" {
+        case "/quit", "/exit", "/q":
+            return .quit
+        case "/help":
+            notice = [Self.help]
+        case "/ids":
+            showIDs.toggle()
+        case "/members":
+            showMembers.toggle()
+        case "/edit":
+            guard words.count >= 3 else {
+                notice = ["usage: /edit <id> <text>  (/ids shows message ids)"]
+                return .redraw
+            }
+            return .edit(id: words[1], text: rest(2))
+        case "/delete":
+            guard words.count == 2 else {
+                notice = ["usage: /delete <id>  (/ids shows message ids)"]
+                return .redraw
+            }
+            return .delete(id: words[1])
+        case "/invite":
+            let permission = words.count > 1 ? words[1] : "comment"
+            guard Self.permissions.contains(permission), words.count <= 2 else {
+                notice = ["usage: /invite [view|comment|edit|admin]"]
+                return .redraw
+            }
+            return .invite(permission: permission)
+        case "/status":
+            let statuses = ["online", "away", "dnd"]
+            guard words.count >= 2, statuses.contains(words[1]) else {
+                notice = ["usage: /status online|away|dnd [text]"]
+                return .redraw
+            }
+            let text = rest(2)
+            return .setStatus(status: words[1], text: text.isEmpty ? nil : text)
+        case "/audit":
+            return .audit
+        case "/request":
+            var permission = "comment"
+            var from = 1
+            if words.count > 1, Self.permissions.contains(words[1]) {
+                permission = words[1]
+                from = 2
+            }
+            return .requestAccess(permission: permission, note: rest(from))
+        case let other:
+            notice = ["unknown command \(other); try /help"]
+        }
+        return .redraw
+    }
+
+    // MARK: Drawing
+
+    /// The message whose last line is the last visible one (the reader's focus); nil when none.
+    var focusedMessage: String? { showMembers ? nil : state?.messages.last?.id }
+
+    /// The screen as `height` lines, each at most `width` visible columns (ANSI sequences aside).
+    /// - Complexity: O(m · w) for m messages drawn and width w.
+    func lines(width: Int, height: Int) -> [String] {
+        guard width >= 20, height >= 6 else {
+            return [Self.fit("window too small", width: max(width, 1))] + Array(repeating: "", count: max(height - 1, 0))
+        }
+        let noticeRows = notice.flatMap { Self.wrap([Segment($0, style: "\u{1B}[33m")], width: width, indent: 0) }
+            .suffix(max(1, height / 3))
+        let bodyHeight = height - 3 - noticeRows.count
+        var screen = [header(width: width)]
+        let panel = width >= Self.memberPanelMinimumWidth
+        let messageWidth = panel ? width - Self.memberPanelWidth : width
+        var body = showMembers && !panel
+            ? Array(memberRows(width: width).prefix(bodyHeight))
+            : Array(messageRows(width: messageWidth).suffix(bodyHeight))
+        body += Array(repeating: "", count: bodyHeight - body.count)
+        if panel {
+            let members = memberRows(width: Self.memberPanelWidth - 2)
+            body = body.enumerated().map { row, line in
+                let side = row < members.count ? members[row] : ""
+                return Self.pad(line, to: messageWidth - 1) + "\u{1B}[0m\u{1B}[2m│\u{1B}[0m " + side
+            }
+        }
+        screen += body
+        screen += noticeRows.map { Self.render($0) }
+        screen.append(typingRow(width: width))
+        screen.append(composerRow(width: width))
+        return screen
+    }
+
+    /// The column (1-based) where the terminal cursor goes: after the composer's text.
+    func composerColumn(width: Int) -> Int {
+        min(3 + composerTail(width: width).count, max(width, 1))
+    }
+
+    private func header(width: Int) -> String {
+        guard let state else {
+            return "\u{1B}[7m" + Self.pad(" " + (connectionError ?? "connecting to the node…"), to: width) + "\u{1B}[0m"
+        }
+        let sync: String
+        if let connectionError {
+            sync = "node unreachable: \(connectionError)"
+        } else if state.joining {
+            sync = "joining…"
+        } else if state.peers == 0 {
+            sync = "no peers connected"
+        } else {
+            sync = "synced with \(state.peers) peer\(state.peers == 1 ? "" : "s")"
+                + (state.pending > 0 ? ", \(state.pending) pending" : "")
+        }
+        let count = state.members.count
+        let text = " \(state.title) · \(count) member\(count == 1 ? "" : "s") · \(sync)"
+        return "\u{1B}[7m" + Self.pad(Self.fit(text, width: width), to: width) + "\u{1B}[0m"
+    }
+
+    private func messageRows(width: Int) -> [String] {
+        guard let state else { return [] }
+        var readers: [String: [String]] = [:]
+        for cursor in state.cursors { readers[cursor.message, default: []].append(cursor.name) }
+        let colors = state.colors
+        var rows: [String] = []
+        for message in state.messages {
+            var segments = [Segment(time(message.postedAt) + " ", style: "\u{1B}[2m")]
+            if showIDs { segments.append(Segment(Self.shortID(message.id) + " ", style: "\u{1B}[2m")) }
+            let name = message.authorName ?? "User \(message.author.dropFirst(3).prefix(8))"
+            segments.append(Segment(name, style: color(colors[message.author]) + "\u{1B}[1m"))
+            segments.append(Segment(": ", style: ""))
+            if message.deleted {
+                segments.append(Segment("[deleted]", style: "\u{1B}[2m"))
+            } else {
+                segments.append(Segment(message.text, style: ""))
+                if message.edited { segments.append(Segment(" (edited)", style: "\u{1B}[2m")) }
+            }
+            if let names = readers[message.id] {
+                segments.append(Segment(" ◂ " + names.joined(separator: ", "), style: "\u{1B}[2m"))
+            }
+            rows += Self.wrap(segments, width: width - 1, indent: 6).map { Self.render($0) }
+        }
+        if rows.isEmpty { rows = ["\u{1B}[2mno messages yet — type one and press Enter\u{1B}[0m"] }
+        return rows
+    }
+
+    private func memberRows(width: Int) -> [String] {
+        guard let state else { return [] }
+        var rows = ["\u{1B}[1mMembers (\(state.members.count))\u{1B}[0m"]
+        for member in state.members {
+            let dot = switch member.status {
+            case "online": "\u{1B}[32m●"
+            case "away": "\u{1B}[33m◐"
+            case "dnd": "\u{1B}[31m⊘"
+            default: "\u{1B}[90m○"
+            }
+            var segments = [Segment(member.name + (member.isSelf ? " (you)" : ""), style: color(member.color)),
+                            Segment(" " + member.permission, style: "\u{1B}[2m")]
+            if member.status != "online" { segments.append(Segment(" " + member.status, style: "\u{1B}[2m")) }
+            if let custom = member.customStatus { segments.append(Segment(" – " + custom, style: "\u{1B}[2m")) }
+            let line = Self.wrap(segments, width: width - 2, indent: 0).first ?? []
+            rows.append(dot + "\u{1B}[0m " + Self.render(line))
+        }
+        return rows
+    }
+
+    private func typingRow(width: Int) -> String {
+        guard let names = state?.typing, let line = TypingState.typingLine(names: names) else { return "" }
+        return "\u{1B}[2;3m" + Self.fit(line, width: width) + "\u{1B}[0m"
+    }
+
+    private func composerRow(width: Int) -> String {
+        if let state, !state.canSend, composer.isEmpty {
+            return "\u{1B}[1m> \u{1B}[0m\u{1B}[2m" + Self.fit("[\(state.reason ?? "sending is disabled")]", width: width - 2)
+                + "\u{1B}[0m"
+        }
+        return "\u{1B}[1m> \u{1B}[0m" + composerTail(width: width)
+    }
+
+    /// The end of the composer that fits after "> ".
+    private func composerTail(width: Int) -> String {
+        let room = max(width - 3, 1)
+        return composer.count > room ? String(composer.suffix(room)) : composer
+    }
+
+    private func time(_ postedAt: UInt64) -> String {
+        let seconds = Int(postedAt / 1000) + utcOffsetSeconds
+        let minutes = ((seconds / 60) % 1440 + 1440) % 1440
+        let hours = minutes / 60, rest = minutes % 60
+        return (hours < 10 ? "0" : "") + "\(hours):" + (rest < 10 ? "0" : "") + "\(rest)"
+    }
+
+    /// The last `last` entries of an audit CSV (`at,action,actor,actorName,target,targetName,message,detail…`,
+    /// header first) as short lines: `HH:MM:SS action actor → target detail`.
+    static func auditSummary(csv: String, last: Int) -> [String] {
+        let rows = csv.split(whereSeparator: \.isNewline).dropFirst().suffix(last)
+        return rows.map { row in
+            let fields = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            func field(_ index: Int) -> String { index < fields.count ? fields[index] : "" }
+            func person(_ key: Int) -> String {
+                field(key + 1).isEmpty ? String(field(key).dropFirst(3).prefix(8)) : field(key + 1)
+            }
+            let time = field(0).count >= 19 ? String(field(0).dropFirst(11).prefix(8)) : field(0)
+            var line = "\(time) \(field(1)) \(person(2))"
+            if !field(4).isEmpty || !field(5).isEmpty { line += " → \(person(4))" }
+            let detail = fields.dropFirst(7).joined(separator: ",")
+            if !detail.isEmpty { line += " " + detail }
+            return line
+        }
+    }
+
+    /// A message id as the chat shows it: 8 hex digits of the author and the counter (enough for
+    /// `/edit` and `/delete`).
+    static func shortID(_ id: String) -> String {
+        let parts = id.split(separator: ":")
+        guard parts.count == 2 else { return id }
+        return "\(parts[0].prefix(8)):\(parts[1])"
+    }
+
+    /// The SGR sequence for foreground colour `hex` (#RRGGBB).
+    private func color(_ hex: String?) -> String {
+        guard let hex, hex.count == 7, let packed = UInt32(hex.dropFirst(), radix: 16) else { return "" }
+        let rgb = RGB(packed: packed)
+        if trueColor { return "\u{1B}[38;2;\(rgb.red);\(rgb.green);\(rgb.blue)m" }
+        let scale = { (channel: UInt8) -> Int in (Int(channel) * 5 + 127) / 255 }
+        return "\u{1B}[38;5;\(16 + 36 * scale(rgb.red) + 6 * scale(rgb.green) + scale(rgb.blue))m"
+    }
+
+    // MARK: Text layout
+
+    /// A run of text in one style (an SGR sequence, or "" for plain).
+    struct Segment: Sendable, Hashable {
+        var text: String
+        var style: String
+        init(_ text: String, style: String) {
+            self.text = text
+            self.style = style
+        }
+    }
+
+    /// Wraps styled text into rows of at most `width` characters; rows after the first start with
+    /// `indent` spaces. Control characters become spaces.
+    static func wrap(_ segments: [Segment], width: Int, indent: Int) -> [[Segment]] {
+        let width = max(width, indent + 1)
+        var rows: [[Segment]] = []
+        var row: [Segment] = []
+        var used = 0
+        for segment in segments {
+            var run = ""
+            for character in segment.text {
+                let visible: Character = character.isNewline || (character.asciiValue.map { $0 < 0x20 } ?? false) ? " " : character
+                if used == width {
+                    if !run.isEmpty { row.append(Segment(run, style: segment.style)) }
+                    rows.append(row)
+                    row = [Segment(String(repeating: " ", count: indent), style: "")]
+                    used = indent
+                    run = ""
+                }
+                run.append(visible)
+                used += 1
+            }
+            if !run.isEmpty { row.append(Segment(run, style: segment.style)) }
+        }
+        rows.append(row)
+        return rows
+    }
+
+    /// Styled text as a string with SGR sequences, reset after each styled run.
+    static func render(_ segments: [Segment]) -> String {
+        segments.map { $0.style.isEmpty ? $0.text : $0.style + $0.text + "\u{1B}[0m" }.joined()
+    }
+
+    /// `text` cut to `width` characters, with an ellipsis when cut.
+    static func fit(_ text: String, width: Int) -> String {
+        guard text.count > width else { return text }
+        return String(text.prefix(max(width - 1, 0))) + "…"
+    }
+
+    /// `line` padded with spaces to `width` visible characters.
+    static func pad(_ line: String, to width: Int) -> String {
+        let visible = visibleText(line).count
+        return visible >= width ? line : line + String(repeating: " ", count: width - visible)
+    }
+
+    /// `line` without its ANSI escape sequences: what the terminal shows.
+    static func visibleText(_ line: String) -> String {
+        var out = ""
+        var iterator = line.unicodeScalars.makeIterator()
+        while let scalar = iterator.next() {
+            guard scalar == "\u{1B}" else {
+                out.unicodeScalars.append(scalar)
+                continue
+            }
+            guard let next = iterator.next() else { break }
+            if next == "[" {
+                while let final = iterator.next(), !(0x40 ... 0x7E).contains(final.value) {}
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    /// The string without leading and trailing whitespace.
+    var trimmingWhitespace: String {
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else {
+            return ""
+        }
+        return String(self[first ... last])
+    }
+}

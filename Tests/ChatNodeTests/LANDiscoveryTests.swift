@@ -36,9 +36,9 @@ import Testing
                 var iterator = b.discoveries.makeAsyncIterator()
                 return await iterator.next()
             }
-            // A bounded wait: 5 s, then give up.
+            // A bounded wait: 15 s (a loaded CI machine), then give up.
             group.addTask {
-                try await Task.sleep(for: .seconds(5))
+                try await Task.sleep(for: .seconds(15))
                 return nil
             }
             var discoveries: [Discovery] = []
@@ -79,7 +79,7 @@ import Testing
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
-            group.addTask { try await Task.sleep(for: .seconds(5)) }
+            group.addTask { try await Task.sleep(for: .seconds(15)) }
             _ = try await group.next()
             a.stop()
             b.stop()
@@ -114,7 +114,7 @@ extension LANDiscoveryTests {
                 return await iterator.next()
             }
             group.addTask {
-                try await Task.sleep(for: .seconds(5))
+                try await Task.sleep(for: .seconds(15))
                 return nil
             }
             var discovery: Discovery?

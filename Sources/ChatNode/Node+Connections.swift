@@ -175,6 +175,8 @@ extension Node {
         let id = nextLinkID
         nextLinkID += 1
         let sessionRole = role.sessionRole
+        // Read while the connection is open (a closed channel no longer knows its peer).
+        let remoteHost = channel.channel.remoteAddress?.ipAddress
         var session = configuration.session
         session.conversations = replicas.keys.sorted()
         // Conversations this node joins or follows and knows nothing of yet.
@@ -214,9 +216,15 @@ extension Node {
         }
         await running
         if let establishedAt = links[id]?.establishedAt { ending.length = now - establishedAt }
-        if sessionRole == .listener, let stayAway = ending.backOff, let host = channel.channel.remoteAddress?.ipAddress {
-            // An incoming peer that flooded or sent garbage: refuse its host for a while.
-            bannedHosts[host] = now + stayAway
+        if sessionRole == .listener, let stayAway = ending.backOff, let host = remoteHost {
+            // An incoming peer that flooded or sent garbage: refuse its host for a while. The
+            // list stays bounded: expired entries go first, then the soonest to expire.
+            let current = now
+            if bannedHosts.count >= 4096 { bannedHosts = bannedHosts.filter { $0.value > current } }
+            if bannedHosts.count >= 4096, let soonest = bannedHosts.min(by: { $0.value < $1.value })?.key {
+                bannedHosts[soonest] = nil
+            }
+            bannedHosts[host] = current + stayAway
         }
         closeLink(id)
         return ending

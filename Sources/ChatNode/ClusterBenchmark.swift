@@ -20,6 +20,8 @@ public struct ClusterBenchmarkReport: Sendable, Codable, Equatable {
     public var duplicated: Int
     /// Sessions per node once the mesh settled (mean).
     public var meanPeers: Double
+    /// Sessions that ended while the messages were sent (counted at both ends).
+    public var sessionsClosedDuringRun: Int
     /// Time for every node to join and sync before the messages.
     public var setupMs: Double
 }
@@ -86,7 +88,12 @@ public enum ClusterBenchmark {
         try await Task.sleep(for: .milliseconds(500))
         let setup = clock.now - setupStart
         var peerCounts = 0
-        for node in nodes { peerCounts += await node.status().peers.count }
+        var closedBefore = 0
+        for node in nodes {
+            let status = await node.status()
+            peerCounts += status.peers.count
+            closedBefore += status.counters.sessionsClosed
+        }
 
         // Arrival times by message, per node.
         let arrivals = Arrivals()
@@ -120,6 +127,8 @@ public enum ClusterBenchmark {
         }
         while delivered() < expected, clock.now < grace { try await Task.sleep(for: .milliseconds(10)) }
         for listener in listeners { listener.cancel() }
+        var closedAfter = 0
+        for node in nodes { closedAfter += await node.status().counters.sessionsClosed }
 
         var latencies: [Double] = []
         var duplicated = 0
@@ -141,6 +150,7 @@ public enum ClusterBenchmark {
             nodes: count, messages: messages, deliveries: expected, p50Ms: percentile(0.50), p95Ms: percentile(0.95),
             p99Ms: percentile(0.99), maxMs: percentile(1.0), lost: expected - latencies.count, duplicated: duplicated,
             meanPeers: (Double(peerCounts) / Double(count) * 10).rounded() / 10,
+            sessionsClosedDuringRun: closedAfter - closedBefore,
             setupMs: (IngestBenchmark.milliseconds(setup)).rounded())
     }
 }

@@ -16,6 +16,10 @@ let authenticationWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 /// durable when ``ingest(_:)`` returns. The actor owns all mutable state; LMDB work runs on it,
 /// never on a network event loop.
 public actor ConversationReplica {
+    /// Commits block on fsync: they run on a queue of their own, off the cooperative pool.
+    private let executor = StorageExecutor(label: "streamingchat.replica")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public let conversationID: ConversationID
     public let localReplica: ReplicaID
     let store: ChatStore

@@ -302,7 +302,8 @@ public actor ConversationReplica {
         }
         report.operationsApplied = applied
         report.operationsExcluded = excluded
-        publishMembership()
+        // Admission only changes with governance operations: messages and edits skip this.
+        if needsRebuild || toApply.contains(where: \.changesGovernance) { publishMembership() }
         if let eventSink {
             for event in conversation.document.events(of: toApply, in: conversationID) { eventSink.yield(event) }
         }
@@ -341,4 +342,9 @@ public actor ConversationReplica {
             return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
         }
     }
+}
+
+extension AuthenticatedBatch {
+    /// True when the batch holds an operation that may change who may do what.
+    var changesGovernance: Bool { batch.content.operations.contains(where: \.isGovernance) }
 }

@@ -369,6 +369,8 @@ extension Node {
             }
             await perform(actions, link: id, conversation: conversation)
         }
+        // Membership changes only with governance operations: messages and edits skip this.
+        guard batches.contains(where: \.changesGovernance) else { return }
         disconnectRevokedPeers(of: conversation)
         dialKnownMembers(of: conversation)
         await completeJoinIfReady(conversation)

@@ -153,13 +153,9 @@ public struct Conversation: Sendable {
                 result.excluded += 1
                 continue
             }
-            switch op {
-            case .genesis, .setPermission, .removeMember, .setSettings, .join, .createLink, .revokeLink,
-                 .declineInvite, .requestAccess:
+            if op.isGovernance {
                 result.applied += 1 // membership is materialized from the resolution
                 continue
-            default:
-                break
             }
             do {
                 try document.apply(op, id: id, timestamp: timestamp)
@@ -181,13 +177,7 @@ public struct Conversation: Sendable {
 
     /// Why `op` is excluded, or nil when it is valid.
     private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64) -> ExclusionReason? {
-        switch op {
-        case .genesis, .setPermission, .removeMember, .setSettings, .join, .createLink, .revokeLink,
-             .declineInvite, .requestAccess:
-            return governance.rejected[id]
-        default:
-            break
-        }
+        if op.isGovernance { return governance.rejected[id] }
         let cut = batch.causalPast(of: id)
         guard let permission = governance.permission(of: id.replica, for: id, cut: cut) else {
             return governance.isExcludedByRevocation(id, cut: cut) ? .revoked : .notPermitted

@@ -33,6 +33,16 @@ public enum ConversationOp: Sendable, Hashable {
     /// The author asks the admins for `permission`, with a short note (at most 256 UTF-8 bytes).
     case requestAccess(permission: Permission, note: String)
 
+    /// True for the operations that change who may do what (members, permissions, settings,
+    /// joins, links, access requests): they go through the governance resolution.
+    public var isGovernance: Bool {
+        switch self {
+        case .genesis, .setPermission, .removeMember, .setSettings, .join, .createLink, .revokeLink, .declineInvite,
+             .requestAccess: true
+        case .postMessage, .insertText, .deleteText, .deleteMessage, .setProfile: false
+        }
+    }
+
     /// How many ids the operation uses.
     public var idCount: UInt32 {
         switch self {

@@ -111,6 +111,8 @@ public func fuzzOne(_ input: [UInt8]) {
             for batch in batches { _ = try? SignedBatch(decoding: batch) }
         case .ephemeral(_, let updates):
             for update in updates { _ = try? SignedEphemeral(decoding: update) }
+        case .admission(_, let admission):
+            if let signed = try? SignedAdmission(decoding: admission) { _ = SignedAdmission(content: signed.content) { _ in [UInt8](repeating: 0, count: 64) } }
         case .clock, .peers:
             break
         }

@@ -55,11 +55,13 @@ public actor ConversationReplica {
                      limits: WireLimits) throws(NodeError) -> (BatchVerifier, Conversation) {
         do {
             var conversation = Conversation(id: conversationID, localReplica: localReplica,
-                                            verifyInvite: ConversationInputs.verifyInvite)
+                                            verifyInvite: ConversationInputs.verifyInvite,
+                                            verifyAdmission: ConversationInputs.verifyAdmission)
             if let snapshot = try store.snapshot(of: conversationID) {
                 do {
                     conversation = try Conversation(snapshot: snapshot.bytes, id: conversationID, localReplica: localReplica,
-                                                    verifyInvite: ConversationInputs.verifyInvite)
+                                                    verifyInvite: ConversationInputs.verifyInvite,
+                                                    verifyAdmission: ConversationInputs.verifyAdmission)
                 } catch {
                     throw NodeError.snapshot(error)
                 }
@@ -131,10 +133,18 @@ public actor ConversationReplica {
         let permissions = conversation.document.permissions
         let revoked = Set(conversation.governance.removals.keys).subtracting(permissions.keys)
         var sharing = MembershipDirectory.SharingAdmission(isPublic: conversation.document.settings.isPublic)
+        for op in conversation.governance.acceptedInOrder {
+            if case .join(.token(let grant, _)) = op.kind { sharing.uses[grant.tokenID, default: 0] += 1 }
+        }
         for (tokenID, link) in conversation.links {
             if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
-            if link.revoked || link.declined || link.record.useLimit.map({ link.uses >= Int($0) }) == true {
-                sharing.closedTokens.insert(tokenID)
+            if let expiresAt = link.record.expiresAt { sharing.expiries[tokenID] = expiresAt }
+            if link.revoked {
+                sharing.closedTokens[tokenID] = .inviteRevoked
+            } else if link.declined {
+                sharing.closedTokens[tokenID] = .inviteDeclined
+            } else if link.record.useLimit.map({ link.uses >= Int($0) }) == true {
+                sharing.closedTokens[tokenID] = .inviteUsedUp
             }
         }
         directory.publish(conversationID, permissions: permissions, revoked: revoked, sharing: sharing)

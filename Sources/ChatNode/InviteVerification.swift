@@ -15,6 +15,15 @@ public enum ConversationInputs {
                            tokenID: content.tokenID, expiresAt: content.expiresAt, useLimit: content.useLimit)
     }
 
+    /// Decodes a signed join admission and checks its admitter's signature (deterministic).
+    public static let verifyAdmission: AdmissionVerifier = { bytes in
+        guard let admission = try? SignedAdmission(decoding: bytes),
+              let signature = Signature(bytes: admission.signature),
+              PublicKey(admission.content.admitter).isValidSignature(signature, for: admission.signedBytes)
+        else { return nil }
+        return admission.content
+    }
+
     /// The conversation-level view of a verified batch.
     public static func operationBatch(_ batch: SignedBatch) -> OperationBatch {
         let content = batch.content

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatCrypto
 import ChatSync
+import ChatWire
 import Synchronization
 
 /// Who may connect for which conversation, as of the latest committed state: the members of
@@ -16,17 +17,35 @@ public final class MembershipDirectory: Sendable {
 
     /// What admission needs to know of a conversation's links and mode.
     public struct SharingAdmission: Sendable, Hashable {
-        /// Token ids that admit no one any more: revoked, used up, declined.
-        public var closedTokens: Set<[UInt8]> = []
+        /// Token ids that admit no one any more, and why: revoked, used up, declined.
+        public var closedTokens: [[UInt8]: RefuseCode] = [:]
         /// Direct invitations: token id → the only key it admits.
         public var invitees: [[UInt8]: ReplicaID] = [:]
+        /// Expiry of recorded links (ms since the Unix epoch), which may be earlier than the token's.
+        public var expiries: [[UInt8]: UInt64] = [:]
+        /// Accepted joins per token id (recorded or not), for the tokens' own use limits.
+        public var uses: [[UInt8]: Int] = [:]
         /// Anyone who reaches a member may join (with `view`).
         public var isPublic = false
 
-        public init(closedTokens: Set<[UInt8]> = [], invitees: [[UInt8]: ReplicaID] = [:], isPublic: Bool = false) {
+        public init(closedTokens: [[UInt8]: RefuseCode] = [:], invitees: [[UInt8]: ReplicaID] = [:],
+                    expiries: [[UInt8]: UInt64] = [:], uses: [[UInt8]: Int] = [:], isPublic: Bool = false) {
             self.closedTokens = closedTokens
             self.invitees = invitees
+            self.expiries = expiries
+            self.uses = uses
             self.isPublic = isPublic
+        }
+
+        /// Why `grant`, presented by `peer` at `now`, admits no one (nil: it admits `peer`).
+        func refusal(of grant: InviteGrant, by peer: ReplicaID, now: UInt64) -> RefuseCode? {
+            let tokenID = grant.tokenID
+            if let closed = closedTokens[tokenID] { return closed }
+            if let invitee = invitees[tokenID], invitee != peer { return .notTheInvitee }
+            if let expiresAt = grant.expiresAt, now > expiresAt { return .inviteExpired }
+            if let expiresAt = expiries[tokenID], now > expiresAt { return .inviteExpired }
+            if let limit = grant.useLimit, uses[tokenID] ?? 0 >= Int(limit) { return .inviteUsedUp }
+            return nil
         }
     }
 
@@ -72,28 +91,39 @@ public final class MembershipDirectory: Sendable {
     /// An admission policy for sessions: a peer is admitted to the conversations it asks for
     /// that it is a member of, or that are public; a non-member is admitted to a private
     /// conversation when it presents a validly signed, unexpired invite for it from one of its
-    /// admins that is not revoked, used up or declined, and — for a direct invitation — names it (its join is then judged
-    /// again by every replica when the signed join op arrives). A removed member presenting an
-    /// old token is refused. `now` gives the wall clock in ms since the Unix epoch.
+    /// admins that is not revoked, used up or declined, and — for a direct invitation — names it
+    /// (the admitting node then signs a ``JoinAdmission`` the joiner carries in its join, which
+    /// every replica judges again). A removed member presenting an old token is refused. A peer
+    /// admitted to nothing is refused with the reason its token was refused (`invite_expired`,
+    /// `invite_used_up`, `invite_revoked`, `invite_declined`, `not_the_invitee`, `invalid_invite`),
+    /// else `revoked` or `not_a_member`. `now` gives the wall clock in ms since the Unix epoch.
     public func admission(now: @escaping @Sendable () -> UInt64) -> AdmissionPolicy {
         { [self] request in
             let peer = request.peer.replicaID
             let grant = request.inviteToken.flatMap { ConversationInputs.verifyInvite($0) }
+            var refusal: RefuseCode = request.inviteToken != nil && grant == nil ? .invalidInvite : .notAMember
             let admitted: [ConversationID] = entries.withLock { entries in
                 request.conversations.filter { conversation in
                     guard let entry = entries[conversation] else { return false }
                     if entry.permissions[peer] != nil { return true }
-                    guard !entry.revoked.contains(peer) else { return false }
+                    guard !entry.revoked.contains(peer) else {
+                        refusal = .revoked
+                        return false
+                    }
                     if entry.sharing.isPublic { return true }
-                    guard let grant, grant.conversation == conversation,
-                          entry.permissions[grant.issuer] == .admin, grant.expiresAt.map({ now() <= $0 }) ?? true,
-                          !entry.sharing.closedTokens.contains(grant.tokenID),
-                          entry.sharing.invitees[grant.tokenID].map({ $0 == peer }) ?? true
-                    else { return false }
+                    guard let grant, grant.conversation == conversation else { return false }
+                    guard entry.permissions[grant.issuer] == .admin else {
+                        refusal = .invalidInvite
+                        return false
+                    }
+                    if let reason = entry.sharing.refusal(of: grant, by: peer, now: now()) {
+                        refusal = reason
+                        return false
+                    }
                     return true
                 }
             }
-            return admitted.isEmpty ? .refuse(.notAMember) : .admit(conversations: admitted)
+            return admitted.isEmpty ? .refuse(refusal) : .admit(conversations: admitted)
         }
     }
 }

@@ -12,6 +12,9 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
     case invalidToken(String)
     case invalidArgument(String)
     case timedOut(String)
+    /// The members reached refused the join, for this reason (`invite_expired`, `invite_used_up`,
+    /// `invite_revoked`, `invite_declined`, `not_the_invitee`, `invalid_invite`, `revoked`, …).
+    case joinRefused(RefuseCode)
     /// The conversation's rules would exclude the operation (rate, size, target): not signed.
     case excluded(ExclusionReason)
     case node(NodeError)
@@ -25,6 +28,7 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
         case .invalidToken: "invalid_token"
         case .invalidArgument: "invalid_argument"
         case .timedOut: "timed_out"
+        case .joinRefused(let reason): reason.code
         case .excluded(let reason): reason.rawValue
         case .node(let error): error.code
         }
@@ -39,8 +43,26 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
         case .invalidToken(let reason): "invalid invite token: \(reason)"
         case .invalidArgument(let reason): reason
         case .timedOut(let what): "timed out: \(what)"
+        case .joinRefused(let reason): "the join was refused: \(Self.explain(reason))"
         case .excluded(let reason): "the conversation's rules refuse this (\(reason.rawValue)); nothing was sent"
         case .node(let error): error.description
+        }
+    }
+}
+
+extension NodeCommandError {
+    /// A sentence for a refusal code a member sent a joiner.
+    static func explain(_ reason: RefuseCode) -> String {
+        switch reason {
+        case .inviteExpired: "the link has expired"
+        case .inviteUsedUp: "the link has reached its use limit"
+        case .inviteRevoked: "an admin revoked the link"
+        case .inviteDeclined: "the invitation was declined"
+        case .notTheInvitee: "the invitation is for someone else"
+        case .invalidInvite: "the link is not valid for this conversation (its issuer is no admin there)"
+        case .revoked: "this node's membership was revoked"
+        case .notAMember: "the member reached does not admit this node"
+        default: "the member reached refused (\(reason))"
         }
     }
 }
@@ -227,6 +249,7 @@ extension Node {
             }
         }
         pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant, declining: declining)
+        joinRefusals[conversation] = nil
         if !declining { savePendingJoin(conversation) }
         let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
         guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
@@ -245,6 +268,12 @@ extension Node {
             return conversation
         }
         while directory.permission(of: replicaID, in: conversation) == nil {
+            // Every address tried refused: say why rather than wait for the deadline.
+            if let refusals = joinRefusals[conversation], Set(targets).isSubset(of: refusals.keys),
+               pendingJoins[conversation]?.recorded != true, let reason = targets.compactMap({ refusals[$0] }).first {
+                await abandonJoin(conversation)
+                throw .joinRefused(reason)
+            }
             guard now < deadline else {
                 await abandonJoin(conversation)
                 throw .timedOut("no member at \(targets.map(\.description).joined(separator: ", ")) admitted this node")
@@ -302,10 +331,15 @@ extension Node {
             pendingJoins[conversation]?.recorded = true
             return
         }
-        guard document.permissions[pending.grant.issuer] == .admin, pendingJoins[conversation]?.recorded == false else { return }
+        // The join carries the admitting member's record; it is judged against a history holding
+        // the issuer's grant, the admitting member and the joins that member had seen.
+        guard let admission = pending.admission, document.permissions[pending.grant.issuer] == .admin,
+              document.permissions[admission.content.admitter] != nil,
+              await replica.conversation.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen),
+              pendingJoins[conversation]?.recorded == false else { return }
         pendingJoins[conversation]?.recorded = true
         do {
-            try await submit([.join(inviteToken: pending.token)], to: conversation)
+            try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
             // A profile is judged against the membership the join grants: sign it after the join.
             if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
         } catch {
@@ -323,8 +357,8 @@ extension Node {
         savePendingJoin(conversation)
     }
 
-    private func savePendingJoin(_ conversation: ConversationID) {
-        let bytes = pendingJoins[conversation].map { PendingJoin.encode(token: $0.token) } ?? []
+    func savePendingJoin(_ conversation: ConversationID) {
+        let bytes = pendingJoins[conversation].map { PendingJoin.encode(token: $0.token, admission: $0.admission?.bytes ?? []) } ?? []
         do {
             try store.setMetadata(bytes, for: conversation)
         } catch {

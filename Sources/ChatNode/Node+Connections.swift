@@ -212,6 +212,7 @@ extension Node {
             case .backOff(let duration): ending.backOff = duration
             case .closed(let reason):
                 if let reason { counters.closeReasons[reason.code, default: 0] += 1 }
+                if sessionRole == .dialer { noteJoinRefusal(reason, presented: presented, endpoint: role.endpoint) }
             }
         }
         await running
@@ -273,6 +274,7 @@ extension Node {
             await perform(actions, link: id, conversation: conversation)
         }
         announceAddresses(link: id, conversations: peer.conversations)
+        if link.role == .listener { await admitJoiner(peer, link: id) }
     }
 
     private func received(_ frame: DataFrame, link id: Int) async {
@@ -284,6 +286,9 @@ extension Node {
             return
         case .peers(let target, let addresses):
             receivedPeers(addresses, in: target, link: id)
+            return
+        case .admission(let target, let admission):
+            await receivedAdmission(admission, in: target, link: id)
             return
         }
         // No machine: the conversation was revoked for this peer since; ignore what is in flight.

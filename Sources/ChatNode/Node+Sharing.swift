@@ -42,6 +42,18 @@ public struct LinkEntry: Sendable, Hashable, Codable {
     public var invitee: String?
     /// active, expired, used_up, revoked, declined (invitations: pending or accepted instead of active).
     public var state: String
+    /// The admitting members' signed records of the accepted joins, in the same order as `joiners`.
+    public var admissions: [AdmissionEntry] = []
+}
+
+/// Who admitted a joiner on a link, when (the admitting member's clock) and as which use.
+public struct AdmissionEntry: Sendable, Hashable, Codable {
+    public var joiner: String
+    public var admittedBy: String
+    /// ms since the Unix epoch, on the admitting member's clock.
+    public var admittedAt: UInt64
+    /// 1 for the first use the admitting member knew of, and so on.
+    public var use: UInt64
 }
 
 /// An access request as `requests` shows it.
@@ -95,7 +107,12 @@ extension Node {
                              label: record.label, creator: PublicKey(link.creator).text, createdAt: link.createdAt,
                              expiresAt: record.expiresAt, useLimit: record.useLimit, uses: link.uses,
                              joiners: link.joiners.map { PublicKey($0).text },
-                             invitee: record.invitee.map { PublicKey($0).text }, state: status)
+                             invitee: record.invitee.map { PublicKey($0).text }, state: status,
+                             admissions: link.admissions.map { admission in
+                                 AdmissionEntry(joiner: PublicKey(admission.joiner).text,
+                                                admittedBy: PublicKey(admission.admitter).text,
+                                                admittedAt: admission.admittedAt, use: UInt64(admission.usesSeen) + 1)
+                             })
         }
     }
 

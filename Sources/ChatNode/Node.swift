@@ -94,6 +94,8 @@ public actor Node {
     var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
+    /// Why members refused a join still waiting to be admitted, by the address that refused.
+    var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
     /// Peer sessions started and ended, for the audit trail.
     var sessionRecords: [SessionRecord] = []
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
@@ -127,9 +129,13 @@ public actor Node {
             let replica = try ConversationReplica(store: store, conversation: conversation,
                                                   localReplica: configuration.identity.publicKey.replicaID)
             replicas[conversation] = replica
-            if let bytes = try? store.metadata(of: conversation), let token = PendingJoin.decode(bytes),
-               let grant = ConversationInputs.verifyInvite(token), grant.conversation == conversation {
-                pendingJoins[conversation] = PendingJoin(token: token, grant: grant)
+            if let bytes = try? store.metadata(of: conversation), let saved = PendingJoin.decode(bytes),
+               let grant = ConversationInputs.verifyInvite(saved.token), grant.conversation == conversation {
+                var pending = PendingJoin(token: saved.token, grant: grant)
+                if let admission = ConversationInputs.verifyAdmission(saved.admission) {
+                    pending.admission = (saved.admission, admission)
+                }
+                pendingJoins[conversation] = pending
             }
         }
     }
@@ -209,4 +215,8 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var ingestFailures = 0
     /// Incoming connections refused because their host misbehaved recently.
     public var refusedBanned = 0
+    /// Join admissions this node signed for joiners it admitted on a token.
+    public var admissionsSigned = 0
+    /// Admissions received that did not verify or did not fit the pending join.
+    public var admissionsDropped = 0
 }

@@ -9,26 +9,36 @@ import ChatStore
 struct PendingJoin: Sendable {
     var token: [UInt8]
     var grant: InviteGrant
+    /// The admitting member's signed admission (``SignedAdmission`` bytes) and what it says,
+    /// once one arrived: the join carries it.
+    var admission: (bytes: [UInt8], content: JoinAdmission)?
     /// The join operation is signed and stored here.
     var recorded = false
     /// Declining a direct invitation rather than accepting it: once the invitation's record has
     /// arrived, sign a decline instead of a join (not kept across restarts).
     var declining = false
 
-    /// Metadata format: version 1, then the token (length-prefixed).
-    static func encode(token: [UInt8]) -> [UInt8] {
-        var writer = ByteWriter(capacity: token.count + 4)
-        writer.write(byte: 1)
+    /// Metadata format: version 2, the token (length-prefixed), then the admission
+    /// (length-prefixed, empty when none). Version 1 (the token alone) still loads.
+    static func encode(token: [UInt8], admission: [UInt8]) -> [UInt8] {
+        var writer = ByteWriter(capacity: token.count + admission.count + 8)
+        writer.write(byte: 2)
         writer.write(varint: UInt64(token.count))
         writer.write(bytes: token)
+        writer.write(varint: UInt64(admission.count))
+        writer.write(bytes: admission)
         return writer.bytes
     }
 
     /// The pending join stored for a conversation, or nil (none, or unreadable: then it is ignored).
-    static func decode(_ bytes: [UInt8]) -> [UInt8]? {
+    static func decode(_ bytes: [UInt8]) -> (token: [UInt8], admission: [UInt8])? {
         var reader = ByteReader(bytes)
-        guard (try? reader.readByte()) == 1, let count = try? reader.readCount(limit: 64 << 10),
-              let token = try? reader.readBytes(count), count > 0 else { return nil }
-        return Array(token)
+        guard let version = try? reader.readByte(), version == 1 || version == 2,
+              let count = try? reader.readCount(limit: 64 << 10), count > 0,
+              let token = try? reader.readBytes(count) else { return nil }
+        guard version == 2 else { return (Array(token), []) }
+        guard let admissionCount = try? reader.readCount(limit: 64 << 10),
+              let admission = try? reader.readBytes(admissionCount) else { return nil }
+        return (Array(token), Array(admission))
     }
 }

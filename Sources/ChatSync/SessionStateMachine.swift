@@ -101,12 +101,15 @@ public struct SessionPeer: Sendable, Hashable {
     public var version: UInt16
     /// The conversations both sides agreed to sync.
     public var conversations: [ConversationID]
+    /// The invite token bytes the peer presented in its hello (a joiner dialling a member), if any.
+    public var inviteToken: [UInt8]?
 
     /// A peer description.
-    public init(key: PublicKey, version: UInt16, conversations: [ConversationID]) {
+    public init(key: PublicKey, version: UInt16, conversations: [ConversationID], inviteToken: [UInt8]? = nil) {
         self.key = key
         self.version = version
         self.conversations = conversations
+        self.inviteToken = inviteToken
     }
 }
 
@@ -474,7 +477,8 @@ public struct SessionStateMachine: Sendable {
             return [.send(SessionFrame.auth(SessionAuth(signature: signature.bytes, streamHeader: sealer.header)).encoded())]
         case .listener:
             guard let sealer = phase.sealer else { return fail(.protocolViolation("listener without a stream")) }
-            let peer = SessionPeer(key: peerKey, version: phase.version, conversations: admitted)
+            let peer = SessionPeer(key: peerKey, version: phase.version, conversations: admitted,
+                                   inviteToken: phase.peerHello.inviteToken)
             state = .established(Established(sealer: sealer, opener: opener, peer: peer))
             return sealAndSend(SessionFrame.welcome(conversations: admitted).encoded(), sealer)
                 + [.authenticated(peer), .scheduleTimer(after: configuration.keepaliveInterval, .keepalive)]
@@ -655,7 +659,7 @@ extension DataFrame {
     fileprivate var sessionConversation: ConversationID {
         switch self {
         case .batches(let conversation, _), .clock(let conversation, _), .ephemeral(let conversation, _),
-             .peers(let conversation, _): conversation
+             .peers(let conversation, _), .admission(let conversation, _): conversation
         }
     }
 }

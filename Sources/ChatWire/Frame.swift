@@ -77,6 +77,7 @@ public struct PeerAddress: Sendable, Hashable {
 ///              (≤ SignedEphemeral.maxBytes), bytes
 /// 4 peers:     count varint (≤ maxPeerAddresses), then per address: replica 32,
 ///              host length varint (1…253), UTF-8, port varint (1…65535)
+/// 5 admission: length varint (≤ SignedAdmission.maxBytes), then a signed admission's bytes
 /// ```
 public enum DataFrame: Sendable, Hashable {
     /// Signed batches of one conversation, each as its exact bytes.
@@ -88,6 +89,9 @@ public enum DataFrame: Sendable, Hashable {
     case ephemeral(conversation: ConversationID, updates: [[UInt8]])
     /// Peer exchange: addresses of replicas of one conversation, in the sender's order.
     case peers(conversation: ConversationID, addresses: [PeerAddress])
+    /// A member admitted the receiver on its invite token: the signed ``SignedAdmission`` bytes
+    /// the receiver carries in its join. The frame decoder checks only the size.
+    case admission(conversation: ConversationID, admission: [UInt8])
 
     /// The frame type byte of each case.
     public enum FrameType: UInt8 {
@@ -95,6 +99,7 @@ public enum DataFrame: Sendable, Hashable {
         case clock = 2
         case ephemeral = 3
         case peers = 4
+        case admission = 5
     }
 
     /// The whole frame: header and body.
@@ -136,6 +141,11 @@ public enum DataFrame: Sendable, Hashable {
                 body.write(string: address.host)
                 body.write(varint: UInt64(address.port))
             }
+        case .admission(let conversation, let admission):
+            type = .admission
+            body.write(bytes: conversation.bytes)
+            body.write(varint: UInt64(admission.count))
+            body.write(bytes: admission)
         }
         return FrameHeader(type: type.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -195,6 +205,9 @@ public enum DataFrame: Sendable, Hashable {
                 addresses.append(try PeerAddress(replica: replica, host: host, port: UInt16(port)))
             }
             self = .peers(conversation: conversation, addresses: addresses)
+        case .admission:
+            let length = try reader.count("join admission", limit: SignedAdmission.maxBytes)
+            self = .admission(conversation: conversation, admission: Array(try reader.bytes(length)))
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

@@ -6,6 +6,8 @@ enum OperationTag: UInt8 {
     case genesis = 1, postMessage, insertText, deleteText, deleteMessage, setProfile, setPermission
     case removeMember, setSettings, join
     case createLink = 11, revokeLink = 12, declineInvite = 13, requestAccess = 14
+    /// A join carrying the admitting member's signed admission (a plain `join` carries none).
+    case admittedJoin = 15
 }
 
 /// Flags of a `createLink` record: which optional fields follow.
@@ -77,10 +79,17 @@ enum OperationCodec {
             writer.write(varint: settings.messagesPerMinute)
             writer.write(varint: settings.maxMessageBytes)
             writer.write(bool: settings.isPublic)
-        case .join(let token):
+        case .join(let token, let admission) where admission.isEmpty:
             writer.write(byte: OperationTag.join.rawValue)
             writer.write(varint: UInt64(token.count))
             writer.write(bytes: token)
+        case .join(let token, let admission):
+            // Token, then admission (each length-prefixed).
+            writer.write(byte: OperationTag.admittedJoin.rawValue)
+            writer.write(varint: UInt64(token.count))
+            writer.write(bytes: token)
+            writer.write(varint: UInt64(admission.count))
+            writer.write(bytes: admission)
         case .createLink(let record):
             // tokenID (length-prefixed, 16), permission, flags, [expiresAt], [useLimit], label, [invitee].
             writer.write(byte: OperationTag.createLink.rawValue)
@@ -188,6 +197,12 @@ enum OperationCodec {
         case .join:
             let token = Array(try reader.bytes(try reader.count("invite token", limit: limits.maxTokenBytes)))
             return .join(inviteToken: token)
+        case .admittedJoin:
+            let token = Array(try reader.bytes(try reader.count("invite token", limit: limits.maxTokenBytes)))
+            let admission = Array(try reader.bytes(try reader.count("join admission", limit: limits.maxTokenBytes)))
+            // One encoding per operation: a join without an admission uses the plain tag.
+            guard !admission.isEmpty else { throw .nonCanonical("an admitted join with an empty admission") }
+            return .join(inviteToken: token, admission: admission)
         case .createLink:
             let id = try tokenID("link token id")
             let level = try permission()

@@ -35,6 +35,16 @@ public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let goingAway = RefuseCode(rawValue: 10)
     /// A node connected to itself.
     public static let selfConnection = RefuseCode(rawValue: 11)
+    /// The invite token (or its link's record) has expired.
+    public static let inviteExpired = RefuseCode(rawValue: 12)
+    /// The link's use limit is reached.
+    public static let inviteUsedUp = RefuseCode(rawValue: 13)
+    /// An admin revoked the link.
+    public static let inviteRevoked = RefuseCode(rawValue: 14)
+    /// The invitee declined the direct invitation.
+    public static let inviteDeclined = RefuseCode(rawValue: 15)
+    /// A direct invitation presented by a key other than its invitee.
+    public static let notTheInvitee = RefuseCode(rawValue: 16)
 
     /// A stable, machine-readable name.
     public var code: String {
@@ -50,6 +60,11 @@ public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .timeout: "timeout"
         case .goingAway: "going_away"
         case .selfConnection: "self_connection"
+        case .inviteExpired: "invite_expired"
+        case .inviteUsedUp: "invite_used_up"
+        case .inviteRevoked: "invite_revoked"
+        case .inviteDeclined: "invite_declined"
+        case .notTheInvitee: "not_the_invitee"
         default: "unspecified"
         }
     }

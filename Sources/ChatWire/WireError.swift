@@ -103,6 +103,7 @@ public enum WireFormat {
         case batch = 1
         case inviteToken = 2
         case ephemeral = 3
+        case admission = 4
     }
 
     public static let signatureBytes = 64

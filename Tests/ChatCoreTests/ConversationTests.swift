@@ -25,7 +25,31 @@ struct Scenario {
 }
 
 func newConversation(_ local: ReplicaID = ReplicaID(testValue: 99), invites: @escaping InviteVerifier = { _ in nil }) -> Conversation {
-    Conversation(id: Scenario.conversation, localReplica: local, verifyInvite: invites)
+    Conversation(id: Scenario.conversation, localReplica: local, verifyInvite: invites,
+                 verifyAdmission: testAdmissions(invites))
+}
+
+/// A token join carrying a test admission: `joiner` admitted by `admitter` (ana by default) at
+/// `time`, having seen `usesSeen` joins with the token.
+func join(_ token: [UInt8], _ joiner: ReplicaID, by admitter: ReplicaID = ReplicaID(testValue: 1), at time: UInt64,
+          usesSeen: UInt32 = 0) -> ConversationOp {
+    var bytes: [UInt8] = [0xAD] + joiner.bytes + admitter.bytes
+    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: time >> UInt64(shift))) }
+    for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: usesSeen >> UInt32(shift))) }
+    return .join(inviteToken: token, admission: bytes + token)
+}
+
+/// Reads the unsigned test admissions ``join(_:_:by:at:usesSeen:)`` makes (0xAD, joiner,
+/// admitter, time, uses seen, then the token, whose id `invites` gives); nil for anything else.
+func testAdmissions(_ invites: @escaping InviteVerifier) -> AdmissionVerifier {
+    { bytes in
+        guard bytes.count >= 77, bytes[0] == 0xAD, let joiner = ReplicaID(bytes: bytes[1 ..< 33]),
+              let admitter = ReplicaID(bytes: bytes[33 ..< 65]), let grant = invites(Array(bytes[77...])) else { return nil }
+        let time = bytes[65 ..< 73].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let uses = bytes[73 ..< 77].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return JoinAdmission(conversation: Scenario.conversation, joiner: joiner, tokenID: grant.tokenID,
+                             admitter: admitter, admittedAt: time, usesSeen: uses)
+    }
 }
 
 /// Receives batches, rebuilding from everything received when asked.
@@ -223,10 +247,10 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
         let verifier: InviteVerifier = { bytes in bytes == [1] ? grant : nil }
         var s = Scenario()
         var batches = [s.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])]
-        batches.append(s.batch(ben, [.join(inviteToken: [1]), post("joined")], seen: s.everything))
-        batches.append(s.batch(cat, [.join(inviteToken: [1])], seen: s.everything)) // used up
+        batches.append(s.batch(ben, [join([1], ben, at: s.time), post("joined")], seen: s.everything))
+        batches.append(s.batch(cat, [join([1], cat, at: s.time)], seen: s.everything)) // used up
         let dan = ReplicaID(testValue: 4), eve = ReplicaID(testValue: 5)
-        batches.append(s.batch(dan, [.join(inviteToken: [2])], seen: s.everything)) // forged
+        batches.append(s.batch(dan, [join([2], dan, at: s.time)], seen: s.everything)) // forged
         batches.append(s.batch(eve, [.join(inviteToken: [])], seen: s.everything)) // private conversation
         var c = newConversation(invites: verifier)
         feed(&c, batches)
@@ -234,10 +258,10 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
         #expect(texts(c) == ["joined"])
         #expect(c.document.permissions[cat] == nil && c.document.permissions[dan] == nil && c.document.permissions[eve] == nil)
         #expect(c.excluded.values.filter { $0 == .invalidInvite }.count == 3)
-        // Expired: joining after expiresAt (judged on the joiner's signed timestamp).
+        // Expired: admitted after expiresAt (judged on the admitting member's time).
         var late = Scenario()
         var lateBatches = [late.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])]
-        lateBatches.append(late.batch(ben, [.join(inviteToken: [1])], seen: late.everything, at: 1_750_000_200_000))
+        lateBatches.append(late.batch(ben, [join([1], ben, at: 1_750_000_200_000)], seen: late.everything, at: 1_750_000_200_000))
         var d = newConversation(invites: verifier)
         feed(&d, lateBatches)
         #expect(d.document.permissions[ben] == nil)

@@ -125,8 +125,8 @@ import Testing
         let record = s.batch(ana, [.createLink(InviteRecord(tokenID: tid(1), permission: .comment))], seen: s.everything)
         let seenRecord = s.everything
         let revoke = s.batch(ana, [.revokeLink(tokenID: tid(1))], seen: s.everything)
-        let catJoin = s.batch(cat, [.join(inviteToken: [1]), post("cat here")], seen: seenRecord)
-        let benJoin = s.batch(ben, [.join(inviteToken: [1]), post("ben here")], seen: s.everything)
+        let catJoin = s.batch(cat, [join([1], cat, at: s.time), post("cat here")], seen: seenRecord)
+        let benJoin = s.batch(ben, [join([1], ben, at: s.time), post("ben here")], seen: s.everything)
         let orders: [[OperationBatch]] = [
             [g, record, revoke, catJoin, benJoin],
             [g, record, catJoin, revoke, benJoin],
@@ -151,7 +151,7 @@ import Testing
         // A token revoked with no record refuses too (tokens made before records existed).
         var t = Scenario()
         let plain = [genesis(&t), t.batch(ana, [.revokeLink(tokenID: tid(2))], seen: t.everything)]
-        let join = t.batch(dan, [.join(inviteToken: [2])], seen: t.everything)
+        let join = t.batch(dan, [join([2], dan, at: t.time)], seen: t.everything)
         #expect(reason(load(plain + [join]), join) == .invalidInvite)
     }
 
@@ -162,11 +162,11 @@ import Testing
             .createLink(InviteRecord(tokenID: tid(1), permission: .comment, useLimit: 1)),
             .createLink(InviteRecord(tokenID: tid(2), permission: .comment, expiresAt: s.time + 10_000)),
         ], seen: s.everything))
-        let first = s.batch(ben, [.join(inviteToken: [1])], seen: s.everything)
-        let second = s.batch(cat, [.join(inviteToken: [1])], seen: s.everything)
-        let inTime = s.batch(dan, [.join(inviteToken: [2])], seen: s.everything, at: s.time + 1000)
+        let first = s.batch(ben, [join([1], ben, at: s.time)], seen: s.everything)
+        let second = s.batch(cat, [join([1], cat, at: s.time)], seen: s.everything)
+        let inTime = s.batch(dan, [join([2], dan, at: s.time)], seen: s.everything, at: s.time + 1000)
         let eve = ReplicaID(testValue: 5)
-        let late = s.batch(eve, [.join(inviteToken: [2])], seen: s.everything, at: s.time + 60_000)
+        let late = s.batch(eve, [join([2], eve, at: s.time + 60_000)], seen: s.everything, at: s.time + 60_000)
         batches += [first, second, inTime, late]
         let c = load(batches)
         #expect(reason(c, first) == nil && reason(c, inTime) == nil)
@@ -176,13 +176,92 @@ import Testing
         #expect(c.document.permissions[cat] == nil && c.document.permissions[eve] == nil)
     }
 
+    /// Expiry is judged on the admitting member's time, not the joiner's: a joiner admitted in
+    /// time who signs its join late is in; one admitted late who backdates its join is out.
+    @Test func theAdmittingMembersClockDecidesExpiry() {
+        var s = Scenario()
+        var batches = [genesis(&s)]
+        let expiry = s.time + 10_000
+        batches.append(s.batch(ana, [.createLink(InviteRecord(tokenID: tid(2), permission: .comment, expiresAt: expiry))],
+                               seen: s.everything))
+        let slowButAdmitted = s.batch(ben, [join([2], ben, at: expiry - 1)], seen: s.everything, at: expiry + 60_000)
+        let backdated = s.batch(cat, [join([2], cat, at: expiry + 1)], seen: s.everything, at: expiry - 5_000)
+        let noAdmission = s.batch(dan, [.join(inviteToken: [2])], seen: s.everything, at: expiry - 5_000)
+        batches += [slowButAdmitted, backdated, noAdmission]
+        let c = load(batches)
+        #expect(reason(c, slowButAdmitted) == nil)
+        #expect(reason(c, backdated) == .invalidInvite)
+        #expect(reason(c, noAdmission) == .invalidInvite)
+        #expect(c.links[tid(2)]?.joiners == [ben])
+        #expect(c.links[tid(2)]?.admissions.map(\.admittedAt) == [expiry - 1])
+    }
+
+    /// An admission counts only from someone else who is a member in the join's past, for this
+    /// joiner; one that does not verify counts as none.
+    @Test func onlyAMemberCanAdmitAndOnlyTheJoinerItNames() {
+        var s = Scenario()
+        var batches = [genesis(&s)]
+        batches.append(s.batch(ana, [.setPermission(member: ben, permission: .view)], seen: s.everything))
+        let eve = ReplicaID(testValue: 5), fay = ReplicaID(testValue: 6)
+        let byMember = s.batch(cat, [join([1], cat, by: ben, at: s.time)], seen: s.everything)
+        let byStranger = s.batch(dan, [join([1], dan, by: eve, at: s.time)], seen: s.everything)
+        let byItself = s.batch(eve, [join([1], eve, by: eve, at: s.time)], seen: s.everything)
+        // Fay carries the admission ana signed for Dan.
+        guard case .join(_, let dansAdmission) = join([1], dan, at: s.time) else { return }
+        let borrowed = s.batch(fay, [.join(inviteToken: [1], admission: dansAdmission)], seen: s.everything)
+        let garbage = s.batch(fay, [.join(inviteToken: [1], admission: [0xAD, 1, 2])], seen: s.everything)
+        batches += [byMember, byStranger, byItself, borrowed, garbage]
+        let c = load(batches)
+        #expect(reason(c, byMember) == nil)
+        #expect([byStranger, byItself, borrowed, garbage].map { reason(c, $0) } == Array(repeating: .invalidInvite, count: 4))
+        #expect(c.document.permissions[cat] == .comment)
+        #expect(c.document.permissions[dan] == nil && c.document.permissions[eve] == nil && c.document.permissions[fay] == nil)
+    }
+
+    /// The use limit holds on the uses the admitting member saw and on the joins accepted before
+    /// in causal order; a joiner cannot jump the queue by hiding the joins its admitter saw; two
+    /// members admitting the last use concurrently admit exactly one, alike on every replica.
+    @Test func useLimitsFollowTheAdmissionAndTheLog() {
+        var s = Scenario()
+        let g = genesis(&s)
+        let setup = s.batch(ana, [.setPermission(member: dan, permission: .view),
+                                  .createLink(InviteRecord(tokenID: tid(1), permission: .comment, useLimit: 2))], seen: s.everything)
+        let beforeBen = s.everything
+        let benJoins = s.batch(ben, [join([1], ben, at: s.time)], seen: s.everything)
+        // Cat's admitter saw Ben's join, but Cat's join claims a past without it.
+        let hidden = s.batch(cat, [join([1], cat, at: s.time, usesSeen: 1)], seen: beforeBen)
+        // The admitting member saw the link used up already.
+        let eve = ReplicaID(testValue: 5), fay = ReplicaID(testValue: 6), gus = ReplicaID(testValue: 7)
+        let sawUsedUp = s.batch(eve, [join([1], eve, at: s.time, usesSeen: 2)], seen: s.everything)
+        let afterBen = s.everything
+        // Ana and Dan each admit the last use concurrently.
+        let fayByAna = s.batch(fay, [join([1], fay, at: s.time, usesSeen: 1)], seen: afterBen)
+        let gusByDan = s.batch(gus, [join([1], gus, by: dan, at: s.time, usesSeen: 1)], seen: afterBen)
+        let all = [g, setup, benJoins, hidden, sawUsedUp, fayByAna, gusByDan]
+        var states: Set<String> = []
+        for order in [all, [g, setup, benJoins, gusByDan, fayByAna, sawUsedUp, hidden]] {
+            let c = load(order)
+            #expect(reason(c, benJoins) == nil)
+            #expect(reason(c, hidden) == .invalidInvite)
+            #expect(reason(c, sawUsedUp) == .invalidInvite)
+            #expect((reason(c, fayByAna) == nil) != (reason(c, gusByDan) == nil), "exactly one of the concurrent last uses")
+            #expect(c.links[tid(1)]?.uses == 2)
+            states.insert(state(c))
+        }
+        #expect(states.count == 1)
+        // With Ben's join in its past, the same admission is fine.
+        let honest = s.batch(cat, [join([1], cat, at: s.time, usesSeen: 1)], seen: afterBen)
+        let c = load([g, setup, benJoins, honest])
+        #expect(reason(c, honest) == nil && c.links[tid(1)]?.joiners == [ben, cat])
+    }
+
     @Test func directInvitationsAdmitOnlyTheirInvitee() {
         var s = Scenario()
         var batches = [genesis(&s)]
         batches.append(s.batch(ana, [.createLink(InviteRecord(tokenID: tid(1), permission: .edit, label: "for Ben", invitee: ben))],
                                seen: s.everything))
-        let catTries = s.batch(cat, [.join(inviteToken: [1])], seen: s.everything)
-        let benJoins = s.batch(ben, [.join(inviteToken: [1])], seen: s.everything)
+        let catTries = s.batch(cat, [join([1], cat, at: s.time)], seen: s.everything)
+        let benJoins = s.batch(ben, [join([1], ben, at: s.time)], seen: s.everything)
         batches += [catTries, benJoins]
         let c = load(batches)
         #expect(reason(c, catTries) == .invalidInvite)
@@ -192,7 +271,7 @@ import Testing
         #expect(c.links[tid(1)]?.joiners == [ben])
         // A token with no record in the join's past is judged on the token alone.
         var t = Scenario()
-        let unrecorded = [genesis(&t), t.batch(cat, [.join(inviteToken: [7])], seen: t.everything)]
+        let unrecorded = [genesis(&t), t.batch(cat, [join([7], cat, at: t.time)], seen: t.everything)]
         #expect(load(unrecorded).document.permissions[cat] == .comment)
     }
 
@@ -209,8 +288,8 @@ import Testing
         batches += [benDeclines, catDeclines]
         var seen = s.everything
         seen[ben] = 0
-        let benJoins = s.batch(ben, [.join(inviteToken: [1])], seen: seen)
-        let danJoins = s.batch(dan, [.join(inviteToken: [2])], seen: s.everything)
+        let benJoins = s.batch(ben, [join([1], ben, at: s.time)], seen: seen)
+        let danJoins = s.batch(dan, [join([2], dan, at: s.time)], seen: s.everything)
         batches += [benJoins, danJoins]
         let c = load(batches)
         #expect(reason(c, benDeclines) == nil && reason(c, catDeclines) == nil)
@@ -261,21 +340,21 @@ import Testing
             .createLink(InviteRecord(tokenID: tid(2), permission: .edit, label: "for Ben", invitee: ben)),
             .revokeLink(tokenID: tid(3)),
         ], seen: s.everything))
-        batches.append(s.batch(cat, [.join(inviteToken: [1]), .requestAccess(permission: .edit, note: "more please")], seen: s.everything))
+        batches.append(s.batch(cat, [join([1], cat, at: s.time), .requestAccess(permission: .edit, note: "more please")], seen: s.everything))
         batches.append(s.batch(ben, [.declineInvite(tokenID: tid(2))], seen: s.everything))
         batches.append(s.batch(ana, [.setPermission(member: cat, permission: .edit)], seen: s.everything))
         let c = load(batches)
         #expect(c.links.count == 2 && c.accessRequests.count == 1 && c.accessRequests[0].granted)
         let snapshot = c.encodedSnapshot()
-        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x02])
+        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x03])
         let back = try Conversation(snapshot: snapshot, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99),
-                                    verifyInvite: verifier())
+                                    verifyInvite: verifier(), verifyAdmission: testAdmissions(verifier()))
         #expect(back.links == c.links)
         #expect(back.accessRequests == c.accessRequests)
         #expect(back.encodedSnapshot() == snapshot)
         // Receiving more after loading continues from the same state.
         var next = back, direct = c
-        let more = s.batch(dan, [.join(inviteToken: [1])], seen: s.everything)
+        let more = s.batch(dan, [join([1], dan, at: s.time)], seen: s.everything)
         feed(&next, [more])
         feed(&direct, [more])
         #expect(next.links == direct.links && next.links[tid(1)]?.joiners == [cat, dan])
@@ -289,7 +368,7 @@ import Testing
         var snapshot = c.encodedSnapshot()
         snapshot[2] = 1 // no sharing operations: the version 1 layout
         let back = try Conversation(snapshot: snapshot, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99),
-                                    verifyInvite: verifier())
+                                    verifyInvite: verifier(), verifyAdmission: testAdmissions(verifier()))
         #expect(back.document.orderedMessages.map(\.body.text) == ["hi"])
         #expect(back.document.permissions == c.document.permissions)
         // A version 1 snapshot cannot hold sharing operations.
@@ -302,7 +381,7 @@ import Testing
             try Conversation(snapshot: v1, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }
         var future = withLink.encodedSnapshot()
-        future[2] = 3
+        future[2] = 4
         #expect(throws: DocumentError.self) {
             try Conversation(snapshot: future, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }
@@ -345,7 +424,7 @@ import Testing
                 op = .requestAccess(permission: .edit, note: "\(step)")
             default:
                 author = joiners[Int.random(in: 0 ..< 5, using: &random)]
-                op = .join(inviteToken: [UInt8(Int.random(in: 0 ..< 3, using: &random))])
+                op = join([UInt8(Int.random(in: 0 ..< 3, using: &random))], author, at: s.time)
             }
             // Ana always sees everything; others a random earlier cut, never less than they saw before.
             var seen = author == ana ? s.everything : someCut()

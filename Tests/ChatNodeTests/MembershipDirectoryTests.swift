@@ -43,11 +43,12 @@ import Testing
                 sign: { issuer.sign($0).bytes }).bytes
         }
         #expect(ask(cat, token: token(by: ana)) == .admit(conversations: [conversation]))
-        #expect(ask(cat, token: token(by: ben)) == .refuse(.notAMember))
-        #expect(ask(cat, token: token(by: ana, expiresAt: 1_750_000_001_500)) == .refuse(.notAMember))
-        // Removed: refused at once, even with an invite.
+        #expect(ask(cat, token: token(by: ben)) == .refuse(.invalidInvite))
+        #expect(ask(cat, token: token(by: ana, expiresAt: 1_750_000_001_500)) == .refuse(.inviteExpired))
+        #expect(ask(cat, token: [1, 2, 3]) == .refuse(.invalidInvite))
+        // Removed: refused at once, even with an invite, and told why.
         _ = try await replica.submit(.removeMember(member: ben.publicKey.replicaID), now: .seconds(1), wallClock: 1_750_000_003_000)
-        #expect(ask(ben) == .refuse(.notAMember))
-        #expect(ask(ben, token: token(by: ana)) == .refuse(.notAMember))
+        #expect(ask(ben) == .refuse(.revoked))
+        #expect(ask(ben, token: token(by: ana)) == .refuse(.revoked))
     }
 }

@@ -6,6 +6,35 @@ import Testing
 
 /// Share links, invitations and modes across real nodes on loopback.
 @Suite(.timeLimit(.minutes(2))) struct SharingTests {
+    /// Any member the joiner reaches admits it: Cat joins on Ana's link through Ben (no admin),
+    /// and Ben's signed admission is what every replica judges Cat's join on.
+    @Test func anyMemberReachedAdmitsAndSignsTheAdmission() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(64, name: "ana")
+        let (ben, benDirectory) = try NodeTests.makeNode(65, name: "ben")
+        let (cat, catDirectory) = try NodeTests.makeNode(66, name: "cat")
+        defer {
+            for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, ben, cat] { try await node.start() }
+        let conversation = try await ana.create(title: "relay")
+        let link = try await ana.createLink(in: conversation, permission: .comment, useLimit: 2, label: "team")
+        let token = try #require(ShareLink.tokenBytes(from: link.url))
+        let anaAddress = try #require(await ana.listeningOn)
+        let benAddress = try #require(await ben.listeningOn)
+        _ = try await ben.join(token: token, via: anaAddress)
+        _ = try await cat.join(token: token, via: benAddress)
+        try await NodeTests.eventually("cat's join to reach ana") {
+            try await ana.links(of: conversation).first?.uses == 2
+        }
+        let entry = try #require(try await ana.links(of: conversation).first)
+        #expect(entry.admissions.map(\.joiner) == [PublicKey(ben.replicaID).text, PublicKey(cat.replicaID).text])
+        #expect(entry.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text, PublicKey(ben.replicaID).text])
+        #expect(entry.admissions.map(\.use) == [1, 2])
+        #expect(await ben.status().counters.admissionsSigned == 1)
+        #expect(try await ana.members(conversation).count == 3)
+        for node in [ana, ben, cat] { await node.stop() }
+    }
+
     @Test func linksAdmitUntilUsedUpRevokedOrDeclined() async throws {
         let (ana, anaDirectory) = try NodeTests.makeNode(61, name: "ana")
         let (ben, benDirectory) = try NodeTests.makeNode(62, name: "ben")
@@ -23,15 +52,21 @@ import Testing
         try await NodeTests.eventually("the use to be counted") {
             try await ana.links(of: conversation).first?.state == "used_up"
         }
-        await #expect(throws: NodeCommandError.self) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(1))
+        // Ben's join carries Ana's signed admission: her clock and count, on every replica.
+        let used = try #require(try await ana.links(of: conversation).first { $0.tokenID == once.tokenID })
+        #expect(used.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text] && used.admissions.first?.use == 1)
+        #expect(used.admissions.first?.joiner == PublicKey(ben.replicaID).text)
+        #expect(await ana.status().counters.admissionsSigned >= 1)
+        // Refused with the reason (bounded generously: a loaded machine dials slowly).
+        await #expect(throws: NodeCommandError.joinRefused(.inviteUsedUp)) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(30))
         }
 
         // A revoked link admits no one.
         let revoked = try await ana.createLink(in: conversation, permission: .view, label: "revoked")
         try await ana.revokeLink(revoked.tokenID, in: conversation)
-        await #expect(throws: NodeCommandError.self) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(1))
+        await #expect(throws: NodeCommandError.joinRefused(.inviteRevoked)) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(30))
         }
 
         // A direct invitation admits only its invitee; declined, it admits no one.
@@ -40,8 +75,8 @@ import Testing
         try await NodeTests.eventually("the decline to arrive") {
             try await ana.links(of: conversation).contains { $0.tokenID == forCat.tokenID && $0.state == "declined" }
         }
-        await #expect(throws: NodeCommandError.self) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address, timeout: .seconds(1))
+        await #expect(throws: NodeCommandError.joinRefused(.inviteDeclined)) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address, timeout: .seconds(30))
         }
         let members = try await ana.members(conversation).map(\.permission).sorted()
         #expect(members == ["admin", "comment"])

@@ -53,7 +53,24 @@ import Testing
         return [("genesis.batch", genesis.bytes), ("alice-1.batch", aliceOne.bytes), ("invite.token", token.bytes),
                 ("bob-0.batch", bobZero.bytes), ("batches.frame", frame.encoded()),
                 ("ephemeral.frame", ephemeral.encoded()), ("peers.frame", peers.encoded()),
-                ("sharing.batch", sharing.bytes)]
+                ("sharing.batch", sharing.bytes)] + admissionFixtures(token: token, conversation: conversation, after: aliceOne)
+    }
+
+    /// Alice's signed admission of bob on the invite token, as a data frame, and bob's join
+    /// carrying it (operation tag 15) on a chain of its own.
+    static func admissionFixtures(token: InviteToken, conversation: ConversationID,
+                                  after aliceOne: SignedBatch) -> [(name: String, bytes: [UInt8])] {
+        let a = TestKeys.alice.publicKey.replicaID, b = TestKeys.bob.publicKey.replicaID
+        let admission = SignedAdmission(content: JoinAdmission(
+            conversation: conversation, joiner: b, tokenID: token.content.tokenID, admitter: a,
+            admittedAt: 1_750_000_002_500, usesSeen: 0)) { TestKeys.alice.sign($0).bytes }
+        let join = SignedBatch(content: BatchContent(
+            conversation: conversation, author: b, firstCounter: 0, timestamp: 1_750_000_003_000,
+            previousHash: [UInt8](repeating: 0, count: 32),
+            clock: VectorClock([a: aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)]),
+            operations: [.join(inviteToken: token.bytes, admission: admission.bytes)]), sign: { TestKeys.bob.sign($0).bytes })
+        return [("admission.frame", DataFrame.admission(conversation: conversation, admission: admission.bytes).encoded()),
+                ("admitted-join.batch", join.bytes)]
     }
 
     /// The sharing operations in one batch by alice, after alice-1 (tags 11–14).
@@ -154,6 +171,28 @@ import Testing
         #expect(sharing.content.operations == Self.sharingFixtureOperations())
         #expect(sharing.content.previousHash == Hashing.blake2b(try #require(stored["alice-1.batch"])))
         #expect(TestKeys.alice.publicKey.isValidSignature(try #require(Signature(bytes: sharing.signature)), for: sharing.signedBytes))
+        try checkAdmissionFixtures(stored, conversation: conversation, token: token)
+    }
+
+    /// The admission frame decodes to alice's signed admission of bob, and bob's join carries it.
+    func checkAdmissionFixtures(_ stored: [String: [UInt8]], conversation: ConversationID, token: InviteToken) throws {
+        let frameBytes = try #require(stored["admission.frame"])
+        let header = try FrameHeader(decoding: frameBytes.prefix(FrameHeader.byteCount))
+        guard case .admission(let frameConversation, let bytes) = try DataFrame(
+            type: header.type, body: Array(frameBytes.dropFirst(FrameHeader.byteCount))) else {
+            Issue.record("admission frame type")
+            return
+        }
+        #expect(frameConversation == conversation)
+        let admission = try SignedAdmission(decoding: bytes)
+        #expect(admission.content.joiner == TestKeys.bob.publicKey.replicaID)
+        #expect(admission.content.admitter == TestKeys.alice.publicKey.replicaID)
+        #expect(admission.content.tokenID == token.content.tokenID && admission.content.admittedAt == 1_750_000_002_500)
+        #expect(TestKeys.alice.publicKey.isValidSignature(try #require(Signature(bytes: admission.signature)),
+                                                          for: admission.signedBytes))
+        let join = try SignedBatch(decoding: try #require(stored["admitted-join.batch"]))
+        #expect(join.content.operations == [.join(inviteToken: token.bytes, admission: bytes)])
+        #expect(TestKeys.bob.publicKey.isValidSignature(try #require(Signature(bytes: join.signature)), for: join.signedBytes))
     }
 
     /// The `ephemeral` and `peers` frames decode, and every update in the first verifies.

@@ -168,10 +168,13 @@ public enum AuditTrail {
     /// - Parameters:
     ///   - excluded: true for operations the conversation's rules excluded.
     ///   - verifyInvite: decodes join tokens (issuer, token id, permission); nil leaves them opaque.
+    ///   - verifyAdmission: decodes the admitting members' records in joins (who admitted, when,
+    ///     the use number); nil leaves them out.
     /// - Complexity: O(n log n) in the number of operations and session records.
     public static func entries(from batches: some Sequence<OperationBatch>, excluded: (OpID) -> Bool,
-                               sessions: [PeerSessionRecord], verifyInvite: InviteVerifier? = nil) -> [AuditEntry] {
-        var builder = Builder(verifyInvite: verifyInvite)
+                               sessions: [PeerSessionRecord], verifyInvite: InviteVerifier? = nil,
+                               verifyAdmission: AdmissionVerifier? = nil) -> [AuditEntry] {
+        var builder = Builder(verifyInvite: verifyInvite, verifyAdmission: verifyAdmission)
         for batch in batches { builder.add(batch, excluded: excluded) }
         var all = builder.entries
         for session in sessions {
@@ -185,12 +188,16 @@ public enum AuditTrail {
     /// Walks the log, keeping who holds which permission so far.
     private struct Builder {
         let verifyInvite: InviteVerifier?
+        let verifyAdmission: AdmissionVerifier?
         var entries: [AuditEntry] = []
         var creator: ReplicaID?
         var shared = false
         var permissions: [ReplicaID: Permission] = [:]
 
-        init(verifyInvite: InviteVerifier?) { self.verifyInvite = verifyInvite }
+        init(verifyInvite: InviteVerifier?, verifyAdmission: AdmissionVerifier?) {
+            self.verifyInvite = verifyInvite
+            self.verifyAdmission = verifyAdmission
+        }
 
         /// An edit run being coalesced: the index of its entry and its message.
         struct EditRun {
@@ -233,8 +240,8 @@ public enum AuditTrail {
                     let mode = settings.isPublic ? "public" : "private"
                     let limits = "messagesPerMinute=\(settings.messagesPerMinute) maxMessageBytes=\(settings.maxMessageBytes)"
                     append(at, .permissionChanged, author, detail: "mode=\(mode) \(limits)", opID: id)
-                case .join(let token):
-                    join(at, author, token: token, opID: id)
+                case .join(let token, let admission):
+                    join(at, author, token: token, admission: admission, opID: id)
                 case .createLink(let record):
                     let token = "token=\(Hex.encode(record.tokenID)) permission=\(record.permission)"
                     append(at, .linkCreated, author, target: record.invitee, detail: token, opID: id)
@@ -267,7 +274,7 @@ public enum AuditTrail {
                    detail: "inserted=\(inserted) deleted=\(deleted)", opID: id)
         }
 
-        mutating func join(_ at: UInt64, _ joiner: ReplicaID, token: [UInt8], opID: OpID) {
+        mutating func join(_ at: UInt64, _ joiner: ReplicaID, token: [UInt8], admission admissionBytes: [UInt8], opID: OpID) {
             guard !token.isEmpty else {
                 let had = permissions[joiner] != nil
                 permissions[joiner] = permissions[joiner] ?? .view
@@ -276,7 +283,12 @@ public enum AuditTrail {
             }
             let grant = verifyInvite?(token)
             let tokenText = grant.map { Hex.encode($0.tokenID) } ?? "unverified"
-            append(at, .linkUsed, joiner, target: grant?.issuer, detail: "token=\(tokenText)", opID: opID)
+            var detail = "token=\(tokenText)"
+            if let admission = admissionBytes.isEmpty ? nil : verifyAdmission?(admissionBytes) {
+                detail += " admitted_by=\(Hex.encode(admission.admitter.bytes)) admitted_at=\(AuditCSV.isoTime(admission.admittedAt))"
+                detail += " use=\(UInt64(admission.usesSeen) + 1)"
+            }
+            append(at, .linkUsed, joiner, target: grant?.issuer, detail: detail, opID: opID)
             let level = grant.map { "\($0.permission)" } ?? "unknown"
             let previous = permissions[joiner]
             // Joining never lowers a permission (the rules take the higher of the two).

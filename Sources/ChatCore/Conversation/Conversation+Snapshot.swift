@@ -5,10 +5,11 @@
 /// from the resolution.
 ///
 /// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
-/// `requestAccess`); version 1 snapshots (which cannot hold them) still load.
+/// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``). Older
+/// snapshots (which cannot hold them) still load.
 extension Conversation {
     static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
-    static let snapshotVersion: UInt8 = 2
+    static let snapshotVersion: UInt8 = 3
     static let snapshotMagic: [UInt8] = snapshotMagicPrefix + [snapshotVersion]
 
     /// The whole state as bytes.
@@ -42,8 +43,8 @@ extension Conversation {
                 writer.write(byte: 4)
             case .join(.invalidToken):
                 writer.write(byte: 5)
-            case .join(.token(let grant)):
-                writer.write(byte: 6)
+            case .join(.token(let grant, let admission)):
+                writer.write(byte: admission == nil ? 6 : 11)
                 writer.write(bytes: grant.conversation.bytes)
                 writer.write(byte: grant.permission.rawValue)
                 writer.write(bytes: grant.issuer.bytes)
@@ -52,6 +53,12 @@ extension Conversation {
                 // UInt64.max wraps to "never", which judges the same (no timestamp is later).
                 writer.write(varint: grant.expiresAt.map { $0 &+ 1 } ?? 0)
                 writer.write(varint: grant.useLimit.map { UInt64($0) + 1 } ?? 0)
+                if let admission {
+                    writer.write(bytes: admission.joiner.bytes)
+                    writer.write(bytes: admission.admitter.bytes)
+                    writer.write(varint: admission.admittedAt)
+                    writer.write(varint: admission.usesSeen)
+                }
             case .createLink(let record):
                 writer.write(byte: 7)
                 writer.write(varint: UInt64(record.tokenID.count))
@@ -102,13 +109,14 @@ extension Conversation {
 
     /// Loads a snapshot made by ``encodedSnapshot()``. Untrusted input throws; it never traps.
     public init(snapshot bytes: [UInt8], id: ConversationID, localReplica: ReplicaID,
-                verifyInvite: @escaping InviteVerifier) throws(DocumentError) {
-        self.init(id: id, localReplica: localReplica, verifyInvite: verifyInvite)
+                verifyInvite: @escaping InviteVerifier,
+                verifyAdmission: @escaping AdmissionVerifier = { _ in nil }) throws(DocumentError) {
+        self.init(id: id, localReplica: localReplica, verifyInvite: verifyInvite, verifyAdmission: verifyAdmission)
         do {
             var reader = ByteReader(bytes)
             let magic = Array(try reader.readBytes(3))
             guard magic.count == 3, Array(magic[0 ..< 2]) == Self.snapshotMagicPrefix,
-                  magic[2] == 1 || magic[2] == Self.snapshotVersion else {
+                  (1 ... Self.snapshotVersion).contains(magic[2]) else {
                 throw DocumentError.malformedSnapshot("not a conversation snapshot")
             }
             let version = magic[2]
@@ -137,7 +145,7 @@ extension Conversation {
                                                              isPublic: try reader.readByte() == 1))
                 case 4: kind = .join(.publicJoin)
                 case 5: kind = .join(.invalidToken)
-                case 6:
+                case let tag where tag == 6 || (tag == 11 && version >= 3):
                     guard let conversation = ConversationID(bytes: try reader.readBytes(32)),
                           let permission = Permission(rawValue: try reader.readByte()) else {
                         throw DocumentError.malformedSnapshot("grant")
@@ -147,9 +155,16 @@ extension Conversation {
                     let expires = try reader.readVarint()
                     let limit = try reader.readVarint()
                     guard limit <= UInt64(UInt32.max) + 1 else { throw DocumentError.malformedSnapshot("use limit") }
-                    kind = .join(.token(InviteGrant(conversation: conversation, permission: permission, issuer: issuer,
-                                                    tokenID: tokenID, expiresAt: expires == 0 ? nil : expires - 1,
-                                                    useLimit: limit == 0 ? nil : UInt32(limit - 1))))
+                    let grant = InviteGrant(conversation: conversation, permission: permission, issuer: issuer,
+                                            tokenID: tokenID, expiresAt: expires == 0 ? nil : expires - 1,
+                                            useLimit: limit == 0 ? nil : UInt32(limit - 1))
+                    var admission: JoinAdmission?
+                    if tag == 11 {
+                        admission = JoinAdmission(conversation: conversation, joiner: try readReplica(&reader),
+                                                  tokenID: tokenID, admitter: try readReplica(&reader),
+                                                  admittedAt: try reader.readVarint(), usesSeen: try reader.readVarint32())
+                    }
+                    kind = .join(.token(grant, admission: admission))
                 case 7 where version >= 2:
                     let tokenID = Array(try reader.readBytes(try reader.readCount(limit: 64)))
                     guard let permission = Permission(rawValue: try reader.readByte()) else {

@@ -25,6 +25,7 @@ public struct Conversation: Sendable {
     public let id: ConversationID
     public let localReplica: ReplicaID
     let verifyInvite: InviteVerifier
+    let verifyAdmission: AdmissionVerifier
     public internal(set) var document: ConversationDocument
     public internal(set) var governance = GovernanceResolution()
     public internal(set) var governanceOps: [GovernanceOp] = []
@@ -36,10 +37,16 @@ public struct Conversation: Sendable {
     var recentPosts: [ReplicaID: [UInt64]] = [:]
     var latestTimestamp: [ReplicaID: UInt64] = [:]
 
-    public init(id: ConversationID, localReplica: ReplicaID, verifyInvite: @escaping InviteVerifier) {
+    /// - Parameters:
+    ///   - verifyInvite: decodes join tokens and checks their issuers' signatures.
+    ///   - verifyAdmission: decodes the admitting members' records in joins and checks their
+    ///     signatures; by default none verifies (every token join is refused).
+    public init(id: ConversationID, localReplica: ReplicaID, verifyInvite: @escaping InviteVerifier,
+                verifyAdmission: @escaping AdmissionVerifier = { _ in nil }) {
         self.id = id
         self.localReplica = localReplica
         self.verifyInvite = verifyInvite
+        self.verifyAdmission = verifyAdmission
         document = ConversationDocument(localReplica: localReplica)
     }
 
@@ -90,6 +97,16 @@ public struct Conversation: Sendable {
     /// Accepted access requests in causal order, each marked when granted.
     public var accessRequests: [AccessRequest] { governance.sharing.accessRequests }
 
+    /// Accepted joins with `tokenID`, recorded as a link or not (what an admitting member
+    /// reports as seen in a ``JoinAdmission``).
+    /// - Complexity: O(g) in the governance operations.
+    public func acceptedJoins(withToken tokenID: [UInt8]) -> Int {
+        governance.acceptedInOrder.count { op in
+            if case .join(.token(let grant, _)) = op.kind { return grant.tokenID == tokenID }
+            return false
+        }
+    }
+
     /// The number of accepted removals.
     public var revocationCount: Int { governance.removals.values.reduce(0) { $0 + $1.count } }
 
@@ -106,11 +123,11 @@ public struct Conversation: Sendable {
         case .revokeLink(let tokenID): kind = .revokeLink(tokenID: tokenID)
         case .declineInvite(let tokenID): kind = .declineInvite(tokenID: tokenID)
         case .requestAccess(let permission, let note): kind = .requestAccess(permission: permission, note: note)
-        case .join(let token):
+        case .join(let token, let admission):
             if token.isEmpty {
-                kind = .join(.publicJoin)
+                kind = admission.isEmpty ? .join(.publicJoin) : .join(.invalidToken)
             } else if let grant = verifyInvite(token), grant.conversation == self.id {
-                kind = .join(.token(grant))
+                kind = .join(.token(grant, admission: admission.isEmpty ? nil : verifyAdmission(admission)))
             } else {
                 kind = .join(.invalidToken)
             }

@@ -20,8 +20,9 @@ public enum ConversationOp: Sendable, Hashable {
     case removeMember(member: ReplicaID)
     /// Conversation settings (admins only).
     case setSettings(ConversationSettings)
-    /// The author joins with a signed invite token (its bytes, as issued).
-    case join(inviteToken: [UInt8])
+    /// The author joins with a signed invite token (its bytes, as issued; empty: a public
+    /// conversation) and the admitting member's signed ``JoinAdmission`` (empty: none).
+    case join(inviteToken: [UInt8], admission: [UInt8] = [])
     /// Records a share link or a direct invitation its author (an admin) created: joins with
     /// that token id made after the record are held to it (see ``GovernanceResolution``).
     case createLink(InviteRecord)

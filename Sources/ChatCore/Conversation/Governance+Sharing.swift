@@ -11,6 +11,8 @@ public struct LinkState: Sendable, Hashable {
     public var createdAt: UInt64
     /// Accepted joins with this token id, in resolution order.
     public var joiners: [ReplicaID] = []
+    /// The admitting members' records of those joins, in the same order.
+    public var admissions: [JoinAdmission] = []
     /// True once an accepted `revokeLink` names this token id.
     public var revoked = false
     /// True once the record's invitee declined it.
@@ -61,7 +63,7 @@ public struct SharingState: Sendable, Hashable {
                 grants[member, default: []].append((op, permission))
             case .join(let request):
                 var permission = Permission.view
-                if case .token(let grant) = request { permission = grant.permission }
+                if case .token(let grant, _) = request { permission = grant.permission }
                 grants[op.id.replica, default: []].append((op, permission))
             default:
                 break
@@ -69,8 +71,9 @@ public struct SharingState: Sendable, Hashable {
         }
         for op in accepted {
             switch op.kind {
-            case .join(.token(let grant)):
+            case .join(.token(let grant, let admission)):
                 links[grant.tokenID]?.joiners.append(op.id.replica)
+                if let admission { links[grant.tokenID]?.admissions.append(admission) }
             case .revokeLink(let tokenID):
                 links[tokenID]?.revoked = true
             case .declineInvite(let tokenID):
@@ -91,7 +94,8 @@ public struct SharingState: Sendable, Hashable {
 /// What one resolution pass knows about sharing so far: token uses, records, revocations,
 /// declines and the rate windows, all from operations accepted earlier in the pass.
 struct SharingLedger: Sendable {
-    var tokenUses: [[UInt8]: UInt32] = [:]
+    /// Accepted token joins so far, per token id.
+    var joins: [[UInt8]: [GovernanceOp]] = [:]
     /// The first accepted record per token id.
     var records: [[UInt8]: GovernanceOp] = [:]
     var revocations: [[UInt8]: [GovernanceOp]] = [:]
@@ -100,25 +104,43 @@ struct SharingLedger: Sendable {
     var linkTimes: [ReplicaID: [UInt64]] = [:]
     var requestTimes: [ReplicaID: [UInt64]] = [:]
 
-    func uses(of tokenID: [UInt8]) -> UInt32 { tokenUses[tokenID] ?? 0 }
+    func uses(of tokenID: [UInt8]) -> Int { joins[tokenID]?.count ?? 0 }
 
-    /// True unless a revocation, a record or a decline in the causal past of the join `op` refuses it.
-    func admits(_ op: GovernanceOp, with tokenID: [UInt8]) -> Bool {
+    /// True when the join `op` with a verified `grant` and `admission` is allowed: the admission
+    /// names this join and a member of `past` other than the joiner admitted it, within the
+    /// expiry and use limits of the token and of a record in the join's past, and no revocation
+    /// or decline in the join's past refuses it (see ``GovernanceResolution``).
+    /// - Complexity: O(j) in the joins with the token id so far.
+    func admits(_ op: GovernanceOp, grant: InviteGrant, admission: JoinAdmission, past: MembershipState) -> Bool {
+        let tokenID = grant.tokenID
+        guard admission.conversation == grant.conversation, admission.joiner == op.id.replica,
+              admission.tokenID == tokenID, admission.admitter != op.id.replica,
+              past.permissions[admission.admitter] != nil,
+              withinLimits(expiresAt: grant.expiresAt, useLimit: grant.useLimit, admission: admission),
+              (joins[tokenID] ?? []).count(where: { op.cut.contains($0.id) }) >= Int(admission.usesSeen)
+        else { return false }
         if (revocations[tokenID] ?? []).contains(where: { $0.isInPast(of: op.id, cut: op.cut) }) { return false }
         guard let recordOp = records[tokenID], recordOp.isInPast(of: op.id, cut: op.cut),
               case .createLink(let record) = recordOp.kind else { return true }
-        if let expiresAt = record.expiresAt, op.timestamp > expiresAt { return false }
-        if let limit = record.useLimit, uses(of: tokenID) >= limit { return false }
+        guard withinLimits(expiresAt: record.expiresAt, useLimit: record.useLimit, admission: admission) else { return false }
         guard let invitee = record.invitee else { return true }
         guard op.id.replica == invitee else { return false }
         return !(declines[tokenID] ?? []).contains { $0.id.replica == invitee && $0.isInPast(of: op.id, cut: op.cut) }
     }
 
+    /// Admitted before `expiresAt` (on the admitting member's clock), and the use limit not
+    /// reached either as the admitting member saw it or by the joins accepted so far.
+    private func withinLimits(expiresAt: UInt64?, useLimit: UInt32?, admission: JoinAdmission) -> Bool {
+        if let expiresAt, admission.admittedAt > expiresAt { return false }
+        if let useLimit, admission.usesSeen >= useLimit || uses(of: admission.tokenID) >= Int(useLimit) { return false }
+        return true
+    }
+
     /// Records an accepted operation.
     mutating func note(_ op: GovernanceOp) {
         switch op.kind {
-        case .join(.token(let grant)):
-            tokenUses[grant.tokenID, default: 0] += 1
+        case .join(.token(let grant, _)):
+            joins[grant.tokenID, default: []].append(op)
         case .createLink(let record):
             if records[record.tokenID] == nil { records[record.tokenID] = op }
             linkTimes[op.id.replica, default: []].append(op.timestamp)

@@ -69,7 +69,9 @@ public struct GovernanceOp: Sendable, Hashable {
 /// How a join asks to be admitted.
 public enum JoinRequest: Sendable, Hashable {
     case publicJoin
-    case token(InviteGrant)
+    /// A verified token, with the admitting member's verified admission (nil: none, or one that
+    /// did not verify: such a join is refused).
+    case token(InviteGrant, admission: JoinAdmission?)
     case invalidToken
 }
 
@@ -103,10 +105,18 @@ public struct MembershipState: Sendable, Hashable {
 /// - `revokeLink` needs `admin` in its past. A join with a revoked token id is refused
 ///   (`invalidInvite`) only when the revocation is in the join's causal past: a revocation
 ///   concurrent with a join does not undo that admission (revoke the member for that).
+/// - A token join must carry the admitting member's signed ``JoinAdmission``: for this
+///   conversation, joiner and token id, by someone else who is a member in the join's past.
+///   Expiry is judged on the admission's time (the admitting member's clock, not the joiner's),
+///   the use limit on the uses the admitting member saw (fewer than the limit) and on the joins
+///   accepted before it in this order (fewer than the limit, so concurrent admissions of the
+///   last use admit one). The join's past must hold at least as many joins with the token id as
+///   the admission says were seen, so a joiner cannot sort its join ahead of those joins by
+///   hiding them from its causal past.
 /// - A join whose token id has a record in its causal past is also held to the record: its
 ///   invitee (if set, only that key may join), its expiry and use limit (the stricter of token
-///   and record), and a decline by the invitee in the join's past. A token with no record in the
-///   join's past is judged on the token alone, as before records existed.
+///   and record, judged as above), and a decline by the invitee in the join's past. A token with
+///   no record in the join's past is judged on the token alone.
 /// - `declineInvite` is accepted from anyone (even a non-member) and counts only when its
 ///   author is the invitee of the record with that token id.
 /// - `requestAccess` is accepted from anyone not revoked, with a note of at most 256 UTF-8 bytes
@@ -267,11 +277,9 @@ public struct GovernanceResolution: Sendable {
             return past.settings.isPublic ? nil : .invalidInvite
         case .join(.invalidToken):
             return .invalidInvite
-        case .join(.token(let grant)):
-            guard past.permissions[grant.issuer] == .admin,
-                  grant.expiresAt.map({ op.timestamp <= $0 }) ?? true,
-                  grant.useLimit.map({ ledger.uses(of: grant.tokenID) < $0 }) ?? true,
-                  ledger.admits(op, with: grant.tokenID)
+        case .join(.token(let grant, let admission)):
+            guard past.permissions[grant.issuer] == .admin, let admission,
+                  ledger.admits(op, grant: grant, admission: admission, past: past)
             else { return .invalidInvite }
             return nil
         case .createLink(let record):
@@ -312,7 +320,7 @@ public struct GovernanceResolution: Sendable {
             case .join(let request):
                 // Joining never lowers a permission already held.
                 var granted = Permission.view
-                if case .token(let grant) = request { granted = grant.permission }
+                if case .token(let grant, _) = request { granted = grant.permission }
                 state.permissions[op.id.replica] = max(state.permissions[op.id.replica] ?? granted, granted)
             case .createLink, .revokeLink, .declineInvite, .requestAccess:
                 break // no change to membership; see ``SharingState``

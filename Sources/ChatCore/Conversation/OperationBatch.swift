@@ -81,3 +81,30 @@ public struct InviteGrant: Sendable, Hashable {
 /// Decodes a join's token bytes and checks the issuer's signature; nil when the token is not valid.
 /// Must be deterministic (same bytes, same answer on every replica).
 public typealias InviteVerifier = @Sendable ([UInt8]) -> InviteGrant?
+
+/// A member's signed record that it admitted `joiner` on the token `tokenID` at `admittedAt` (its
+/// own wall clock, ms since the Unix epoch), having seen `usesSeen` joins with that token id. The
+/// joiner carries it in its join operation, so expiry and use count are judged on the admitting
+/// member's word rather than the joiner's clock (see ``GovernanceResolution``).
+public struct JoinAdmission: Sendable, Hashable {
+    public var conversation: ConversationID
+    public var joiner: ReplicaID
+    public var tokenID: [UInt8]
+    public var admitter: ReplicaID
+    public var admittedAt: UInt64
+    public var usesSeen: UInt32
+
+    public init(conversation: ConversationID, joiner: ReplicaID, tokenID: [UInt8], admitter: ReplicaID,
+                admittedAt: UInt64, usesSeen: UInt32) {
+        self.conversation = conversation
+        self.joiner = joiner
+        self.tokenID = tokenID
+        self.admitter = admitter
+        self.admittedAt = admittedAt
+        self.usesSeen = usesSeen
+    }
+}
+
+/// Decodes a join's admission bytes and checks the admitting member's signature; nil when they
+/// are not a valid admission. Must be deterministic (same bytes, same answer on every replica).
+public typealias AdmissionVerifier = @Sendable ([UInt8]) -> JoinAdmission?

@@ -113,6 +113,8 @@ public func fuzzOne(_ input: [UInt8]) {
             for update in updates { _ = try? SignedEphemeral(decoding: update) }
         case .admission(_, let admission):
             if let signed = try? SignedAdmission(decoding: admission) { _ = SignedAdmission(content: signed.content) { _ in [UInt8](repeating: 0, count: 64) } }
+        case .invitation(_, let token):
+            _ = try? InviteToken(decoding: token)
         case .clock, .peers:
             break
         }

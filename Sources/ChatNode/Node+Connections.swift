@@ -275,6 +275,7 @@ extension Node {
         }
         announceAddresses(link: id, conversations: peer.conversations)
         if link.role == .listener { await admitJoiner(peer, link: id) }
+        await deliverInvitations(to: peerID)
     }
 
     private func received(_ frame: DataFrame, link id: Int) async {
@@ -289,6 +290,9 @@ extension Node {
             return
         case .admission(let target, let admission):
             await receivedAdmission(admission, in: target, link: id)
+            return
+        case .invitation(_, let token):
+            receivedInvitation(token, link: id)
             return
         }
         // No machine: the conversation was revoked for this peer since; ignore what is in flight.

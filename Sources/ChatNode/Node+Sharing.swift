@@ -1,5 +1,6 @@
 import ChatCore
 import ChatCrypto
+import ChatStore
 import ChatWire
 
 /// A share link as `link create` returns it.
@@ -75,9 +76,11 @@ extension Node {
                            useLimit: UInt32? = nil, label: String = "", invitee: ReplicaID? = nil)
         async throws(NodeCommandError) -> ShareLink {
         let token = try invite(conversation, permission: permission, expiresAt: expiresAt, useLimit: useLimit, label: label)
+        // A direct invitation carries its token in the log, so any member can deliver it.
         let record = InviteRecord(tokenID: token.content.tokenID, permission: permission, expiresAt: expiresAt,
-                                  useLimit: useLimit, label: label, invitee: invitee)
+                                  useLimit: useLimit, label: label, invitee: invitee, token: invitee.map { _ in token.bytes })
         try await submit([.createLink(record)], to: conversation)
+        if let invitee { await deliverInvitations(to: invitee) }
         return ShareLink(url: ShareLink.prefix + Hex.encode(token.bytes), tokenID: Hex.encode(token.content.tokenID),
                          conversation: conversation.hex, permission: permission.description, expiresAt: expiresAt,
                          useLimit: useLimit, label: label, invitee: invitee.map { PublicKey($0).text })
@@ -132,7 +135,9 @@ extension Node {
     /// the decline. Returns once the decline is durable here.
     public func decline(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
                         timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
-        try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: true)
+        let conversation = try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: true)
+        if let grant = ConversationInputs.verifyInvite(tokenBytes) { declinedInvitations.insert(grant.tokenID) }
+        return conversation
     }
 
     /// Sets a member's permission (admins only).
@@ -175,9 +180,9 @@ extension Node {
 }
 
 extension Node {
-    /// The audit trail of a conversation — from its signed log plus this node's record of peer
-    /// sessions — filtered. Admins only.
-    /// - Complexity: O(log size), reading every stored batch of the conversation.
+    /// The audit trail of a conversation — from its signed log plus this node's stored record of
+    /// peer sessions (the newest 10,000, kept across restarts) — filtered. Admins only.
+    /// - Complexity: O(log size), reading every stored batch and session record of the conversation.
     public func audit(_ conversation: ConversationID, filter: AuditFilter = AuditFilter()) async throws(NodeCommandError)
         -> [AuditEntry] {
         try requirePermission(in: conversation, { $0 == .admin }, "the audit trail is for admins")
@@ -185,10 +190,17 @@ extension Node {
         let batches: [SignedBatch]
         do { batches = try await replica.loggedBatches() } catch { throw .node(error) }
         let state = await replica.conversation
-        let sessions = sessionRecords.filter { $0.conversations.contains(conversation) }.map(\.record)
+        await sessionRecorder.flush()
+        let sessions: SessionRecordPage
+        do { sessions = try store.sessionRecords(of: conversation) } catch { throw .node(.store(error)) }
+        if sessions.skippedCount > 0 {
+            eventSink.yield(.error(code: "store:session_records_skipped",
+                                   message: "\(sessions.skippedCount) stored peer-session records did not decode; the audit trail leaves them out"))
+        }
         let entries = AuditTrail.entries(from: batches.map(ConversationInputs.operationBatch),
-                                         excluded: { state.excluded[$0] != nil }, sessions: sessions,
-                                         verifyInvite: ConversationInputs.verifyInvite)
+                                         excluded: { state.excluded[$0] != nil }, sessions: sessions.records,
+                                         verifyInvite: ConversationInputs.verifyInvite,
+                                         verifyAdmission: ConversationInputs.verifyAdmission)
         return filter.apply(to: entries)
     }
 
@@ -201,18 +213,13 @@ extension Node {
         return AuditCSV.render(entries, names: profiles.mapValues(\.profile.displayName), keyText: { PublicKey($0).text })
     }
 
-    /// Remembers a session starting or ending, for the audit trail (the newest 10,000).
+    /// Records a session starting or ending, once per conversation it carried, for the audit
+    /// trail (the store keeps the newest 10,000 per conversation). Written in order off this
+    /// actor (see ``SessionRecorder``); a store failure is reported as an `error` event.
     func recordSession(_ peer: ReplicaID, connected: Bool, conversations: [ConversationID]) {
-        sessionRecords.append(SessionRecord(record: PeerSessionRecord(peer: peer, at: configuration.wallClock(), connected: connected),
-                                            conversations: conversations))
-        if sessionRecords.count > 10_000 { sessionRecords.removeFirst(sessionRecords.count - 10_000) }
+        let session = PeerSessionRecord(peer: peer, at: configuration.wallClock(), connected: connected)
+        sessionRecorder.record(Set(conversations).sorted().map { ConversationSessionRecord(conversation: $0, session: session) })
     }
-}
-
-/// A peer session's start or end, with the conversations it carried.
-struct SessionRecord: Sendable {
-    var record: PeerSessionRecord
-    var conversations: [ConversationID]
 }
 
 extension Node {

@@ -79,6 +79,8 @@ public actor Node {
     /// What happens, as it happens. One consumer.
     public nonisolated let events: AsyncStream<NodeEvent>
     let eventSink: AsyncStream<NodeEvent>.Continuation
+    /// Stores peer-session records for the audit trail, off this actor.
+    let sessionRecorder: SessionRecorder
 
     var replicas: [ConversationID: ConversationReplica] = [:]
     var links: [Int: Link] = [:]
@@ -94,10 +96,12 @@ public actor Node {
     var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
+    /// Direct invitations members' nodes delivered here, by token id (see Node+Invitations).
+    var receivedInvitations: [[UInt8]: ReceivedInvitation] = [:]
+    /// Token ids of invitations this node declined.
+    var declinedInvitations: Set<[UInt8]> = []
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
-    /// Peer sessions started and ended, for the audit trail.
-    var sessionRecords: [SessionRecord] = []
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
     var bannedHosts: [String: Duration] = [:]
     /// Addresses learned for peers (dialled, advertised in peer exchange).
@@ -122,6 +126,10 @@ public actor Node {
             throw .store(error)
         }
         (events, eventSink) = AsyncStream<NodeEvent>.makeStream(bufferingPolicy: .bufferingNewest(16_384))
+        let sink = eventSink
+        sessionRecorder = SessionRecorder(store: store) { error in
+            sink.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))
+        }
         random = SeededGenerator(seed: configuration.seed)
         let conversations: [ConversationID]
         do { conversations = try store.conversations() } catch { throw .store(error) }
@@ -175,6 +183,7 @@ public actor Node {
             await task.value
         }
         for replica in replicas.values { await replica.setEventSink(nil) }
+        await sessionRecorder.close()
         eventSink.finish()
     }
 
@@ -219,4 +228,8 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var admissionsSigned = 0
     /// Admissions received that did not verify or did not fit the pending join.
     public var admissionsDropped = 0
+    /// Direct invitations sent to their invitees' nodes.
+    public var invitationsDelivered = 0
+    /// Invitations received whose token did not verify, or past the bound kept.
+    public var invitationsDropped = 0
 }

@@ -11,12 +11,13 @@ import Foundation
 /// |---|---|---|
 /// | `create` | `title`, `public` (`true`/`false`) | `{"conversation"}` |
 /// | `invite` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label` | `{"conversation","token"}` (hex) |
-/// | `join` | `token` (hex or share link URL), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
+/// | `join` | `token` (hex, share link URL, or a received invitation's token id prefix), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
 /// | `decline` | `token` (hex or URL), `address` (optional), `timeout` (s) | `{"conversation"}` |
 /// | `link_create` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label`, `invitee` (sc1…, optional) | ``ShareLink`` |
 /// | `link_list` | `conversation` | `{"links":[LinkEntry]}` |
 /// | `link_revoke` | `conversation`, `token` (token id prefix) | `{"conversation","tokenID"}` |
 /// | `invitations` | `conversation` | `{"invitations":[LinkEntry]}` (direct invitations only) |
+/// | `invitations_received` | — | `{"invitations":[ReceivedInvitationEntry]}` (delivered to this node) |
 /// | `grant` | `conversation`, `member` (sc1…), `permission` | `{"conversation","member","permission"}` |
 /// | `request_access` | `conversation`, `permission`, `note` | `{"conversation","permission"}` |
 /// | `requests` | `conversation` | `{"requests":[AccessRequestEntry]}` |
@@ -37,7 +38,7 @@ import Foundation
 public enum NodeControl {
     /// Every command ``handle(_:node:stop:)`` understands.
     public static let commands = ["create", "invite", "join", "decline", "send", "edit", "delete", "revoke", "grant",
-                                  "link_create", "link_list", "link_revoke", "invitations", "request_access", "requests",
+                                  "link_create", "link_list", "link_revoke", "invitations", "invitations_received", "request_access", "requests",
                                   "mode", "audit", "log", "members", "status", "conversations", "stop"] + NodeChatControl.commands
 
     /// Commands that sign operations into a log: run one at a time through a ``WriteGate``.
@@ -89,7 +90,7 @@ public enum NodeControl {
                                               label: arguments.optional("label") ?? "")
             return ["conversation": .string(conversation.hex), "token": .string(Hex.encode(token.bytes))]
         case "join", "decline":
-            let token = try arguments.token()
+            let token = try await node.receivedInvitationToken(matching: try arguments.required("token")) ?? arguments.token()
             let endpoint = try arguments.endpoint()
             let timeout = Duration.seconds(Int(try arguments.number("timeout", as: UInt32.self) ?? 15))
             let conversation = request.command == "join"
@@ -111,6 +112,8 @@ public enum NodeControl {
             let conversation = try await node.resolve(try arguments.required("conversation"))
             let invitations = try await node.links(of: conversation).filter { $0.invitee != nil }
             return ["invitations": try JSONValue(encoding: invitations)]
+        case "invitations_received":
+            return ["invitations": try JSONValue(encoding: await node.receivedInvitationList())]
         case "link_revoke":
             let conversation = try await node.resolve(try arguments.required("conversation"))
             let prefix = try arguments.required("token")

@@ -37,6 +37,8 @@ public enum NodeEvent: Sendable, Hashable {
     case accessRequested(ConversationID, ReplicaID, Permission)
     /// A signed ephemeral update (typing, cursor, presence) from a member.
     case ephemeral(ConversationID, EphemeralUpdate)
+    /// A member's node delivered a direct invitation to this node (see `invitations received`).
+    case invitationReceived(ConversationID, from: ReplicaID)
     /// A peer's session changed state.
     case sync(peer: ReplicaID, SyncStatus)
     /// Something failed that the user should know about (a stable code and a sentence).

@@ -43,8 +43,13 @@ public final class ChatStore: Sendable {
         let snapshots: LMDBDatabase
         let forks: LMDBDatabase
         let metadata: LMDBDatabase
+        /// Peer sessions for the audit trail (format 1.1); nil only in a store written by format 1.0
+        /// and opened read-only, which has none.
+        let sessions: LMDBDatabase?
 
-        var all: [LMDBDatabase] { [meta, conversations, batches, heads, snapshots, forks, metadata] }
+        var all: [LMDBDatabase] {
+            [meta, conversations, batches, heads, snapshots, forks, metadata] + (sessions.map { [$0] } ?? [])
+        }
     }
 
     /// Opens the store in `directory`, creating the directory (mode 0700) and an empty store if
@@ -67,7 +72,7 @@ public final class ChatStore: Sendable {
         let environment = try LMDBEnvironment(
             path: directory,
             options: LMDBEnvironment.Options(
-                mapSize: options.mapSize, maximumMapSize: options.maximumMapSize, maxDatabases: 8,
+                mapSize: options.mapSize, maximumMapSize: options.maximumMapSize, maxDatabases: 16,
                 maxReaders: options.maxReaders, readOnly: options.readOnly, fileMode: 0o600))
         self.directory = directory
         self.options = options
@@ -105,6 +110,15 @@ public final class ChatStore: Sendable {
                 throw error == .notFound ? .notAStore : error
             }
         }
+        /// A database added by a minor version: absent from an older store opened read-only.
+        func openOptional(_ name: String) throws(StoreError) -> LMDBDatabase? {
+            do throws(StoreError) {
+                return try environment.openDatabase(named: name, create: !readOnly)
+            } catch {
+                if readOnly, error == .notFound { return nil }
+                throw error
+            }
+        }
         let databases = try Databases(
             meta: open(StoreSchema.metaName),
             conversations: open(StoreSchema.conversationsName),
@@ -112,7 +126,8 @@ public final class ChatStore: Sendable {
             heads: open(StoreSchema.headsName),
             snapshots: open(StoreSchema.snapshotsName),
             forks: open(StoreSchema.forksName),
-            metadata: open(StoreSchema.metadataName))
+            metadata: open(StoreSchema.metadataName),
+            sessions: openOptional(StoreSchema.sessionsName))
 
         let format = try environment.read { txn throws(StoreError) -> [UInt8]? in
             try txn.get(StoreSchema.formatKey, in: databases.meta)
@@ -123,6 +138,14 @@ public final class ChatStore: Sendable {
             }
             guard version.major == StoreSchema.formatMajor else {
                 throw StoreError.unsupportedFormatVersion(found: version.major, supported: StoreSchema.formatMajor)
+            }
+            if !readOnly, version.minor < StoreSchema.formatMinor {
+                // An older minor version: its optional databases were created above; record that.
+                try environment.write { txn throws(StoreError) in
+                    try txn.put(
+                        StoreSchema.encodeFormat(major: StoreSchema.formatMajor, minor: StoreSchema.formatMinor),
+                        for: StoreSchema.formatKey, in: databases.meta)
+                }
             }
             return databases
         }

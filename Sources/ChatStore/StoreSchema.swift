@@ -8,7 +8,8 @@ enum StoreSchema {
     /// The format this build writes. A store with another major version is refused; minor versions
     /// only add optional records and are read by every build of the same major version.
     static let formatMajor: UInt16 = 1
-    static let formatMinor: UInt16 = 0
+    /// 1.1 added the optional `sessions` database (peer sessions for the audit trail).
+    static let formatMinor: UInt16 = 1
 
     /// Database names.
     static let metaName = "meta"
@@ -18,6 +19,8 @@ enum StoreSchema {
     static let snapshotsName = "snapshots"
     static let forksName = "forks"
     static let metadataName = "metadata"
+    /// Added in format 1.1; a store written by 1.0 gains it when first opened writable.
+    static let sessionsName = "sessions"
 
     /// The key of the format-version record in `meta`.
     static let formatKey = Array("format".utf8)
@@ -27,6 +30,10 @@ enum StoreSchema {
     static let batchHeaderLength = 4 + hashLength
     static let headLength = 4 + hashLength
     static let statsLength = 16
+    static let sessionKeyLength = idLength + 8
+    /// Session value: `version (1) ‖ peer (32) ‖ connected (1) ‖ at (UInt64)`.
+    static let sessionValueLength = 1 + idLength + 1 + 8
+    static let sessionValueVersion: UInt8 = 1
 
     // MARK: Keys
 
@@ -51,6 +58,20 @@ enum StoreSchema {
         var key = batchKey(conversation, author, counter)
         key.append(contentsOf: hash)
         return key
+    }
+
+    /// `conversation ‖ sequence (UInt64)`: a session record's key; byte order is append order.
+    static func sessionKey(_ conversation: ConversationID, _ sequence: UInt64) -> [UInt8] {
+        var key = conversation.bytes
+        key.reserveCapacity(sessionKeyLength)
+        appendBigEndian(sequence, to: &key)
+        return key
+    }
+
+    /// The sequence number of a session record's key, or nil when it is not one.
+    static func parseSessionKey(_ key: [UInt8]) -> UInt64? {
+        guard key.count == sessionKeyLength else { return nil }
+        return readBigEndianUInt64(key, at: idLength)
     }
 
     /// Splits a batch key into its author and first counter.
@@ -192,6 +213,28 @@ enum StoreSchema {
             offset += entryLength
         }
         return Snapshot(conversation: conversation, clock: VectorClock(counts), bytes: Array(value[offset...]))
+    }
+
+    /// Session value: `version (1) ‖ peer (32) ‖ connected (0 or 1) ‖ at (UInt64, ms since the epoch)`.
+    static func encodeSessionValue(_ session: PeerSessionRecord) -> [UInt8] {
+        var value: [UInt8] = [sessionValueVersion]
+        value.reserveCapacity(sessionValueLength)
+        value.append(contentsOf: session.peer.bytes)
+        value.append(session.connected ? 1 : 0)
+        appendBigEndian(session.at, to: &value)
+        return value
+    }
+
+    /// Decodes a session value; nil for another version, another length or a connected flag other
+    /// than 0 or 1.
+    static func decodeSessionValue(_ value: [UInt8]) -> PeerSessionRecord? {
+        guard value.count == sessionValueLength, value[0] == sessionValueVersion,
+              let peer = ReplicaID(bytes: value[1 ..< 1 + idLength]),
+              let at = readBigEndianUInt64(value, at: 2 + idLength)
+        else { return nil }
+        let flag = value[1 + idLength]
+        guard flag <= 1 else { return nil }
+        return PeerSessionRecord(peer: peer, at: at, connected: flag == 1)
     }
 
     /// Format record value: `major (UInt16) ‖ minor (UInt16)`.

@@ -10,15 +10,20 @@ public struct StoreOptions: Sendable, Hashable {
     public var maxReaders: Int
     /// Open for inspection only (`MDB_RDONLY`): every write throws `StoreError.readOnly`.
     public var readOnly: Bool
+    /// The most peer-session records kept per conversation (default 10,000); appending more deletes
+    /// the oldest. At least 1.
+    public var sessionRecordsPerConversation: Int
 
     /// Creates options; the defaults suit a node.
     public init(
-        mapSize: Int = 1 << 30, maximumMapSize: Int = 1 << 40, maxReaders: Int = 126, readOnly: Bool = false
+        mapSize: Int = 1 << 30, maximumMapSize: Int = 1 << 40, maxReaders: Int = 126, readOnly: Bool = false,
+        sessionRecordsPerConversation: Int = 10_000
     ) {
         self.mapSize = mapSize
         self.maximumMapSize = maximumMapSize
         self.maxReaders = maxReaders
         self.readOnly = readOnly
+        self.sessionRecordsPerConversation = sessionRecordsPerConversation
     }
 }
 

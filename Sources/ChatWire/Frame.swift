@@ -78,6 +78,7 @@ public struct PeerAddress: Sendable, Hashable {
 /// 4 peers:     count varint (≤ maxPeerAddresses), then per address: replica 32,
 ///              host length varint (1…253), UTF-8, port varint (1…65535)
 /// 5 admission: length varint (≤ SignedAdmission.maxBytes), then a signed admission's bytes
+/// 6 invitation: length varint (≤ maxTokenBytes), then a signed invite token's bytes
 /// ```
 public enum DataFrame: Sendable, Hashable {
     /// Signed batches of one conversation, each as its exact bytes.
@@ -92,6 +93,9 @@ public enum DataFrame: Sendable, Hashable {
     /// A member admitted the receiver on its invite token: the signed ``SignedAdmission`` bytes
     /// the receiver carries in its join. The frame decoder checks only the size.
     case admission(conversation: ConversationID, admission: [UInt8])
+    /// A direct invitation for the receiver, to another conversation: the signed invite token's
+    /// bytes. `conversation` is one the session carries (the invitation's own is in the token).
+    case invitation(conversation: ConversationID, token: [UInt8])
 
     /// The frame type byte of each case.
     public enum FrameType: UInt8 {
@@ -100,6 +104,7 @@ public enum DataFrame: Sendable, Hashable {
         case ephemeral = 3
         case peers = 4
         case admission = 5
+        case invitation = 6
     }
 
     /// The whole frame: header and body.
@@ -146,6 +151,11 @@ public enum DataFrame: Sendable, Hashable {
             body.write(bytes: conversation.bytes)
             body.write(varint: UInt64(admission.count))
             body.write(bytes: admission)
+        case .invitation(let conversation, let token):
+            type = .invitation
+            body.write(bytes: conversation.bytes)
+            body.write(varint: UInt64(token.count))
+            body.write(bytes: token)
         }
         return FrameHeader(type: type.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -208,6 +218,9 @@ public enum DataFrame: Sendable, Hashable {
         case .admission:
             let length = try reader.count("join admission", limit: SignedAdmission.maxBytes)
             self = .admission(conversation: conversation, admission: Array(try reader.bytes(length)))
+        case .invitation:
+            let length = try reader.count("invitation token", limit: limits.maxTokenBytes)
+            self = .invitation(conversation: conversation, token: Array(try reader.bytes(length)))
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

@@ -12,8 +12,8 @@ enum OperationTag: UInt8 {
 
 /// Flags of a `createLink` record: which optional fields follow.
 private enum LinkFlags {
-    static let expiresAt: UInt8 = 1, useLimit: UInt8 = 2, invitee: UInt8 = 4
-    static let all: UInt8 = 7
+    static let expiresAt: UInt8 = 1, useLimit: UInt8 = 2, invitee: UInt8 = 4, token: UInt8 = 8
+    static let all: UInt8 = 15
 }
 
 /// Encodes and decodes ``ConversationOp``s inside a batch.
@@ -91,18 +91,24 @@ enum OperationCodec {
             writer.write(varint: UInt64(admission.count))
             writer.write(bytes: admission)
         case .createLink(let record):
-            // tokenID (length-prefixed, 16), permission, flags, [expiresAt], [useLimit], label, [invitee].
+            // tokenID (length-prefixed, 16), permission, flags, [expiresAt], [useLimit], label, [invitee],
+            // [token (length-prefixed)].
             writer.write(byte: OperationTag.createLink.rawValue)
             writer.write(varint: UInt64(record.tokenID.count))
             writer.write(bytes: record.tokenID)
             writer.write(byte: record.permission.rawValue)
             let flags: UInt8 = (record.expiresAt != nil ? LinkFlags.expiresAt : 0)
                 | (record.useLimit != nil ? LinkFlags.useLimit : 0) | (record.invitee != nil ? LinkFlags.invitee : 0)
+                | (record.token != nil ? LinkFlags.token : 0)
             writer.write(byte: flags)
             if let expiresAt = record.expiresAt { writer.write(varint: expiresAt) }
             if let useLimit = record.useLimit { writer.write(varint: useLimit) }
             writer.write(string: record.label)
             if let invitee = record.invitee { writer.write(varint: table.number(of: invitee)) }
+            if let token = record.token {
+                writer.write(varint: UInt64(token.count))
+                writer.write(bytes: token)
+            }
         case .revokeLink(let tokenID):
             writer.write(byte: OperationTag.revokeLink.rawValue)
             writer.write(varint: UInt64(tokenID.count))
@@ -212,8 +218,10 @@ enum OperationCodec {
             let useLimit = flags & LinkFlags.useLimit != 0 ? try reader.varint32() : nil
             let label = try reader.string("link label", limit: InviteRecord.maxLabelBytes)
             let invitee = flags & LinkFlags.invitee != 0 ? try table.replica(try reader.varint()) : nil
+            let token = flags & LinkFlags.token != 0
+                ? Array(try reader.bytes(try reader.count("invitation token", limit: limits.maxTokenBytes))) : nil
             return .createLink(InviteRecord(tokenID: id, permission: level, expiresAt: expiresAt, useLimit: useLimit,
-                                            label: label, invitee: invitee))
+                                            label: label, invitee: invitee, token: token))
         case .revokeLink:
             return .revokeLink(tokenID: try tokenID("revoked token id"))
         case .declineInvite:

@@ -72,11 +72,12 @@ extension StreamingChat {
             abstract: "Create, list and revoke share links.", subcommands: [Create.self, List.self, Revoke.self])
     }
 
-    /// `streamingchat invitations [list] <conversation>`, `invitations accept|decline <link>`.
+    /// `streamingchat invitations [list] <conversation>`, `invitations received`, `invitations show <link>`,
+    /// `invitations accept|decline <link>`.
     struct Invitations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List direct invitations (admins), or accept or decline one you received.",
-            subcommands: [List.self, Show.self, Accept.self, Decline.self], defaultSubcommand: List.self)
+            subcommands: [List.self, Received.self, Show.self, Accept.self, Decline.self], defaultSubcommand: List.self)
     }
 
     /// `streamingchat grant <conversation> <public-key> <permission>`.
@@ -293,6 +294,26 @@ extension StreamingChat.Invitations {
         }
     }
 
+    /// `streamingchat invitations received`: direct invitations members' nodes delivered to this one.
+    struct Received: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the direct invitations other members' nodes delivered to this node.")
+
+        @OptionGroup var dataOptions: DataOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let result = try await Control.call("invitations_received", [:], data: dataOptions)
+            if output.json { return try Control.printJSON(result) }
+            let invitations = try Control.field("invitations", of: result, as: [ReceivedInvitationEntry].self)
+            guard !invitations.isEmpty else { return print("no invitations received") }
+            for invitation in invitations {
+                let label = invitation.label.isEmpty ? "" : " \"\(invitation.label)\""
+                print("\(invitation.tokenID.prefix(8)) \(invitation.state) \(invitation.permission) in \(invitation.conversation.prefix(12))\(label) from \(invitation.issuer)")
+            }
+        }
+    }
+
     /// `streamingchat invitations show <link>`: what an invitation you received says (no node needed).
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -318,7 +339,8 @@ extension StreamingChat.Invitations {
 
     /// The options of `invitations accept` and `invitations decline`.
     struct Answer: ParsableArguments {
-        @Argument(help: "The invitation's link (streamingchat://join?token=…) or token hex.") var link: String
+        @Argument(help: "The invitation's link (streamingchat://join?token=…), token hex, or the token id prefix `invitations received` shows.")
+        var link: String
         @Option(help: "A member's address, host:port (default: the addresses the link carries).") var via: String?
         @Option(help: "Seconds to wait for the inviter's peers.") var timeout: UInt32 = 15
 

@@ -119,9 +119,10 @@ import Testing
             return link?["state"] as? String == "used_up" && (link?["joiners"] as? [String]) == [ben.key] ? true : nil
         }
 
-        // The used-up link admits nobody else.
-        let usedUp = try BenchTraceCommandTests.run(["join", "--data", dataC, onceURL, "--timeout", "3"])
+        // The used-up link admits nobody else, and the joiner is told why at once.
+        let usedUp = try BenchTraceCommandTests.run(["join", "--data", dataC, onceURL, "--timeout", "60"])
         #expect(usedUp.status == 1, "a used-up link let cat in: \(usedUp.stdout)")
+        #expect(usedUp.stderr.contains("[invite_used_up]"), "\(usedUp.stderr)")
 
         // An expired link is refused.
         let short = try DaemonTests.json(["link", "create", "--data", dataA, conversation, "--expires-in", "1"])

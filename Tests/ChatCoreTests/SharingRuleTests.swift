@@ -337,7 +337,7 @@ import Testing
         var batches = [genesis(&s)]
         batches.append(s.batch(ana, [
             .createLink(InviteRecord(tokenID: tid(1), permission: .comment, expiresAt: s.time + Self.hour, useLimit: 3, label: "team")),
-            .createLink(InviteRecord(tokenID: tid(2), permission: .edit, label: "for Ben", invitee: ben)),
+            .createLink(InviteRecord(tokenID: tid(2), permission: .edit, label: "for Ben", invitee: ben, token: [2, 0xFF])),
             .revokeLink(tokenID: tid(3)),
         ], seen: s.everything))
         batches.append(s.batch(cat, [join([1], cat, at: s.time), .requestAccess(permission: .edit, note: "more please")], seen: s.everything))

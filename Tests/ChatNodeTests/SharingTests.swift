@@ -35,6 +35,48 @@ import Testing
         for node in [ana, ben, cat] { await node.stop() }
     }
 
+    /// A direct invitation reaches the invitee's node over a session they already share (another
+    /// conversation): at once when it is created, and when a session starts later. The invitee
+    /// lists it, accepts one by its token id prefix and declines another.
+    @Test func directInvitationsAreDeliveredToTheInviteesNode() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(67, name: "ana")
+        let (cat, catDirectory) = try NodeTests.makeNode(68, name: "cat")
+        defer {
+            for directory in [anaDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        // They share a conversation already.
+        let common = try await ana.create(title: "common")
+        let commonLink = try await ana.createLink(in: common, permission: .comment)
+        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        // Ana invites Cat's key to another conversation: delivered over the live session.
+        let project = try await ana.create(title: "project")
+        let invitation = try await ana.createLink(in: project, permission: .edit, label: "welcome", invitee: cat.replicaID)
+        try await NodeTests.eventually("the invitation to reach cat") { await cat.receivedInvitationList().count == 1 }
+        let received = try #require(await cat.receivedInvitationList().first)
+        #expect(received.conversation == project.hex && received.permission == "edit" && received.label == "welcome")
+        #expect(received.state == "pending" && received.from == PublicKey(ana.replicaID).text)
+        #expect(received.tokenID == invitation.tokenID && received.url == invitation.url)
+        // Accepted by its token id prefix.
+        let token = try #require(await cat.receivedInvitationToken(matching: String(received.tokenID.prefix(8))))
+        #expect(try await cat.join(token: token, via: nil) == project)
+        #expect(await cat.receivedInvitationList().first?.state == "accepted")
+        // Created while Cat is offline: delivered when a session starts again.
+        await cat.goOffline()
+        try await NodeTests.eventually("ana to see cat gone") { await ana.status().peers.isEmpty }
+        let later = try await ana.create(title: "later")
+        let second = try await ana.createLink(in: later, permission: .view, invitee: cat.replicaID)
+        await cat.goOnline()
+        try await NodeTests.eventually("the second invitation to arrive on reconnect") {
+            await cat.receivedInvitationList().contains { $0.tokenID == second.tokenID }
+        }
+        _ = try await cat.decline(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil)
+        #expect(await cat.receivedInvitationList().first { $0.tokenID == second.tokenID }?.state == "declined")
+        #expect(await ana.status().counters.invitationsDelivered >= 2)
+        for node in [ana, cat] { await node.stop() }
+    }
+
     @Test func linksAdmitUntilUsedUpRevokedOrDeclined() async throws {
         let (ana, anaDirectory) = try NodeTests.makeNode(61, name: "ana")
         let (ben, benDirectory) = try NodeTests.makeNode(62, name: "ben")

@@ -4,7 +4,7 @@ import ChatWire
 import Foundation
 import Testing
 
-/// The sharing operations (tags 11–14) on the wire: round trip and typed refusals of bad fields.
+/// The sharing operations (tags 11–15) on the wire: round trip and typed refusals of bad fields.
 @Suite struct SharingCodecTests {
     let author = TestKeys.alice.publicKey.replicaID
 
@@ -20,8 +20,11 @@ import Testing
             .createLink(InviteRecord(tokenID: Array(repeating: 1, count: 16), permission: .view)),
             .createLink(InviteRecord(tokenID: Array(repeating: 2, count: 16), permission: .admin, expiresAt: UInt64.max,
                                      useLimit: UInt32.max, label: String(repeating: "é", count: 128), invitee: bob)),
+            .createLink(InviteRecord(tokenID: Array(repeating: 5, count: 16), permission: .edit, invitee: bob,
+                                     token: Array(0 ..< 200))),
             .revokeLink(tokenID: Array(repeating: 3, count: 16)),
             .declineInvite(tokenID: Array(repeating: 4, count: 16)),
+            .join(inviteToken: [1, 2, 3], admission: [4, 5, 6]),
             .requestAccess(permission: .comment, note: ""),
             .requestAccess(permission: .edit, note: String(repeating: "n", count: 256)),
         ]
@@ -29,6 +32,16 @@ import Testing
         let decoded = try SignedBatch(decoding: signed.bytes)
         #expect(decoded.content.operations == ops)
         #expect(decoded.bytes == signed.bytes)
+    }
+
+    /// An admitted join (tag 15) with an empty admission has a shorter canonical form: refused.
+    @Test func anAdmittedJoinNeedsAnAdmission() throws {
+        var bytes = batch([.join(inviteToken: [1, 2, 3], admission: [9])]).bytes
+        // The admission is the last field before the signature: length 1, then 9.
+        let end = bytes.count - 64
+        #expect(Array(bytes[(end - 2) ..< end]) == [1, 9])
+        bytes.replaceSubrange((end - 2) ..< end, with: [0])
+        #expect(throws: WireError.self) { try SignedBatch(decoding: bytes) }
     }
 
     @Test func tokenIDsMustBeSixteenBytes() {

@@ -5,7 +5,8 @@
 /// from the resolution.
 ///
 /// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
-/// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``). Older
+/// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``) and a
+/// direct invitation's token to kind 7. Older
 /// snapshots (which cannot hold them) still load.
 extension Conversation {
     static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
@@ -73,6 +74,9 @@ extension Conversation {
                 } else {
                     writer.write(byte: 0)
                 }
+                // Version 3: the invitation's token, length-prefixed (0: none).
+                writer.write(varint: UInt64(record.token?.count ?? 0))
+                writer.write(bytes: record.token ?? [])
             case .revokeLink(let tokenID):
                 writer.write(byte: 8)
                 writer.write(varint: UInt64(tokenID.count))
@@ -180,10 +184,15 @@ extension Conversation {
                     case 1: invitee = try readReplica(&reader)
                     default: throw DocumentError.malformedSnapshot("invitee flag")
                     }
+                    var token: [UInt8]?
+                    if version >= 3 {
+                        let count = try reader.readCount(limit: 64 << 10)
+                        if count > 0 { token = Array(try reader.readBytes(count)) }
+                    }
                     kind = .createLink(InviteRecord(tokenID: tokenID, permission: permission,
                                                     expiresAt: expires == 0 ? nil : expires - 1,
                                                     useLimit: limit == 0 ? nil : UInt32(limit - 1), label: label,
-                                                    invitee: invitee))
+                                                    invitee: invitee, token: token))
                 case 8 where version >= 2:
                     kind = .revokeLink(tokenID: Array(try reader.readBytes(try reader.readCount(limit: 64))))
                 case 9 where version >= 2:

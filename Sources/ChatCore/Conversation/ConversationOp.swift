@@ -170,6 +170,9 @@ public struct InviteRecord: Sendable, Hashable {
     public var label: String
     /// nil: a share link anyone holding it may use; set: a direct invitation only that key may use.
     public var invitee: ReplicaID?
+    /// A direct invitation's signed token bytes, so that any member who meets the invitee's node
+    /// can deliver the invitation (only the invitee can be admitted with it). Nil for share links.
+    public var token: [UInt8]?
 
     /// The length of a token id.
     public static let tokenIDBytes = 16
@@ -177,13 +180,14 @@ public struct InviteRecord: Sendable, Hashable {
     public static let maxLabelBytes = 256
 
     public init(tokenID: [UInt8], permission: Permission, expiresAt: UInt64? = nil, useLimit: UInt32? = nil,
-                label: String = "", invitee: ReplicaID? = nil) {
+                label: String = "", invitee: ReplicaID? = nil, token: [UInt8]? = nil) {
         self.tokenID = tokenID
         self.permission = permission
         self.expiresAt = expiresAt
         self.useLimit = useLimit
         self.label = label
         self.invitee = invitee
+        self.token = token
     }
 }
 

@@ -1,0 +1,116 @@
+import ChatCore
+import ChatCrypto
+import ChatWire
+import Foundation
+
+/// A direct invitation as the invitee's `invitations received` shows it.
+public struct ReceivedInvitationEntry: Sendable, Hashable, Codable {
+    /// The conversation it invites to (hex id).
+    public var conversation: String
+    public var permission: String
+    /// The admin who signed it (sc1…).
+    public var issuer: String
+    public var tokenID: String
+    public var label: String
+    public var expiresAt: UInt64?
+    /// The member whose node delivered it (sc1…).
+    public var from: String
+    /// When it arrived (ms since the Unix epoch, this node's clock).
+    public var receivedAt: UInt64
+    /// The `streamingchat://join` link that `invitations accept` and `decline` take.
+    public var url: String
+    /// pending, accepted (this node is a member), declined (by this node), or expired.
+    public var state: String
+}
+
+/// A direct invitation another member's node delivered here.
+struct ReceivedInvitation: Sendable {
+    var token: InviteToken
+    var from: ReplicaID
+    var receivedAt: UInt64
+}
+
+/// Direct invitations travel in the conversation's signed log (the record carries the token), so
+/// any member whose node shares a session with the invitee's node delivers them: when the
+/// session starts, and when the invitation is created. The invitee's node keeps what it received
+/// (bounded, newest kept) for `invitations received`; after a restart, the next session with a
+/// member delivers the open ones again.
+extension Node {
+    /// The most received invitations kept; more are dropped and counted.
+    static let maxReceivedInvitations = 256
+
+    /// Sends `invitee` every open direct invitation for it (not used, revoked, declined or
+    /// expired) from the conversations this node holds, over each session with its node.
+    /// - Complexity: O(c + l) for c conversations held and l links in them.
+    func deliverInvitations(to invitee: ReplicaID) async {
+        let sessions = links.values.filter { $0.peer?.key.replicaID == invitee }
+        guard !sessions.isEmpty else { return }
+        let now = configuration.wallClock()
+        var tokens: [[UInt8]] = []
+        for (conversation, replica) in replicas.sorted(by: { $0.key < $1.key })
+        where directory.permission(of: invitee, in: conversation) == nil {
+            for link in await replica.conversation.links.values where link.record.invitee == invitee {
+                guard let token = link.record.token, link.uses == 0, !link.revoked, !link.declined,
+                      link.record.expiresAt.map({ now <= $0 }) ?? true else { continue }
+                tokens.append(token)
+            }
+        }
+        for session in sessions {
+            guard let carrier = session.peer?.conversations.first else { continue }
+            for token in tokens { session.commands.yield(.send(.invitation(conversation: carrier, token: token))) }
+            counters.invitationsDelivered += tokens.count
+        }
+    }
+
+    /// A member's node delivered an invitation: keep it when its token verifies (a token that
+    /// does not, or one past the bound, is counted and dropped).
+    func receivedInvitation(_ bytes: [UInt8], link id: Int) {
+        guard let from = links[id]?.peer?.key.replicaID else { return }
+        guard let grant = ConversationInputs.verifyInvite(bytes), let token = try? InviteToken(decoding: bytes) else {
+            counters.invitationsDropped += 1
+            return
+        }
+        guard receivedInvitations[grant.tokenID] == nil else { return }
+        guard receivedInvitations.count < Self.maxReceivedInvitations else {
+            counters.invitationsDropped += 1
+            return
+        }
+        receivedInvitations[grant.tokenID] = ReceivedInvitation(token: token, from: from,
+                                                                receivedAt: configuration.wallClock())
+        eventSink.yield(.invitationReceived(grant.conversation, from: from))
+    }
+
+    /// The direct invitations members' nodes delivered here, newest first.
+    public func receivedInvitationList() -> [ReceivedInvitationEntry] {
+        let now = configuration.wallClock()
+        return receivedInvitations.values
+            .sorted { ($0.receivedAt, Hex.encode($0.token.content.tokenID)) > ($1.receivedAt, Hex.encode($1.token.content.tokenID)) }
+            .map { invitation in
+                let content = invitation.token.content
+                let state: String
+                if directory.permission(of: replicaID, in: content.conversation) != nil {
+                    state = "accepted"
+                } else if declinedInvitations.contains(content.tokenID) {
+                    state = "declined"
+                } else if content.expiresAt.map({ now > $0 }) == true {
+                    state = "expired"
+                } else {
+                    state = "pending"
+                }
+                return ReceivedInvitationEntry(
+                    conversation: content.conversation.hex, permission: content.permission.description,
+                    issuer: PublicKey(content.issuer).text, tokenID: Hex.encode(content.tokenID), label: content.label,
+                    expiresAt: content.expiresAt, from: PublicKey(invitation.from).text, receivedAt: invitation.receivedAt,
+                    url: ShareLink.prefix + Hex.encode(invitation.token.bytes), state: state)
+            }
+    }
+
+    /// The token of the received invitation whose token id starts with `prefix` (hex, at least 4
+    /// digits), or nil when none or more than one matches.
+    public func receivedInvitationToken(matching prefix: String) -> [UInt8]? {
+        let prefix = prefix.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard prefix.count >= 4, prefix.count <= 2 * InviteRecord.tokenIDBytes else { return nil }
+        let matches = receivedInvitations.values.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
+        return matches.count == 1 ? matches[0].token.bytes : nil
+    }
+}

@@ -61,7 +61,7 @@ extension NodeCommandError {
         case .notTheInvitee: "the invitation is for someone else"
         case .invalidInvite: "the link is not valid for this conversation (its issuer is no admin there)"
         case .revoked: "this node's membership was revoked"
-        case .notAMember: "the member reached does not admit this node"
+        case .notAMember: "the member reached does not admit this node to the conversation (its link may be used up, expired or revoked)"
         default: "the member reached refused (\(reason))"
         }
     }

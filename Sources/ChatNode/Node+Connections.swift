@@ -12,6 +12,8 @@ struct Link: Sendable {
     let commands: AsyncStream<PeerCommand>.Continuation
     /// The address dialled (dialer) or nil (an incoming connection).
     let endpoint: PeerEndpoint?
+    /// The conversation whose join token this side presented in its hello (a dialer joining).
+    var presentedJoin: ConversationID?
     var peer: SessionPeer?
     var establishedAt: Duration?
     var machines: [ConversationID: ReplicationStateMachine] = [:]
@@ -200,7 +202,8 @@ extension Node {
                                           admission: admission, randomness: &randomness)
         let (events, eventSink) = AsyncStream<PeerEvent>.makeStream()
         let (commands, commandSink) = AsyncStream<PeerCommand>.makeStream()
-        links[id] = Link(id: id, role: sessionRole, commands: commandSink, endpoint: role.endpoint)
+        links[id] = Link(id: id, role: sessionRole, commands: commandSink, endpoint: role.endpoint,
+                         presentedJoin: session.inviteToken == nil ? nil : presented?.grant.conversation)
         let clock = configuration.clock
         async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: eventSink,
                                                      clock: clock)
@@ -259,6 +262,10 @@ extension Node {
         link.peer = peer
         link.establishedAt = now
         links[id] = link
+        if let joining = link.presentedJoin, !peer.conversations.contains(joining), pendingJoins[joining]?.recorded == false {
+            // Admitted to other conversations but not to the one joined: the token was refused.
+            noteJoinRefusal(.refusedByPeer(.notAMember), presented: pendingJoins[joining], endpoint: link.endpoint)
+        }
         counters.sessionsEstablished += 1
         if let endpoint = link.endpoint { knownAddresses[peerID] = endpoint }
         eventSink.yield(.sync(peer: peerID, .connected))

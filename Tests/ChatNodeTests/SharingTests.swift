@@ -73,6 +73,11 @@ import Testing
         }
         _ = try await cat.decline(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil)
         #expect(await cat.receivedInvitationList().first { $0.tokenID == second.tokenID }?.state == "declined")
+        // Joining with it now: Ana admits Cat to what they share but not to this conversation,
+        // and Cat is told so at once (bounded generously: a loaded machine dials slowly).
+        await #expect(throws: NodeCommandError.joinRefused(.notAMember)) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil, timeout: .seconds(30))
+        }
         #expect(await ana.status().counters.invitationsDelivered >= 2)
         for node in [ana, cat] { await node.stop() }
     }

@@ -36,8 +36,10 @@ struct ReceivedInvitation: Sendable {
 /// (bounded, newest kept) for `invitations received`; after a restart, the next session with a
 /// member delivers the open ones again.
 extension Node {
-    /// The most received invitations kept; more are dropped and counted.
+    /// The most received invitations kept, in all and per delivering peer (so one peer cannot
+    /// crowd out the others); more are dropped and counted.
     static let maxReceivedInvitations = 256
+    static let maxReceivedInvitationsPerPeer = 32
 
     /// Sends `invitee` every open direct invitation for it (not used, revoked, declined or
     /// expired) from the conversations this node holds, over each session with its node.
@@ -63,7 +65,8 @@ extension Node {
     }
 
     /// A member's node delivered an invitation: keep it when its token verifies (a token that
-    /// does not, or one past the bound, is counted and dropped).
+    /// does not, or one past the bounds, is counted and dropped).
+    /// - Complexity: O(r) in the invitations received.
     func receivedInvitation(_ bytes: [UInt8], link id: Int) {
         guard let from = links[id]?.peer?.key.replicaID else { return }
         guard let grant = ConversationInputs.verifyInvite(bytes), let token = try? InviteToken(decoding: bytes) else {
@@ -71,7 +74,8 @@ extension Node {
             return
         }
         guard receivedInvitations[grant.tokenID] == nil else { return }
-        guard receivedInvitations.count < Self.maxReceivedInvitations else {
+        guard receivedInvitations.count < Self.maxReceivedInvitations,
+              receivedInvitations.values.count(where: { $0.from == from }) < Self.maxReceivedInvitationsPerPeer else {
             counters.invitationsDropped += 1
             return
         }

@@ -38,20 +38,22 @@ struct ReceivedInvitation: Sendable {
 extension Node {
     /// The most received invitations kept, in all and per delivering peer (so one peer cannot
     /// crowd out the others); more are dropped and counted.
-    static let maxReceivedInvitations = 256
-    static let maxReceivedInvitationsPerPeer = 32
+    public static let maxReceivedInvitations = 256
+    public static let maxReceivedInvitationsPerPeer = 32
 
     /// Sends `invitee` every open direct invitation for it (not used, revoked, declined or
-    /// expired) from the conversations this node holds, over each session with its node.
+    /// expired) from the conversations this node holds, over each session with its node; only
+    /// the one with token id `only` when given (a new invitation).
     /// - Complexity: O(c + l) for c conversations held and l links in them.
-    func deliverInvitations(to invitee: ReplicaID) async {
+    func deliverInvitations(to invitee: ReplicaID, only: [UInt8]? = nil) async {
         let sessions = links.values.filter { $0.peer?.key.replicaID == invitee }
         guard !sessions.isEmpty else { return }
         let now = configuration.wallClock()
         var tokens: [[UInt8]] = []
         for (conversation, replica) in replicas.sorted(by: { $0.key < $1.key })
         where directory.permission(of: invitee, in: conversation) == nil {
-            for link in await replica.conversation.links.values where link.record.invitee == invitee {
+            for link in await replica.conversation.links.values
+            where link.record.invitee == invitee && (only.map { $0 == link.record.tokenID } ?? true) {
                 guard let token = link.record.token, link.uses == 0, !link.revoked, !link.declined,
                       link.record.expiresAt.map({ now <= $0 }) ?? true else { continue }
                 tokens.append(token)

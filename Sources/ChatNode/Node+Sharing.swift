@@ -80,7 +80,7 @@ extension Node {
         let record = InviteRecord(tokenID: token.content.tokenID, permission: permission, expiresAt: expiresAt,
                                   useLimit: useLimit, label: label, invitee: invitee, token: invitee.map { _ in token.bytes })
         try await submit([.createLink(record)], to: conversation)
-        if let invitee { await deliverInvitations(to: invitee) }
+        if let invitee { await deliverInvitations(to: invitee, only: record.tokenID) }
         return ShareLink(url: ShareLink.prefix + Hex.encode(token.bytes), tokenID: Hex.encode(token.content.tokenID),
                          conversation: conversation.hex, permission: permission.description, expiresAt: expiresAt,
                          useLimit: useLimit, label: label, invitee: invitee.map { PublicKey($0).text })

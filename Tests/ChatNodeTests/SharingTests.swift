@@ -82,6 +82,35 @@ import Testing
         for node in [ana, cat] { await node.stop() }
     }
 
+    /// One delivering peer fills at most its share of the invitee's inbox; the rest is counted.
+    @Test func receivedInvitationsAreBoundedPerDeliveringPeer() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(69, name: "ana")
+        let (cat, catDirectory) = try NodeTests.makeNode(70, name: "cat")
+        defer {
+            for directory in [anaDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        let common = try await ana.create(title: "common")
+        let commonLink = try await ana.createLink(in: common, permission: .comment)
+        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        // 17 invitations in each of two conversations (20 per admin per hour in each).
+        for title in ["one", "two"] {
+            let conversation = try await ana.create(title: title)
+            for index in 0 ..< 17 {
+                _ = try await ana.createLink(in: conversation, permission: .view, label: "\(index)", invitee: cat.replicaID)
+            }
+        }
+        let kept = Node.maxReceivedInvitationsPerPeer
+        try await NodeTests.eventually("cat's inbox to fill and count the rest") {
+            let counters = await cat.status().counters
+            // At least the two over the bound (each is counted again when a new session re-delivers it).
+            return counters.invitationsDropped >= 34 - kept
+        }
+        #expect(await cat.receivedInvitationList().count == kept)
+        for node in [ana, cat] { await node.stop() }
+    }
+
     @Test func linksAdmitUntilUsedUpRevokedOrDeclined() async throws {
         let (ana, anaDirectory) = try NodeTests.makeNode(61, name: "ana")
         let (ben, benDirectory) = try NodeTests.makeNode(62, name: "ben")

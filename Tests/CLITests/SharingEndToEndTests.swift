@@ -118,6 +118,12 @@ import Testing
                 .first { $0["tokenID"] as? String == onceID }
             return link?["state"] as? String == "used_up" && (link?["joiners"] as? [String]) == [ben.key] ? true : nil
         }
+        // Ben's join carries the admission Ana's node signed: who admitted him, when, which use.
+        let onceEntry = try Self.list("links", ["link", "list", "--data", dataA, conversation])
+            .first { $0["tokenID"] as? String == onceID }
+        let admission = try #require((onceEntry?["admissions"] as? [[String: Any]])?.first)
+        #expect(admission["joiner"] as? String == ben.key && admission["admittedBy"] as? String == ana.key)
+        #expect(admission["use"] as? Int == 1 && admission["admittedAt"] is Int)
 
         // The used-up link admits nobody else, and the joiner is told why at once.
         let usedUp = try BenchTraceCommandTests.run(["join", "--data", dataC, onceURL, "--timeout", "60"])

@@ -15,7 +15,7 @@ mkdir -p "$corpus"
 with_selector() { # selector source destination [strip-signature]
     { printf "\\x$1"; if [ "${4:-}" = strip ]; then head -c -64 "$2"; else cat "$2"; fi; } > "$corpus/$3"
 }
-for batch in genesis alice-1 bob-0 sharing; do
+for batch in genesis alice-1 bob-0 sharing admitted-join; do
     with_selector 00 "$wire/$batch.batch" "batch-$batch"
     with_selector 05 "$wire/$batch.batch" "authenticate-$batch"
     with_selector 06 "$wire/$batch.batch" "signed-by-alice-$batch" strip
@@ -24,6 +24,7 @@ with_selector 01 "$wire/invite.token" "token-invite"
 with_selector 02 "$wire/batches.frame" "frame-batches"
 with_selector 02 "$wire/ephemeral.frame" "frame-ephemeral"
 with_selector 02 "$wire/peers.frame" "frame-peers"
+with_selector 02 "$wire/admission.frame" "frame-admission"
 
 # conversation-sharing (selector 07: a version 2 conversation snapshot with links, a decline
 # and an access request) is committed as is; the fuzz binary does not regenerate it.

@@ -137,6 +137,7 @@ public actor ConversationReplica {
             if case .join(.token(let grant, _)) = op.kind { sharing.uses[grant.tokenID, default: 0] += 1 }
         }
         for (tokenID, link) in conversation.links {
+            sharing.recorded.insert(tokenID)
             if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
             if let expiresAt = link.record.expiresAt { sharing.expiries[tokenID] = expiresAt }
             if link.revoked {

@@ -17,6 +17,8 @@ public final class MembershipDirectory: Sendable {
 
     /// What admission needs to know of a conversation's links and mode.
     public struct SharingAdmission: Sendable, Hashable {
+        /// Token ids of the links recorded in the log: a token admits only when recorded.
+        public var recorded: Set<[UInt8]> = []
         /// Token ids that admit no one any more, and why: revoked, used up, declined.
         public var closedTokens: [[UInt8]: RefuseCode] = [:]
         /// Direct invitations: token id → the only key it admits.
@@ -28,8 +30,10 @@ public final class MembershipDirectory: Sendable {
         /// Anyone who reaches a member may join (with `view`).
         public var isPublic = false
 
-        public init(closedTokens: [[UInt8]: RefuseCode] = [:], invitees: [[UInt8]: ReplicaID] = [:],
-                    expiries: [[UInt8]: UInt64] = [:], uses: [[UInt8]: Int] = [:], isPublic: Bool = false) {
+        public init(recorded: Set<[UInt8]> = [], closedTokens: [[UInt8]: RefuseCode] = [:],
+                    invitees: [[UInt8]: ReplicaID] = [:], expiries: [[UInt8]: UInt64] = [:], uses: [[UInt8]: Int] = [:],
+                    isPublic: Bool = false) {
+            self.recorded = recorded
             self.closedTokens = closedTokens
             self.invitees = invitees
             self.expiries = expiries
@@ -40,6 +44,7 @@ public final class MembershipDirectory: Sendable {
         /// Why `grant`, presented by `peer` at `now`, admits no one (nil: it admits `peer`).
         func refusal(of grant: InviteGrant, by peer: ReplicaID, now: UInt64) -> RefuseCode? {
             let tokenID = grant.tokenID
+            guard recorded.contains(tokenID) else { return .invalidInvite }
             if let closed = closedTokens[tokenID] { return closed }
             if let invitee = invitees[tokenID], invitee != peer { return .notTheInvitee }
             if let expiresAt = grant.expiresAt, now > expiresAt { return .inviteExpired }
@@ -83,6 +88,17 @@ public final class MembershipDirectory: Sendable {
     /// following it and has received nothing).
     public func knowsNoMembers(of conversation: ConversationID) -> Bool {
         entries.withLock { $0[conversation]?.permissions.isEmpty ?? true }
+    }
+
+    /// Why the token `grant`, presented by `peer` at `now`, admits no one to its conversation
+    /// (nil: it admits `peer`), public or not: not an admin's, not recorded, revoked, used up,
+    /// declined, expired, or a direct invitation for someone else.
+    public func refusal(of grant: InviteGrant, by peer: ReplicaID, now: UInt64) -> RefuseCode? {
+        entries.withLock { entries in
+            guard let entry = entries[grant.conversation] else { return .notAMember }
+            guard entry.permissions[grant.issuer] == .admin else { return .invalidInvite }
+            return entry.sharing.refusal(of: grant, by: peer, now: now)
+        }
     }
 
     /// The conversations this node holds.

@@ -9,8 +9,10 @@ import ChatWire
 /// member's word rather than the joiner's clock.
 extension Node {
     /// A non-member was admitted on the token it presented: sign its admission for the token's
-    /// conversation and send it. Nothing is signed when the token no longer admits it (expired
-    /// or used up since the handshake).
+    /// conversation and send it. Nothing is signed when the token does not admit it — judged
+    /// here even in a public conversation (where the handshake admits anyone), so an honest
+    /// member never vouches for a revoked, declined, used-up or expired token or another
+    /// invitee's invitation.
     func admitJoiner(_ peer: SessionPeer, link id: Int) async {
         let joiner = peer.key.replicaID
         guard let token = peer.inviteToken, let grant = ConversationInputs.verifyInvite(token),
@@ -19,14 +21,14 @@ extension Node {
               directory.permission(of: joiner, in: grant.conversation) == nil
         else { return }
         let admittedAt = configuration.wallClock()
+        guard directory.refusal(of: grant, by: joiner, now: admittedAt) == nil else { return }
         let conversation = await replica.conversation
         let usesSeen = conversation.acceptedJoins(withToken: grant.tokenID)
         if let expiresAt = grant.expiresAt, admittedAt > expiresAt { return }
         if let limit = grant.useLimit, usesSeen >= Int(limit) { return }
-        if let record = conversation.links[grant.tokenID]?.record {
-            if let expiresAt = record.expiresAt, admittedAt > expiresAt { return }
-            if let limit = record.useLimit, usesSeen >= Int(limit) { return }
-        }
+        guard let record = conversation.links[grant.tokenID]?.record else { return }
+        if let expiresAt = record.expiresAt, admittedAt > expiresAt { return }
+        if let limit = record.useLimit, usesSeen >= Int(limit) { return }
         let content = JoinAdmission(conversation: grant.conversation, joiner: joiner, tokenID: grant.tokenID,
                                     admitter: replicaID, admittedAt: admittedAt,
                                     usesSeen: UInt32(clamping: usesSeen))
@@ -38,18 +40,22 @@ extension Node {
 
     /// The member this node dialled to join sent its signed admission: keep it (across restarts
     /// too) and record the join once the history it refers to has arrived. An admission that does
-    /// not verify, names another joiner or token, or comes from someone other than the peer is
-    /// counted and dropped.
+    /// not verify, names another joiner or token, comes from someone other than the peer, or is
+    /// already past the token's expiry or use limit is counted and dropped. Of several, the one
+    /// that saw the fewest uses is kept (the easiest to satisfy: a member cannot stall the join
+    /// by vouching for more uses than there are).
     func receivedAdmission(_ bytes: [UInt8], in conversation: ConversationID, link id: Int) async {
-        guard let pending = pendingJoins[conversation], !pending.recorded, !pending.declining,
-              pending.admission == nil else { return }
+        guard let pending = pendingJoins[conversation], !pending.recorded, !pending.declining else { return }
         guard let admission = ConversationInputs.verifyAdmission(bytes), admission.conversation == conversation,
               admission.joiner == replicaID, admission.tokenID == pending.grant.tokenID,
-              admission.admitter == links[id]?.peer?.key.replicaID
+              admission.admitter == links[id]?.peer?.key.replicaID,
+              pending.grant.expiresAt.map({ admission.admittedAt <= $0 }) ?? true,
+              pending.grant.useLimit.map({ admission.usesSeen < $0 }) ?? true
         else {
             counters.admissionsDropped += 1
             return
         }
+        if let kept = pending.admission?.content, kept.usesSeen <= admission.usesSeen { return }
         pendingJoins[conversation]?.admission = (bytes, admission)
         savePendingJoin(conversation)
         await completeJoinIfReady(conversation)
@@ -58,8 +64,9 @@ extension Node {
     /// A member refused the session in which this node presented the token of a join not yet
     /// recorded: remember why, so the waiting `join` can say so.
     func noteJoinRefusal(_ reason: SessionCloseReason?, presented: PendingJoin?, endpoint: PeerEndpoint?) {
-        guard let presented, !presented.recorded, let endpoint, case .refusedByPeer(let code) = reason,
-              code != .goingAway, code != .timeout else { return }
+        guard let presented, let endpoint, case .refusedByPeer(let code) = reason, code != .goingAway, code != .timeout,
+              let current = pendingJoins[presented.grant.conversation], !current.recorded, current.token == presented.token
+        else { return }
         joinRefusals[presented.grant.conversation, default: [:]][endpoint] = code
     }
 }

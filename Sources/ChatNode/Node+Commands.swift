@@ -59,7 +59,7 @@ extension NodeCommandError {
         case .inviteRevoked: "an admin revoked the link"
         case .inviteDeclined: "the invitation was declined"
         case .notTheInvitee: "the invitation is for someone else"
-        case .invalidInvite: "the link is not valid for this conversation (its issuer is no admin there)"
+        case .invalidInvite: "the link is not valid for this conversation (not recorded there, or its issuer is no admin)"
         case .revoked: "this node's membership was revoked"
         case .notAMember: "the member reached does not admit this node to the conversation (its link may be used up, expired or revoked)"
         default: "the member reached refused (\(reason))"
@@ -208,9 +208,23 @@ extension Node {
 
     // MARK: - Invitations and joining
 
-    /// Signs an invite token for `conversation` (admins only) carrying this node's address.
+    /// Creates a share link for `conversation` (admins only): signs an invite token carrying this
+    /// node's address and records the link in the signed log (see ``createLink(in:permission:expiresAt:useLimit:label:invitee:)``),
+    /// so it is listed, counted, rate-limited and revocable like every link.
     public func invite(_ conversation: ConversationID, permission: Permission, expiresAt: UInt64? = nil,
-                       useLimit: UInt32? = nil, label: String = "") throws(NodeCommandError) -> InviteToken {
+                       useLimit: UInt32? = nil, label: String = "") async throws(NodeCommandError) -> InviteToken {
+        let link = try await createLink(in: conversation, permission: permission, expiresAt: expiresAt,
+                                        useLimit: useLimit, label: label)
+        guard let bytes = ShareLink.tokenBytes(from: link.url), let token = try? InviteToken(decoding: bytes) else {
+            throw .invalidToken("the link just signed does not decode") // not reached: it was just encoded
+        }
+        return token
+    }
+
+    /// Signs an invite token for `conversation` (admins only) carrying this node's address; it
+    /// admits no one until its link is recorded.
+    func signInviteToken(_ conversation: ConversationID, permission: Permission, expiresAt: UInt64?,
+                         useLimit: UInt32?, label: String) throws(NodeCommandError) -> InviteToken {
         try requirePermission(in: conversation, { $0 == .admin }, "only admins can invite")
         guard label.utf8.count <= 256 else { throw .invalidArgument("a label is at most 256 bytes") }
         var randomness = SystemRandomNumberGenerator()
@@ -268,6 +282,12 @@ extension Node {
             return conversation
         }
         while directory.permission(of: replicaID, in: conversation) == nil {
+            // Recorded, but the rules refused it (the last use went to a concurrent join).
+            if let refusal = await excludedJoin(conversation) {
+                pendingJoins[conversation] = nil
+                savePendingJoin(conversation)
+                throw .joinRefused(refusal)
+            }
             // Every address tried refused: say why rather than wait for the deadline.
             if let refusals = joinRefusals[conversation], Set(targets).isSubset(of: refusals.keys),
                pendingJoins[conversation]?.recorded != true, let reason = targets.compactMap({ refusals[$0] }).first {
@@ -296,6 +316,20 @@ extension Node {
         } catch {
             throw .node(error)
         }
+    }
+
+    /// Why the rules excluded this node's recorded join in `conversation` (nil: not excluded, or
+    /// not recorded yet).
+    func excludedJoin(_ conversation: ConversationID) async -> RefuseCode? {
+        guard let pending = pendingJoins[conversation], let joinOp = pending.joinOp,
+              let state = await replicas[conversation]?.conversation, state.excluded[joinOp] != nil else { return nil }
+        guard let link = state.links[pending.grant.tokenID] else { return .invalidInvite }
+        if link.revoked { return .inviteRevoked }
+        if link.declined { return .inviteDeclined }
+        if let limit = [link.record.useLimit, pending.grant.useLimit].compactMap({ $0 }).min(), link.uses >= Int(limit) {
+            return .inviteUsedUp
+        }
+        return .invalidInvite
     }
 
     /// Gives up a join that was refused or timed out: the token is no longer presented, and a
@@ -332,14 +366,17 @@ extension Node {
             return
         }
         // The join carries the admitting member's record; it is judged against a history holding
-        // the issuer's grant, the admitting member and the joins that member had seen.
+        // the issuer's grant, the link's record, the admitting member and the joins it had seen.
         guard let admission = pending.admission, document.permissions[pending.grant.issuer] == .admin,
               document.permissions[admission.content.admitter] != nil,
+              await replica.conversation.links[pending.grant.tokenID] != nil,
               await replica.conversation.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen),
               pendingJoins[conversation]?.recorded == false else { return }
         pendingJoins[conversation]?.recorded = true
         do {
-            try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
+            let batches = try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
+            pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { ConversationInputs.operationBatch($0).identified }
+                .first { if case .join = $0.op { true } else { false } }?.id
             // A profile is judged against the membership the join grants: sign it after the join.
             if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
         } catch {

@@ -23,6 +23,13 @@ public struct ReceivedInvitationEntry: Sendable, Hashable, Codable {
     public var state: String
 }
 
+/// A received invitation's key: its signer and token id (a token id alone could be reused by a
+/// forger to hide a real invitation).
+struct ReceivedInvitationKey: Sendable, Hashable {
+    var issuer: ReplicaID
+    var tokenID: [UInt8]
+}
+
 /// A direct invitation another member's node delivered here.
 struct ReceivedInvitation: Sendable {
     var token: InviteToken
@@ -33,8 +40,10 @@ struct ReceivedInvitation: Sendable {
 /// Direct invitations travel in the conversation's signed log (the record carries the token), so
 /// any member whose node shares a session with the invitee's node delivers them: when the
 /// session starts, and when the invitation is created. The invitee's node keeps what it received
-/// (bounded, newest kept) for `invitations received`; after a restart, the next session with a
-/// member delivers the open ones again.
+/// (bounded in all and per delivering peer; the first ones kept) for `invitations received`;
+/// after a restart, the next session with a member delivers the open ones again. The invitee
+/// cannot check that the signer is an admin of a conversation it does not hold: the entry names
+/// the signer and the peer that delivered it, and the join is judged by the members.
 extension Node {
     /// The most received invitations kept, in all and per delivering peer (so one peer cannot
     /// crowd out the others); more are dropped and counted.
@@ -75,18 +84,20 @@ extension Node {
             counters.invitationsDropped += 1
             return
         }
-        guard receivedInvitations[grant.tokenID] == nil else { return }
+        let key = ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID)
+        guard receivedInvitations[key] == nil else { return }
         guard receivedInvitations.count < Self.maxReceivedInvitations,
               receivedInvitations.values.count(where: { $0.from == from }) < Self.maxReceivedInvitationsPerPeer else {
             counters.invitationsDropped += 1
             return
         }
-        receivedInvitations[grant.tokenID] = ReceivedInvitation(token: token, from: from,
+        receivedInvitations[key] = ReceivedInvitation(token: token, from: from,
                                                                 receivedAt: configuration.wallClock())
         eventSink.yield(.invitationReceived(grant.conversation, from: from))
     }
 
-    /// The direct invitations members' nodes delivered here, newest first.
+    /// The direct invitations members' nodes delivered here, newest first. `issuer` is the key
+    /// that signed the token (the members check it is an admin when the invitee joins).
     public func receivedInvitationList() -> [ReceivedInvitationEntry] {
         let now = configuration.wallClock()
         return receivedInvitations.values

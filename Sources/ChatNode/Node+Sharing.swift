@@ -75,7 +75,8 @@ extension Node {
     public func createLink(in conversation: ConversationID, permission: Permission, expiresAt: UInt64? = nil,
                            useLimit: UInt32? = nil, label: String = "", invitee: ReplicaID? = nil)
         async throws(NodeCommandError) -> ShareLink {
-        let token = try invite(conversation, permission: permission, expiresAt: expiresAt, useLimit: useLimit, label: label)
+        let token = try signInviteToken(conversation, permission: permission, expiresAt: expiresAt, useLimit: useLimit,
+                                        label: label)
         // A direct invitation carries its token in the log, so any member can deliver it.
         let record = InviteRecord(tokenID: token.content.tokenID, permission: permission, expiresAt: expiresAt,
                                   useLimit: useLimit, label: label, invitee: invitee, token: invitee.map { _ in token.bytes })

@@ -97,7 +97,7 @@ public actor Node {
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
     /// Direct invitations members' nodes delivered here, by token id (see Node+Invitations).
-    var receivedInvitations: [[UInt8]: ReceivedInvitation] = [:]
+    var receivedInvitations: [ReceivedInvitationKey: ReceivedInvitation] = [:]
     /// Token ids of invitations this node declined.
     var declinedInvitations: Set<[UInt8]> = []
     /// Why members refused a join still waiting to be admitted, by the address that refused.

@@ -14,6 +14,8 @@ struct PendingJoin: Sendable {
     var admission: (bytes: [UInt8], content: JoinAdmission)?
     /// The join operation is signed and stored here.
     var recorded = false
+    /// The join operation's id, once signed (to tell when the rules exclude it).
+    var joinOp: OpID?
     /// Declining a direct invitation rather than accepting it: once the invitation's record has
     /// arrived, sign a decline instead of a join (not kept across restarts).
     var declining = false

@@ -24,8 +24,13 @@ public struct IngressBudget: Sendable, Hashable {
 
 /// Everything a session needs to know about this side, apart from its keys.
 public struct SessionConfiguration: Sendable {
-    /// Protocol versions this build speaks.
+    /// Protocol versions this build speaks. Version 2: token joins carry a signed admission
+    /// (operation tag 15), and data frames 5 (admission) and 6 (invitation) exist; version 1
+    /// peers cannot judge or decode those, so the two do not connect.
     public var versions: [UInt16]
+
+    /// The versions this build speaks.
+    public static let currentVersions: [UInt16] = [2]
     /// The conversations this side wants to sync with the peer.
     public var conversations: [ConversationID]
     /// The exact bytes of an invite token, when this side joins without being a member yet.
@@ -47,7 +52,7 @@ public struct SessionConfiguration: Sendable {
 
     /// A configuration with the product defaults: version 1, 10 s handshake, 15 s keep-alive, 45 s idle
     /// timeout, 64 KiB handshake frames, 30 s back-off.
-    public init(versions: [UInt16] = [1], conversations: [ConversationID], inviteToken: [UInt8]? = nil,
+    public init(versions: [UInt16] = SessionConfiguration.currentVersions, conversations: [ConversationID], inviteToken: [UInt8]? = nil,
                 handshakeTimeout: Duration = .seconds(10), keepaliveInterval: Duration = .seconds(15),
                 idleTimeout: Duration = .seconds(45), budget: IngressBudget = IngressBudget(),
                 maxHandshakeFrameBytes: Int = 64 << 10, backOff: Duration = .seconds(30),

@@ -205,7 +205,7 @@ enum OperationCodec {
             return .join(inviteToken: token)
         case .admittedJoin:
             let token = Array(try reader.bytes(try reader.count("invite token", limit: limits.maxTokenBytes)))
-            let admission = Array(try reader.bytes(try reader.count("join admission", limit: limits.maxTokenBytes)))
+            let admission = Array(try reader.bytes(try reader.count("join admission", limit: SignedAdmission.maxBytes)))
             // One encoding per operation: a join without an admission uses the plain tag.
             guard !admission.isEmpty else { throw .nonCanonical("an admitted join with an empty admission") }
             return .join(inviteToken: token, admission: admission)

@@ -242,11 +242,13 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
     }
 
     @Test func joinsNeedAValidUnexpiredUnusedToken() {
+        let tokenID = Array(repeating: UInt8(7), count: InviteRecord.tokenIDBytes)
         let grant = InviteGrant(conversation: Scenario.conversation, permission: .comment, issuer: ana,
-                                tokenID: [7], expiresAt: 1_750_000_100_000, useLimit: 1)
+                                tokenID: tokenID, expiresAt: 1_750_000_100_000, useLimit: 1)
         let verifier: InviteVerifier = { bytes in bytes == [1] ? grant : nil }
+        let link = ConversationOp.createLink(InviteRecord(tokenID: tokenID, permission: .comment))
         var s = Scenario()
-        var batches = [s.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])]
+        var batches = [s.batch(ana, [.genesis(Genesis(title: "t", nonce: [1])), link])]
         batches.append(s.batch(ben, [join([1], ben, at: s.time), post("joined")], seen: s.everything))
         batches.append(s.batch(cat, [join([1], cat, at: s.time)], seen: s.everything)) // used up
         let dan = ReplicaID(testValue: 4), eve = ReplicaID(testValue: 5)
@@ -260,7 +262,7 @@ func post(_ text: String, after: OpID? = nil) -> ConversationOp {
         #expect(c.excluded.values.filter { $0 == .invalidInvite }.count == 3)
         // Expired: admitted after expiresAt (judged on the admitting member's time).
         var late = Scenario()
-        var lateBatches = [late.batch(ana, [.genesis(Genesis(title: "t", nonce: [1]))])]
+        var lateBatches = [late.batch(ana, [.genesis(Genesis(title: "t", nonce: [1])), link])]
         lateBatches.append(late.batch(ben, [join([1], ben, at: 1_750_000_200_000)], seen: late.everything, at: 1_750_000_200_000))
         var d = newConversation(invites: verifier)
         feed(&d, lateBatches)

@@ -201,7 +201,8 @@ import Testing
     @Test func onlyAMemberCanAdmitAndOnlyTheJoinerItNames() {
         var s = Scenario()
         var batches = [genesis(&s)]
-        batches.append(s.batch(ana, [.setPermission(member: ben, permission: .view)], seen: s.everything))
+        batches.append(s.batch(ana, [.setPermission(member: ben, permission: .view),
+                                     .createLink(InviteRecord(tokenID: tid(1), permission: .comment))], seen: s.everything))
         let eve = ReplicaID(testValue: 5), fay = ReplicaID(testValue: 6)
         let byMember = s.batch(cat, [join([1], cat, by: ben, at: s.time)], seen: s.everything)
         let byStranger = s.batch(dan, [join([1], dan, by: eve, at: s.time)], seen: s.everything)
@@ -255,6 +256,24 @@ import Testing
         #expect(reason(c, honest) == nil && c.links[tid(1)]?.joiners == [ben, cat])
     }
 
+    /// An invitation's carried token is kept only when it is that link's own (id and signer).
+    @Test func anInvitationCarriesOnlyItsOwnToken() {
+        var s = Scenario()
+        var batches = [genesis(&s)]
+        batches.append(s.batch(ana, [.setPermission(member: ben, permission: .admin)], seen: s.everything))
+        batches.append(s.batch(ana, [
+            .createLink(InviteRecord(tokenID: tid(1), permission: .view, invitee: cat, token: [1])),
+            .createLink(InviteRecord(tokenID: tid(2), permission: .view, invitee: cat, token: [3])), // another link's token
+        ], seen: s.everything))
+        // Ben records a token that ana signed (the test verifier names ana as every token's issuer).
+        batches.append(s.batch(ben, [.createLink(InviteRecord(tokenID: tid(4), permission: .view, invitee: cat, token: [4]))],
+                               seen: s.everything))
+        let c = load(batches)
+        #expect(c.links[tid(1)]?.record.token == [1])
+        #expect(c.links[tid(2)]?.record.token == nil && c.links[tid(4)]?.record.token == nil)
+        #expect(c.links.count == 3)
+    }
+
     @Test func directInvitationsAdmitOnlyTheirInvitee() {
         var s = Scenario()
         var batches = [genesis(&s)]
@@ -269,10 +288,14 @@ import Testing
         #expect(c.document.permissions[ben] == .comment) // the token's permission
         #expect(c.document.permissions[cat] == nil)
         #expect(c.links[tid(1)]?.joiners == [ben])
-        // A token with no record in the join's past is judged on the token alone.
+        // A token whose link is not recorded in the join's past admits no one, even signed by an admin.
         var t = Scenario()
         let unrecorded = [genesis(&t), t.batch(cat, [join([7], cat, at: t.time)], seen: t.everything)]
-        #expect(load(unrecorded).document.permissions[cat] == .comment)
+        #expect(load(unrecorded).document.permissions[cat] == nil)
+        #expect(reason(load(unrecorded), unrecorded[1]) == .invalidInvite)
+        // Recorded after the join was signed (concurrently): still not in its past.
+        let record = t.batch(ana, [.createLink(InviteRecord(tokenID: tid(7), permission: .comment))], seen: t.everything)
+        #expect(load(unrecorded + [record]).document.permissions[cat] == nil)
     }
 
     @Test func aDeclinedInvitationAdmitsNoOne() {

@@ -42,6 +42,10 @@ import Testing
                 tokenID: Array(repeating: 3, count: 16), issuedAt: 1_750_000_000_000, expiresAt: expiresAt),
                 sign: { issuer.sign($0).bytes }).bytes
         }
+        // Not recorded as a link yet: refused.
+        #expect(ask(cat, token: token(by: ana)) == .refuse(.invalidInvite))
+        _ = try await replica.submit(.createLink(InviteRecord(tokenID: Array(repeating: 3, count: 16), permission: .comment)),
+                                     now: .milliseconds(500), wallClock: 1_750_000_001_200)
         #expect(ask(cat, token: token(by: ana)) == .admit(conversations: [conversation]))
         #expect(ask(cat, token: token(by: ben)) == .refuse(.invalidInvite))
         #expect(ask(cat, token: token(by: ana, expiresAt: 1_750_000_001_500)) == .refuse(.inviteExpired))

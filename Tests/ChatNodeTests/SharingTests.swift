@@ -193,6 +193,20 @@ import Testing
         }
         // View only: sending is refused before anything is signed.
         await #expect(throws: NodeCommandError.self) { try await eve.post("hi", to: conversation) }
+        // Public mode lets anyone in at the handshake, but no member vouches for a revoked link:
+        // another key presenting one gets no admission, so its join (for `edit`) never records.
+        let revoked = try await ana.createLink(in: conversation, permission: .edit)
+        try await ana.revokeLink(revoked.tokenID, in: conversation)
+        let signedBefore = await ana.status().counters.admissionsSigned
+        let (mal, malDirectory) = try NodeTests.makeNode(73, name: "mal")
+        defer { try? FileManager.default.removeItem(atPath: malDirectory) }
+        try await mal.start()
+        await #expect(throws: NodeCommandError.self) {
+            try await mal.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(2))
+        }
+        #expect(await ana.status().counters.admissionsSigned == signedBefore)
+        #expect(try await ana.members(conversation).allSatisfy { $0.name != "mal" })
+        await mal.stop()
         await ana.stop()
         await eve.stop()
     }

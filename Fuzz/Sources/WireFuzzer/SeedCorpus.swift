@@ -163,11 +163,11 @@ enum SeedCorpus {
     static func sessionFrames() throws -> [Seed] {
         // A dialer other than the listener (alice): the fixture key with seed 0x02….
         let dialer = try SigningKey(seed: Array(repeating: 0x02, count: SigningKey.seedByteCount))
-        let hello = SessionHello(versions: [1], identity: dialer.publicKey.replicaID,
+        let hello = SessionHello(versions: SessionConfiguration.currentVersions, identity: dialer.publicKey.replicaID,
                                  ephemeralKey: Array(repeating: 0xE1, count: SessionHello.ephemeralKeyBytes),
                                  nonce: Array(repeating: 0x4E, count: SessionHello.nonceBytes),
                                  conversations: [FuzzFixtures.conversation])
-        let withToken = SessionHello(versions: [1, 2], identity: dialer.publicKey.replicaID,
+        let withToken = SessionHello(versions: [1, 2, 3], identity: dialer.publicKey.replicaID,
                                      ephemeralKey: Array(repeating: 0xE2, count: SessionHello.ephemeralKeyBytes),
                                      nonce: Array(repeating: 0x4F, count: SessionHello.nonceBytes),
                                      inviteToken: Array(repeating: 0x42, count: 8), conversations: [FuzzFixtures.conversation])
@@ -175,7 +175,7 @@ enum SeedCorpus {
         return [
             Seed(name: "session-hello", target: .sessionFrame, bytes: helloFrame),
             Seed(name: "session-hello-reply", target: .sessionFrame,
-                 bytes: SessionFrame.helloReply(SessionHelloReply(selectedVersion: 1, hello: withToken)).encoded()),
+                 bytes: SessionFrame.helloReply(SessionHelloReply(selectedVersion: 2, hello: withToken)).encoded()),
             Seed(name: "session-auth", target: .sessionFrame, bytes: SessionFrame.auth(SessionAuth(
                 signature: Array(repeating: 0x51, count: 64), streamHeader: Array(repeating: 0x5A, count: SessionAuth.streamHeaderBytes))).encoded()),
             Seed(name: "session-ping", target: .sessionFrame, bytes: SessionFrame.ping(nonce: 0x0102_0304_0506_0708, isReply: false).encoded()),

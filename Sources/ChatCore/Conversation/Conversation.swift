@@ -119,7 +119,14 @@ public struct Conversation: Sendable {
         case .setPermission(let member, let permission): kind = .setPermission(member: member, permission: permission)
         case .removeMember(let member): kind = .removeMember(member: member)
         case .setSettings(let settings): kind = .setSettings(settings)
-        case .createLink(let record): kind = .createLink(record)
+        case .createLink(var record):
+            // A carried token that is not this link's (id, signer, conversation) is dropped: it
+            // would be delivered as the invitation.
+            if let token = record.token,
+               verifyInvite(token).map({ $0.tokenID == record.tokenID && $0.issuer == batch.author && $0.conversation == self.id }) != true {
+                record.token = nil
+            }
+            kind = .createLink(record)
         case .revokeLink(let tokenID): kind = .revokeLink(tokenID: tokenID)
         case .declineInvite(let tokenID): kind = .declineInvite(tokenID: tokenID)
         case .requestAccess(let permission, let note): kind = .requestAccess(permission: permission, note: note)
@@ -127,7 +134,11 @@ public struct Conversation: Sendable {
             if token.isEmpty {
                 kind = admission.isEmpty ? .join(.publicJoin) : .join(.invalidToken)
             } else if let grant = verifyInvite(token), grant.conversation == self.id {
-                kind = .join(.token(grant, admission: admission.isEmpty ? nil : verifyAdmission(admission)))
+                // An admission counts only for this conversation, token and joiner (so a snapshot,
+                // which keeps only what counts, judges alike).
+                let verified = admission.isEmpty ? nil : verifyAdmission(admission)
+                let fits = verified.map { $0.conversation == self.id && $0.tokenID == grant.tokenID && $0.joiner == batch.author }
+                kind = .join(.token(grant, admission: fits == true ? verified : nil))
             } else {
                 kind = .join(.invalidToken)
             }

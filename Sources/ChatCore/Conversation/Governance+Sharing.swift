@@ -106,10 +106,11 @@ struct SharingLedger: Sendable {
 
     func uses(of tokenID: [UInt8]) -> Int { joins[tokenID]?.count ?? 0 }
 
-    /// True when the join `op` with a verified `grant` and `admission` is allowed: the admission
-    /// names this join and a member of `past` other than the joiner admitted it, within the
-    /// expiry and use limits of the token and of a record in the join's past, and no revocation
-    /// or decline in the join's past refuses it (see ``GovernanceResolution``).
+    /// True when the join `op` with a verified `grant` and `admission` is allowed: the token's
+    /// link is recorded in the join's past, the admission names this join and a member of `past`
+    /// other than the joiner admitted it, within the expiry and use limits of the token and of
+    /// the record, and no revocation or decline in the join's past refuses it (see
+    /// ``GovernanceResolution``).
     /// - Complexity: O(j) in the joins with the token id so far.
     func admits(_ op: GovernanceOp, grant: InviteGrant, admission: JoinAdmission, past: MembershipState) -> Bool {
         let tokenID = grant.tokenID
@@ -121,7 +122,7 @@ struct SharingLedger: Sendable {
         else { return false }
         if (revocations[tokenID] ?? []).contains(where: { $0.isInPast(of: op.id, cut: op.cut) }) { return false }
         guard let recordOp = records[tokenID], recordOp.isInPast(of: op.id, cut: op.cut),
-              case .createLink(let record) = recordOp.kind else { return true }
+              case .createLink(let record) = recordOp.kind else { return false }
         guard withinLimits(expiresAt: record.expiresAt, useLimit: record.useLimit, admission: admission) else { return false }
         guard let invitee = record.invitee else { return true }
         guard op.id.replica == invitee else { return false }

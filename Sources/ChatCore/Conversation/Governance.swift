@@ -113,10 +113,11 @@ public struct MembershipState: Sendable, Hashable {
 ///   last use admit one). The join's past must hold at least as many joins with the token id as
 ///   the admission says were seen, so a joiner cannot sort its join ahead of those joins by
 ///   hiding them from its causal past.
-/// - A join whose token id has a record in its causal past is also held to the record: its
-///   invitee (if set, only that key may join), its expiry and use limit (the stricter of token
-///   and record, judged as above), and a decline by the invitee in the join's past. A token with
-///   no record in the join's past is judged on the token alone.
+/// - A token join needs its link's record (`createLink` with the token id) in its causal past,
+///   so every token that admits anyone is listed, counted, rate-limited and revocable; the join
+///   is held to the record too: its invitee (if set, only that key may join), its expiry and use
+///   limit (the stricter of token and record, judged as above), and a decline by the invitee in
+///   the join's past.
 /// - `declineInvite` is accepted from anyone (even a non-member) and counts only when its
 ///   author is the invitee of the record with that token id.
 /// - `requestAccess` is accepted from anyone not revoked, with a note of at most 256 UTF-8 bytes

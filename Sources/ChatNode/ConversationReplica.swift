@@ -115,10 +115,10 @@ public actor ConversationReplica {
     private var directory: MembershipDirectory?
 
     /// Where the user-facing events of each commit go.
-    private var eventSink: AsyncStream<NodeEvent>.Continuation?
+    private var eventSink: NodeEventSink?
 
     /// Sends the events of every later commit (messages, edits, members) to `sink`.
-    public func setEventSink(_ sink: AsyncStream<NodeEvent>.Continuation?) {
+    public func setEventSink(_ sink: NodeEventSink?) {
         eventSink = sink
     }
 

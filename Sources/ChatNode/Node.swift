@@ -78,7 +78,9 @@ public actor Node {
     public nonisolated let directory = MembershipDirectory()
     /// What happens, as it happens. One consumer.
     public nonisolated let events: AsyncStream<NodeEvent>
-    let eventSink: AsyncStream<NodeEvent>.Continuation
+    /// Bumped with every event: control clients wait on it (long polls).
+    public nonisolated let changes = ChangeSignal()
+    let eventSink: NodeEventSink
     /// Stores peer-session records for the audit trail, off this actor.
     let sessionRecorder: SessionRecorder
 
@@ -125,7 +127,9 @@ public actor Node {
         } catch {
             throw .store(error)
         }
-        (events, eventSink) = AsyncStream<NodeEvent>.makeStream(bufferingPolicy: .bufferingNewest(16_384))
+        let (events, continuation) = AsyncStream<NodeEvent>.makeStream(bufferingPolicy: .bufferingNewest(16_384))
+        self.events = events
+        eventSink = NodeEventSink(continuation: continuation, changes: changes)
         let sink = eventSink
         sessionRecorder = SessionRecorder(store: store) { error in
             sink.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))

@@ -7,18 +7,24 @@ import Foundation
 ///
 /// | command | arguments | result |
 /// |---|---|---|
-/// | `chat-state` | `conversation` | ``ChatState`` |
+/// | `chat-state` | `conversation`, `after` (a revision, optional), `wait` (ms, ≤ 10,000) | ``ChatState`` |
 /// | `publish` | `conversation`, `kind` (`typing`/`cursor`/`presence`/`heartbeat`), kind's fields | `{"conversation","kind"}` |
 ///
 /// `publish` fields: typing — `typing` (`true`/`false`), `message` (optional id being edited);
 /// cursor — `message` (focused id, optional), `scrollTop`, `scrollHeight`, `viewportHeight`;
 /// presence — `status` (`online`/`away`/`dnd`/`offline`), `text`, `emoji`, `lastActiveAt` (ms).
+///
+/// With `after`, `chat-state` is a long poll: it answers once the node's ``Node/changes`` revision
+/// is past `after` (a message, edit, member, typing or cursor update arrived) or `wait` ms have
+/// passed (default 5,000), so a client redraws at once without polling on a timer.
 public enum NodeChatControl {
     /// The commands ``handle(_:node:)`` answers.
     public static let commands = ["chat-state", "publish"]
 
     /// How many of the latest messages `chat-state` returns.
     public static let messageLimit = 200
+    /// The longest a `chat-state` long poll waits.
+    public static let maximumWaitMilliseconds: UInt64 = 10_000
 
     /// Answers `request` when it is one of ``commands``; nil for any other command.
     public static func handle(_ request: ControlRequest, node: Node) async -> ControlResponse? {
@@ -26,6 +32,11 @@ public enum NodeChatControl {
         do {
             switch request.command {
             case "chat-state":
+                if let after = request.arguments["after"] {
+                    guard let revision = UInt64(after) else { throw ChatControlError.invalid("after must be a revision number") }
+                    let wait = min(UInt64(request.arguments["wait"] ?? "") ?? 5_000, maximumWaitMilliseconds)
+                    _ = await node.changes.wait(after: revision, timeout: .milliseconds(wait))
+                }
                 return .success(try JSONValue(encoding: try await state(request.arguments, node: node)))
             default:
                 return .success(try await publish(request.arguments, node: node))
@@ -42,6 +53,8 @@ public enum NodeChatControl {
     // MARK: - chat-state
 
     static func state(_ arguments: [String: String], node: Node) async throws -> ChatState {
+        // Read first: a change while the state is gathered makes the next long poll answer at once.
+        let revision = node.changes.revision
         let conversation = try await node.resolve(try required("conversation", in: arguments))
         let document = try await node.replica(conversation).document
         let members = try await node.members(conversation)
@@ -102,7 +115,7 @@ public enum NodeChatControl {
                          myName: names[me], permission: permission ?? "none", canSend: canSend, reason: reason,
                          messages: Array(log.suffix(messageLimit)), totalMessages: log.count, members: rows, colors: colors,
                          typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
-                         pending: held?.pendingBatches ?? 0, now: now)
+                         pending: held?.pendingBatches ?? 0, now: now, revision: revision)
     }
 
     private static func rank(_ status: String) -> Int {
@@ -280,12 +293,14 @@ public struct ChatState: Sendable, Hashable, Codable {
     public var pending: Int
     /// The node's wall clock when it answered (ms since the Unix epoch).
     public var now: UInt64
+    /// The node's change revision this state reflects (pass it as `after` to wait for the next).
+    public var revision: UInt64
 
     /// A chat state with every field given.
     public init(conversation: String, title: String, me: String, myName: String?, permission: String, canSend: Bool,
                 reason: String?, messages: [LogEntry], totalMessages: Int, members: [Member], colors: [String: String],
                 typing: [String],
-                cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64) {
+                cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64, revision: UInt64 = 0) {
         self.conversation = conversation
         self.title = title
         self.me = me
@@ -303,5 +318,6 @@ public struct ChatState: Sendable, Hashable, Codable {
         self.joining = joining
         self.pending = pending
         self.now = now
+        self.revision = revision
     }
 }

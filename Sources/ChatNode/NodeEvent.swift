@@ -91,3 +91,19 @@ extension ConversationDocument {
         return events
     }
 }
+
+/// Where a node's events go: its ``Node/events`` stream, with a bump of ``Node/changes`` for
+/// each, so control clients waiting on changes wake whoever consumes the stream.
+public struct NodeEventSink: Sendable {
+    let continuation: AsyncStream<NodeEvent>.Continuation
+    let changes: ChangeSignal
+
+    /// Delivers `event` and records a change.
+    public func yield(_ event: NodeEvent) {
+        continuation.yield(event)
+        changes.bump()
+    }
+
+    /// Ends the stream.
+    func finish() { continuation.finish() }
+}

@@ -28,8 +28,15 @@ struct ChatClient: Sendable {
         }
     }
 
-    func state() async -> Result<ChatState, ChatFailure> {
-        switch await call("chat-state", timeout: .seconds(5)) {
+    /// The chat state; with `after`, once something changed since that revision, or after
+    /// `wait` at the latest.
+    func state(after: UInt64? = nil, wait: Duration = ChatLoop.longPoll) async -> Result<ChatState, ChatFailure> {
+        var arguments: [String: String] = [:]
+        if let after {
+            arguments["after"] = String(after)
+            arguments["wait"] = String(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        }
+        switch await call("chat-state", arguments, timeout: wait + .seconds(5)) {
         case .success(let value):
             guard let state = try? value.decoded(as: ChatState.self) else {
                 return .failure(ChatFailure(message: "the node's chat-state answer is malformed"))
@@ -47,8 +54,9 @@ struct ChatClient: Sendable {
     }
 }
 
-/// The chat's event loop: terminal input, resizes, a 250 ms poll of `chat-state` and a tick for
-/// typing, cursor and presence updates; redraws only what changed.
+/// The chat's event loop: terminal input, resizes, a long poll of `chat-state` (answered as soon
+/// as the node sees a change) and a 250 ms tick for typing, cursor and presence updates; redraws
+/// only what changed.
 struct ChatLoop {
     enum Event: Sendable {
         case terminal(TerminalEvents.Event)
@@ -57,6 +65,10 @@ struct ChatLoop {
     }
 
     static let pollInterval = Duration.milliseconds(250)
+    /// The longest one `chat-state` long poll waits for a change; shorter while someone types,
+    /// so a typing line that times out (with no event) goes away promptly.
+    static let longPoll = Duration.seconds(5)
+    static let longPollWhileTyping = Duration.milliseconds(500)
 
     let client: ChatClient
     /// The terminal's input and output descriptors.
@@ -100,9 +112,18 @@ struct ChatLoop {
                 for await event in input { sink.yield(.terminal(event)) }
             }
             group.addTask {
+                // Long polls: each answers once the node has changed since the last state seen.
+                var seen: UInt64?
+                var wait = Self.longPoll
                 while !Task.isCancelled {
-                    sink.yield(.state(await client.state()))
-                    try? await Task.sleep(for: Self.pollInterval)
+                    let result = await client.state(after: seen, wait: wait)
+                    sink.yield(.state(result))
+                    switch result {
+                    case .success(let state):
+                        seen = state.revision
+                        wait = state.typing.isEmpty ? Self.longPoll : Self.longPollWhileTyping
+                    case .failure: try? await Task.sleep(for: Self.pollInterval) // the node is away: retry gently
+                    }
                 }
             }
             group.addTask {

@@ -1,0 +1,58 @@
+import ChatCore
+import ChatNode
+import Foundation
+import Testing
+
+/// The change revision control clients long-poll on.
+@Suite(.timeLimit(.minutes(1))) struct ChangeSignalTests {
+    @Test func waitersWakeOnABumpOrTheirTimeout() async {
+        let signal = ChangeSignal()
+        #expect(signal.revision == 0)
+        // Already past: no waiting.
+        signal.bump()
+        #expect(await signal.wait(after: 0, timeout: .seconds(60)) == 1)
+        // Woken by a bump (the 60 s timeout would fail the suite's time limit).
+        async let woken = signal.wait(after: 1, timeout: .seconds(60))
+        while signal.waiting == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        signal.bump()
+        #expect(await woken == 2)
+        #expect(signal.waiting == 0)
+        // Nothing happens: the timeout answers with the same revision.
+        let now = signal.revision
+        #expect(await signal.wait(after: now, timeout: .milliseconds(20)) == now)
+    }
+
+    @Test func aCancelledWaitReturns() async {
+        let signal = ChangeSignal()
+        let waiting = Task { await signal.wait(after: 0, timeout: .seconds(60)) }
+        while signal.waiting == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        waiting.cancel()
+        #expect(await waiting.value == 0)
+        #expect(signal.waiting == 0)
+    }
+
+    /// `chat-state` with `after` answers once the node's revision moves (or at `wait`).
+    @Test func chatStateLongPolls() async throws {
+        let (ana, directory) = try NodeTests.makeNode(95, name: "ana")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let conversation = try await ana.create(title: "poll")
+        func state(_ arguments: [String: String]) async throws -> ChatState {
+            let response = await NodeChatControl.handle(
+                ControlRequest(command: "chat-state", arguments: arguments.merging(["conversation": conversation.hex]) { $1 }),
+                node: ana)
+            return try #require(response?.result).decoded(as: ChatState.self)
+        }
+        let first = try await state([:])
+        // Nothing changes: answered at `wait` with the same revision.
+        #expect(try await state(["after": String(first.revision), "wait": "30"]).revision == first.revision)
+        // A change during the wait answers it (its 10 s bound would outlast the suite's limit if it did not).
+        async let polled = state(["after": String(first.revision), "wait": "10000"])
+        while ana.changes.waiting == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        ana.changes.bump()
+        #expect(try await polled.revision == first.revision + 1)
+        let refused = await NodeChatControl.handle(
+            ControlRequest(command: "chat-state", arguments: ["conversation": conversation.hex, "after": "soon"]), node: ana)
+        #expect(refused?.ok == false)
+        await ana.stop()
+    }
+}

@@ -322,6 +322,24 @@ import Testing
         #expect(c.document.permissions[ben] == nil && c.document.permissions[dan] == .comment)
     }
 
+    /// Declines cost every replica a governance operation: 20 per author per hour.
+    @Test func declinesAreRateLimited() {
+        var s = Scenario()
+        var batches = [genesis(&s)]
+        batches.append(s.batch(ana, [.createLink(InviteRecord(tokenID: tid(1), permission: .view, invitee: ben))],
+                               seen: s.everything))
+        var declines: [OperationBatch] = []
+        for _ in 0 ..< 21 { declines.append(s.batch(ben, [.declineInvite(tokenID: tid(1))], seen: s.everything)) }
+        let c = load(batches + declines)
+        #expect(declines.prefix(20).allSatisfy { reason(c, $0) == nil })
+        #expect(reason(c, declines[20]) == .rateLimited)
+        #expect(c.links[tid(1)]?.declined == true)
+        var d = c
+        let later = s.batch(ben, [.declineInvite(tokenID: tid(1))], seen: s.everything, at: declines[0].timestamp + Self.hour)
+        feed(&d, [later])
+        #expect(reason(d, later) == nil)
+    }
+
     @Test func accessRequestsAreListedRateLimitedAndMarkedGranted() {
         var s = Scenario()
         var batches = [genesis(&s)]

@@ -197,6 +197,8 @@ public enum SharingLimits {
     public static let linksPerHour = 20
     /// `requestAccess` operations per author per rolling hour (of signed timestamps).
     public static let accessRequestsPerHour = 5
+    /// `declineInvite` operations per author per rolling hour (of signed timestamps).
+    public static let declinesPerHour = 20
     /// The longest access-request note, in UTF-8 bytes.
     public static let maxNoteBytes = 256
     /// One hour in ms.

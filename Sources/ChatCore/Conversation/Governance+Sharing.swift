@@ -100,9 +100,10 @@ struct SharingLedger: Sendable {
     var records: [[UInt8]: GovernanceOp] = [:]
     var revocations: [[UInt8]: [GovernanceOp]] = [:]
     var declines: [[UInt8]: [GovernanceOp]] = [:]
-    /// Signed timestamps of accepted `createLink`s and `requestAccess`es, per author.
+    /// Signed timestamps of accepted `createLink`s, `requestAccess`es and `declineInvite`s, per author.
     var linkTimes: [ReplicaID: [UInt64]] = [:]
     var requestTimes: [ReplicaID: [UInt64]] = [:]
+    var declineTimes: [ReplicaID: [UInt64]] = [:]
 
     func uses(of tokenID: [UInt8]) -> Int { joins[tokenID]?.count ?? 0 }
 
@@ -149,6 +150,7 @@ struct SharingLedger: Sendable {
             revocations[tokenID, default: []].append(op)
         case .declineInvite(let tokenID):
             declines[tokenID, default: []].append(op)
+            declineTimes[op.id.replica, default: []].append(op.timestamp)
         case .requestAccess:
             requestTimes[op.id.replica, default: []].append(op.timestamp)
         default:

@@ -13,8 +13,8 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
     case tooLarge = "too_large"
     /// A display name that is empty, over 64 characters or has control characters.
     case invalidName = "invalid_name"
-    /// Over the author's message rate, link rate (20 per hour) or access-request rate (5 per
-    /// hour), judged on signed timestamps.
+    /// Over the author's message rate, link rate (20 per hour), access-request rate (5 per
+    /// hour) or decline rate (20 per hour), judged on signed timestamps.
     case rateLimited = "rate_limited"
     /// It refers to a message that is not there (never posted or excluded).
     case unknownTarget = "unknown_target"
@@ -118,8 +118,9 @@ public struct MembershipState: Sendable, Hashable {
 ///   is held to the record too: its invitee (if set, only that key may join), its expiry and use
 ///   limit (the stricter of token and record, judged as above), and a decline by the invitee in
 ///   the join's past.
-/// - `declineInvite` is accepted from anyone (even a non-member) and counts only when its
-///   author is the invitee of the record with that token id.
+/// - `declineInvite` is accepted from anyone (even a non-member), at most 20 per author per hour
+///   (`rateLimited`), and counts only when its author is the invitee of the record with that
+///   token id.
 /// - `requestAccess` is accepted from anyone not revoked, with a note of at most 256 UTF-8 bytes
 ///   (`tooLarge`) and at most 5 accepted requests per author per hour (`rateLimited`).
 public struct GovernanceResolution: Sendable {
@@ -294,7 +295,10 @@ public struct GovernanceResolution: Sendable {
             guard past.permissions[author] == .admin else { return .notPermitted }
             return tokenID.count == InviteRecord.tokenIDBytes ? nil : .invalid
         case .declineInvite(let tokenID):
-            return tokenID.count == InviteRecord.tokenIDBytes ? nil : .invalid
+            guard tokenID.count == InviteRecord.tokenIDBytes else { return .invalid }
+            guard SharingLedger.count(ledger.declineTimes[author], inHourBefore: op.timestamp) < SharingLimits.declinesPerHour
+            else { return .rateLimited }
+            return nil
         case .requestAccess(_, let note):
             guard note.utf8.count <= SharingLimits.maxNoteBytes else { return .tooLarge }
             guard SharingLedger.count(ledger.requestTimes[author], inHourBefore: op.timestamp) < SharingLimits.accessRequestsPerHour

@@ -201,7 +201,8 @@ extension Node {
         let entries = AuditTrail.entries(from: batches.map(ConversationInputs.operationBatch),
                                          excluded: { state.excluded[$0] != nil }, sessions: sessions.records,
                                          verifyInvite: ConversationInputs.verifyInvite,
-                                         verifyAdmission: ConversationInputs.verifyAdmission)
+                                         verifyAdmission: ConversationInputs.verifyAdmission,
+                                         keyText: { PublicKey($0).text })
         return filter.apply(to: entries)
     }
 

@@ -165,7 +165,10 @@ import Testing
 
         // The audit trail is for admins, and lists it all.
         await #expect(throws: NodeCommandError.self) { try await ben.audit(conversation) }
-        let actions = try await ana.audit(conversation).map(\.action)
+        let trail = try await ana.audit(conversation)
+        let linkUsed = try #require(trail.first { $0.action == .linkUsed && $0.actor == ben.replicaID })
+        #expect(linkUsed.detail.contains("admitted_by=\(PublicKey(ana.replicaID).text) admitted_at=") && linkUsed.detail.hasSuffix(" use=1"))
+        let actions = trail.map(\.action)
         for action in [AuditAction.linkCreated, .linkUsed, .linkRevoked, .accessRequested, .permissionChanged, .peerConnected] {
             #expect(actions.contains(action), "audit lists \(action.rawValue)")
         }

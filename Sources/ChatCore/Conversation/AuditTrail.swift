@@ -170,11 +170,13 @@ public enum AuditTrail {
     ///   - verifyInvite: decodes join tokens (issuer, token id, permission); nil leaves them opaque.
     ///   - verifyAdmission: decodes the admitting members' records in joins (who admitted, when,
     ///     the use number); nil leaves them out.
+    ///   - keyText: how a key is written inside a detail (default: hex).
     /// - Complexity: O(n log n) in the number of operations and session records.
     public static func entries(from batches: some Sequence<OperationBatch>, excluded: (OpID) -> Bool,
                                sessions: [PeerSessionRecord], verifyInvite: InviteVerifier? = nil,
-                               verifyAdmission: AdmissionVerifier? = nil) -> [AuditEntry] {
-        var builder = Builder(verifyInvite: verifyInvite, verifyAdmission: verifyAdmission)
+                               verifyAdmission: AdmissionVerifier? = nil,
+                               keyText: @escaping (ReplicaID) -> String = { Hex.encode($0.bytes) }) -> [AuditEntry] {
+        var builder = Builder(verifyInvite: verifyInvite, verifyAdmission: verifyAdmission, keyText: keyText)
         for batch in batches { builder.add(batch, excluded: excluded) }
         var all = builder.entries
         for session in sessions {
@@ -189,14 +191,16 @@ public enum AuditTrail {
     private struct Builder {
         let verifyInvite: InviteVerifier?
         let verifyAdmission: AdmissionVerifier?
+        let keyText: (ReplicaID) -> String
         var entries: [AuditEntry] = []
         var creator: ReplicaID?
         var shared = false
         var permissions: [ReplicaID: Permission] = [:]
 
-        init(verifyInvite: InviteVerifier?, verifyAdmission: AdmissionVerifier?) {
+        init(verifyInvite: InviteVerifier?, verifyAdmission: AdmissionVerifier?, keyText: @escaping (ReplicaID) -> String) {
             self.verifyInvite = verifyInvite
             self.verifyAdmission = verifyAdmission
+            self.keyText = keyText
         }
 
         /// An edit run being coalesced: the index of its entry and its message.
@@ -285,7 +289,7 @@ public enum AuditTrail {
             let tokenText = grant.map { Hex.encode($0.tokenID) } ?? "unverified"
             var detail = "token=\(tokenText)"
             if let admission = admissionBytes.isEmpty ? nil : verifyAdmission?(admissionBytes) {
-                detail += " admitted_by=\(Hex.encode(admission.admitter.bytes)) admitted_at=\(AuditCSV.isoTime(admission.admittedAt))"
+                detail += " admitted_by=\(keyText(admission.admitter)) admitted_at=\(AuditCSV.isoTime(admission.admittedAt))"
                 detail += " use=\(UInt64(admission.usesSeen) + 1)"
             }
             append(at, .linkUsed, joiner, target: grant?.issuer, detail: detail, opID: opID)

@@ -19,7 +19,8 @@ public struct ReceivedInvitationEntry: Sendable, Hashable, Codable {
     public var receivedAt: UInt64
     /// The `streamingchat://join` link that `invitations accept` and `decline` take.
     public var url: String
-    /// pending, accepted (this node is a member), declined (by this node), or expired.
+    /// pending, accepted (this node joined with it), member (this node is a member by other
+    /// means), declined (by this node), or expired.
     public var state: String
 }
 
@@ -98,28 +99,31 @@ extension Node {
 
     /// The direct invitations members' nodes delivered here, newest first. `issuer` is the key
     /// that signed the token (the members check it is an admin when the invitee joins).
-    public func receivedInvitationList() -> [ReceivedInvitationEntry] {
+    public func receivedInvitationList() async -> [ReceivedInvitationEntry] {
         let now = configuration.wallClock()
-        return receivedInvitations.values
+        var entries: [ReceivedInvitationEntry] = []
+        let sorted = receivedInvitations.values
             .sorted { ($0.receivedAt, Hex.encode($0.token.content.tokenID)) > ($1.receivedAt, Hex.encode($1.token.content.tokenID)) }
-            .map { invitation in
-                let content = invitation.token.content
-                let state: String
-                if directory.permission(of: replicaID, in: content.conversation) != nil {
-                    state = "accepted"
-                } else if declinedInvitations.contains(content.tokenID) {
-                    state = "declined"
-                } else if content.expiresAt.map({ now > $0 }) == true {
-                    state = "expired"
-                } else {
-                    state = "pending"
-                }
-                return ReceivedInvitationEntry(
-                    conversation: content.conversation.hex, permission: content.permission.description,
-                    issuer: PublicKey(content.issuer).text, tokenID: Hex.encode(content.tokenID), label: content.label,
-                    expiresAt: content.expiresAt, from: PublicKey(invitation.from).text, receivedAt: invitation.receivedAt,
-                    url: ShareLink.prefix + Hex.encode(invitation.token.bytes), state: state)
+        for invitation in sorted {
+            let content = invitation.token.content
+            let state: String
+            if directory.permission(of: replicaID, in: content.conversation) != nil {
+                let joiners = await replicas[content.conversation]?.conversation.links[content.tokenID]?.joiners ?? []
+                state = joiners.contains(replicaID) ? "accepted" : "member"
+            } else if declinedInvitations.contains(content.tokenID) {
+                state = "declined"
+            } else if content.expiresAt.map({ now > $0 }) == true {
+                state = "expired"
+            } else {
+                state = "pending"
             }
+            entries.append(ReceivedInvitationEntry(
+                conversation: content.conversation.hex, permission: content.permission.description,
+                issuer: PublicKey(content.issuer).text, tokenID: Hex.encode(content.tokenID), label: content.label,
+                expiresAt: content.expiresAt, from: PublicKey(invitation.from).text, receivedAt: invitation.receivedAt,
+                url: ShareLink.prefix + Hex.encode(invitation.token.bytes), state: state))
+        }
+        return entries
     }
 
     /// The token of the received invitation whose token id starts with `prefix` (hex, at least 4

@@ -30,10 +30,11 @@ public final class ChangeSignal: Sendable {
         for waiter in woken { waiter.resume() }
     }
 
-    /// Returns the revision once it is past `after`, or when `timeout` has passed, or when the
-    /// task is cancelled, whichever comes first.
+    /// Returns the revision once it differs from `after` (it moved on; or the node restarted and
+    /// counts from 0 again), or when `timeout` has passed, or when the task is cancelled,
+    /// whichever comes first.
     public func wait(after: UInt64, timeout: Duration) async -> UInt64 {
-        guard revision <= after else { return revision }
+        guard revision == after else { return revision }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.nextBump(after: after) }
             group.addTask { try? await Task.sleep(for: timeout) }
@@ -43,7 +44,7 @@ public final class ChangeSignal: Sendable {
         return revision
     }
 
-    /// Suspends until a bump past `after` (or cancellation).
+    /// Suspends until the revision differs from `after` (or cancellation).
     private func nextBump(after: UInt64) async {
         let id = state.withLock { state -> Int in
             state.nextWaiter += 1
@@ -53,7 +54,7 @@ public final class ChangeSignal: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
                     // Already bumped, or cancelled before registering: do not wait.
-                    if state.revision > after || Task.isCancelled { return true }
+                    if state.revision != after || Task.isCancelled { return true }
                     state.waiters[id] = continuation
                     return false
                 }

@@ -26,7 +26,9 @@ extension Node {
         let usesSeen = conversation.acceptedJoins(withToken: grant.tokenID)
         if let expiresAt = grant.expiresAt, admittedAt > expiresAt { return }
         if let limit = grant.useLimit, usesSeen >= Int(limit) { return }
-        guard let record = conversation.links[grant.tokenID]?.record else { return }
+        // Judged again on the state read after the await: a revocation or decline meanwhile counts.
+        guard let link = conversation.links[grant.tokenID], !link.revoked, !link.declined else { return }
+        let record = link.record
         if let expiresAt = record.expiresAt, admittedAt > expiresAt { return }
         if let limit = record.useLimit, usesSeen >= Int(limit) { return }
         let content = JoinAdmission(conversation: grant.conversation, joiner: joiner, tokenID: grant.tokenID,

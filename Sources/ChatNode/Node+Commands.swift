@@ -326,6 +326,11 @@ extension Node {
         guard let link = state.links[pending.grant.tokenID] else { return .invalidInvite }
         if link.revoked { return .inviteRevoked }
         if link.declined { return .inviteDeclined }
+        if let invitee = link.record.invitee, invitee != replicaID { return .notTheInvitee }
+        if let admittedAt = pending.admission?.content.admittedAt,
+           let expiresAt = [link.record.expiresAt, pending.grant.expiresAt].compactMap({ $0 }).min(), admittedAt > expiresAt {
+            return .inviteExpired
+        }
         if let limit = [link.record.useLimit, pending.grant.useLimit].compactMap({ $0 }).min(), link.uses >= Int(limit) {
             return .inviteUsedUp
         }
@@ -360,18 +365,19 @@ extension Node {
             pendingJoins[conversation] = nil
             return
         }
-        let document = await replica.document
+        let state = await replica.conversation
+        let document = state.document
         if document.permissions[replicaID] != nil {
             pendingJoins[conversation]?.recorded = true
             return
         }
         // The join carries the admitting member's record; it is judged against a history holding
         // the issuer's grant, the link's record, the admitting member and the joins it had seen.
-        guard let admission = pending.admission, document.permissions[pending.grant.issuer] == .admin,
-              document.permissions[admission.content.admitter] != nil,
-              await replica.conversation.links[pending.grant.tokenID] != nil,
-              await replica.conversation.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen),
-              pendingJoins[conversation]?.recorded == false else { return }
+        // Read after the await: an easier admission may have replaced the one seen before.
+        guard let admission = pendingJoins[conversation]?.admission, pendingJoins[conversation]?.recorded == false,
+              document.permissions[pending.grant.issuer] == .admin, document.permissions[admission.content.admitter] != nil,
+              state.links[pending.grant.tokenID] != nil,
+              state.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen) else { return }
         pendingJoins[conversation]?.recorded = true
         do {
             let batches = try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)

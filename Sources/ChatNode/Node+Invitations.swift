@@ -107,10 +107,11 @@ extension Node {
         for invitation in sorted {
             let content = invitation.token.content
             let state: String
+            let key = ReceivedInvitationKey(issuer: content.issuer, tokenID: content.tokenID)
             if directory.permission(of: replicaID, in: content.conversation) != nil {
-                let joiners = await replicas[content.conversation]?.conversation.links[content.tokenID]?.joiners ?? []
-                state = joiners.contains(replicaID) ? "accepted" : "member"
-            } else if declinedInvitations.contains(content.tokenID) {
+                let link = await replicas[content.conversation]?.conversation.links[content.tokenID]
+                state = link?.creator == content.issuer && link?.joiners.contains(replicaID) == true ? "accepted" : "member"
+            } else if declinedInvitations.contains(key) {
                 state = "declined"
             } else if content.expiresAt.map({ now > $0 }) == true {
                 state = "expired"

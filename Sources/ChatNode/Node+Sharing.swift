@@ -137,7 +137,9 @@ extension Node {
     public func decline(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
                         timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
         let conversation = try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: true)
-        if let grant = ConversationInputs.verifyInvite(tokenBytes) { declinedInvitations.insert(grant.tokenID) }
+        if let grant = ConversationInputs.verifyInvite(tokenBytes) {
+            declinedInvitations.insert(ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID))
+        }
         return conversation
     }
 

@@ -98,10 +98,10 @@ public actor Node {
     var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
-    /// Direct invitations members' nodes delivered here, by token id (see Node+Invitations).
+    /// Direct invitations members' nodes delivered here, by signer and token id (see Node+Invitations).
     var receivedInvitations: [ReceivedInvitationKey: ReceivedInvitation] = [:]
-    /// Token ids of invitations this node declined.
-    var declinedInvitations: Set<[UInt8]> = []
+    /// Invitations this node declined, by signer and token id.
+    var declinedInvitations: Set<ReceivedInvitationKey> = []
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
@@ -189,6 +189,7 @@ public actor Node {
         for replica in replicas.values { await replica.setEventSink(nil) }
         await sessionRecorder.close()
         eventSink.finish()
+        changes.bump() // long polls answer now rather than at their timeout
     }
 
     /// Wires a replica to the node: membership for admission, events, and this node's authorship.

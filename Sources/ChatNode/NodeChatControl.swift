@@ -15,7 +15,8 @@ import Foundation
 /// presence — `status` (`online`/`away`/`dnd`/`offline`), `text`, `emoji`, `lastActiveAt` (ms).
 ///
 /// With `after`, `chat-state` is a long poll: it answers once the node's ``Node/changes`` revision
-/// is past `after` (a message, edit, member, typing or cursor update arrived) or `wait` ms have
+/// differs from `after` (any node event: a message, edit, member, typing or cursor update, a peer
+/// connecting or leaving, an invitation, an error; or the node stopping) or `wait` ms have
 /// passed (default 5,000), so a client redraws at once without polling on a timer.
 public enum NodeChatControl {
     /// The commands ``handle(_:node:)`` answers.

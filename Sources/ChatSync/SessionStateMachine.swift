@@ -24,13 +24,13 @@ public struct IngressBudget: Sendable, Hashable {
 
 /// Everything a session needs to know about this side, apart from its keys.
 public struct SessionConfiguration: Sendable {
-    /// Protocol versions this build speaks. Version 2: token joins carry a signed admission
+    /// The versions this build speaks. Version 2: token joins carry a signed admission
     /// (operation tag 15), and data frames 5 (admission) and 6 (invitation) exist; version 1
     /// peers cannot judge or decode those, so the two do not connect.
-    public var versions: [UInt16]
-
-    /// The versions this build speaks.
     public static let currentVersions: [UInt16] = [2]
+
+    /// Protocol versions this side speaks.
+    public var versions: [UInt16]
     /// The conversations this side wants to sync with the peer.
     public var conversations: [ConversationID]
     /// The exact bytes of an invite token, when this side joins without being a member yet.
@@ -50,7 +50,7 @@ public struct SessionConfiguration: Sendable {
     /// Decoding limits.
     public var limits: WireLimits
 
-    /// A configuration with the product defaults: version 1, 10 s handshake, 15 s keep-alive, 45 s idle
+    /// A configuration with the product defaults: ``currentVersions``, 10 s handshake, 15 s keep-alive, 45 s idle
     /// timeout, 64 KiB handshake frames, 30 s back-off.
     public init(versions: [UInt16] = SessionConfiguration.currentVersions, conversations: [ConversationID], inviteToken: [UInt8]? = nil,
                 handshakeTimeout: Duration = .seconds(10), keepaliveInterval: Duration = .seconds(15),

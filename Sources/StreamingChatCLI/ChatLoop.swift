@@ -69,6 +69,8 @@ struct ChatLoop {
     /// so a typing line that times out (with no event) goes away promptly.
     static let longPoll = Duration.seconds(5)
     static let longPollWhileTyping = Duration.milliseconds(500)
+    /// The least time between two `chat-state` requests.
+    static let minimumPollGap = Duration.milliseconds(50)
 
     let client: ChatClient
     /// The terminal's input and output descriptors.
@@ -115,7 +117,12 @@ struct ChatLoop {
                 // Long polls: each answers once the node has changed since the last state seen.
                 var seen: UInt64?
                 var wait = Self.longPoll
+                var lastRequest: ContinuousClock.Instant?
                 while !Task.isCancelled {
+                    // At most one state per poll interval while changes pour in (a catch-up sends
+                    // an event per message): each answer rebuilds the whole screen's state.
+                    if let lastRequest { try? await Task.sleep(until: lastRequest + Self.minimumPollGap) }
+                    lastRequest = .now
                     let result = await client.state(after: seen, wait: wait)
                     sink.yield(.state(result))
                     switch result {

@@ -10,12 +10,17 @@ import Testing
         #expect(signal.revision == 0)
         // Already past: no waiting.
         signal.bump()
-        #expect(await signal.wait(after: 0, timeout: .seconds(60)) == 1)
-        // Woken by a bump (the 60 s timeout would fail the suite's time limit).
-        async let woken = signal.wait(after: 1, timeout: .seconds(60))
+        #expect(await signal.wait(after: 0, timeout: .seconds(30)) == 1)
+        // A client that saw a larger revision (the node restarted and counts from 0): no waiting.
+        #expect(await signal.wait(after: 7, timeout: .seconds(30)) == 1)
+        // Woken by a bump, long before its 30 s timeout.
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let woken = signal.wait(after: 1, timeout: .seconds(30))
         while signal.waiting == 0 { try? await Task.sleep(for: .milliseconds(1)) }
         signal.bump()
         #expect(await woken == 2)
+        #expect(clock.now - start < .seconds(15))
         #expect(signal.waiting == 0)
         // Nothing happens: the timeout answers with the same revision.
         let now = signal.revision
@@ -24,7 +29,7 @@ import Testing
 
     @Test func aCancelledWaitReturns() async {
         let signal = ChangeSignal()
-        let waiting = Task { await signal.wait(after: 0, timeout: .seconds(60)) }
+        let waiting = Task { await signal.wait(after: 0, timeout: .seconds(30)) }
         while signal.waiting == 0 { try? await Task.sleep(for: .milliseconds(1)) }
         waiting.cancel()
         #expect(await waiting.value == 0)
@@ -45,11 +50,14 @@ import Testing
         let first = try await state([:])
         // Nothing changes: answered at `wait` with the same revision.
         #expect(try await state(["after": String(first.revision), "wait": "30"]).revision == first.revision)
-        // A change during the wait answers it (its 10 s bound would outlast the suite's limit if it did not).
+        // A change during the wait answers it, long before the 10 s the poll would otherwise wait.
+        let clock = ContinuousClock()
+        let start = clock.now
         async let polled = state(["after": String(first.revision), "wait": "10000"])
         while ana.changes.waiting == 0 { try await Task.sleep(for: .milliseconds(1)) }
         ana.changes.bump()
         #expect(try await polled.revision == first.revision + 1)
+        #expect(clock.now - start < .seconds(8))
         let refused = await NodeChatControl.handle(
             ControlRequest(command: "chat-state", arguments: ["conversation": conversation.hex, "after": "soon"]), node: ana)
         #expect(refused?.ok == false)

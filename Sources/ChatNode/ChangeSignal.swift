@@ -31,13 +31,14 @@ public final class ChangeSignal: Sendable {
     }
 
     /// Returns the revision once it differs from `after` (it moved on; or the node restarted and
-    /// counts from 0 again), or when `timeout` has passed, or when the task is cancelled,
-    /// whichever comes first.
-    public func wait(after: UInt64, timeout: Duration) async -> UInt64 {
+    /// counts from 0 again), or when `timeout` has passed on `clock`, or when the task is
+    /// cancelled, whichever comes first.
+    public func wait<C: Clock>(after: UInt64, timeout: Duration, clock: C = ContinuousClock()) async -> UInt64
+    where C.Duration == Duration {
         guard revision == after else { return revision }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.nextBump(after: after) }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await clock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }

@@ -36,7 +36,7 @@ public enum NodeChatControl {
                 if let after = request.arguments["after"] {
                     guard let revision = UInt64(after) else { throw ChatControlError.invalid("after must be a revision number") }
                     let wait = min(UInt64(request.arguments["wait"] ?? "") ?? 5_000, maximumWaitMilliseconds)
-                    _ = await node.changes.wait(after: revision, timeout: .milliseconds(wait))
+                    _ = await node.changes.wait(after: revision, timeout: .milliseconds(wait), clock: node.configuration.clock)
                 }
                 return .success(try JSONValue(encoding: try await state(request.arguments, node: node)))
             default:

@@ -22,9 +22,24 @@ import Testing
         #expect(await woken == 2)
         #expect(clock.now - start < .seconds(15))
         #expect(signal.waiting == 0)
-        // Nothing happens: the timeout answers with the same revision.
+        // Nothing happens: the timeout (an hour, on a clock whose sleeps end at once) answers
+        // with the same revision.
         let now = signal.revision
-        #expect(await signal.wait(after: now, timeout: .milliseconds(20)) == now)
+        #expect(await signal.wait(after: now, timeout: .seconds(3600), clock: ImmediateClock()) == now)
+        #expect(signal.waiting == 0)
+    }
+
+    /// A clock whose sleeps return at once: timeouts without real waiting.
+    struct ImmediateClock: Clock {
+        struct Instant: InstantProtocol {
+            var offset: Duration
+            func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+            func duration(to other: Instant) -> Duration { other.offset - offset }
+            static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+        }
+        var now: Instant { Instant(offset: .zero) }
+        var minimumResolution: Duration { .nanoseconds(1) }
+        func sleep(until deadline: Instant, tolerance: Duration?) async throws { try Task.checkCancellation() }
     }
 
     @Test func aCancelledWaitReturns() async {

@@ -115,7 +115,7 @@ public func fuzzOne(_ input: [UInt8]) {
             if let signed = try? SignedAdmission(decoding: admission) { _ = SignedAdmission(content: signed.content) { _ in [UInt8](repeating: 0, count: 64) } }
         case .invitation(_, let token):
             _ = try? InviteToken(decoding: token)
-        case .clock, .peers:
+        case .clock, .peers, .admissionRefused:
             break
         }
     case .sequenceState:

@@ -21,7 +21,11 @@ extension Node {
               directory.permission(of: joiner, in: grant.conversation) == nil
         else { return }
         let admittedAt = configuration.wallClock()
-        guard directory.refusal(of: grant, by: joiner, now: admittedAt) == nil else { return }
+        if let reason = directory.refusal(of: grant, by: joiner, now: admittedAt) {
+            // Admitted to a public conversation all the same (with `view`): say why not on the token.
+            links[id]?.commands.yield(.send(.admissionRefused(conversation: grant.conversation, reason: reason)))
+            return
+        }
         let conversation = await replica.conversation
         let usesSeen = conversation.acceptedJoins(withToken: grant.tokenID)
         if let expiresAt = grant.expiresAt, admittedAt > expiresAt { return }
@@ -61,6 +65,13 @@ extension Node {
         pendingJoins[conversation]?.admission = (bytes, admission)
         savePendingJoin(conversation)
         await completeJoinIfReady(conversation)
+    }
+
+    /// The member this node dialled to join will not vouch for its token (a public conversation
+    /// admitted the session anyway): remember why, as for a refused session.
+    func noteAdmissionRefused(_ reason: RefuseCode, in conversation: ConversationID, link id: Int) {
+        guard let link = links[id], link.presentedJoin == conversation else { return }
+        noteJoinRefusal(.refusedByPeer(reason), presented: pendingJoins[conversation], endpoint: link.endpoint)
     }
 
     /// A member refused the session in which this node presented the token of a join not yet

@@ -301,6 +301,9 @@ extension Node {
         case .invitation(_, let token):
             receivedInvitation(token, link: id)
             return
+        case .admissionRefused(let target, let reason):
+            noteAdmissionRefused(reason, in: target, link: id)
+            return
         }
         // No machine: the conversation was revoked for this peer since; ignore what is in flight.
         guard var machine = links[id]?.machines[conversation] else { return }

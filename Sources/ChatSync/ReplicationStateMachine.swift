@@ -186,7 +186,7 @@ public struct ReplicationStateMachine: Sendable {
             guard !batches.isEmpty else { return [] }
             counters.batchesReceived += batches.count
             return [.ingest(batches)]
-        case .ephemeral, .peers, .admission, .invitation:
+        case .ephemeral, .peers, .admission, .invitation, .admissionRefused:
             try refuse(.notReplicationFrame)
         }
     }

@@ -664,7 +664,8 @@ extension DataFrame {
     fileprivate var sessionConversation: ConversationID {
         switch self {
         case .batches(let conversation, _), .clock(let conversation, _), .ephemeral(let conversation, _),
-             .peers(let conversation, _), .admission(let conversation, _), .invitation(let conversation, _): conversation
+             .peers(let conversation, _), .admission(let conversation, _), .invitation(let conversation, _),
+             .admissionRefused(let conversation, _): conversation
         }
     }
 }

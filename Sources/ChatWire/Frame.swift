@@ -79,6 +79,7 @@ public struct PeerAddress: Sendable, Hashable {
 ///              host length varint (1…253), UTF-8, port varint (1…65535)
 /// 5 admission: length varint (≤ SignedAdmission.maxBytes), then a signed admission's bytes
 /// 6 invitation: length varint (≤ maxTokenBytes), then a signed invite token's bytes
+/// 7 admission refused: one byte, the ``RefuseCode``
 /// ```
 public enum DataFrame: Sendable, Hashable {
     /// Signed batches of one conversation, each as its exact bytes.
@@ -96,6 +97,9 @@ public enum DataFrame: Sendable, Hashable {
     /// A direct invitation for the receiver, to another conversation: the signed invite token's
     /// bytes. `conversation` is one the session carries (the invitation's own is in the token).
     case invitation(conversation: ConversationID, token: [UInt8])
+    /// The member will not vouch for the token the receiver presented (it was admitted anyway,
+    /// to a public conversation, with `view`): why, so its join can say so.
+    case admissionRefused(conversation: ConversationID, reason: RefuseCode)
 
     /// The frame type byte of each case.
     public enum FrameType: UInt8 {
@@ -105,6 +109,7 @@ public enum DataFrame: Sendable, Hashable {
         case peers = 4
         case admission = 5
         case invitation = 6
+        case admissionRefused = 7
     }
 
     /// The whole frame: header and body.
@@ -156,6 +161,10 @@ public enum DataFrame: Sendable, Hashable {
             body.write(bytes: conversation.bytes)
             body.write(varint: UInt64(token.count))
             body.write(bytes: token)
+        case .admissionRefused(let conversation, let reason):
+            type = .admissionRefused
+            body.write(bytes: conversation.bytes)
+            body.write(byte: reason.rawValue)
         }
         return FrameHeader(type: type.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -221,6 +230,8 @@ public enum DataFrame: Sendable, Hashable {
         case .invitation:
             let length = try reader.count("invitation token", limit: limits.maxTokenBytes)
             self = .invitation(conversation: conversation, token: Array(try reader.bytes(length)))
+        case .admissionRefused:
+            self = .admissionRefused(conversation: conversation, reason: RefuseCode(rawValue: try reader.byte()))
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

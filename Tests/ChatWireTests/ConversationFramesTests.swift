@@ -3,8 +3,9 @@ import ChatCrypto
 import ChatWire
 import Testing
 
-/// The `ephemeral` (type 3) and `peers` (type 4) data frames: round trips, a typed error for every
-/// limit, and no trap on any truncation.
+/// The `ephemeral` (type 3), `peers` (type 4), `admission` (5), `invitation` (6) and
+/// `admissionRefused` (7) data frames: round trips, a typed error for every limit, and no trap on
+/// any truncation.
 @Suite struct ConversationFramesTests {
     static let t0: UInt64 = 1_750_000_000_000
 
@@ -105,6 +106,31 @@ import Testing
         #expect(try roundTrip(full) == full)
         let empty = DataFrame.peers(conversation: testConversation, addresses: [])
         #expect(try roundTrip(empty) == empty)
+    }
+
+    /// Admission (5), invitation (6) and admission-refused (7) frames round-trip; their byte
+    /// fields are bounded before anything is allocated; unknown refusal codes decode as themselves.
+    @Test func admissionAndInvitationFramesRoundTrip() throws {
+        let frames: [DataFrame] = [
+            .admission(conversation: testConversation, admission: Array(repeating: 7, count: SignedAdmission.maxBytes)),
+            .invitation(conversation: testConversation, token: Array(0 ..< 200)),
+            .admissionRefused(conversation: testConversation, reason: .inviteRevoked),
+            .admissionRefused(conversation: testConversation, reason: RefuseCode(rawValue: 200)),
+        ]
+        for frame in frames { #expect(try roundTrip(frame) == frame) }
+        var oversized = ByteWriter()
+        oversized.write(bytes: testConversation.bytes)
+        oversized.write(varint: UInt64(SignedAdmission.maxBytes + 1))
+        oversized.write(bytes: Array(repeating: 0, count: SignedAdmission.maxBytes + 1))
+        #expect(throws: WireError.self) { try DataFrame(type: 5, body: oversized.bytes) }
+        for frame in frames {
+            let bytes = frame.encoded()
+            let body = Array(bytes.dropFirst(FrameHeader.byteCount))
+            for length in 0 ..< body.count {
+                #expect(throws: WireError.self) { try DataFrame(type: bytes[3], body: Array(body.prefix(length))) }
+            }
+            #expect(throws: WireError.trailingBytes(1)) { try DataFrame(type: bytes[3], body: body + [0]) }
+        }
     }
 
     // MARK: Limits

@@ -26,6 +26,8 @@ with_selector 02 "$wire/ephemeral.frame" "frame-ephemeral"
 with_selector 02 "$wire/peers.frame" "frame-peers"
 with_selector 02 "$wire/admission.frame" "frame-admission"
 
+# frame-invitation and frame-admission-refused (selector 02: data frames 6 and 7 around the
+# fixture conversation's id) are committed as is too.
 # conversation-sharing (selector 07: a version 2 conversation snapshot with links, a decline
 # and an access request) is committed as is; the fuzz binary does not regenerate it.
 "$fuzz_dir/build.sh"

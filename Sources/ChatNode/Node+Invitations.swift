@@ -135,4 +135,28 @@ extension Node {
         let matches = receivedInvitations.values.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
         return matches.count == 1 ? matches[0].token.bytes : nil
     }
+
+    /// The person `text` names: a public key (sc1…), or the display name (any case) of exactly
+    /// one member of the conversations this node holds, so an admin can invite someone they
+    /// know by name.
+    /// - Complexity: O(c · m) for c conversations of m members.
+    public func person(_ text: String) async throws(NodeCommandError) -> ReplicaID {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let key = try? PublicKey(text: text) { return key.replicaID }
+        var found: Set<ReplicaID> = []
+        for replica in replicas.values {
+            for (member, profile) in await replica.document.profiles
+            where profile.profile.displayName.caseInsensitiveCompare(text) == .orderedSame {
+                found.insert(member)
+            }
+        }
+        guard let only = found.first else {
+            throw .invalidArgument("no one is called \(text) in the conversations this node holds; give their key (sc1…)")
+        }
+        guard found.count == 1 else {
+            let keys = found.map { PublicKey($0).text }.sorted().joined(separator: ", ")
+            throw .invalidArgument("\(found.count) people are called \(text) (\(keys)); give the key")
+        }
+        return only
+    }
 }

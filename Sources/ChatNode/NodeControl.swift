@@ -13,7 +13,7 @@ import Foundation
 /// | `invite` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label` | `{"conversation","token"}` (hex) |
 /// | `join` | `token` (hex, share link URL, or a received invitation's token id prefix), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
 /// | `decline` | `token` (hex or URL), `address` (optional), `timeout` (s) | `{"conversation"}` |
-/// | `link_create` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label`, `invitee` (sc1…, optional) | ``ShareLink`` |
+/// | `link_create` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label`, `invitee` (sc1… or a display name, optional) | ``ShareLink`` |
 /// | `link_list` | `conversation` | `{"links":[LinkEntry]}` |
 /// | `link_revoke` | `conversation`, `token` (token id prefix) | `{"conversation","tokenID"}` |
 /// | `invitations` | `conversation` | `{"invitations":[LinkEntry]}` (direct invitations only) |
@@ -99,11 +99,13 @@ public enum NodeControl {
             return ["conversation": .string(conversation.hex)]
         case "link_create":
             let conversation = try await node.resolve(try arguments.required("conversation"))
+            var invitee: ReplicaID?
+            if let text = arguments.optional("invitee") { invitee = try await node.person(text) }
             let link = try await node.createLink(in: conversation, permission: try arguments.permission(default: .view),
                                                  expiresAt: try arguments.number("expiresAt", as: UInt64.self),
                                                  useLimit: try arguments.number("useLimit", as: UInt32.self),
                                                  label: arguments.optional("label") ?? "",
-                                                 invitee: try arguments.optionalKey("invitee")?.replicaID)
+                                                 invitee: invitee)
             return try JSONValue(encoding: link)
         case "link_list":
             let conversation = try await node.resolve(try arguments.required("conversation"))

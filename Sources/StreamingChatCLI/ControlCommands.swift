@@ -95,13 +95,14 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(
             abstract: "Sign an invite token (admins only); print it as hex.",
             discussion: """
-                With a public key, sign a direct invitation for that user instead (recorded in the \
-                conversation, listed by `invitations`) and print its streamingchat://join link.
+                With a public key (or the display name of someone in a conversation this node holds), \
+                sign a direct invitation for that person instead (recorded in the conversation, \
+                listed by `invitations`) and print its streamingchat://join link.
                 """)
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The invitee's public key (sc1…), for a direct invitation.") var publicKey: String?
+        @Argument(help: "The invitee's public key (sc1…) or display name, for a direct invitation.") var publicKey: String?
         @Option(help: "view, comment, edit or admin.") var permission = "comment"
         @Option(help: "Seconds until the token expires.") var expiresIn: UInt64?
         @Option(help: "How many joins the token allows.") var uses: UInt32?

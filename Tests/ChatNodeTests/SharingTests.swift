@@ -66,7 +66,13 @@ import Testing
         await cat.goOffline()
         try await NodeTests.eventually("ana to see cat gone") { await ana.status().peers.isEmpty }
         let later = try await ana.create(title: "later")
-        let second = try await ana.createLink(in: later, permission: .view, invitee: cat.replicaID)
+        // Invited by name: "Cat" is the display name of exactly one member ana's node knows.
+        #expect(try await ana.person("Cat") == cat.replicaID)
+        await #expect(throws: NodeCommandError.self) { try await ana.person("nobody") }
+        let response = await NodeControl.handle(ControlRequest(command: "link_create", arguments: [
+            "conversation": later.hex, "permission": "view", "invitee": "cat"]), node: ana)
+        let second = try #require(response.result).decoded(as: ShareLink.self)
+        #expect(second.invitee == PublicKey(cat.replicaID).text)
         await cat.goOnline()
         try await NodeTests.eventually("the second invitation to arrive on reconnect") {
             await cat.receivedInvitationList().contains { $0.tokenID == second.tokenID }

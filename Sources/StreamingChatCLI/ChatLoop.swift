@@ -194,12 +194,15 @@ struct ChatLoop {
         case .delete(let id):
             report(await client.call("delete", ["message": id]), done: "deleted \(id)")
             await refresh()
-        case .invite(let permission):
-            switch await client.call("invite", ["permission": permission]) {
+        case .invite(let permission, let invitee):
+            // A share link (or a direct invitation): the URL carries the addresses to dial.
+            var arguments = ["permission": permission]
+            if let invitee { arguments["invitee"] = invitee }
+            switch await client.call("link_create", arguments) {
             case .success(let result):
-                let token = result.stringField("token") ?? "?"
-                let address = (try? await client.call("status").get())?.stringField("listening") ?? "<host:port>"
-                screen.notice = ["invite (\(permission)); the invitee runs:", "streamingchat join \(address) \(token)"]
+                let url = result.stringField("url") ?? "?"
+                let whom = invitee.map { "for \($0) (delivered to their node when you share a session)" } ?? "link"
+                screen.notice = ["invite (\(permission)) \(whom); to join:", "streamingchat join \(url)"]
             case .failure(let failure):
                 screen.notice = ["cannot invite: \(failure.message)"]
             }

@@ -90,7 +90,8 @@ enum ChatAction: Sendable, Hashable {
     case send(String)
     case edit(id: String, text: String)
     case delete(id: String)
-    case invite(permission: String)
+    /// A share link, or with `invitee` (a name or key) a direct invitation.
+    case invite(permission: String, invitee: String? = nil)
     case setStatus(status: String, text: String?)
     case audit
     case requestAccess(permission: String, note: String)
@@ -106,7 +107,7 @@ struct ChatScreen: Sendable {
     /// The member list's width, separator included.
     static let memberPanelWidth = 30
     static let permissions: Set<String> = ["view", "comment", "edit", "admin"]
-    static let help = "/edit <id> <text>  /delete <id>  /invite [permission]  /members  /ids  "
+    static let help = "/edit <id> <text>  /delete <id>  /invite [permission] [name|key]  /members  /ids  "
         + "/status online|away|dnd [text]  /audit  /request [permission] [note]  /quit"
 
     /// What the node last said; nil before its first answer.
@@ -197,12 +198,11 @@ struct ChatScreen: Sendable {
             }
             return .delete(id: words[1])
         case "/invite":
-            let permission = words.count > 1 ? words[1] : "comment"
-            guard Self.permissions.contains(permission), words.count <= 2 else {
-                notice = ["usage: /invite [view|comment|edit|admin]"]
-                return .redraw
-            }
-            return .invite(permission: permission)
+            // `/invite [permission] [name or key]`: a permission word first, else `comment`.
+            let hasPermission = words.count > 1 && Self.permissions.contains(words[1])
+            let permission = hasPermission ? words[1] : "comment"
+            let invitee = rest(hasPermission ? 2 : 1)
+            return .invite(permission: permission, invitee: invitee.isEmpty ? nil : invitee)
         case "/status":
             let statuses = ["online", "away", "dnd"]
             guard words.count >= 2, statuses.contains(words[1]) else {

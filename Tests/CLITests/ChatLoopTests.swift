@@ -70,7 +70,9 @@ import Testing
 
         // Slash commands: an invite prints the join command line; /audit shows the trail's tail.
         pty.type("/invite view\r")
-        try await Self.eventually("the invite") { pty.screen.contains { $0.hasPrefix("streamingchat join 127.0.0.1:") } }
+        try await Self.eventually("the invite") {
+            pty.screen.contains { $0.hasPrefix("streamingchat join streamingchat://join?token=") }
+        }
         pty.type("/audit\r")
         try await Self.eventually("the audit lines") {
             pty.screen.contains { $0.contains("message_edited ben → ben inserted=") }

@@ -144,10 +144,15 @@ extension Node {
     public var dialedPeers: [PeerEndpoint] { dialers.keys.sorted() }
 
     /// True when a session with the peer known to listen at `endpoint` already runs (either
-    /// side dialled), so dialing again would only make a duplicate.
+    /// side dialled) and carries every conversation this node is still joining through that
+    /// address, so dialing again would only make a duplicate. (A join needs a session dialled
+    /// with its token, even when the peer dialled this node for other conversations.)
     func isAlreadyConnected(to endpoint: PeerEndpoint) -> Bool {
         guard let key = knownAddresses.first(where: { $0.value == endpoint })?.key else { return false }
-        return links.values.contains { $0.peer?.key.replicaID == key }
+        let sessions = links.values.filter { $0.peer?.key.replicaID == key }
+        guard !sessions.isEmpty else { return false }
+        let carried = Set(sessions.flatMap { $0.peer?.conversations ?? [] })
+        return pendingJoins.allSatisfy { $0.value.recorded || !$0.value.targets.contains(endpoint) || carried.contains($0.key) }
     }
 
     func countDialFailure() { counters.dialFailures += 1 }

@@ -22,6 +22,21 @@ public struct ReceivedInvitationEntry: Sendable, Hashable, Codable {
     /// pending, accepted (this node joined with it), member (this node is a member by other
     /// means), declined (by this node), or expired.
     public var state: String
+
+    /// An entry with every field given.
+    public init(conversation: String, permission: String, issuer: String, tokenID: String, label: String,
+                expiresAt: UInt64?, from: String, receivedAt: UInt64, url: String, state: String) {
+        self.conversation = conversation
+        self.permission = permission
+        self.issuer = issuer
+        self.tokenID = tokenID
+        self.label = label
+        self.expiresAt = expiresAt
+        self.from = from
+        self.receivedAt = receivedAt
+        self.url = url
+        self.state = state
+    }
 }
 
 /// A received invitation's key: its signer and token id (a token id alone could be reused by a

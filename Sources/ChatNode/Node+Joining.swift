@@ -66,6 +66,7 @@ extension Node {
         if !declining { savePendingJoin(conversation) }
         let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
         guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
+        pendingJoins[conversation]?.targets = Set(targets)
         for target in targets { connectOrRefresh(target) }
         await completeJoinIfReady(conversation)
         let deadline = now + timeout

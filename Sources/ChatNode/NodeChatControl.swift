@@ -116,7 +116,8 @@ public enum NodeChatControl {
                          myName: names[me], permission: permission ?? "none", canSend: canSend, reason: reason,
                          messages: Array(log.suffix(messageLimit)), totalMessages: log.count, members: rows, colors: colors,
                          typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
-                         pending: held?.pendingBatches ?? 0, now: now, revision: revision)
+                         pending: held?.pendingBatches ?? 0, now: now, revision: revision,
+                         invitations: await node.receivedInvitationList().filter { $0.state == "pending" })
     }
 
     private static func rank(_ status: String) -> Int {
@@ -296,12 +297,15 @@ public struct ChatState: Sendable, Hashable, Codable {
     public var now: UInt64
     /// The node's change revision this state reflects (pass it as `after` to wait for the next).
     public var revision: UInt64
+    /// Direct invitations delivered to this node and still pending (to any conversation).
+    public var invitations: [ReceivedInvitationEntry]
 
     /// A chat state with every field given.
     public init(conversation: String, title: String, me: String, myName: String?, permission: String, canSend: Bool,
                 reason: String?, messages: [LogEntry], totalMessages: Int, members: [Member], colors: [String: String],
                 typing: [String],
-                cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64, revision: UInt64 = 0) {
+                cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64, revision: UInt64 = 0,
+                invitations: [ReceivedInvitationEntry] = []) {
         self.conversation = conversation
         self.title = title
         self.me = me
@@ -320,5 +324,6 @@ public struct ChatState: Sendable, Hashable, Codable {
         self.pending = pending
         self.now = now
         self.revision = revision
+        self.invitations = invitations
     }
 }

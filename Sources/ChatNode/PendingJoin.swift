@@ -16,6 +16,8 @@ struct PendingJoin: Sendable {
     var recorded = false
     /// The join operation's id, once signed (to tell when the rules exclude it).
     var joinOp: OpID?
+    /// The addresses dialled for this join (not kept across restarts).
+    var targets: Set<PeerEndpoint> = []
     /// Declining a direct invitation rather than accepting it: once the invitation's record has
     /// arrived, sign a decline instead of a join (not kept across restarts).
     var declining = false

@@ -218,6 +218,19 @@ struct ChatLoop {
             case .failure(let failure):
                 screen.notice = ["cannot read the audit trail: \(failure.message)"]
             }
+        case .answerInvitation(let id, let accept):
+            screen.notice = [accept ? "joining…" : "declining…"]
+            draw()
+            // Answered through a member's node: as long as a join may take.
+            switch await client.call(accept ? "join" : "decline", ["token": id, "timeout": "15"], timeout: .seconds(30)) {
+            case .success(let result):
+                let conversation = result.stringField("conversation") ?? "?"
+                screen.notice = accept
+                    ? ["joined \(conversation.prefix(12)); open it with: streamingchat chat \(conversation.prefix(12))"]
+                    : ["declined; the inviter sees it"]
+            case .failure(let failure):
+                screen.notice = ["cannot \(accept ? "accept" : "decline"): \(failure.message)"]
+            }
         case .requestAccess(let permission, let note):
             report(await client.call("request_access", ["permission": permission, "note": note]),
                    done: "asked the admins for \(permission) permission")

@@ -95,6 +95,8 @@ enum ChatAction: Sendable, Hashable {
     case setStatus(status: String, text: String?)
     case audit
     case requestAccess(permission: String, note: String)
+    /// Accept or decline a direct invitation delivered to this node (by its token id prefix).
+    case answerInvitation(id: String, accept: Bool)
     case quit
 }
 
@@ -108,7 +110,8 @@ struct ChatScreen: Sendable {
     static let memberPanelWidth = 30
     static let permissions: Set<String> = ["view", "comment", "edit", "admin"]
     static let help = "/edit <id> <text>  /delete <id>  /invite [permission] [name|key]  /members  /ids  "
-        + "/status online|away|dnd [text]  /audit  /request [permission] [note]  /quit"
+        + "/status online|away|dnd [text]  /audit  /request [permission] [note]  "
+        + "/invitations  /accept <id>  /decline <id>  /quit"
 
     /// What the node last said; nil before its first answer.
     var state: ChatState?
@@ -221,6 +224,19 @@ struct ChatScreen: Sendable {
                 from = 2
             }
             return .requestAccess(permission: permission, note: rest(from))
+        case "/invitations":
+            let pending = state?.invitations ?? []
+            notice = pending.isEmpty ? ["no pending invitations"] : pending.map { invitation in
+                let label = invitation.label.isEmpty ? "" : " \"\(invitation.label)\""
+                return "\(invitation.tokenID.prefix(8))  \(invitation.permission) in \(invitation.conversation.prefix(12))\(label)"
+                    + "  from \(invitation.issuer.prefix(16))…  (/accept or /decline \(invitation.tokenID.prefix(8)))"
+            }
+        case "/accept", "/decline":
+            guard words.count == 2 else {
+                notice = ["usage: \(words[0]) <id>  (/invitations lists them)"]
+                return .redraw
+            }
+            return .answerInvitation(id: words[1], accept: words[0] == "/accept")
         case let other:
             notice = ["unknown command \(other); try /help"]
         }
@@ -283,7 +299,11 @@ struct ChatScreen: Sendable {
                 + (state.pending > 0 ? ", \(state.pending) pending" : "")
         }
         let count = state.members.count
-        let text = " \(state.title) · \(count) member\(count == 1 ? "" : "s") · \(sync)"
+        var text = " \(state.title) · \(count) member\(count == 1 ? "" : "s") · \(sync)"
+        if !state.invitations.isEmpty {
+            let invitations = state.invitations.count
+            text += " · \(invitations) invitation\(invitations == 1 ? "" : "s") (/invitations)"
+        }
         return "\u{1B}[7m" + Self.pad(Self.fit(text, width: width), to: width) + "\u{1B}[0m"
     }
 

@@ -80,6 +80,17 @@ import Testing
         pty.type("/edit nonsense text\r")
         try await Self.eventually("the edit's error") { pty.screen.contains { $0.contains("a message id looks like") } }
 
+        // Ben invites ana to a conversation of his: delivered to ana's node, shown in the header,
+        // accepted from the chat.
+        let side = try await ben.create(title: "side room")
+        let invitation = try await ben.createLink(in: side, permission: .edit, invitee: ana.replicaID)
+        try await Self.eventually("the invitation in the header") { pty.screen.first?.contains("1 invitation") == true }
+        pty.type("/accept \(invitation.tokenID.prefix(8))\r")
+        try await Self.eventually("the join", timeout: .seconds(30)) {
+            pty.screen.contains { $0.contains("joined \(side.hex.prefix(12))") }
+        }
+        #expect(try await ana.members(side).contains { $0.isSelf && $0.permission == "edit" })
+
         pty.type("\u{03}")
         try await Self.eventually("the loop to end", timeout: .seconds(10)) {
             String(decoding: pty.raw.suffix(8), as: UTF8.self).hasSuffix("\u{1B}[?1049l")

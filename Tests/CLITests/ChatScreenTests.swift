@@ -65,6 +65,9 @@ struct ChatScreenTests {
         ("/invite view", .invite(permission: "view")),
         ("/invite edit Cat Stevens", .invite(permission: "edit", invitee: "Cat Stevens")),
         ("/invite owner", .invite(permission: "comment", invitee: "owner")),
+        ("/accept e754ce6b", .answerInvitation(id: "e754ce6b", accept: true)),
+        ("/decline e754ce6b", .answerInvitation(id: "e754ce6b", accept: false)),
+        ("/accept", .redraw),
         ("/status dnd in a meeting", .setStatus(status: "dnd", text: "in a meeting")),
         ("/status away", .setStatus(status: "away", text: nil)),
         ("/audit", .audit),
@@ -127,6 +130,26 @@ struct ChatScreenTests {
         #expect(members[1] == "Members (2)")
         #expect(members[2].hasPrefix("● ana (you) admin"))
         #expect(members[3].contains("ben comment away – lunch"))
+    }
+
+    /// Pending invitations show in the header; /invitations lists them with how to answer.
+    @Test func pendingInvitationsAreShownAndListed() throws {
+        var screen = ChatScreen()
+        var state = try Self.state()
+        state.invitations = [ReceivedInvitationEntry(
+            conversation: "47e4af7a6addadcd", permission: "edit", issuer: "sc1anaanaanaanaanaana", tokenID: "e754ce6b00112233",
+            label: "project", expiresAt: nil, from: "sc1anaanaanaanaanaana", receivedAt: 0, url: "streamingchat://join?token=00",
+            state: "pending")]
+        screen.state = state
+        #expect(Self.plain(screen.lines(width: 100, height: 12))[0].contains("1 invitation (/invitations)"))
+        screen.composer = "/invitations"
+        #expect(screen.handle(.enter) == .redraw)
+        #expect(screen.notice == ["e754ce6b  edit in 47e4af7a6add \"project\"  from sc1anaanaanaanaa…  (/accept or /decline e754ce6b)"])
+        state.invitations = []
+        screen.state = state
+        screen.composer = "/invitations"
+        _ = screen.handle(.enter)
+        #expect(screen.notice == ["no pending invitations"])
     }
 
     @Test func auditLinesAreShortened() {

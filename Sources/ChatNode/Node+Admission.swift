@@ -76,8 +76,16 @@ extension Node {
 
     /// A member refused the session in which this node presented the token of a join not yet
     /// recorded: remember why, so the waiting `join` can say so.
+    /// A session this node refused for not sharing the conversation it joins (the peer holds
+    /// none of it) counts as `not_a_member` too.
     func noteJoinRefusal(_ reason: SessionCloseReason?, presented: PendingJoin?, endpoint: PeerEndpoint?) {
-        guard let presented, let endpoint, case .refusedByPeer(let code) = reason, code != .goingAway, code != .timeout,
+        let code: RefuseCode
+        switch reason {
+        case .refusedByPeer(let peerCode): code = peerCode
+        case .refused(.notAMember): code = .notAMember
+        default: return
+        }
+        guard let presented, let endpoint, code != .goingAway, code != .timeout,
               let current = pendingJoins[presented.grant.conversation], !current.recorded, current.token == presented.token
         else { return }
         joinRefusals[presented.grant.conversation, default: [:]][endpoint] = code

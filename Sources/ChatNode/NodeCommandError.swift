@@ -59,7 +59,7 @@ extension NodeCommandError {
         case .notTheInvitee: "the invitation is for someone else"
         case .invalidInvite: "the link is not valid for this conversation (not recorded there, or its issuer is no admin)"
         case .revoked: "this node's membership was revoked"
-        case .notAMember: "the member reached does not admit this node to the conversation (its link may be used up, expired or revoked)"
+        case .notAMember: "the peer reached does not admit this node to the conversation (it may not hold it, or the link may be used up, expired or revoked)"
         default: "the member reached refused (\(reason))"
         }
     }

@@ -11,7 +11,7 @@ import Foundation
 /// |---|---|---|
 /// | `create` | `title`, `public` (`true`/`false`) | `{"conversation"}` |
 /// | `invite` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label` | `{"conversation","token"}` (hex) |
-/// | `join` | `token` (hex, share link URL, or a received invitation's token id prefix), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
+/// | `join` | `token` (hex, share link URL, a received invitation's token id prefix, or with `address` a public conversation's whole id), `address` (`host:port`, optional), `timeout` (s) | `{"conversation"}` |
 /// | `decline` | `token` (hex or URL), `address` (optional), `timeout` (s) | `{"conversation"}` |
 /// | `link_create` | `conversation`, `permission`, `expiresAt` (ms), `useLimit`, `label`, `invitee` (sc1… or a display name, optional) | ``ShareLink`` |
 /// | `link_list` | `conversation` | `{"links":[LinkEntry]}` |
@@ -90,9 +90,14 @@ public enum NodeControl {
                                               label: arguments.optional("label") ?? "")
             return ["conversation": .string(conversation.hex), "token": .string(Hex.encode(token.bytes))]
         case "join", "decline":
-            let token = try await node.receivedInvitationToken(matching: try arguments.required("token")) ?? arguments.token()
             let endpoint = try arguments.endpoint()
             let timeout = Duration.seconds(Int(try arguments.number("timeout", as: UInt32.self) ?? 15))
+            // A whole conversation id (64 hex digits) with an address: join a public conversation.
+            if request.command == "join", let endpoint, let id = ConversationID(hex: try arguments.required("token")) {
+                try await node.joinPublic(id, via: endpoint, timeout: timeout)
+                return ["conversation": .string(id.hex)]
+            }
+            let token = try await node.receivedInvitationToken(matching: try arguments.required("token")) ?? arguments.token()
             let conversation = request.command == "join"
                 ? try await node.join(token: token, via: endpoint, timeout: timeout)
                 : try await node.decline(token: token, via: endpoint, timeout: timeout)

@@ -131,12 +131,14 @@ extension StreamingChat {
             abstract: "Join a conversation with a share link, or through the peer at host:port; returns once the join is durable.",
             discussion: """
                 `join streamingchat://join?token=…` dials the peers the link names; \
-                `join <host:port> <token>` dials the given peer.
+                `join <host:port> <token>` dials the given peer; `join <host:port> <conversation-id>` \
+                joins a public conversation (with view permission) through that member.
                 """)
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "A share link (streamingchat://join?token=…), or a member's address, host:port.") var linkOrAddress: String
-        @Argument(help: "The invite token (hex or link), when the first argument is an address.") var token: String?
+        @Argument(help: "The invite token (hex or link), or a public conversation's whole id, when the first argument is an address.")
+        var token: String?
         @Option(help: "Seconds to wait for admission.") var timeout: UInt32 = 15
         @OptionGroup var output: OutputOptions
 

@@ -90,6 +90,27 @@ import Testing
         #expect(throws: DaemonTests.DaemonTestError.self) { try Self.parseCSV("a\"b\n") }
     }
 
+    /// Public mode from the command line: anyone who reaches a member joins with `view` by the
+    /// conversation's id; once private again, no one does.
+    @Test func publicConversationsJoinByIDFromTheCommandLine() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dataA = root + "/a", dataB = root + "/b", dataC = root + "/c"
+        let ana = try Daemon(data: dataA, extra: ["--name", "ana"])
+        defer { ana.kill() }
+        let ben = try Daemon(data: dataB, extra: ["--name", "ben"])
+        defer { ben.kill() }
+        let cat = try Daemon(data: dataC, extra: ["--name", "cat"])
+        defer { cat.kill() }
+        let conversation = try DaemonTests.json(["create", "--data", dataA, "open room", "--public"])["conversation"] as? String ?? ""
+        #expect(try DaemonTests.json(["join", "--data", dataB, ana.address, conversation])["conversation"] as? String == conversation)
+        let members = try Self.list("members", ["members", "--data", dataA, conversation])
+        #expect(members.contains { $0["key"] as? String == ben.key && $0["permission"] as? String == "view" }, "\(members)")
+        #expect(try DaemonTests.json(["mode", "--data", dataA, conversation, "private"])["public"] as? Bool == false)
+        let refused = try BenchTraceCommandTests.run(["join", "--data", dataC, ana.address, conversation, "--timeout", "3"])
+        #expect(refused.status == 1, "cat joined a private conversation: \(refused.stdout)")
+    }
+
     @Test func linksInvitationsGrantsRevocationAndAudit() throws {
         let root = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -144,6 +144,17 @@ import Testing
             try await cat.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(30))
         }
 
+        // Through a peer that holds nothing of the conversation: told at once, not after the timeout.
+        let (stranger, strangerDirectory) = try NodeTests.makeNode(60, name: "stranger")
+        defer { try? FileManager.default.removeItem(atPath: strangerDirectory) }
+        try await stranger.start()
+        let strangerAddress = try #require(await stranger.listeningOn)
+        let open = try await ana.createLink(in: conversation, permission: .view, label: "open")
+        await #expect(throws: NodeCommandError.joinRefused(.notAMember)) {
+            try await cat.join(token: try #require(ShareLink.tokenBytes(from: open.url)), via: strangerAddress, timeout: .seconds(30))
+        }
+        await stranger.stop()
+
         // A revoked link admits no one.
         let revoked = try await ana.createLink(in: conversation, permission: .view, label: "revoked")
         try await ana.revokeLink(revoked.tokenID, in: conversation)

@@ -152,21 +152,23 @@ extension Node {
     }
 
     /// The person `text` names: a public key (sc1…), or the display name (any case) of exactly
-    /// one member of the conversations this node holds, so an admin can invite someone they
-    /// know by name.
+    /// one member of `conversation` (nil: of the conversations this node holds), so an admin can
+    /// invite, grant or remove someone they know by name.
     /// - Complexity: O(c · m) for c conversations of m members.
-    public func person(_ text: String) async throws(NodeCommandError) -> ReplicaID {
+    public func person(_ text: String, in conversation: ConversationID? = nil) async throws(NodeCommandError) -> ReplicaID {
         let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if let key = try? PublicKey(text: text) { return key.replicaID }
         var found: Set<ReplicaID> = []
-        for replica in replicas.values {
+        let searched = conversation.map { id in replicas.filter { $0.key == id }.map(\.value) } ?? Array(replicas.values)
+        for replica in searched {
             for (member, profile) in await replica.document.profiles
             where profile.profile.displayName.caseInsensitiveCompare(text) == .orderedSame {
                 found.insert(member)
             }
         }
         guard let only = found.first else {
-            throw .invalidArgument("no one is called \(text) in the conversations this node holds; give their key (sc1…)")
+            let scope = conversation == nil ? "the conversations this node holds" : "this conversation"
+            throw .invalidArgument("no one is called \(text) in \(scope); give their key (sc1…)")
         }
         guard found.count == 1 else {
             let keys = found.map { PublicKey($0).text }.sorted().joined(separator: ", ")

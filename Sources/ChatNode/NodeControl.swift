@@ -18,7 +18,7 @@ import Foundation
 /// | `link_revoke` | `conversation`, `token` (token id prefix) | `{"conversation","tokenID"}` |
 /// | `invitations` | `conversation` | `{"invitations":[LinkEntry]}` (direct invitations only) |
 /// | `invitations_received` | — | `{"invitations":[ReceivedInvitationEntry]}` (delivered to this node) |
-/// | `grant` | `conversation`, `member` (sc1…), `permission` | `{"conversation","member","permission"}` |
+/// | `grant` | `conversation`, `member` (sc1… or a member's display name), `permission` | `{"conversation","member","permission"}` |
 /// | `request_access` | `conversation`, `permission`, `note` | `{"conversation","permission"}` |
 /// | `requests` | `conversation` | `{"requests":[AccessRequestEntry]}` |
 /// | `mode` | `conversation`, `public` (`true`/`false`) | `{"conversation","public"}` |
@@ -26,7 +26,7 @@ import Foundation
 /// | `send` | `conversation`, `text` | `{"conversation","id"}` |
 /// | `edit` | `conversation`, `message`, `text` | `{"conversation","id"}` |
 /// | `delete` | `conversation`, `message` | `{"conversation","id"}` |
-/// | `revoke` | `conversation`, `member` (sc1…) | `{"conversation","member"}` |
+/// | `revoke` | `conversation`, `member` (sc1… or a member's display name) | `{"conversation","member"}` |
 /// | `log` | `conversation` | `{"conversation","messages":[LogEntry]}` |
 /// | `members` | `conversation` | `{"conversation","members":[MemberEntry]}` |
 /// | `status` | — | ``NodeStatus`` |
@@ -129,7 +129,7 @@ public enum NodeControl {
             return ["conversation": .string(conversation.hex), "tokenID": .string(tokenID ?? prefix)]
         case "grant":
             let conversation = try await node.resolve(try arguments.required("conversation"))
-            let member = try arguments.key("member")
+            let member = PublicKey(try await node.person(try arguments.required("member"), in: conversation))
             guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
                 throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
             }
@@ -179,7 +179,7 @@ public enum NodeControl {
             return ["conversation": .string(conversation.hex), "id": .string(message)]
         case "revoke":
             let conversation = try await node.resolve(try arguments.required("conversation"))
-            let member = try arguments.key("member")
+            let member = PublicKey(try await node.person(try arguments.required("member"), in: conversation))
             guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
                 throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
             }

@@ -341,7 +341,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The member's key (sc1…).") var member: String
+        @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {

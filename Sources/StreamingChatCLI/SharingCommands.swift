@@ -86,7 +86,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The member's key (sc1…).") var member: String
+        @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @Argument(help: "view, comment, edit or admin.") var permission: String
         @OptionGroup var output: OutputOptions
 
@@ -105,7 +105,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The member's key (sc1…).") var member: String
+        @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {

@@ -177,7 +177,15 @@ import Testing
         // Ben asks for more; Ana sees the request and grants it.
         try await ben.requestAccess(.edit, note: "to fix typos", in: conversation)
         try await NodeTests.eventually("the request to arrive") { try await !ana.accessRequests(of: conversation).isEmpty }
-        try await ana.grant(.edit, to: ben.replicaID, in: conversation)
+        // Granted by name (any case), through the control command scripts use.
+        let granted = await NodeControl.handle(ControlRequest(command: "grant", arguments: [
+            "conversation": conversation.hex, "member": "BEN", "permission": "edit"]), node: ana)
+        #expect(granted.ok)
+        #expect(granted.result == .object(["conversation": .string(conversation.hex), "member": .string(PublicKey(ben.replicaID).text),
+                                           "permission": .string("edit")]))
+        let unknown = await NodeControl.handle(ControlRequest(command: "grant", arguments: [
+            "conversation": conversation.hex, "member": "nobody", "permission": "edit"]), node: ana)
+        #expect(!unknown.ok && unknown.error?.code == "invalid_argument")
         #expect(try await ana.accessRequests(of: conversation).first?.granted == true)
 
         // The audit trail is for admins, and lists it all.

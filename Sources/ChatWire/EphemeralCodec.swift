@@ -75,10 +75,7 @@ public struct SignedEphemeral: Sendable, Hashable {
             try EphemeralCodec.checkLength(presence.customStatus, field: "custom status", limit: Self.maxStringBytes)
             try EphemeralCodec.checkLength(presence.statusEmoji, field: "status emoji", limit: Self.maxStringBytes)
         }
-        var bytes = update.signingBytes()
-        let signature = sign(bytes)
-        precondition(signature.count == WireFormat.signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
-        bytes.append(contentsOf: signature)
+        let bytes = WireFormat.appendingSignature(to: update.signingBytes(), sign: sign)
         guard bytes.count <= Self.maxBytes else {
             throw .tooLarge(field: "ephemeral update", size: bytes.count, limit: Self.maxBytes)
         }
@@ -90,12 +87,9 @@ public struct SignedEphemeral: Sendable, Hashable {
     /// checked by the caller (this module does no cryptography), against `update.origin`.
     /// - Complexity: O(size), at most ``maxBytes``.
     public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
-        let maxBytes = min(Self.maxBytes, limits.maxFrameBytes)
-        guard bytes.count <= maxBytes else { throw .tooLarge(field: "ephemeral update", size: bytes.count, limit: maxBytes) }
-        guard bytes.count > WireFormat.signatureBytes else { throw .malformed(.truncated(offset: bytes.count)) }
+        var reader = try WireFormat.signedPart(of: bytes, kind: .ephemeral, field: "ephemeral update",
+                                               maxBytes: min(Self.maxBytes, limits.maxFrameBytes), limits: limits)
         let stringLimit = min(Self.maxStringBytes, limits.maxStringBytes)
-        var reader = WireReader(Array(bytes.dropLast(WireFormat.signatureBytes)), limits: limits)
-        try reader.header(expecting: .ephemeral)
         let conversation = try reader.conversationID()
         let origin = try reader.replicaID()
         let counter = try reader.varint()

@@ -73,22 +73,14 @@ public struct InviteToken: Sendable, Hashable {
 
     /// Encodes and signs.
     public init(content: InviteTokenContent, sign: ([UInt8]) -> [UInt8]) {
-        var bytes = content.signingBytes()
-        let signature = sign(bytes)
-        precondition(signature.count == WireFormat.signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
-        bytes.append(contentsOf: signature)
         self.content = content
-        self.bytes = bytes
+        bytes = WireFormat.appendingSignature(to: content.signingBytes(), sign: sign)
     }
 
     /// Decodes untrusted bytes (structure, limits, canonical form; not the signature).
     public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
-        guard bytes.count <= limits.maxTokenBytes else {
-            throw .tooLarge(field: "invite token", size: bytes.count, limit: limits.maxTokenBytes)
-        }
-        guard bytes.count > WireFormat.signatureBytes else { throw .malformed(.truncated(offset: bytes.count)) }
-        var reader = WireReader(Array(bytes.dropLast(WireFormat.signatureBytes)), limits: limits)
-        try reader.header(expecting: .inviteToken)
+        var reader = try WireFormat.signedPart(of: bytes, kind: .inviteToken, field: "invite token",
+                                               maxBytes: limits.maxTokenBytes, limits: limits)
         let conversation = try reader.conversationID()
         let rawPermission = try reader.byte()
         guard let permission = Permission(rawValue: rawPermission) else {

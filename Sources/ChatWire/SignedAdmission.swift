@@ -29,22 +29,14 @@ public struct SignedAdmission: Sendable, Hashable {
         writer.write(bytes: content.admitter.bytes)
         writer.write(varint: content.admittedAt)
         writer.write(varint: content.usesSeen)
-        var bytes = writer.bytes
-        let signature = sign(bytes)
-        precondition(signature.count == WireFormat.signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
-        bytes.append(contentsOf: signature)
         self.content = content
-        self.bytes = bytes
+        bytes = WireFormat.appendingSignature(to: writer.bytes, sign: sign)
     }
 
     /// Decodes untrusted bytes (structure and canonical form; not the signature).
     public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
-        guard bytes.count <= Self.maxBytes else {
-            throw .tooLarge(field: "join admission", size: bytes.count, limit: Self.maxBytes)
-        }
-        guard bytes.count > WireFormat.signatureBytes else { throw .malformed(.truncated(offset: bytes.count)) }
-        var reader = WireReader(Array(bytes.dropLast(WireFormat.signatureBytes)), limits: limits)
-        try reader.header(expecting: .admission)
+        var reader = try WireFormat.signedPart(of: bytes, kind: .admission, field: "join admission", maxBytes: Self.maxBytes,
+                                               limits: limits)
         let conversation = try reader.conversationID()
         let joiner = try reader.replicaID()
         let tokenID = Array(try reader.bytes(InviteTokenContent.tokenIDBytes))

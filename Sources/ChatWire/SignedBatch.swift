@@ -95,12 +95,8 @@ public struct SignedBatch: Sendable, Hashable {
 
     /// Encodes `content` and appends the signature `sign` makes over the encoding.
     public init(content: BatchContent, sign: ([UInt8]) -> [UInt8]) {
-        var bytes = content.signingBytes()
-        let signature = sign(bytes)
-        precondition(signature.count == WireFormat.signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
-        bytes.append(contentsOf: signature)
         self.content = content
-        self.bytes = bytes
+        bytes = WireFormat.appendingSignature(to: content.signingBytes(), sign: sign)
         self.idCount = content.idCount
     }
 
@@ -108,14 +104,8 @@ public struct SignedBatch: Sendable, Hashable {
     /// checked by the caller (this module does no cryptography).
     /// - Complexity: O(size).
     public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
-        guard bytes.count <= limits.maxBatchBytes else {
-            throw .tooLarge(field: "batch", size: bytes.count, limit: limits.maxBatchBytes)
-        }
-        guard bytes.count > WireFormat.signatureBytes else {
-            throw .malformed(.truncated(offset: bytes.count))
-        }
-        var reader = WireReader(Array(bytes.dropLast(WireFormat.signatureBytes)), limits: limits)
-        try reader.header(expecting: .batch)
+        var reader = try WireFormat.signedPart(of: bytes, kind: .batch, field: "batch", maxBytes: limits.maxBatchBytes,
+                                               limits: limits)
         let flags = try reader.byte()
         guard flags <= 1 else { throw .nonCanonical("unknown batch flags") }
         let conversation = flags == 1 ? try reader.conversationID() : nil

@@ -110,3 +110,23 @@ public enum WireFormat {
     public static let hashBytes = 32
     public static let keyBytes = 32
 }
+
+extension WireFormat {
+    /// `body` with the signature `sign` makes over it appended: how every signed record ends.
+    static func appendingSignature(to body: [UInt8], sign: ([UInt8]) -> [UInt8]) -> [UInt8] {
+        let signature = sign(body)
+        precondition(signature.count == signatureBytes, "a signature is 64 bytes") // SAFETY: programming error, not input
+        return body + signature
+    }
+
+    /// A reader over the signed part of an untrusted signed record (`bytes` without its trailing
+    /// signature), its size checked against `maxBytes` and its header against `kind`.
+    static func signedPart(of bytes: [UInt8], kind: Kind, field: String, maxBytes: Int,
+                           limits: WireLimits) throws(WireError) -> WireReader {
+        guard bytes.count <= maxBytes else { throw .tooLarge(field: field, size: bytes.count, limit: maxBytes) }
+        guard bytes.count > signatureBytes else { throw .malformed(.truncated(offset: bytes.count)) }
+        var reader = WireReader(Array(bytes.dropLast(signatureBytes)), limits: limits)
+        try reader.header(expecting: kind)
+        return reader
+    }
+}

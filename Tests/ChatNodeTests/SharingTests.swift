@@ -35,21 +35,26 @@ import Testing
         for node in [ana, ben, cat] { await node.stop() }
     }
 
+    /// Ana and Cat, started, Cat a member of a conversation of Ana's (so their nodes hold a
+    /// session); with their data directories, for the caller to remove.
+    static func anaAndCatSharingAConversation(seeds: (UInt8, UInt8)) async throws -> (ana: Node, cat: Node, directories: [String]) {
+        let (ana, anaDirectory) = try NodeTests.makeNode(seeds.0, name: "ana")
+        let (cat, catDirectory) = try NodeTests.makeNode(seeds.1, name: "cat")
+        for node in [ana, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        let common = try await ana.create(title: "common")
+        let commonLink = try await ana.createLink(in: common, permission: .comment)
+        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        return (ana, cat, [anaDirectory, catDirectory])
+    }
+
     /// A direct invitation reaches the invitee's node over a session they already share (another
     /// conversation): at once when it is created, and when a session starts later. The invitee
     /// lists it, accepts one by its token id prefix and declines another.
     @Test func directInvitationsAreDeliveredToTheInviteesNode() async throws {
-        let (ana, anaDirectory) = try NodeTests.makeNode(67, name: "ana")
-        let (cat, catDirectory) = try NodeTests.makeNode(68, name: "cat")
-        defer {
-            for directory in [anaDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
-        }
-        for node in [ana, cat] { try await node.start() }
-        let address = try #require(await ana.listeningOn)
         // They share a conversation already.
-        let common = try await ana.create(title: "common")
-        let commonLink = try await ana.createLink(in: common, permission: .comment)
-        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        let (ana, cat, directories) = try await Self.anaAndCatSharingAConversation(seeds: (67, 68))
+        defer { for directory in directories { try? FileManager.default.removeItem(atPath: directory) } }
         // Ana invites Cat's key to another conversation: delivered over the live session.
         let project = try await ana.create(title: "project")
         let invitation = try await ana.createLink(in: project, permission: .edit, label: "welcome", invitee: cat.replicaID)
@@ -90,16 +95,8 @@ import Testing
 
     /// One delivering peer fills at most its share of the invitee's inbox; the rest is counted.
     @Test func receivedInvitationsAreBoundedPerDeliveringPeer() async throws {
-        let (ana, anaDirectory) = try NodeTests.makeNode(69, name: "ana")
-        let (cat, catDirectory) = try NodeTests.makeNode(70, name: "cat")
-        defer {
-            for directory in [anaDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
-        }
-        for node in [ana, cat] { try await node.start() }
-        let address = try #require(await ana.listeningOn)
-        let common = try await ana.create(title: "common")
-        let commonLink = try await ana.createLink(in: common, permission: .comment)
-        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        let (ana, cat, directories) = try await Self.anaAndCatSharingAConversation(seeds: (69, 70))
+        defer { for directory in directories { try? FileManager.default.removeItem(atPath: directory) } }
         // 17 invitations in each of two conversations (20 per admin per hour in each).
         for title in ["one", "two"] {
             let conversation = try await ana.create(title: title)

@@ -1,3 +1,11 @@
+/// Why a batch is not stored at all (see ``Conversation/storageRefusal(of:)``).
+public enum StorageRefusal: String, Sendable, Hashable, CaseIterable {
+    /// Its author is not a member in its causal past, and it is not a lone join or decline.
+    case notAMember = "not_a_member"
+    /// A lone join by a non-member that its causal past does not admit.
+    case inadmissibleJoin = "inadmissible_join"
+}
+
 /// What receiving a batch did.
 public struct ReceiveResult: Sendable, Hashable {
     /// Operations applied to the visible state.
@@ -107,6 +115,40 @@ public struct Conversation: Sendable {
         }
     }
 
+    /// Why `batch` may not enter the log at all, or nil when it may be stored (and then judged
+    /// op by op). A batch is stored when its author is a member in the batch's causal past, or
+    /// when it is the genesis, or a lone join that the past admits, or a lone decline by the
+    /// invitee of a direct invitation recorded (and not yet declined) in the past. Everything
+    /// else a non-member signs is neither stored nor relayed, so strangers can make a replica
+    /// keep at most one decline per invitation addressed to them and the joins their tokens and
+    /// admissions allow. Judged on the causal past alone (concurrent removals do not count), so
+    /// every replica decides alike and no honest batch that built on a stored one is left
+    /// waiting.
+    /// - Complexity: O(1) when the batch's past holds every governance operation; else one
+    ///   resolution of the governance operations in that past.
+    public func storageRefusal(of batch: OperationBatch) -> StorageRefusal? {
+        guard let (firstID, first) = batch.identified.first else { return .notAMember }
+        if case .genesis = first { return nil }
+        let cut = batch.causalPast(of: firstID)
+        let past = governance.coversAll(cut) ? governance
+            : GovernanceResolution(resolving: governanceOps.filter { cut.contains($0.id) })
+        if past.final.permissions[batch.author] != nil { return nil }
+        guard batch.operations.count == 1, let candidate = governanceOp(firstID, first, batch) else { return .notAMember }
+        switch candidate.kind {
+        case .join:
+            var trial = past
+            trial.add([candidate])
+            return trial.accepted.contains(firstID) ? nil : .inadmissibleJoin
+        case .declineInvite(let tokenID):
+            guard let link = past.sharing.links[tokenID], link.record.invitee == batch.author, !link.declined else {
+                return .notAMember
+            }
+            return nil
+        default:
+            return .notAMember
+        }
+    }
+
     /// The number of accepted removals.
     public var revocationCount: Int { governance.removals.values.reduce(0) { $0 + $1.count } }
 
@@ -157,6 +199,12 @@ public struct Conversation: Sendable {
                 if clock[member] > removal.cut[member] { return true }
             }
         }
+        for (member, changes) in governance.permissionChanges {
+            for change in changes where !(before.permissionChanges[member] ?? []).contains(change) {
+                // A change caps the member's ops it did not see: were any received already?
+                if clock[member] > change.cut[member] { return true }
+            }
+        }
         return false
     }
 
@@ -179,6 +227,8 @@ public struct Conversation: Sendable {
             if let reason = judge(id, op, batch, timestamp: timestamp) {
                 excluded[id] = reason
                 result.excluded += 1
+                // Well-formed but not allowed: others who saw it may have anchored on it.
+                if !reason.isStructural { document.keepInvisibly(op, id: id) }
                 continue
             }
             if op.isGovernance {
@@ -203,10 +253,13 @@ public struct Conversation: Sendable {
         advanceClock(batch)
     }
 
-    /// Why `op` is excluded, or nil when it is valid.
+    /// Why `op` is excluded, or nil when it is valid. Judged only against the operation's causal
+    /// past, which is here by construction, so every replica reaches the same verdict whatever
+    /// the arrival order: first its references (structure), then its author's rights.
     private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64) -> ExclusionReason? {
         if op.isGovernance { return governance.rejected[id] }
         let cut = batch.causalPast(of: id)
+        if let reason = referenceProblem(of: op, cut: cut) { return reason }
         guard let permission = governance.permission(of: id.replica, for: id, cut: cut) else {
             return governance.isExcludedByRevocation(id, cut: cut) ? .revoked : .notPermitted
         }
@@ -216,9 +269,6 @@ public struct Conversation: Sendable {
         case .deleteText(let delete): messageAuthor = delete.message.replica
         case .deleteMessage(let message): messageAuthor = message.replica
         default: break
-        }
-        if let target = messageTarget(op) {
-            guard document.messages.index(forKey: target) != nil else { return .unknownTarget }
         }
         let needed = ContentRules.requiredPermission(for: op, by: id.replica, messageAuthor: messageAuthor)
         guard permission >= needed else { return .notPermitted }
@@ -241,12 +291,39 @@ public struct Conversation: Sendable {
         return nil
     }
 
-    private func messageTarget(_ op: ConversationOp) -> OpID? {
+    /// Why the elements `op` names do not hold in its causal past `cut`: a target or origin that
+    /// is not in the past or not here (`unknownTarget`), or origins in the wrong order
+    /// (`invalid`). Nil when they hold. Everything in the past was applied (or excluded) before,
+    /// so the answer is the same on every replica.
+    /// - Complexity: O(log n).
+    private func referenceProblem(of op: ConversationOp, cut: CausalPast) -> ExclusionReason? {
+        func inPast(_ id: OpID?) -> Bool { id.map(cut.contains) ?? true }
         switch op {
-        case .insertText(let insert): insert.message
-        case .deleteText(let delete): delete.message
-        case .deleteMessage(let message): message
-        default: nil
+        case .postMessage(let post):
+            let list = document.messageList
+            guard inPast(post.originLeft), inPast(post.originRight),
+                  post.originLeft.map({ list.contains(from: $0) }) ?? true,
+                  post.originRight.map({ list.contains(from: $0) }) ?? true else { return .unknownTarget }
+            return list.canPlace(originLeft: post.originLeft, originRight: post.originRight) ? nil : .invalid
+        case .insertText(let insert):
+            guard cut.contains(insert.message), let body = document.messages[insert.message]?.body,
+                  inPast(insert.originLeft), inPast(insert.originRight),
+                  insert.originLeft.map({ body.contains(from: $0) }) ?? true,
+                  insert.originRight.map({ body.contains(from: $0) }) ?? true else { return .unknownTarget }
+            return body.canPlace(originLeft: insert.originLeft, originRight: insert.originRight) ? nil : .invalid
+        case .deleteText(let delete):
+            guard delete.count > 0, UInt64(delete.target.counter) + UInt64(delete.count) <= UInt64(UInt32.max) else {
+                return .invalid
+            }
+            let last = OpID(replica: delete.target.replica, counter: delete.target.counter + delete.count - 1)
+            guard cut.contains(delete.message), cut.contains(last),
+                  document.messages[delete.message]?.body.contains(from: delete.target, count: delete.count) == true
+            else { return .unknownTarget }
+            return nil
+        case .deleteMessage(let message):
+            return cut.contains(message) && document.messages[message] != nil ? nil : .unknownTarget
+        default:
+            return nil
         }
     }
 }

@@ -19,6 +19,8 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownMessage(OpID)
     /// The sequence CRDT refused the operation.
     case sequence(SequenceError)
+    /// An element an operation names (an origin or a deletion target) is not here.
+    case missingElement(OpID)
     /// A second genesis.
     case duplicateGenesis
     /// A snapshot that does not decode.
@@ -28,6 +30,7 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .unknownMessage: "unknown_message"
         case .sequence(let error): "sequence_\(error.code)"
+        case .missingElement: "missing_element"
         case .duplicateGenesis: "duplicate_genesis"
         case .malformedSnapshot: "malformed_snapshot"
         }
@@ -37,6 +40,7 @@ public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .unknownMessage(let id): "no message \(id)"
         case .sequence(let error): error.description
+        case .missingElement(let id): "the operation names \(id), which is not here"
         case .duplicateGenesis: "the conversation already has a genesis"
         case .malformedSnapshot(let reason): "malformed conversation snapshot: \(reason)"
         }
@@ -81,44 +85,30 @@ public struct ConversationDocument: Sendable {
             settings.isPublic = genesis.isPublic
             permissions[id.replica] = .admin
         case .postMessage(let post):
-            do {
-                try messageList.apply(.insert(SequenceInsert(
-                    id: id, originLeft: post.originLeft, originRight: post.originRight, content: [id])))
-                var body = SequenceCRDT<Unicode.Scalar>(replica: localReplica, keepsHistory: false)
-                if !post.body.isEmpty {
-                    try body.apply(.insert(SequenceInsert(
-                        id: OpID(replica: id.replica, counter: id.counter &+ 1), originLeft: nil, originRight: nil,
-                        content: post.body)))
-                }
-                messages[id] = MessageRecord(id: id, postedAt: timestamp, body: body)
-            } catch {
-                throw .sequence(error)
+            try Self.applyNow(.insert(SequenceInsert(
+                id: id, originLeft: post.originLeft, originRight: post.originRight, content: [id])), to: &messageList)
+            var body = SequenceCRDT<Unicode.Scalar>(replica: localReplica, keepsHistory: false)
+            if !post.body.isEmpty {
+                try Self.applyNow(.insert(SequenceInsert(
+                    id: OpID(replica: id.replica, counter: id.counter &+ 1), originLeft: nil, originRight: nil,
+                    content: post.body)), to: &body)
             }
+            messages[id] = MessageRecord(id: id, postedAt: timestamp, body: body)
         case .insertText(let insert):
             // Mutate the record in place: no copy of the body, one hash lookup.
             guard let index = messages.index(forKey: insert.message) else { throw .unknownMessage(insert.message) }
-            do {
-                try messages.values[index].body.apply(.insert(SequenceInsert(
-                    id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)))
-            } catch {
-                throw .sequence(error)
-            }
+            try Self.applyNow(.insert(SequenceInsert(
+                id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)),
+                to: &messages.values[index].body)
             messages.values[index].isEdited = true
         case .deleteText(let delete):
             guard let index = messages.index(forKey: delete.message) else { throw .unknownMessage(delete.message) }
-            do {
-                try messages.values[index].body.apply(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)))
-            } catch {
-                throw .sequence(error)
-            }
+            try Self.applyNow(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)),
+                              to: &messages.values[index].body)
             messages.values[index].isEdited = true
         case .deleteMessage(let message):
             guard let index = messages.index(forKey: message) else { throw .unknownMessage(message) }
-            do {
-                try messageList.apply(.delete(SequenceDelete(id: id, target: message, count: 1)))
-            } catch {
-                throw .sequence(error)
-            }
+            try Self.applyNow(.delete(SequenceDelete(id: id, target: message, count: 1)), to: &messageList)
             messages.values[index].isDeleted = true
         case .setProfile(let profile):
             if (profiles[id.replica]?.counter).map({ $0 < id.counter }) ?? true {
@@ -136,6 +126,46 @@ public struct ConversationDocument: Sendable {
             break // materialized from the governance resolution (``GovernanceResolution/sharing``)
         }
         appliedCount += 1
+    }
+
+    /// Keeps an excluded insert only as an invisible element, so that valid operations
+    /// anchored on it (made by members who saw it before it was excluded) keep their place: a
+    /// post's message id joins the message list hidden (no message record), inserted text joins
+    /// its message's body hidden. Other excluded operations leave no trace. Does nothing when
+    /// the insert cannot be placed.
+    /// - Complexity: O(log n).
+    public mutating func keepInvisibly(_ op: ConversationOp, id: OpID) {
+        switch op {
+        case .postMessage(let post):
+            guard messageList.canPlace(originLeft: post.originLeft, originRight: post.originRight),
+                  (try? messageList.apply(.insert(SequenceInsert(
+                      id: id, originLeft: post.originLeft, originRight: post.originRight, content: [id])), waits: false))
+                    == .applied else { return }
+            messageList.hide(from: id, count: 1)
+        case .insertText(let insert):
+            guard let index = messages.index(forKey: insert.message), !insert.text.isEmpty,
+                  messages.values[index].body.canPlace(originLeft: insert.originLeft, originRight: insert.originRight),
+                  (try? messages.values[index].body.apply(.insert(SequenceInsert(
+                      id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)),
+                      waits: false)) == .applied else { return }
+            messages.values[index].body.hide(from: id, count: UInt32(truncatingIfNeeded: insert.text.count))
+        default:
+            break
+        }
+    }
+
+    /// Applies `op` to `sequence` at once or not at all: an operation whose elements are not
+    /// all here is refused rather than buffered (the conversation judges references in the
+    /// operation's causal past first, so this happens only to ill-formed input).
+    private static func applyNow<Element>(_ op: SequenceOp<Element>, to sequence: inout SequenceCRDT<Element>)
+        throws(DocumentError) {
+        let outcome: SequenceApplyOutcome
+        do { outcome = try sequence.apply(op, waits: false) } catch { throw .sequence(error) }
+        guard outcome == .pending else { return }
+        switch op {
+        case .insert(let insert): throw .missingElement(insert.id)
+        case .delete(let delete): throw .missingElement(delete.target)
+        }
     }
 }
 

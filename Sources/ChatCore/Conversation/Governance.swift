@@ -16,11 +16,24 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
     /// Over the author's message rate, link rate (20 per hour), access-request rate (5 per
     /// hour) or decline rate (20 per hour), judged on signed timestamps.
     case rateLimited = "rate_limited"
-    /// It refers to a message that is not there (never posted or excluded).
+    /// It refers to a message, character or origin that is not in its causal past (or that was
+    /// never valid there).
     case unknownTarget = "unknown_target"
-    /// A second genesis, an operation the document could not apply, or a sharing operation
-    /// with a token id that is not 16 bytes (or a second record of the same id).
+    /// A second genesis, an insert whose origins are in the wrong order, an operation the
+    /// document could not apply, or a sharing operation with a token id that is not 16 bytes
+    /// (or a second record of the same id).
     case invalid = "invalid"
+
+    /// True when the operation is ill-formed in its causal past (it names what is not there,
+    /// or is not a valid operation at all), as opposed to well-formed but not allowed. A
+    /// well-formed insert that is not allowed is still kept invisibly, because others may have
+    /// anchored on it before it was excluded.
+    public var isStructural: Bool {
+        switch self {
+        case .unknownTarget, .invalid: true
+        case .notPermitted, .revoked, .lastAdmin, .invalidInvite, .tooLarge, .invalidName, .rateLimited: false
+        }
+    }
 }
 
 /// An operation that changes who may do what: genesis, grants, removals, settings, joins.
@@ -64,6 +77,47 @@ public struct GovernanceOp: Sendable, Hashable {
 
     /// True when `self` is in the causal past of `op` (or is `op`).
     func isInPast(of op: OpID, cut: VectorClock) -> Bool { id == op || cut.contains(id) }
+
+    /// True when this removal or demotion below admin takes away the admin rights `other` (an
+    /// admin's operation) needed: it is about `other`'s author and concurrent with it.
+    func overrides(_ other: GovernanceOp) -> Bool {
+        guard id != other.id, subject == other.id.replica, !cut.contains(other.id), !other.cut.contains(id) else {
+            return false
+        }
+        switch kind {
+        case .removeMember: return true
+        case .setPermission(_, let level): return level < .admin
+        default: return false
+        }
+    }
+
+    /// True for a removal.
+    var isRemoval: Bool {
+        if case .removeMember = kind { true } else { false }
+    }
+
+    /// True for a permission change (`setPermission`).
+    var isPermissionChange: Bool {
+        if case .setPermission = kind { true } else { false }
+    }
+
+    /// The member a removal or permission change is about; the author for other operations.
+    var subject: ReplicaID {
+        switch kind {
+        case .removeMember(let member), .setPermission(let member, _): member
+        default: id.replica
+        }
+    }
+}
+
+extension GovernanceOp.Kind {
+    /// True for the operations only an admin may make.
+    var needsAdmin: Bool {
+        switch self {
+        case .setPermission, .removeMember, .setSettings, .createLink, .revokeLink: true
+        case .genesis, .join, .declineInvite, .requestAccess: false
+        }
+    }
 }
 
 /// How a join asks to be admitted.
@@ -98,6 +152,13 @@ public struct MembershipState: Sendable, Hashable {
 /// restart commits one more removal, so it ends after at most as many passes as there are
 /// removals. Mutual concurrent removals resolve to the one first in causal order.
 ///
+/// Demotion wins over concurrency as well: an accepted `setPermission` of U caps every operation
+/// of U concurrent with it (neither in the other's causal past) at the level it sets, so a
+/// demoted member cannot keep old rights by declaring a past that leaves the demotion out.
+/// Accepting a demotion that caps a governance operation already accepted restarts resolution
+/// with the demotion committed, exactly as a removal does; mutual concurrent demotions of two
+/// admins resolve to the one first in causal order.
+///
 /// Sharing rules (the order is the same causal order, so every replica agrees):
 /// - `createLink` needs `admin` in its past, a 16-byte token id not recorded before (else
 ///   `invalid`), a label of at most 256 UTF-8 bytes (`tooLarge`), and at most 20 accepted
@@ -129,6 +190,9 @@ public struct GovernanceResolution: Sendable {
     public private(set) var rejected: [OpID: ExclusionReason] = [:]
     /// Accepted removals, by removed member.
     public private(set) var removals: [ReplicaID: [GovernanceOp]] = [:]
+    /// Accepted permission changes (`setPermission`), by member: each caps the member's
+    /// operations concurrent with it (see ``capped(_:of:inPast:by:)``).
+    public private(set) var permissionChanges: [ReplicaID: [GovernanceOp]] = [:]
     /// The membership after every accepted operation.
     public private(set) var final = MembershipState()
     /// Accepted operations in causal order.
@@ -162,8 +226,8 @@ public struct GovernanceResolution: Sendable {
         var pass = lastPass
         for op in sorted {
             pass.step(op)
-            if let newRemoval = pass.removals.last, newRemoval.id == op.id, committed[op.id] == nil {
-                // A removal commits: it may exclude operations already processed.
+            if let newChange = pass.reachingBack.last, newChange.id == op.id, committed[op.id] == nil {
+                // A removal or demotion commits: it may exclude operations already processed.
                 resolveFromScratch()
                 return
             }
@@ -182,7 +246,10 @@ public struct GovernanceResolution: Sendable {
         while true {
             var pass = Pass(committed: committed)
             for op in ordered { pass.step(op) }
-            if let next = pass.removals.first(where: { committed[$0.id] == nil }) {
+            // Commit first a change no other open change overrides (a change of its author's
+            // rights concurrent with it); among mutual ones, the first in causal order.
+            let open = pass.reachingBack.filter { committed[$0.id] == nil }
+            if let next = open.first(where: { change in !open.contains { $0.overrides(change) } }) ?? open.first {
                 committed[next.id] = next
                 continue
             }
@@ -198,10 +265,8 @@ public struct GovernanceResolution: Sendable {
         accepted = pass.acceptedIDs
         rejected = pass.rejected
         acceptedInOrder = pass.accepted
-        removals = Dictionary(grouping: pass.removals) { op in
-            if case .removeMember(let member) = op.kind { return member }
-            return op.id.replica
-        }
+        removals = Dictionary(grouping: pass.removals) { $0.subject }
+        permissionChanges = pass.changes
         final = pass.running
         sharing = SharingState(accepted: pass.accepted)
     }
@@ -212,6 +277,11 @@ public struct GovernanceResolution: Sendable {
         var acceptedIDs: Set<OpID> = []
         var rejected: [OpID: ExclusionReason] = [:]
         var removals: [GovernanceOp] = []
+        /// Accepted permission changes, by member.
+        var changes: [ReplicaID: [GovernanceOp]] = [:]
+        /// Accepted removals, and accepted demotions that cap an operation accepted before
+        /// them: the changes that must be committed for a restart.
+        var reachingBack: [GovernanceOp] = []
         var ledger = SharingLedger()
         /// The state after everything accepted so far, and the highest accepted counter per
         /// replica (to tell when an op saw all of them).
@@ -222,28 +292,33 @@ public struct GovernanceResolution: Sendable {
 
         init(committed: [OpID: GovernanceOp]) {
             self.committed = committed
-            committedByMember = Dictionary(grouping: committed.values) { op -> ReplicaID in
-                if case .removeMember(let member) = op.kind { return member }
-                return op.id.replica
-            }
+            committedByMember = Dictionary(grouping: committed.values.filter(\.isRemoval)) { $0.subject }
+            committedChanges = Dictionary(grouping: committed.values.filter(\.isPermissionChange)) { $0.subject }
         }
+
+        let committedChanges: [ReplicaID: [GovernanceOp]]
 
         mutating func step(_ op: GovernanceOp) {
             // State in the op's causal past: the running state when the op saw every accepted
             // op (the usual case), else a fold of those it saw.
             let sawAll = acceptedHighest.allSatisfy { op.cut[$0.key] > $0.value }
             let past = sawAll ? running : GovernanceResolution.fold(accepted.filter { $0.isInPast(of: op.id, cut: op.cut) })
-            let revokedBy = (committedByMember[op.id.replica] ?? []) + removals.filter {
-                if case .removeMember(let member) = $0.kind { return member == op.id.replica } else { return false }
-            }
+            let revokedBy = (committedByMember[op.id.replica] ?? []) + removals.filter { $0.subject == op.id.replica }
             if committed[op.id] == nil,
                GovernanceResolution.isRevoked(op.id, cut: op.cut, by: revokedBy, readmissions: accepted) {
                 rejected[op.id] = .revoked
                 return
             }
-            // A committed removal stays accepted: later passes only add exclusions.
+            // A permission change concurrent with the op caps its author's level there.
+            var judged = past
+            if let level = past.permissions[op.id.replica] {
+                let changes = (committedChanges[op.id.replica] ?? []) + (changes[op.id.replica] ?? [])
+                judged.permissions[op.id.replica] =
+                    GovernanceResolution.capped(level, of: op.id, inPast: { op.cut.contains($0) }, by: changes)
+            }
+            // A committed change stays accepted: later passes only add exclusions.
             let verdict = committed[op.id] != nil ? nil
-                : GovernanceResolution.judge(op, past: past, ledger: ledger, after: running)
+                : GovernanceResolution.judge(op, past: judged, ledger: ledger, after: running)
             if let reason = verdict {
                 rejected[op.id] = reason
                 return
@@ -253,7 +328,18 @@ public struct GovernanceResolution: Sendable {
             ledger.note(op)
             running = GovernanceResolution.fold([op], onto: running)
             acceptedHighest[op.id.replica] = max(acceptedHighest[op.id.replica] ?? 0, op.id.counter)
-            if case .removeMember = op.kind { removals.append(op) }
+            if op.isRemoval {
+                removals.append(op)
+                reachingBack.append(op)
+            }
+            if op.isPermissionChange {
+                changes[op.subject, default: []].append(op)
+                let capsEarlier = accepted.contains { earlier in
+                    earlier.id.replica == op.subject && earlier.id != op.id && earlier.kind.needsAdmin
+                        && !op.cut.contains(earlier.id) && !earlier.cut.contains(op.id)
+                }
+                if capsEarlier { reachingBack.append(op) }
+            }
         }
     }
 
@@ -359,14 +445,29 @@ public struct GovernanceResolution: Sendable {
     // MARK: Queries for ordinary operations
 
     /// The author's permission in the causal past `cut`, or nil when not a member there (or
-    /// excluded by a removal).
-    /// - Complexity: O(1) when `cut` covers every governance operation (the usual case), else
-    ///   O(governance operations).
+    /// excluded by a removal), capped by any permission change of the author concurrent with
+    /// the operation.
+    /// - Complexity: O(changes of the author) when `cut` covers every governance operation (the
+    ///   usual case), else O(governance operations).
     public func permission(of author: ReplicaID, for id: OpID, cut: CausalPast) -> Permission? {
         if let revocations = removals[author],
            Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder) { return nil }
-        if coversAll(cut) { return final.permissions[author] }
-        return Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).permissions[author]
+        let level = coversAll(cut) ? final.permissions[author]
+            : Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).permissions[author]
+        guard let level, let changes = permissionChanges[author] else { return level }
+        return Self.capped(level, of: id, inPast: cut.contains, by: changes)
+    }
+
+    /// `level` lowered to the lowest level set by a change in `changes` that is concurrent with
+    /// operation `id` (neither in the other's causal past): a permission change wins over the
+    /// operations concurrent with it.
+    /// - Complexity: O(changes).
+    static func capped(_ level: Permission, of id: OpID, inPast: (OpID) -> Bool, by changes: [GovernanceOp]) -> Permission {
+        var level = level
+        for change in changes where change.id != id && !inPast(change.id) && !change.cut.contains(id) {
+            if case .setPermission(_, let granted) = change.kind, granted < level { level = granted }
+        }
+        return level
     }
 
     /// The settings in force in the causal past `cut`.

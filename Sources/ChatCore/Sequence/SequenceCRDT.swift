@@ -16,6 +16,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     @usableFromInline var content: ContiguousArray<Element> = []
     /// Remote operations waiting for elements they refer to.
     @usableFromInline var pending: [SequenceOp<Element>] = []
+    @usableFromInline var _droppedPendingCount = 0
 
     /// The most operations that may wait in the pending buffer.
     public static var pendingLimit: Int { 65_536 }
@@ -49,6 +50,11 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     /// How many remote operations wait for missing elements.
     public var pendingCount: Int { pending.count }
+
+    /// Waiting operations dropped because they turned out to be ill-formed once the elements
+    /// they named arrived (for example origins in the wrong order). One bad operation never
+    /// blocks the others.
+    public var droppedPendingCount: Int { _droppedPendingCount }
 
     /// The number of spans (runs) the sequence is stored as.
     public var spanCount: Int {
@@ -112,6 +118,35 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public func element(withID id: OpID) -> Element? {
         guard let local = core.localID(id), let position = core.tree.locate(local) else { return nil }
         return content[Int(core.tree.span(at: position).contentStart + position.offset)]
+    }
+
+    /// True when every element `id ..< id + count` (ids of one replica) is here, deleted or not.
+    /// - Complexity: O(log n) per run covering the range.
+    public func contains(from id: OpID, count: UInt32 = 1) -> Bool {
+        guard count > 0, let local = core.localID(id), UInt64(id.counter) + UInt64(count) <= UInt64(UInt32.max) else {
+            return false
+        }
+        return core.hasElements(from: local, count: count)
+    }
+
+    /// True when a remote insert with these origins could be placed now: both are here (nil
+    /// stands for the start or the end) and the origin-left comes before the origin-right.
+    /// Judging this first lets a caller refuse an ill-formed insert without buffering it.
+    /// - Complexity: O(log n).
+    public func canPlace(originLeft: OpID?, originRight: OpID?) -> Bool {
+        guard let left = resolve(originLeft), let right = resolve(originRight),
+              core.hasElement(left), core.hasElement(right) else { return false }
+        return core.precedes(left, right)
+    }
+
+    /// Hides the present elements `id ..< id + count` (ids of one replica) as if deleted,
+    /// without a delete operation. For documents that keep an excluded insert only so that
+    /// others anchored on it keep their order; not part of the history ``operations(since:)``
+    /// serves.
+    /// - Complexity: O(log n) per run.
+    public mutating func hide(from id: OpID, count: UInt32) {
+        guard contains(from: id, count: count), let local = core.localID(id) else { return }
+        core.hide(from: local, count: count)
     }
 
     // MARK: Local edits
@@ -186,18 +221,22 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Applies an operation from another replica (or this one's own, replayed).
     ///
     /// Parts already applied are skipped; an operation whose origins or targets are missing
-    /// waits in the pending buffer and is applied as soon as they arrive.
+    /// waits in the pending buffer and is applied as soon as they arrive (with `waits: false`
+    /// it is not kept: the outcome is `.pending` and nothing changed). A waiting operation that
+    /// proves ill-formed when it can finally be placed is dropped and counted
+    /// (``droppedPendingCount``); it never fails the operation that released it.
     /// - Throws: ``SequenceError`` for an empty, overflowing or ill-formed operation, or when
     ///   the pending buffer is full.
     /// - Complexity: O(log n) per run in the common case.
     @inlinable
     @discardableResult
-    public mutating func apply(_ op: SequenceOp<Element>) throws(SequenceError) -> SequenceApplyOutcome {
+    public mutating func apply(_ op: SequenceOp<Element>, waits: Bool = true) throws(SequenceError) -> SequenceApplyOutcome {
         let outcome = try applyNow(op)
         switch outcome {
         case .applied:
-            if !pending.isEmpty { try drainPending() }
+            if !pending.isEmpty { drainPending() }
         case .pending:
+            guard waits else { return .pending }
             guard pending.count < Self.pendingLimit else { throw .pendingBufferFull(limit: Self.pendingLimit) }
             pending.append(op)
         case .duplicate:
@@ -213,16 +252,23 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     }
 
     /// Applies what the pending buffer can, until nothing more can be applied.
+    /// Each waiting operation is judged on its own: one that throws is dropped (counted) and the
+    /// rest go on, so no operation can wedge the buffer.
     @inlinable
-    mutating func drainPending() throws(SequenceError) {
+    mutating func drainPending() {
         var progress = true
         while progress, !pending.isEmpty {
             progress = false
             var waiting: [SequenceOp<Element>] = []
             for op in pending {
-                switch try applyNow(op) {
-                case .pending: waiting.append(op)
-                case .applied, .duplicate: progress = true
+                do {
+                    switch try applyNow(op) {
+                    case .pending: waiting.append(op)
+                    case .applied, .duplicate: progress = true
+                    }
+                } catch {
+                    _droppedPendingCount += 1
+                    progress = true
                 }
             }
             pending = waiting

@@ -263,6 +263,33 @@ struct SequenceCore: Sendable {
         return destination
     }
 
+    /// True when `left` comes before `right` among all elements (`.none` on the left is the
+    /// start, on the right the end). Both must be present.
+    /// - Complexity: O(log n).
+    @usableFromInline
+    func precedes(_ left: LocalID, _ right: LocalID) -> Bool {
+        index(of: left, ifNone: -1) < index(of: right, ifNone: tree.totalCount)
+    }
+
+    /// Marks `count` present elements from `target` deleted without recording a delete
+    /// operation: for elements that are kept only to order others (excluded inserts).
+    @usableFromInline
+    mutating func hide(from target: LocalID, count: UInt32) {
+        markDeleted(from: target, count: count)
+        checkInvariants()
+    }
+
+    /// Marks the present elements `target ..< target + count` deleted.
+    private mutating func markDeleted(from target: LocalID, count: UInt32) {
+        var remaining = count
+        var next = target
+        while remaining > 0, let position = tree.locate(next) {
+            let marked = tree.markDeleted(at: position, count: remaining)
+            next = next.advanced(by: marked.covered)
+            remaining -= marked.covered
+        }
+    }
+
     /// The index among all elements of `id`, or `ifNone` for `.none`.
     private func index(of id: LocalID, ifNone: Int) -> Int {
         guard !id.isNone, let position = tree.locate(id) else { return ifNone }
@@ -288,13 +315,7 @@ struct SequenceCore: Sendable {
     /// Applies a remote deletion whose targets are all present.
     @usableFromInline
     mutating func integrateDelete(id: LocalID, target: LocalID, count: UInt32) {
-        var remaining = count
-        var next = target
-        while remaining > 0, let position = tree.locate(next) {
-            let marked = tree.markDeleted(at: position, count: remaining)
-            next = next.advanced(by: marked.covered)
-            remaining -= marked.covered
-        }
+        markDeleted(from: target, count: count)
         replicas.entries[Int(id.replica)].seen.insert(id.counter ..< id.counter &+ count)
         recordDelete(id: id, target: target, count: count)
         checkInvariants()

@@ -229,13 +229,16 @@ public actor ConversationReplica {
         var records: [BatchRecord] = []
         var toApply: [AuthenticatedBatch] = []
         var evidence: [BatchRecord] = []
+        var tally = ApplyTally()
         for result in authenticated {
             switch result {
             case .failure(let rejection):
                 verifier.count(rejection)
                 report.rejected[rejection.code, default: 0] += 1
             case .success(let batch):
-                for verdict in verifier.submit(batch) {
+                // Each batch is judged for storage against the state its past produced, and
+                // applied at once, so the next one (a joiner's message after its join) sees it.
+                for verdict in verifier.submit(batch, admit: { admitAndApply($0, into: &tally) }) {
                     switch verdict {
                     case .accepted(let accepted):
                         records.append(record(for: accepted))
@@ -255,15 +258,7 @@ public actor ConversationReplica {
                 }
             }
         }
-        var applied = 0
-        var excluded = 0
-        var needsRebuild = false
-        for batch in toApply {
-            let result = conversation.receive(ConversationInputs.operationBatch(batch.batch))
-            applied += result.applied
-            excluded += result.excluded
-            needsRebuild = needsRebuild || result.needsRebuild
-        }
+        let (applied, excluded, needsRebuild) = (tally.applied, tally.excluded, tally.needsRebuild)
         operationsSinceSnapshot += applied
         var snapshot: Snapshot?
         if operationsSinceSnapshot >= snapshotInterval, !needsRebuild {
@@ -320,6 +315,25 @@ public actor ConversationReplica {
         }
         let authentic = authenticated.compactMap { try? $0.get() }
         return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock)
+    }
+
+    /// What applying a group of batches did.
+    struct ApplyTally {
+        var applied = 0
+        var excluded = 0
+        var needsRebuild = false
+    }
+
+    /// Refuses a batch the conversation would not store (see
+    /// ``Conversation/storageRefusal(of:)``); applies any other at once.
+    private func admitAndApply(_ batch: AuthenticatedBatch, into tally: inout ApplyTally) -> BatchRejection? {
+        let operations = ConversationInputs.operationBatch(batch.batch)
+        if let refusal = conversation.storageRefusal(of: operations) { return .notAMember(refusal) }
+        let result = conversation.receive(operations)
+        tally.applied += result.applied
+        tally.excluded += result.excluded
+        tally.needsRebuild = tally.needsRebuild || result.needsRebuild
+        return nil
     }
 
     /// Saves a snapshot of the document now.

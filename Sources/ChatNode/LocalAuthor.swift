@@ -92,6 +92,9 @@ extension ConversationReplica {
         localAuthor = author
         let outcome = try commitOutcome([.success(AuthenticatedBatch(storedBatch: batch, hash: Hashing.blake2b(batch.bytes)))])
         localAuthor?.unsent = nil
+        if outcome.accepted.isEmpty, let refusal = StorageRefusal.allCases.first(where: { outcome.report.rejected[$0.rawValue] != nil }) {
+            throw .notStored(refusal)
+        }
         return (batch, outcome)
     }
 

@@ -11,6 +11,9 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
     case inconsistentStore(String)
     /// A local edit on a replica this node does not write in.
     case noLocalAuthor
+    /// A local batch the conversation would not store: this node is not a member in its past
+    /// and it is not an admissible join or decline.
+    case notStored(StorageRefusal)
 
     public var code: String {
         switch self {
@@ -18,6 +21,7 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case .snapshot: "bad_snapshot"
         case .inconsistentStore: "inconsistent_store"
         case .noLocalAuthor: "no_local_author"
+        case .notStored(let refusal): refusal.rawValue
         }
     }
 
@@ -27,6 +31,8 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case .snapshot(let error): "snapshot: \(error)"
         case .inconsistentStore(let reason): "the store disagrees with the verifier: \(reason)"
         case .noLocalAuthor: "this node has no identity attached to the conversation"
+        case .notStored(.notAMember): "this node is not a member of the conversation"
+        case .notStored(.inadmissibleJoin): "the conversation's history does not admit this join"
         }
     }
 }

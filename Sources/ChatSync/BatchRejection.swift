@@ -1,3 +1,4 @@
+import ChatCore
 import ChatWire
 
 /// Why an incoming batch was not accepted. Every case has a stable `code` and is counted.
@@ -17,6 +18,9 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
     case pendingFull
     /// Counters beyond 32 bits.
     case counterOverflow
+    /// The author is not a member in the batch's causal past and the batch is not an admissible
+    /// join or decline (``StorageRefusal``): neither stored nor relayed.
+    case notAMember(StorageRefusal)
 
     public var code: String {
         switch self {
@@ -27,6 +31,7 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
         case .fork: "fork"
         case .pendingFull: "pending_full"
         case .counterOverflow: "counter_overflow"
+        case .notAMember(let refusal): refusal.rawValue
         }
     }
 
@@ -39,6 +44,8 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
         case .fork: "the author signed two different batches for the same counters (fork)"
         case .pendingFull: "too many batches are waiting for their predecessors"
         case .counterOverflow: "the batch's counters overflow"
+        case .notAMember(.notAMember): "the author is not a member in the batch's causal past"
+        case .notAMember(.inadmissibleJoin): "a join its causal past does not admit"
         }
     }
 

@@ -56,6 +56,9 @@ public struct BatchVerifier: Sendable {
     /// Batches waiting for predecessors or dependencies.
     public var pendingCount: Int { pending.count }
 
+    /// The bytes of the batches waiting.
+    public private(set) var pendingBytes = 0
+
     /// The vector clock of everything accepted (kept with the heads: O(1) to read).
     public private(set) var clock: VectorClock
 
@@ -63,11 +66,17 @@ public struct BatchVerifier: Sendable {
     public mutating func count(_ rejection: BatchRejection) { rejections.count(rejection) }
 
     /// Submits one authenticated batch.
+    ///
+    /// `admit` is asked about each batch at the moment it would be accepted (its chain and
+    /// causal past are complete), in acceptance order, so the caller can judge it against the
+    /// state that its past produced and apply it right there; a refusal rejects the batch
+    /// without moving the author's head.
     /// - Complexity: O(clock entries) per batch, plus a pass over the pending buffer after each
     ///   acceptance while it is non-empty.
-    public mutating func submit(_ batch: AuthenticatedBatch) -> [Verdict] {
+    public mutating func submit(_ batch: AuthenticatedBatch,
+                                admit: (AuthenticatedBatch) -> BatchRejection? = { _ in nil }) -> [Verdict] {
         var verdicts: [Verdict] = []
-        let verdict = judge(batch)
+        let verdict = judge(batch, admit: admit)
         switch verdict {
         case .held:
             guard pending.count < pendingLimit else {
@@ -75,10 +84,11 @@ public struct BatchVerifier: Sendable {
                 return [.rejected(batch, .pendingFull)]
             }
             pending.append(batch)
+            pendingBytes += batch.batch.bytes.count
             return [verdict]
         case .accepted:
             verdicts.append(verdict)
-            drainPending(into: &verdicts)
+            drainPending(into: &verdicts, admit: admit)
         case .rejected(_, let reason):
             rejections.count(reason)
             verdicts.append(verdict)
@@ -89,7 +99,7 @@ public struct BatchVerifier: Sendable {
     }
 
     /// Decides one batch against the current heads; advances the head when accepted.
-    private mutating func judge(_ batch: AuthenticatedBatch) -> Verdict {
+    private mutating func judge(_ batch: AuthenticatedBatch, admit: (AuthenticatedBatch) -> BatchRejection?) -> Verdict {
         let content = batch.batch.content
         if case .genesis = content.operations.first {
             guard batch.hash == conversation.bytes else { return .rejected(batch, .wrongConversation) }
@@ -107,19 +117,20 @@ public struct BatchVerifier: Sendable {
             replica == content.author || (heads[replica]?.nextCounter ?? 0) >= count
         }
         guard dependenciesHeld else { return .held(batch) }
+        if let refusal = admit(batch) { return .rejected(batch, refusal) }
         heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
         clock[content.author] = batch.endCounter
         return .accepted(batch)
     }
 
     /// Re-judges held batches until none can move.
-    private mutating func drainPending(into verdicts: inout [Verdict]) {
+    private mutating func drainPending(into verdicts: inout [Verdict], admit: (AuthenticatedBatch) -> BatchRejection?) {
         var progress = true
         while progress, !pending.isEmpty {
             progress = false
             var still: [AuthenticatedBatch] = []
             for batch in pending {
-                switch judge(batch) {
+                switch judge(batch, admit: admit) {
                 case .held:
                     still.append(batch)
                 case .accepted(let accepted):
@@ -133,6 +144,7 @@ public struct BatchVerifier: Sendable {
                 }
             }
             pending = still
+            pendingBytes = still.reduce(0) { $0 + $1.batch.bytes.count }
         }
     }
 }

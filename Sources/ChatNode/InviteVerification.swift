@@ -25,9 +25,5 @@ public enum ConversationInputs {
     }
 
     /// The conversation-level view of a verified batch.
-    public static func operationBatch(_ batch: SignedBatch) -> OperationBatch {
-        let content = batch.content
-        return OperationBatch(author: content.author, firstCounter: content.firstCounter, clock: content.clock,
-                              timestamp: content.timestamp, operations: content.operations)
-    }
+    public static func operationBatch(_ batch: SignedBatch) -> OperationBatch { batch.operationBatch }
 }

@@ -1,0 +1,273 @@
+import ChatCore
+import ChatCrypto
+import ChatWire
+
+extension ByzantineSimulation {
+    /// One run: the replicas, the network between them and the tallies.
+    struct Run {
+        let configuration: Configuration
+        var random: SeededGenerator
+        var honest: [HonestReplica] = []
+        var byzantine: [ByzantineReplica] = []
+        var conversation: ConversationID
+        var now: UInt64 = 1_750_000_000_000
+        /// Every valid batch sent so far (for replays).
+        var sent: [[UInt8]] = []
+        var honestOps: [OpID] = []
+        var attacks: [String: Int] = [:]
+        var rejected: [String: Int] = [:]
+        var forks = 0
+        var maxPendingBytes = 0
+        var restarts = 0
+        var snapshotFailures = 0
+        var freshKeys: UInt64 = 0
+        /// The clock right after the creator's setup: the smallest past in which the Byzantine
+        /// replicas are members (a lie any smaller would only get their batches refused).
+        var setupClock = VectorClock()
+
+        init(_ configuration: Configuration) {
+            self.configuration = configuration
+            random = SeededGenerator(seed: configuration.seed)
+            func key(_ index: UInt64) -> SigningKey {
+                var seed = [UInt8](repeating: 0, count: 32)
+                for byte in 0 ..< 8 { seed[byte] = UInt8(truncatingIfNeeded: (configuration.seed &+ index) >> (8 * UInt64(byte))) }
+                seed[31] = UInt8(truncatingIfNeeded: index)
+                // SAFETY: a 32-byte seed always makes a key.
+                return (try? SigningKey(seed: seed))!
+            }
+            let creator = key(0)
+            let genesis = SignedBatch(content: BatchContent(
+                conversation: nil, author: creator.publicKey.replicaID, firstCounter: 0, timestamp: now,
+                previousHash: BatchVerifier.Head.empty.hash, clock: VectorClock(),
+                operations: [.genesis(Genesis(title: "byzantine", nonce: [UInt8](repeating: 7, count: 16)))])) { creator.sign($0).bytes }
+            // SAFETY: a BLAKE2b-256 digest is 32 bytes.
+            conversation = ConversationID(bytes: Hashing.blake2b(genesis.bytes))!
+            honest = (0 ..< UInt64(configuration.honest)).map { HonestReplica(key: $0 == 0 ? creator : key($0), conversation: conversation) }
+            byzantine = (0 ..< UInt64(configuration.byzantine)).map { ByzantineReplica(key: key(1000 + $0)) }
+            broadcast(genesis.bytes, from: nil)
+            honest[0].inbox.removeAll()
+            _ = honest[0].ingest(genesis.bytes, counts: &rejected, forks: &forks)
+            // Honest members may edit; Byzantine members comment; no rate limit in the way.
+            let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 2048, isPublic: false))]
+                + honest.dropFirst().map { .setPermission(member: $0.id, permission: .edit) }
+                + byzantine.map { .setPermission(member: $0.id, permission: .comment) }
+            writeHonest(0, setup)
+            setupClock = honest[0].verifier.clock
+        }
+
+        mutating func execute() -> Report {
+            for _ in 0 ..< configuration.operations {
+                let turn = Int.random(in: 0 ..< configuration.honest + configuration.byzantine, using: &random)
+                if turn < configuration.honest {
+                    honestTurn(turn)
+                } else {
+                    byzantineTurn(turn - configuration.honest)
+                }
+                deliver(count: Int.random(in: 1 ... 2 * configuration.honest, using: &random))
+                if Double.random(in: 0 ..< 1, using: &random) < configuration.restartProbability {
+                    let index = Int.random(in: 0 ..< configuration.honest, using: &random)
+                    restarts += 1
+                    if !honest[index].restart() { snapshotFailures += 1 }
+                }
+            }
+            while honest.contains(where: { !$0.inbox.isEmpty }) { deliver(count: 64) }
+            antiEntropy()
+            return report()
+        }
+
+        // MARK: Network
+
+        /// Sends `bytes` to every honest replica but `sender`, with drops and duplicates.
+        mutating func broadcast(_ bytes: [UInt8], from sender: Int?) {
+            for index in honest.indices where index != sender {
+                if Double.random(in: 0 ..< 1, using: &random) < configuration.dropProbability { continue }
+                honest[index].inbox.append(bytes)
+                if Double.random(in: 0 ..< 1, using: &random) < configuration.duplicateProbability { honest[index].inbox.append(bytes) }
+            }
+        }
+
+        /// Delivers up to `count` waiting batches, each from a random replica's inbox at a random place.
+        mutating func deliver(count: Int) {
+            for _ in 0 ..< count {
+                let index = Int.random(in: 0 ..< honest.count, using: &random)
+                guard !honest[index].inbox.isEmpty else { continue }
+                let bytes = honest[index].inbox.remove(at: Int.random(in: 0 ..< honest[index].inbox.count, using: &random))
+                _ = honest[index].ingest(bytes, counts: &rejected, forks: &forks)
+                maxPendingBytes = max(maxPendingBytes, honest[index].verifier.pendingBytes)
+            }
+        }
+
+        /// Honest replicas exchange every stored batch the other lacks until nothing changes.
+        mutating func antiEntropy() {
+            var progress = true
+            while progress {
+                progress = false
+                for source in honest.indices {
+                    for target in honest.indices where target != source {
+                        let missing = honest[source].log.filter { !honest[target].stored.contains($0.hash) }
+                        for batch in missing where !honest[target].ingest(batch.batch.bytes, counts: &rejected, forks: &forks).isEmpty {
+                            progress = true
+                        }
+                    }
+                }
+            }
+        }
+
+        // MARK: Honest replicas
+
+        mutating func writeHonest(_ index: Int, _ ops: [ConversationOp]) {
+            guard !ops.isEmpty else { return }
+            now += UInt64.random(in: 1 ... 2000, using: &random)
+            let bytes = honest[index].write(ops, at: now)
+            if let batch = try? SignedBatch(decoding: bytes) { honestOps += batch.content.operationIDs }
+            sent.append(bytes)
+            broadcast(bytes, from: index)
+        }
+
+        mutating func honestTurn(_ index: Int) {
+            let document = honest[index].conversation.document
+            let visible = document.orderedMessages
+            let own = visible.filter { $0.author == honest[index].id }
+            let honestIDs = Set(honest.map(\.id))
+            let roll = Int.random(in: 0 ..< 100, using: &random)
+            var ops: [ConversationOp] = []
+            switch roll {
+            case 0 ..< 45:
+                ops = [document.newMessage(text())]
+            case 45 ..< 65:
+                if let message = own.randomElement(using: &random) {
+                    ops = document.insertText(text(), into: message.id, at: Int.random(in: 0 ... message.body.count, using: &random)).map { [$0] } ?? []
+                }
+            case 65 ..< 80:
+                if let message = visible.filter({ honestIDs.contains($0.author) }).randomElement(using: &random) {
+                    ops = document.replaceText(of: message.id, with: text() + Array(message.body.text.unicodeScalars.prefix(4))) ?? []
+                }
+            case 80 ..< 88:
+                if let message = own.randomElement(using: &random) { ops = [.deleteMessage(message: message.id)] }
+            case 88 ..< 95:
+                ops = [.setProfile(Profile(displayName: "member \(index) \(roll)"))]
+            default:
+                // The creator demotes or restores a Byzantine member: a real permission change.
+                if index == 0, let target = byzantine.indices.randomElement(using: &random) {
+                    let current = document.permissions[byzantine[target].id]
+                    if current == .comment { byzantine[target].staleClock = honest[0].verifier.clock }
+                    ops = [.setPermission(member: byzantine[target].id, permission: current == .comment ? .view : .comment)]
+                } else {
+                    ops = [document.newMessage(text())]
+                }
+            }
+            writeHonest(index, ops)
+        }
+
+        mutating func text() -> [Unicode.Scalar] {
+            let letters = Array("abcdeé日🎉 ".unicodeScalars)
+            return (0 ..< Int.random(in: 1 ... 6, using: &random)).map { _ in letters[Int.random(in: 0 ..< letters.count, using: &random)] }
+        }
+
+        // MARK: Byzantine replicas
+
+        mutating func byzantineTurn(_ index: Int) {
+            guard let attack = Attack.allCases.randomElement(using: &random) else { return }
+            attacks[attack.rawValue, default: 0] += 1
+            now += UInt64.random(in: 1 ... 2000, using: &random)
+            let observed = honest[Int.random(in: 0 ..< honest.count, using: &random)]
+            let seen = observed.verifier.clock
+            let document = observed.conversation.document
+            var me = byzantine[index]
+            let next = me.head.nextCounter
+            let body = Array("x".unicodeScalars)
+            var out: [[UInt8]] = []
+            switch attack {
+            case .honestLooking:
+                out = [me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes]
+            case .wedge:
+                let poison = PostMessage(originLeft: OpID(replica: me.id, counter: next + 4), originRight: OpID(replica: me.id, counter: next + 2),
+                                         body: body)
+                out = [me.chain([.postMessage(poison)], clock: seen, conversation: conversation, at: now).bytes,
+                       me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes,
+                       me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes]
+            case .unknownTarget:
+                let target = document.orderedMessages.last?.id ?? OpID(replica: honest[0].id, counter: 9999)
+                out = [me.chain([.insertText(InsertText(message: target, originLeft: nil, originRight: nil, text: body)),
+                                 .deleteMessage(message: target)], clock: setupClock, conversation: conversation, at: now).bytes]
+            case .adminOverreach:
+                out = [me.chain([.removeMember(member: honest[1].id), .setPermission(member: me.id, permission: .admin),
+                                 .setSettings(ConversationSettings(messagesPerMinute: 1, maxMessageBytes: 1, isPublic: true))],
+                                clock: seen, conversation: conversation, at: now).bytes]
+            case .hiddenDemotion:
+                var clock = me.staleClock.entries.isEmpty ? setupClock : me.staleClock
+                clock[me.id] = next
+                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))], clock: clock,
+                                conversation: conversation, at: now).bytes]
+            case .fakeClock:
+                var clock = seen
+                clock[honest[1].id] = seen[honest[1].id] + UInt32.random(in: 1 ... 50, using: &random)
+                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))], clock: clock,
+                                conversation: conversation, at: now).bytes]
+            case .shrinkingClock:
+                out = [me.chain([document.newMessage(body)], clock: setupClock, conversation: conversation, at: now).bytes]
+            case .oversizedMessage:
+                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil,
+                                                          body: Array(repeating: "y", count: 4096)))],
+                                clock: seen, conversation: conversation, at: now).bytes]
+            case .forgedSignature:
+                var bytes = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes
+                bytes[bytes.count - 1] ^= 0x01
+                out = [bytes]
+            case .impersonation:
+                let content = BatchContent(conversation: conversation, author: honest[1].id, firstCounter: 0, timestamp: now,
+                                           previousHash: BatchVerifier.Head.empty.hash, clock: seen, operations: [document.newMessage(body)])
+                out = [SignedBatch(content: content) { me.key.sign($0).bytes }.bytes]
+            case .replay:
+                if let old = sent.randomElement(using: &random) { out = [old] }
+            case .truncated:
+                let bytes = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes
+                out = [Array(bytes.prefix(Int.random(in: 0 ..< bytes.count, using: &random)))]
+            case .oversizedBatch:
+                out = [[UInt8](repeating: 0x53, count: WireLimits.default.maxBatchBytes + 1)]
+            case .invalidUTF8:
+                let marker = Array("MARKER".unicodeScalars)
+                let batch = me.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: marker))], clock: seen,
+                                    conversation: conversation, at: now)
+                var signed = Array(batch.signedBytes)
+                if let start = signed.firstRange(of: Array("MARKER".utf8))?.lowerBound { signed[start] = 0xFF }
+                out = [signed + me.key.sign(signed).bytes]
+            case .authorFlood, .strangerRequest:
+                for _ in 0 ..< (attack == .authorFlood ? 10 : 1) {
+                    freshKeys += 1
+                    var seed = [UInt8](repeating: 0xF1, count: 32)
+                    for byte in 0 ..< 8 { seed[byte] = UInt8(truncatingIfNeeded: (configuration.seed ^ freshKeys) >> (8 * UInt64(byte))) }
+                    seed[8] = UInt8(truncatingIfNeeded: freshKeys >> 8)
+                    guard let stranger = try? SigningKey(seed: seed) else { continue }
+                    let op: ConversationOp = attack == .authorFlood ? document.newMessage(body)
+                        : .requestAccess(permission: .admin, note: "let me in")
+                    out.append(ByzantineReplica(key: stranger).sign([op], clock: seen, conversation: conversation, at: now).bytes)
+                }
+            }
+            byzantine[index] = me
+            for bytes in out {
+                broadcast(bytes, from: nil)
+                if attack == .honestLooking || attack == .wedge { sent.append(bytes) }
+            }
+        }
+
+        // MARK: Report
+
+        func report() -> Report {
+            let states = honest.map { $0.conversation.document.canonicalVisibleState() }
+            let firstDifference = states.indices.first { states[$0] != states[0] }
+            let honestIDs = Set(honestOps)
+            let wronglyExcluded = Set(honest.flatMap { replica in replica.conversation.excluded.keys.filter { honestIDs.contains($0) } })
+            let zero = honest[0].conversation
+            let storedHonest = honestOps.count { op in zero.clock[op.replica] > op.counter }
+            let byzantineIDs = Set(byzantine.map(\.id))
+            return Report(
+                converged: firstDifference == nil, honestOpsTotal: honestOps.count,
+                honestOpsApplied: storedHonest - zero.excluded.keys.count { honestIDs.contains($0) },
+                honestOpsWronglyExcluded: wronglyExcluded.count,
+                byzantineOpsExcluded: zero.excluded.keys.count { byzantineIDs.contains($0.replica) },
+                attacks: attacks, rejectedBatches: rejected, equivocationsDetected: forks, maxPendingBytes: maxPendingBytes,
+                restarts: restarts, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
+        }
+    }
+}

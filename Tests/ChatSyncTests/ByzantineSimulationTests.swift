@@ -1,0 +1,27 @@
+import ChatCore
+import ChatSync
+import Testing
+
+/// `sim byzantine` on a few seeds: honest replicas converge and no honest operation is
+/// excluded, whatever the Byzantine members sign (issue 14). The command runs other seeds.
+@Suite struct ByzantineSimulationTests {
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func honestReplicasConvergeWhateverTheByzantineOnesSign(seed: UInt64) {
+        let report = ByzantineSimulation.run(.init(honest: 4, byzantine: 2, operations: 400, seed: seed))
+        #expect(report.converged, "seed \(seed): honest replica \(report.firstDifference ?? -1) differs")
+        #expect(report.honestOpsWronglyExcluded == 0, "seed \(seed)")
+        #expect(report.snapshotFailures == 0, "seed \(seed)")
+        #expect(report.honestOpsApplied == report.honestOpsTotal, "seed \(seed): every honest op reached replica 0")
+        #expect(report.byzantineOpsExcluded > 0, "seed \(seed): the attacks were judged, not ignored")
+        #expect(report.rejectedBatches["not_a_member", default: 0] > 0 || report.attacks["author_flood"] == nil, "seed \(seed)")
+        #expect(report.rejectedBatches["bad_signature", default: 0] > 0 || report.attacks["forged_signature"] == nil, "seed \(seed)")
+    }
+
+    @Test func theSameSeedGivesTheSameRun() {
+        let first = ByzantineSimulation.run(.init(honest: 3, byzantine: 1, operations: 150, seed: 77))
+        let second = ByzantineSimulation.run(.init(honest: 3, byzantine: 1, operations: 150, seed: 77))
+        #expect(first.state == second.state)
+        #expect(first.attacks == second.attacks)
+        #expect(first.rejectedBatches == second.rejectedBatches)
+    }
+}

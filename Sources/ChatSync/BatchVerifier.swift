@@ -39,6 +39,7 @@ public struct BatchVerifier: Sendable {
     public private(set) var heads: [ReplicaID: Head]
     public let pendingLimit: Int
     private var pending: [AuthenticatedBatch] = []
+    private var pendingHashes: Set<[UInt8]> = []
     public private(set) var rejections = RejectionCounters()
 
     /// - Parameters:
@@ -83,6 +84,8 @@ public struct BatchVerifier: Sendable {
                 rejections.count(.pendingFull)
                 return [.rejected(batch, .pendingFull)]
             }
+            // A copy of a batch already waiting waits once.
+            guard pendingHashes.insert(batch.hash).inserted else { return [verdict] }
             pending.append(batch)
             pendingBytes += batch.batch.bytes.count
             return [verdict]
@@ -144,6 +147,7 @@ public struct BatchVerifier: Sendable {
                 }
             }
             pending = still
+            pendingHashes = Set(still.map(\.hash))
             pendingBytes = still.reduce(0) { $0 + $1.batch.bytes.count }
         }
     }

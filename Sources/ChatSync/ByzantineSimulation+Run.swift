@@ -266,6 +266,7 @@ extension ByzantineSimulation {
                 honestOpsApplied: storedHonest - zero.excluded.keys.count { honestIDs.contains($0) },
                 honestOpsWronglyExcluded: wronglyExcluded.count,
                 byzantineOpsExcluded: zero.excluded.keys.count { byzantineIDs.contains($0.replica) },
+                byzantineBatchesStored: honest[0].log.count { byzantineIDs.contains($0.author) },
                 attacks: attacks, rejectedBatches: rejected, equivocationsDetected: forks, maxPendingBytes: maxPendingBytes,
                 restarts: restarts, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
         }

@@ -85,6 +85,8 @@ public struct ByzantineSimulation: Sendable {
         public var honestOpsWronglyExcluded: Int
         /// Operations of Byzantine replicas stored and excluded by the rules (on replica 0).
         public var byzantineOpsExcluded: Int
+        /// Batches of Byzantine replicas stored on replica 0.
+        public var byzantineBatchesStored: Int
         /// Attacks made, by kind.
         public var attacks: [String: Int]
         /// Batches refused before storage on honest replicas, by reason code.
@@ -147,6 +149,7 @@ extension ByzantineSimulation {
                 switch verdict {
                 case .accepted(let accepted):
                     stored.append(accepted)
+                    self.stored.insert(accepted.hash)
                 case .rejected(_, let reason):
                     if reason.isForkEvidence { forks += 1 } else { counts[reason.code, default: 0] += 1 }
                 case .alreadyCovered(let covered):
@@ -156,7 +159,6 @@ extension ByzantineSimulation {
                 }
             }
             log += stored
-            for batch in stored { self.stored.insert(batch.hash) }
             if needsRebuild { conversation.rebuild(from: log.map(\.batch.operationBatch)) }
             return stored
         }

@@ -44,6 +44,8 @@ public struct Conversation: Sendable {
     /// Per author: timestamps of valid recent posts (the rate window) and the latest timestamp.
     var recentPosts: [ReplicaID: [UInt64]] = [:]
     var latestTimestamp: [ReplicaID: UInt64] = [:]
+    /// Recent resolutions of the governance operations in some batches' pasts, by their ids.
+    var pastResolutions: [[OpID]: GovernanceResolution] = [:]
 
     /// - Parameters:
     ///   - verifyInvite: decodes join tokens and checks their issuers' signatures.
@@ -126,12 +128,11 @@ public struct Conversation: Sendable {
     /// waiting.
     /// - Complexity: O(1) when the batch's past holds every governance operation; else one
     ///   resolution of the governance operations in that past.
-    public func storageRefusal(of batch: OperationBatch) -> StorageRefusal? {
+    public mutating func storageRefusal(of batch: OperationBatch) -> StorageRefusal? {
         guard let (firstID, first) = batch.identified.first else { return .notAMember }
         if case .genesis = first { return nil }
         let cut = batch.causalPast(of: firstID)
-        let past = governance.coversAll(cut) ? governance
-            : GovernanceResolution(resolving: governanceOps.filter { cut.contains($0.id) })
+        let past = governance.coversAll(cut) ? governance : pastResolution(cut)
         if past.final.permissions[batch.author] != nil { return nil }
         guard batch.operations.count == 1, let candidate = governanceOp(firstID, first, batch) else { return .notAMember }
         switch candidate.kind {
@@ -147,6 +148,19 @@ public struct Conversation: Sendable {
         default:
             return .notAMember
         }
+    }
+
+    /// The resolution of the governance operations in `cut` alone. Batches made at about the
+    /// same time share that set, so the last few resolutions are kept by the ids they resolved.
+    /// - Complexity: O(g) to find the set; one resolution when it is new.
+    private mutating func pastResolution(_ cut: CausalPast) -> GovernanceResolution {
+        let ops = governanceOps.filter { cut.contains($0.id) }
+        let key = ops.map(\.id)
+        if let cached = pastResolutions[key] { return cached }
+        let resolution = GovernanceResolution(resolving: ops)
+        if pastResolutions.count >= 16 { pastResolutions.removeAll(keepingCapacity: true) }
+        pastResolutions[key] = resolution
+        return resolution
     }
 
     /// The number of accepted removals.

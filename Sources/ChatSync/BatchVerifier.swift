@@ -63,6 +63,21 @@ public struct BatchVerifier: Sendable {
     /// The vector clock of everything accepted (kept with the heads: O(1) to read).
     public private(set) var clock: VectorClock
 
+    /// Authors that forked their history, with the fork point (see
+    /// ``ChatCore/Conversation/noteEquivocation(by:from:)``): nothing of theirs from there on
+    /// counts, so a batch never waits for it, whichever branch it was built on.
+    public private(set) var equivocators: [ReplicaID: UInt32] = [:]
+
+    /// Stops waiting for `author`'s operations from `counter` on, and re-judges what waits.
+    public mutating func noteEquivocation(by author: ReplicaID, from counter: UInt32,
+                                          admit: (AuthenticatedBatch) -> BatchRejection? = { _ in nil }) -> [Verdict] {
+        if let known = equivocators[author], known <= counter { return [] }
+        equivocators[author] = counter
+        var verdicts: [Verdict] = []
+        drainPending(into: &verdicts, admit: admit)
+        return verdicts
+    }
+
     /// Counts a rejection decided outside (for example by the authenticator).
     public mutating func count(_ rejection: BatchRejection) { rejections.count(rejection) }
 
@@ -117,7 +132,8 @@ public struct BatchVerifier: Sendable {
         if content.firstCounter > head.nextCounter { return .held(batch) }
         guard content.previousHash == head.hash else { return .rejected(batch, .chainMismatch) }
         let dependenciesHeld = content.clock.allEntries { replica, count in
-            replica == content.author || (heads[replica]?.nextCounter ?? 0) >= count
+            let needed = equivocators.isEmpty ? count : min(count, equivocators[replica] ?? count)
+            return replica == content.author || (heads[replica]?.nextCounter ?? 0) >= needed
         }
         guard dependenciesHeld else { return .held(batch) }
         if let refusal = admit(batch) { return .rejected(batch, refusal) }

@@ -104,9 +104,12 @@ extension ByzantineSimulation {
                 progress = false
                 for source in honest.indices {
                     for target in honest.indices where target != source {
-                        let missing = honest[source].log.filter { !honest[target].stored.contains($0.hash) }
-                        for batch in missing where !honest[target].ingest(batch.batch.bytes, counts: &rejected, forks: &forks).isEmpty {
-                            progress = true
+                        let known = honest[target].stored.union(honest[target].evidence.map(\.hash))
+                        let missing = (honest[source].log + honest[source].evidence).filter { !known.contains($0.hash) }
+                        for batch in missing {
+                            let before = honest[target].evidence.count
+                            let stored = honest[target].ingest(batch.batch.bytes, counts: &rejected, forks: &forks)
+                            if !stored.isEmpty || honest[target].evidence.count > before { progress = true }
                         }
                     }
                 }
@@ -118,7 +121,7 @@ extension ByzantineSimulation {
         mutating func writeHonest(_ index: Int, _ ops: [ConversationOp]) {
             guard !ops.isEmpty else { return }
             now += UInt64.random(in: 1 ... 2000, using: &random)
-            let bytes = honest[index].write(ops, at: now)
+            guard let bytes = honest[index].write(ops, at: now) else { return }
             if let batch = try? SignedBatch(decoding: bytes) { honestOps += batch.content.operationIDs }
             sent.append(bytes)
             broadcast(bytes, from: index)
@@ -126,6 +129,8 @@ extension ByzantineSimulation {
 
         mutating func honestTurn(_ index: Int) {
             let document = honest[index].conversation.document
+            // A member's node writes only once it knows it is one.
+            guard document.permissions[honest[index].id] != nil else { return }
             let visible = document.orderedMessages
             let own = visible.filter { $0.author == honest[index].id }
             let honestIDs = Set(honest.map(\.id))
@@ -232,6 +237,13 @@ extension ByzantineSimulation {
                 var signed = Array(batch.signedBytes)
                 if let start = signed.firstRange(of: Array("MARKER".utf8))?.lowerBound { signed[start] = 0xFF }
                 out = [signed + me.key.sign(signed).bytes]
+            case .equivocation:
+                let first = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now)
+                let second = me.sign([document.newMessage(Array("other".unicodeScalars))], clock: seen, conversation: conversation, at: now)
+                me.adopt(first)
+                let half = honest.indices.shuffled(using: &random).prefix(honest.count / 2)
+                for index in honest.indices { honest[index].inbox.append(half.contains(index) ? first.bytes : second.bytes) }
+                sent += [first.bytes, second.bytes]
             case .authorFlood, .strangerRequest:
                 for _ in 0 ..< (attack == .authorFlood ? 10 : 1) {
                     freshKeys += 1
@@ -267,7 +279,8 @@ extension ByzantineSimulation {
                 honestOpsWronglyExcluded: wronglyExcluded.count,
                 byzantineOpsExcluded: zero.excluded.keys.count { byzantineIDs.contains($0.replica) },
                 byzantineBatchesStored: honest[0].log.count { byzantineIDs.contains($0.author) },
-                attacks: attacks, rejectedBatches: rejected, equivocationsDetected: forks, maxPendingBytes: maxPendingBytes,
+                attacks: attacks, rejectedBatches: rejected, equivocationsDetected: zero.equivocators.count,
+                maxPendingBytes: maxPendingBytes,
                 restarts: restarts, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
         }
     }

@@ -13,9 +13,9 @@ import ChatWire
 /// honest replica must show the same visible state with no honest operation excluded (honest
 /// members' permissions never change, so no exclusion of theirs is legitimate).
 ///
-/// Equivocation (two batches signed for the same counters) is not among the attacks yet: a
-/// forked author is detected and its second branch kept as evidence, but replicas that kept
-/// different branches do not converge (issue 14, attack 2, is open).
+/// Equivocation is among the attacks: an author that signs two batches for the same counters
+/// is frozen at the fork point on every replica that learns both (anti-entropy here also
+/// exchanges the evidence, as nodes relay it).
 public struct ByzantineSimulation: Sendable {
     public struct Configuration: Sendable {
         public var honest: Int
@@ -73,6 +73,8 @@ public struct ByzantineSimulation: Sendable {
         case authorFlood = "author_flood"
         /// A fresh key asking for access.
         case strangerRequest = "stranger_request"
+        /// Two different batches for the same counters, each sent to half of the replicas.
+        case equivocation
     }
 
     public struct Report: Sendable {
@@ -117,6 +119,8 @@ extension ByzantineSimulation {
         var conversation: Conversation
         var log: [AuthenticatedBatch] = []
         var stored: Set<[UInt8]> = []
+        /// Validly signed batches that conflict with an author's stored chain.
+        var evidence: [AuthenticatedBatch] = []
         var inbox: [[UInt8]] = []
 
         var id: ReplicaID { key.publicKey.replicaID }
@@ -139,40 +143,67 @@ extension ByzantineSimulation {
             }
             var needsRebuild = false
             var stored: [AuthenticatedBatch] = []
-            let verdicts = verifier.submit(batch) { candidate in
+            var conflicting: [AuthenticatedBatch] = []
+            func admit(_ candidate: AuthenticatedBatch) -> BatchRejection? {
                 let operations = candidate.batch.operationBatch
                 if let refusal = conversation.storageRefusal(of: operations) { return .notAMember(refusal) }
                 needsRebuild = conversation.receive(operations).needsRebuild || needsRebuild
                 return nil
             }
-            for verdict in verdicts {
-                switch verdict {
-                case .accepted(let accepted):
-                    stored.append(accepted)
-                    self.stored.insert(accepted.hash)
-                case .rejected(_, let reason):
-                    if reason.isForkEvidence { forks += 1 } else { counts[reason.code, default: 0] += 1 }
-                case .alreadyCovered(let covered):
-                    if !self.stored.contains(covered.hash) { forks += 1 }
-                case .held:
-                    break
+            var verdicts = verifier.submit(batch, admit: admit)
+            while !verdicts.isEmpty {
+                for verdict in verdicts {
+                    switch verdict {
+                    case .accepted(let accepted):
+                        stored.append(accepted)
+                        self.stored.insert(accepted.hash)
+                    case .rejected(let rejected, let reason):
+                        if reason.isForkEvidence { conflicting.append(rejected) } else { counts[reason.code, default: 0] += 1 }
+                    case .alreadyCovered(let covered):
+                        if !self.stored.contains(covered.hash) { conflicting.append(covered) }
+                    case .held:
+                        break
+                    }
                 }
+                verdicts = []
+                for batch in conflicting where !evidence.contains(where: { $0.hash == batch.hash }) {
+                    evidence.append(batch)
+                    forks += 1
+                    guard let point = forkPoint(of: batch, among: log + stored) else { continue }
+                    needsRebuild = conversation.noteEquivocation(by: batch.author, from: point) || needsRebuild
+                    verdicts += verifier.noteEquivocation(by: batch.author, from: point, admit: admit)
+                }
+                conflicting = []
             }
             log += stored
             if needsRebuild { conversation.rebuild(from: log.map(\.batch.operationBatch)) }
             return stored
         }
 
-        /// Signs `ops` as this replica's next batch and ingests it.
-        mutating func write(_ ops: [ConversationOp], at time: UInt64) -> [UInt8] {
+        /// The fork point `batch` reveals: the smallest first counter of two different batches
+        /// of its author whose counters overlap, among everything known; nil when it overlaps none.
+        func forkPoint(of batch: AuthenticatedBatch, among log: [AuthenticatedBatch]) -> UInt32? {
+            let author = batch.author
+            var point: UInt32?
+            for other in log + evidence where other.author == author && other.hash != batch.hash {
+                guard other.firstCounter < batch.endCounter, batch.firstCounter < other.endCounter else { continue }
+                let candidate = min(other.firstCounter, batch.firstCounter)
+                point = min(point ?? candidate, candidate)
+            }
+            return point
+        }
+
+        /// Signs `ops` as this replica's next batch and ingests it; nil when its own replica
+        /// would not store it (as a node refuses to write where it is not a member).
+        mutating func write(_ ops: [ConversationOp], at time: UInt64) -> [UInt8]? {
             let head = verifier.heads[id] ?? .empty
             let content = BatchContent(conversation: verifier.conversation, author: id, firstCounter: head.nextCounter,
                                        timestamp: time, previousHash: head.hash, clock: verifier.clock, operations: ops)
             let batch = SignedBatch(content: content) { key.sign($0).bytes }
             var counts: [String: Int] = [:]
             var forks = 0
-            _ = ingest(batch.bytes, counts: &counts, forks: &forks)
-            return batch.bytes
+            return ingest(batch.bytes, counts: &counts, forks: &forks).contains { $0.hash == Hashing.blake2b(batch.bytes) }
+                ? batch.bytes : nil
         }
 
         /// Restarts from a snapshot of the conversation and the stored chain heads: what waited
@@ -182,6 +213,7 @@ extension ByzantineSimulation {
                                                    localReplica: id, verifyInvite: { _ in nil }) else { return false }
             conversation = reloaded
             verifier = BatchVerifier(conversation: verifier.conversation, heads: verifier.heads)
+            for (author, point) in reloaded.equivocators { _ = verifier.noteEquivocation(by: author, from: point) }
             return true
         }
     }
@@ -198,9 +230,14 @@ extension ByzantineSimulation {
         /// Signs the next batch of its chain with the clock it chooses.
         mutating func chain(_ ops: [ConversationOp], clock: VectorClock, conversation: ConversationID, at time: UInt64) -> SignedBatch {
             let batch = sign(ops, clock: clock, conversation: conversation, at: time)
+            adopt(batch)
+            return batch
+        }
+
+        /// Continues its chain after `batch` (signed at its next counter).
+        mutating func adopt(_ batch: SignedBatch) {
             head = BatchVerifier.Head(nextCounter: head.nextCounter + UInt32(truncatingIfNeeded: batch.idCount),
                                       hash: Hashing.blake2b(batch.bytes))
-            return batch
         }
 
         /// Signs a batch at its next counter without extending its chain.

@@ -152,4 +152,53 @@ import Testing
         }
         #expect(first.document.canonicalVisibleState() == second.document.canonicalVisibleState())
     }
+
+    /// Attack 2, the split: Ben signs two different batches for the same counters and each
+    /// replica gets one; Cat replies after Ben's message on one side, Ana on the other. Once
+    /// each replica has both, Ben is frozen at the fork point on both: his forked messages are
+    /// excluded on both branches, both replies stay, in the same place, and the states match.
+    @Test func anEquivocatorIsFrozenAtTheForkAndHonestRepliesOnEitherBranchStay() {
+        var s = Scenario()
+        var base = start(ben: .comment, cat: .comment, &s)
+        base.append(s.batch(ana, [post("first")], seen: s.everything))
+        let first = OpID(replica: ana, counter: 3)
+        let past = s.everything
+        let branchA = s.batch(ben, [post("A", after: first)], seen: past)
+        s.next[ben] = 0 // the same counters again
+        let branchB = s.batch(ben, [post("B, longer", after: first)], seen: past)
+        let benMessage = OpID(replica: ben, counter: 0)
+        var sawA = past
+        sawA[ben] = 2
+        let catReply = s.batch(cat, [post("cat's reply", after: benMessage)], seen: sawA)
+        var sawB = past
+        sawB[ben] = 10
+        let anaReply = s.batch(ana, [post("ana's reply", after: benMessage)], seen: sawB)
+
+        var x = replica(base + [branchA, catReply])
+        var y = replica(base + [branchB, anaReply])
+        // Each learns the other branch (fork evidence): Ben is frozen from counter 0.
+        let xRebuilds = x.noteEquivocation(by: ben, from: 0)
+        x.rebuild(from: base + [branchA, catReply])
+        let yRebuilds = y.noteEquivocation(by: ben, from: 0)
+        y.rebuild(from: base + [branchB, anaReply])
+        let again = x.noteEquivocation(by: ben, from: 0)
+        #expect(xRebuilds && yRebuilds)
+        #expect(!again, "a fork point already known changes nothing")
+        feed(&x, [anaReply])
+        feed(&y, [catReply])
+        for c in [x, y] {
+            #expect(c.excluded[benMessage] == .equivocated)
+            #expect(c.excluded[OpID(replica: cat, counter: 0)] == nil)
+            #expect(c.excluded[OpID(replica: ana, counter: 9)] == nil)
+            #expect(Set(texts(c)) == ["first", "cat's reply", "ana's reply"])
+            #expect(texts(c).first == "first", "replies stay after the message they followed")
+        }
+        #expect(x.document.canonicalVisibleState() == y.document.canonicalVisibleState())
+
+        // The fork point survives a snapshot.
+        let reloaded = try? Conversation(snapshot: x.encodedSnapshot(), id: Scenario.conversation,
+                                         localReplica: ReplicaID(testValue: 99), verifyInvite: { _ in nil })
+        #expect(reloaded?.equivocators[ben] == 0)
+        #expect(reloaded?.document.canonicalVisibleState() == x.document.canonicalVisibleState())
+    }
 }

@@ -8,7 +8,8 @@ import Testing
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func honestReplicasConvergeWhateverTheByzantineOnesSign(seed: UInt64) {
         let report = ByzantineSimulation.run(.init(honest: 4, byzantine: 2, operations: 400, seed: seed))
-        #expect(report.converged, "seed \(seed): honest replica \(report.firstDifference ?? -1) differs")
+        let converged = report.converged
+        #expect(converged, "seed \(seed): honest replica \(report.firstDifference ?? -1) differs")
         #expect(report.honestOpsWronglyExcluded == 0, "seed \(seed)")
         #expect(report.snapshotFailures == 0, "seed \(seed)")
         #expect(report.honestOpsApplied == report.honestOpsTotal, "seed \(seed): every honest op reached replica 0")

@@ -6,11 +6,12 @@
 ///
 /// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
 /// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``) and a
-/// direct invitation's token to kind 7. Older
+/// direct invitation's token to kind 7; version 4 adds the equivocating authors with their fork
+/// points at the end. Older
 /// snapshots (which cannot hold them) still load.
 extension Conversation {
     static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
-    static let snapshotVersion: UInt8 = 3
+    static let snapshotVersion: UInt8 = 4
     static let snapshotMagic: [UInt8] = snapshotMagicPrefix + [snapshotVersion]
 
     /// The whole state as bytes.
@@ -107,6 +108,12 @@ extension Conversation {
             let window = recentPosts[author] ?? []
             writer.write(varint: UInt64(window.count))
             for time in window { writer.write(varint: time) }
+        }
+        let forked = equivocators.sorted { $0.key < $1.key }
+        writer.write(varint: UInt64(forked.count))
+        for (author, point) in forked {
+            writer.write(bytes: author.bytes)
+            writer.write(varint: point)
         }
         return writer.bytes
     }
@@ -223,6 +230,12 @@ extension Conversation {
                 var window: [UInt64] = []
                 for _ in 0 ..< (try reader.readCount(limit: reader.remaining)) { window.append(try reader.readVarint()) }
                 recentPosts[author] = window
+            }
+            if version >= 4 {
+                for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 33)) {
+                    let author = try readReplica(&reader)
+                    equivocators[author] = try reader.readVarint32()
+                }
             }
             guard reader.isAtEnd else { throw DocumentError.malformedSnapshot("trailing bytes") }
         } catch let error as DocumentError {

@@ -44,6 +44,9 @@ public struct Conversation: Sendable {
     /// Per author: timestamps of valid recent posts (the rate window) and the latest timestamp.
     var recentPosts: [ReplicaID: [UInt64]] = [:]
     var latestTimestamp: [ReplicaID: UInt64] = [:]
+    /// Authors that forked their history, with the fork point: every operation of theirs from
+    /// that counter on is excluded, on every branch.
+    public internal(set) var equivocators: [ReplicaID: UInt32] = [:]
     /// Recent resolutions of the governance operations in some batches' pasts, by their ids.
     var pastResolutions: [[OpID]: GovernanceResolution] = [:]
 
@@ -67,7 +70,7 @@ public struct Conversation: Sendable {
     public mutating func receive(_ batch: OperationBatch) -> ReceiveResult {
         guard batch.firstCounter >= clock[batch.author] else { return ReceiveResult(duplicate: true) }
         let identified = batch.identified
-        let fresh = identified.compactMap { governanceOp($0.id, $0.op, batch) }
+        let fresh = identified.compactMap { isEquivocated($0.id) ? nil : governanceOp($0.id, $0.op, batch) }
         var result = ReceiveResult()
         if !fresh.isEmpty {
             let before = governance
@@ -97,6 +100,57 @@ public struct Conversation: Sendable {
         var ignored = ReceiveResult()
         for batch in batches where batch.firstCounter >= clock[batch.author] {
             apply(batch, identified: batch.identified, into: &ignored)
+        }
+    }
+
+    /// Records that `author` signed two different batches for the same counters, the earliest
+    /// at `counter` (the smallest first counter of two overlapping batches it signed). From
+    /// then on every operation of `author` at or after the fork point is excluded as
+    /// `equivocated` on every branch, and never placed; operations of others that anchored on
+    /// such an element are placed without it (see ``reanchored(_:cut:)``), so honest replies
+    /// built on either branch stay. Every replica that
+    /// knows the same batches computes the same fork point, so they agree.
+    /// - Returns: true when the caller must rebuild (``rebuild(from:)``) with every batch.
+    /// - Complexity: one governance resolution.
+    public mutating func noteEquivocation(by author: ReplicaID, from counter: UInt32) -> Bool {
+        if let known = equivocators[author], known <= counter { return false }
+        equivocators[author] = counter
+        let equivocators = self.equivocators
+        governanceOps.removeAll { op in equivocators[op.id.replica].map { op.id.counter >= $0 } ?? false }
+        governance = GovernanceResolution(resolving: governanceOps)
+        pastResolutions = [:]
+        syncMembership()
+        return true
+    }
+
+    /// True when `id` was signed by an equivocating author at or after its fork point.
+    @inline(__always)
+    func isEquivocated(_ id: OpID) -> Bool {
+        guard !equivocators.isEmpty, let point = equivocators[id.replica] else { return false }
+        return id.counter >= point
+    }
+
+    /// `op` (with causal past `cut`) placed without equivocated elements: an equivocated
+    /// origin-right becomes the end; an equivocated origin-left becomes the last element before
+    /// the origin-right that is in the past and not equivocated (or the start), so a reply to
+    /// an equivocator's message stays where its author put it, after the messages it saw.
+    /// - Complexity: O(1) unless an origin is equivocated; then O(n) in the sequence.
+    private func reanchored(_ op: ConversationOp, cut: CausalPast) -> ConversationOp {
+        func anchors<Element>(_ left: OpID?, _ right: OpID?, in sequence: SequenceCRDT<Element>) -> (OpID?, OpID?) {
+            let right = right.flatMap { isEquivocated($0) ? nil : $0 }
+            guard let left, isEquivocated(left) else { return (left, right) }
+            return (sequence.lastElement(before: right) { cut.contains($0) && !isEquivocated($0) }, right)
+        }
+        switch op {
+        case .postMessage(var post):
+            (post.originLeft, post.originRight) = anchors(post.originLeft, post.originRight, in: document.messageList)
+            return .postMessage(post)
+        case .insertText(var insert):
+            guard let body = document.messages[insert.message]?.body else { return op }
+            (insert.originLeft, insert.originRight) = anchors(insert.originLeft, insert.originRight, in: body)
+            return .insertText(insert)
+        default:
+            return op
         }
     }
 
@@ -237,7 +291,13 @@ public struct Conversation: Sendable {
         let author = batch.author
         let timestamp = max(batch.timestamp, latestTimestamp[author] ?? 0)
         latestTimestamp[author] = timestamp
-        for (id, op) in identified {
+        for (id, original) in identified {
+            if isEquivocated(id) {
+                excluded[id] = .equivocated
+                result.excluded += 1
+                continue
+            }
+            let op = equivocators.isEmpty ? original : reanchored(original, cut: batch.causalPast(of: id))
             if let reason = judge(id, op, batch, timestamp: timestamp) {
                 excluded[id] = reason
                 result.excluded += 1

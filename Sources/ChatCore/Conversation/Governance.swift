@@ -23,6 +23,10 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
     /// document could not apply, or a sharing operation with a token id that is not 16 bytes
     /// (or a second record of the same id).
     case invalid = "invalid"
+    /// Signed by an author that forked its own history (two different batches for the same
+    /// counters), at or after the fork point: excluded on every branch (see
+    /// ``Conversation/noteEquivocation(by:from:)``).
+    case equivocated = "equivocated"
 
     /// True when the operation is ill-formed in its causal past (it names what is not there,
     /// or is not a valid operation at all), as opposed to well-formed but not allowed. A
@@ -30,7 +34,7 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
     /// anchored on it before it was excluded.
     public var isStructural: Bool {
         switch self {
-        case .unknownTarget, .invalid: true
+        case .unknownTarget, .invalid, .equivocated: true
         case .notPermitted, .revoked, .lastAdmin, .invalidInvite, .tooLarge, .invalidName, .rateLimited: false
         }
     }

@@ -139,6 +139,28 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         return core.precedes(left, right)
     }
 
+    /// The last element (deleted or not) before `bound` (nil: the end) in sequence order whose
+    /// id satisfies `include`; nil when there is none. For re-anchoring an insert whose origin
+    /// cannot be used: the order of elements already here never changes, so every replica that
+    /// holds the same elements answers alike.
+    /// - Complexity: O(n); for rare repairs, not for the editing path.
+    public func lastElement(before bound: OpID?, where include: (OpID) -> Bool) -> OpID? {
+        var result: OpID?
+        var reached = false
+        core.tree.forEachSpan { span in
+            guard !reached else { return }
+            for offset in 0 ..< span.length {
+                guard let id = core.opID(span.id.advanced(by: offset)) else { continue }
+                if id == bound {
+                    reached = true
+                    return
+                }
+                if include(id) { result = id }
+            }
+        }
+        return result
+    }
+
     /// Hides the present elements `id ..< id + count` (ids of one replica) as if deleted,
     /// without a delete operation. For documents that keep an excluded insert only so that
     /// others anchored on it keep their order; not part of the history ``operations(since:)``

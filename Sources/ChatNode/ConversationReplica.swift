@@ -76,9 +76,23 @@ public actor ConversationReplica {
                     .map(ConversationInputs.operationBatch))
             }
             let heads = try store.heads(of: conversationID)
-            let verifier = BatchVerifier(
+            var verifier = BatchVerifier(
                 conversation: conversationID,
                 heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) })
+            // Authors the stored evidence shows forked (a snapshot may predate the evidence).
+            var forked = false
+            for record in try store.forks(of: conversationID) {
+                guard let signed = try? SignedBatch(decoding: record.bytes, limits: limits) else { continue }
+                let batch = AuthenticatedBatch(storedBatch: signed, hash: record.hash)
+                if let point = forkPoint(of: batch, evidence: [], store: store, conversation: conversationID, limits: limits).0 {
+                    forked = conversation.noteEquivocation(by: batch.author, from: point) || forked
+                }
+            }
+            for (author, point) in conversation.equivocators { _ = verifier.noteEquivocation(by: author, from: point) }
+            if forked {
+                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
+                    .map(ConversationInputs.operationBatch))
+            }
             return (verifier, conversation)
         } catch let error as NodeError {
             throw error
@@ -224,40 +238,22 @@ public actor ConversationReplica {
     }
 
     func commitOutcome(_ authenticated: [Result<AuthenticatedBatch, BatchRejection>]) throws(NodeError) -> IngestOutcome {
-        var report = IngestReport()
-        report.signaturesVerified = authenticated.count { if case .failure(.malformed) = $0 { false } else { true } }
-        var records: [BatchRecord] = []
-        var toApply: [AuthenticatedBatch] = []
-        var evidence: [BatchRecord] = []
-        var tally = ApplyTally()
+        var group = CommitGroup()
+        group.report.signaturesVerified = authenticated.count { if case .failure(.malformed) = $0 { false } else { true } }
         for result in authenticated {
             switch result {
             case .failure(let rejection):
                 verifier.count(rejection)
-                report.rejected[rejection.code, default: 0] += 1
+                group.report.rejected[rejection.code, default: 0] += 1
             case .success(let batch):
                 // Each batch is judged for storage against the state its past produced, and
                 // applied at once, so the next one (a joiner's message after its join) sees it.
-                for verdict in verifier.submit(batch, admit: { admitAndApply($0, into: &tally) }) {
-                    switch verdict {
-                    case .accepted(let accepted):
-                        records.append(record(for: accepted))
-                        toApply.append(accepted)
-                    case .alreadyCovered(let covered):
-                        records.append(record(for: covered))
-                    case .held:
-                        report.held += 1
-                    case .rejected(let rejected, let reason):
-                        if reason.isForkEvidence {
-                            evidence.append(record(for: rejected))
-                            report.forks += 1
-                        } else {
-                            report.rejected[reason.code, default: 0] += 1
-                        }
-                    }
-                }
+                handle(verifier.submit(batch, admit: { admitAndApply($0, into: &group.tally) }), in: &group)
             }
         }
+        try settleForks(in: &group)
+        var report = group.report
+        let (records, toApply, evidence, tally) = (group.records, group.toApply, group.evidence, group.tally)
         let (applied, excluded, needsRebuild) = (tally.applied, tally.excluded, tally.needsRebuild)
         operationsSinceSnapshot += applied
         var snapshot: Snapshot?
@@ -267,14 +263,13 @@ public actor ConversationReplica {
         do {
             let result: AppendResult
             do {
-                result = try store.append(records, snapshot: snapshot)
+                result = try store.append(records, evidence: evidence, snapshot: snapshot)
             } catch {
                 // Nothing of this group was written: go back to exactly what the store holds,
                 // so the batches can be offered again.
                 (verifier, conversation) = try Self.load(store, conversationID, localReplica: localReplica, limits: limits)
                 throw error
             }
-            if !evidence.isEmpty { try store.recordEvidence(evidence) }
             for (index, outcome) in result.outcomes.enumerated() {
                 switch outcome {
                 case .stored: report.accepted += 1
@@ -314,7 +309,115 @@ public actor ConversationReplica {
             for event in conversation.document.events(of: toApply, in: conversationID) { eventSink.yield(event) }
         }
         let authentic = authenticated.compactMap { try? $0.get() }
-        return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock)
+        return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock,
+                             evidence: group.relayedEvidence)
+    }
+
+    /// What one commit collects from the verifier's verdicts before it writes.
+    struct CommitGroup {
+        var report = IngestReport()
+        var records: [BatchRecord] = []
+        var toApply: [AuthenticatedBatch] = []
+        /// Conflicting batches to keep as fork evidence.
+        var evidence: [BatchRecord] = []
+        /// Conflicting batches whose fork point is not settled yet.
+        var conflicting: [AuthenticatedBatch] = []
+        /// Batches that reveal a fork, for every peer (conflicting ones and the stored ones they
+        /// conflict with): a clock cannot tell two branches apart.
+        var relayedEvidence: [AuthenticatedBatch] = []
+        var tally = ApplyTally()
+    }
+
+    /// Sorts verdicts into the group: accepted batches to store, duplicates, and conflicting
+    /// batches (a second version of stored counters, or a chain that does not continue).
+    private func handle(_ verdicts: [BatchVerifier.Verdict], in group: inout CommitGroup) {
+        for verdict in verdicts {
+            switch verdict {
+            case .accepted(let accepted):
+                group.records.append(record(for: accepted))
+                group.toApply.append(accepted)
+            case .alreadyCovered(let covered):
+                if isKnown(covered, in: group) {
+                    group.report.duplicates += 1
+                } else {
+                    group.conflicting.append(covered)
+                }
+            case .held:
+                group.report.held += 1
+            case .rejected(let rejected, let reason):
+                if reason.isForkEvidence {
+                    if !isKnown(rejected, in: group) { group.conflicting.append(rejected) }
+                } else {
+                    group.report.rejected[reason.code, default: 0] += 1
+                }
+            }
+        }
+    }
+
+    /// True when `batch` is stored, kept as evidence, or already in this group.
+    private func isKnown(_ batch: AuthenticatedBatch, in group: CommitGroup) -> Bool {
+        if group.records.contains(where: { $0.hash == batch.hash }) || group.evidence.contains(where: { $0.hash == batch.hash }) {
+            return true
+        }
+        if let stored = try? store.batch(conversationID, author: batch.author, containing: batch.firstCounter),
+           stored.hash == batch.hash { return true }
+        return (try? store.forks(of: conversationID))?.contains { $0.hash == batch.hash } ?? false
+    }
+
+    /// Keeps each conflicting batch as evidence and freezes its author at the fork point it
+    /// reveals (``Conversation/noteEquivocation(by:from:)``); what waited on the frozen
+    /// author's operations is released into the group.
+    /// - Complexity: O(log n) store reads per conflicting batch's overlap, plus the evidence kept.
+    private func settleForks(in group: inout CommitGroup) throws(NodeError) {
+        while let batch = group.conflicting.popLast() {
+            guard !group.evidence.contains(where: { $0.hash == batch.hash }) else { continue }
+            group.evidence.append(record(for: batch))
+            group.report.forks += 1
+            let (point, counterparts) = forkPoint(of: batch, group: group)
+            group.relayedEvidence += [batch] + counterparts
+            guard let point else { continue }
+            if conversation.noteEquivocation(by: batch.author, from: point) { group.tally.needsRebuild = true }
+            handle(verifier.noteEquivocation(by: batch.author, from: point, admit: { admitAndApply($0, into: &group.tally) }),
+                   in: &group)
+        }
+    }
+
+    /// The fork point `batch` reveals against the stored log, the stored evidence and the
+    /// group's evidence (the smallest first counter of two different overlapping batches of its
+    /// author), and the batches it conflicts with. For a chain that does not continue ours,
+    /// the counterpart is our batch it should have followed.
+    private func forkPoint(of batch: AuthenticatedBatch, group: CommitGroup) -> (UInt32?, [AuthenticatedBatch]) {
+        Self.forkPoint(of: batch, evidence: group.evidence, store: store, conversation: conversationID, limits: limits)
+    }
+
+    static func forkPoint(of batch: AuthenticatedBatch, evidence: [BatchRecord], store: ChatStore,
+                          conversation conversationID: ConversationID, limits: WireLimits) -> (UInt32?, [AuthenticatedBatch]) {
+        var point: UInt32?
+        var counterparts: [AuthenticatedBatch] = []
+        func consider(_ other: BatchRecord) {
+            guard other.hash != batch.hash, other.firstCounter < batch.endCounter,
+                  batch.firstCounter < other.firstCounter &+ other.opCount else { return }
+            let candidate = min(other.firstCounter, batch.firstCounter)
+            point = min(point ?? candidate, candidate)
+            if let signed = try? SignedBatch(decoding: other.bytes, limits: limits) {
+                counterparts.append(AuthenticatedBatch(storedBatch: signed, hash: other.hash))
+            }
+        }
+        var counter = batch.firstCounter
+        while counter < batch.endCounter,
+              let stored = try? store.batch(conversationID, author: batch.author, containing: counter) {
+            consider(stored)
+            counter = stored.firstCounter &+ stored.opCount
+        }
+        for other in ((try? store.forks(of: conversationID)) ?? []) + evidence where other.author == batch.author {
+            consider(other)
+        }
+        if counterparts.isEmpty, batch.firstCounter > 0,
+           let previous = try? store.batch(conversationID, author: batch.author, containing: batch.firstCounter - 1),
+           let signed = try? SignedBatch(decoding: previous.bytes, limits: limits) {
+            counterparts.append(AuthenticatedBatch(storedBatch: signed, hash: previous.hash))
+        }
+        return (point, counterparts)
     }
 
     /// What applying a group of batches did.

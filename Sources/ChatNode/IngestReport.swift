@@ -46,4 +46,16 @@ public struct IngestOutcome: Sendable {
     public var accepted: [AuthenticatedBatch]
     /// The replica's clock right after this commit.
     public var clockAfter: VectorClock
+    /// Batches that reveal a fork, to send to every peer whatever its clock says (see
+    /// ``ConversationReplica``): new conflicting batches and the stored ones they conflict with.
+    public var evidence: [AuthenticatedBatch] = []
+
+    public init(report: IngestReport, authentic: [AuthenticatedBatch], accepted: [AuthenticatedBatch],
+                clockAfter: VectorClock, evidence: [AuthenticatedBatch] = []) {
+        self.report = report
+        self.authentic = authentic
+        self.accepted = accepted
+        self.clockAfter = clockAfter
+        self.evidence = evidence
+    }
 }

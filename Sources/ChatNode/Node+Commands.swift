@@ -26,6 +26,11 @@ public struct MemberEntry: Sendable, Hashable, Codable {
     /// True when this node has a session with the member (or it is this node).
     public var online: Bool
     public var isSelf: Bool
+    /// True when the member's node signed two different batches for the same counters: its
+    /// operations from the fork point on are excluded everywhere.
+    public var equivocated: Bool = false
+    /// The counter from which its operations are excluded, when it equivocated.
+    public var forkPoint: UInt32?
 }
 
 /// Message ids in text: the author's key in hex (a prefix of at least 8 digits is enough) and
@@ -172,12 +177,14 @@ extension Node {
 
     /// The members of a conversation: online ones first, then by name.
     public func members(_ conversation: ConversationID) async throws(NodeCommandError) -> [MemberEntry] {
-        let document = try await replica(conversation).document
+        let state = try await replica(conversation).conversation
+        let document = state.document
         let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
         return document.permissions.map { member, permission in
             MemberEntry(key: PublicKey(member).text, name: document.profiles[member]?.profile.displayName,
                         permission: permission.description, online: member == replicaID || connected.contains(member),
-                        isSelf: member == replicaID)
+                        isSelf: member == replicaID, equivocated: state.equivocators[member] != nil,
+                        forkPoint: state.equivocators[member])
         }
         .sorted { ($0.online ? 0 : 1, $0.name ?? "~", $0.key) < ($1.online ? 0 : 1, $1.name ?? "~", $1.key) }
     }
@@ -202,14 +209,16 @@ extension Node {
         }
         var conversations: [NodeStatus.Conversation] = []
         for (id, replica) in replicas.sorted(by: { $0.key < $1.key }) {
-            let document = await replica.document
+            let state = await replica.conversation
+            let document = state.document
             let clock = await replica.clock
             conversations.append(NodeStatus.Conversation(
                 id: id.hex, title: document.title,
                 clock: Dictionary(uniqueKeysWithValues: clock.entries.map { (PublicKey($0.replica).text, $0.count) }),
                 pendingBatches: await replica.pendingCount, rejections: await replica.rejections.byCode,
                 messages: document.orderedMessages.count, members: document.permissions.count,
-                joining: pendingJoins[id] != nil))
+                joining: pendingJoins[id] != nil,
+                equivocators: Dictionary(uniqueKeysWithValues: state.equivocators.map { (PublicKey($0.key).text, $0.value) })))
         }
         return NodeStatus(identity: identity.publicKey.text, listening: listeningOn?.description,
                           dialing: dialers.keys.sorted().map(\.description), peers: peers,
@@ -242,6 +251,8 @@ public struct NodeStatus: Sendable, Hashable, Codable {
         public var messages: Int
         public var members: Int
         public var joining: Bool
+        /// Members whose nodes forked their history (key text → fork point).
+        public var equivocators: [String: UInt32] = [:]
     }
 
     public var identity: String

@@ -375,7 +375,19 @@ extension Node {
                     links[id]?.machines[conversation] = machine
                 }
                 await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
+                await relayEvidence(outcome.evidence, in: conversation)
             }
+        }
+    }
+
+    /// Sends batches that reveal a fork to every session of the conversation.
+    func relayEvidence(_ batches: [AuthenticatedBatch], in conversation: ConversationID) async {
+        guard !batches.isEmpty else { return }
+        for id in links.keys.sorted() {
+            guard var machine = links[id]?.machines[conversation] else { continue }
+            let actions = machine.pushEvidence(batches)
+            links[id]?.machines[conversation] = machine
+            await perform(actions, link: id, conversation: conversation)
         }
     }
 

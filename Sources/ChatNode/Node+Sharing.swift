@@ -204,7 +204,7 @@ extension Node {
                                          excluded: { state.excluded[$0] != nil }, sessions: sessions.records,
                                          verifyInvite: ConversationInputs.verifyInvite,
                                          verifyAdmission: ConversationInputs.verifyAdmission,
-                                         keyText: { PublicKey($0).text })
+                                         keyText: { PublicKey($0).text }, equivocators: state.equivocators)
         return filter.apply(to: entries)
     }
 

@@ -281,7 +281,7 @@ extension ByzantineSimulation {
                 byzantineBatchesStored: honest[0].log.count { byzantineIDs.contains($0.author) },
                 attacks: attacks, rejectedBatches: rejected, equivocationsDetected: zero.equivocators.count,
                 maxPendingBytes: maxPendingBytes,
-                restarts: restarts, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
+                restarts: restarts, rebuilds: honest.reduce(0) { $0 + $1.rebuilds }, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
         }
     }
 }

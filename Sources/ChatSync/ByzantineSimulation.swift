@@ -97,6 +97,9 @@ public struct ByzantineSimulation: Sendable {
         /// The most bytes waiting in any honest replica's verifier at once.
         public var maxPendingBytes: Int
         public var restarts: Int
+        /// Rebuilds of the visible state on all honest replicas (removals, demotions and forks
+        /// that reach back).
+        public var rebuilds: Int
         /// Honest replicas whose snapshot did not reload (must be 0).
         public var snapshotFailures: Int
         /// Canonical visible state of honest replica 0.
@@ -121,6 +124,8 @@ extension ByzantineSimulation {
         var stored: Set<[UInt8]> = []
         /// Validly signed batches that conflict with an author's stored chain.
         var evidence: [AuthenticatedBatch] = []
+        /// Times the visible state was rebuilt from the log.
+        var rebuilds = 0
         var inbox: [[UInt8]] = []
 
         var id: ReplicaID { key.publicKey.replicaID }
@@ -176,7 +181,10 @@ extension ByzantineSimulation {
                 conflicting = []
             }
             log += stored
-            if needsRebuild { conversation.rebuild(from: log.map(\.batch.operationBatch)) }
+            if needsRebuild {
+                conversation.rebuild(from: log.map(\.batch.operationBatch))
+                rebuilds += 1
+            }
             return stored
         }
 

@@ -289,6 +289,15 @@ public struct ReplicationStateMachine: Sendable {
         return actions
     }
 
+    /// Sends batches that reveal a fork (validly signed, conflicting with their author's chain)
+    /// whatever the peer's clock says: a clock cannot tell two branches of one author apart,
+    /// so this is how every replica learns both.
+    public mutating func pushEvidence(_ batches: [AuthenticatedBatch]) -> [ReplicationAction] {
+        guard phase == .running, !batches.isEmpty else { return [] }
+        counters.batchesSent += batches.count
+        return [.send(.batches(conversation: conversation, batches: batches.map(\.batch.bytes)))]
+    }
+
     /// Records that the peer holds these batches (it sent them to us), so they are never sent back.
     /// - Complexity: O(batches).
     public mutating func peerHolds(_ batches: [AuthenticatedBatch]) {

@@ -94,7 +94,9 @@ struct ByzantineSimulationReport: Codable {
     var ops: Int
     var rejectedBatches: [String: Int]
     var restarts: Int
+    var rebuilds: Int
     var snapshotFailures: Int
+    var byzantineBatchesStored: Int
     var stateHash: String
     var elapsedMs: Double
     var firstDifference: String?
@@ -145,7 +147,8 @@ extension StreamingChat.Sim {
                     honestOpsWronglyExcluded: outcome.honestOpsWronglyExcluded, byzantineOpsExcluded: outcome.byzantineOpsExcluded,
                     attacks: outcome.attacks, equivocationsDetected: outcome.equivocationsDetected,
                     maxPendingBytes: outcome.maxPendingBytes, seed: seed, replicas: replicas, byzantine: byzantine, ops: ops,
-                    rejectedBatches: outcome.rejectedBatches, restarts: outcome.restarts, snapshotFailures: outcome.snapshotFailures,
+                    rejectedBatches: outcome.rejectedBatches, restarts: outcome.restarts, rebuilds: outcome.rebuilds,
+                    snapshotFailures: outcome.snapshotFailures, byzantineBatchesStored: outcome.byzantineBatchesStored,
                     stateHash: Hashing.hex(Hashing.sha256(outcome.state)), elapsedMs: (elapsed * 10).rounded() / 10,
                     firstDifference: outcome.firstDifference.map { "honest replica \($0) differs from replica 0 (seed \(seed))" })
                 let passed = report.converged && report.honestOpsWronglyExcluded == 0 && report.snapshotFailures == 0
@@ -159,7 +162,9 @@ extension StreamingChat.Sim {
                         ("byzantine ops excluded", "\(report.byzantineOpsExcluded)"),
                         ("batches refused", report.rejectedBatches.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
                         ("attacks", report.attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
+                        ("equivocators detected", "\(report.equivocationsDetected)"),
                         ("max pending bytes", "\(report.maxPendingBytes)"), ("restarts", "\(report.restarts)"),
+                        ("rebuilds", "\(report.rebuilds)"),
                         ("state hash", report.stateHash), ("elapsed", "\(report.elapsedMs) ms"),
                     ] + (report.firstDifference.map { [("first difference", $0)] } ?? [])))
                 }

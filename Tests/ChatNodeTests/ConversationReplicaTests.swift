@@ -102,7 +102,9 @@ func temporaryDirectory() throws -> String {
         #expect(await replica.rejections.total == 4)
     }
 
-    @Test func forksAreKeptAsEvidenceAndNeverApplied() async throws {
+    /// A second version of stored counters is kept as evidence, never applied, and freezes its
+    /// author from the fork point on (issue 14: every replica that holds both agrees).
+    @Test func forksAreKeptAsEvidenceAndFreezeTheirAuthor() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let workload = IngestBenchmark.generate(configuration)
@@ -120,7 +122,11 @@ func temporaryDirectory() throws -> String {
         let report = try await replica.ingest([forged.bytes])
         #expect(report.forks == 1)
         #expect(try store.forks(of: workload.conversation).count == 1)
-        #expect(messageTexts(await replica.document) == textsBefore)
+        let author = original.content.author, point = original.content.firstCounter
+        #expect(await replica.conversation.equivocators[author] == point)
+        let after = await replica.document.orderedMessages
+        #expect(after.allSatisfy { $0.author != author || $0.id.counter < point })
+        #expect(after.map(\.body.text).allSatisfy(textsBefore.contains), "nothing new appears")
     }
 }
 

@@ -28,6 +28,9 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case peerConnected = "peer_connected"
     /// A peer disconnected from this node (local session record, not part of the signed log).
     case peerDisconnected = "peer_disconnected"
+    /// A member's node signed two different batches for the same counters; its operations from
+    /// the fork point on are excluded (at: the first of its batches from there on).
+    case equivocation = "equivocation"
 }
 
 /// One line of a conversation's audit trail.
@@ -175,9 +178,18 @@ public enum AuditTrail {
     public static func entries(from batches: some Sequence<OperationBatch>, excluded: (OpID) -> Bool,
                                sessions: [PeerSessionRecord], verifyInvite: InviteVerifier? = nil,
                                verifyAdmission: AdmissionVerifier? = nil,
-                               keyText: @escaping (ReplicaID) -> String = { Hex.encode($0.bytes) }) -> [AuditEntry] {
+                               keyText: @escaping (ReplicaID) -> String = { Hex.encode($0.bytes) },
+                               equivocators: [ReplicaID: UInt32] = [:]) -> [AuditEntry] {
         var builder = Builder(verifyInvite: verifyInvite, verifyAdmission: verifyAdmission, keyText: keyText)
-        for batch in batches { builder.add(batch, excluded: excluded) }
+        var forks = equivocators
+        for batch in batches {
+            builder.add(batch, excluded: excluded)
+            if let point = forks[batch.author], batch.firstCounter >= point {
+                builder.entries.append(AuditEntry(at: batch.timestamp, action: .equivocation, actor: batch.author,
+                                                  detail: "signed two histories from counter \(point)"))
+                forks[batch.author] = nil
+            }
+        }
         var all = builder.entries
         for session in sessions {
             all.append(AuditEntry(at: session.at, action: session.connected ? .peerConnected : .peerDisconnected,

@@ -38,8 +38,11 @@ public struct BatchVerifier: Sendable {
     public let conversation: ConversationID
     public private(set) var heads: [ReplicaID: Head]
     public let pendingLimit: Int
-    private var pending: [AuthenticatedBatch] = []
-    private var pendingHashes: Set<[UInt8]> = []
+    /// Waiting batches by hash.
+    private var pending: [[UInt8]: AuthenticatedBatch] = [:]
+    /// The hashes of the waiting batches, by the replica each waits for first: when a
+    /// replica's head moves, only the batches waiting for it are judged again.
+    private var waiting: [ReplicaID: [[UInt8]]] = [:]
     public private(set) var rejections = RejectionCounters()
 
     /// - Parameters:
@@ -74,7 +77,7 @@ public struct BatchVerifier: Sendable {
         if let known = equivocators[author], known <= counter { return [] }
         equivocators[author] = counter
         var verdicts: [Verdict] = []
-        drainPending(into: &verdicts, admit: admit)
+        drainPending(after: author, into: &verdicts, admit: admit)
         return verdicts
     }
 
@@ -87,33 +90,59 @@ public struct BatchVerifier: Sendable {
     /// causal past are complete), in acceptance order, so the caller can judge it against the
     /// state that its past produced and apply it right there; a refusal rejects the batch
     /// without moving the author's head.
-    /// - Complexity: O(clock entries) per batch, plus a pass over the pending buffer after each
-    ///   acceptance while it is non-empty.
+    /// - Complexity: O(clock entries) per batch, plus, after an acceptance, O(clock entries)
+    ///   for each waiting batch that waited for the replicas whose heads moved.
     public mutating func submit(_ batch: AuthenticatedBatch,
                                 admit: (AuthenticatedBatch) -> BatchRejection? = { _ in nil }) -> [Verdict] {
-        var verdicts: [Verdict] = []
         let verdict = judge(batch, admit: admit)
         switch verdict {
         case .held:
+            // A copy of a batch already waiting waits once.
+            guard pending[batch.hash] == nil else { return [verdict] }
             guard pending.count < pendingLimit else {
                 rejections.count(.pendingFull)
                 return [.rejected(batch, .pendingFull)]
             }
-            // A copy of a batch already waiting waits once.
-            guard pendingHashes.insert(batch.hash).inserted else { return [verdict] }
-            pending.append(batch)
-            pendingBytes += batch.batch.bytes.count
+            hold(batch)
             return [verdict]
         case .accepted:
-            verdicts.append(verdict)
-            drainPending(into: &verdicts, admit: admit)
+            var verdicts = [verdict]
+            drainPending(after: batch.author, into: &verdicts, admit: admit)
+            return verdicts
         case .rejected(_, let reason):
             rejections.count(reason)
-            verdicts.append(verdict)
+            return [verdict]
         case .alreadyCovered:
-            verdicts.append(verdict)
+            return [verdict]
         }
-        return verdicts
+    }
+
+    /// Keeps `batch` waiting, filed under the replica it waits for.
+    private mutating func hold(_ batch: AuthenticatedBatch) {
+        pending[batch.hash] = batch
+        pendingBytes += batch.batch.bytes.count
+        waiting[blocker(of: batch), default: []].append(batch.hash)
+    }
+
+    /// The replica whose head must move before `batch` can be accepted: its author when it
+    /// does not continue the author's chain yet, else the first dependency not held.
+    private func blocker(of batch: AuthenticatedBatch) -> ReplicaID {
+        let content = batch.batch.content
+        if content.firstCounter > (heads[content.author] ?? .empty).nextCounter { return content.author }
+        var blocking = content.author
+        _ = content.clock.allEntries { replica, count in
+            guard replica != content.author, !holds(replica, count) else { return true }
+            blocking = replica
+            return false
+        }
+        return blocking
+    }
+
+    /// True when `count` operations of `replica` are held (or all that count of a replica that
+    /// forked: nothing of it from its fork point on is waited for).
+    private func holds(_ replica: ReplicaID, _ count: UInt32) -> Bool {
+        let needed = equivocators.isEmpty ? count : min(count, equivocators[replica] ?? count)
+        return (heads[replica]?.nextCounter ?? 0) >= needed
     }
 
     /// Decides one batch against the current heads; advances the head when accepted.
@@ -131,10 +160,7 @@ public struct BatchVerifier: Sendable {
         if content.firstCounter < head.nextCounter { return .alreadyCovered(batch) }
         if content.firstCounter > head.nextCounter { return .held(batch) }
         guard content.previousHash == head.hash else { return .rejected(batch, .chainMismatch) }
-        let dependenciesHeld = content.clock.allEntries { replica, count in
-            let needed = equivocators.isEmpty ? count : min(count, equivocators[replica] ?? count)
-            return replica == content.author || (heads[replica]?.nextCounter ?? 0) >= needed
-        }
+        let dependenciesHeld = content.clock.allEntries { replica, count in replica == content.author || holds(replica, count) }
         guard dependenciesHeld else { return .held(batch) }
         if let refusal = admit(batch) { return .rejected(batch, refusal) }
         heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
@@ -142,19 +168,22 @@ public struct BatchVerifier: Sendable {
         return .accepted(batch)
     }
 
-    /// Re-judges held batches until none can move.
-    private mutating func drainPending(into verdicts: inout [Verdict], admit: (AuthenticatedBatch) -> BatchRejection?) {
-        var progress = true
-        while progress, !pending.isEmpty {
-            progress = false
-            var still: [AuthenticatedBatch] = []
-            for batch in pending {
+    /// Re-judges the batches that waited for `replica`, and in turn those that waited for the
+    /// authors of the batches this accepts, until nothing moves.
+    private mutating func drainPending(after replica: ReplicaID, into verdicts: inout [Verdict],
+                                       admit: (AuthenticatedBatch) -> BatchRejection?) {
+        var moved = [replica]
+        while let next = moved.popLast() {
+            guard let hashes = waiting.removeValue(forKey: next) else { continue }
+            for hash in hashes {
+                guard let batch = pending.removeValue(forKey: hash) else { continue }
+                pendingBytes -= batch.batch.bytes.count
                 switch judge(batch, admit: admit) {
                 case .held:
-                    still.append(batch)
+                    hold(batch)
                 case .accepted(let accepted):
                     verdicts.append(.accepted(accepted))
-                    progress = true
+                    moved.append(accepted.author)
                 case .rejected(let rejected, let reason):
                     rejections.count(reason)
                     verdicts.append(.rejected(rejected, reason))
@@ -162,9 +191,6 @@ public struct BatchVerifier: Sendable {
                     verdicts.append(.alreadyCovered(covered))
                 }
             }
-            pending = still
-            pendingHashes = Set(still.map(\.hash))
-            pendingBytes = still.reduce(0) { $0 + $1.batch.bytes.count }
         }
     }
 }

@@ -39,10 +39,23 @@ public struct BatchVerifier: Sendable {
     public private(set) var heads: [ReplicaID: Head]
     public let pendingLimit: Int
     /// Waiting batches by hash.
-    private var pending: [[UInt8]: AuthenticatedBatch] = [:]
-    /// The hashes of the waiting batches, by the replica each waits for first: when a
-    /// replica's head moves, only the batches waiting for it are judged again.
-    private var waiting: [ReplicaID: [[UInt8]]] = [:]
+    private var pending: [BatchHash: AuthenticatedBatch] = [:]
+    /// The waiting batches by the replica each waits for first, sorted by the count of that
+    /// replica's operations it needs: when a head moves, only the batches it now satisfies are
+    /// judged again.
+    private var waiting: [ReplicaID: [(needed: UInt32, hash: BatchHash)]] = [:]
+
+    /// A batch hash as a dictionary key: hashed by its first 8 bytes (a BLAKE2b digest is
+    /// uniform), compared whole.
+    struct BatchHash: Hashable {
+        let bytes: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            var prefix: UInt64 = 0
+            for byte in bytes.prefix(8) { prefix = prefix << 8 | UInt64(byte) }
+            hasher.combine(prefix)
+        }
+    }
     public private(set) var rejections = RejectionCounters()
 
     /// - Parameters:
@@ -98,7 +111,7 @@ public struct BatchVerifier: Sendable {
         switch verdict {
         case .held:
             // A copy of a batch already waiting waits once.
-            guard pending[batch.hash] == nil else { return [verdict] }
+            guard pending[BatchHash(bytes: batch.hash)] == nil else { return [verdict] }
             guard pending.count < pendingLimit else {
                 rejections.count(.pendingFull)
                 return [.rejected(batch, .pendingFull)]
@@ -117,32 +130,45 @@ public struct BatchVerifier: Sendable {
         }
     }
 
-    /// Keeps `batch` waiting, filed under the replica it waits for.
+    /// Keeps `batch` waiting, filed under the replica and count it waits for.
     private mutating func hold(_ batch: AuthenticatedBatch) {
-        pending[batch.hash] = batch
+        let key = BatchHash(bytes: batch.hash)
+        pending[key] = batch
         pendingBytes += batch.batch.bytes.count
-        waiting[blocker(of: batch), default: []].append(batch.hash)
+        let (replica, needed) = blocker(of: batch)
+        var queue = waiting[replica, default: []]
+        var low = 0, high = queue.count
+        while low < high {
+            let middle = (low + high) / 2
+            if queue[middle].needed <= needed { low = middle + 1 } else { high = middle }
+        }
+        queue.insert((needed, key), at: low)
+        waiting[replica] = queue
     }
 
-    /// The replica whose head must move before `batch` can be accepted: its author when it
-    /// does not continue the author's chain yet, else the first dependency not held.
-    private func blocker(of batch: AuthenticatedBatch) -> ReplicaID {
+    /// What `batch` waits for: its author's head reaching its first counter, else the first
+    /// dependency not held (a replica and how many of its operations).
+    private func blocker(of batch: AuthenticatedBatch) -> (ReplicaID, UInt32) {
         let content = batch.batch.content
-        if content.firstCounter > (heads[content.author] ?? .empty).nextCounter { return content.author }
-        var blocking = content.author
+        if content.firstCounter > (heads[content.author] ?? .empty).nextCounter { return (content.author, content.firstCounter) }
+        var blocking = (content.author, content.firstCounter)
         _ = content.clock.allEntries { replica, count in
             guard replica != content.author, !holds(replica, count) else { return true }
-            blocking = replica
+            blocking = (replica, needed(replica, count))
             return false
         }
         return blocking
     }
 
-    /// True when `count` operations of `replica` are held (or all that count of a replica that
-    /// forked: nothing of it from its fork point on is waited for).
+    /// How many operations of `replica` a batch that counts `count` of them waits for: all of
+    /// them, or none from the fork point on when the replica forked.
+    private func needed(_ replica: ReplicaID, _ count: UInt32) -> UInt32 {
+        equivocators.isEmpty ? count : min(count, equivocators[replica] ?? count)
+    }
+
+    /// True when the operations of `replica` that `count` asks for are held.
     private func holds(_ replica: ReplicaID, _ count: UInt32) -> Bool {
-        let needed = equivocators.isEmpty ? count : min(count, equivocators[replica] ?? count)
-        return (heads[replica]?.nextCounter ?? 0) >= needed
+        (heads[replica]?.nextCounter ?? 0) >= needed(replica, count)
     }
 
     /// Decides one batch against the current heads; advances the head when accepted.
@@ -174,8 +200,13 @@ public struct BatchVerifier: Sendable {
                                        admit: (AuthenticatedBatch) -> BatchRejection?) {
         var moved = [replica]
         while let next = moved.popLast() {
-            guard let hashes = waiting.removeValue(forKey: next) else { continue }
-            for hash in hashes {
+            guard var queue = waiting[next] else { continue }
+            // Everything waits for at least its needed count; a fork point may lower it.
+            let head = equivocators[next].map { _ in UInt32.max } ?? (heads[next]?.nextCounter ?? 0)
+            let ready = queue.prefix { $0.needed <= head }
+            queue.removeFirst(ready.count)
+            waiting[next] = queue.isEmpty ? nil : queue
+            for (_, hash) in ready {
                 guard let batch = pending.removeValue(forKey: hash) else { continue }
                 pendingBytes -= batch.batch.bytes.count
                 switch judge(batch, admit: admit) {

@@ -47,7 +47,7 @@ public struct BatchVerifier: Sendable {
 
     /// A batch hash as a dictionary key: hashed by its first 8 bytes (a BLAKE2b digest is
     /// uniform), compared whole.
-    struct BatchHash: Hashable {
+    struct BatchHash: Hashable, Sendable {
         let bytes: [UInt8]
 
         func hash(into hasher: inout Hasher) {

@@ -21,6 +21,7 @@ extension ByzantineSimulation {
         var restarts = 0
         var snapshotFailures = 0
         var freshKeys: UInt64 = 0
+        var authentication = AuthenticationCache()
         /// The clock right after the creator's setup: the smallest past in which the Byzantine
         /// replicas are members (a lie any smaller would only get their batches refused).
         var setupClock = VectorClock()
@@ -46,7 +47,7 @@ extension ByzantineSimulation {
             byzantine = (0 ..< UInt64(configuration.byzantine)).map { ByzantineReplica(key: key(1000 + $0)) }
             broadcast(genesis.bytes, from: nil)
             honest[0].inbox.removeAll()
-            _ = honest[0].ingest(genesis.bytes, counts: &rejected, forks: &forks)
+            _ = honest[0].ingest(authentication.authenticate(genesis.bytes), counts: &rejected, forks: &forks)
             // Honest members may edit; Byzantine members comment; no rate limit in the way.
             let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 2048, isPublic: false))]
                 + honest.dropFirst().map { .setPermission(member: $0.id, permission: .edit) }
@@ -92,7 +93,7 @@ extension ByzantineSimulation {
                 let index = Int.random(in: 0 ..< honest.count, using: &random)
                 guard !honest[index].inbox.isEmpty else { continue }
                 let bytes = honest[index].inbox.remove(at: Int.random(in: 0 ..< honest[index].inbox.count, using: &random))
-                _ = honest[index].ingest(bytes, counts: &rejected, forks: &forks)
+                _ = honest[index].ingest(authentication.authenticate(bytes), counts: &rejected, forks: &forks)
                 maxPendingBytes = max(maxPendingBytes, honest[index].verifier.pendingBytes)
             }
         }
@@ -108,7 +109,8 @@ extension ByzantineSimulation {
                         let missing = (honest[source].log + honest[source].evidence).filter { !known.contains($0.hash) }
                         for batch in missing {
                             let before = honest[target].evidence.count
-                            let stored = honest[target].ingest(batch.batch.bytes, counts: &rejected, forks: &forks)
+                            let stored = honest[target].ingest(authentication.authenticate(batch.batch.bytes),
+                                                               counts: &rejected, forks: &forks)
                             if !stored.isEmpty || honest[target].evidence.count > before { progress = true }
                         }
                     }

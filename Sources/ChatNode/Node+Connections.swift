@@ -272,7 +272,10 @@ extension Node {
             noteJoinRefusal(.refusedByPeer(.notAMember), presented: pendingJoins[joining], endpoint: link.endpoint)
         }
         counters.sessionsEstablished += 1
-        if let endpoint = link.endpoint { knownAddresses[peerID] = endpoint }
+        if let endpoint = link.endpoint {
+            knownAddresses[peerID] = endpoint
+            rememberAddress(of: peerID, at: endpoint, in: peer.conversations)
+        }
         eventSink.yield(.sync(peer: peerID, .connected))
         recordSession(peerID, connected: true, conversations: peer.conversations)
         for conversation in peer.conversations {

@@ -1,5 +1,6 @@
 import ChatCore
 import ChatCrypto
+import ChatStore
 import ChatSync
 import ChatWire
 
@@ -90,6 +91,9 @@ extension Node {
             guard knownAddresses[address.replica] != endpoint else { continue }
             knownAddresses[address.replica] = endpoint
             learned.append(address)
+            if directory.isMember(address.replica, of: conversation) {
+                rememberAddress(of: address.replica, at: endpoint, in: [conversation])
+            }
         }
         guard !learned.isEmpty else { return }
         dialKnownMembers(of: conversation)
@@ -100,6 +104,36 @@ extension Node {
 }
 
 extension Node {
+    /// Remembers durably where `replica` listens, for each of `conversations`, so that this node
+    /// dials it again after a restart.
+    func rememberAddress(of replica: ReplicaID, at endpoint: PeerEndpoint, in conversations: [ConversationID]) {
+        guard let port = UInt16(exactly: endpoint.port) else { return }
+        let address = RememberedAddress(replica: replica, host: endpoint.host, port: port)
+        for conversation in conversations {
+            do {
+                try store.rememberAddresses([address], in: conversation)
+            } catch {
+                eventSink.yield(.error(code: "store", message: "could not remember the address of a member: \(error)"))
+            }
+        }
+    }
+
+    /// Dials every member this node remembers an address for, in every conversation it holds,
+    /// whichever key is smaller (the pair's tie-break closes a second session): after a restart
+    /// nobody else knows to dial this node. Up to ``NodeConfiguration/maxPeers`` endpoints.
+    func dialRememberedMembers() {
+        var endpoints: [PeerEndpoint] = []
+        for conversation in replicas.keys.sorted() {
+            let remembered = (try? store.rememberedAddresses(of: conversation)) ?? []
+            for address in remembered where address.replica != replicaID && directory.isMember(address.replica, of: conversation) {
+                let endpoint = PeerEndpoint(host: address.host, port: Int(address.port))
+                if knownAddresses[address.replica] == nil { knownAddresses[address.replica] = endpoint }
+                if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+            }
+        }
+        for endpoint in endpoints.prefix(configuration.maxPeers) { connect(to: endpoint) }
+    }
+
     /// Dials members of `conversation` whose address is known and who have no session with this
     /// node, up to ``NodeConfiguration/maxPeers`` sessions; of each pair only the smaller key
     /// dials, so the pair connects once. Called when addresses or members change.

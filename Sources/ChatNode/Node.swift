@@ -163,6 +163,7 @@ public actor Node {
         for conversation in pendingJoins.keys { await completeJoinIfReady(conversation) }
         if let listen = configuration.listen { try await startListening(on: listen) }
         for peer in configuration.peers { connect(to: peer) }
+        dialRememberedMembers()
     }
 
     /// Closes every session (telling peers it is going away), stops listening and redialing, and

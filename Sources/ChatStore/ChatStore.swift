@@ -46,9 +46,11 @@ public final class ChatStore: Sendable {
         /// Peer sessions for the audit trail (format 1.1); nil only in a store written by format 1.0
         /// and opened read-only, which has none.
         let sessions: LMDBDatabase?
+        /// Where member nodes listen, per conversation (format 1.2); nil like `sessions`.
+        let addresses: LMDBDatabase?
 
         var all: [LMDBDatabase] {
-            [meta, conversations, batches, heads, snapshots, forks, metadata] + (sessions.map { [$0] } ?? [])
+            [meta, conversations, batches, heads, snapshots, forks, metadata] + [sessions, addresses].compactMap { $0 }
         }
     }
 
@@ -127,7 +129,8 @@ public final class ChatStore: Sendable {
             snapshots: open(StoreSchema.snapshotsName),
             forks: open(StoreSchema.forksName),
             metadata: open(StoreSchema.metadataName),
-            sessions: openOptional(StoreSchema.sessionsName))
+            sessions: openOptional(StoreSchema.sessionsName),
+            addresses: openOptional(StoreSchema.addressesName))
 
         let format = try environment.read { txn throws(StoreError) -> [UInt8]? in
             try txn.get(StoreSchema.formatKey, in: databases.meta)

@@ -8,8 +8,9 @@ enum StoreSchema {
     /// The format this build writes. A store with another major version is refused; minor versions
     /// only add optional records and are read by every build of the same major version.
     static let formatMajor: UInt16 = 1
-    /// 1.1 added the optional `sessions` database (peer sessions for the audit trail).
-    static let formatMinor: UInt16 = 1
+    /// 1.1 added the optional `sessions` database (peer sessions for the audit trail), 1.2 the
+    /// optional `addresses` database (where member nodes listen, for redialing after a restart).
+    static let formatMinor: UInt16 = 2
 
     /// Database names.
     static let metaName = "meta"
@@ -21,6 +22,10 @@ enum StoreSchema {
     static let metadataName = "metadata"
     /// Added in format 1.1; a store written by 1.0 gains it when first opened writable.
     static let sessionsName = "sessions"
+    /// Added in format 1.2, like `sessions`.
+    static let addressesName = "addresses"
+    /// Address value: `version (1) ‖ port (UInt16) ‖ host (UTF-8, at most 255 bytes)`.
+    static let addressValueVersion: UInt8 = 1
 
     /// The key of the format-version record in `meta`.
     static let formatKey = Array("format".utf8)

@@ -293,7 +293,7 @@ struct ChatStoreTests {
                 let environment = try LMDBEnvironment(path: directory.path)
                 let meta = try environment.openDatabase(named: StoreSchema.metaName, create: false)
                 try environment.read { txn throws(StoreError) in
-                    #expect(try txn.get(StoreSchema.formatKey, in: meta) == [0, 1, 0, 1])
+                    #expect(try txn.get(StoreSchema.formatKey, in: meta) == [0, 1, 0, 2])
                 }
                 try environment.write { txn throws(StoreError) in
                     try txn.put(StoreSchema.encodeFormat(major: 2, minor: 0), for: StoreSchema.formatKey, in: meta)

@@ -154,7 +154,8 @@ struct SessionRecordTests {
                 let format = try store.environment.read { txn throws(StoreError) in
                     try txn.get(StoreSchema.formatKey, in: store.databases.meta)
                 }
-                #expect(format.flatMap(StoreSchema.decodeFormat).map { [$0.major, $0.minor] } == [1, 1])
+                #expect(format.flatMap(StoreSchema.decodeFormat).map { [$0.major, $0.minor] } == [1, 2])
+                #expect(store.databases.addresses != nil, "1.2 adds the addresses database too")
             }
             let readOnly = try ChatStore(directory: path, options: StoreOptions(readOnly: true))
             #expect(try readOnly.sessionRecords(of: conversation).records == [record])

@@ -79,6 +79,13 @@ public final class MembershipDirectory: Sendable {
         entries.withLock { $0[conversation]?.revoked.contains(peer) ?? false }
     }
 
+    /// The conversations of `agreed` this node may sync with `peer`: all but those `peer` was
+    /// removed from. The one place that decides it for an established session, whichever side
+    /// dialled: the peer's node may not know of its removal yet and admit the conversation.
+    public func conversationsToSync(with peer: ReplicaID, agreed: [ConversationID]) -> [ConversationID] {
+        entries.withLock { entries in agreed.filter { !(entries[$0]?.revoked.contains(peer) ?? false) } }
+    }
+
     /// The permission of `peer` in `conversation`, nil for a non-member.
     public func permission(of peer: ReplicaID, in conversation: ConversationID) -> Permission? {
         entries.withLock { $0[conversation]?.permissions[peer] }

@@ -239,9 +239,18 @@ extension Node {
         return ending
     }
 
-    private func established(_ peer: SessionPeer, link id: Int) async {
+    private func established(_ agreed: SessionPeer, link id: Int) async {
         guard var link = links[id] else { return }
-        let peerID = peer.key.replicaID
+        let peerID = agreed.key.replicaID
+        // Revocation sticks whichever side dialled (see MembershipDirectory.conversationsToSync).
+        var peer = agreed
+        peer.conversations = directory.conversationsToSync(with: peerID, agreed: agreed.conversations)
+        if peer.conversations.isEmpty, !agreed.conversations.isEmpty {
+            counters.revokedDisconnects += 1
+            link.commands.yield(.close(.revoked))
+            stopDialingRemoved(peerID, at: link.endpoint)
+            return
+        }
         // Two sessions with the same peer (both dialled at once, or a redial before the old one
         // timed out): keep the one the smaller key dialled; if the same side dialled both, the newer.
         // Both sides know both sessions' agreed conversations, so both keep the one that shares
@@ -432,9 +441,12 @@ extension Node {
         await perform(actions, link: id, conversation: conversation)
     }
 
-    /// Stops replicating `conversation` with peers removed from it, and closes their sessions
-    /// (with `revoked`) when nothing else is shared with them.
+    /// Stops replicating `conversation` with peers removed from it, closes their sessions (with
+    /// `revoked`) when nothing else is shared with them, and stops redialing them.
     func disconnectRevokedPeers(of conversation: ConversationID) {
+        for (replica, endpoint) in knownAddresses where directory.isRevoked(replica, from: conversation) {
+            stopDialingRemoved(replica, at: endpoint)
+        }
         for (id, link) in links {
             guard let peer = link.peer, link.machines[conversation] != nil,
                   directory.isRevoked(peer.key.replicaID, from: conversation) else { continue }
@@ -444,7 +456,16 @@ extension Node {
             if links[id]?.machines.isEmpty == true {
                 counters.revokedDisconnects += 1
                 link.commands.yield(.close(.revoked))
+                stopDialingRemoved(peer.key.replicaID, at: link.endpoint)
             }
         }
+    }
+
+    /// Stops redialing `endpoint` when `peer` is a member of nothing this node holds (it was
+    /// removed): its sessions would only be closed again.
+    func stopDialingRemoved(_ peer: ReplicaID, at endpoint: PeerEndpoint?) {
+        guard let endpoint, !configuration.peers.contains(endpoint),
+              !directory.conversations.contains(where: { directory.isMember(peer, of: $0) }) else { return }
+        dialers.removeValue(forKey: endpoint)?.cancel()
     }
 }

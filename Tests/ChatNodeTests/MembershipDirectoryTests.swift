@@ -9,6 +9,23 @@ import Testing
 
 /// Sessions admit members, and non-members only with a valid invite; removed members are refused.
 @Suite struct MembershipDirectoryTests {
+    /// Issue 15, item 2, without sockets: whichever side dialled, a session keeps only the
+    /// conversations its peer was not removed from (the peer's node may admit one it does not
+    /// know it lost); a re-admitted member is synced again.
+    @Test func aSessionKeepsNoConversationItsPeerWasRemovedFrom() {
+        let members = MembershipDirectory()
+        let ben = ReplicaID(testValue: 2), cat = ReplicaID(testValue: 3)
+        let team = ConversationID(bytes: Array(repeating: 1, count: 32))!
+        let other = ConversationID(bytes: Array(repeating: 2, count: 32))!
+        members.publish(team, permissions: [cat: .comment], revoked: [ben])
+        members.publish(other, permissions: [ben: .comment, cat: .comment], revoked: [])
+        #expect(members.conversationsToSync(with: ben, agreed: [team, other]) == [other])
+        #expect(members.conversationsToSync(with: ben, agreed: [team]).isEmpty)
+        #expect(members.conversationsToSync(with: cat, agreed: [team, other]) == [team, other])
+        members.publish(team, permissions: [ben: .view, cat: .comment], revoked: [])
+        #expect(members.conversationsToSync(with: ben, agreed: [team]) == [team])
+    }
+
     @Test func admissionFollowsTheCommittedMembership() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -19,12 +19,13 @@ import Testing
 
     static func makeNode(_ seed: UInt8, name: String, peers: [PeerEndpoint] = [],
                          wallClock: @escaping @Sendable () -> UInt64 = steppingWallClock(),
-                         replication: ReplicationConfiguration = ReplicationConfiguration(antiEntropyInterval: .milliseconds(300)))
+                         replication: ReplicationConfiguration = ReplicationConfiguration(antiEntropyInterval: .milliseconds(300)),
+                         reconnectMaximum: Duration = .seconds(30))
         throws -> (Node, String) {
         let directory = try temporaryDirectory()
         let key = try SigningKey(seed: Array(repeating: seed, count: 32))
         let configuration = NodeConfiguration(identity: key, dataDirectory: directory, peers: peers,
-                                              replication: replication, seed: UInt64(seed),
+                                              replication: replication, reconnectMaximum: reconnectMaximum, seed: UInt64(seed),
                                               wallClock: wallClock, displayName: name)
         return (try Node(configuration: configuration), directory)
     }

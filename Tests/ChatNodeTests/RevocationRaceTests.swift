@@ -1,0 +1,53 @@
+import ChatCore
+import ChatCrypto
+import ChatNode
+import Foundation
+import Testing
+
+/// Issue 15, item 2: revocation sticks whichever side dials. Ben is cut off (so his node never
+/// learns of his removal), Ana removes him, and when he comes back Cat's node and Ben's node
+/// dial each other: Ben's node admits the conversation (it does not know), but Cat's node,
+/// which knows, closes the session with `revoked` before anything flows, and stops redialing
+/// him. Nothing written after the removal reaches Ben.
+@Suite(.timeLimit(.minutes(2))) struct RevocationRaceTests {
+    @Test(arguments: [false, true])
+    func aRemovedMemberIsNotReadmittedWhicheverSideDials(benDials: Bool) async throws {
+        // Redials back off at most 200 ms, so the race happens within the test's time.
+        let (ana, anaDirectory) = try NodeTests.makeNode(41, name: "ana", reconnectMaximum: .milliseconds(200))
+        let (ben, benDirectory) = try NodeTests.makeNode(42, name: "ben", reconnectMaximum: .milliseconds(200))
+        let (cat, catDirectory) = try NodeTests.makeNode(43, name: "cat", reconnectMaximum: .milliseconds(200))
+        defer {
+            for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, ben, cat] { try await node.start() }
+        let anaAddress = try #require(await ana.listeningOn)
+        let benAddress = try #require(await ben.listeningOn)
+        let catAddress = try #require(await cat.listeningOn)
+        let conversation = try await ana.create(title: "team")
+        _ = try await ben.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: anaAddress)
+        _ = try await cat.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: anaAddress)
+        if benDials { await ben.connect(to: catAddress) } else { await cat.connect(to: benAddress) }
+        try await NodeTests.eventually("a session between ben and cat") {
+            await cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty }
+        }
+
+        await ben.goOffline()
+        try await ana.submit([.removeMember(member: ben.replicaID)], to: conversation)
+        try await NodeTests.eventually("cat to learn of the removal") {
+            try await !cat.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
+        }
+        _ = try await ana.post("after the removal", to: conversation)
+        _ = try await cat.post("cat after the removal", to: conversation)
+        await ben.goOnline()
+        // Redials happen every 200 ms at most: when Cat dials, Ben's node (which does not know)
+        // admits the conversation and Cat's node closes the session with `revoked`; when Ben
+        // dials, Cat's node refuses him at the handshake. Either way nothing flows.
+        // A while for any redial to happen: still nothing reaches Ben.
+        try await Task.sleep(for: .milliseconds(2000))
+        let benLog = try await ben.log(conversation).map(\.text)
+        #expect(!benLog.contains("after the removal") && !benLog.contains("cat after the removal"), "\(benLog)")
+        #expect(await !cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty })
+        #expect(await !cat.dialedPeers.contains(benAddress), "cat stopped redialing ben")
+        for node in [ana, ben, cat] { await node.stop() }
+    }
+}

@@ -15,16 +15,23 @@ public struct ReplicationConfiguration: Sendable, Hashable {
     public var maxPushBatches: Int
     /// The shortest time between two clocks sent in reply to a peer's clock (not counting timers).
     public var minClockReplyInterval: Duration
+    /// The most batch bytes in one `batches` frame: catch-up chunks and pushes are split by
+    /// bytes as well as by count, so any valid history can be sent (a batch is at most
+    /// ``ChatWire/WireLimits/maxBatchBytes``, a frame at most ``ChatWire/WireLimits/maxFrameBytes``).
+    public var maxFrameBatchBytes: Int
 
     public init(antiEntropyInterval: Duration = .seconds(5), jitterFraction: Double = 0.2, chunkBatches: Int = 256,
                 maxIncomingBatchesPerFrame: Int = 4096, maxPushBatches: Int = 256,
-                minClockReplyInterval: Duration = .milliseconds(500)) {
+                minClockReplyInterval: Duration = .milliseconds(500),
+                maxFrameBatchBytes: Int = WireLimits.default.maxFrameBytes / 2) {
         self.antiEntropyInterval = max(.milliseconds(1), antiEntropyInterval)
         self.jitterFraction = min(max(0, jitterFraction), 1)
         self.chunkBatches = max(1, chunkBatches)
         self.maxIncomingBatchesPerFrame = max(1, maxIncomingBatchesPerFrame)
         self.maxPushBatches = max(1, maxPushBatches)
         self.minClockReplyInterval = minClockReplyInterval
+        // At least one batch of the largest size fits.
+        self.maxFrameBatchBytes = max(WireLimits.default.maxBatchBytes + 1024, maxFrameBatchBytes)
     }
 }
 
@@ -234,10 +241,7 @@ public struct ReplicationStateMachine: Sendable {
             frame.append(batch.batch.bytes)
             peerKnown[batch.author] = batch.endCounter
         }
-        if !frame.isEmpty {
-            counters.batchesSent += frame.count
-            actions.append(.send(.batches(conversation: conversation, batches: frame)))
-        }
+        actions += frames(of: frame)
         // Ask again while the peer still lacks something and this chunk moved us forward (so a
         // store that lacks what the clock claims cannot make us loop).
         let progressed = !frame.isEmpty || requestedAbove != peerKnown
@@ -261,6 +265,7 @@ public struct ReplicationStateMachine: Sendable {
             return []
         }
         var frame: [[UInt8]] = []
+        var frameBytes = 0
         var deferred = false
         for batch in batches {
             if batch.endCounter <= peerKnown[batch.author] {
@@ -272,19 +277,17 @@ public struct ReplicationStateMachine: Sendable {
             let dependenciesHeld = content.clock.allEntries { replica, count in
                 replica == batch.author || peerKnown[replica] >= count
             }
-            guard !loading, !deferred, continues, dependenciesHeld, frame.count < configuration.maxPushBatches else {
+            guard !loading, !deferred, continues, dependenciesHeld, frame.count < configuration.maxPushBatches,
+                  frameBytes + batch.batch.bytes.count <= configuration.maxFrameBatchBytes else {
                 counters.pushesDeferred += 1
                 deferred = true
                 continue
             }
             frame.append(batch.batch.bytes)
+            frameBytes += batch.batch.bytes.count
             peerKnown[batch.author] = batch.endCounter
         }
-        var actions: [ReplicationAction] = []
-        if !frame.isEmpty {
-            counters.batchesSent += frame.count
-            actions.append(.send(.batches(conversation: conversation, batches: frame)))
-        }
+        var actions = frames(of: frame)
         if deferred { actions += requestLoad() }
         return actions
     }
@@ -293,9 +296,29 @@ public struct ReplicationStateMachine: Sendable {
     /// whatever the peer's clock says: a clock cannot tell two branches of one author apart,
     /// so this is how every replica learns both.
     public mutating func pushEvidence(_ batches: [AuthenticatedBatch]) -> [ReplicationAction] {
-        guard phase == .running, !batches.isEmpty else { return [] }
+        guard phase == .running else { return [] }
+        return frames(of: batches.map(\.batch.bytes))
+    }
+
+    /// `batches`, in order, as `batches` frames of at most ``ReplicationConfiguration/maxPushBatches``
+    /// batches and ``ReplicationConfiguration/maxFrameBatchBytes`` bytes each; counted as sent.
+    /// - Complexity: O(batches).
+    private mutating func frames(of batches: [[UInt8]]) -> [ReplicationAction] {
+        var actions: [ReplicationAction] = []
+        var frame: [[UInt8]] = []
+        var bytes = 0
+        for batch in batches {
+            if !frame.isEmpty, frame.count >= configuration.maxPushBatches || bytes + batch.count > configuration.maxFrameBatchBytes {
+                actions.append(.send(.batches(conversation: conversation, batches: frame)))
+                frame = []
+                bytes = 0
+            }
+            frame.append(batch)
+            bytes += batch.count
+        }
+        if !frame.isEmpty { actions.append(.send(.batches(conversation: conversation, batches: frame))) }
         counters.batchesSent += batches.count
-        return [.send(.batches(conversation: conversation, batches: batches.map(\.batch.bytes)))]
+        return actions
     }
 
     /// Records that the peer holds these batches (it sent them to us), so they are never sent back.

@@ -7,7 +7,7 @@ import Testing
 /// The replication state machine fed events directly.
 @Suite struct ReplicationStateMachineTests {
     /// One author's chain of `count` single-op batches (genesis first) and the conversation id.
-    static func chain(_ count: Int) -> (ConversationID, [AuthenticatedBatch]) {
+    static func chain(_ count: Int, bodyBytes: Int = 0) -> (ConversationID, [AuthenticatedBatch]) {
         let key = try! SigningKey(seed: Array(repeating: 3, count: 32))
         let author = key.publicKey.replicaID
         var batches: [AuthenticatedBatch] = []
@@ -17,7 +17,8 @@ import Testing
         for index in 0 ..< count {
             let ops: [ConversationOp] = index == 0
                 ? [.genesis(Genesis(title: "t", nonce: Array(repeating: 1, count: 16)))]
-                : [.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("m\(index)".unicodeScalars)))]
+                : [.postMessage(PostMessage(originLeft: nil, originRight: nil,
+                                            body: Array("m\(index)".unicodeScalars) + Array(repeating: "x", count: bodyBytes)))]
             var clock = VectorClock()
             clock[author] = counter
             let content = BatchContent(conversation: conversation, author: author, firstCounter: counter,
@@ -62,6 +63,27 @@ import Testing
         let last = machine.storedBatchesLoaded(Array(batches[3 ..< 5]), now: .milliseconds(12))
         #expect(last == [.send(.batches(conversation: conversation, batches: batches[3 ..< 5].map(\.batch.bytes)))])
         #expect(machine.counters.batchesSent == 4)
+    }
+
+    /// Issue 15, item 4: a catch-up chunk of 256 messages of 16 KiB (4 MiB, over one frame's
+    /// limit) goes out as several frames, each under the byte budget; so does a push.
+    @Test func framesAreSplitByBytes() throws {
+        let (conversation, batches) = Self.chain(257, bodyBytes: 16 * 1024)
+        var machine = ReplicationStateMachine(conversation: conversation, seed: 1)
+        _ = machine.start(localClock: Self.clock(of: batches), now: .zero)
+        let peerClock = Self.clock(of: batches.prefix(1))
+        _ = try machine.receive(.clock(conversation: conversation, clock: peerClock), now: .milliseconds(10))
+        let actions = machine.storedBatchesLoaded(Array(batches.dropFirst()), now: .milliseconds(11))
+        var sent: [[UInt8]] = []
+        for action in actions {
+            guard case .send(.batches(_, let frame)) = action else { continue }
+            #expect(frame.reduce(0) { $0 + $1.count } <= WireLimits.default.maxFrameBytes / 2)
+            #expect(DataFrame.batches(conversation: conversation, batches: frame).encoded().count <= WireLimits.default.maxFrameBytes)
+            sent += frame
+        }
+        #expect(sent == batches.dropFirst().map(\.batch.bytes), "every batch once, in order")
+        #expect(actions.count { if case .send = $0 { true } else { false } } >= 3)
+        #expect(machine.counters.batchesSent == 256)
     }
 
     @Test func pushesAreDeduplicated() throws {

@@ -55,13 +55,10 @@ extension Node {
     /// Serves an incoming connection in its own task (awaited by ``stop()``).
     private func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
         let host = connection.channel.remoteAddress?.ipAddress
-        if let host, let until = bannedHosts[host] {
-            if now < until {
-                counters.refusedBanned += 1
-                Task { await Self.refuse(connection) }
-                return
-            }
-            bannedHosts[host] = nil
+        if let host, bannedHosts.isRefused(host, at: now) {
+            counters.refusedBanned += 1
+            Task { await Self.refuse(connection) }
+            return
         }
         guard !isStopped, !isOffline else {
             Task { await Self.refuse(connection) }
@@ -117,9 +114,15 @@ extension Node {
     /// Dials `endpoint`, or — when a session with it already runs — closes that session so the
     /// redial offers the conversations this node holds now (a session's set is fixed at its
     /// handshake).
+    /// A dialer waiting out a back-off (no session) is started again at once.
     func connectOrRefresh(_ endpoint: PeerEndpoint) {
         guard dialers[endpoint] != nil else { return connect(to: endpoint) }
-        for link in links.values where link.endpoint == endpoint { link.commands.yield(.close(.goingAway)) }
+        let sessions = links.values.filter { $0.endpoint == endpoint }
+        guard !sessions.isEmpty else {
+            dialers.removeValue(forKey: endpoint)?.cancel()
+            return connect(to: endpoint)
+        }
+        for link in sessions { link.commands.yield(.close(.goingAway)) }
     }
 
     /// Closes every session now, as a dropped network would; the node redials the peers it
@@ -226,14 +229,9 @@ extension Node {
         await running
         if let establishedAt = links[id]?.establishedAt { ending.length = now - establishedAt }
         if sessionRole == .listener, let stayAway = ending.backOff, let host = remoteHost {
-            // An incoming peer that flooded or sent garbage: refuse its host for a while. The
-            // list stays bounded: expired entries go first, then the soonest to expire.
-            let current = now
-            if bannedHosts.count >= 4096 { bannedHosts = bannedHosts.filter { $0.value > current } }
-            if bannedHosts.count >= 4096, let soonest = bannedHosts.min(by: { $0.value < $1.value })?.key {
-                bannedHosts[soonest] = nil
-            }
-            bannedHosts[host] = current + stayAway
+            // An incoming peer that flooded or sent garbage: its host is refused for a while
+            // only after repeated offences (honest nodes may share the address).
+            _ = bannedHosts.noteOffence(by: host, at: now, stayAway: stayAway)
         }
         closeLink(id)
         return ending

@@ -141,8 +141,15 @@ extension Node {
     /// conversation of which nothing arrived is forgotten.
     func abandonJoin(_ conversation: ConversationID) async {
         guard pendingJoins[conversation]?.recorded != true else { return }
+        let targets = pendingJoins[conversation]?.targets ?? []
         pendingJoins[conversation] = nil
         savePendingJoin(conversation)
+        // Stop redialing the join's addresses unless something else needs them (a --peer, a
+        // session, a member this node knows there).
+        let needed = Set(configuration.peers).union(knownAddresses.values)
+        for target in targets where !needed.contains(target) && !links.values.contains(where: { $0.endpoint == target && $0.peer != nil }) {
+            dialers.removeValue(forKey: target)?.cancel()
+        }
         guard let replica = replicas[conversation], await replica.document.permissions.isEmpty else { return }
         replicas[conversation] = nil
         directory.forget(conversation)

@@ -105,7 +105,7 @@ public actor Node {
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
-    var bannedHosts: [String: Duration] = [:]
+    var bannedHosts = HostOffenceLedger()
     /// Addresses learned for peers (dialled, advertised in peer exchange).
     var knownAddresses: [ReplicaID: PeerEndpoint] = [:]
     /// Ephemeral state and gossip de-duplication per conversation.

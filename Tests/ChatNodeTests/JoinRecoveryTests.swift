@@ -1,0 +1,35 @@
+import ChatCore
+import ChatCrypto
+import ChatNode
+import Foundation
+import Testing
+
+/// Issue 15, item 6: a refused join gives up its redialing, and a later join with a valid link
+/// through the same member is admitted at once (it used to wait out the old dialer's back-off).
+@Suite(.timeLimit(.minutes(1))) struct JoinRecoveryTests {
+    @Test func aRefusedJoinStopsRedialingAndALaterJoinIsNotAffected() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(71, name: "ana")
+        let (ben, benDirectory) = try NodeTests.makeNode(72, name: "ben")
+        let (cat, catDirectory) = try NodeTests.makeNode(73, name: "cat")
+        defer {
+            for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, ben, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "team")
+        let once = try await ana.invite(conversation, permission: .comment, useLimit: 1)
+        _ = try await cat.join(token: once.bytes, via: address)
+        try await NodeTests.eventually("ana to count the use") {
+            try await ana.replica(conversation).conversation.links.values.contains { $0.uses == 1 }
+        }
+        await #expect(throws: NodeCommandError.self) { try await ben.join(token: once.bytes, via: address, timeout: .seconds(5)) }
+        #expect(await !ben.dialedPeers.contains(address), "the refused join stopped dialing")
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let fresh = try await ana.invite(conversation, permission: .comment)
+        #expect(try await ben.join(token: fresh.bytes, via: address) == conversation)
+        #expect(clock.now - start < .seconds(3), "admitted at once, not after a back-off")
+        for node in [ana, ben, cat] { await node.stop() }
+    }
+}

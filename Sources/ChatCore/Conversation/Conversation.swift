@@ -183,7 +183,8 @@ public struct Conversation: Sendable {
     /// - Complexity: O(1) when the batch's past holds every governance operation; else one
     ///   resolution of the governance operations in that past.
     public mutating func storageRefusal(of batch: OperationBatch) -> StorageRefusal? {
-        guard let (firstID, first) = batch.identified.first else { return .notAMember }
+        guard let first = batch.operations.first else { return .notAMember }
+        let firstID = OpID(replica: batch.author, counter: batch.firstCounter)
         if case .genesis = first { return nil }
         let cut = batch.causalPast(of: firstID)
         let past = governance.coversAll(cut) ? governance : pastResolution(cut)
@@ -291,6 +292,7 @@ public struct Conversation: Sendable {
         let author = batch.author
         let timestamp = max(batch.timestamp, latestTimestamp[author] ?? 0)
         latestTimestamp[author] = timestamp
+        let rights = uniformRights(of: batch)
         for (id, original) in identified {
             if isEquivocated(id) {
                 excluded[id] = .equivocated
@@ -298,7 +300,7 @@ public struct Conversation: Sendable {
                 continue
             }
             let op = equivocators.isEmpty ? original : reanchored(original, cut: batch.causalPast(of: id))
-            if let reason = judge(id, op, batch, timestamp: timestamp) {
+            if let reason = judge(id, op, batch, timestamp: timestamp, rights: rights) {
                 excluded[id] = reason
                 result.excluded += 1
                 // Well-formed but not allowed: others who saw it may have anchored on it.
@@ -330,11 +332,12 @@ public struct Conversation: Sendable {
     /// Why `op` is excluded, or nil when it is valid. Judged only against the operation's causal
     /// past, which is here by construction, so every replica reaches the same verdict whatever
     /// the arrival order: first its references (structure), then its author's rights.
-    private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64) -> ExclusionReason? {
+    private func judge(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch, timestamp: UInt64,
+                       rights: BatchRights? = nil) -> ExclusionReason? {
         if op.isGovernance { return governance.rejected[id] }
         let cut = batch.causalPast(of: id)
         if let reason = referenceProblem(of: op, cut: cut) { return reason }
-        guard let permission = governance.permission(of: id.replica, for: id, cut: cut) else {
+        guard let permission = rights.map({ $0.permission }) ?? governance.permission(of: id.replica, for: id, cut: cut) else {
             return governance.isExcludedByRevocation(id, cut: cut) ? .revoked : .notPermitted
         }
         var messageAuthor: ReplicaID?
@@ -346,7 +349,7 @@ public struct Conversation: Sendable {
         }
         let needed = ContentRules.requiredPermission(for: op, by: id.replica, messageAuthor: messageAuthor)
         guard permission >= needed else { return .notPermitted }
-        let settings = governance.settings(cut: cut)
+        let settings = rights?.settings ?? governance.settings(cut: cut)
         switch op {
         case .postMessage(let post):
             guard ContentRules.utf8Count(post.body) <= Int(settings.maxMessageBytes) else { return .tooLarge }
@@ -365,6 +368,32 @@ public struct Conversation: Sendable {
         return nil
     }
 
+    /// Nil when an insert with these origins can be placed in `sequence`; `unknownTarget` when an
+    /// origin is not there, `invalid` when they are out of order.
+    private func placementProblem<Element>(_ left: OpID?, _ right: OpID?, in sequence: SequenceCRDT<Element>)
+        -> ExclusionReason? {
+        if sequence.canPlace(originLeft: left, originRight: right) { return nil }
+        let present = (left.map { sequence.contains(from: $0) } ?? true) && (right.map { sequence.contains(from: $0) } ?? true)
+        return present ? .invalid : .unknownTarget
+    }
+
+    /// The rights every operation of `batch` has, when they are the same for all of them: its
+    /// past holds every governance operation (then so does each operation's past, so no
+    /// permission change is concurrent with any of them) and no removal concerns its author.
+    /// Nil otherwise (judged op by op).
+    struct BatchRights {
+        var permission: Permission?
+        var settings: ConversationSettings
+    }
+
+    /// - Complexity: O(governance authors), once per batch instead of once per operation.
+    private func uniformRights(of batch: OperationBatch) -> BatchRights? {
+        guard governance.removals[batch.author] == nil, !batch.operations.contains(where: \.isGovernance),
+              governance.coversAll(batch.causalPast(of: OpID(replica: batch.author, counter: batch.firstCounter)))
+        else { return nil }
+        return BatchRights(permission: governance.final.permissions[batch.author], settings: governance.final.settings)
+    }
+
     /// Why the elements `op` names do not hold in its causal past `cut`: a target or origin that
     /// is not in the past or not here (`unknownTarget`), or origins in the wrong order
     /// (`invalid`). Nil when they hold. Everything in the past was applied (or excluded) before,
@@ -374,17 +403,12 @@ public struct Conversation: Sendable {
         func inPast(_ id: OpID?) -> Bool { id.map(cut.contains) ?? true }
         switch op {
         case .postMessage(let post):
-            let list = document.messageList
-            guard inPast(post.originLeft), inPast(post.originRight),
-                  post.originLeft.map({ list.contains(from: $0) }) ?? true,
-                  post.originRight.map({ list.contains(from: $0) }) ?? true else { return .unknownTarget }
-            return list.canPlace(originLeft: post.originLeft, originRight: post.originRight) ? nil : .invalid
+            guard inPast(post.originLeft), inPast(post.originRight) else { return .unknownTarget }
+            return placementProblem(post.originLeft, post.originRight, in: document.messageList)
         case .insertText(let insert):
-            guard cut.contains(insert.message), let body = document.messages[insert.message]?.body,
-                  inPast(insert.originLeft), inPast(insert.originRight),
-                  insert.originLeft.map({ body.contains(from: $0) }) ?? true,
-                  insert.originRight.map({ body.contains(from: $0) }) ?? true else { return .unknownTarget }
-            return body.canPlace(originLeft: insert.originLeft, originRight: insert.originRight) ? nil : .invalid
+            guard cut.contains(insert.message), inPast(insert.originLeft), inPast(insert.originRight),
+                  let index = document.messages.index(forKey: insert.message) else { return .unknownTarget }
+            return placementProblem(insert.originLeft, insert.originRight, in: document.messages.values[index].body)
         case .deleteText(let delete):
             guard delete.count > 0, UInt64(delete.target.counter) + UInt64(delete.count) <= UInt64(UInt32.max) else {
                 return .invalid

@@ -136,7 +136,8 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public func canPlace(originLeft: OpID?, originRight: OpID?) -> Bool {
         guard let left = resolve(originLeft), let right = resolve(originRight),
               core.hasElement(left), core.hasElement(right) else { return false }
-        return core.precedes(left, right)
+        // The start precedes everything, and everything precedes the end (typing's usual case).
+        return left.isNone || right.isNone || core.precedes(left, right)
     }
 
     /// The last element (deleted or not) before `bound` (nil: the end) in sequence order whose

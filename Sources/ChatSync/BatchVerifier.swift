@@ -38,6 +38,13 @@ public struct BatchVerifier: Sendable {
     public let conversation: ConversationID
     public private(set) var heads: [ReplicaID: Head]
     public let pendingLimit: Int
+    /// The most bytes of batches held at once.
+    public let pendingByteLimit: Int
+    /// Waiting bytes per author, and each author's waiting batches in the order they came: when
+    /// the buffer is full, the author holding the most gives way (its newest batch first), so a
+    /// flooding author evicts its own batches and never an honest one's.
+    private var pendingBytesByAuthor: [ReplicaID: Int] = [:]
+    private var pendingOrder: [ReplicaID: [BatchHash]] = [:]
     /// Waiting batches by hash.
     private var pending: [BatchHash: AuthenticatedBatch] = [:]
     /// The waiting batches by the replica each waits for first, sorted by the count of that
@@ -61,13 +68,16 @@ public struct BatchVerifier: Sendable {
     /// - Parameters:
     ///   - heads: the chain heads already stored (empty for a new conversation).
     ///   - pendingLimit: the most batches held at once.
-    public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], pendingLimit: Int = 4096) {
+    ///   - pendingByteLimit: the most bytes held at once (64 MiB by default).
+    public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], pendingLimit: Int = 4096,
+                pendingByteLimit: Int = 64 << 20) {
         self.conversation = conversation
         self.heads = heads
         var clock = VectorClock()
         for (replica, head) in heads where head.nextCounter > 0 { clock[replica] = head.nextCounter }
         self.clock = clock
         self.pendingLimit = max(1, pendingLimit)
+        self.pendingByteLimit = max(1, pendingByteLimit)
     }
 
     /// Batches waiting for predecessors or dependencies.
@@ -112,11 +122,12 @@ public struct BatchVerifier: Sendable {
         case .held:
             // A copy of a batch already waiting waits once.
             guard pending[BatchHash(bytes: batch.hash)] == nil else { return [verdict] }
-            guard pending.count < pendingLimit else {
+            guard makeRoom(for: batch) else {
                 rejections.count(.pendingFull)
                 return [.rejected(batch, .pendingFull)]
             }
             hold(batch)
+            remember(batch)
             return [verdict]
         case .accepted:
             var verdicts = [verdict]
@@ -127,6 +138,40 @@ public struct BatchVerifier: Sendable {
             return [verdict]
         case .alreadyCovered:
             return [verdict]
+        }
+    }
+
+    /// Makes room for `batch` in the buffer by evicting the newest waiting batches of the author
+    /// that holds the most bytes; false when that author is `batch`'s own (it is refused).
+    /// - Complexity: O(authors waiting) per eviction.
+    private mutating func makeRoom(for batch: AuthenticatedBatch) -> Bool {
+        let size = batch.batch.bytes.count
+        while pending.count >= pendingLimit || pendingBytes + size > pendingByteLimit {
+            guard let heaviest = pendingBytesByAuthor.max(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key,
+                  heaviest != batch.author, let victim = pendingOrder[heaviest]?.last,
+                  let evicted = pending.removeValue(forKey: victim) else { return false }
+            pendingBytes -= evicted.batch.bytes.count
+            untally(evicted)
+            rejections.count(.pendingEvicted)
+        }
+        return true
+    }
+
+    /// Tallies a batch that starts waiting.
+    private mutating func remember(_ batch: AuthenticatedBatch) {
+        pendingBytesByAuthor[batch.author, default: 0] += batch.batch.bytes.count
+        pendingOrder[batch.author, default: []].append(BatchHash(bytes: batch.hash))
+    }
+
+    /// Untallies a batch that stopped waiting.
+    /// - Complexity: O(batches its author has waiting).
+    private mutating func untally(_ batch: AuthenticatedBatch) {
+        let left = (pendingBytesByAuthor[batch.author] ?? 0) - batch.batch.bytes.count
+        pendingBytesByAuthor[batch.author] = left > 0 ? left : nil
+        let key = BatchHash(bytes: batch.hash)
+        if var order = pendingOrder[batch.author], let index = order.lastIndex(of: key) {
+            order.remove(at: index)
+            pendingOrder[batch.author] = order.isEmpty ? nil : order
         }
     }
 
@@ -209,9 +254,15 @@ public struct BatchVerifier: Sendable {
             for (_, hash) in ready {
                 guard let batch = pending.removeValue(forKey: hash) else { continue }
                 pendingBytes -= batch.batch.bytes.count
-                switch judge(batch, admit: admit) {
-                case .held:
+                let judgement = judge(batch, admit: admit)
+                if case .held = judgement {
                     hold(batch)
+                    continue
+                }
+                untally(batch)
+                switch judgement {
+                case .held:
+                    break
                 case .accepted(let accepted):
                     verdicts.append(.accepted(accepted))
                     moved.append(accepted.author)

@@ -132,6 +132,36 @@ let conversation = ConversationID(bytes: Array(repeating: 0xAB, count: 32))!
         #expect(throws: BatchRejection.self) { try BatchAuthenticator.authenticate([1, 2, 3]).get() }
     }
 
+    /// Issue 15, item 5: when the buffer is full (by count or bytes), the author holding the
+    /// most gives way, newest first, so a flooding author evicts its own batches and never an
+    /// honest one's; the honest batch is accepted once its predecessor arrives.
+    @Test func aFullBufferEvictsTheHeaviestAuthorNotAnHonestOne() throws {
+        var flooder = ChainBuilder(seed: 1, conversation: conversation)
+        var honest = ChainBuilder(seed: 2, conversation: conversation)
+        _ = flooder.batch() // never delivered: everything after it waits
+        let honestFirst = try authenticated(honest.batch())
+        var verifier = BatchVerifier(conversation: conversation, pendingLimit: 4)
+        let honestSecond = try authenticated(honest.batch())
+        _ = verifier.submit(honestSecond) // waits for honestFirst
+        for _ in 0 ..< 6 { _ = verifier.submit(try authenticated(flooder.batch())) }
+        #expect(verifier.pendingCount == 4)
+        #expect(verifier.rejections.byCode["pending_full"] == 3, "the flooder is refused once it holds the most")
+        let verdicts = verifier.submit(honestFirst)
+        #expect(verdicts.count { if case .accepted = $0 { true } else { false } } == 2, "the honest batch stayed and is released")
+
+        // A full buffer by bytes: a new author's batch makes the heaviest give way.
+        var other = ChainBuilder(seed: 3, conversation: conversation)
+        _ = other.batch()
+        let size = try authenticated(flooder.batch()).batch.bytes.count
+        var tight = BatchVerifier(conversation: conversation, pendingByteLimit: 3 * size)
+        var heavy = ChainBuilder(seed: 4, conversation: conversation)
+        _ = heavy.batch()
+        for _ in 0 ..< 3 { _ = tight.submit(try authenticated(heavy.batch())) }
+        _ = tight.submit(try authenticated(other.batch()))
+        #expect(tight.rejections.byCode["pending_evicted"] == 1)
+        #expect(tight.pendingBytes <= 3 * size + 64)
+    }
+
     @Test func pendingBufferIsBoundedAndCounted() throws {
         var alice = ChainBuilder(seed: 1, conversation: conversation)
         _ = alice.batch() // counter 0 never delivered: everything after waits

@@ -429,7 +429,8 @@ struct ChatScreen: Sendable {
     }
 
     /// Wraps styled text into rows of at most `width` characters; rows after the first start with
-    /// `indent` spaces. Control characters become spaces.
+    /// `indent` spaces. Line breaks become spaces; control characters (C0, DEL, C1) and
+    /// bidirectional overrides become U+FFFD (see ``TerminalText``).
     static func wrap(_ segments: [Segment], width: Int, indent: Int) -> [[Segment]] {
         let width = max(width, indent + 1)
         var rows: [[Segment]] = []
@@ -438,7 +439,9 @@ struct ChatScreen: Sendable {
         for segment in segments {
             var run = ""
             for character in segment.text {
-                let visible: Character = character.isNewline || (character.asciiValue.map { $0 < 0x20 } ?? false) ? " " : character
+                // Other members' text never reaches the terminal as control sequences.
+                let visible: Character = character.isNewline ? " "
+                    : character.unicodeScalars.contains(where: TerminalText.isUnsafe) ? "\u{FFFD}" : character
                 if used == width {
                     if !run.isEmpty { row.append(Segment(run, style: segment.style)) }
                     rows.append(row)

@@ -221,8 +221,8 @@ extension StreamingChat {
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
             for entry in try Control.field("messages", of: result, as: [LogEntry].self) {
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
-                let name = entry.authorName ?? String(entry.author.prefix(12))
-                let text = entry.deleted ? "(deleted)" : entry.text + (entry.edited ? " (edited)" : "")
+                let name = TerminalText.safe(entry.authorName ?? String(entry.author.prefix(12)))
+                let text = entry.deleted ? "(deleted)" : TerminalText.safe(entry.text) + (entry.edited ? " (edited)" : "")
                 print("[\(time)] \(name): \(text)")
             }
         }
@@ -241,7 +241,8 @@ extension StreamingChat {
             if output.json { return try Control.printJSON(result) }
             let members = try Control.field("members", of: result, as: [MemberEntry].self)
             print(table(members.map { member in
-                ((member.name ?? "(no name)") + (member.isSelf ? " (you)" : ""),
+                (TerminalText.safe(member.name ?? "(no name)") + (member.isSelf ? " (you)" : "")
+                    + (member.equivocated ? " (equivocated)" : ""),
                  member.permission.padding(toLength: 7, withPad: " ", startingAt: 0)
                      + "  \(member.online ? "online " : "offline")  \(member.key)")
             }))
@@ -270,7 +271,7 @@ extension StreamingChat {
             }
             for conversation in status.conversations {
                 let rejected = conversation.rejections.values.reduce(0, +)
-                rows.append(("conversation", "\(conversation.id.prefix(12)) \"\(conversation.title)\" "
+                rows.append(("conversation", "\(conversation.id.prefix(12)) \"\(TerminalText.safe(conversation.title))\" "
                     + "\(conversation.messages) messages, \(conversation.members) members, "
                     + "\(conversation.pendingBatches) pending, \(rejected) rejected"
                     + (conversation.joining ? ", joining" : "")))
@@ -297,7 +298,7 @@ extension StreamingChat {
             let result = try await Control.call("conversations", data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             for conversation in try Control.field("conversations", of: result, as: [Summary].self) {
-                print("\(conversation.id)  \(conversation.title)  (\(conversation.messages) messages, \(conversation.members) members)")
+                print("\(conversation.id)  \(TerminalText.safe(conversation.title))  (\(conversation.messages) messages, \(conversation.members) members)")
             }
         }
     }

@@ -194,3 +194,22 @@ struct ChatScreenTests {
         #expect(screen.focusedMessage == "aaaaaaaaaaaaaaaa:39")
     }
 }
+
+/// Issue 19: another member's message cannot inject terminal escape sequences into `log` or
+/// the chat: C0, DEL and C1 controls (the one-byte CSI U+009B among them) and bidirectional
+/// overrides are shown as U+FFFD.
+struct TerminalTextTests {
+    @Test func controlsAndOverridesBecomeReplacementCharacters() {
+        let hostile = "hi\u{1B}[2J\u{9B}31m\u{7F}\u{202E}evil\nnext"
+        let safe = TerminalText.safe(hostile)
+        #expect(safe == "hi\u{FFFD}[2J\u{FFFD}31m\u{FFFD}\u{FFFD}evil next")
+        #expect(!safe.unicodeScalars.contains { TerminalText.isUnsafe($0) })
+        #expect(TerminalText.safe("日本語 🎉 é") == "日本語 🎉 é")
+    }
+
+    @Test func theChatScreenNeverPrintsControls() {
+        let rows = ChatScreen.wrap([ChatScreen.Segment("a\u{9B}b\u{1B}c", style: "")], width: 20, indent: 2)
+        let text = rows.flatMap { $0.map(\.text) }.joined()
+        #expect(text == "a\u{FFFD}b\u{FFFD}c")
+    }
+}

@@ -186,7 +186,8 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call("edit", ["conversation": conversation, "message": messageID, "text": text],
                                                 data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print("edited \(TerminalText.safe(messageID))")
         }
     }
 

@@ -94,7 +94,8 @@ extension StreamingChat {
             try Sharing.checkPermission(permission)
             let result = try await Control.call("grant", ["conversation": conversation, "member": member,
                                                           "permission": permission], data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print("\(TerminalText.safe(member)) now has \(permission) permission")
         }
     }
 
@@ -110,7 +111,8 @@ extension StreamingChat {
 
         func run() async throws {
             let result = try await Control.call("revoke", ["conversation": conversation, "member": member], data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print("removed \(TerminalText.safe(member)): their sessions close and what they sign from now on is excluded")
         }
     }
 
@@ -130,7 +132,8 @@ extension StreamingChat {
             var arguments = ["conversation": conversation, "permission": permission]
             if let note { arguments["note"] = note }
             let result = try await Control.call("request_access", arguments, data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print("asked the admins for \(permission) permission")
         }
     }
 

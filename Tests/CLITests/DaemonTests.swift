@@ -158,7 +158,7 @@ import Testing
         let entries = try Self.json(["log", "--data", dataA, conversation])["messages"] as? [[String: Any]] ?? []
         let ofA = try #require(entries.first { $0["author"] as? String == nodeA.key }?["id"] as? String)
         let ofB = try #require(entries.first { $0["author"] as? String == nodeB.key }?["id"] as? String)
-        try Self.cli(["edit", "--data", dataA, conversation, ofA, "edited by A"])
+        #expect(try Self.cli(["edit", "--data", dataA, conversation, ofA, "edited by A"]) == "edited \(ofA)", "success is said")
         try Self.cli(["delete", "--data", dataB, conversation, ofB])
         _ = try Self.poll("the edit and the delete to reach the other node") { () -> Bool? in
             let onB = try Self.json(["log", "--data", dataB, conversation])["messages"] as? [[String: Any]] ?? []

@@ -190,7 +190,7 @@ import Testing
         let catMessage = try #require(try Self.log(dataA, conversation).first { $0.author == cat.key }?.id)
 
         // Ben gets edit and edits cat's message.
-        try DaemonTests.cli(["grant", "--data", dataA, conversation, ben.key, "edit"])
+        #expect(try DaemonTests.cli(["grant", "--data", dataA, conversation, ben.key, "edit"]) == "\(ben.key) now has edit permission")
         _ = try DaemonTests.poll("ben to learn he has edit") { () -> Bool? in
             let members = try Self.list("members", ["members", "--data", dataB, conversation])
             return members.first { $0["key"] as? String == ben.key }?["permission"] as? String == "edit" ? true : nil

@@ -395,9 +395,9 @@ public actor ConversationReplica {
         var point: UInt32?
         var counterparts: [AuthenticatedBatch] = []
         func consider(_ other: BatchRecord) {
-            guard other.hash != batch.hash, other.firstCounter < batch.endCounter,
-                  batch.firstCounter < other.firstCounter &+ other.opCount else { return }
-            let candidate = min(other.firstCounter, batch.firstCounter)
+            let counters = other.firstCounter ..< max(other.firstCounter, other.firstCounter &+ other.opCount)
+            guard let candidate = BatchVerifier.forkPoint(batch.counters, hash: batch.hash, counters, otherHash: other.hash)
+            else { return }
             point = min(point ?? candidate, candidate)
             if let signed = try? SignedBatch(decoding: other.bytes, limits: limits) {
                 counterparts.append(AuthenticatedBatch(storedBatch: signed, hash: other.hash))

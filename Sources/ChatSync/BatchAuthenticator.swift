@@ -23,6 +23,8 @@ public struct AuthenticatedBatch: Sendable, Hashable {
     public var firstCounter: UInt32 { batch.content.firstCounter }
     /// One past the last counter the batch uses.
     public var endCounter: UInt32 { UInt32(truncatingIfNeeded: UInt64(batch.content.firstCounter) + batch.idCount) }
+    /// The counters the batch uses.
+    public var counters: Range<UInt32> { firstCounter ..< max(firstCounter, endCounter) }
 }
 
 /// The stateless first stage of verification: decode within limits, check the signature, hash.

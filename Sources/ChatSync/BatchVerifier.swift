@@ -94,6 +94,15 @@ public struct BatchVerifier: Sendable {
     /// counts, so a batch never waits for it, whichever branch it was built on.
     public private(set) var equivocators: [ReplicaID: UInt32] = [:]
 
+    /// The fork point two batches of one author reveal: the smaller first counter when they are
+    /// different batches (by hash) whose counters overlap, else nil. The fork point of an author
+    /// is the smallest over every pair known, so replicas that know the same batches agree.
+    public static func forkPoint(_ counters: Range<UInt32>, hash: [UInt8],
+                                 _ otherCounters: Range<UInt32>, otherHash: [UInt8]) -> UInt32? {
+        guard hash != otherHash, counters.overlaps(otherCounters) else { return nil }
+        return min(counters.lowerBound, otherCounters.lowerBound)
+    }
+
     /// Stops waiting for `author`'s operations from `counter` on, and re-judges what waits.
     public mutating func noteEquivocation(by author: ReplicaID, from counter: UInt32,
                                           admit: (AuthenticatedBatch) -> BatchRejection? = { _ in nil }) -> [Verdict] {

@@ -194,9 +194,9 @@ extension ByzantineSimulation {
         func forkPoint(of batch: AuthenticatedBatch, among log: [AuthenticatedBatch]) -> UInt32? {
             let author = batch.author
             var point: UInt32?
-            for other in log + evidence where other.author == author && other.hash != batch.hash {
-                guard other.firstCounter < batch.endCounter, batch.firstCounter < other.endCounter else { continue }
-                let candidate = min(other.firstCounter, batch.firstCounter)
+            for other in log + evidence where other.author == author {
+                guard let candidate = BatchVerifier.forkPoint(batch.counters, hash: batch.hash,
+                                                              other.counters, otherHash: other.hash) else { continue }
                 point = min(point ?? candidate, candidate)
             }
             return point

@@ -162,6 +162,13 @@ let conversation = ConversationID(bytes: Array(repeating: 0xAB, count: 32))!
         #expect(tight.pendingBytes <= 3 * size + 64)
     }
 
+    @Test func aForkPointIsTheSmallerStartOfTwoOverlappingBatches() {
+        let a: [UInt8] = [1], b: [UInt8] = [2]
+        #expect(BatchVerifier.forkPoint(10 ..< 15, hash: a, 12 ..< 20, otherHash: b) == 10)
+        #expect(BatchVerifier.forkPoint(10 ..< 15, hash: a, 10 ..< 15, otherHash: a) == nil, "the same batch")
+        #expect(BatchVerifier.forkPoint(10 ..< 15, hash: a, 15 ..< 20, otherHash: b) == nil, "consecutive, not a fork")
+    }
+
     @Test func pendingBufferIsBoundedAndCounted() throws {
         var alice = ChainBuilder(seed: 1, conversation: conversation)
         _ = alice.batch() // counter 0 never delivered: everything after waits

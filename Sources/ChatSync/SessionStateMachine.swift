@@ -24,10 +24,12 @@ public struct IngressBudget: Sendable, Hashable {
 
 /// Everything a session needs to know about this side, apart from its keys.
 public struct SessionConfiguration: Sendable {
-    /// The versions this build speaks. Version 2: token joins carry a signed admission
+    /// The versions this build speaks. Version 3: a private handshake (identities, conversations and
+    /// tokens travel sealed; see ``SessionStateMachine``), which versions 1 and 2 cannot follow.
+    /// Version 2: token joins carry a signed admission
     /// (operation tag 15), and data frames 5 (admission) and 6 (invitation) exist; version 1
     /// peers cannot judge or decode those, so the two do not connect.
-    public static let currentVersions: [UInt16] = [2]
+    public static let currentVersions: [UInt16] = [3]
 
     /// Protocol versions this side speaks.
     public var versions: [UInt16]
@@ -228,13 +230,22 @@ public enum SessionUsageError: Error, Sendable, Hashable {
 /// session keys, sealed frames, keep-alive and ingress flow control.
 ///
 /// ```
-/// dialer                                      listener
-///   hello ─────────────────────────────────────▶  (version, keys)
-///         ◀──────────────────── helloReply, auth   sign(listener, hello ‖ reply ‖ header)
-///   verify, admit, auth ───────────────────────▶  verify, admit
-///         ◀────────────────────── sealed(welcome)
-///   established                                   established
+/// dialer                                           listener
+///   hello(versions, e, nonce) ─────────────────────▶  choose version, ee keys
+///         ◀── helloReply(version, e, nonce), streamHeader, sealed identify(key, sign(listener, transcript))
+///   verify, choose what to ask this peer for
+///   streamHeader, sealed identify(key, sign(dialer, transcript)),
+///   sealed request(conversations…, token) ──────────▶  verify, admit
+///         ◀─────────────────────────────── sealed welcome(admitted)
+///   established                                        established
 /// ```
+/// Keys come from an ephemeral X25519 exchange before anyone says who they are (in the spirit of Noise
+/// XX and SIGMA-I): each long-term key and its signature over the transcript travel sealed, and so do
+/// the conversations asked for, the invite token and the answer. An observer of the connection sees
+/// versions, ephemeral keys, nonces, stream headers and sizes only. The listener reveals its key first
+/// (as Noise XX's responder does); the dialer reveals its own, and what it wants, only to a listener
+/// whose key it has verified, and asks it only for what its admission policy allows that listener.
+///
 /// Feed it bytes, timer expiries and local requests; it returns ``SessionAction``s and never touches a
 /// socket, a clock or a random source of its own. A refused peer gets a `refuse` frame and the session
 /// closes before any conversation data is sent or delivered.
@@ -292,7 +303,7 @@ public struct SessionStateMachine: Sendable {
         var actions: [SessionAction] = [.scheduleTimer(after: configuration.handshakeTimeout, .handshakeTimeout)]
         switch role {
         case .dialer:
-            let hello = SessionFrame.hello(ownHello(inviteToken: configuration.inviteToken)).encoded()
+            let hello = SessionFrame.hello(ownHello()).encoded()
             actions.insert(.send(hello), at: 0)
             state = .awaitingHelloReply(hello: hello)
         case .listener:
@@ -316,8 +327,7 @@ public struct SessionStateMachine: Sendable {
         inbound.append(bytes)
         var actions: [SessionAction] = []
         while !isClosed {
-            let limit = if case .established = state { configuration.limits.maxFrameBytes }
-                else { configuration.maxHandshakeFrameBytes }
+            let limit = peerIsAuthenticated ? configuration.limits.maxFrameBytes : configuration.maxHandshakeFrameBytes
             let frame: (type: UInt8, body: [UInt8])?
             do { frame = try inbound.next(limits: configuration.limits, maxLength: limit) } catch {
                 return actions + fail(.malformed(error))
@@ -379,26 +389,46 @@ public struct SessionStateMachine: Sendable {
     // MARK: - Phases
 
     private mutating func handle(type: UInt8, body: [UInt8], now: Duration) -> [SessionAction] {
+        if case .awaitingHello = state, type == SessionFrame.FrameType.hello.rawValue,
+           let versions = try? SessionHello.versions(inBody: body, limits: configuration.limits),
+           Set(versions).isDisjoint(with: configuration.versions) {
+            // Judged before the rest of the hello, whose layout another version may change.
+            return fail(.refused(.unsupportedVersion))
+        }
         let frame: SessionFrame
         do { frame = try SessionFrame(type: type, body: body, limits: configuration.limits) } catch {
             if case .unknownKind = error { return fail(.protocolViolation("frame type \(type) outside a sealed frame")) }
             return fail(.malformed(error))
         }
         if case .refuse(let code) = frame { return finish(.refusedByPeer(code)) }
-        let exactBytes = FrameHeader(type: type, length: body.count).bytes + body
         switch state {
         case .awaitingHello:
             guard case .hello(let hello) = frame else { return fail(.protocolViolation("expected hello")) }
-            return onHello(hello, bytes: exactBytes)
+            return onHello(hello, bytes: FrameHeader(type: type, length: body.count).bytes + body)
         case .awaitingHelloReply(let helloBytes):
             guard case .helloReply(let reply) = frame else { return fail(.protocolViolation("expected hello reply")) }
-            return onHelloReply(reply, bytes: exactBytes, helloBytes: helloBytes)
-        case .awaitingAuth(let phase):
-            guard case .auth(let auth) = frame else { return fail(.protocolViolation("expected auth")) }
-            return onAuth(auth, phase: phase, now: now)
+            return onHelloReply(reply, bytes: FrameHeader(type: type, length: body.count).bytes + body,
+                                helloBytes: helloBytes)
+        case .awaitingPeerStream(let phase):
+            guard case .streamHeader(let header) = frame else { return fail(.protocolViolation("expected stream header")) }
+            return onPeerStream(header, phase: phase)
+        case .awaitingPeerIdentity(let phase):
+            guard let peerStream = phase.peerStream else { return fail(.protocolViolation("identity before stream header")) }
+            return handshake(frame, opener: peerStream.opener, expecting: "the peer's identity") { machine, inner in
+                guard case .identify(let proof) = inner else { return nil }
+                return machine.role == .dialer ? machine.onListenerIdentity(proof, phase: phase)
+                    : machine.onDialerIdentity(proof, phase: phase)
+            }
+        case .collectingRequest(let phase):
+            return handshake(frame, opener: phase.opener, expecting: "the dialer's request") { machine, inner in
+                guard case .request(let request) = inner else { return nil }
+                return machine.onRequest(request, phase: phase)
+            }
         case .awaitingWelcome(let phase):
-            guard case .sealed(let ciphertext) = frame else { return fail(.protocolViolation("expected welcome")) }
-            return onWelcome(ciphertext, phase: phase, now: now)
+            return handshake(frame, opener: phase.opener, expecting: "welcome") { machine, inner in
+                guard case .welcome(let offered) = inner else { return nil }
+                return machine.onWelcome(offered, phase: phase)
+            }
         case .established(let established):
             guard case .sealed(let ciphertext) = frame else {
                 return fail(.protocolViolation("plain frame after the handshake"))
@@ -409,9 +439,25 @@ public struct SessionStateMachine: Sendable {
         }
     }
 
-    /// Listener: choose the version, derive keys, answer with our hello and our signature.
+    /// A sealed handshake frame: opens it and hands the session frame inside to `next`, which returns
+    /// nil for a frame it does not expect. A sealed refusal ends the session.
+    private mutating func handshake(_ frame: SessionFrame, opener: FrameOpener, expecting what: String,
+                                    _ next: (inout SessionStateMachine, SessionFrame) -> [SessionAction]?) -> [SessionAction] {
+        guard case .sealed(let ciphertext) = frame else { return fail(.protocolViolation("expected \(what)")) }
+        let inner: InnerFrame
+        switch open(ciphertext, opener) {
+        case .failure(let reason): return fail(reason)
+        case .success(let frame): inner = frame
+        }
+        if case .session(.refuse(let code)) = inner.frame { return finish(.refusedByPeer(code)) }
+        guard case .session(let session) = inner.frame, !inner.isFinal, let actions = next(&self, session) else {
+            return fail(.protocolViolation("expected \(what)"))
+        }
+        return actions
+    }
+
+    /// Listener: choose the version, derive keys, answer with our hello reply and, sealed, our identity.
     private mutating func onHello(_ hello: SessionHello, bytes helloBytes: [UInt8]) -> [SessionAction] {
-        guard hello.identity != identity.publicKey.replicaID else { return fail(.refused(.selfConnection)) }
         guard let version = Set(configuration.versions).intersection(hello.versions).max() else {
             return fail(.refused(.unsupportedVersion))
         }
@@ -419,99 +465,119 @@ public struct SessionStateMachine: Sendable {
         do { keys = try SessionKeys(role: .server, own: ephemeral, peerPublicKey: hello.ephemeralKey) } catch {
             return fail(.protocolViolation("unusable ephemeral key"))
         }
-        let replyBytes = SessionFrame.helloReply(SessionHelloReply(selectedVersion: version, hello: ownHello(inviteToken: nil)))
-            .encoded()
         let sealer = keys.makeSealer()
-        let signature = identity.sign(SessionTranscript.authMessage(
-            role: .listener, hello: helloBytes, helloReply: replyBytes, streamHeader: sealer.header))
-        let auth = SessionFrame.auth(SessionAuth(signature: signature.bytes, streamHeader: sealer.header)).encoded()
-        state = .awaitingAuth(AwaitingAuth(
-            hello: helloBytes, helloReply: replyBytes, peerHello: hello, version: version, keys: keys, sealer: sealer))
-        return [.send(replyBytes + auth)]
+        let replyBytes = SessionFrame.helloReply(SessionHelloReply(
+            selectedVersion: version, ephemeralKey: ephemeral.publicKey, nonce: nonce)).encoded()
+        let transcript = Transcript(hello: helloBytes, helloReply: replyBytes)
+        state = .awaitingPeerStream(Keyed(transcript: transcript, version: version, keys: keys, sealer: sealer))
+        return [.send(replyBytes + SessionFrame.streamHeader(sealer.header).encoded()
+            + sealed(identify(role: .listener, transcript: transcript, header: sealer.header), sealer))]
     }
 
-    /// Dialer: check the chosen version and derive keys; the listener's auth comes next.
+    /// Dialer: check the chosen version and derive keys; the listener's stream header comes next.
     private mutating func onHelloReply(_ reply: SessionHelloReply, bytes replyBytes: [UInt8],
                                        helloBytes: [UInt8]) -> [SessionAction] {
-        guard reply.hello.identity != identity.publicKey.replicaID else { return fail(.refused(.selfConnection)) }
-        guard configuration.versions.contains(reply.selectedVersion),
-              reply.hello.versions.contains(reply.selectedVersion) else {
-            return fail(.refused(.unsupportedVersion))
-        }
+        guard configuration.versions.contains(reply.selectedVersion) else { return fail(.refused(.unsupportedVersion)) }
         let keys: SessionKeys
-        do { keys = try SessionKeys(role: .client, own: ephemeral, peerPublicKey: reply.hello.ephemeralKey) } catch {
+        do { keys = try SessionKeys(role: .client, own: ephemeral, peerPublicKey: reply.ephemeralKey) } catch {
             return fail(.protocolViolation("unusable ephemeral key"))
         }
-        state = .awaitingAuth(AwaitingAuth(
-            hello: helloBytes, helloReply: replyBytes, peerHello: reply.hello, version: reply.selectedVersion,
-            keys: keys, sealer: nil))
+        state = .awaitingPeerStream(Keyed(transcript: Transcript(hello: helloBytes, helloReply: replyBytes),
+                                          version: reply.selectedVersion, keys: keys))
         return []
     }
 
-    /// Both: verify the peer's signature over the transcript, ask the admission policy, then (dialer)
-    /// prove our own key or (listener) welcome the dialer.
-    private mutating func onAuth(_ auth: SessionAuth, phase: AwaitingAuth, now: Duration) -> [SessionAction] {
-        let peerKey = PublicKey(phase.peerHello.identity)
-        let peerRole: SessionRole = role == .dialer ? .listener : .dialer
-        let message = SessionTranscript.authMessage(
-            role: peerRole, hello: phase.hello, helloReply: phase.helloReply, streamHeader: auth.streamHeader)
-        guard let signature = Signature(bytes: auth.signature), peerKey.isValidSignature(signature, for: message) else {
-            return fail(.refused(.authenticationFailed))
-        }
+    /// Both: the peer's stream starts (its header is plain and random); its sealed identity comes next.
+    private mutating func onPeerStream(_ header: [UInt8], phase: Keyed) -> [SessionAction] {
         let opener: FrameOpener
-        do { opener = try phase.keys.makeOpener(header: auth.streamHeader) } catch {
+        do { opener = try phase.keys.makeOpener(header: header) } catch {
             return fail(.protocolViolation("bad stream header"))
         }
-        let request = AdmissionRequest(
-            peer: peerKey, conversations: phase.peerHello.conversations, inviteToken: phase.peerHello.inviteToken)
-        let admitted: [ConversationID]
-        switch admission(request) {
-        case .refuse(let code): return fail(.refused(code))
-        case .admit(let conversations):
-            // Only conversations both sides asked for, so both ends agree on the same set.
-            admitted = Array(Set(conversations).intersection(configuration.conversations)
-                .intersection(phase.peerHello.conversations)).sorted()
-        }
-        switch role {
-        case .dialer:
-            let sealer = phase.keys.makeSealer()
-            let signature = identity.sign(SessionTranscript.authMessage(
-                role: .dialer, hello: phase.hello, helloReply: phase.helloReply, streamHeader: sealer.header))
-            state = .awaitingWelcome(AwaitingWelcome(
-                sealer: sealer, opener: opener, peerKey: peerKey, version: phase.version, admitted: admitted))
-            return [.send(SessionFrame.auth(SessionAuth(signature: signature.bytes, streamHeader: sealer.header)).encoded())]
-        case .listener:
-            guard let sealer = phase.sealer else { return fail(.protocolViolation("listener without a stream")) }
-            let peer = SessionPeer(key: peerKey, version: phase.version, conversations: admitted,
-                                   inviteToken: phase.peerHello.inviteToken)
-            state = .established(Established(sealer: sealer, opener: opener, peer: peer))
-            return sealAndSend(SessionFrame.welcome(conversations: admitted).encoded(), sealer)
-                + [.authenticated(peer), .scheduleTimer(after: configuration.keepaliveInterval, .keepalive)]
-        }
+        var next = phase
+        next.peerStream = (opener, header)
+        state = .awaitingPeerIdentity(next)
+        return []
     }
 
-    /// Dialer: the first sealed frame must be the listener's welcome.
-    private mutating func onWelcome(_ ciphertext: [UInt8], phase: AwaitingWelcome, now: Duration) -> [SessionAction] {
-        let inner: InnerFrame
-        switch open(ciphertext, phase.opener) {
-        case .failure(let reason): return fail(reason)
-        case .success(let frame): inner = frame
+    /// Dialer: verify the listener's key, ask our admission policy what this listener may be asked for,
+    /// then prove our own key and send the request, all sealed.
+    private mutating func onListenerIdentity(_ proof: SessionIdentity, phase: Keyed) -> [SessionAction] {
+        guard let peerStream = phase.peerStream else { return fail(.protocolViolation("identity before stream header")) }
+        guard proof.identity != identity.publicKey.replicaID else { return fail(.refused(.selfConnection)) }
+        let transcript = phase.transcript
+        guard let listener = verified(proof, role: .listener, transcript: transcript, header: peerStream.header)
+        else { return fail(.refused(.authenticationFailed)) }
+        let asked: [ConversationID]
+        switch admission(AdmissionRequest(peer: listener, conversations: configuration.conversations, inviteToken: nil)) {
+        case .refuse(let code): return fail(.refused(code))
+        case .admit(let conversations): asked = Array(Set(conversations).intersection(configuration.conversations)).sorted()
         }
-        switch inner.frame {
-        case .session(.welcome(let offered)):
-            let agreed = offered.filter { phase.admitted.contains($0) }
-            let peer = SessionPeer(key: phase.peerKey, version: phase.version, conversations: agreed)
-            state = .established(Established(sealer: phase.sealer, opener: phase.opener, peer: peer))
-            var actions: [SessionAction] = [.authenticated(peer)]
-            if inner.isFinal { actions += finish(.refusedByPeer(.goingAway)) } else {
-                actions.append(.scheduleTimer(after: configuration.keepaliveInterval, .keepalive))
-            }
-            return actions
-        case .session(.refuse(let code)):
-            return finish(.refusedByPeer(code))
-        default:
-            return fail(.protocolViolation("expected welcome"))
+        let sealer = phase.keys.makeSealer()
+        var bytes = SessionFrame.streamHeader(sealer.header).encoded()
+        bytes += sealed(identify(role: .dialer, transcript: transcript, header: sealer.header), sealer)
+        let requests = SessionRequest.chunks(of: asked, inviteToken: configuration.inviteToken)
+        for request in requests { bytes += sealed(SessionFrame.request(request).encoded(), sealer) }
+        state = .awaitingWelcome(AwaitingWelcome(sealer: sealer, opener: peerStream.opener, peerKey: listener,
+                                                 version: phase.version, asked: Set(requests.flatMap(\.conversations))))
+        return [.send(bytes)]
+    }
+
+    /// Listener: verify the dialer's key; its request comes next.
+    private mutating func onDialerIdentity(_ proof: SessionIdentity, phase: Keyed) -> [SessionAction] {
+        guard let dialer = phase.peerStream, let sealer = phase.sealer else {
+            return fail(.protocolViolation("identity before stream header"))
         }
+        guard proof.identity != identity.publicKey.replicaID else { return fail(.refused(.selfConnection)) }
+        guard let peerKey = verified(proof, role: .dialer, transcript: phase.transcript, header: dialer.header) else {
+            return fail(.refused(.authenticationFailed))
+        }
+        state = .collectingRequest(CollectingRequest(
+            sealer: sealer, opener: dialer.opener, peerKey: peerKey, version: phase.version))
+        return []
+    }
+
+    /// Listener: gather the request's chunks (ascending, bounded, the token only in the first); after
+    /// the last, ask the admission policy and welcome the dialer to what it may sync.
+    private mutating func onRequest(_ request: SessionRequest, phase: CollectingRequest) -> [SessionAction] {
+        guard request.inviteToken == nil || phase.chunks == 0 else {
+            return fail(.protocolViolation("invite token after the first request frame"))
+        }
+        if let first = request.conversations.first, let previous = phase.conversations.last, previous >= first {
+            return fail(.protocolViolation("request frames not ascending"))
+        }
+        var phase = phase
+        phase.chunks += 1
+        phase.conversations += request.conversations
+        if request.inviteToken != nil { phase.inviteToken = request.inviteToken }
+        guard phase.conversations.count <= SessionRequest.maxConversations else {
+            return fail(.protocolViolation("more than \(SessionRequest.maxConversations) conversations requested"))
+        }
+        guard !request.hasMore else {
+            state = .collectingRequest(phase)
+            return []
+        }
+        let admitted: [ConversationID]
+        switch admission(AdmissionRequest(peer: phase.peerKey, conversations: phase.conversations,
+                                          inviteToken: phase.inviteToken)) {
+        case .refuse(let code): return fail(.refused(code))
+        case .admit(let conversations):
+            // Only conversations both sides hold and the dialer asked for, so both ends agree on the set.
+            admitted = Array(Set(conversations).intersection(configuration.conversations)
+                .intersection(phase.conversations)).sorted()
+        }
+        let peer = SessionPeer(key: phase.peerKey, version: phase.version, conversations: admitted,
+                               inviteToken: phase.inviteToken)
+        state = .established(Established(sealer: phase.sealer, opener: phase.opener, peer: peer))
+        return [.send(sealed(SessionFrame.welcome(conversations: admitted).encoded(), phase.sealer))]
+            + [.authenticated(peer), .scheduleTimer(after: configuration.keepaliveInterval, .keepalive)]
+    }
+
+    /// Dialer: the listener's welcome names what it admitted; we keep what we asked for.
+    private mutating func onWelcome(_ offered: [ConversationID], phase: AwaitingWelcome) -> [SessionAction] {
+        let peer = SessionPeer(key: phase.peerKey, version: phase.version,
+                               conversations: offered.filter { phase.asked.contains($0) })
+        state = .established(Established(sealer: phase.sealer, opener: phase.opener, peer: peer))
+        return [.authenticated(peer), .scheduleTimer(after: configuration.keepaliveInterval, .keepalive)]
     }
 
     /// Established: open, then deliver data, answer pings, or end on a refuse.
@@ -541,10 +607,47 @@ public struct SessionStateMachine: Sendable {
 
     // MARK: - Helpers
 
-    private func ownHello(inviteToken: [UInt8]?) -> SessionHello {
-        SessionHello(versions: configuration.versions, identity: identity.publicKey.replicaID,
-                     ephemeralKey: ephemeral.publicKey, nonce: nonce, inviteToken: inviteToken,
-                     conversations: configuration.conversations)
+    private func ownHello() -> SessionHello {
+        SessionHello(versions: configuration.versions, ephemeralKey: ephemeral.publicKey, nonce: nonce)
+    }
+
+    /// Our identity frame for `role`: our key and our signature over the transcript and our stream header.
+    private func identify(role: SessionRole, transcript: Transcript, header: [UInt8]) -> [UInt8] {
+        let signature = identity.sign(SessionTranscript.authMessage(
+            role: role, hello: transcript.hello, helloReply: transcript.helloReply, streamHeader: header))
+        return SessionFrame.identify(SessionIdentity(identity: identity.publicKey.replicaID, signature: signature.bytes))
+            .encoded()
+    }
+
+    /// The peer's key when its signature over the transcript (as `role`, with its stream header) verifies.
+    private func verified(_ proof: SessionIdentity, role: SessionRole, transcript: Transcript,
+                          header: [UInt8]) -> PublicKey? {
+        let key = PublicKey(proof.identity)
+        let message = SessionTranscript.authMessage(
+            role: role, hello: transcript.hello, helloReply: transcript.helloReply, streamHeader: header)
+        guard let signature = Signature(bytes: proof.signature), key.isValidSignature(signature, for: message) else {
+            return nil
+        }
+        return key
+    }
+
+    /// Whether the peer has proven its key (larger frames are then accepted from it).
+    private var peerIsAuthenticated: Bool {
+        switch state {
+        case .established, .awaitingWelcome, .collectingRequest: true
+        default: false
+        }
+    }
+
+    /// The sealer of this side's stream, once it has one: refusals then travel sealed too.
+    private var ownSealer: FrameSealer? {
+        switch state {
+        case .established(let established): established.sealer
+        case .awaitingWelcome(let phase): phase.sealer
+        case .awaitingPeerStream(let phase), .awaitingPeerIdentity(let phase): phase.sealer
+        case .collectingRequest(let phase): phase.sealer
+        default: nil
+        }
     }
 
     /// Opens a sealed frame and decodes the whole frame inside it.
@@ -575,19 +678,25 @@ public struct SessionStateMachine: Sendable {
     }
 
     private func sealAndSend(_ plaintext: [UInt8], _ sealer: FrameSealer, final: Bool = false) -> [SessionAction] {
-        // A sealer only refuses after a final frame, which is sent only as the session closes.
-        guard let ciphertext = try? sealer.seal(plaintext, final: final) else { return [] }
-        return [.send(SessionFrame.sealed(ciphertext).encoded())]
+        let bytes = sealed(plaintext, sealer, final: final)
+        return bytes.isEmpty ? [] : [.send(bytes)]
     }
 
-    /// Ends the session for `reason`: tells the peer why (sealed once established), asks the shell to back
+    /// The sealed frame carrying `plaintext` (one whole frame).
+    private func sealed(_ plaintext: [UInt8], _ sealer: FrameSealer, final: Bool = false) -> [UInt8] {
+        // A sealer only refuses after a final frame, which is sent only as the session closes.
+        guard let ciphertext = try? sealer.seal(plaintext, final: final) else { return [] }
+        return SessionFrame.sealed(ciphertext).encoded()
+    }
+
+    /// Ends the session for `reason`: tells the peer why (sealed once this side has a stream), asks the shell to back
     /// off from an offender, and closes.
     private mutating func fail(_ reason: SessionCloseReason) -> [SessionAction] {
         var actions: [SessionAction] = []
         if let code = reason.refuseCode {
             let refuse = SessionFrame.refuse(code).encoded()
-            if case .established(let established) = state {
-                actions += sealAndSend(refuse, established.sealer, final: true)
+            if let sealer = ownSealer {
+                actions += sealAndSend(refuse, sealer, final: true)
             } else {
                 actions.append(.send(refuse))
             }
@@ -614,24 +723,47 @@ extension SessionStateMachine {
         case awaitingHello
         /// Dialer: hello sent (its exact bytes kept for the transcript).
         case awaitingHelloReply(hello: [UInt8])
-        /// Both hellos known, keys derived; waiting for the peer's signature.
-        case awaitingAuth(AwaitingAuth)
-        /// Dialer: authenticated the listener and sent its own proof; waiting for admission.
+        /// Both: keys derived (the listener also sent its reply, stream header and sealed identity);
+        /// waiting for the peer's stream header.
+        case awaitingPeerStream(Keyed)
+        /// Both: the peer's stream is open; waiting for its sealed identity.
+        case awaitingPeerIdentity(Keyed)
+        /// Listener: the dialer proved its key; gathering its request frames.
+        case collectingRequest(CollectingRequest)
+        /// Dialer: proved its key and sent its request; waiting for the welcome.
         case awaitingWelcome(AwaitingWelcome)
-        /// Authenticated and admitted; frames are sealed.
+        /// Authenticated and admitted.
         case established(Established)
         /// Over.
         case closed
     }
 
-    private struct AwaitingAuth: Sendable {
+    /// The frames both signatures cover (each signer adds its own stream header).
+    private struct Transcript: Sendable {
         var hello: [UInt8]
         var helloReply: [UInt8]
-        var peerHello: SessionHello
+    }
+
+    /// Keys agreed, identities not yet proven.
+    private struct Keyed: Sendable {
+        var transcript: Transcript
         var version: UInt16
         var keys: SessionKeys
-        /// The listener's sealer, whose header it already sent; nil for the dialer.
+        /// The listener's stream, whose header it already sent; nil for the dialer (made once the
+        /// listener has proven its key).
         var sealer: FrameSealer?
+        /// The peer's stream, once its header arrived.
+        var peerStream: (opener: FrameOpener, header: [UInt8])?
+    }
+
+    private struct CollectingRequest: Sendable {
+        var sealer: FrameSealer
+        var opener: FrameOpener
+        var peerKey: PublicKey
+        var version: UInt16
+        var conversations: [ConversationID] = []
+        var inviteToken: [UInt8]?
+        var chunks = 0
     }
 
     private struct AwaitingWelcome: Sendable {
@@ -639,7 +771,8 @@ extension SessionStateMachine {
         var opener: FrameOpener
         var peerKey: PublicKey
         var version: UInt16
-        var admitted: [ConversationID]
+        /// What we asked for: the welcome may narrow it, never widen it.
+        var asked: Set<ConversationID>
     }
 
     private struct Established: Sendable {

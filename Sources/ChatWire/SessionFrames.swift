@@ -73,16 +73,11 @@ public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConv
     public var description: String { code == "unspecified" && rawValue != 0 ? "unspecified(\(rawValue))" : code }
 }
 
-/// What one side says first: the versions it speaks, who it is, its ephemeral key, and what it wants.
-///
-/// Sent by the dialer as a ``SessionFrame/hello(_:)`` and, with the chosen version, by the listener as a
-/// ``SessionFrame/helloReply(_:)``. Both sides sign both hellos' exact frame bytes (``SessionTranscript``),
-/// which binds the ephemeral keys and nonces to the long-term identities.
+/// The dialer's opening frame: the versions it speaks, its ephemeral key and a nonce. Nothing in it
+/// names the dialer or a conversation.
 public struct SessionHello: Sendable, Hashable {
     /// The most protocol versions a hello may list.
     public static let maxVersions = 16
-    /// The most conversations a hello may ask for.
-    public static let maxConversations = 256
     /// Bytes in the random nonce.
     public static let nonceBytes = 32
     /// Bytes in the ephemeral X25519 public key.
@@ -90,46 +85,40 @@ public struct SessionHello: Sendable, Hashable {
 
     /// Protocol versions the sender speaks (non-zero; encoded sorted, without repeats).
     public var versions: [UInt16]
-    /// The sender's long-term Ed25519 public key.
-    public var identity: ReplicaID
     /// The sender's ephemeral X25519 public key for this session.
     public var ephemeralKey: [UInt8]
     /// 32 random bytes that make this handshake's transcript unique.
     public var nonce: [UInt8]
-    /// The exact bytes of an invite token, when the sender joins without being a member yet.
-    public var inviteToken: [UInt8]?
-    /// The conversations the sender wants to sync (encoded sorted, without repeats).
-    public var conversations: [ConversationID]
 
-    /// A hello; `versions` and `conversations` are sorted and de-duplicated so the value has one encoding.
-    public init(versions: [UInt16], identity: ReplicaID, ephemeralKey: [UInt8], nonce: [UInt8],
-                inviteToken: [UInt8]? = nil, conversations: [ConversationID]) {
+    /// A hello; `versions` are sorted and de-duplicated so the value has one encoding.
+    public init(versions: [UInt16], ephemeralKey: [UInt8], nonce: [UInt8]) {
         self.versions = Array(Set(versions)).sorted()
-        self.identity = identity
         self.ephemeralKey = ephemeralKey
         self.nonce = nonce
-        self.inviteToken = inviteToken
-        self.conversations = Array(Set(conversations)).sorted()
     }
 
-    /// `versions: count, varints ascending | identity 32 | ephemeral 32 | nonce 32 |
-    /// flags (bit 0: token) [token: length, bytes] | conversations: count, 32 each ascending`
+    /// `versions: count, varints ascending | ephemeral 32 | nonce 32`
     func encode(into writer: inout ByteWriter) {
         writer.write(varint: UInt64(versions.count))
         for version in versions { writer.write(varint: UInt64(version)) }
-        writer.write(bytes: identity.bytes)
         writer.write(bytes: ephemeralKey)
         writer.write(bytes: nonce)
-        writer.write(byte: inviteToken == nil ? 0 : 1)
-        if let inviteToken {
-            writer.write(varint: UInt64(inviteToken.count))
-            writer.write(bytes: inviteToken)
-        }
-        writer.write(varint: UInt64(conversations.count))
-        for conversation in conversations { writer.write(bytes: conversation.bytes) }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
+        versions = try Self.versions(from: &reader)
+        ephemeralKey = Array(try reader.bytes(Self.ephemeralKeyBytes))
+        nonce = Array(try reader.bytes(Self.nonceBytes))
+    }
+
+    /// The versions a hello body lists, read without the rest: a listener refuses a peer with no version
+    /// in common as `unsupported_version` even when the rest of its hello has another layout.
+    public static func versions(inBody body: [UInt8], limits: WireLimits = .default) throws(WireError) -> [UInt16] {
+        var reader = WireReader(body, limits: limits)
+        return try versions(from: &reader)
+    }
+
+    private static func versions(from reader: inout WireReader) throws(WireError) -> [UInt16] {
         let versionCount = try reader.count("versions", limit: Self.maxVersions)
         guard versionCount > 0 else { throw .invalidValue("a hello lists at least one version") }
         var versions: [UInt16] = []
@@ -141,79 +130,143 @@ public struct SessionHello: Sendable, Hashable {
             guard versions.last.map({ $0 < version }) ?? true else { throw .nonCanonical("versions not ascending") }
             versions.append(version)
         }
-        identity = try reader.replicaID()
-        ephemeralKey = Array(try reader.bytes(Self.ephemeralKeyBytes))
-        nonce = Array(try reader.bytes(Self.nonceBytes))
+        return versions
+    }
+}
+
+/// The listener's answer to a hello: the version it chose, its ephemeral key and a nonce. Its stream
+/// header (``SessionFrame/streamHeader(_:)``) and its sealed identity (``SessionFrame/identify(_:)``)
+/// follow.
+public struct SessionHelloReply: Sendable, Hashable {
+    /// Bytes in a stream header (`crypto_secretstream_xchacha20poly1305_HEADERBYTES`).
+    public static let streamHeaderBytes = 24
+
+    /// The highest version both sides speak.
+    public var selectedVersion: UInt16
+    /// The listener's ephemeral X25519 public key for this session.
+    public var ephemeralKey: [UInt8]
+    /// 32 random bytes that make this handshake's transcript unique.
+    public var nonce: [UInt8]
+
+    /// A reply choosing `selectedVersion`.
+    public init(selectedVersion: UInt16, ephemeralKey: [UInt8], nonce: [UInt8]) {
+        self.selectedVersion = selectedVersion
+        self.ephemeralKey = ephemeralKey
+        self.nonce = nonce
+    }
+}
+
+/// One side's long-term key and its Ed25519 signature over
+/// ``SessionTranscript/authMessage(role:hello:helloReply:streamHeader:)``. Always sent sealed, so only
+/// the other end of the key exchange learns who is speaking.
+public struct SessionIdentity: Sendable, Hashable {
+    /// The sender's long-term Ed25519 public key.
+    public var identity: ReplicaID
+    /// The 64-byte signature over the transcript.
+    public var signature: [UInt8]
+
+    /// An identity proof (sizes are checked when encoding and decoding).
+    public init(identity: ReplicaID, signature: [UInt8]) {
+        self.identity = identity
+        self.signature = signature
+    }
+}
+
+/// What the authenticated dialer asks for, sealed: conversations (in ascending chunks, so that any
+/// number fits in bounded frames) and, in the first chunk, the invite token it joins with.
+public struct SessionRequest: Sendable, Hashable {
+    /// The most conversations one request frame carries (32 KiB of ids).
+    public static let maxConversationsPerFrame = 1_024
+    /// The most conversations a session may carry, over all request frames (and so in a welcome).
+    public static let maxConversations = 100_000
+
+    /// This chunk's conversations (encoded sorted, without repeats).
+    public var conversations: [ConversationID]
+    /// The exact bytes of an invite token, when the dialer joins without being a member yet (first chunk only).
+    public var inviteToken: [UInt8]?
+    /// Whether more request frames follow.
+    public var hasMore: Bool
+
+    /// A request chunk; `conversations` are sorted and de-duplicated.
+    public init(conversations: [ConversationID], inviteToken: [UInt8]? = nil, hasMore: Bool = false) {
+        self.conversations = Array(Set(conversations)).sorted()
+        self.inviteToken = inviteToken
+        self.hasMore = hasMore
+    }
+
+    /// The request frames for `conversations` (sorted, de-duplicated, at most ``maxConversations``) and an
+    /// optional token: one frame per ``maxConversationsPerFrame`` ids, the token in the first, at least one.
+    public static func chunks(of conversations: [ConversationID], inviteToken: [UInt8]?) -> [SessionRequest] {
+        let sorted = Array(Array(Set(conversations)).sorted().prefix(maxConversations))
+        let starts = Array(stride(from: 0, to: max(sorted.count, 1), by: maxConversationsPerFrame))
+        return starts.enumerated().map { index, start in
+            let end = min(start + maxConversationsPerFrame, sorted.count)
+            return SessionRequest(conversations: Array(sorted[start ..< end]), inviteToken: index == 0 ? inviteToken : nil,
+                                  hasMore: index < starts.count - 1)
+        }
+    }
+
+    /// `flags (bit 0: token, bit 1: more) [token: length, bytes] | conversations: count, 32 each ascending`
+    func encode(into writer: inout ByteWriter) {
+        writer.write(byte: (inviteToken == nil ? 0 : 1) | (hasMore ? 2 : 0))
+        if let inviteToken {
+            writer.write(varint: UInt64(inviteToken.count))
+            writer.write(bytes: inviteToken)
+        }
+        writeConversations(conversations, into: &writer)
+    }
+
+    init(from reader: inout WireReader) throws(WireError) {
         let flags = try reader.byte()
-        guard flags <= 1 else { throw .nonCanonical("unknown hello flags") }
-        if flags == 1 {
+        guard flags <= 3 else { throw .nonCanonical("unknown request flags") }
+        if flags & 1 == 1 {
             let length = try reader.count("invite token", limit: reader.limits.maxTokenBytes)
             guard length > 0 else { throw .invalidValue("empty invite token") }
             inviteToken = Array(try reader.bytes(length))
         } else {
             inviteToken = nil
         }
-        let conversationCount = try reader.count("conversations", limit: Self.maxConversations)
-        var conversations: [ConversationID] = []
-        conversations.reserveCapacity(conversationCount)
-        for _ in 0 ..< conversationCount {
-            let conversation = try reader.conversationID()
-            guard conversations.last.map({ $0 < conversation }) ?? true else {
-                throw .nonCanonical("conversations not ascending")
-            }
-            conversations.append(conversation)
+        hasMore = flags & 2 == 2
+        conversations = try readConversations(from: &reader, limit: Self.maxConversationsPerFrame)
+    }
+}
+
+/// `count, 32 bytes each, strictly ascending`.
+private func writeConversations(_ conversations: [ConversationID], into writer: inout ByteWriter) {
+    let sorted = Array(Set(conversations)).sorted()
+    writer.write(varint: UInt64(sorted.count))
+    for conversation in sorted { writer.write(bytes: conversation.bytes) }
+}
+
+private func readConversations(from reader: inout WireReader, limit: Int) throws(WireError) -> [ConversationID] {
+    let count = try reader.count("conversations", limit: limit)
+    var conversations: [ConversationID] = []
+    conversations.reserveCapacity(count)
+    for _ in 0 ..< count {
+        let conversation = try reader.conversationID()
+        guard conversations.last.map({ $0 < conversation }) ?? true else {
+            throw .nonCanonical("conversations not ascending")
         }
-        self.versions = versions
-        self.conversations = conversations
+        conversations.append(conversation)
     }
-}
-
-/// The listener's answer to a hello: the version it chose and its own hello.
-public struct SessionHelloReply: Sendable, Hashable {
-    /// The highest version both sides speak.
-    public var selectedVersion: UInt16
-    /// The listener's hello (its identity, ephemeral key, nonce, conversations).
-    public var hello: SessionHello
-
-    /// A reply choosing `selectedVersion`.
-    public init(selectedVersion: UInt16, hello: SessionHello) {
-        self.selectedVersion = selectedVersion
-        self.hello = hello
-    }
-}
-
-/// One side's proof of identity: an Ed25519 signature over ``SessionTranscript/authMessage(role:hello:helloReply:streamHeader:)``,
-/// plus the header of its encrypted stream.
-public struct SessionAuth: Sendable, Hashable {
-    /// Bytes in a stream header (`crypto_secretstream_xchacha20poly1305_HEADERBYTES`).
-    public static let streamHeaderBytes = 24
-
-    /// The 64-byte signature.
-    public var signature: [UInt8]
-    /// The 24-byte header the peer needs to open the sender's sealed frames.
-    public var streamHeader: [UInt8]
-
-    /// Wraps a signature and a stream header (sizes are checked when encoding and decoding).
-    public init(signature: [UInt8], streamHeader: [UInt8]) {
-        self.signature = signature
-        self.streamHeader = streamHeader
-    }
+    return conversations
 }
 
 /// The frames of a session besides ``DataFrame``: the handshake, refusals, keep-alives, and the sealed
-/// envelope that carries every frame after the handshake.
+/// envelope that carries every frame once keys are agreed.
 ///
-/// Same header as every frame (`"SC" version type length`); types 16–22. After the handshake only
-/// ``sealed(_:)`` (and a last plain ``refuse(_:)`` when the stream is unusable) travel in the clear;
-/// inside the envelope is one whole frame: a ``DataFrame``, a ``ping(nonce:isReply:)``, a
-/// ``welcome(conversations:)`` or a ``refuse(_:)``.
+/// Same header as every frame (`"SC" version type length`); types 16–24. In the clear travel only
+/// ``hello(_:)``, ``helloReply(_:)``, ``streamHeader(_:)``, ``sealed(_:)``, and a ``refuse(_:)`` sent
+/// before this side has a stream. Inside the envelope is one whole frame: an ``identify(_:)``, a
+/// ``request(_:)``, a ``welcome(conversations:)``, a ``ping(nonce:isReply:)``, a ``refuse(_:)`` or a
+/// ``DataFrame``.
 public enum SessionFrame: Sendable, Hashable {
     /// The dialer's opening frame.
     case hello(SessionHello)
     /// The listener's answer, with the chosen version.
     case helloReply(SessionHelloReply)
-    /// A signature over the transcript and the sender's stream header.
-    case auth(SessionAuth)
+    /// A side's stream header (random), sent in the clear just before its first sealed frame.
+    case streamHeader([UInt8])
     /// A refusal or goodbye with its reason; the sender closes after it.
     case refuse(RefuseCode)
     /// A keep-alive; a ping that is not a reply is answered with the same nonce.
@@ -222,16 +275,22 @@ public enum SessionFrame: Sendable, Hashable {
     case welcome(conversations: [ConversationID])
     /// An encrypted, authenticated frame.
     case sealed([UInt8])
+    /// A side's long-term key and its transcript signature (sent sealed).
+    case identify(SessionIdentity)
+    /// The dialer's request (sent sealed): conversations and an invite token.
+    case request(SessionRequest)
 
-    /// Frame types, after ``DataFrame/FrameType``'s 1 to 4.
+    /// Frame types, after ``DataFrame/FrameType``'s 1 to 7.
     public enum FrameType: UInt8, Sendable, CaseIterable {
         case hello = 16
         case helloReply = 17
-        case auth = 18
+        case streamHeader = 18
         case refuse = 19
         case ping = 20
         case welcome = 21
         case sealed = 22
+        case identify = 23
+        case request = 24
     }
 
     /// This frame's type.
@@ -239,11 +298,13 @@ public enum SessionFrame: Sendable, Hashable {
         switch self {
         case .hello: .hello
         case .helloReply: .helloReply
-        case .auth: .auth
+        case .streamHeader: .streamHeader
         case .refuse: .refuse
         case .ping: .ping
         case .welcome: .welcome
         case .sealed: .sealed
+        case .identify: .identify
+        case .request: .request
         }
     }
 
@@ -259,21 +320,24 @@ public enum SessionFrame: Sendable, Hashable {
             hello.encode(into: &body)
         case .helloReply(let reply):
             body.write(varint: UInt64(reply.selectedVersion))
-            reply.hello.encode(into: &body)
-        case .auth(let auth):
-            body.write(bytes: auth.signature)
-            body.write(bytes: auth.streamHeader)
+            body.write(bytes: reply.ephemeralKey)
+            body.write(bytes: reply.nonce)
+        case .streamHeader(let header):
+            body.write(bytes: header)
         case .refuse(let code):
             body.write(byte: code.rawValue)
         case .ping(let nonce, let isReply):
             body.write(bigEndian: nonce)
             body.write(bool: isReply)
         case .welcome(let conversations):
-            let sorted = Array(Set(conversations)).sorted()
-            body.write(varint: UInt64(sorted.count))
-            for conversation in sorted { body.write(bytes: conversation.bytes) }
+            writeConversations(conversations, into: &body)
         case .sealed(let ciphertext):
             body.write(bytes: ciphertext)
+        case .identify(let proof):
+            body.write(bytes: proof.identity.bytes)
+            body.write(bytes: proof.signature)
+        case .request(let request):
+            request.encode(into: &body)
         }
         return FrameHeader(type: frameType.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -292,11 +356,11 @@ public enum SessionFrame: Sendable, Hashable {
         case .helloReply:
             let raw = try reader.varint()
             guard raw > 0, raw <= UInt64(UInt16.max) else { throw .invalidValue("selected version \(raw)") }
-            self = .helloReply(SessionHelloReply(selectedVersion: UInt16(raw), hello: try SessionHello(from: &reader)))
-        case .auth:
-            let signature = Array(try reader.bytes(WireFormat.signatureBytes))
-            let header = Array(try reader.bytes(SessionAuth.streamHeaderBytes))
-            self = .auth(SessionAuth(signature: signature, streamHeader: header))
+            self = .helloReply(SessionHelloReply(
+                selectedVersion: UInt16(raw), ephemeralKey: Array(try reader.bytes(SessionHello.ephemeralKeyBytes)),
+                nonce: Array(try reader.bytes(SessionHello.nonceBytes))))
+        case .streamHeader:
+            self = .streamHeader(Array(try reader.bytes(SessionHelloReply.streamHeaderBytes)))
         case .refuse:
             self = .refuse(RefuseCode(rawValue: try reader.byte()))
         case .ping:
@@ -304,21 +368,16 @@ public enum SessionFrame: Sendable, Hashable {
             let nonce = raw.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             self = .ping(nonce: nonce, isReply: try reader.bool("ping reply flag"))
         case .welcome:
-            let count = try reader.count("conversations", limit: SessionHello.maxConversations)
-            var conversations: [ConversationID] = []
-            conversations.reserveCapacity(count)
-            for _ in 0 ..< count {
-                let conversation = try reader.conversationID()
-                guard conversations.last.map({ $0 < conversation }) ?? true else {
-                    throw .nonCanonical("conversations not ascending")
-                }
-                conversations.append(conversation)
-            }
-            self = .welcome(conversations: conversations)
+            self = .welcome(conversations: try readConversations(from: &reader, limit: SessionRequest.maxConversations))
         case .sealed:
             guard body.count >= 17 else { throw .malformed(.truncated(offset: body.count)) }
             _ = try reader.bytes(body.count)
             self = .sealed(body)
+        case .identify:
+            let identity = try reader.replicaID()
+            self = .identify(SessionIdentity(identity: identity, signature: Array(try reader.bytes(WireFormat.signatureBytes))))
+        case .request:
+            self = .request(try SessionRequest(from: &reader))
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }
@@ -335,17 +394,18 @@ public enum SessionFrame: Sendable, Hashable {
     }
 }
 
-/// The messages each side signs to prove its identity: both hellos' exact frame bytes, the signer's role,
-/// and its stream header.
+/// The messages each side signs to prove its identity: the hello's and the hello reply's exact frame
+/// bytes (so both ephemeral keys and nonces), the signer's role, and its stream header.
 ///
 /// ```
-/// "StreamingChat session v1" role(1: dialer, 2: listener)
+/// "StreamingChat session v3" role(1: dialer, 2: listener)
 /// hello: length varint, bytes | helloReply: length varint, bytes | streamHeader 24
 /// ```
-/// A signature made for one session, one role or one stream verifies for no other.
+/// A signature made for one session, one role or one stream verifies for no other, so a party in the
+/// middle that ran its own key exchange with each side cannot pass either side's proof on.
 public enum SessionTranscript {
     /// The domain-separation prefix.
-    public static let context: [UInt8] = Array("StreamingChat session v1".utf8)
+    public static let context: [UInt8] = Array("StreamingChat session v3".utf8)
 
     /// Which side signs.
     public enum Role: UInt8, Sendable {

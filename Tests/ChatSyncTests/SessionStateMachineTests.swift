@@ -106,6 +106,60 @@ private var sampleClock: DataFrame {
     return .clock(conversation: roomA, clock: clock)
 }
 
+/// A listening bob for roomA and roomB that admits alice and bob, started at time zero.
+private func startedListener(seed: UInt64 = 4) -> SessionStateMachine {
+    var random = SeededGenerator(seed: seed)
+    var listener = SessionStateMachine(
+        role: .listener, identity: bob, configuration: SessionConfiguration(conversations: [roomA, roomB]),
+        admission: policy(members: [alice.publicKey.replicaID, bob.publicKey.replicaID]), randomness: &random)
+    _ = listener.start(now: .zero)
+    return listener
+}
+
+/// Whether some `width`-byte run of `secret` occurs in `haystack`.
+private func containsAnyWindow(of secret: [UInt8], width: Int, in haystack: [UInt8]) -> Bool {
+    let windows = Set((0 ... secret.count - width).map { Array(secret[$0 ..< $0 + width]) })
+    guard haystack.count >= width else { return false }
+    return (0 ... haystack.count - width).contains { windows.contains(Array(haystack[$0 ..< $0 + width])) }
+}
+
+/// A dialer built from the raw primitives, which signs whatever it is told: it claims any key and
+/// sends any request frames, properly sealed.
+private struct HostileDialer {
+    let ephemeral: SessionKeyPair
+    let hello: [UInt8]
+
+    init(seed: UInt64) {
+        var random = SeededGenerator(seed: seed)
+        ephemeral = SessionKeyPair(using: &random)
+        hello = SessionFrame.hello(SessionHello(versions: SessionConfiguration.currentVersions,
+                                                ephemeralKey: ephemeral.publicKey,
+                                                nonce: Array(repeating: UInt8(truncatingIfNeeded: seed), count: 32))).encoded()
+    }
+
+    /// Stream header, sealed identity (`identity`, with the signature `sign` makes over the dialer's
+    /// transcript message) and sealed `requests`, answering the listener's `reply` actions.
+    func identify(after reply: [SessionAction], as identity: ReplicaID,
+                  requests: [SessionRequest] = [SessionRequest(conversations: [roomA])],
+                  sign: ([UInt8]) -> [UInt8]) throws -> [UInt8] {
+        guard case .send(let replyBytes) = reply.first else { throw SessionUsageError.notEstablished }
+        let length = replyBytes[4 ..< 8].reduce(0) { $0 << 8 | Int($1) }
+        let helloReply = Array(replyBytes.prefix(FrameHeader.byteCount + length))
+        guard case .helloReply(let decoded) = try SessionFrame(decoding: helloReply) else {
+            throw SessionUsageError.notEstablished
+        }
+        let keys = try SessionKeys(role: .client, own: ephemeral, peerPublicKey: decoded.ephemeralKey)
+        let sealer = keys.makeSealer()
+        let message = SessionTranscript.authMessage(role: .dialer, hello: hello, helloReply: helloReply,
+                                                    streamHeader: sealer.header)
+        var bytes = SessionFrame.streamHeader(sealer.header).encoded()
+        let frames = [SessionFrame.identify(SessionIdentity(identity: identity, signature: sign(message)))]
+            + requests.map { SessionFrame.request($0) }
+        for frame in frames { bytes += SessionFrame.sealed(try sealer.seal(frame.encoded())).encoded() }
+        return bytes
+    }
+}
+
 @Suite struct SessionStateMachineTests {
     @Test func handshakeAuthenticatesBothSidesAndSealsData() throws {
         var link = Link(
@@ -188,8 +242,9 @@ private var sampleClock: DataFrame {
         #expect(closeReason(link.listenerActions) == .refused(.notAMember))
         #expect(closeReason(link.dialerActions) == .refusedByPeer(.notAMember))
         #expect(peers(link.listenerActions).isEmpty && peers(link.dialerActions).isEmpty)
-        // The listener sent its hello reply and auth, then a plain refuse: never a sealed frame.
-        #expect(!sentTypes(link.listenerActions).contains(SessionFrame.FrameType.sealed.rawValue))
+        // The listener sent its hello reply (with its sealed identity), then a sealed refusal: no welcome,
+        // and an observer cannot tell a refusal from a welcome.
+        #expect(sentTypes(link.listenerActions) == [SessionFrame.FrameType.helloReply.rawValue, SessionFrame.FrameType.sealed.rawValue])
         #expect(throws: SessionUsageError.notEstablished) { try link.listener.send(sampleClock) }
     }
 
@@ -216,56 +271,171 @@ private var sampleClock: DataFrame {
         }
     }
 
-    @Test func wrongSignatureIsRefused() {
+    @Test func tamperedIdentityFrameIsRefused() {
         var link = Link()
         link.tamper = { toListener, bytes in
             guard !toListener, bytes[3] == SessionFrame.FrameType.helloReply.rawValue else { return bytes }
-            // The listener's auth follows its hello reply in the same write: flip a signature byte.
+            // The listener's sealed identity follows its hello reply in the same write: flip a byte of it.
             var changed = bytes
             changed[changed.count - 30] ^= 0x01
             return changed
         }
         link.start()
-        #expect(closeReason(link.dialerActions) == .refused(.authenticationFailed))
+        #expect(closeReason(link.dialerActions) == .decryptionFailed(.authenticationFailed))
         #expect(backedOff(link.dialerActions))
-        #expect(closeReason(link.listenerActions) == .refusedByPeer(.authenticationFailed))
         #expect(peers(link.dialerActions + link.listenerActions).isEmpty)
     }
 
     @Test func alteredTranscriptIsRefused() {
-        // A man in the middle changes the listener's nonce: the signature no longer covers what the dialer saw.
+        // A man in the middle changes the listener's nonce: the keys still agree, but the listener's
+        // signature no longer covers what the dialer saw.
         var link = Link()
         link.tamper = { toListener, bytes in
             guard !toListener, bytes[3] == SessionFrame.FrameType.helloReply.rawValue else { return bytes }
             var changed = bytes
-            changed[FrameHeader.byteCount + 1 + 2 + 32 + 32] ^= 0xFF // first nonce byte of the reply's hello
+            changed[FrameHeader.byteCount + 1 + 32] ^= 0xFF // first nonce byte of the reply
             return changed
         }
         link.start()
         #expect(closeReason(link.dialerActions) == .refused(.authenticationFailed))
+        #expect(closeReason(link.listenerActions) == .refusedByPeer(.authenticationFailed))
     }
 
-    @Test func reflectedOrSwappedSignatureIsRefused() {
-        // The listener's own auth (signed as listener, by the listener's key) reflected back as the dialer's.
-        var link = Link()
-        var listenerAuth: [UInt8] = []
-        link.tamper = { toListener, bytes in
-            if !toListener, bytes[3] == SessionFrame.FrameType.helloReply.rawValue {
-                let replyLength = FrameHeader.byteCount + Int(bytes[6]) << 8 + Int(bytes[7])
-                listenerAuth = Array(bytes[replyLength...])
-            }
-            if toListener, bytes[3] == SessionFrame.FrameType.auth.rawValue { return listenerAuth }
+    @Test func aDialerClaimingAKeyItCannotSignForIsRefused() throws {
+        let hostile = HostileDialer(seed: 5)
+        var listener = startedListener()
+        let reply = listener.receive(hostile.hello, now: .zero)
+        let bytes = try hostile.identify(after: reply, as: alice.publicKey.replicaID) { mallory.sign($0).bytes }
+        let actions = listener.receive(bytes, now: .zero)
+        #expect(closeReason(actions) == .refused(.authenticationFailed))
+        #expect(peers(actions).isEmpty)
+    }
+
+    @Test func aSignatureFromAnotherSessionIsRefused() throws {
+        // Alice's valid proof for one session (say, stolen from her machine's memory) opens no other.
+        let first = HostileDialer(seed: 6)
+        var firstListener = startedListener()
+        let firstReply = firstListener.receive(first.hello, now: .zero)
+        var stolen: [UInt8] = []
+        _ = try first.identify(after: firstReply, as: alice.publicKey.replicaID) { message in
+            stolen = alice.sign(message).bytes
+            return stolen
+        }
+        let second = HostileDialer(seed: 7)
+        var listener = startedListener(seed: 8)
+        let reply = listener.receive(second.hello, now: .zero)
+        let actions = listener.receive(try second.identify(after: reply, as: alice.publicKey.replicaID) { _ in stolen },
+                                       now: .zero)
+        #expect(closeReason(actions) == .refused(.authenticationFailed))
+    }
+
+    /// The capture of a whole handshake (a joiner with an invite token asking for two conversations)
+    /// contains no conversation id, no token and neither long-term key: only versions, ephemeral keys,
+    /// nonces, stream headers and ciphertext.
+    @Test func aHandshakeCaptureRevealsNoConversationTokenOrIdentity() throws {
+        var link = Link(dialerKey: mallory, dialerConfiguration: SessionConfiguration(
+            conversations: [roomA, roomB], inviteToken: validToken))
+        var capture: [UInt8] = []
+        link.tamper = { _, bytes in
+            capture += bytes
             return bytes
         }
         link.start()
-        #expect(closeReason(link.listenerActions) == .refused(.authenticationFailed))
-        #expect(peers(link.listenerActions).isEmpty)
+        #expect(peers(link.listenerActions).map(\.conversations) == [[roomA, roomB]])
+        #expect(peers(link.listenerActions).map(\.inviteToken) == [validToken])
+        let secrets = [roomA.bytes, roomB.bytes, validToken, alice.publicKey.replicaID.bytes,
+                       bob.publicKey.replicaID.bytes, mallory.publicKey.replicaID.bytes]
+        for secret in secrets {
+            #expect(!containsAnyWindow(of: secret, width: 6, in: capture))
+        }
+        // The only plain frame types are the hello, the reply, the dialer's stream header and sealed frames.
+        var offset = 0
+        var types: Set<UInt8> = []
+        while offset + FrameHeader.byteCount <= capture.count {
+            let header = try FrameHeader(decoding: capture[offset ..< offset + FrameHeader.byteCount])
+            types.insert(header.type)
+            offset += FrameHeader.byteCount + header.length
+        }
+        #expect(offset == capture.count)
+        #expect(types == [16, 17, 18, 22])
+    }
+
+    /// A node in thousands of conversations completes a handshake: the request travels in bounded chunks.
+    @Test func thousandsOfConversationsFitInOneHandshake() {
+        let rooms = (0 ..< 3_000).map { index in
+            ConversationID(bytes: withUnsafeBytes(of: UInt32(index).bigEndian) { Array($0) } + Array(repeating: 0x5C, count: 28))!
+        }
+        var random = SeededGenerator(seed: 11)
+        let everything: AdmissionPolicy = { .admit(conversations: $0.conversations) }
+        var dialer = SessionStateMachine(role: .dialer, identity: alice, configuration: SessionConfiguration(conversations: rooms),
+                                         admission: everything, randomness: &random)
+        var listener = SessionStateMachine(role: .listener, identity: bob,
+                                           configuration: SessionConfiguration(conversations: Array(rooms.prefix(2_000))),
+                                           admission: everything, randomness: &random)
+        _ = listener.start(now: .zero)
+        var toListener = dialer.start(now: .zero)
+        var largestWrite = 0
+        for _ in 0 ..< 4 {
+            var toDialer: [SessionAction] = []
+            for case .send(let bytes) in toListener {
+                largestWrite = max(largestWrite, bytes.count)
+                toDialer += listener.receive(bytes, now: .zero)
+            }
+            toListener = []
+            for case .send(let bytes) in toDialer { toListener += dialer.receive(bytes, now: .zero) }
+        }
+        #expect(dialer.peer?.conversations.count == 2_000)
+        #expect(listener.peer?.conversations == Array(rooms.prefix(2_000)))
+        #expect(largestWrite > 64 << 10) // one write of several request frames, each under the handshake limit
+    }
+
+    /// The dialer asks a listener only for what its own policy lets that listener see.
+    @Test func theDialerAsksOnlyForWhatItsPolicyAllows() {
+        var random = SeededGenerator(seed: 12)
+        let onlyA: AdmissionPolicy = { request in .admit(conversations: request.conversations.filter { $0 == roomA }) }
+        let everything: AdmissionPolicy = { .admit(conversations: $0.conversations) }
+        var dialer = SessionStateMachine(role: .dialer, identity: alice,
+                                         configuration: SessionConfiguration(conversations: [roomA, roomB]),
+                                         admission: onlyA, randomness: &random)
+        var listener = SessionStateMachine(role: .listener, identity: bob,
+                                           configuration: SessionConfiguration(conversations: [roomA, roomB]),
+                                           admission: everything, randomness: &random)
+        _ = listener.start(now: .zero)
+        var toListener = dialer.start(now: .zero)
+        for _ in 0 ..< 3 {
+            var toDialer: [SessionAction] = []
+            for case .send(let bytes) in toListener { toDialer += listener.receive(bytes, now: .zero) }
+            toListener = []
+            for case .send(let bytes) in toDialer { toListener += dialer.receive(bytes, now: .zero) }
+        }
+        #expect(listener.peer?.conversations == [roomA])
+        #expect(dialer.peer?.conversations == [roomA])
     }
 
     @Test func selfConnectionIsRefused() {
         var link = Link(dialerKey: bob, listenerKey: bob)
         link.start()
-        #expect(closeReason(link.listenerActions) == .refused(.selfConnection))
+        // The dialer learns first, from the listener's sealed identity, and never reveals its own.
+        #expect(closeReason(link.dialerActions) == .refused(.selfConnection))
+        #expect(closeReason(link.listenerActions) == .refusedByPeer(.selfConnection))
+    }
+
+    @Test func requestFramesMustAscendAndCarryTheTokenFirst() throws {
+        let cases: [(String, [SessionRequest])] = [
+            ("descending", [SessionRequest(conversations: [roomB], hasMore: true), SessionRequest(conversations: [roomA])]),
+            ("late token", [SessionRequest(conversations: [roomA], hasMore: true),
+                            SessionRequest(conversations: [roomB], inviteToken: validToken)]),
+        ]
+        for (label, requests) in cases {
+            let hostile = HostileDialer(seed: 9)
+            var listener = startedListener()
+            let reply = listener.receive(hostile.hello, now: .zero)
+            let bytes = try hostile.identify(after: reply, as: alice.publicKey.replicaID, requests: requests) {
+                alice.sign($0).bytes
+            }
+            let reason = closeReason(listener.receive(bytes, now: .zero))
+            #expect(reason?.code == "protocol_violation", "\(label)")
+        }
     }
 
     @Test func tamperedSealedFrameClosesTheSession() throws {

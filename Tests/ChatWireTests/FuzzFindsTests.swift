@@ -65,8 +65,8 @@ import Testing
             let signature = try #require(Signature(bytes: ephemeral.signature))
             #expect(FuzzFixtures.alice.publicKey.isValidSignature(signature, for: ephemeral.signedBytes))
         }
-        for name in ["session-hello", "session-hello-reply", "session-auth", "session-ping", "session-welcome",
-                     "session-refuse", "listener-hello", "listener-hello-token"] {
+        for name in ["session-hello", "session-hello-reply", "session-stream-header", "session-identify", "session-request",
+                     "session-ping", "session-welcome", "session-refuse", "listener-hello", "listener-hello-versions"] {
             _ = try SessionFrame(decoding: try seed(name))
         }
         // A recorded dialer's whole session: the slot-10 listener authenticates it and gets its data.

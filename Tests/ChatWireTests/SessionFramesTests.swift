@@ -5,16 +5,19 @@ import Testing
 private let conversationA = ConversationID(bytes: Array(repeating: 0x0A, count: 32))!
 private let conversationB = ConversationID(bytes: Array(repeating: 0x0B, count: 32))!
 
-private let sampleHello = SessionHello(
-    versions: [2, 1], identity: ReplicaID(testValue: 7), ephemeralKey: Array(repeating: 3, count: 32),
-    nonce: Array(0 ..< 32), inviteToken: [1, 2, 3, 4], conversations: [conversationB, conversationA])
+private let sampleHello = SessionHello(versions: [2, 1, 3], ephemeralKey: Array(repeating: 3, count: 32), nonce: Array(0 ..< 32))
+
+private let sampleRequest = SessionRequest(conversations: [conversationB, conversationA], inviteToken: [1, 2, 3, 4], hasMore: true)
 
 private let sampleFrames: [SessionFrame] = [
     .hello(sampleHello),
-    .hello(SessionHello(versions: [1], identity: ReplicaID(testValue: 1), ephemeralKey: Array(repeating: 9, count: 32),
-                        nonce: Array(repeating: 0, count: 32), conversations: [])),
-    .helloReply(SessionHelloReply(selectedVersion: 2, hello: sampleHello)),
-    .auth(SessionAuth(signature: Array(repeating: 0x55, count: 64), streamHeader: Array(repeating: 0x66, count: 24))),
+    .hello(SessionHello(versions: [3], ephemeralKey: Array(repeating: 9, count: 32), nonce: Array(repeating: 0, count: 32))),
+    .helloReply(SessionHelloReply(selectedVersion: 3, ephemeralKey: Array(repeating: 4, count: 32),
+                                  nonce: Array(repeating: 5, count: 32))),
+    .streamHeader(Array(repeating: 0x66, count: 24)),
+    .identify(SessionIdentity(identity: ReplicaID(testValue: 7), signature: Array(repeating: 0x55, count: 64))),
+    .request(sampleRequest),
+    .request(SessionRequest(conversations: [])),
     .refuse(.notAMember),
     .refuse(RefuseCode(rawValue: 200)),
     .ping(nonce: 0x0102_0304_0506_0708, isReply: true),
@@ -32,13 +35,29 @@ private let sampleFrames: [SessionFrame] = [
         #expect(bytes[3] == frame.frameType.rawValue)
     }
 
-    @Test func helloIsCanonicalWhateverTheInputOrder() {
-        #expect(sampleHello.versions == [1, 2])
-        #expect(sampleHello.conversations == [conversationA, conversationB])
-        let shuffled = SessionHello(
-            versions: [1, 2, 2], identity: sampleHello.identity, ephemeralKey: sampleHello.ephemeralKey,
-            nonce: sampleHello.nonce, inviteToken: sampleHello.inviteToken, conversations: [conversationA, conversationB])
+    @Test func helloAndRequestAreCanonicalWhateverTheInputOrder() {
+        #expect(sampleHello.versions == [1, 2, 3])
+        #expect(sampleRequest.conversations == [conversationA, conversationB])
+        let shuffled = SessionHello(versions: [3, 1, 2, 2], ephemeralKey: sampleHello.ephemeralKey, nonce: sampleHello.nonce)
         #expect(SessionFrame.hello(shuffled).encoded() == SessionFrame.hello(sampleHello).encoded())
+    }
+
+    /// Any number of conversations is asked for in bounded frames: ascending chunks, the token in the first.
+    @Test func requestsAreChunked() throws {
+        let many = (0 ..< 2_500).map { index in
+            ConversationID(bytes: withUnsafeBytes(of: UInt32(index).bigEndian) { Array($0) } + Array(repeating: 0, count: 28))!
+        }
+        let chunks = SessionRequest.chunks(of: many.reversed(), inviteToken: [9])
+        #expect(chunks.map(\.conversations.count) == [1_024, 1_024, 452])
+        #expect(chunks.map(\.hasMore) == [true, true, false])
+        #expect(chunks.map { $0.inviteToken != nil } == [true, false, false])
+        #expect(chunks.flatMap(\.conversations) == many)
+        for chunk in chunks {
+            let bytes = SessionFrame.request(chunk).encoded()
+            #expect(bytes.count < 40 << 10)
+            #expect(try SessionFrame(decoding: bytes) == .request(chunk))
+        }
+        #expect(SessionRequest.chunks(of: [], inviteToken: nil) == [SessionRequest(conversations: [])])
     }
 
     @Test(arguments: sampleFrames)
@@ -82,21 +101,33 @@ private let sampleFrames: [SessionFrame] = [
         tooMany[0] = 17
         #expect(throws: WireError.tooLarge(field: "versions", size: 17, limit: 16)) { try SessionFrame(type: 16, body: tooMany) }
 
-        var badFlags = body(.hello(sampleHello))
-        badFlags[3 + 96] = 2
-        #expect(throws: WireError.nonCanonical("unknown hello flags")) { try SessionFrame(type: 16, body: badFlags) }
+        #expect(throws: WireError.nonCanonical("versions not ascending")) { try SessionHello.versions(inBody: descending) }
+        #expect((try? SessionHello.versions(inBody: [1, 2, 0xFF])) == [2]) // the rest is not read
 
-        let bigToken = SessionHello(versions: [1], identity: ReplicaID(testValue: 1), ephemeralKey: Array(repeating: 0, count: 32),
-                                    nonce: Array(repeating: 0, count: 32), inviteToken: Array(repeating: 1, count: 4097),
-                                    conversations: [])
+        var badFlags = body(.request(sampleRequest))
+        badFlags[0] = 4
+        #expect(throws: WireError.nonCanonical("unknown request flags")) { try SessionFrame(type: 24, body: badFlags) }
+
+        let bigToken = SessionRequest(conversations: [], inviteToken: Array(repeating: 1, count: 4097))
         #expect(throws: WireError.tooLarge(field: "invite token", size: 4097, limit: 4096)) {
-            try SessionFrame(type: 16, body: body(.hello(bigToken)))
+            try SessionFrame(type: 24, body: body(.request(bigToken)))
+        }
+        var tooManyConversations = ByteWriter()
+        tooManyConversations.write(byte: 0)
+        tooManyConversations.write(varint: UInt64(1_025))
+        #expect(throws: WireError.tooLarge(field: "conversations", size: 1_025, limit: 1_024)) {
+            try SessionFrame(type: 24, body: tooManyConversations.bytes)
+        }
+        var descendingRequest = body(.request(SessionRequest(conversations: [conversationA, conversationB])))
+        descendingRequest.replaceSubrange(2 ..< 66, with: conversationB.bytes + conversationA.bytes)
+        #expect(throws: WireError.nonCanonical("conversations not ascending")) {
+            try SessionFrame(type: 24, body: descendingRequest)
         }
 
         #expect(throws: WireError.nonCanonical("ping reply flag must be 0 or 1")) {
             try SessionFrame(type: 20, body: [0, 0, 0, 0, 0, 0, 0, 1, 2])
         }
-        #expect(throws: WireError.unknownKind(23)) { try SessionFrame(type: 23, body: []) }
+        #expect(throws: WireError.unknownKind(25)) { try SessionFrame(type: 25, body: []) }
         #expect(throws: WireError.unknownKind(1)) { try SessionFrame(type: 1, body: []) }
     }
 

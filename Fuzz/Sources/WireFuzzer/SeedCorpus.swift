@@ -163,33 +163,35 @@ enum SeedCorpus {
     static func sessionFrames() throws -> [Seed] {
         // A dialer other than the listener (alice): the fixture key with seed 0x02….
         let dialer = try SigningKey(seed: Array(repeating: 0x02, count: SigningKey.seedByteCount))
-        let hello = SessionHello(versions: SessionConfiguration.currentVersions, identity: dialer.publicKey.replicaID,
+        let hello = SessionHello(versions: SessionConfiguration.currentVersions,
                                  ephemeralKey: Array(repeating: 0xE1, count: SessionHello.ephemeralKeyBytes),
-                                 nonce: Array(repeating: 0x4E, count: SessionHello.nonceBytes),
-                                 conversations: [FuzzFixtures.conversation])
-        let withToken = SessionHello(versions: [1, 2, 3], identity: dialer.publicKey.replicaID,
-                                     ephemeralKey: Array(repeating: 0xE2, count: SessionHello.ephemeralKeyBytes),
-                                     nonce: Array(repeating: 0x4F, count: SessionHello.nonceBytes),
-                                     inviteToken: Array(repeating: 0x42, count: 8), conversations: [FuzzFixtures.conversation])
+                                 nonce: Array(repeating: 0x4E, count: SessionHello.nonceBytes))
+        let manyVersions = SessionHello(versions: [1, 2, 3], ephemeralKey: Array(repeating: 0xE2, count: SessionHello.ephemeralKeyBytes),
+                                        nonce: Array(repeating: 0x4F, count: SessionHello.nonceBytes))
         let helloFrame = SessionFrame.hello(hello).encoded()
         return [
             Seed(name: "session-hello", target: .sessionFrame, bytes: helloFrame),
-            Seed(name: "session-hello-reply", target: .sessionFrame,
-                 bytes: SessionFrame.helloReply(SessionHelloReply(selectedVersion: 2, hello: withToken)).encoded()),
-            Seed(name: "session-auth", target: .sessionFrame, bytes: SessionFrame.auth(SessionAuth(
-                signature: Array(repeating: 0x51, count: 64), streamHeader: Array(repeating: 0x5A, count: SessionAuth.streamHeaderBytes))).encoded()),
+            Seed(name: "session-hello-reply", target: .sessionFrame, bytes: SessionFrame.helloReply(SessionHelloReply(
+                selectedVersion: 3, ephemeralKey: Array(repeating: 0xE3, count: SessionHello.ephemeralKeyBytes),
+                nonce: Array(repeating: 0x4D, count: SessionHello.nonceBytes))).encoded()),
+            Seed(name: "session-stream-header", target: .sessionFrame,
+                 bytes: SessionFrame.streamHeader(Array(repeating: 0x5B, count: SessionHelloReply.streamHeaderBytes)).encoded()),
+            Seed(name: "session-identify", target: .sessionFrame, bytes: SessionFrame.identify(SessionIdentity(
+                identity: dialer.publicKey.replicaID, signature: Array(repeating: 0x51, count: 64))).encoded()),
+            Seed(name: "session-request", target: .sessionFrame, bytes: SessionFrame.request(SessionRequest(
+                conversations: [FuzzFixtures.conversation], inviteToken: Array(repeating: 0x42, count: 8), hasMore: true)).encoded()),
             Seed(name: "session-ping", target: .sessionFrame, bytes: SessionFrame.ping(nonce: 0x0102_0304_0506_0708, isReply: false).encoded()),
             Seed(name: "session-welcome", target: .sessionFrame,
                  bytes: SessionFrame.welcome(conversations: [FuzzFixtures.conversation]).encoded()),
             Seed(name: "session-refuse", target: .sessionFrame, bytes: SessionFrame.refuse(.notAMember).encoded()),
             Seed(name: "listener-hello", target: .sessionListener, bytes: helloFrame),
-            Seed(name: "listener-hello-token", target: .sessionListener, bytes: SessionFrame.hello(withToken).encoded()),
+            Seed(name: "listener-hello-versions", target: .sessionListener, bytes: SessionFrame.hello(manyVersions).encoded()),
             Seed(name: "listener-session", target: .sessionListener, bytes: try dialerTranscript(dialer)),
         ]
     }
 
     /// Everything a real dialer (key `dialer`) sends the slot-10 listener in a whole session: hello,
-    /// auth, then a sealed clock frame and a sealed ping. Replayed into ``FuzzFixtures/startedListener()``
+    /// stream header, sealed identity and request, then a sealed clock frame and a sealed ping. Replayed into ``FuzzFixtures/startedListener()``
     /// (same seeded randomness) it reaches the established state.
     static func dialerTranscript(_ dialer: SigningKey) throws -> [UInt8] {
         var randomness = SeededGenerator(seed: 0xD1A1)

@@ -205,7 +205,7 @@ extension Node {
             peers.append(NodeStatus.Peer(
                 key: peer.key.text, address: link.endpoint?.description ?? knownAddresses[peer.key.replicaID]?.description,
                 dialed: link.role == .dialer, conversations: peer.conversations.map(\.hex), batchesSent: sent,
-                batchesReceived: received, clocksReceived: clocks))
+                batchesReceived: received, clocksReceived: clocks, inboundBytes: link.window.inUse))
         }
         var conversations: [NodeStatus.Conversation] = []
         for (id, replica) in replicas.sorted(by: { $0.key < $1.key }) {
@@ -217,9 +217,11 @@ extension Node {
                 clock: Dictionary(uniqueKeysWithValues: clock.entries.map { (PublicKey($0.replica).text, $0.count) }),
                 pendingBatches: await replica.pendingCount, rejections: await replica.rejections.byCode,
                 messages: document.orderedMessages.count, members: document.permissions.count,
-                joining: pendingJoins[id] != nil,
+                joining: pendingJoins[id] != nil, joinStage: joinStage(of: id), batches: (try? store.batchCount(id)) ?? 0,
                 equivocators: Dictionary(uniqueKeysWithValues: state.equivocators.map { (PublicKey($0.key).text, $0.value) })))
         }
+        var counters = counters
+        counters.inboundPeakBytes = links.values.reduce(counters.inboundPeakBytes) { max($0, $1.window.peak) }
         return NodeStatus(identity: identity.publicKey.text, listening: listeningOn?.description,
                           dialing: dialers.keys.sorted().map(\.description), peers: peers,
                           conversations: conversations, counters: counters)
@@ -237,6 +239,8 @@ public struct NodeStatus: Sendable, Hashable, Codable {
         public var batchesReceived: Int
         /// Clock frames received (session start, anti-entropy rounds, replies).
         public var clocksReceived: Int
+        /// Bytes read from this peer and not yet handled (bounded by the inbound window).
+        public var inboundBytes: Int = 0
     }
 
     public struct Conversation: Sendable, Hashable, Codable {
@@ -251,6 +255,12 @@ public struct NodeStatus: Sendable, Hashable, Codable {
         public var messages: Int
         public var members: Int
         public var joining: Bool
+        /// Where this node's join stands while `joining`: `dialling`, `authenticated` (a member's
+        /// node proved its key and took the token), `admitted` (its signed admission arrived),
+        /// `catching_up`, `recorded` (signed and stored here; a member has not confirmed it yet).
+        public var joinStage: String?
+        /// Batches stored here.
+        public var batches: Int = 0
         /// Members whose nodes forked their history (key text → fork point).
         public var equivocators: [String: UInt32] = [:]
     }

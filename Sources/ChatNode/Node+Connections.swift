@@ -16,6 +16,8 @@ struct Link: Sendable {
     var presentedJoin: ConversationID?
     var peer: SessionPeer?
     var establishedAt: Duration?
+    /// What this peer has sent that the node has not handled yet (back-pressure).
+    let window: InboundWindow
     var machines: [ConversationID: ReplicationStateMachine] = [:]
     var timers: [ConversationID: Task<Void, Never>] = [:]
 }
@@ -61,6 +63,11 @@ extension Node {
             return
         }
         guard !isStopped, !isOffline else {
+            Task { await Self.refuse(connection) }
+            return
+        }
+        guard incoming.count < configuration.maxIncomingConnections else {
+            counters.refusedFull += 1
             Task { await Self.refuse(connection) }
             return
         }
@@ -209,17 +216,22 @@ extension Node {
         let machine = SessionStateMachine(role: sessionRole, identity: identity, configuration: session,
                                           admission: admission, randomness: &randomness)
         let (events, eventSink) = AsyncStream<PeerEvent>.makeStream()
+        // What this peer may have read and not yet handled (see InboundWindow): with the session's
+        // frame limit, the bound of its memory here.
+        let window = InboundWindow(limit: configuration.inboundWindowBytes)
         let (commands, commandSink) = AsyncStream<PeerCommand>.makeStream()
         links[id] = Link(id: id, role: sessionRole, commands: commandSink, endpoint: role.endpoint,
-                         presentedJoin: session.inviteToken == nil ? nil : presented?.grant.conversation)
+                         presentedJoin: session.inviteToken == nil ? nil : presented?.grant.conversation, window: window)
         let clock = configuration.clock
         async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: eventSink,
-                                                     clock: clock)
+                                                     clock: clock, window: window)
         var ending = SessionEnding()
         for await event in events {
             switch event {
             case .established(let peer): await established(peer, link: id)
-            case .received(let frame): await received(frame, link: id)
+            case .received(let frame, let charge):
+                await received(frame, link: id)
+                window.release(charge)
             case .backOff(let duration): ending.backOff = duration
             case .closed(let reason):
                 if let reason { counters.closeReasons[reason.code, default: 0] += 1 }
@@ -233,6 +245,7 @@ extension Node {
             // only after repeated offences (honest nodes may share the address).
             _ = bannedHosts.noteOffence(by: host, at: now, stayAway: stayAway)
         }
+        counters.inboundPeakBytes = max(counters.inboundPeakBytes, window.peak)
         closeLink(id)
         return ending
     }

@@ -105,6 +105,18 @@ extension Node {
         return conversation
     }
 
+    /// Where this node's join of `conversation` stands (nil: not joining, or declining): see
+    /// ``NodeStatus/Conversation/joinStage``.
+    func joinStage(of conversation: ConversationID) -> String? {
+        guard let pending = pendingJoins[conversation], !pending.declining else { return nil }
+        if pending.recorded { return "recorded" }
+        let stored = ((try? store.batchCount(conversation)) ?? 0) > 0
+        if pending.admission != nil { return stored ? "catching_up" : "admitted" }
+        let carried = links.values.contains { $0.peer?.conversations.contains(conversation) == true }
+        if carried { return stored ? "catching_up" : "authenticated" }
+        return "dialling"
+    }
+
     /// Starts holding a conversation this node's identity is already a member of (another device
     /// of the same identity, or a store that was lost): it syncs from the peers it dials.
     public func follow(_ conversation: ConversationID) async throws(NodeCommandError) {

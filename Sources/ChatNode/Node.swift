@@ -35,6 +35,11 @@ public struct NodeConfiguration: Sendable {
     public var displayName: String?
     /// The most sessions peer exchange dials on its own (configured peers always count).
     public var maxPeers: Int
+    /// The most incoming connections served at once; more are closed on arrival (`refusedFull`).
+    public var maxIncomingConnections: Int
+    /// Per connection, the most bytes read from the socket and not yet handled (``InboundWindow``);
+    /// reading pauses while it is full.
+    public var inboundWindowBytes: Int
 
     public init(identity: SigningKey, dataDirectory: String, listen: PeerEndpoint? = PeerEndpoint(host: "127.0.0.1", port: 0),
                 advertised: PeerEndpoint? = nil, peers: [PeerEndpoint] = [],
@@ -43,7 +48,7 @@ public struct NodeConfiguration: Sendable {
                 reconnectInitial: Duration = .milliseconds(100), reconnectMaximum: Duration = .seconds(30),
                 seed: UInt64 = UInt64.random(in: 0 ... .max), clock: NodeClock = .continuous,
                 wallClock: @escaping @Sendable () -> UInt64 = Node.systemWallClock, displayName: String? = nil,
-                maxPeers: Int = 8) {
+                maxPeers: Int = 8, maxIncomingConnections: Int = 256, inboundWindowBytes: Int = 4 << 20) {
         self.identity = identity
         self.dataDirectory = dataDirectory
         self.listen = listen
@@ -58,6 +63,8 @@ public struct NodeConfiguration: Sendable {
         self.wallClock = wallClock
         self.displayName = displayName
         self.maxPeers = maxPeers
+        self.maxIncomingConnections = maxIncomingConnections
+        self.inboundWindowBytes = inboundWindowBytes
     }
 }
 
@@ -230,6 +237,12 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var ingestFailures = 0
     /// Incoming connections refused because their host misbehaved recently.
     public var refusedBanned = 0
+    /// Incoming connections closed on arrival because ``NodeConfiguration/maxIncomingConnections`` were served.
+    public var refusedFull = 0
+    /// The most bytes one connection ever had read and not yet handled (at most
+    /// ``NodeConfiguration/inboundWindowBytes`` plus one socket read), over closed sessions;
+    /// `status` adds the open ones.
+    public var inboundPeakBytes = 0
     /// Join admissions this node signed for joiners it admitted on a token.
     public var admissionsSigned = 0
     /// Admissions received that did not verify or did not fit the pending join.

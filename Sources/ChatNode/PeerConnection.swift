@@ -8,8 +8,9 @@ import NIOPosix
 public enum PeerEvent: Sendable {
     /// The peer proved its key and was admitted.
     case established(SessionPeer)
-    /// A decrypted, decoded conversation frame from the peer.
-    case received(DataFrame)
+    /// A decrypted, decoded conversation frame from the peer. Release `charge` bytes of the
+    /// connection's ``InboundWindow`` once it is handled: until then they count against the window.
+    case received(DataFrame, charge: Int)
     /// The peer sent garbage or flooded: refuse it for this long.
     case backOff(Duration)
     /// The session ended.
@@ -38,9 +39,14 @@ private enum PeerConnectionInput: Sendable {
 public enum PeerConnection {
     /// Runs a session over `channel` until it closes. `outgoing` carries frames to send once the
     /// session is established (and a request to close); `events` receives what happens.
+    ///
+    /// Back-pressure: bytes read are reserved in `window` before the session sees them; bytes that
+    /// deliver no frame are released at once, the rest when the consumer releases each
+    /// ``PeerEvent/received(_:charge:)``'s charge. While the window is full nothing more is read.
     public static func run<C: Clock>(
         _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, session: SessionStateMachine,
-        outgoing: AsyncStream<PeerCommand>, events: AsyncStream<PeerEvent>.Continuation, clock: C
+        outgoing: AsyncStream<PeerCommand>, events: AsyncStream<PeerEvent>.Continuation, clock: C,
+        window: InboundWindow = InboundWindow(limit: 4 << 20)
     ) async where C.Duration == Duration {
         var machine = session
         let start = clock.now
@@ -52,7 +58,10 @@ public enum PeerConnection {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
                         do {
-                            for try await buffer in inbound { feed.yield(.bytes(Array(buffer.readableBytesView))) }
+                            for try await buffer in inbound {
+                                await window.reserve(buffer.readableBytes)
+                                feed.yield(.bytes(Array(buffer.readableBytesView)))
+                            }
                         } catch {}
                         feed.yield(.ended)
                     }
@@ -61,7 +70,11 @@ public enum PeerConnection {
                     }
                     var pending = inputs.makeAsyncIterator()
                     var actions = machine.start(now: now())
+                    // The bytes behind this batch of actions, charged to its last delivery.
+                    var charge = 0
                     loop: while true {
+                        var deliveries = actions.count { if case .deliver = $0 { true } else { false } }
+                        if deliveries == 0 { window.release(charge) }
                         for action in actions {
                             switch action {
                             case .send(let bytes):
@@ -69,7 +82,8 @@ public enum PeerConnection {
                             case .authenticated(let peer):
                                 events.yield(.established(peer))
                             case .deliver(let frame):
-                                events.yield(.received(frame))
+                                deliveries -= 1
+                                events.yield(.received(frame, charge: deliveries == 0 ? charge : 0))
                             case .scheduleTimer(let delay, let timer):
                                 group.addTask {
                                     try? await clock.sleep(for: delay)
@@ -82,8 +96,10 @@ public enum PeerConnection {
                                 break loop
                             }
                         }
+                        charge = 0
                         switch await pending.next() {
                         case .bytes(let bytes):
+                            charge = bytes.count
                             actions = machine.receive(bytes, now: now())
                         case .command(.send(let frame)):
                             actions = (try? machine.send(frame)) ?? []
@@ -97,6 +113,7 @@ public enum PeerConnection {
                         }
                     }
                     feed.finish()
+                    window.close()
                     group.cancelAll()
                 }
             }

@@ -32,4 +32,29 @@ import Testing
         #expect(clock.now - start < .seconds(3), "admitted at once, not after a back-off")
         for node in [ana, ben, cat] { await node.stop() }
     }
+
+    /// `status` says where a join stands: dialling while no member answers, then recorded (or
+    /// done) once `join` returns.
+    @Test func statusReportsTheJoinStage() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(74, name: "ana")
+        let (ben, benDirectory) = try NodeTests.makeNode(75, name: "ben")
+        defer { for directory in [anaDirectory, benDirectory] { try? FileManager.default.removeItem(atPath: directory) } }
+        try await ana.start()
+        try await ben.start()
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "stages")
+        let token = try await ana.invite(conversation, permission: .comment)
+        let nowhere = PeerEndpoint(host: "127.0.0.1", port: 9)
+        let stalled = Task { try await ben.join(token: token.bytes, via: nowhere, timeout: .seconds(2)) }
+        try await NodeTests.eventually("ben to report dialling") {
+            await ben.status().conversations.first { $0.id == conversation.hex }?.joinStage == "dialling"
+        }
+        _ = try? await stalled.value
+        #expect(try await ben.join(token: token.bytes, via: address) == conversation)
+        let entry = await ben.status().conversations.first { $0.id == conversation.hex }
+        #expect(entry?.joinStage == nil || entry?.joinStage == "recorded")
+        #expect((entry?.batches ?? 0) > 0)
+        await ben.stop()
+        await ana.stop()
+    }
 }

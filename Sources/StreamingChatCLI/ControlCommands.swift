@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatCore
 import ChatNode
 import Foundation
 
@@ -140,6 +141,8 @@ extension StreamingChat {
         @Argument(help: "The invite token (hex or link), or a public conversation's whole id, when the first argument is an address.")
         var token: String?
         @Option(help: "Seconds to wait for admission.") var timeout: UInt32 = 15
+        @Flag(help: "Print progress lines (dialling, authenticated, admitted, catching up, recorded) to standard error even when it is not a terminal.")
+        var progress = false
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -151,6 +154,11 @@ extension StreamingChat {
             } else {
                 arguments["token"] = linkOrAddress
             }
+            let joining = token.flatMap { ConversationID(hex: $0)?.hex }
+                ?? InvitationSummary(link: token ?? linkOrAddress)?.conversation
+            let printer = progress || JoinProgress.wanted(json: output.json)
+                ? Task { [dataOptions] in await JoinProgress.follow(joining, data: dataOptions) } : nil
+            defer { printer?.cancel() }
             let result = try await Control.call("join", arguments, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("conversation", of: result, as: String.self))

@@ -1,0 +1,51 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Issue 15, item 6: `join` says where it stands while it waits (on a terminal, or with
+/// `--progress`), on standard error, so standard output keeps only the result.
+@Suite(.serialized) struct JoinProgressTests {
+    typealias Daemon = DaemonTests.Daemon
+
+    @Test func joinShowsItsProgressOnStandardError() throws {
+        let root = try DaemonTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dataA = root + "/a", dataB = root + "/b"
+        let ana = try Daemon(data: dataA, extra: ["--name", "ana"])
+        defer { ana.kill() }
+        let ben = try Daemon(data: dataB, extra: ["--name", "ben"])
+        defer { ben.kill() }
+        let conversation = try DaemonTests.json(["create", "--data", dataA, "progress"])["conversation"] as? String ?? ""
+        let url = try #require(try DaemonTests.json(["link", "create", "--data", dataA, conversation])["url"] as? String)
+
+        // Nobody listens at this address: the join says it is dialling, then times out.
+        let stalled = try BenchTraceCommandTests.run(["join", "--data", dataB, "127.0.0.1:\(try Self.unusedPort())", url,
+                                                      "--timeout", "2", "--progress"])
+        #expect(stalled.status != 0)
+        #expect(stalled.stderr.contains("join: dialling a member's node"), "stderr: \(stalled.stderr)")
+        #expect(stalled.stdout.isEmpty)
+
+        // Through Ana: standard output is the conversation alone, as without --progress.
+        let joined = try BenchTraceCommandTests.run(["join", "--data", dataB, url, "--progress"])
+        #expect(joined.status == 0, "stderr: \(joined.stderr)")
+        #expect(joined.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == conversation)
+        #expect(joined.stderr.split(separator: "\n").allSatisfy { $0.hasPrefix("join: ") }, "stderr: \(joined.stderr)")
+    }
+
+    /// A loopback port that was free a moment ago (bound to port 0, then closed).
+    static func unusedPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw DaemonTests.DaemonTestError("no free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}

@@ -57,6 +57,33 @@ import Testing
     }
 }
 
+extension RevocationRaceTests {
+    /// A removed member who tries his old link again is refused as `revoked`, at once.
+    @Test func aRemovedMembersRejoinIsRefusedAsRevoked() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(44, name: "ana")
+        let (ben, benDirectory) = try NodeTests.makeNode(45, name: "ben")
+        defer { for directory in [anaDirectory, benDirectory] { try? FileManager.default.removeItem(atPath: directory) } }
+        try await ana.start()
+        try await ben.start()
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "team")
+        let link = try await ana.invite(conversation, permission: .comment)
+        _ = try await ben.join(token: link.bytes, via: address)
+        try await ana.submit([.removeMember(member: ben.replicaID)], to: conversation)
+        try await NodeTests.eventually("ben to learn of his removal") {
+            try await !ben.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: NodeCommandError.joinRefused(.revoked)) {
+            try await ben.join(token: link.bytes, via: address, timeout: .seconds(10))
+        }
+        #expect(clock.now - start < .seconds(5), "refused at once, not timed out")
+        await ben.stop()
+        await ana.stop()
+    }
+}
+
 /// Seeded delays for the race (the round and direction are printed with any failure).
 private struct LinearCongruentialDelays {
     var state: UInt64

@@ -70,11 +70,12 @@ extension ConversationReplica {
         }
     }
 
-    /// Signs `ops` (after anything queued) into one batch that continues this node's chain and
-    /// commits it — all in one step on the actor, so concurrent writers cannot interleave and
-    /// each gets its own batch back. Nil when there was nothing to write.
-    /// - Complexity: one signature, one LMDB transaction, then apply.
-    public func writeLocal(_ ops: [ConversationOp], wallClock: UInt64) throws(NodeError) -> (SignedBatch, IngestOutcome)? {
+    /// Signs `ops` (after anything queued) into batches that continue this node's chain and
+    /// commits them — all in one step on the actor, so concurrent writers cannot interleave and
+    /// each gets its own batches back. One batch unless `ops` exceed the batcher's bounds (a
+    /// batch never outgrows the wire's limit); empty when there was nothing to write.
+    /// - Complexity: one signature and one LMDB transaction per batch, then apply.
+    public func writeLocal(_ ops: [ConversationOp], wallClock: UInt64) throws(NodeError) -> [(SignedBatch, IngestOutcome)] {
         guard var author = localAuthor else { throw .noLocalAuthor }
         if let unsent = author.unsent {
             // A batch sealed earlier whose commit failed: it goes first, keeping the chain.
@@ -82,14 +83,28 @@ extension ConversationReplica {
             author.unsent = nil
             localAuthor = author
         }
-        for op in ops { _ = author.add(op, now: .zero) }
-        guard let batch = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock,
-                                      wallClock: wallClock) else {
+        var written: [(SignedBatch, IngestOutcome)] = []
+        for (index, op) in ops.enumerated() {
+            let full = author.add(op, now: .zero) == .sealNow
             localAuthor = author
-            return nil
+            guard full || index == ops.count - 1 else { continue }
+            if let batch = try commitSealed(wallClock: wallClock) { written.append(batch) }
+            guard let current = localAuthor else { throw .noLocalAuthor }
+            author = current
         }
-        author.unsent = batch
+        return written
+    }
+
+    /// Seals what the local author has queued and commits it. Refuses (before signing anything
+    /// into the store) a batch too large for the wire, or one the conversation would not store.
+    private func commitSealed(wallClock: UInt64) throws(NodeError) -> (SignedBatch, IngestOutcome)? {
+        guard var author = localAuthor else { throw .noLocalAuthor }
+        let sealed = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock, wallClock: wallClock)
         localAuthor = author
+        guard let batch = sealed else { return nil }
+        let limit = WireLimits.default.maxBatchBytes
+        guard batch.bytes.count <= limit else { throw .batchTooLarge(bytes: batch.bytes.count, limit: limit) }
+        localAuthor?.unsent = batch
         let outcome = try commitOutcome([.success(AuthenticatedBatch(storedBatch: batch, hash: Hashing.blake2b(batch.bytes)))])
         localAuthor?.unsent = nil
         if outcome.accepted.isEmpty, let refusal = StorageRefusal.allCases.first(where: { outcome.report.rejected[$0.rawValue] != nil }) {
@@ -107,6 +122,11 @@ extension ConversationReplica {
         author.unsent = batch
         localAuthor = author
         guard let batch else { return nil }
+        let limit = WireLimits.default.maxBatchBytes
+        guard batch.bytes.count <= limit else {
+            localAuthor?.unsent = nil
+            throw .batchTooLarge(bytes: batch.bytes.count, limit: limit)
+        }
         let report = try await ingest([batch.bytes])
         localAuthor?.unsent = nil
         return (batch, report)

@@ -90,15 +90,14 @@ extension Node {
         for op in ops {
             if let reason = state.exclusion(ofLocal: op, timestamp: stamp) { throw .excluded(reason) }
         }
-        let written: (SignedBatch, IngestOutcome)?
+        let written: [(SignedBatch, IngestOutcome)]
         do {
             written = try await replica.writeLocal(ops, wallClock: stamp)
         } catch {
             throw .node(error)
         }
-        guard let (batch, outcome) = written else { return [] }
-        await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
-        return [batch]
+        for (_, outcome) in written { await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation) }
+        return written.map(\.0)
     }
 
     /// This node's permission in `conversation`, checked before writing so that a refused action

@@ -14,6 +14,9 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A local batch the conversation would not store: this node is not a member in its past
     /// and it is not an admissible join or decline.
     case notStored(StorageRefusal)
+    /// A local batch whose encoding exceeds what the wire carries (its clock is too large);
+    /// nothing was signed into the log.
+    case batchTooLarge(bytes: Int, limit: Int)
 
     public var code: String {
         switch self {
@@ -22,6 +25,7 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case .inconsistentStore: "inconsistent_store"
         case .noLocalAuthor: "no_local_author"
         case .notStored(let refusal): refusal.rawValue
+        case .batchTooLarge: "batch_too_large"
         }
     }
 
@@ -33,6 +37,7 @@ public enum NodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case .noLocalAuthor: "this node has no identity attached to the conversation"
         case .notStored(.notAMember): "this node is not a member of the conversation"
         case .notStored(.inadmissibleJoin): "the conversation's history does not admit this join"
+        case .batchTooLarge(let bytes, let limit): "the batch would be \(bytes) bytes, over the wire's \(limit)"
         }
     }
 }

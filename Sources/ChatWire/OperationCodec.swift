@@ -233,3 +233,23 @@ enum OperationCodec {
         }
     }
 }
+
+extension ConversationOp {
+    /// The bytes this operation adds to a batch: its encoding, plus 32 for each other replica it
+    /// names (a batch lists each once in its replica table; counted here as if none were listed yet).
+    /// - Complexity: O(size of the operation).
+    public var encodedByteCount: Int {
+        var writer = ByteWriter()
+        var table = ReplicaTableBuilder(author: Self.placeholderAuthor)
+        OperationCodec.encode(self, into: &writer, table: &table)
+        return writer.bytes.count + (table.replicas.count - 1) * ReplicaID.byteCount
+    }
+
+    /// An author no operation names (all zeros), so that every replica an operation names is counted.
+    private static let placeholderAuthor: ReplicaID = {
+        guard let id = ReplicaID(bytes: [UInt8](repeating: 0, count: ReplicaID.byteCount)) else {
+            preconditionFailure("32 bytes make a replica id") // SAFETY: constant input
+        }
+        return id
+    }()
+}

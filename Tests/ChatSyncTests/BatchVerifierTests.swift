@@ -199,4 +199,18 @@ let conversation = ConversationID(bytes: Array(repeating: 0xAB, count: 32))!
         _ = batcher.add(op, now: .zero)
         #expect(batcher.add(op, now: .zero) == .sealNow)
     }
+
+    /// Bounded by bytes too: a batch seals once its operations' encodings reach `maxBytes`.
+    @Test func aBatchSealsAtItsByteBound() {
+        let big = ConversationOp.insertText(InsertText(message: OpID(replica: ReplicaID(testValue: 1), counter: 0),
+                                                       originLeft: nil, originRight: nil,
+                                                       text: Array(String(repeating: "x", count: 1_000).unicodeScalars)))
+        #expect(big.encodedByteCount > 1_000 && big.encodedByteCount < 1_100)
+        var batcher = OperationBatcher(policy: .init(maxOperations: 100, maxIDs: 1 << 20, flushInterval: .seconds(1),
+                                                     maxBytes: 2_500))
+        _ = batcher.add(big, now: .zero)
+        #expect(batcher.add(big, now: .zero) == .wait)
+        #expect(batcher.add(big, now: .zero) == .sealNow)
+        #expect(batcher.drain().count == 3)
+    }
 }

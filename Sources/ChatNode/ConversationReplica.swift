@@ -239,7 +239,7 @@ public actor ConversationReplica {
 
     func commitOutcome(_ authenticated: [Result<AuthenticatedBatch, BatchRejection>]) throws(NodeError) -> IngestOutcome {
         var group = CommitGroup()
-        group.report.signaturesVerified = authenticated.count { if case .failure(.malformed) = $0 { false } else { true } }
+        group.report.signaturesVerified = authenticated.count { if case .success(let batch) = $0 { batch.signatureChecked } else { false } }
         for result in authenticated {
             switch result {
             case .failure(let rejection):

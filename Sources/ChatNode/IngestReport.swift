@@ -18,7 +18,8 @@ public struct IngestReport: Sendable, Hashable {
     /// Operations stored but excluded by the conversation's rules (permissions, revocation,
     /// limits); they stay in the log.
     public var operationsExcluded = 0
-    /// Signatures checked.
+    /// Signatures that were checked here and verified (not this node's own batches, nor ones
+    /// that failed).
     public var signaturesVerified = 0
 
     public init() {}

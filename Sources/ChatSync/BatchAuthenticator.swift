@@ -3,20 +3,36 @@ import ChatCrypto
 import ChatWire
 
 /// A batch whose encoding and signature have been checked, with its hash.
+///
+/// Equal when batch and hash are (whether this copy's signature was checked does not count).
 public struct AuthenticatedBatch: Sendable, Hashable {
     public let batch: SignedBatch
     /// BLAKE2b-256 of the batch's bytes: what the author's next batch names as previous.
     public let hash: [UInt8]
+    /// True when this copy's signature was verified here (false for one read from this node's
+    /// own store or signed by this node, which are trusted as they are).
+    public let signatureChecked: Bool
 
     init(batch: SignedBatch, hash: [UInt8]) {
         self.batch = batch
         self.hash = hash
+        signatureChecked = true
     }
 
     /// A batch read back from this node's own store, which verified it when it arrived: the
     /// signature is not checked again.
     public init(storedBatch batch: SignedBatch, hash: [UInt8]) {
-        self.init(batch: batch, hash: hash)
+        self.batch = batch
+        self.hash = hash
+        signatureChecked = false
+    }
+
+    public static func == (lhs: AuthenticatedBatch, rhs: AuthenticatedBatch) -> Bool {
+        lhs.hash == rhs.hash && lhs.batch == rhs.batch
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
     }
 
     public var author: ReplicaID { batch.content.author }

@@ -18,6 +18,9 @@ public struct ConversationBenchmarkReport: Sendable, Codable, Equatable {
     public var conversationResidentBytes: Int
     public var visibleMessages: Int
     public var excludedOps: Int
+    /// FNV-1a 64 (hex) of everything a reader sees (``ConversationBenchmark/visibleStateDigest(_:)``);
+    /// the reloaded conversation must have the same, or the run fails.
+    public var stateDigest: String = ""
 }
 
 /// A large conversation built from its operations, then from its snapshot: the cost of opening
@@ -97,13 +100,14 @@ public enum ConversationBenchmark {
         let held = TraceBenchmark.currentResidentSetBytes() - residentBefore
         let snapshot = conversation.encodedSnapshot()
         let visible = conversation.document.messageList.count
+        let digest = visibleStateDigest(conversation)
         let excluded = conversation.excluded.count
         conversation = Conversation(id: id, localReplica: ReplicaID(testValue: 1), verifyInvite: { _ in nil })
         let loadStart = clock.now
         let loaded = try Conversation(snapshot: snapshot, id: id, localReplica: ReplicaID(testValue: 1), verifyInvite: { _ in nil })
         let loadTime = clock.now - loadStart
-        guard loaded.document.messageList.count == visible else {
-            throw .malformedSnapshot("the reloaded conversation differs")
+        guard loaded.document.messageList.count == visible, visibleStateDigest(loaded) == digest else {
+            throw .malformedSnapshot("the reloaded conversation differs from the one built from its operations")
         }
         return ConversationBenchmarkReport(
             messages: messages, editsPerMessage: editsPerMessage,
@@ -111,6 +115,38 @@ public enum ConversationBenchmark {
             materializeMs: TraceBenchmark.milliseconds(materialized), snapshotLoadMs: TraceBenchmark.milliseconds(loadTime),
             snapshotBytes: snapshot.count, peakRSSBytes: TraceBenchmark.peakResidentSetBytes(),
             conversationResidentBytes: held,
-            visibleMessages: visible, excludedOps: excluded)
+            visibleMessages: visible, excludedOps: excluded, stateDigest: String(digest, radix: 16))
+    }
+
+    /// FNV-1a 64 over everything a reader sees: the title, the members and their permissions, and
+    /// for each message in order its id, time, edited and deleted flags and its text, plus the
+    /// number of excluded operations.
+    /// - Complexity: O(total text + members log members).
+    public static func visibleStateDigest(_ conversation: Conversation) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01b3
+            }
+        }
+        func mix(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { mix($0) } }
+        let document = conversation.document
+        mix(document.title.utf8)
+        for (member, permission) in document.permissions.sorted(by: { $0.key < $1.key }) {
+            mix(member.bytes)
+            mix(permission.description.utf8)
+        }
+        for message in document.orderedMessages {
+            mix(message.id.replica.bytes)
+            mix(UInt64(message.id.counter))
+            mix(message.postedAt)
+            mix([message.isEdited ? 1 : 0, message.isDeleted ? 1 : 0])
+            let text = message.body.elements
+            mix(UInt64(text.count))
+            for scalar in text { mix(UInt64(scalar.value)) }
+        }
+        mix(UInt64(conversation.excluded.count))
+        return hash
     }
 }

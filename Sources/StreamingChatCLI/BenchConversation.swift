@@ -32,6 +32,7 @@ extension StreamingChat.Bench {
                     ("ops", "\(report.ops)"), ("materialize from ops", "\(report.materializeMs) ms"),
                     ("load from snapshot", "\(report.snapshotLoadMs) ms"), ("snapshot", "\(report.snapshotBytes) bytes"),
                     ("peak RSS", "\(report.peakRSSBytes / 1024 / 1024) MiB"),
+                    ("visible state digest (matches after reload)", report.stateDigest),
                 ]))
             }
         }

@@ -52,7 +52,8 @@ extension StreamingChat.Bench {
                     ("batches", "\(report.batches)"), ("ops per batch", "\(report.opsPerBatch)"), ("ops", "\(report.ops)"),
                     ("authors", "\(report.authors)"), ("ops/s", "\(Int(report.opsPerSecond))"),
                     ("batches/s", "\(Int(report.batchesPerSecond))"), ("signatures verified", "\(report.signaturesVerified)"),
-                    ("ms per batch (p50)", "\(report.msPerBatchP50)"), ("ms per commit (p50)", "\(report.msPerGroupP50)"),
+                    ("batch latency, ms (p50, p99)", "\(report.msPerBatchP50), \(report.msPerBatchP99)"),
+                    ("ms per commit (p50)", "\(report.msPerGroupP50)"),
                     ("store bytes", "\(report.storeBytes)"), ("elapsed", "\(report.elapsedMs) ms"),
                 ]))
             }

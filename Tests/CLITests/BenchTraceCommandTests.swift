@@ -74,4 +74,31 @@ import Testing
         #expect(result.status != 0)
         #expect(!result.stderr.isEmpty)
     }
+
+    /// Issue 18: `bench ingest` reports what it measured — ops applied (every one, or it fails),
+    /// signatures that really verified (one per received batch), and a per-batch latency whose
+    /// 99th percentile is at least its median.
+    @Test func ingestFiguresCountWhatHappened() throws {
+        let result = try Self.run(["bench", "ingest", "--ops", "3000", "--ops-per-batch", "10", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let ops = try #require(report["ops"] as? Int)
+        let batches = try #require(report["batches"] as? Int)
+        #expect(report["operationsApplied"] as? Int == ops)
+        #expect(report["signaturesVerified"] as? Int == batches)
+        let p50 = try #require(report["msPerBatchP50"] as? Double)
+        let p99 = try #require(report["msPerBatchP99"] as? Double)
+        #expect(p50 > 0 && p99 >= p50)
+        #expect((report["opsPerSecond"] as? Double ?? 0) > 0)
+    }
+
+    /// Issue 18: `bench conversation` checks the reloaded conversation by a digest of everything a
+    /// reader sees, and prints it.
+    @Test func conversationBenchChecksTheWholeVisibleState() throws {
+        let result = try Self.run(["bench", "conversation", "--messages", "300", "--edits", "5", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((report["stateDigest"] as? String)?.isEmpty == false)
+        #expect(report["visibleMessages"] as? Int == 300)
+    }
 }

@@ -17,6 +17,11 @@ import Testing
         return names.filter { $0.hasSuffix(".json") || $0.hasSuffix(".json.gz") }.sorted()
     }
 
+    /// Without `../shared/traces` the replays below would silently be zero tests.
+    @Test func theRealTracesArePresent() {
+        #expect(!Self.traceFiles.isEmpty, "no traces in \(Self.tracesFolder): the real-trace replays would run none")
+    }
+
     @Test(arguments: traceFiles)
     func everyTraceReproducesItsEndContent(file: String) throws {
         let trace = try EditingTrace.load(path: Self.tracesFolder + "/" + file)

@@ -57,6 +57,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
 
+        // Tools outside the runtime: the ingest, sync and cluster benchmarks, the live demo and the
+        // store check, built on ChatNode's public API.
+        .target(name: "ChatTools", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync", "ChatNode"]),
+
         // The fuzz dispatch shared by the libFuzzer harness (Fuzz/) and the tests replaying its finds.
         .target(name: "ChatFuzzing", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatSync"]),
 
@@ -73,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "StreamingChatCLI",
             dependencies: [
-                "ChatCore", "ChatTraces", "ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto",
+                "ChatCore", "ChatTraces", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -81,7 +85,7 @@ let package = Package(
         .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto", "ChatSync", "ChatFuzzing"]),
         .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore"]),
-        .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
+        .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatSyncTests", dependencies: ["ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatTracesTests", dependencies: ["ChatTraces", "ChatCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CLMDB"]),

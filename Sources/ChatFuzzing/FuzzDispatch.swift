@@ -28,7 +28,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// and authenticate, so mutated batches by alice reach the code after signature checking.
     case signedByAlice = 6
     /// `Conversation(snapshot:id:localReplica:verifyInvite:)` with ``FuzzFixtures/conversation`` and
-    /// a verifier that accepts no token, then re-encoding and decoding again.
+    /// the real token and admission verifiers (``ConversationInputs``), then re-encoding and decoding again.
     case conversationSnapshot = 7
     /// `SignedEphemeral(decoding:)` (structure only; the signature is the caller's to check).
     case signedEphemeral = 8
@@ -137,7 +137,7 @@ public func fuzzOne(_ input: [UInt8]) {
     case .conversationSnapshot:
         let load = { (bytes: [UInt8]) throws(DocumentError) -> Conversation in
             try Conversation(snapshot: bytes, id: FuzzFixtures.conversation, localReplica: FuzzFixtures.localReplica,
-                             verifyInvite: { _ in nil })
+                             verifyInvite: ConversationInputs.verifyInvite, verifyAdmission: ConversationInputs.verifyAdmission)
         }
         if let conversation = try? load(rest) {
             _ = conversation.document.orderedMessages

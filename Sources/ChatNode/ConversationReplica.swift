@@ -6,7 +6,7 @@ import ChatWire
 import Foundation
 
 /// Threads that check signatures during ingest: one per core.
-let authenticationWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+public let authenticationWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
 /// One conversation on this node: its durable signed log (in ``ChatStore``), the verifier that
 /// orders and checks incoming batches, and the materialized document.

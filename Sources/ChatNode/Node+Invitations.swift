@@ -1,5 +1,6 @@
 import ChatCore
 import ChatCrypto
+import ChatSync
 import ChatWire
 import Foundation
 

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatCrypto
 import ChatStore
+import ChatSync
 import ChatWire
 
 /// A share link as `link create` returns it.

@@ -133,7 +133,8 @@ extension ByzantineSimulation {
         init(key: SigningKey, conversation id: ConversationID) {
             self.key = key
             verifier = BatchVerifier(conversation: id)
-            conversation = Conversation(id: id, localReplica: key.publicKey.replicaID, verifyInvite: { _ in nil })
+            conversation = Conversation(id: id, localReplica: key.publicKey.replicaID, verifyInvite: ConversationInputs.verifyInvite,
+                                        verifyAdmission: ConversationInputs.verifyAdmission)
         }
 
         /// Ingests untrusted bytes as a node does; returns the batches newly stored.
@@ -220,7 +221,8 @@ extension ByzantineSimulation {
         /// in the verifier is lost. False when the snapshot did not reload.
         mutating func restart() -> Bool {
             guard let reloaded = try? Conversation(snapshot: conversation.encodedSnapshot(), id: verifier.conversation,
-                                                   localReplica: id, verifyInvite: { _ in nil }) else { return false }
+                                                   localReplica: id, verifyInvite: ConversationInputs.verifyInvite,
+                                                   verifyAdmission: ConversationInputs.verifyAdmission) else { return false }
             conversation = reloaded
             verifier = BatchVerifier(conversation: verifier.conversation, heads: verifier.heads)
             for (author, point) in reloaded.equivocators { _ = verifier.noteEquivocation(by: author, from: point) }

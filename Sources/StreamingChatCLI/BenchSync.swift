@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatNode
+import ChatTools
 import Foundation
 
 extension StreamingChat.Bench {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatCore
 import ChatNode
+import ChatTools
 import ChatTraces
 import Foundation
 

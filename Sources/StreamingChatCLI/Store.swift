@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatNode
+import ChatTools
 
 extension StreamingChat {
     /// `streamingchat store …`: inspect a node's store.

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatCrypto
 @testable import ChatNode
+import ChatSync
 import ChatWire
 import Testing
 

@@ -3,6 +3,7 @@ import ChatCrypto
 import ChatNode
 import ChatStore
 import ChatSync
+import ChatTools
 import ChatWire
 import Foundation
 import Testing

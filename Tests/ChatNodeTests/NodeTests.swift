@@ -2,6 +2,7 @@ import ChatCore
 import ChatCrypto
 import ChatNode
 import ChatSync
+import ChatTools
 import ChatWire
 import Foundation
 import Synchronization

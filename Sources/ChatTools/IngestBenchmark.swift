@@ -1,5 +1,6 @@
 import ChatCore
 import ChatCrypto
+import ChatNode
 import ChatStore
 import ChatSync
 import ChatWire

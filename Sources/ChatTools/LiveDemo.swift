@@ -1,5 +1,6 @@
 import ChatCore
 import ChatCrypto
+import ChatNode
 import ChatSync
 import Foundation
 

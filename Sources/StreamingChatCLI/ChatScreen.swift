@@ -108,7 +108,7 @@ struct ChatScreen: Sendable {
     static let memberPanelMinimumWidth = 100
     /// The member list's width, separator included.
     static let memberPanelWidth = 30
-    static let permissions: Set<String> = ["view", "comment", "edit", "admin"]
+    static let permissions = Set(Permission.allCases.map(\.description))
     static let help = "/edit <id> <text>  /delete <id>  /invite [permission] [name|key]  /members  /ids  "
         + "/status online|away|dnd [text]  /audit  /request [permission] [note]  "
         + "/invitations  /accept <id>  /decline <id>  /quit"

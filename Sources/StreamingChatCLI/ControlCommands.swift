@@ -104,7 +104,7 @@ extension StreamingChat {
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
         @Argument(help: "The invitee's public key (sc1…) or display name, for a direct invitation.") var publicKey: String?
-        @Option(help: "view, comment, edit or admin.") var permission = "comment"
+        @Option(help: "The permission the invitation gives.") var permission: Permission = .comment
         @Option(help: "Seconds until the token expires.") var expiresIn: UInt64?
         @Option(help: "How many joins the token allows.") var uses: UInt32?
         @Option(help: "A note for the audit log.") var label: String?

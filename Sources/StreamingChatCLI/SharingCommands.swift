@@ -5,20 +5,10 @@ import Foundation
 
 /// Parsing shared by the sharing commands.
 enum Sharing {
-    static let permissions = ["view", "comment", "edit", "admin"]
-
-    /// Checks a permission name, or exits with a usage error.
-    static func checkPermission(_ permission: String) throws {
-        guard permissions.contains(permission) else {
-            try usage("--permission must be view, comment, edit or admin, not \(permission)")
-        }
-    }
-
     /// The control arguments of `invite` and `link create`.
-    static func linkArguments(conversation: String, permission: String, expiresIn: UInt64?, uses: UInt32?,
+    static func linkArguments(conversation: String, permission: Permission, expiresIn: UInt64?, uses: UInt32?,
                               label: String?) throws -> [String: String] {
-        try checkPermission(permission)
-        var arguments = ["conversation": conversation, "permission": permission]
+        var arguments = ["conversation": conversation, "permission": permission.description]
         if let expiresIn {
             let (milliseconds, overflow) = expiresIn.multipliedReportingOverflow(by: 1000)
             let (expiresAt, late) = Node.systemWallClock().addingReportingOverflow(milliseconds)
@@ -87,13 +77,12 @@ extension StreamingChat {
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
         @Argument(help: "The member's key (sc1…) or display name.") var member: String
-        @Argument(help: "view, comment, edit or admin.") var permission: String
+        @Argument(help: "The permission to give.") var permission: Permission
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            try Sharing.checkPermission(permission)
             let result = try await Control.call("grant", ["conversation": conversation, "member": member,
-                                                          "permission": permission], data: dataOptions)
+                                                          "permission": permission.description], data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("\(TerminalText.safe(member)) now has \(permission) permission")
         }
@@ -123,13 +112,12 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Option(help: "view, comment, edit or admin.") var permission: String
+        @Option(help: "The permission to ask for.") var permission: Permission
         @Option(help: "A note for the admins.") var note: String?
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            try Sharing.checkPermission(permission)
-            var arguments = ["conversation": conversation, "permission": permission]
+            var arguments = ["conversation": conversation, "permission": permission.description]
             if let note { arguments["note"] = note }
             let result = try await Control.call("request_access", arguments, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
@@ -233,7 +221,7 @@ extension StreamingChat.Link {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Option(help: "view, comment, edit or admin.") var permission = "view"
+        @Option(help: "The permission the link gives.") var permission: Permission = .view
         @Option(help: "Seconds until the link expires.") var expiresIn: UInt64?
         @Option(help: "How many joins the link allows.") var uses: UInt32?
         @Option(help: "A note shown in `link list` and the audit trail.") var label: String?

@@ -6,8 +6,16 @@ struct StreamingChat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamingchat",
         abstract: "Peer-to-peer real-time chat on a CRDT sync engine.",
-        subcommands: [Serve.self, Init.self, Create.self, Invite.self, Join.self, Link.self, Invitations.self,
-                      Grant.self, Revoke.self, RequestAccess.self, Requests.self, Mode.self, Audit.self,
-                      Send.self, Edit.self, Delete.self, Log.self, Members.self, Status.self, Conversations.self, Stop.self, Chat.self,
-                      Bench.self, Store.self, Sim.self, Demo.self, Debug.self])
+        groupedSubcommands: [
+            CommandGroup(name: "Node", subcommands: [Serve.self, Init.self, Status.self, Stop.self]),
+            CommandGroup(name: "Conversations", subcommands: [
+                Create.self, Conversations.self, Send.self, Edit.self, Delete.self, Log.self, Members.self, Mode.self,
+                Audit.self,
+            ]),
+            CommandGroup(name: "Sharing", subcommands: [
+                Invite.self, Join.self, Link.self, Invitations.self, Grant.self, Revoke.self, RequestAccess.self, Requests.self,
+            ]),
+            CommandGroup(name: "Chat", subcommands: [Chat.self]),
+            CommandGroup(name: "Tools", subcommands: [Bench.self, Store.self, Sim.self, Demo.self, Debug.self]),
+        ])
 }

@@ -37,7 +37,8 @@ public final class InboundWindow: Sendable {
     /// The most bytes that were ever in use at once.
     public var peak: Int { state.withLock { $0.peak } }
 
-    /// Waits until `bytes` fit (or the window is empty, or closed), then takes them.
+    /// Waits until `bytes` fit (or the window is empty, or closed, or the task is cancelled,
+    /// which closes it), then takes them.
     /// - Complexity: O(1) when they fit at once.
     public func reserve(_ bytes: Int) async {
         let taken = state.withLock { state -> Bool in
@@ -46,16 +47,22 @@ public final class InboundWindow: Sendable {
             return true
         }
         if taken { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.closed || (state.waiters.isEmpty && Self.fits(bytes, in: state, limit: limit)) {
-                    state.take(bytes)
-                    return true
+        // A cancelled connection task is being torn down: it closes the window, so it never waits
+        // on a consumer that has stopped.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.closed || (state.waiters.isEmpty && Self.fits(bytes, in: state, limit: limit)) {
+                        state.take(bytes)
+                        return true
+                    }
+                    state.waiters.append((bytes, continuation))
+                    return false
                 }
-                state.waiters.append((bytes, continuation))
-                return false
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            close()
         }
     }
 

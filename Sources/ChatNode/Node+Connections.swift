@@ -34,13 +34,16 @@ extension Node {
     // MARK: - Listening and dialing
 
     func startListening(on endpoint: PeerEndpoint) async throws {
-        let server = try await PeerConnection.listen(host: endpoint.host, port: endpoint.port)
+        let accepted = AcceptedConnections()
+        let server = try await PeerConnection.listen(host: endpoint.host, port: endpoint.port, accepted: accepted)
         listeningOn = PeerEndpoint(host: endpoint.host, port: server.channel.localAddress?.port ?? endpoint.port)
         let channel = server.channel
+        listenerChannel = channel
         listenerTask = Task { [weak self] in
             await withTaskCancellationHandler {
                 try? await server.executeThenClose { connections in
                     for try await connection in connections {
+                        accepted.take(connection)
                         guard let self else {
                             await Self.refuse(connection)
                             return
@@ -48,6 +51,8 @@ extension Node {
                         await self.accept(connection)
                     }
                 }
+                // Accepted as the listener closed, never delivered: closed here, not dropped.
+                await accepted.closeRemaining()
             } onCancel: {
                 channel.close(promise: nil)
             }
@@ -189,6 +194,12 @@ extension Node {
     /// one at a time on this actor.
     @discardableResult
     func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, role: ConnectionRole) async -> SessionEnding {
+        // Stopping (or offline) since this connection was accepted or dialled: close it at once
+        // rather than run a handshake nobody will close.
+        guard !isStopped, !isOffline else {
+            await Self.refuse(channel)
+            return SessionEnding()
+        }
         let id = nextLinkID
         nextLinkID += 1
         let sessionRole = role.sessionRole

@@ -4,6 +4,7 @@ import ChatStore
 import ChatSync
 import ChatWire
 import Foundation
+import NIOCore
 
 /// Everything a node is configured with.
 public struct NodeConfiguration: Sendable {
@@ -96,6 +97,9 @@ public actor Node {
     var nextLinkID = 0
     var dialers: [PeerEndpoint: Task<Void, Never>] = [:]
     var listenerTask: Task<Void, Never>?
+    /// The listening socket: ``stop()`` closes it and lets the accept loop drain (connections
+    /// already accepted are refused one by one: NIO traps on one dropped unclosed).
+    var listenerChannel: (any Channel)?
     /// Sessions of incoming connections, awaited by ``stop()``.
     var incoming: [Int: Task<Void, Never>] = [:]
     var nextIncomingID = 0
@@ -179,7 +183,8 @@ public actor Node {
         guard !isStopped else { return }
         isStopped = true
         let listener = listenerTask
-        listener?.cancel()
+        listenerChannel?.close(promise: nil)
+        listenerChannel = nil
         listenerTask = nil
         let dialing = Array(dialers.values)
         for task in dialing { task.cancel() }

@@ -48,6 +48,26 @@ import Testing
         await node.stop()
     }
 
+    /// A node stopped while connections pour in refuses each one it had accepted (NIO traps on a
+    /// connection dropped unclosed, which would crash the daemon as it stops).
+    @Test func stoppingWhileConnectionsArriveClosesEachOne() async throws {
+        for round in 0 ..< 5 {
+            let (node, directory) = try NodeTests.makeNode(UInt8(94 + round), name: "busy")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await node.start()
+            let address = try #require(await node.listeningOn)
+            let dials = (0 ..< 40).map { _ in
+                Task {
+                    guard let channel = try? await PeerConnection.connect(host: address.host, port: address.port) else { return }
+                    try? await channel.executeThenClose { inbound, _ in for try await _ in inbound {} }
+                }
+            }
+            await Task.yield()
+            await node.stop()
+            for dial in dials { await dial.value }
+        }
+    }
+
     @Test func theLedgerRefusesOnlyRepeatedOffencesWithinTheWindow() {
         var ledger = HostOffenceLedger(threshold: 3, window: .seconds(60), capacity: 2)
         #expect(ledger.noteOffence(by: "10.0.0.1", at: .seconds(0), stayAway: .seconds(30)) == nil)

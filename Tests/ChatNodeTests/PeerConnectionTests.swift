@@ -143,4 +143,30 @@ import Testing
             group.cancelAll()
         }
     }
+
+    /// A dial cancelled while it connects (a join abandoned mid-dial) closes its connection
+    /// properly: NIO traps on a connection wrapper dropped unclosed, which crashed a node.
+    @Test func dialsCancelledWhileConnectingCloseCleanly() async throws {
+        let server = try await PeerConnection.listen(host: "127.0.0.1", port: 0)
+        let port = try #require(server.channel.localAddress?.port)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.executeThenClose { connections in
+                    for try await connection in connections { try? await connection.executeThenClose { _, _ in } }
+                }
+            }
+            var cancelled = 0
+            for round in 0 ..< 300 {
+                let dial = Task { try await PeerConnection.connect(host: "127.0.0.1", port: port) }
+                if round % 3 != 0 { await Task.yield() }
+                dial.cancel()
+                switch await dial.result {
+                case .success(let channel): try? await channel.executeThenClose { _, _ in }
+                case .failure: cancelled += 1
+                }
+            }
+            #expect(cancelled > 0)
+            group.cancelAll()
+        }
+    }
 }

@@ -124,7 +124,7 @@ public final class ControlServer: Sendable {
     public static func start(
         socketPath: String, maximumConnections: Int = defaultMaximumConnections, handler: @escaping Handler
     ) async throws(ControlSocketError) -> ControlServer {
-        try checkDirectory(of: socketPath)
+        try checkDirectory(ControlSocketError.directory(of: socketPath))
         if FileManager.default.fileExists(atPath: socketPath), await isAccepting(socketPath: socketPath) {
             throw .alreadyRunning(socketPath)
         }
@@ -180,9 +180,9 @@ public final class ControlServer: Sendable {
         }
     }
 
-    /// Refuses a directory that another user owns or others may write to.
-    private static func checkDirectory(of socketPath: String) throws(ControlSocketError) {
-        let directory = ControlSocketError.directory(of: socketPath)
+    /// Refuses a directory that another user owns or others may write to (the daemon checks its
+    /// data directory before it writes its identity key there).
+    static func checkDirectory(_ directory: String) throws(ControlSocketError) {
         var info = stat()
         guard stat(directory, &info) == 0 else {
             throw .insecureDirectory(path: directory, reason: String(cString: strerror(errno)))

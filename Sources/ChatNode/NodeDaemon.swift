@@ -2,6 +2,7 @@ import ChatCore
 import ChatCrypto
 import ChatSync
 import Foundation
+import NIOCore
 
 /// The layout of a node's data directory: `identity` (the key file), `store/` (LMDB),
 /// `control.sock` (the owner-only control socket), `peers` (addresses joined through, one
@@ -170,12 +171,27 @@ public enum NodeDaemon {
         public var controlSocket: String
     }
 
+    /// Why the node could not listen, for a person: the common socket errors in words and what to
+    /// do, rather than the failing system call.
+    static func listenFailure(_ error: any Error) -> String {
+        guard let failure = error as? IOError else { return "\(error)" }
+        switch failure.errnoCode {
+        case EADDRINUSE: return "the address is already in use (another node or program listens there); choose another --listen port"
+        case EACCES: return "permission denied (ports below 1024 need privileges); choose a port above 1023"
+        case EADDRNOTAVAIL: return "this machine has no such address; use one of its own, or 0.0.0.0"
+        default: return String(cString: strerror(failure.errnoCode))
+        }
+    }
+
     /// Runs the daemon; `started` is called once it is ready, `log` for node errors worth a line.
     /// Returns after a clean shutdown.
     public static func run(_ options: Options, shutdown: AsyncStream<Void>,
                            started: @Sendable (Started) -> Void,
                            log: @escaping @Sendable (String) -> Void) async throws(DaemonError) {
         let directory = options.dataDirectory
+        // Judged before the identity key is written into it.
+        try directory.create()
+        do { try ControlServer.checkDirectory(directory.path) } catch { throw .control(error) }
         let identity = try directory.loadOrCreateIdentity()
         // Refuse before opening the store: one node per data directory.
         if (try? await ControlClient.send(ControlRequest(command: "status"), socketPath: directory.controlSocketPath,
@@ -193,7 +209,7 @@ public enum NodeDaemon {
             try await node.start()
         } catch {
             await node.stop()
-            throw .listen("\(options.listen): \(error)")
+            throw .listen("\(options.listen): \(Self.listenFailure(error))")
         }
         guard let listening = await node.listeningOn else {
             await node.stop()

@@ -52,16 +52,24 @@ extension StreamingChat {
             commandName: "init", abstract: "Create the data directory and identity (if missing); print the public key.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Option(help: "The display name `serve` uses when given no --name.")
+        @Option(parsing: .unconditional, help: "The display name `serve` uses when given no --name.")
         var name: String?
         @OptionGroup var output: OutputOptions
+
+        func validate() throws { try TerminalText.checkName(name) }
 
         func run() throws {
             let directory = dataOptions.directory
             let key: String
             do {
                 key = try directory.loadOrCreateIdentity().publicKey.text
-                if let name { try directory.saveName(name) }
+                if let name {
+                    // Never silently: an existing identity keeps its key and changes only its name.
+                    if let old = directory.savedName(), old != name {
+                        printError("streamingchat: renamed this identity from \(TerminalText.safe(old)) to \(name) (its key is unchanged)")
+                    }
+                    try directory.saveName(name)
+                }
             } catch {
                 printError("streamingchat: \(error)")
                 throw ExitCode(1)
@@ -187,7 +195,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The message id, as `log` shows it.") var messageID: String
+        @Argument(help: "The message id, as `log --ids` shows it (9f3a51c2e07b44d1:42).") var messageID: String
         @Argument(help: "The new text.") var text: String
         @OptionGroup var output: OutputOptions
 
@@ -205,7 +213,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
-        @Argument(help: "The message id, as `log` shows it.") var messageID: String
+        @Argument(help: "The message id, as `log --ids` shows it (9f3a51c2e07b44d1:42).") var messageID: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -221,6 +229,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Flag(help: "Start each line with the message's id, as `edit` and `delete` take it.") var ids = false
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -232,7 +241,7 @@ extension StreamingChat {
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
                 let name = TerminalText.safe(entry.authorName ?? String(entry.author.prefix(12)))
                 let text = entry.deleted ? "(deleted)" : TerminalText.safe(entry.text) + (entry.edited ? " (edited)" : "")
-                print("[\(time)] \(name): \(text)")
+                print((ids ? entry.id + " " : "") + "[\(time)] \(name): \(text)")
             }
         }
     }

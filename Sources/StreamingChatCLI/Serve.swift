@@ -39,8 +39,10 @@ extension StreamingChat {
         @Flag(help: "Announce and find peers on the local network (UDP broadcast).")
         var lan = false
 
-        @Option(help: "Your display name in conversations this node creates or joins.")
+        @Option(parsing: .unconditional, help: "Your display name in conversations this node creates or joins.")
         var name: String?
+
+        func validate() throws { try TerminalText.checkName(name) }
 
         func run() async throws {
             guard let listening = parseListen(listen) else { try usage("--listen must be host:port, not \(listen)") }

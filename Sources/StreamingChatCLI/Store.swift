@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatNode
 import ChatTools
+import Foundation
 
 extension StreamingChat {
     /// `streamingchat store …`: inspect a node's store.
@@ -15,16 +16,23 @@ extension StreamingChat.Store {
         static let configuration = CommandConfiguration(
             abstract: "Open a store read-only and verify every batch's signature, hash and chain.")
 
-        @Argument(help: "The store directory.")
+        @Argument(help: "The store directory, or a node's data directory (its store/ is checked).")
         var directory: String
 
         @Flag(help: "Print one JSON object.")
         var json = false
 
+        /// `directory`, or the store inside it when it is a node's data directory.
+        var storeDirectory: String {
+            let nested = DataDirectory(path: directory).storePath
+            let isStore = FileManager.default.fileExists(atPath: directory + "/data.mdb")
+            return !isStore && FileManager.default.fileExists(atPath: nested + "/data.mdb") ? nested : directory
+        }
+
         func run() throws {
             let report: StoreCheckReport
             do {
-                report = try StoreCheck.run(directory: directory)
+                report = try StoreCheck.run(directory: storeDirectory)
             } catch {
                 printError("streamingchat: \(error)")
                 throw ExitCode(2)

@@ -158,6 +158,9 @@ import Testing
         let entries = try Self.json(["log", "--data", dataA, conversation])["messages"] as? [[String: Any]] ?? []
         let ofA = try #require(entries.first { $0["author"] as? String == nodeA.key }?["id"] as? String)
         let ofB = try #require(entries.first { $0["author"] as? String == nodeB.key }?["id"] as? String)
+        // The text log shows the ids edit takes (issue 19).
+        let withIDs = try Self.cli(["log", "--data", dataA, conversation, "--ids"]).split(separator: "\n")
+        #expect(withIDs.contains { $0.hasPrefix(ofA + " [") }, "\(withIDs)")
         #expect(try Self.cli(["edit", "--data", dataA, conversation, ofA, "edited by A"]) == "edited \(ofA)", "success is said")
         try Self.cli(["delete", "--data", dataB, conversation, ofB])
         _ = try Self.poll("the edit and the delete to reach the other node") { () -> Bool? in
@@ -244,5 +247,62 @@ import Testing
         let missing = try BenchTraceCommandTests.run(["status", "--data", data])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no node is running"))
+    }
+}
+
+extension DaemonTests {
+    /// Issue 19: a port clash is said in words, with what to do (not the failing system call), and
+    /// a data directory others may write to is refused before the identity key is written into it.
+    @Test func startFailuresSayWhatToDo() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let first = try Daemon(data: root + "/a")
+        defer { first.kill() }
+        let clash = try BenchTraceCommandTests.run(["serve", "--data", root + "/b", "--listen", first.address])
+        #expect(clash.status != 0)
+        #expect(clash.stderr.contains("already in use"), "\(clash.stderr)")
+        #expect(!clash.stderr.contains("bind(descriptor"), "\(clash.stderr)")
+
+        let shared = root + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        #expect(chmod(shared, 0o775) == 0)
+        let insecure = try BenchTraceCommandTests.run(["serve", "--data", shared, "--listen", "127.0.0.1:0"])
+        #expect(insecure.status != 0)
+        #expect(insecure.stderr.contains("chmod 700"), "\(insecure.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: shared + "/identity"))
+    }
+}
+
+extension DaemonTests {
+    /// Issue 19: `store check` given a node's data directory checks the store inside it.
+    @Test func storeCheckFindsTheStoreInADataDirectory() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let data = root + "/a"
+        let node = try Daemon(data: data)
+        _ = try Self.json(["create", "--data", data, "checked"])
+        node.kill()
+        let report = try Self.json(["store", "check", data])
+        #expect(report["ok"] as? Bool == true)
+        #expect((report["conversations"] as? [Any])?.count == 1)
+    }
+}
+
+extension DaemonTests {
+    /// Issue 19: a name with a line break is refused, a name may start with a dash, and renaming an
+    /// existing identity is said, never silent.
+    @Test func namesAreCheckedAndRenamesAreSaid() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let data = root + "/a"
+        let broken = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "ana\nben"])
+        #expect(broken.status != 0)
+        #expect(broken.stderr.contains("one line"), "\(broken.stderr)")
+        let dashed = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "-x"])
+        #expect(dashed.status == 0, "\(dashed.stderr)")
+        let renamed = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "ana"])
+        #expect(renamed.status == 0)
+        #expect(renamed.stderr.contains("renamed this identity from -x to ana"), "\(renamed.stderr)")
+        #expect(renamed.stdout == dashed.stdout, "the key is unchanged")
     }
 }

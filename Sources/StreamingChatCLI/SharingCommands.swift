@@ -20,17 +20,34 @@ enum Sharing {
         return arguments
     }
 
-    /// An instant given as ms since the Unix epoch or as ISO 8601 (`2026-11-27T03:00:00Z`), as ms.
-    static func milliseconds(_ text: String, option: String) throws -> UInt64 {
+    /// An instant given as ms since the Unix epoch, as ISO 8601 (`2026-11-27T03:00:00Z`), as the
+    /// local time `audit` prints (`2026-11-27 03:00:00`, or a day `2026-11-27`), or as a time ago
+    /// (`45s`, `10m`, `2h`, `3d`), as ms since the epoch.
+    static func milliseconds(_ text: String, option: String, now: Date = Date()) throws -> UInt64 {
         if let value = UInt64(text) { return value }
-        let formatter = ISO8601DateFormatter()
+        if let unit = text.last, let amount = UInt64(text.dropLast()),
+           let seconds = ["s": 1, "m": 60, "h": 3_600, "d": 86_400][String(unit)] {
+            let ago = Double(amount) * Double(seconds) * 1000
+            return UInt64(max(0, (now.timeIntervalSince1970 * 1000 - ago).rounded()))
+        }
+        let iso = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 {
+            iso.formatOptions = options
+            if let date = iso.date(from: text), date.timeIntervalSince1970 >= 0 {
                 return UInt64((date.timeIntervalSince1970 * 1000).rounded())
             }
         }
-        try usage("\(option) takes ms since the epoch or an ISO 8601 time like 2026-11-27T03:00:00Z, not \(text)")
+        let local = DateFormatter()
+        for format in ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd"] {
+            local.dateFormat = format
+            if let date = local.date(from: text), date.timeIntervalSince1970 >= 0 {
+                return UInt64((date.timeIntervalSince1970 * 1000).rounded())
+            }
+        }
+        try usage("""
+            \(option) takes ms since the epoch, an ISO 8601 time like 2026-11-27T03:00:00Z, a local time like \
+            2026-11-27 03:00:00, or a time ago like 10m, 2h or 3d; not \(text)
+            """)
     }
 
     /// A timestamp in ms as local `yyyy-MM-dd HH:mm:ss`.
@@ -175,8 +192,9 @@ extension StreamingChat {
         @Option(help: "Only entries whose actor or target is this key (sc1…).") var user: String?
         @Option(name: .customLong("action"), help: "Only these actions (repeatable), e.g. message_sent.")
         var actions: [String] = []
-        @Option(help: "Entries at or after this time (ms since the epoch or ISO 8601).") var since: String?
-        @Option(help: "Entries before this time (ms since the epoch or ISO 8601).") var until: String?
+        @Option(help: "Entries at or after this time: ms since the epoch, ISO 8601, `2026-11-27 03:00:00`, or ago (10m, 2h, 3d).")
+        var since: String?
+        @Option(help: "Entries before this time, in the same forms as --since.") var until: String?
         @Flag(help: "Print RFC 4180 CSV (formula-safe) instead.") var csv = false
         @OptionGroup var output: OutputOptions
 

@@ -162,7 +162,8 @@ public actor ConversationReplica {
                 sharing.closedTokens[tokenID] = .inviteUsedUp
             }
         }
-        directory.publish(conversationID, permissions: permissions, revoked: revoked, sharing: sharing)
+        directory.publish(conversationID, permissions: permissions, revoked: revoked, sharing: sharing,
+                          title: conversation.document.title)
     }
 
     /// This node's own writing, when it writes in this conversation.

@@ -13,6 +13,7 @@ public final class MembershipDirectory: Sendable {
         var permissions: [ReplicaID: Permission]
         var revoked: Set<ReplicaID>
         var sharing = SharingAdmission()
+        var title = ""
     }
 
     /// What admission needs to know of a conversation's links and mode.
@@ -60,8 +61,18 @@ public final class MembershipDirectory: Sendable {
 
     /// Records the members with their permissions (and the removed members) of a conversation.
     public func publish(_ conversation: ConversationID, permissions: [ReplicaID: Permission], revoked: Set<ReplicaID>,
-                        sharing: SharingAdmission = SharingAdmission()) {
-        entries.withLock { $0[conversation] = Entry(permissions: permissions, revoked: revoked, sharing: sharing) }
+                        sharing: SharingAdmission = SharingAdmission(), title: String = "") {
+        entries.withLock {
+            $0[conversation] = Entry(permissions: permissions, revoked: revoked, sharing: sharing, title: title)
+        }
+    }
+
+    /// The conversations whose title is `title`, ignoring case (so people can name one by it).
+    /// - Complexity: O(conversations).
+    public func conversations(titled title: String) -> [ConversationID] {
+        let wanted = title.lowercased()
+        guard !wanted.isEmpty else { return [] }
+        return entries.withLock { entries in entries.filter { $0.value.title.lowercased() == wanted }.map(\.key) }
     }
 
     /// Drops a conversation this node no longer holds.

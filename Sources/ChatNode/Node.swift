@@ -221,11 +221,14 @@ public actor Node {
         return replica
     }
 
-    /// Conversations matching a hex prefix (the CLI accepts unambiguous prefixes).
+    /// The conversation a hex prefix of its id, or its title (ignoring case), names; an ambiguous
+    /// prefix or title is refused (the CLI accepts either).
     public func resolve(_ prefix: String) throws(NodeCommandError) -> ConversationID {
         let lowered = prefix.lowercased()
-        let matches = replicas.keys.filter { $0.hex.hasPrefix(lowered) }
-        guard !lowered.isEmpty, let first = matches.first else { throw .unknownConversation(prefix) }
+        let byID = lowered.isEmpty ? [] : replicas.keys.filter { $0.hex.hasPrefix(lowered) }
+        let byTitle = directory.conversations(titled: prefix).filter { replicas[$0] != nil }
+        let matches = Set(byID).union(byTitle)
+        guard let first = matches.first else { throw .unknownConversation(prefix) }
         guard matches.count == 1 else { throw .ambiguousConversation(prefix) }
         return first
     }

@@ -11,7 +11,7 @@ extension StreamingChat {
             discussion: "Enter sends; Ctrl-C or /quit leaves. " + ChatScreen.help)
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
 
         func run() async throws {
             let client = ChatClient(socketPath: dataOptions.directory.controlSocketPath, conversation: conversation)

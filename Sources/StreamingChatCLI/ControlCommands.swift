@@ -110,7 +110,7 @@ extension StreamingChat {
                 """)
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The invitee's public key (sc1…) or display name, for a direct invitation.") var publicKey: String?
         @Option(help: "The permission the invitation gives.") var permission: Permission = .comment
         @Option(help: "Seconds until the token expires.") var expiresIn: UInt64?
@@ -178,7 +178,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Post a message; print its id once durable.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The message.") var text: String
         @OptionGroup var output: OutputOptions
 
@@ -194,7 +194,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Replace a message's text.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The message id, as `log --ids` shows it (9f3a51c2e07b44d1:42).") var messageID: String
         @Argument(help: "The new text.") var text: String
         @OptionGroup var output: OutputOptions
@@ -212,7 +212,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Delete a message.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The message id, as `log --ids` shows it (9f3a51c2e07b44d1:42).") var messageID: String
         @OptionGroup var output: OutputOptions
 
@@ -228,7 +228,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Print a conversation's messages in order.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Flag(help: "Start each line with the message's id, as `edit` and `delete` take it.") var ids = false
         @OptionGroup var output: OutputOptions
 
@@ -251,7 +251,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "List a conversation's members.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -359,7 +359,7 @@ extension StreamingChat {
             commandName: "revoke", abstract: "Remove a member from a conversation (admins only).", shouldDisplay: false)
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @OptionGroup var output: OutputOptions
 

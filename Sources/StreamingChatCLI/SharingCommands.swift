@@ -92,7 +92,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Set a member's permission (admins only).")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @Argument(help: "The permission to give.") var permission: Permission
         @OptionGroup var output: OutputOptions
@@ -111,7 +111,7 @@ extension StreamingChat {
             abstract: "Remove a member (admins only): their sessions close and later operations are excluded.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The member's key (sc1…) or display name.") var member: String
         @OptionGroup var output: OutputOptions
 
@@ -128,7 +128,7 @@ extension StreamingChat {
             commandName: "request-access", abstract: "Ask the conversation's admins for a permission.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Option(help: "The permission to ask for.") var permission: Permission
         @Option(help: "A note for the admins.") var note: String?
         @OptionGroup var output: OutputOptions
@@ -147,7 +147,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "List a conversation's access requests.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -172,7 +172,7 @@ extension StreamingChat {
         }
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "public or private.") var mode: Visibility
         @OptionGroup var output: OutputOptions
 
@@ -188,7 +188,7 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(abstract: "Show a conversation's audit trail (admins only).")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Option(help: "Only entries whose actor or target is this key (sc1…).") var user: String?
         @Option(name: .customLong("action"), help: "Only these actions (repeatable), e.g. message_sent.")
         var actions: [String] = []
@@ -238,7 +238,7 @@ extension StreamingChat.Link {
             abstract: "Create a share link (admins only); print its streamingchat://join URL.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Option(help: "The permission the link gives.") var permission: Permission = .view
         @Option(help: "Seconds until the link expires.") var expiresIn: UInt64?
         @Option(help: "How many joins the link allows.") var uses: UInt32?
@@ -259,7 +259,7 @@ extension StreamingChat.Link {
         static let configuration = CommandConfiguration(abstract: "List a conversation's links and invitations.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -274,7 +274,7 @@ extension StreamingChat.Link {
         static let configuration = CommandConfiguration(abstract: "Revoke a link or invitation (admins only).")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @Argument(help: "The token id, or an unambiguous prefix of it, as `link list` shows it.") var tokenID: String
         @OptionGroup var output: OutputOptions
 
@@ -293,7 +293,7 @@ extension StreamingChat.Invitations {
         static let configuration = CommandConfiguration(abstract: "List a conversation's direct invitations.")
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "The conversation (an unambiguous id prefix).") var conversation: String
+        @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
         @OptionGroup var output: OutputOptions
 
         func run() async throws {

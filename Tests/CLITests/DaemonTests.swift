@@ -306,3 +306,23 @@ extension DaemonTests {
         #expect(renamed.stdout == dashed.stdout, "the key is unchanged")
     }
 }
+
+extension DaemonTests {
+    /// Issue 19: a conversation can be named by its title (ignoring case); two with the same title
+    /// are refused as ambiguous, and the id still works.
+    @Test func conversationsAreNamedByTitle() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let data = root + "/a"
+        let node = try Daemon(data: data)
+        defer { node.kill() }
+        let team = try Self.json(["create", "--data", data, "Team"])["conversation"] as? String ?? ""
+        try Self.cli(["send", "--data", data, "team", "hi by title"])
+        let texts = (try Self.json(["log", "--data", data, "Team"])["messages"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        #expect(texts == ["hi by title"])
+        _ = try Self.json(["create", "--data", data, "TEAM"])
+        let ambiguous = try BenchTraceCommandTests.run(["send", "--data", data, "team", "which one?"])
+        #expect(ambiguous.status != 0)
+        try Self.cli(["send", "--data", data, String(team.prefix(12)), "by id"])
+    }
+}

@@ -64,7 +64,8 @@ public enum PeerConnection {
         var closeReason: SessionCloseReason?
         do {
             try await channel.executeThenClose { inbound, outbound in
-                await withTaskGroup(of: Void.self) { group in
+                // Discarding: timer children finish every keep-alive, and nothing needs their results.
+                await withDiscardingTaskGroup { group in
                     group.addTask {
                         do {
                             for try await buffer in inbound {

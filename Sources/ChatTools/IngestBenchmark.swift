@@ -153,14 +153,7 @@ public enum IngestBenchmark {
     /// Ingests a generated workload into a fresh store at `directory` and measures it.
     public static func run(_ configuration: Configuration, directory: String) async throws(NodeError) -> IngestBenchmarkReport {
         let workload = generate(configuration)
-        let store: ChatStore
-        do {
-            store = try ChatStore(directory: directory)
-        } catch {
-            throw .store(error)
-        }
-        let replica = try ConversationReplica(store: store, conversation: workload.conversation,
-                                              localReplica: ReplicaID(testValue: 0), snapshotInterval: Int.max)
+        let (store, replica) = try open(workload, at: directory, snapshotInterval: Int.max)
         let groups = group(workload.batches, configuration)
         let clock = ContinuousClock()
         var report = IngestReport()
@@ -190,6 +183,21 @@ public enum IngestBenchmark {
             batchesPerTransaction: groups.map(\.count).max() ?? 0, storeBytes: store.directorySizeBytes,
             elapsedMs: (total * 1000).rounded() / 1000, operationsApplied: report.operationsApplied,
             rejected: report.rejectedCount, cores: authenticationWorkers)
+    }
+
+    /// The store at `directory` and the workload's conversation in it, as a node that only
+    /// receives (its local replica writes nothing).
+    static func open(_ workload: Workload, at directory: String,
+                     snapshotInterval: Int) throws(NodeError) -> (ChatStore, ConversationReplica) {
+        let store: ChatStore
+        do {
+            store = try ChatStore(directory: directory)
+        } catch {
+            throw .store(error)
+        }
+        let replica = try ConversationReplica(store: store, conversation: workload.conversation,
+                                              localReplica: ReplicaID(testValue: 0), snapshotInterval: snapshotInterval)
+        return (store, replica)
     }
 
     /// Splits batches into commit groups of at most `batchesPerTransaction` batches and
@@ -263,14 +271,7 @@ extension IngestBenchmark {
     public static func resume(_ configuration: Configuration, directory: String,
                               onDurable: (Int) -> Void) async throws(NodeError) {
         let workload = generate(configuration)
-        let store: ChatStore
-        do {
-            store = try ChatStore(directory: directory)
-        } catch {
-            throw .store(error)
-        }
-        let replica = try ConversationReplica(store: store, conversation: workload.conversation,
-                                              localReplica: ReplicaID(testValue: 0), snapshotInterval: 20_000)
+        let (store, replica) = try open(workload, at: directory, snapshotInterval: 20_000)
         // Like a peer answering "what do you lack?", send only what the store does not hold.
         let have = await replica.clock
         let missing = zip(workload.batches, workload.positions)

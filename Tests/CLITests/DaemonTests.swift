@@ -326,3 +326,16 @@ extension DaemonTests {
         try Self.cli(["send", "--data", data, String(team.prefix(12)), "by id"])
     }
 }
+
+extension DaemonTests {
+    /// Ana's and Ben's daemons in `root`, Ana's conversation `title`, and a comment link to it.
+    static func anaAndBen(in root: String, conversation title: String) throws
+        -> (ana: Daemon, ben: Daemon, conversation: String, url: String) {
+        let ana = try Daemon(data: root + "/a", extra: ["--name", "ana"])
+        let ben = try Daemon(data: root + "/b", extra: ["--name", "ben"])
+        let conversation = try json(["create", "--data", ana.data, title])["conversation"] as? String ?? ""
+        let link = try json(["link", "create", "--data", ana.data, conversation, "--permission", "comment"])
+        guard let url = link["url"] as? String else { throw DaemonTestError("link create printed no url: \(link)") }
+        return (ana, ben, conversation, url)
+    }
+}

@@ -9,19 +9,13 @@ import Testing
 /// handshake and the catch-up after it, yet no conversation id, no invite token and neither
 /// node's long-term key appears in it: they all travel sealed.
 @Suite(.serialized) struct HandshakeCaptureTests {
-    typealias Daemon = DaemonTests.Daemon
 
     @Test func aJoinThroughARecordingProxyShowsNoConversationTokenOrKey() throws {
         let root = try DaemonTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let dataA = root + "/a", dataB = root + "/b"
-        let ana = try Daemon(data: dataA, extra: ["--name", "ana"])
-        defer { ana.kill() }
-        let ben = try Daemon(data: dataB, extra: ["--name", "ben"])
-        defer { ben.kill() }
-        let conversation = try DaemonTests.json(["create", "--data", dataA, "private team"])["conversation"] as? String ?? ""
-        let link = try DaemonTests.json(["link", "create", "--data", dataA, conversation, "--permission", "comment"])
-        let url = try #require(link["url"] as? String)
+        let (ana, ben, conversation, url) = try DaemonTests.anaAndBen(in: root, conversation: "private team")
+        defer { ana.kill(); ben.kill() }
+        let dataA = ana.data, dataB = ben.data
         let proxy = try RecordingProxy(target: ana.address)
         defer { proxy.stop() }
 

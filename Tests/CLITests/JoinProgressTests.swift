@@ -5,18 +5,13 @@ import Testing
 /// Issue 15, item 6: `join` says where it stands while it waits (on a terminal, or with
 /// `--progress`), on standard error, so standard output keeps only the result.
 @Suite(.serialized) struct JoinProgressTests {
-    typealias Daemon = DaemonTests.Daemon
 
     @Test func joinShowsItsProgressOnStandardError() throws {
         let root = try DaemonTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let dataA = root + "/a", dataB = root + "/b"
-        let ana = try Daemon(data: dataA, extra: ["--name", "ana"])
-        defer { ana.kill() }
-        let ben = try Daemon(data: dataB, extra: ["--name", "ben"])
-        defer { ben.kill() }
-        let conversation = try DaemonTests.json(["create", "--data", dataA, "progress"])["conversation"] as? String ?? ""
-        let url = try #require(try DaemonTests.json(["link", "create", "--data", dataA, conversation])["url"] as? String)
+        let (ana, ben, conversation, url) = try DaemonTests.anaAndBen(in: root, conversation: "progress")
+        defer { ana.kill(); ben.kill() }
+        let dataB = ben.data
 
         // Nobody listens at this address: the join says it is dialling, then times out.
         let stalled = try BenchTraceCommandTests.run(["join", "--data", dataB, "127.0.0.1:\(try Self.unusedPort())", url,

@@ -1,8 +1,9 @@
 # StreamingChat developer entry points. `make test` is what CI runs (through .ci/run).
 
 SWIFT ?= swift
-# Debian packages the C shims (CSodium, CLMDB) and CompressNIO (zlib) build against.
-SYSTEM_PACKAGES := libsodium-dev liblmdb-dev pkg-config zlib1g-dev
+# Debian packages the C shims (CSodium, CLMDB) and CompressNIO (zlib) build against, and tmux
+# (a real terminal emulator for the chat tests).
+SYSTEM_PACKAGES := libsodium-dev liblmdb-dev pkg-config zlib1g-dev tmux
 
 .PHONY: demo test deps build release
 

@@ -31,6 +31,13 @@ public struct MemberEntry: Sendable, Hashable, Codable {
     public var equivocated: Bool = false
     /// The counter from which its operations are excluded, when it equivocated.
     public var forkPoint: UInt32?
+    /// online, away, dnd or offline: its announced presence (away after idling), as the chat
+    /// shows it; without any presence heard, online while connected.
+    public var status: String = "offline"
+    /// Its custom status text, from its presence or else its profile.
+    public var customStatus: String?
+    /// When this node last heard from it or saw it post (ms since the Unix epoch); nil if never.
+    public var lastSeen: UInt64?
 }
 
 /// Message ids in text: the author's key in hex (a prefix of at least 8 digits is enough) and
@@ -88,7 +95,13 @@ extension Node {
         let state = await replica.conversation
         let stamp = configuration.wallClock()
         for op in ops {
-            if let reason = state.exclusion(ofLocal: op, timestamp: stamp) { throw .excluded(reason) }
+            if let reason = state.exclusion(ofLocal: op, timestamp: stamp) {
+                if reason == .rateLimited, case .postMessage = op, let next = state.nextPostAllowed(at: stamp) {
+                    throw .rateLimited(retryInMilliseconds: next > stamp ? next - stamp : 0,
+                                       perMinute: state.document.settings.messagesPerMinute)
+                }
+                throw .excluded(reason)
+            }
         }
         let written: [(SignedBatch, IngestOutcome)]
         do {
@@ -179,11 +192,26 @@ extension Node {
         let state = try await replica(conversation).conversation
         let document = state.document
         let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
+        let registers = ephemeralState(of: conversation)
+        let now = configuration.wallClock()
+        // The newest signed message time of each author: "last seen" when no presence was heard.
+        var lastPosted: [ReplicaID: UInt64] = [:]
+        for record in document.messages.values where record.postedAt > lastPosted[record.author] ?? 0 {
+            lastPosted[record.author] = record.postedAt
+        }
         return document.permissions.map { member, permission in
-            MemberEntry(key: PublicKey(member).text, name: document.profiles[member]?.profile.displayName,
-                        permission: permission.description, online: member == replicaID || connected.contains(member),
-                        isSelf: member == replicaID, equivocated: state.equivocators[member] != nil,
-                        forkPoint: state.equivocators[member])
+            let online = member == replicaID || connected.contains(member)
+            let presence = registers?.presence(of: member, now: now)
+            // Without any presence heard: online while connected (or this node), else offline.
+            let status = presence?.status ?? (online ? .online : .offline)
+            let profileStatus = document.profiles[member]?.profile.status.flatMap { $0.isEmpty ? nil : $0 }
+            let heard = [presence?.lastSeen, lastPosted[member]].compactMap { $0 }.max()
+            return MemberEntry(key: PublicKey(member).text, name: document.profiles[member]?.profile.displayName,
+                               permission: permission.description, online: online,
+                               isSelf: member == replicaID, equivocated: state.equivocators[member] != nil,
+                               forkPoint: state.equivocators[member], status: status.description,
+                               customStatus: presence?.customStatus ?? profileStatus,
+                               lastSeen: member == replicaID ? now : heard)
         }
         .sorted { ($0.online ? 0 : 1, $0.name ?? "~", $0.key) < ($1.online ? 0 : 1, $1.name ?? "~", $1.key) }
     }

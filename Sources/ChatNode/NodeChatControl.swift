@@ -24,6 +24,8 @@ public enum NodeChatControl {
 
     /// How many of the latest messages `chat-state` returns.
     public static let messageLimit = 200
+    /// How many of the latest timeline notes (joins, removals, …) `chat-state` returns.
+    public static let noteLimit = 100
     /// The longest a `chat-state` long poll waits.
     public static let maximumWaitMilliseconds: UInt64 = 10_000
 
@@ -57,7 +59,8 @@ public enum NodeChatControl {
         // Read first: a change while the state is gathered makes the next long poll answer at once.
         let revision = node.changes.revision
         let conversation = try await node.resolve(try required("conversation", in: arguments))
-        let document = try await node.replica(conversation).document
+        let rules = try await node.replica(conversation).conversation
+        let document = rules.document
         let members = try await node.members(conversation)
         let log = try await node.log(conversation)
         let status = await node.status()
@@ -83,14 +86,9 @@ public enum NodeChatControl {
 
         let rows = members.map { member -> ChatState.Member in
             let replica = replicas[member.key]
-            let presence = replica.flatMap { registers?.presence(of: $0, now: now) }
-            // Without any presence heard: online while connected (or this node), else offline.
-            let presenceStatus = presence?.status ?? (member.online ? .online : .offline)
-            let profileStatus = replica.flatMap { document.profiles[$0]?.profile.status }.flatMap { $0.isEmpty ? nil : $0 }
             return ChatState.Member(key: member.key, name: member.name ?? "User \(replica.map { "\($0)" } ?? member.key)",
-                                    permission: member.permission, status: presenceStatus.description,
-                                    customStatus: presence?.customStatus ?? profileStatus,
-                                    color: colors[member.key] ?? "#888888", isSelf: member.isSelf)
+                                    permission: member.permission, status: member.status, customStatus: member.customStatus,
+                                    color: colors[member.key] ?? "#888888", isSelf: member.isSelf, lastSeen: member.lastSeen)
         }
         .sorted { lhs, rhs in
             (rank(lhs.status), lhs.name.lowercased(), lhs.key) < (rank(rhs.status), rhs.name.lowercased(), rhs.key)
@@ -104,7 +102,12 @@ public enum NodeChatControl {
 
         let permission = members.first(where: \.isSelf)?.permission
         let canSend = permission.flatMap { Permission(name: $0) }?.canSendMessages ?? false
+        let name = { (replica: ReplicaID) -> String in
+            names[replica] ?? document.profiles[replica]?.profile.displayName ?? "User \(PublicKey(replica).text.dropFirst(3).prefix(8))"
+        }
+        let remover = permission == nil ? ChatTimeline.remover(of: me, in: rules.governance) : nil
         let reason: String? = switch permission {
+        case nil where remover != nil: "you were removed from this conversation by \(name(remover!))"
         case nil: "not a member of this conversation: sending is disabled"
         case "view"?: "view-only: ask an admin for comment permission (/request)"
         case _ where !canSend: "your permission does not allow sending"
@@ -117,7 +120,9 @@ public enum NodeChatControl {
                          messages: Array(log.suffix(messageLimit)), totalMessages: log.count, members: rows, colors: colors,
                          typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
                          pending: held?.pendingBatches ?? 0, now: now, revision: revision,
-                         invitations: await node.receivedInvitationList().filter { $0.state == "pending" })
+                         invitations: await node.receivedInvitationList().filter { $0.state == "pending" },
+                         notes: ChatTimeline.notes(of: rules.governance, limit: noteLimit, name: name),
+                         openRequests: permission == "admin" ? rules.accessRequests.count { !$0.granted } : 0)
     }
 
     private static func rank(_ status: String) -> Int {
@@ -230,10 +235,12 @@ public struct ChatState: Sendable, Hashable, Codable {
         public var color: String
         /// True for this node.
         public var isSelf: Bool
+        /// When this node last heard from the member (ms since the Unix epoch), if ever.
+        public var lastSeen: UInt64?
 
         /// A member row.
         public init(key: String, name: String, permission: String, status: String, customStatus: String?,
-                    color: String, isSelf: Bool) {
+                    color: String, isSelf: Bool, lastSeen: UInt64? = nil) {
             self.key = key
             self.name = name
             self.permission = permission
@@ -241,6 +248,27 @@ public struct ChatState: Sendable, Hashable, Codable {
             self.customStatus = customStatus
             self.color = color
             self.isSelf = isSelf
+            self.lastSeen = lastSeen
+        }
+    }
+
+    /// A line of the timeline between messages: a join, a removal, a permission change, …
+    public struct Note: Sendable, Hashable, Codable {
+        /// ms since the Unix epoch (the signed time of the operation).
+        public var at: UInt64
+        /// created, joined, added, permission, removed, left, mode, invited, declined or request.
+        public var kind: String
+        /// The line, with names.
+        public var text: String
+        /// The member it concerns (sc1…), if any.
+        public var subject: String?
+
+        /// A note.
+        public init(at: UInt64, kind: String, text: String, subject: String? = nil) {
+            self.at = at
+            self.kind = kind
+            self.text = text
+            self.subject = subject
         }
     }
 
@@ -299,13 +327,17 @@ public struct ChatState: Sendable, Hashable, Codable {
     public var revision: UInt64
     /// Direct invitations delivered to this node and still pending (to any conversation).
     public var invitations: [ReceivedInvitationEntry]
+    /// The latest ``NodeChatControl/noteLimit`` timeline notes, in the log's order.
+    public var notes: [Note]
+    /// Access requests not granted yet (counted for admins only; 0 otherwise).
+    public var openRequests: Int
 
     /// A chat state with every field given.
     public init(conversation: String, title: String, me: String, myName: String?, permission: String, canSend: Bool,
                 reason: String?, messages: [LogEntry], totalMessages: Int, members: [Member], colors: [String: String],
                 typing: [String],
                 cursors: [CursorEntry], peers: Int, joining: Bool, pending: Int, now: UInt64, revision: UInt64 = 0,
-                invitations: [ReceivedInvitationEntry] = []) {
+                invitations: [ReceivedInvitationEntry] = [], notes: [Note] = [], openRequests: Int = 0) {
         self.conversation = conversation
         self.title = title
         self.me = me
@@ -325,5 +357,7 @@ public struct ChatState: Sendable, Hashable, Codable {
         self.now = now
         self.revision = revision
         self.invitations = invitations
+        self.notes = notes
+        self.openRequests = openRequests
     }
 }

@@ -15,6 +15,8 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
     case joinRefused(RefuseCode)
     /// The conversation's rules would exclude the operation (rate, size, target): not signed.
     case excluded(ExclusionReason)
+    /// Over the conversation's message rate: the next post is allowed in this many ms.
+    case rateLimited(retryInMilliseconds: UInt64, perMinute: UInt32)
     case node(NodeError)
 
     public var code: String {
@@ -28,6 +30,7 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
         case .timedOut: "timed_out"
         case .joinRefused(let reason): reason.code
         case .excluded(let reason): reason.rawValue
+        case .rateLimited: ExclusionReason.rateLimited.rawValue
         case .node(let error): error.code
         }
     }
@@ -43,6 +46,9 @@ public enum NodeCommandError: Error, Sendable, Hashable, CustomStringConvertible
         case .timedOut(let what): "timed out: \(what)"
         case .joinRefused(let reason): "the join was refused: \(Self.explain(reason))"
         case .excluded(let reason): "the conversation's rules refuse this (\(reason.rawValue)); nothing was sent"
+        case .rateLimited(let wait, let perMinute):
+            "too fast: this conversation allows \(perMinute) messages a minute; the next one can go in "
+                + "\(max((wait + 999) / 1000, 1)) s (nothing was sent)"
         case .node(let error): error.description
         }
     }

@@ -94,6 +94,7 @@ struct ChatLoop {
         self.output = output
         self.handlesSignals = handlesSignals
         size = RawTerminal.size(of: output)
+        screen.size = size
         lastActivity = Self.now()
         let environment = ProcessInfo.processInfo.environment
         screen.trueColor = ["truecolor", "24bit"].contains(environment["COLORTERM"] ?? "")
@@ -149,6 +150,7 @@ struct ChatLoop {
                     }
                 case .terminal(.resize):
                     size = RawTerminal.size(of: output)
+                    screen.size = size
                     drawn = []
                 case .terminal(.endOfInput), .terminal(.terminate):
                     break loop
@@ -231,6 +233,35 @@ struct ChatLoop {
             case .failure(let failure):
                 screen.notice = ["cannot \(accept ? "accept" : "decline"): \(failure.message)"]
             }
+        case .grant(let member, let permission):
+            report(await client.call("grant", ["member": member, "permission": permission]),
+                   done: "\(member) now has \(permission) permission")
+        case .revoke(let member):
+            report(await client.call("revoke", ["member": member]), done: "removed \(member) from the conversation")
+        case .listRequests:
+            switch await client.call("requests") {
+            case .success(let result):
+                let requests = (result.objectField("requests").flatMap { try? $0.decoded(as: [AccessRequestEntry].self) } ?? [])
+                    .filter { !$0.granted }
+                screen.notice = requests.isEmpty ? ["no open access requests"] : requests.map { request in
+                    let name = request.authorName ?? String(request.author.prefix(12))
+                    return "\(name) asks for \(request.permission)" + (request.note.isEmpty ? "" : ": “\(request.note)”")
+                        + "  (/grant \(name) \(request.permission))"
+                }
+            case .failure(let failure):
+                screen.notice = ["cannot list access requests: \(failure.message)"]
+            }
+        case .listInvitations:
+            var lines = screen.receivedInvitationLines()
+            if case .success(let result) = await client.call("invitations"),
+               let sent = result.objectField("invitations").flatMap({ try? $0.decoded(as: [LinkEntry].self) }) {
+                let names = Dictionary((screen.state?.members ?? []).map { ($0.key, $0.name) }) { first, _ in first }
+                lines += sent.filter { $0.state == "pending" }.map { link in
+                    let invitee = link.invitee.map { names[$0] ?? String($0.prefix(12)) + "…" } ?? "?"
+                    return "sent: \(link.permission) invitation for \(invitee) (\(link.tokenID.prefix(8)), not answered yet)"
+                }
+            }
+            screen.notice = lines.isEmpty ? ["no pending invitations"] : lines
         case .requestAccess(let permission, let note):
             report(await client.call("request_access", ["permission": permission, "note": note]),
                    done: "asked the admins for \(permission) permission")

@@ -24,6 +24,31 @@ enum Control {
         return response.result ?? .null
     }
 
+    /// Says on standard error what a command did to `conversation`, with its title and this
+    /// node's permission there ("joined “Team” as comment"); standard output keeps the bare id
+    /// for scripts. Best effort: without an answer from the node it says less.
+    static func sayDone(_ verb: String, conversation: String, data: DataOptions) async {
+        struct Summary: Decodable {
+            var id: String
+            var title: String
+        }
+        let request = { (command: String, arguments: [String: String]) async -> JSONValue? in
+            try? await ControlClient.send(ControlRequest(command: command, arguments: arguments),
+                                          socketPath: data.directory.controlSocketPath, timeout: .seconds(5)).result
+        }
+        let conversations = await request("conversations", [:]).flatMap { value -> [Summary]? in
+            guard case .object(let object) = value else { return nil }
+            return try? object["conversations"]?.decoded(as: [Summary].self)
+        }
+        let title = conversations?.first { $0.id == conversation }.map { "“" + TerminalText.safe($0.title) + "”" }
+        let members = await request("members", ["conversation": conversation]).flatMap { value -> [MemberEntry]? in
+            guard case .object(let object) = value else { return nil }
+            return try? object["members"]?.decoded(as: [MemberEntry].self)
+        }
+        let permission = members?.first(where: \.isSelf)?.permission
+        printError("\(verb) \(title ?? String(conversation.prefix(12)))" + (permission.map { " as \($0)" } ?? ""))
+    }
+
     /// Prints a result as one line of JSON with sorted keys.
     static func printJSON(_ value: JSONValue) throws {
         print(try value.jsonString(pretty: false))
@@ -54,6 +79,7 @@ extension StreamingChat {
         @OptionGroup var dataOptions: DataOptions
         @Option(parsing: .unconditional, help: "The display name `serve` uses when given no --name.")
         var name: String?
+        @Flag(help: "Rename an identity that already has another name.") var force = false
         @OptionGroup var output: OutputOptions
 
         func validate() throws { try TerminalText.checkName(name) }
@@ -62,14 +88,22 @@ extension StreamingChat {
             let directory = dataOptions.directory
             let key: String
             do {
+                // Never silently, and only when asked: an existing identity keeps its key, and
+                // changes its name only with --force.
+                if let name, let old = directory.savedName(), old != name, !force {
+                    printError("streamingchat: this identity is named \(TerminalText.safe(old)); "
+                        + "add --force to rename it to \(name) (its key stays the same)")
+                    throw ExitCode(1)
+                }
                 key = try directory.loadOrCreateIdentity().publicKey.text
                 if let name {
-                    // Never silently: an existing identity keeps its key and changes only its name.
                     if let old = directory.savedName(), old != name {
                         printError("streamingchat: renamed this identity from \(TerminalText.safe(old)) to \(name) (its key is unchanged)")
                     }
                     try directory.saveName(name)
                 }
+            } catch let exit as ExitCode {
+                throw exit
             } catch {
                 printError("streamingchat: \(error)")
                 throw ExitCode(1)
@@ -95,7 +129,9 @@ extension StreamingChat {
             let result = try await Control.call("create", ["title": title, "public": `public` ? "true" : "false"],
                                                 data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            print(try Control.field("conversation", of: result, as: String.self))
+            let conversation = try Control.field("conversation", of: result, as: String.self)
+            print(conversation)
+            await Control.sayDone("created", conversation: conversation, data: dataOptions)
         }
     }
 
@@ -169,7 +205,9 @@ extension StreamingChat {
             defer { printer?.cancel() }
             let result = try await Control.call("join", arguments, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
             if output.json { return try Control.printJSON(result) }
-            print(try Control.field("conversation", of: result, as: String.self))
+            let conversation = try Control.field("conversation", of: result, as: String.self)
+            print(conversation)
+            await Control.sayDone("joined", conversation: conversation, data: dataOptions)
         }
     }
 
@@ -258,11 +296,16 @@ extension StreamingChat {
             let result = try await Control.call("members", ["conversation": conversation], data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let members = try Control.field("members", of: result, as: [MemberEntry].self)
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
             print(table(members.map { member in
-                (TerminalText.safe(member.name ?? "(no name)") + (member.isSelf ? " (you)" : "")
+                var presence = member.status
+                if let custom = member.customStatus { presence += " – " + TerminalText.safe(custom) }
+                if member.status == "offline", let seen = member.lastSeen {
+                    presence += ", last seen " + TerminalText.ago(now > seen ? now - seen : 0)
+                }
+                return (TerminalText.safe(member.name ?? "(no name)") + (member.isSelf ? " (you)" : "")
                     + (member.equivocated ? " (equivocated)" : ""),
-                 member.permission.padding(toLength: 7, withPad: " ", startingAt: 0)
-                     + "  \(member.online ? "online " : "offline")  \(member.key)")
+                        member.permission.padding(toLength: 7, withPad: " ", startingAt: 0) + "  \(member.key)  \(presence)")
             }))
         }
     }

@@ -363,7 +363,13 @@ extension StreamingChat.Invitations {
             if let via { arguments["address"] = via }
             let result = try await Control.call(command, arguments, data: data, timeout: .seconds(Int(timeout) + 15))
             if json { return try Control.printJSON(result) }
-            print(try Control.field("conversation", of: result, as: String.self))
+            let conversation = try Control.field("conversation", of: result, as: String.self)
+            print(conversation)
+            if command == "join" {
+                await Control.sayDone("joined", conversation: conversation, data: data)
+            } else {
+                printError("declined the invitation to \(conversation.prefix(12)); the inviter's admins see it")
+            }
         }
     }
 

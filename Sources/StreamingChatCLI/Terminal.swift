@@ -38,14 +38,16 @@ final class RawTerminal {
         guard tcsetattr(input, TCSAFLUSH, &settings) == 0 else {
             throw TerminalError(description: "cannot switch the terminal to raw mode (errno \(errno))")
         }
-        Self.write("\u{1B}[?1049h\u{1B}[2J\u{1B}[H", to: output)
+        // The alternate screen, with alternate-scroll mode: the mouse wheel arrives as arrow
+        // keys (the chat scrolls), and text can still be selected with the mouse.
+        Self.write("\u{1B}[?1049h\u{1B}[?1007h\u{1B}[2J\u{1B}[H", to: output)
     }
 
     /// Leaves the alternate screen and restores the original settings; idempotent.
     func restore() {
         guard !restored else { return }
         restored = true
-        Self.write("\u{1B}[0m\u{1B}[2J\u{1B}[H\u{1B}[?25h\u{1B}[?1049l", to: output)
+        Self.write("\u{1B}[0m\u{1B}[2J\u{1B}[H\u{1B}[?25h\u{1B}[?1007l\u{1B}[?1049l", to: output)
         _ = tcsetattr(input, TCSAFLUSH, &original)
     }
 

@@ -40,9 +40,9 @@ struct ChatScreenTests {
     @Test func keysDecodeTextControlsAndSplitUTF8() {
         var decoder = ChatKeyDecoder()
         #expect(decoder.keys(from: Array("hi".utf8) + [0x7F, 0x0D, 0x03]) == [.text("hi"), .backspace, .enter, .interrupt])
-        // An arrow key is dropped; "é" split across two reads arrives whole.
+        // Up arrow scrolls; other escape sequences are dropped; "é" split across two reads arrives whole.
         let accent = Array("é".utf8)
-        #expect(decoder.keys(from: [0x1B, 0x5B, 0x41, accent[0]]) == [])
+        #expect(decoder.keys(from: [0x1B, 0x5B, 0x41, 0x1B, 0x5B, 0x32, 0x7E, accent[0]]) == [.scroll(.lineUp)])
         #expect(decoder.keys(from: [accent[1], 0x61]) == [.text("éa")])
     }
 
@@ -73,6 +73,12 @@ struct ChatScreenTests {
         ("/audit", .audit),
         ("/request edit please", .requestAccess(permission: "edit", note: "please")),
         ("/quit", .quit),
+        ("/grant Cat Stevens edit", .grant(member: "Cat Stevens", permission: "edit")),
+        ("/grant ben", .redraw),
+        ("/revoke ben", .revoke(member: "ben")),
+        ("/requests", .listRequests),
+        ("/invitations", .listInvitations),
+        ("/jump", .redraw),
         ("/members", .redraw),
         ("/status busy", .redraw),
         ("/nope", .redraw),
@@ -143,13 +149,13 @@ struct ChatScreenTests {
         screen.state = state
         #expect(Self.plain(screen.lines(width: 100, height: 12))[0].contains("1 invitation (/invitations)"))
         screen.composer = "/invitations"
-        #expect(screen.handle(.enter) == .redraw)
-        #expect(screen.notice == ["e754ce6b  edit in 47e4af7a6add \"project\"  from sc1anaanaanaanaa…  (/accept or /decline e754ce6b)"])
+        // The loop lists them, with the invitations this node sent (asked of the node).
+        #expect(screen.handle(.enter) == .listInvitations)
+        #expect(screen.receivedInvitationLines()
+            == ["e754ce6b  edit in 47e4af7a6add \"project\"  from sc1anaanaanaanaa…  (/accept or /decline e754ce6b)"])
         state.invitations = []
         screen.state = state
-        screen.composer = "/invitations"
-        _ = screen.handle(.enter)
-        #expect(screen.notice == ["no pending invitations"])
+        #expect(screen.receivedInvitationLines().isEmpty)
     }
 
     @Test func auditLinesAreShortened() {
@@ -178,7 +184,8 @@ struct ChatScreenTests {
     func typingLine(names: [String], expected: String?) throws {
         var screen = ChatScreen()
         screen.state = try Self.state(typing: names)
-        #expect(Self.plain(screen.lines(width: 80, height: 24))[22] == (expected ?? ""))
+        #expect(Self.plain(screen.lines(width: 80, height: 24))[22]
+            == (expected ?? "/help: commands · PgUp/PgDn: scroll · /jump <name>: a reader's place"))
     }
 
     @Test func longMessagesWrapAndTheNewestStayVisible() throws {
@@ -192,6 +199,151 @@ struct ChatScreenTests {
         #expect(lines[20].hasPrefix("      "))
         #expect(lines.contains { $0.contains("ana: 39 word") })
         #expect(screen.focusedMessage == "aaaaaaaaaaaaaaaa:39")
+    }
+
+    @Test func scrollKeysDecodeInTheirCommonForms() {
+        var decoder = ChatKeyDecoder()
+        let sequences: [(String, ChatKey.Scroll)] = [
+            ("\u{1B}[5~", .pageUp), ("\u{1B}[6~", .pageDown), ("\u{1B}[H", .top), ("\u{1B}[1~", .top), ("\u{1B}OH", .top),
+            ("\u{1B}[F", .bottom), ("\u{1B}[4~", .bottom), ("\u{1B}OF", .bottom), ("\u{1B}[B", .lineDown), ("\u{1B}OA", .lineUp),
+            ("\u{1B}[<64;10;5M", .lineUp), ("\u{1B}[<65;10;5M", .lineDown),
+        ]
+        for (sequence, scroll) in sequences {
+            #expect(decoder.keys(from: Array(sequence.utf8)) == [.scroll(scroll)], "\(sequence.debugDescription)")
+        }
+        // A sequence split across reads arrives whole.
+        #expect(decoder.keys(from: [0x1B, 0x5B, 0x35]) == [])
+        #expect(decoder.keys(from: [0x7E, 0x61]) == [.scroll(.pageUp), .text("a")])
+    }
+
+    /// Issue 19: PgUp/PgDn/Home/End move through the scrollback, new messages do not move the
+    /// view, End follows the newest again, and the focus (the published cursor) is the last
+    /// message in view.
+    @Test func scrollbackMovesByPagesAndStaysPut() throws {
+        var screen = ChatScreen()
+        screen.size = (80, 24)
+        var messages = try (0 ..< 60).map { try Self.entry("aaaaaaaaaaaaaaaa:\($0)", "sc1ana", "ana", "message \($0)") }
+        screen.state = try Self.state(messages: messages)
+        screen.state?.totalMessages = 60
+        screen.state?.cursors = []
+        #expect(Self.plain(screen.lines(width: 80, height: 24)).contains { $0.contains("message 59") })
+        #expect(screen.handle(.scroll(.pageUp)) == .redraw)
+        var lines = Self.plain(screen.lines(width: 80, height: 24))
+        #expect(!lines.contains { $0.contains("message 59") })
+        #expect(lines.contains { $0.contains("newer lines · End: newest") })
+        let focus = try #require(screen.focusedMessage)
+        #expect(focus != "aaaaaaaaaaaaaaaa:59")
+        // A new message arrives: the view stays on the same messages.
+        messages.append(try Self.entry("aaaaaaaaaaaaaaaa:60", "sc1ana", "ana", "message 60"))
+        screen.state?.messages = messages
+        screen.state?.totalMessages = 61
+        #expect(screen.focusedMessage == focus)
+        _ = screen.handle(.scroll(.top))
+        lines = Self.plain(screen.lines(width: 80, height: 24))
+        #expect(lines[1].contains("message 0"))
+        _ = screen.handle(.scroll(.lineDown))
+        #expect(Self.plain(screen.lines(width: 80, height: 24))[1].contains("message 1"))
+        _ = screen.handle(.scroll(.bottom))
+        lines = Self.plain(screen.lines(width: 80, height: 24))
+        #expect(lines.contains { $0.contains("message 60") })
+        #expect(screen.focusedMessage == "aaaaaaaaaaaaaaaa:60")
+    }
+
+    /// Issue 19: `/jump ben` scrolls to the message ben's cursor is on.
+    @Test func jumpGoesToAReadersCursor() throws {
+        var screen = ChatScreen()
+        screen.size = (80, 24)
+        let messages = try (0 ..< 60).map { try Self.entry("aaaaaaaaaaaaaaaa:\($0)", "sc1ana", "ana", "message \($0)") }
+        screen.state = try Self.state(messages: messages)
+        screen.state?.cursors = [ChatState.CursorEntry(key: "sc1ben", name: "ben", message: "aaaaaaaaaaaaaaaa:12")]
+        screen.composer = "/jump Be"
+        #expect(screen.handle(.enter) == .redraw)
+        #expect(screen.focusedMessage == "aaaaaaaaaaaaaaaa:12")
+        #expect(Self.plain(screen.lines(width: 80, height: 24)).contains { $0.contains("message 12 ◂ ben") })
+        screen.composer = "/jump cat"
+        _ = screen.handle(.enter)
+        #expect(screen.notice == ["no cursor of cat; reading now: ben"])
+    }
+
+    /// Issue 19: wide (CJK, emoji) and combining characters take their real columns; lines
+    /// wrap between words; nothing is lost or cut.
+    @Test(arguments: [(80, 24), (120, 40), (40, 12)])
+    func wideAndCombiningCharactersWrapByColumns(width: Int, height: Int) throws {
+        var screen = ChatScreen()
+        screen.size = (width, height)
+        let text = "日本語のテキスト 🎉 party time e\u{301}te\u{301} café 👩‍👩‍👧 family and a long column of words "
+            + String(repeating: "日本語 ", count: 12)
+        screen.state = try Self.state(messages: [try Self.entry("aaaaaaaaaaaaaaaa:1", "sc1ana", "ana", text)])
+        screen.state?.cursors = []
+        let lines = Self.plain(screen.lines(width: width, height: height))
+        #expect(lines.count == height)
+        for line in lines { #expect(TerminalText.width(of: line) <= width, "\(line)") }
+        // Every word is whole on some row (no word is split), and nothing is lost.
+        let messageWidth = width >= ChatScreen.memberPanelMinimumWidth ? width - ChatScreen.memberPanelWidth : width
+        let rows = lines.map { String($0.prefix { $0 != "│" }) }
+        let joined = rows.joined(separator: " ")
+        for word in ["日本語のテキスト", "🎉", "e\u{301}te\u{301}", "café", "👩‍👩‍👧", "column"] {
+            #expect(joined.contains(word), "\(word) at \(width) columns")
+        }
+        #expect(joined.components(separatedBy: "日本語").count - 1 == 13)
+        #expect(messageWidth > 0)
+    }
+
+    @Test func displayWidths() {
+        #expect(TerminalText.width(of: "abc") == 3)
+        #expect(TerminalText.width(of: "日本語") == 6)
+        #expect(TerminalText.width(of: "🎉") == 2)
+        #expect(TerminalText.width(of: "e\u{301}") == 1)
+        #expect(TerminalText.width(of: "👩‍👩‍👧") == 2)
+        #expect(TerminalText.width(of: "❤\u{FE0F}") == 2)
+        #expect(TerminalText.width(of: "ｱ") == 1) // halfwidth katakana
+        #expect(TerminalText.width(of: "Ａ") == 2) // fullwidth A
+        #expect(ChatScreen.fit("日本語日本語", width: 7) == "日本語…")
+    }
+
+    /// Issue 19: joins, removals and permission changes appear between messages; a removed
+    /// member sees who removed it; an admin sees open access requests in the header.
+    @Test func timelineNotesAndRemoval() throws {
+        var screen = ChatScreen()
+        var state = try Self.state()
+        state.cursors = []
+        state.notes = [
+            ChatState.Note(at: 0, kind: "created", text: "ana created “Team”"),
+            ChatState.Note(at: 3_630_000, kind: "joined", text: "ben joined as comment", subject: "sc1ben"),
+            ChatState.Note(at: 3_700_000, kind: "request", text: "ben asked for edit access", subject: "sc1ben"),
+        ]
+        state.openRequests = 1
+        screen.state = state
+        let lines = Self.plain(screen.lines(width: 100, height: 20))
+        #expect(lines[0].contains("1 access request (/requests)"))
+        let created = try #require(lines.firstIndex { $0.contains("· ana created “Team”") })
+        let hello = try #require(lines.firstIndex { $0.contains("ana: hello") })
+        let joined = try #require(lines.firstIndex { $0.contains("· ben joined as comment") })
+        let fixed = try #require(lines.firstIndex { $0.contains("ben: fixed") })
+        let request = try #require(lines.firstIndex { $0.contains("ben asked for edit access (/requests, /grant)") })
+        #expect(created < hello && hello < joined && joined < fixed && fixed < request)
+
+        state.permission = "none"
+        state.canSend = false
+        state.reason = "you were removed from this conversation by ana"
+        screen.state = state
+        #expect(Self.plain(screen.lines(width: 80, height: 24)).last == "> [you were removed from this conversation by ana]")
+    }
+
+    /// Issue 19: at 100 columns and more `/members` lists everyone with presence and last seen.
+    @Test func membersAtWideWidthsAreListed() throws {
+        var screen = ChatScreen()
+        screen.size = (120, 30)
+        var state = try Self.state()
+        state.now = 7_200_000
+        state.members.append(ChatState.Member(key: "sc1cat", name: "cat", permission: "view", status: "offline",
+                                              customStatus: nil, color: "#123456", isSelf: false, lastSeen: 0))
+        screen.state = state
+        screen.composer = "/members"
+        #expect(screen.handle(.enter) == .redraw)
+        #expect(screen.notice == ["ana (you) · admin · online", "ben · comment · away – lunch",
+                                  "cat · view · offline · last seen 2 h ago"])
+        #expect(Self.plain(screen.lines(width: 120, height: 30)).contains { $0.contains("cat view offline 2 h ago") })
     }
 }
 

@@ -300,7 +300,10 @@ extension DaemonTests {
         #expect(broken.stderr.contains("one line"), "\(broken.stderr)")
         let dashed = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "-x"])
         #expect(dashed.status == 0, "\(dashed.stderr)")
-        let renamed = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "ana"])
+        let refused = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "ana"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("add --force to rename it to ana"), "\(refused.stderr)")
+        let renamed = try BenchTraceCommandTests.run(["init", "--data", data, "--name", "ana", "--force"])
         #expect(renamed.status == 0)
         #expect(renamed.stderr.contains("renamed this identity from -x to ana"), "\(renamed.stderr)")
         #expect(renamed.stdout == dashed.stdout, "the key is unchanged")
@@ -337,5 +340,44 @@ extension DaemonTests {
         let link = try json(["link", "create", "--data", ana.data, conversation, "--permission", "comment"])
         guard let url = link["url"] as? String else { throw DaemonTestError("link create printed no url: \(link)") }
         return (ana, ben, conversation, url)
+    }
+}
+
+extension DaemonTests {
+    /// Issue 19: commands say what they did (the id stays alone on standard output for scripts),
+    /// the rate limit says when the next message may go, and `members` shows the presence the
+    /// chat shows, with "last seen" for offline members.
+    @Test func commandsSayWhatTheyDidAndWhen() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (ana, ben, conversation, url) = try Self.anaAndBen(in: root, conversation: "feedback")
+        defer { ana.kill(); ben.kill() }
+        let created = try BenchTraceCommandTests.run(["create", "--data", ana.data, "Second"])
+        #expect(created.status == 0)
+        #expect(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
+        #expect(created.stderr == "created “Second” as admin\n", "\(created.stderr)")
+        let joined = try BenchTraceCommandTests.run(["join", "--data", ben.data, "--timeout", "10", url])
+        #expect(joined.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == conversation)
+        #expect(joined.stderr.hasSuffix("joined “feedback” as comment\n"), "\(joined.stderr)")
+
+        // Ten messages a minute by default: the eleventh is refused with the time to wait.
+        for number in 0 ..< 10 { try Self.cli(["send", "--data", ben.data, conversation, "m\(number)"]) }
+        let refused = try BenchTraceCommandTests.run(["send", "--data", ben.data, conversation, "one too many"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("allows 10 messages a minute; the next one can go in"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("[rate_limited]"), "\(refused.stderr)")
+
+        // Presence as the chat shows it; once Ben's node is gone, when he was last seen.
+        let listed = try Self.cli(["members", "--data", ana.data, conversation])
+        #expect(listed.contains("online"), "\(listed)")
+        ben.kill()
+        _ = try Self.poll("ben offline with a last-seen time", timeout: .seconds(20)) { () -> Bool? in
+            let text = try Self.cli(["members", "--data", ana.data, conversation])
+            return text.split(separator: "\n").contains { $0.contains("ben") && $0.contains("offline, last seen just now") } ? true : nil
+        }
+        let members = try Self.json(["members", "--data", ana.data, conversation])["members"] as? [[String: Any]] ?? []
+        let benRow = try #require(members.first { $0["name"] as? String == "ben" })
+        #expect(benRow["status"] as? String == "offline")
+        #expect(benRow["lastSeen"] as? Int != nil)
     }
 }

@@ -24,7 +24,10 @@ import Testing
         let joined = try BenchTraceCommandTests.run(["join", "--data", dataB, url, "--progress"])
         #expect(joined.status == 0, "stderr: \(joined.stderr)")
         #expect(joined.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == conversation)
-        #expect(joined.stderr.split(separator: "\n").allSatisfy { $0.hasPrefix("join: ") }, "stderr: \(joined.stderr)")
+        // Progress lines, then one line saying what happened (issue 19: feedback for every command).
+        let said = joined.stderr.split(separator: "\n")
+        #expect(said.dropLast().allSatisfy { $0.hasPrefix("join: ") }, "stderr: \(joined.stderr)")
+        #expect(said.last == "joined “progress” as comment", "stderr: \(joined.stderr)")
     }
 
     /// A loopback port that was free a moment ago (bound to port 0, then closed).

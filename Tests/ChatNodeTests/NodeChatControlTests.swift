@@ -81,4 +81,30 @@ import Testing
         await ben.stop()
         await ana.stop()
     }
+
+    /// Issue 19: the chat's timeline tells joins, grants, access requests and removals, the
+    /// admin sees the open request counted, and a removed member learns who removed it.
+    @Test func timelineNotesAndRemovalReason() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(64, name: "ana", wallClock: Node.systemWallClock)
+        let (ben, benDirectory) = try NodeTests.makeNode(65, name: "ben", wallClock: Node.systemWallClock)
+        defer { for directory in [anaDirectory, benDirectory] { try? FileManager.default.removeItem(atPath: directory) } }
+        try await ana.start()
+        try await ben.start()
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "team")
+        _ = try await ben.join(token: try await ana.invite(conversation, permission: .view).bytes, via: address)
+        try await ben.requestAccess(.comment, note: "let me talk", in: conversation)
+        try await NodeTests.eventually("ana to hold ben's request") {
+            try await Self.state(ana, conversation).openRequests == 1
+        }
+        try await ana.grant(.comment, to: ben.replicaID, in: conversation)
+        try await ana.revoke(ben.replicaID, in: conversation)
+        try await NodeTests.eventually("ben to learn he was removed") {
+            try await Self.state(ben, conversation).reason == "you were removed from this conversation by ana"
+        }
+        let notes = try await Self.state(ana, conversation).notes.map(\.text)
+        #expect(notes == ["ana created “team”", "ben joined as view", "ben asked for comment access: “let me talk”",
+                          "ana made ben comment", "ana removed ben"], "\(notes)")
+        #expect(try await Self.state(ana, conversation).openRequests == 0)
+    }
 }

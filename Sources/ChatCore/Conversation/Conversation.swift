@@ -434,6 +434,17 @@ extension Conversation {
     /// governance operations received so far; other governance operations are judged when received.
     /// - Complexity: as judging one received operation; for sharing operations, one governance
     ///   resolution step (O(g) usually).
+    /// When this replica may post again (ms since the Unix epoch, on the signed clock) if a post
+    /// at `timestamp` would exceed the rate: the moment enough of its posts of the last minute
+    /// leave the window. Nil when it may post at `timestamp`.
+    /// - Complexity: O(posts in the window).
+    public func nextPostAllowed(at timestamp: UInt64) -> UInt64? {
+        let limit = Int(document.settings.messagesPerMinute)
+        let window = (recentPosts[localReplica] ?? []).filter { timestamp < 60_000 || $0 > timestamp - 60_000 }.sorted()
+        guard limit > 0, window.count >= limit else { return nil }
+        return window[window.count - limit] &+ 60_000
+    }
+
     public func exclusion(ofLocal op: ConversationOp, timestamp: UInt64) -> ExclusionReason? {
         let first = clock[localReplica]
         var past = clock

@@ -49,7 +49,8 @@ extension Node {
         guard let grant = ConversationInputs.verifyInvite(tokenBytes), let token = try? InviteToken(decoding: tokenBytes) else {
             throw .invalidToken("it does not decode or its signature does not verify")
         }
-        if let expiresAt = grant.expiresAt, configuration.wallClock() > expiresAt { throw .invalidToken("it has expired") }
+        // Said with the code a member's node would refuse it with.
+        if let expiresAt = grant.expiresAt, configuration.wallClock() > expiresAt { throw .joinRefused(.inviteExpired) }
         let conversation = grant.conversation
         if directory.permission(of: replicaID, in: conversation) != nil { return conversation }
         if replicas[conversation] == nil {

@@ -22,7 +22,7 @@ import Foundation
 /// | `request_access` | `conversation`, `permission`, `note` | `{"conversation","permission"}` |
 /// | `requests` | `conversation` | `{"requests":[AccessRequestEntry]}` |
 /// | `mode` | `conversation`, `public` (`true`/`false`) | `{"conversation","public"}` |
-/// | `audit` | `conversation`, `user` (sc1…), `actions` (comma-separated), `since`, `until` (ms), `format` (`json`/`csv`) | `{"conversation","entries":[{"at","action","actor","target","message","detail","opID"}]}` (keys sc1…) or `{"conversation","csv"}` |
+/// | `audit` | `conversation`, `user` (sc1… or a display name), `actions` (comma-separated), `since`, `until` (ms), `format` (`json`/`csv`) | `{"conversation","entries":[{"at","action","actor","actorName","target","targetName","message","detail","opID"}]}` (keys sc1…) or `{"conversation","csv"}` |
 /// | `send` | `conversation`, `text` | `{"conversation","id"}` |
 /// | `edit` | `conversation`, `message`, `text` | `{"conversation","id"}` |
 /// | `delete` | `conversation`, `message` | `{"conversation","id"}` |
@@ -152,11 +152,17 @@ public enum NodeControl {
             return ["conversation": .string(conversation.hex), "public": .bool(isPublic)]
         case "audit":
             let conversation = try await node.resolve(try arguments.required("conversation"))
-            let filter = try arguments.auditFilter()
+            // The user by key or by a display name in the conversation, as grant and revoke take it.
+            var user: ReplicaID?
+            if let text = arguments.optional("user") { user = try await node.person(text, in: conversation) }
+            let filter = try arguments.auditFilter(user: user)
             switch arguments.optional("format") ?? "json" {
             case "json":
                 let entries = try await node.audit(conversation, filter: filter)
-                return ["conversation": .string(conversation.hex), "entries": .array(entries.map(auditJSON))]
+                let profiles = try await node.replica(conversation).document.profiles
+                let names = profiles.mapValues(\.profile.displayName)
+                return ["conversation": .string(conversation.hex),
+                        "entries": .array(entries.map { auditJSON($0, names: names) })]
             case "csv":
                 let csv = try await node.auditCSV(conversation, filter: filter)
                 return ["conversation": .string(conversation.hex), "csv": .string(csv)]
@@ -214,12 +220,16 @@ public enum NodeControl {
 extension NodeControl {
     /// An audit entry as `audit --json` shows it: `at`, `action`, `actor` and `target` as keys
     /// (sc1…, like `members`), `message` and `opID` as `log` shows message ids, `detail`.
-    static func auditJSON(_ entry: AuditEntry) -> JSONValue {
+    static func auditJSON(_ entry: AuditEntry, names: [ReplicaID: String] = [:]) -> JSONValue {
         var object: [String: JSONValue] = [
             "at": .int(Int(clamping: entry.at)), "action": .string(entry.action.rawValue),
             "actor": .string(PublicKey(entry.actor).text), "detail": .string(entry.detail),
         ]
-        if let target = entry.target { object["target"] = .string(PublicKey(target).text) }
+        if let name = names[entry.actor] { object["actorName"] = .string(name) }
+        if let target = entry.target {
+            object["target"] = .string(PublicKey(target).text)
+            if let name = names[target] { object["targetName"] = .string(name) }
+        }
         if let message = entry.message { object["message"] = .string(MessageReference.text(message)) }
         if let opID = entry.opID { object["opID"] = .string(MessageReference.text(opID)) }
         return .object(object)
@@ -349,8 +359,9 @@ private struct Arguments {
         return endpoint
     }
 
-    /// The audit filter of `user`, `actions` (comma-separated raw values), `since` and `until`.
-    func auditFilter() throws(ControlCommandError) -> AuditFilter {
+    /// The audit filter of `user` (resolved by the caller), `actions` (comma-separated raw values),
+    /// `since` and `until`.
+    func auditFilter(user: ReplicaID?) throws(ControlCommandError) -> AuditFilter {
         var actions: Set<AuditAction>?
         if let text = values["actions"] {
             var parsed = Set<AuditAction>()
@@ -363,7 +374,7 @@ private struct Arguments {
             }
             actions = parsed
         }
-        return AuditFilter(user: try optionalKey("user")?.replicaID, actions: actions,
+        return AuditFilter(user: user, actions: actions,
                            since: try number("since", as: UInt64.self), until: try number("until", as: UInt64.self))
     }
 }

@@ -189,7 +189,7 @@ extension StreamingChat {
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "The conversation: an unambiguous id prefix, or its title.") var conversation: String
-        @Option(help: "Only entries whose actor or target is this key (sc1…).") var user: String?
+        @Option(help: "Only entries whose actor or target is this user: a key (sc1…) or a member's display name.") var user: String?
         @Option(name: .customLong("action"), help: "Only these actions (repeatable), e.g. message_sent.")
         var actions: [String] = []
         @Option(help: "Entries at or after this time: ms since the epoch, ISO 8601, `2026-11-27 03:00:00`, or ago (10m, 2h, 3d).")
@@ -214,9 +214,12 @@ extension StreamingChat {
             let entries = try Control.field("entries", of: result, as: [AuditRow].self)
             guard !entries.isEmpty else { return print("(none)") }
             print(table(entries.map { entry in
-                ("[\(Sharing.time(entry.at))] \(entry.action)",
-                 "by \(entry.actor.prefix(15))" + (entry.target.map { " on \($0.prefix(15))" } ?? "")
-                     + (entry.detail.isEmpty ? "" : "  \(entry.detail)"))
+                // People by name as the CSV shows them (the key's start when they have none).
+                let actor = TerminalText.safe(entry.actorName ?? String(entry.actor.prefix(15)))
+                let target = entry.target.map { TerminalText.safe(entry.targetName ?? String($0.prefix(15))) }
+                return ("[\(Sharing.time(entry.at))] \(entry.action)",
+                        "by \(actor)" + (target.map { " on \($0)" } ?? "")
+                            + (entry.detail.isEmpty ? "" : "  \(TerminalText.safe(entry.detail))"))
             }))
         }
 
@@ -225,7 +228,9 @@ extension StreamingChat {
             var at: UInt64
             var action: String
             var actor: String
+            var actorName: String?
             var target: String?
+            var targetName: String?
             var detail: String
         }
     }

@@ -381,3 +381,61 @@ extension DaemonTests {
         #expect(benRow["lastSeen"] as? Int != nil)
     }
 }
+
+extension DaemonTests {
+    /// Issue 19: every join refusal code the README lists is produced, by real daemons and the
+    /// README's commands (`invite_used_up` is produced in ``SharingEndToEndTests``, `invalid_invite`
+    /// and `revoked` at node level in ``NodeTests`` and ``SharingTests``).
+    @Test func everyJoinRefusalCodeTheREADMEListsIsProduced() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (ana, ben, conversation, _) = try Self.anaAndBen(in: root, conversation: "codes")
+        defer { ana.kill(); ben.kill() }
+        let cat = try Daemon(data: root + "/c", extra: ["--name", "cat"])
+        defer { cat.kill() }
+        func refusal(_ arguments: [String]) throws -> String {
+            let result = try BenchTraceCommandTests.run(arguments)
+            #expect(result.status != 0, "\(arguments) succeeded")
+            return result.stderr
+        }
+
+        let expiring = try Self.cli(["link", "create", "--data", ana.data, conversation, "--expires-in", "1"])
+        usleep(1_500_000)
+        let expired = try refusal(["join", "--data", ben.data, "--timeout", "5", expiring])
+        #expect(expired.contains("[invite_expired]"), "\(expired)")
+
+        let revokedLink = try Self.json(["link", "create", "--data", ana.data, conversation])
+        let tokenID = try #require(revokedLink["tokenID"] as? String)
+        try Self.cli(["link", "revoke", "--data", ana.data, conversation, String(tokenID.prefix(8))])
+        let revoked = try refusal(["join", "--data", ben.data, "--timeout", "5", try #require(revokedLink["url"] as? String)])
+        #expect(revoked.contains("[invite_revoked]"), "\(revoked)")
+
+        // A direct invitation for Ben: Cat cannot use it; Ben declines, then cannot accept.
+        let invitation = try Self.cli(["invite", "--data", ana.data, conversation, ben.key])
+        let stranger = try refusal(["join", "--data", cat.data, "--timeout", "5", invitation])
+        #expect(stranger.contains("[not_the_invitee]"), "\(stranger)")
+        try Self.cli(["invitations", "decline", "--data", ben.data, invitation])
+        let declined = try refusal(["invitations", "accept", "--data", ben.data, "--timeout", "5", invitation])
+        #expect(declined.contains("[invite_declined]"), "\(declined)")
+
+        // Nobody answers at the address: timed_out.
+        let link = try Self.cli(["link", "create", "--data", ana.data, conversation])
+        let silent = try refusal(["join", "--data", cat.data, "--timeout", "1", "127.0.0.1:\(try JoinProgressTests.unusedPort())", link])
+        #expect(silent.contains("[timed_out]"), "\(silent)")
+
+        // The audit trail records the decline and an accepted invitation, takes a user by name,
+        // and shows people by name.
+        let forCat = try Self.cli(["invite", "--data", ana.data, conversation, cat.key])
+        try Self.cli(["invitations", "accept", "--data", cat.data, "--timeout", "10", forCat])
+        let entries = try Self.json(["audit", "--data", ana.data, conversation])["entries"] as? [[String: Any]] ?? []
+        // (Ben never joined, so he has no name in the conversation: his key stands for him.)
+        #expect(entries.contains { $0["action"] as? String == "invitation_declined" && $0["actor"] as? String == ben.key
+            && $0["targetName"] as? String == "ana" })
+        #expect(entries.contains { $0["action"] as? String == "invitation_accepted" && $0["actorName"] as? String == "cat"
+            && $0["targetName"] as? String == "ana" })
+        let byCat = try Self.json(["audit", "--data", ana.data, conversation, "--user", "cat"])["entries"] as? [[String: Any]] ?? []
+        #expect(!byCat.isEmpty && byCat.allSatisfy { $0["actorName"] as? String == "cat" || $0["targetName"] as? String == "cat" })
+        let text = try Self.cli(["audit", "--data", ana.data, conversation, "--action", "invitation_accepted"])
+        #expect(text.contains("invitation_accepted") && text.contains("by cat on ana"), "\(text)")
+    }
+}

@@ -24,6 +24,10 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case linkUsed = "link_used"
     /// A user asked for access.
     case accessRequested = "access_requested"
+    /// The invitee of a direct invitation joined with it.
+    case invitationAccepted = "invitation_accepted"
+    /// The invitee of a direct invitation declined it.
+    case invitationDeclined = "invitation_declined"
     /// A peer connected to this node (local session record, not part of the signed log).
     case peerConnected = "peer_connected"
     /// A peer disconnected from this node (local session record, not part of the signed log).
@@ -208,6 +212,8 @@ public enum AuditTrail {
         var creator: ReplicaID?
         var shared = false
         var permissions: [ReplicaID: Permission] = [:]
+        /// Who recorded each direct invitation, by token id.
+        var issuers: [[UInt8]: ReplicaID] = [:]
 
         init(verifyInvite: InviteVerifier?, verifyAdmission: AdmissionVerifier?, keyText: @escaping (ReplicaID) -> String) {
             self.verifyInvite = verifyInvite
@@ -259,6 +265,7 @@ public enum AuditTrail {
                 case .join(let token, let admission):
                     join(at, author, token: token, admission: admission, opID: id)
                 case .createLink(let record):
+                    if record.invitee != nil { issuers[record.tokenID] = author }
                     let token = "token=\(Hex.encode(record.tokenID)) permission=\(record.permission)"
                     append(at, .linkCreated, author, target: record.invitee, detail: token, opID: id)
                     if let invitee = record.invitee {
@@ -266,8 +273,9 @@ public enum AuditTrail {
                     }
                 case .revokeLink(let tokenID):
                     append(at, .linkRevoked, author, detail: "token=\(Hex.encode(tokenID))", opID: id)
-                case .declineInvite:
-                    break // no audit action for a decline (the link's state shows it)
+                case .declineInvite(let tokenID):
+                    append(at, .invitationDeclined, author, target: issuers[tokenID],
+                           detail: "token=\(Hex.encode(tokenID))", opID: id)
                 case .requestAccess(let permission, _):
                     append(at, .accessRequested, author, detail: "permission=\(permission)", opID: id)
                 }
@@ -305,6 +313,9 @@ public enum AuditTrail {
                 detail += " use=\(UInt64(admission.usesSeen) + 1)"
             }
             append(at, .linkUsed, joiner, target: grant?.issuer, detail: detail, opID: opID)
+            if let grant, let inviter = issuers[grant.tokenID] {
+                append(at, .invitationAccepted, joiner, target: inviter, detail: "token=\(Hex.encode(grant.tokenID))", opID: opID)
+            }
             let level = grant.map { "\($0.permission)" } ?? "unknown"
             let previous = permissions[joiner]
             // Joining never lowers a permission (the rules take the higher of the two).

@@ -204,7 +204,7 @@ struct ChatLoop {
             case .success(let result):
                 let url = result.stringField("url") ?? "?"
                 let whom = invitee.map { "for \($0) (delivered to their node when you share a session)" } ?? "link"
-                screen.notice = ["invite (\(permission)) \(whom); to join:", "streamingchat join \(url)"]
+                screen.notice = ["invite (\(permission)) \(whom); to join:", "streamingchat join '\(url)'"]
             case .failure(let failure):
                 screen.notice = ["cannot invite: \(failure.message)"]
             }

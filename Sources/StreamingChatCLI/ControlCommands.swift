@@ -138,7 +138,7 @@ extension StreamingChat {
     /// `streamingchat invite <conversation> [<public-key>]`.
     struct Invite: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sign an invite token (admins only); print it as hex.",
+            abstract: "Sign an invite token (admins only); print its streamingchat://join link (--json: the token as hex).",
             discussion: """
                 With a public key (or the display name of someone in a conversation this node holds), \
                 sign a direct invitation for that person instead (recorded in the conversation, \
@@ -166,7 +166,8 @@ extension StreamingChat {
             }
             let result = try await Control.call("invite", arguments, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            print(try Control.field("token", of: result, as: String.self))
+            // A link, as `link create` and direct invitations print (join takes it, or the hex).
+            print(ShareLink.prefix + (try Control.field("token", of: result, as: String.self)))
         }
     }
 

@@ -356,6 +356,8 @@ extension DaemonTests {
         #expect(created.status == 0)
         #expect(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
         #expect(created.stderr == "created “Second” as admin\n", "\(created.stderr)")
+        // `invite` prints a link as `link create` does; join takes it.
+        #expect(try Self.cli(["invite", "--data", ana.data, conversation]).hasPrefix("streamingchat://join?token="))
         let joined = try BenchTraceCommandTests.run(["join", "--data", ben.data, "--timeout", "10", url])
         #expect(joined.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == conversation)
         #expect(joined.stderr.hasSuffix("joined “feedback” as comment\n"), "\(joined.stderr)")

@@ -258,7 +258,8 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call("delete", ["conversation": conversation, "message": messageID],
                                                 data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print("deleted \(TerminalText.safe(messageID))")
         }
     }
 
@@ -280,7 +281,8 @@ extension StreamingChat {
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
                 let name = TerminalText.safe(entry.authorName ?? String(entry.author.prefix(12)))
                 let text = entry.deleted ? "(deleted)" : TerminalText.safe(entry.text) + (entry.edited ? " (edited)" : "")
-                print((ids ? entry.id + " " : "") + "[\(time)] \(name): \(text)")
+                // The short id (8 hex digits of the author and the counter) is enough for edit and delete.
+                print((ids ? ChatScreen.shortID(entry.id) + " " : "") + "[\(time)] \(name): \(text)")
             }
         }
     }

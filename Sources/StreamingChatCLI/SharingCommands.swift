@@ -179,7 +179,9 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call("mode", ["conversation": conversation,
                                                          "public": mode == .public ? "true" : "false"], data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            if output.json { return try Control.printJSON(result) }
+            print(mode == .public ? "the conversation is public: anyone who reaches a member may join with view permission"
+                : "the conversation is private: only holders of a link or an invitation may join")
         }
     }
 

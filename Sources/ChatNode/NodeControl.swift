@@ -37,13 +37,7 @@ import Foundation
 /// (or `unknown_command`, `missing_argument`, `invalid_argument`) and a sentence.
 public enum NodeControl {
     /// Every command ``handle(_:node:stop:)`` understands.
-    public static let commands = ["create", "invite", "join", "decline", "send", "edit", "delete", "revoke", "grant",
-                                  "link_create", "link_list", "link_revoke", "invitations", "invitations_received", "request_access", "requests",
-                                  "mode", "audit", "log", "members", "status", "conversations", "stop"] + NodeChatControl.commands
-
-    /// Commands that sign operations into a log: run one at a time through a ``WriteGate``.
-    static let writes: Set<String> = ["create", "send", "edit", "delete", "revoke", "grant", "link_create", "link_revoke",
-                                      "request_access", "mode"]
+    public static let commands = ControlCommand.names + NodeChatControl.commands
 
     /// Answers one request against `node`; `stop` is called for the `stop` command (after which the
     /// caller shuts the daemon down). Give every request of one node the same `gate` so that
@@ -52,16 +46,22 @@ public enum NodeControl {
                               stop: @Sendable () -> Void = {}) async -> ControlResponse {
         // The interactive chat's state and ephemeral updates (not log writes: not gated).
         if let response = await NodeChatControl.handle(request, node: node) { return response }
-        let gated = writes.contains(request.command) ? gate : nil
+        let command: ControlCommand
+        do {
+            command = try ControlCommand(request)
+        } catch {
+            return .failure(code: error.code, message: error.description)
+        }
+        let gated = command.isWrite ? gate : nil
         await gated?.acquire()
-        let response = await respond(to: request, node: node, stop: stop)
+        let response = await respond(to: command, node: node, stop: stop)
         await gated?.release()
         return response
     }
 
-    private static func respond(to request: ControlRequest, node: Node, stop: @Sendable () -> Void) async -> ControlResponse {
+    private static func respond(to command: ControlCommand, node: Node, stop: @Sendable () -> Void) async -> ControlResponse {
         do {
-            return .success(try await result(of: request, node: node, stop: stop))
+            return .success(try await result(of: command, node: node, stop: stop))
         } catch let error as NodeCommandError {
             return .failure(code: error.code, message: error.description)
         } catch let error as ControlCommandError {
@@ -71,155 +71,138 @@ public enum NodeControl {
         }
     }
 
-    private static func result(of request: ControlRequest, node: Node, stop: @Sendable () -> Void) async throws -> JSONValue {
-        let arguments = Arguments(values: request.arguments)
-        switch request.command {
-        case "create":
-            let id = try await node.create(title: try arguments.required("title"),
-                                           isPublic: try arguments.flag("public"))
+    /// Carries out one typed command.
+    private static func result(of command: ControlCommand, node: Node, stop: @Sendable () -> Void) async throws -> JSONValue {
+        switch command {
+        case .create(let title, let isPublic):
+            let id = try await node.create(title: title, isPublic: isPublic)
             return ["conversation": .string(id.hex)]
-        case "invite":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let permissionName = arguments.optional("permission") ?? "comment"
-            guard let permission = Permission(name: permissionName) else {
-                throw ControlCommandError.invalidArgument("permission must be view, comment, edit or admin, not \(permissionName)")
-            }
-            let token = try await node.invite(conversation, permission: permission,
-                                              expiresAt: try arguments.number("expiresAt", as: UInt64.self),
-                                              useLimit: try arguments.number("useLimit", as: UInt32.self),
-                                              label: arguments.optional("label") ?? "")
+        case .invite(let text, let terms):
+            let conversation = try await node.resolve(text)
+            let token = try await node.invite(conversation, permission: terms.permission, expiresAt: terms.expiresAt,
+                                              useLimit: terms.useLimit, label: terms.label)
             return ["conversation": .string(conversation.hex), "token": .string(Hex.encode(token.bytes))]
-        case "join", "decline":
-            let endpoint = try arguments.endpoint()
-            let timeout = Duration.seconds(Int(try arguments.number("timeout", as: UInt32.self) ?? 15))
+        case .join(let text, let endpoint, let seconds), .decline(let text, let endpoint, let seconds):
+            let timeout = Duration.seconds(Int(seconds ?? 15))
+            let joining = if case .join = command { true } else { false }
             // A whole conversation id (64 hex digits) with an address: join a public conversation.
-            if request.command == "join", let endpoint, let id = ConversationID(hex: try arguments.required("token")) {
+            if joining, let endpoint, let id = ConversationID(hex: text) {
                 try await node.joinPublic(id, via: endpoint, timeout: timeout)
                 return ["conversation": .string(id.hex)]
             }
-            let token = try await node.receivedInvitationToken(matching: try arguments.required("token")) ?? arguments.token()
-            let conversation = request.command == "join"
+            let token = try await node.receivedInvitationToken(matching: text) ?? tokenBytes(text)
+            let conversation = joining
                 ? try await node.join(token: token, via: endpoint, timeout: timeout)
                 : try await node.decline(token: token, via: endpoint, timeout: timeout)
             return ["conversation": .string(conversation.hex)]
-        case "link_create":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .linkCreate(let text, let terms, let inviteeText):
+            let conversation = try await node.resolve(text)
             var invitee: ReplicaID?
-            if let text = arguments.optional("invitee") { invitee = try await node.person(text) }
-            let link = try await node.createLink(in: conversation, permission: try arguments.permission(default: .view),
-                                                 expiresAt: try arguments.number("expiresAt", as: UInt64.self),
-                                                 useLimit: try arguments.number("useLimit", as: UInt32.self),
-                                                 label: arguments.optional("label") ?? "",
-                                                 invitee: invitee)
+            if let inviteeText { invitee = try await node.person(inviteeText) }
+            let link = try await node.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
+                                                 useLimit: terms.useLimit, label: terms.label, invitee: invitee)
             return try JSONValue(encoding: link)
-        case "link_list":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .linkList(let text):
+            let conversation = try await node.resolve(text)
             return ["links": try JSONValue(encoding: try await node.links(of: conversation))]
-        case "invitations":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .invitations(let text):
+            let conversation = try await node.resolve(text)
             let invitations = try await node.links(of: conversation).filter { $0.invitee != nil }
             return ["invitations": try JSONValue(encoding: invitations)]
-        case "invitations_received":
+        case .invitationsReceived:
             return ["invitations": try JSONValue(encoding: await node.receivedInvitationList())]
-        case "link_revoke":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let prefix = try arguments.required("token")
+        case .linkRevoke(let text, let prefix):
+            let conversation = try await node.resolve(text)
             try await node.revokeLink(prefix, in: conversation)
             let tokenID = try await node.links(of: conversation).first { $0.tokenID.hasPrefix(prefix.lowercased()) }?.tokenID
             return ["conversation": .string(conversation.hex), "tokenID": .string(tokenID ?? prefix)]
-        case "grant":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let member = PublicKey(try await node.person(try arguments.required("member"), in: conversation))
-            guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
-                throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
-            }
-            let permission = try arguments.permission(default: nil)
+        case .grant(let text, let memberText, let permission):
+            let conversation = try await node.resolve(text)
+            let member = try await self.member(memberText, in: conversation, node: node)
             try await node.grant(permission, to: member.replicaID, in: conversation)
             return ["conversation": .string(conversation.hex), "member": .string(member.text),
                     "permission": .string(permission.description)]
-        case "request_access":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let permission = try arguments.permission(default: nil)
-            try await node.requestAccess(permission, note: arguments.optional("note") ?? "", in: conversation)
+        case .requestAccess(let text, let permission, let note):
+            let conversation = try await node.resolve(text)
+            try await node.requestAccess(permission, note: note, in: conversation)
             return ["conversation": .string(conversation.hex), "permission": .string(permission.description)]
-        case "requests":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .requests(let text):
+            let conversation = try await node.resolve(text)
             return ["requests": try JSONValue(encoding: try await node.accessRequests(of: conversation))]
-        case "mode":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let isPublic = try arguments.flag("public")
+        case .mode(let text, let isPublic):
+            let conversation = try await node.resolve(text)
             try await node.setMode(public: isPublic, in: conversation)
             return ["conversation": .string(conversation.hex), "public": .bool(isPublic)]
-        case "audit":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .audit(let text, let query):
+            let conversation = try await node.resolve(text)
             // The user by key or by a display name in the conversation, as grant and revoke take it.
             var user: ReplicaID?
-            if let text = arguments.optional("user") { user = try await node.person(text, in: conversation) }
-            let filter = try arguments.auditFilter(user: user)
-            switch arguments.optional("format") ?? "json" {
-            case "json":
-                let entries = try await node.audit(conversation, filter: filter)
-                let profiles = try await node.replica(conversation).document.profiles
-                let names = profiles.mapValues(\.profile.displayName)
-                return ["conversation": .string(conversation.hex),
-                        "entries": .array(entries.map { auditJSON($0, names: names) })]
-            case "csv":
+            if let userText = query.user { user = try await node.person(userText, in: conversation) }
+            let filter = AuditFilter(user: user, actions: query.actions, since: query.since, until: query.until)
+            if query.csv {
                 let csv = try await node.auditCSV(conversation, filter: filter)
                 return ["conversation": .string(conversation.hex), "csv": .string(csv)]
-            case let other:
-                throw ControlCommandError.invalidArgument("format must be json or csv, not \(other)")
             }
-        case "send":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let id = try await node.post(try arguments.required("text"), to: conversation)
+            let entries = try await node.audit(conversation, filter: filter)
+            let names = try await node.replica(conversation).document.profiles.mapValues(\.profile.displayName)
+            return ["conversation": .string(conversation.hex), "entries": .array(entries.map { auditJSON($0, names: names) })]
+        case .send(let text, let body):
+            let conversation = try await node.resolve(text)
+            let id = try await node.post(body, to: conversation)
             return ["conversation": .string(conversation.hex), "id": .string(MessageReference.text(id))]
-        case "edit":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let message = try arguments.required("message")
-            try await node.edit(message, to: try arguments.required("text"), in: conversation)
+        case .edit(let text, let message, let body):
+            let conversation = try await node.resolve(text)
+            try await node.edit(message, to: body, in: conversation)
             return ["conversation": .string(conversation.hex), "id": .string(message)]
-        case "delete":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let message = try arguments.required("message")
+        case .delete(let text, let message):
+            let conversation = try await node.resolve(text)
             try await node.delete(message, in: conversation)
             return ["conversation": .string(conversation.hex), "id": .string(message)]
-        case "revoke":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
-            let member = PublicKey(try await node.person(try arguments.required("member"), in: conversation))
-            guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
-                throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
-            }
+        case .revoke(let text, let memberText):
+            let conversation = try await node.resolve(text)
+            let member = try await self.member(memberText, in: conversation, node: node)
             try await node.revoke(member.replicaID, in: conversation)
             return ["conversation": .string(conversation.hex), "member": .string(member.text)]
-        case "log":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .log(let text):
+            let conversation = try await node.resolve(text)
             let messages = try await node.log(conversation)
             return ["conversation": .string(conversation.hex), "messages": try JSONValue(encoding: messages)]
-        case "members":
-            let conversation = try await node.resolve(try arguments.required("conversation"))
+        case .members(let text):
+            let conversation = try await node.resolve(text)
             let members = try await node.members(conversation)
             return ["conversation": .string(conversation.hex), "members": try JSONValue(encoding: members)]
-        case "status":
+        case .status:
             return try JSONValue(encoding: await node.status())
-        case "conversations":
+        case .conversations:
             let status = await node.status()
             return ["conversations": .array(status.conversations.map { conversation in
                 ["id": .string(conversation.id), "title": .string(conversation.title),
                  "messages": .int(conversation.messages), "members": .int(conversation.members),
                  "joining": .bool(conversation.joining)]
             })]
-        case "stop":
+        case .stop:
             stop()
             return ["stopping": true]
-        default:
-            throw ControlCommandError.unknownCommand(request.command)
         }
     }
-}
 
-extension NodeControl {
-    /// An audit entry as `audit --json` shows it: `at`, `action`, `actor` and `target` as keys
-    /// (sc1…, like `members`), `message` and `opID` as `log` shows message ids, `detail`.
+    /// A member of `conversation` named by key or display name.
+    private static func member(_ text: String, in conversation: ConversationID, node: Node) async throws -> PublicKey {
+        let member = PublicKey(try await node.person(text, in: conversation))
+        guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
+            throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
+        }
+        return member
+    }
+
+    /// A token given as a share link URL or bare hex.
+    private static func tokenBytes(_ text: String) throws -> [UInt8] {
+        guard let token = ShareLink.tokenBytes(from: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw NodeCommandError.invalidToken("it is neither a streamingchat://join link nor hexadecimal")
+        }
+        return token
+    }
+
     static func auditJSON(_ entry: AuditEntry, names: [ReplicaID: String] = [:]) -> JSONValue {
         var object: [String: JSONValue] = [
             "at": .int(Int(clamping: entry.at)), "action": .string(entry.action.rawValue),
@@ -262,119 +245,5 @@ public actor WriteGate {
     /// Hands the gate to the next waiter, or opens it.
     func release() {
         if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-    }
-}
-
-/// A control request the node could not even start on. Stable `code`s.
-enum ControlCommandError: Error, Sendable, Hashable, CustomStringConvertible {
-    case unknownCommand(String)
-    case missingArgument(String)
-    case invalidArgument(String)
-
-    var code: String {
-        switch self {
-        case .unknownCommand: "unknown_command"
-        case .missingArgument: "missing_argument"
-        case .invalidArgument: "invalid_argument"
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .unknownCommand(let name):
-            "unknown command \(name); the node understands \(NodeControl.commands.joined(separator: ", "))"
-        case .missingArgument(let name): "the request needs the argument \(name)"
-        case .invalidArgument(let reason): reason
-        }
-    }
-}
-
-/// Typed access to a request's string arguments.
-private struct Arguments {
-    var values: [String: String]
-
-    func optional(_ name: String) -> String? { values[name] }
-
-    func required(_ name: String) throws(ControlCommandError) -> String {
-        guard let value = values[name] else { throw .missingArgument(name) }
-        return value
-    }
-
-    func flag(_ name: String) throws(ControlCommandError) -> Bool {
-        switch values[name] {
-        case nil, "false": false
-        case "true": true
-        case let other?: throw .invalidArgument("\(name) must be true or false, not \(other)")
-        }
-    }
-
-    func number<T: FixedWidthInteger>(_ name: String, as type: T.Type) throws(ControlCommandError) -> T? {
-        guard let text = values[name] else { return nil }
-        guard let value = T(text) else { throw .invalidArgument("\(name) must be a whole number in range, not \(text)") }
-        return value
-    }
-
-    /// `permission` by name, or `fallback` when absent (required when `fallback` is nil).
-    func permission(default fallback: Permission?) throws(ControlCommandError) -> Permission {
-        guard let name = values["permission"] else {
-            guard let fallback else { throw .missingArgument("permission") }
-            return fallback
-        }
-        guard let permission = Permission(name: name) else {
-            throw .invalidArgument("permission must be view, comment, edit or admin, not \(name)")
-        }
-        return permission
-    }
-
-    /// A public key (sc1…) argument.
-    func key(_ name: String) throws(ControlCommandError) -> PublicKey {
-        guard let key = try optionalKey(name) else { throw .missingArgument(name) }
-        return key
-    }
-
-    /// A public key (sc1…) argument, nil when absent.
-    func optionalKey(_ name: String) throws(ControlCommandError) -> PublicKey? {
-        guard let text = values[name] else { return nil }
-        guard let key = try? PublicKey(text: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw .invalidArgument("\(name) must be a public key, sc1…, not \(text)")
-        }
-        return key
-    }
-
-    /// The `token` argument: a share link URL or bare hex.
-    func token() throws -> [UInt8] {
-        let text = try required("token").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let token = ShareLink.tokenBytes(from: text) else {
-            throw NodeCommandError.invalidToken("it is neither a streamingchat://join link nor hexadecimal")
-        }
-        return token
-    }
-
-    /// The optional `address` argument (`host:port`).
-    func endpoint() throws(ControlCommandError) -> PeerEndpoint? {
-        guard let address = values["address"] else { return nil }
-        guard let endpoint = PeerEndpoint(address) else {
-            throw .invalidArgument("an address looks like host:port, not \(address)")
-        }
-        return endpoint
-    }
-
-    /// The audit filter of `user` (resolved by the caller), `actions` (comma-separated raw values),
-    /// `since` and `until`.
-    func auditFilter(user: ReplicaID?) throws(ControlCommandError) -> AuditFilter {
-        var actions: Set<AuditAction>?
-        if let text = values["actions"] {
-            var parsed = Set<AuditAction>()
-            for name in text.split(separator: ",") {
-                guard let action = AuditAction(rawValue: String(name)) else {
-                    let known = AuditAction.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw .invalidArgument("unknown audit action \(name); the actions are \(known)")
-                }
-                parsed.insert(action)
-            }
-            actions = parsed
-        }
-        return AuditFilter(user: user, actions: actions,
-                           since: try number("since", as: UInt64.self), until: try number("until", as: UInt64.self))
     }
 }

@@ -12,15 +12,22 @@ struct ChatClient: Sendable {
     let socketPath: String
     let conversation: String
 
-    func call(_ command: String, _ arguments: [String: String] = [:],
-              timeout: Duration = .seconds(10)) async -> Result<JSONValue, ChatFailure> {
-        var arguments = arguments
-        arguments["conversation"] = conversation
+    func call(_ command: ControlCommand, timeout: Duration = .seconds(10)) async -> Result<JSONValue, ChatFailure> {
+        await send(command.request, timeout: timeout)
+    }
+
+    /// One of the chat's own commands (`chat-state`, `publish`) for this conversation.
+    private func chatCall(_ command: String, _ arguments: [String: String],
+                          timeout: Duration) async -> Result<JSONValue, ChatFailure> {
+        await send(ControlRequest(command: command, arguments: arguments.merging(["conversation": conversation]) { $1 }),
+                   timeout: timeout)
+    }
+
+    private func send(_ request: ControlRequest, timeout: Duration) async -> Result<JSONValue, ChatFailure> {
         do {
-            let response = try await ControlClient.send(ControlRequest(command: command, arguments: arguments),
-                                                        socketPath: socketPath, timeout: timeout)
+            let response = try await ControlClient.send(request, socketPath: socketPath, timeout: timeout)
             guard response.ok else {
-                return .failure(ChatFailure(message: response.error?.message ?? "the node refused \(command)"))
+                return .failure(ChatFailure(message: response.error?.message ?? "the node refused \(request.command)"))
             }
             return .success(response.result ?? .null)
         } catch {
@@ -36,7 +43,7 @@ struct ChatClient: Sendable {
             arguments["after"] = String(after)
             arguments["wait"] = String(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
         }
-        switch await call("chat-state", arguments, timeout: wait + .seconds(5)) {
+        switch await chatCall("chat-state", arguments, timeout: wait + .seconds(5)) {
         case .success(let value):
             guard let state = try? value.decoded(as: ChatState.self) else {
                 return .failure(ChatFailure(message: "the node's chat-state answer is malformed"))
@@ -50,7 +57,7 @@ struct ChatClient: Sendable {
     func publish(_ kind: String, _ fields: [String: String]) async {
         var arguments = fields
         arguments["kind"] = kind
-        _ = await call("publish", arguments, timeout: .seconds(2))
+        _ = await chatCall("publish", arguments, timeout: .seconds(2))
     }
 }
 
@@ -185,22 +192,21 @@ struct ChatLoop {
             await composing(now: now)
         case .send(let text):
             await stopTyping()
-            if case .failure(let failure) = await client.call("send", ["text": text]) {
+            if case .failure(let failure) = await client.call(.send(conversation: client.conversation, text: text)) {
                 screen.notice = ["not sent: \(failure.message)"]
                 screen.composer = text
             }
             await refresh()
         case .edit(let id, let text):
-            report(await client.call("edit", ["message": id, "text": text]), done: "edited \(id)")
+            report(await client.call(.edit(conversation: client.conversation, message: id, text: text)), done: "edited \(id)")
             await refresh()
         case .delete(let id):
-            report(await client.call("delete", ["message": id]), done: "deleted \(id)")
+            report(await client.call(.delete(conversation: client.conversation, message: id)), done: "deleted \(id)")
             await refresh()
         case .invite(let permission, let invitee):
             // A share link (or a direct invitation): the URL carries the addresses to dial.
-            var arguments = ["permission": permission]
-            if let invitee { arguments["invitee"] = invitee }
-            switch await client.call("link_create", arguments) {
+            let terms = ControlCommand.LinkTerms(permission: Permission(name: permission) ?? .comment)
+            switch await client.call(.linkCreate(conversation: client.conversation, terms: terms, invitee: invitee)) {
             case .success(let result):
                 let url = result.stringField("url") ?? "?"
                 let whom = invitee.map { "for \($0) (delivered to their node when you share a session)" } ?? "link"
@@ -213,7 +219,7 @@ struct ChatLoop {
             await heartbeat()
             screen.notice = ["status: \(status)" + (text.map { " – \($0)" } ?? "")]
         case .audit:
-            switch await client.call("audit", ["format": "csv"]) {
+            switch await client.call(.audit(conversation: client.conversation, query: ControlCommand.AuditQuery(csv: true))) {
             case .success(let result):
                 let lines = ChatScreen.auditSummary(csv: result.stringField("csv") ?? "", last: 6)
                 screen.notice = lines.isEmpty ? ["the audit trail is empty"] : lines
@@ -224,7 +230,9 @@ struct ChatLoop {
             screen.notice = [accept ? "joining…" : "declining…"]
             draw()
             // Answered through a member's node: as long as a join may take.
-            switch await client.call(accept ? "join" : "decline", ["token": id, "timeout": "15"], timeout: .seconds(30)) {
+            let command: ControlCommand = accept ? .join(token: id, address: nil, timeoutSeconds: 15)
+                : .decline(token: id, address: nil, timeoutSeconds: 15)
+            switch await client.call(command, timeout: .seconds(30)) {
             case .success(let result):
                 let conversation = result.stringField("conversation") ?? "?"
                 screen.notice = accept
@@ -234,12 +242,13 @@ struct ChatLoop {
                 screen.notice = ["cannot \(accept ? "accept" : "decline"): \(failure.message)"]
             }
         case .grant(let member, let permission):
-            report(await client.call("grant", ["member": member, "permission": permission]),
+            report(await client.call(.grant(conversation: client.conversation, member: member,
+                                                permission: Permission(name: permission) ?? .comment)),
                    done: "\(member) now has \(permission) permission")
         case .revoke(let member):
-            report(await client.call("revoke", ["member": member]), done: "removed \(member) from the conversation")
+            report(await client.call(.revoke(conversation: client.conversation, member: member)), done: "removed \(member) from the conversation")
         case .listRequests:
-            switch await client.call("requests") {
+            switch await client.call(.requests(conversation: client.conversation)) {
             case .success(let result):
                 let requests = (result.objectField("requests").flatMap { try? $0.decoded(as: [AccessRequestEntry].self) } ?? [])
                     .filter { !$0.granted }
@@ -253,7 +262,7 @@ struct ChatLoop {
             }
         case .listInvitations:
             var lines = screen.receivedInvitationLines()
-            if case .success(let result) = await client.call("invitations"),
+            if case .success(let result) = await client.call(.invitations(conversation: client.conversation)),
                let sent = result.objectField("invitations").flatMap({ try? $0.decoded(as: [LinkEntry].self) }) {
                 let names = Dictionary((screen.state?.members ?? []).map { ($0.key, $0.name) }) { first, _ in first }
                 lines += sent.filter { $0.state == "pending" }.map { link in
@@ -263,7 +272,8 @@ struct ChatLoop {
             }
             screen.notice = lines.isEmpty ? ["no pending invitations"] : lines
         case .requestAccess(let permission, let note):
-            report(await client.call("request_access", ["permission": permission, "note": note]),
+            report(await client.call(.requestAccess(conversation: client.conversation,
+                                                                  permission: Permission(name: permission) ?? .comment, note: note)),
                    done: "asked the admins for \(permission) permission")
         }
         return true

@@ -6,12 +6,11 @@ import Foundation
 /// Talking to a running node (`streamingchat serve`) through its control socket.
 enum Control {
     /// Sends one request; returns its result, or prints the failure and exits with status 1.
-    static func call(_ command: String, _ arguments: [String: String] = [:], data: DataOptions,
-                     timeout: Duration = .seconds(30)) async throws -> JSONValue {
+    static func call(_ command: ControlCommand, data: DataOptions, timeout: Duration = .seconds(30)) async throws -> JSONValue {
         let response: ControlResponse
         do {
-            response = try await ControlClient.send(ControlRequest(command: command, arguments: arguments),
-                                                    socketPath: data.directory.controlSocketPath, timeout: timeout)
+            response = try await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath,
+                                                    timeout: timeout)
         } catch {
             printError("streamingchat: \(error)")
             throw ExitCode(1)
@@ -32,16 +31,15 @@ enum Control {
             var id: String
             var title: String
         }
-        let request = { (command: String, arguments: [String: String]) async -> JSONValue? in
-            try? await ControlClient.send(ControlRequest(command: command, arguments: arguments),
-                                          socketPath: data.directory.controlSocketPath, timeout: .seconds(5)).result
+        let request = { (command: ControlCommand) async -> JSONValue? in
+            try? await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath, timeout: .seconds(5)).result
         }
-        let conversations = await request("conversations", [:]).flatMap { value -> [Summary]? in
+        let conversations = await request(.conversations).flatMap { value -> [Summary]? in
             guard case .object(let object) = value else { return nil }
             return try? object["conversations"]?.decoded(as: [Summary].self)
         }
         let title = conversations?.first { $0.id == conversation }.map { "“" + TerminalText.safe($0.title) + "”" }
-        let members = await request("members", ["conversation": conversation]).flatMap { value -> [MemberEntry]? in
+        let members = await request(.members(conversation: conversation)).flatMap { value -> [MemberEntry]? in
             guard case .object(let object) = value else { return nil }
             return try? object["members"]?.decoded(as: [MemberEntry].self)
         }
@@ -126,8 +124,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("create", ["title": title, "public": `public` ? "true" : "false"],
-                                                data: dataOptions)
+            let result = try await Control.call(.create(title: title, isPublic: `public`), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let conversation = try Control.field("conversation", of: result, as: String.self)
             print(conversation)
@@ -155,16 +152,15 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            var arguments = try Sharing.linkArguments(conversation: conversation, permission: permission,
-                                                      expiresIn: expiresIn, uses: uses, label: label)
+            let terms = try Sharing.linkTerms(permission: permission, expiresIn: expiresIn, uses: uses, label: label)
             if let publicKey {
-                arguments["invitee"] = publicKey
-                let result = try await Control.call("link_create", arguments, data: dataOptions)
+                let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: publicKey),
+                                                    data: dataOptions)
                 if output.json { return try Control.printJSON(result) }
                 print(try Control.field("url", of: result, as: String.self))
                 return
             }
-            let result = try await Control.call("invite", arguments, data: dataOptions)
+            let result = try await Control.call(.invite(conversation: conversation, terms: terms), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             // A link, as `link create` and direct invitations print (join takes it, or the hex).
             print(ShareLink.prefix + (try Control.field("token", of: result, as: String.self)))
@@ -191,20 +187,18 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            var arguments = ["timeout": String(timeout)]
-            if let token {
-                guard PeerEndpoint(linkOrAddress) != nil else { try usage("the address must be host:port, not \(linkOrAddress)") }
-                arguments["address"] = linkOrAddress
-                arguments["token"] = token
-            } else {
-                arguments["token"] = linkOrAddress
+            var address: PeerEndpoint?
+            if token != nil {
+                guard let endpoint = PeerEndpoint(linkOrAddress) else { try usage("the address must be host:port, not \(linkOrAddress)") }
+                address = endpoint
             }
+            let command = ControlCommand.join(token: token ?? linkOrAddress, address: address, timeoutSeconds: timeout)
             let joining = token.flatMap { ConversationID(hex: $0)?.hex }
                 ?? InvitationSummary(link: token ?? linkOrAddress)?.conversation
             let printer = progress || JoinProgress.wanted(json: output.json)
                 ? Task { [dataOptions] in await JoinProgress.follow(joining, data: dataOptions) } : nil
             defer { printer?.cancel() }
-            let result = try await Control.call("join", arguments, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
+            let result = try await Control.call(command, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
             if output.json { return try Control.printJSON(result) }
             let conversation = try Control.field("conversation", of: result, as: String.self)
             print(conversation)
@@ -222,7 +216,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("send", ["conversation": conversation, "text": text], data: dataOptions)
+            let result = try await Control.call(.send(conversation: conversation, text: text), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("id", of: result, as: String.self))
         }
@@ -239,7 +233,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("edit", ["conversation": conversation, "message": messageID, "text": text],
+            let result = try await Control.call(.edit(conversation: conversation, message: messageID, text: text),
                                                 data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("edited \(TerminalText.safe(messageID))")
@@ -256,8 +250,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("delete", ["conversation": conversation, "message": messageID],
-                                                data: dataOptions)
+            let result = try await Control.call(.delete(conversation: conversation, message: messageID), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("deleted \(TerminalText.safe(messageID))")
         }
@@ -273,7 +266,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("log", ["conversation": conversation], data: dataOptions)
+            let result = try await Control.call(.log(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
@@ -296,7 +289,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("members", ["conversation": conversation], data: dataOptions)
+            let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let members = try Control.field("members", of: result, as: [MemberEntry].self)
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
@@ -321,7 +314,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("status", data: dataOptions)
+            let result = try await Control.call(.status, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             guard let status = try? result.decoded(as: NodeStatus.self) else {
                 printError("streamingchat: the node's status answer is malformed")
@@ -359,7 +352,7 @@ extension StreamingChat {
         }
 
         func run() async throws {
-            let result = try await Control.call("conversations", data: dataOptions)
+            let result = try await Control.call(.conversations, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             for conversation in try Control.field("conversations", of: result, as: [Summary].self) {
                 print("\(conversation.id)  \(TerminalText.safe(conversation.title))  (\(conversation.messages) messages, \(conversation.members) members)")
@@ -410,7 +403,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("revoke", ["conversation": conversation, "member": member], data: dataOptions)
+            let result = try await Control.call(.revoke(conversation: conversation, member: member), data: dataOptions)
             if output.json { try Control.printJSON(result) }
         }
     }

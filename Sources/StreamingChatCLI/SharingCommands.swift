@@ -5,19 +5,17 @@ import Foundation
 
 /// Parsing shared by the sharing commands.
 enum Sharing {
-    /// The control arguments of `invite` and `link create`.
-    static func linkArguments(conversation: String, permission: Permission, expiresIn: UInt64?, uses: UInt32?,
-                              label: String?) throws -> [String: String] {
-        var arguments = ["conversation": conversation, "permission": permission.description]
+    /// The terms of `invite` and `link create`: `--expires-in` seconds from now become a time.
+    static func linkTerms(permission: Permission, expiresIn: UInt64?, uses: UInt32?, label: String?) throws
+        -> ControlCommand.LinkTerms {
+        var expiresAt: UInt64?
         if let expiresIn {
             let (milliseconds, overflow) = expiresIn.multipliedReportingOverflow(by: 1000)
-            let (expiresAt, late) = Node.systemWallClock().addingReportingOverflow(milliseconds)
+            let (at, late) = Node.systemWallClock().addingReportingOverflow(milliseconds)
             guard !overflow, !late else { try usage("--expires-in is too large") }
-            arguments["expiresAt"] = String(expiresAt)
+            expiresAt = at
         }
-        if let uses { arguments["useLimit"] = String(uses) }
-        if let label { arguments["label"] = label }
-        return arguments
+        return ControlCommand.LinkTerms(permission: permission, expiresAt: expiresAt, useLimit: uses, label: label ?? "")
     }
 
     /// An instant given as ms since the Unix epoch, as ISO 8601 (`2026-11-27T03:00:00Z`), as the
@@ -98,8 +96,8 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("grant", ["conversation": conversation, "member": member,
-                                                          "permission": permission.description], data: dataOptions)
+            let result = try await Control.call(.grant(conversation: conversation, member: member, permission: permission),
+                                                data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("\(TerminalText.safe(member)) now has \(permission) permission")
         }
@@ -116,7 +114,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("revoke", ["conversation": conversation, "member": member], data: dataOptions)
+            let result = try await Control.call(.revoke(conversation: conversation, member: member), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("removed \(TerminalText.safe(member)): their sessions close and what they sign from now on is excluded")
         }
@@ -134,9 +132,8 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            var arguments = ["conversation": conversation, "permission": permission.description]
-            if let note { arguments["note"] = note }
-            let result = try await Control.call("request_access", arguments, data: dataOptions)
+            let result = try await Control.call(.requestAccess(conversation: conversation, permission: permission, note: note ?? ""),
+                                                data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("asked the admins for \(permission) permission")
         }
@@ -151,7 +148,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("requests", ["conversation": conversation], data: dataOptions)
+            let result = try await Control.call(.requests(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let requests = try Control.field("requests", of: result, as: [AccessRequestEntry].self)
             guard !requests.isEmpty else { return print("(none)") }
@@ -177,8 +174,7 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("mode", ["conversation": conversation,
-                                                         "public": mode == .public ? "true" : "false"], data: dataOptions)
+            let result = try await Control.call(.mode(conversation: conversation, isPublic: mode == .public), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print(mode == .public ? "the conversation is public: anyone who reaches a member may join with view permission"
                 : "the conversation is private: only holders of a link or an invitation may join")
@@ -205,12 +201,21 @@ extension StreamingChat {
         }
 
         func run() async throws {
-            var arguments = ["conversation": conversation, "format": csv ? "csv" : "json"]
-            if let user { arguments["user"] = user }
-            if !actions.isEmpty { arguments["actions"] = actions.joined(separator: ",") }
-            if let since { arguments["since"] = String(try Sharing.milliseconds(since, option: "--since")) }
-            if let until { arguments["until"] = String(try Sharing.milliseconds(until, option: "--until")) }
-            let result = try await Control.call("audit", arguments, data: dataOptions)
+            var chosen: Set<AuditAction>?
+            if !actions.isEmpty {
+                chosen = []
+                for name in actions {
+                    guard let action = AuditAction(rawValue: name) else {
+                        let known = AuditAction.allCases.map(\.rawValue).joined(separator: ", ")
+                        try usage("unknown audit action \(name); the actions are \(known)")
+                    }
+                    chosen?.insert(action)
+                }
+            }
+            let query = ControlCommand.AuditQuery(
+                user: user, actions: chosen, since: try since.map { try Sharing.milliseconds($0, option: "--since") },
+                until: try until.map { try Sharing.milliseconds($0, option: "--until") }, csv: csv)
+            let result = try await Control.call(.audit(conversation: conversation, query: query), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             if csv { return print(try Control.field("csv", of: result, as: String.self), terminator: "") }
             let entries = try Control.field("entries", of: result, as: [AuditRow].self)
@@ -253,9 +258,8 @@ extension StreamingChat.Link {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let arguments = try Sharing.linkArguments(conversation: conversation, permission: permission,
-                                                      expiresIn: expiresIn, uses: uses, label: label)
-            let result = try await Control.call("link_create", arguments, data: dataOptions)
+            let terms = try Sharing.linkTerms(permission: permission, expiresIn: expiresIn, uses: uses, label: label)
+            let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: nil), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("url", of: result, as: String.self))
         }
@@ -270,7 +274,7 @@ extension StreamingChat.Link {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("link_list", ["conversation": conversation], data: dataOptions)
+            let result = try await Control.call(.linkList(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             Sharing.printLinks(try Control.field("links", of: result, as: [LinkEntry].self))
         }
@@ -286,8 +290,7 @@ extension StreamingChat.Link {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("link_revoke", ["conversation": conversation, "token": tokenID],
-                                                data: dataOptions)
+            let result = try await Control.call(.linkRevoke(conversation: conversation, token: tokenID), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print("revoked \(try Control.field("tokenID", of: result, as: String.self))")
         }
@@ -304,7 +307,7 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("invitations", ["conversation": conversation], data: dataOptions)
+            let result = try await Control.call(.invitations(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             Sharing.printLinks(try Control.field("invitations", of: result, as: [LinkEntry].self))
         }
@@ -319,7 +322,7 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call("invitations_received", [:], data: dataOptions)
+            let result = try await Control.call(.invitationsReceived, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             let invitations = try Control.field("invitations", of: result, as: [ReceivedInvitationEntry].self)
             guard !invitations.isEmpty else { return print("no invitations received") }
@@ -364,15 +367,16 @@ extension StreamingChat.Invitations {
             if let via, PeerEndpoint(via) == nil { throw ValidationError("--via must be host:port, not \(via)") }
         }
 
-        /// Sends `command` with the link; prints the conversation id (or the JSON result).
-        func send(_ command: String, data: DataOptions, json: Bool) async throws {
-            var arguments = ["token": link, "timeout": String(timeout)]
-            if let via { arguments["address"] = via }
-            let result = try await Control.call(command, arguments, data: data, timeout: .seconds(Int(timeout) + 15))
+        /// Accepts (joins) or declines with the link; prints the conversation id (or the JSON result).
+        func send(accept: Bool, data: DataOptions, json: Bool) async throws {
+            let address = via.flatMap(PeerEndpoint.init)
+            let command: ControlCommand = accept ? .join(token: link, address: address, timeoutSeconds: timeout)
+                : .decline(token: link, address: address, timeoutSeconds: timeout)
+            let result = try await Control.call(command, data: data, timeout: .seconds(Int(timeout) + 15))
             if json { return try Control.printJSON(result) }
             let conversation = try Control.field("conversation", of: result, as: String.self)
             print(conversation)
-            if command == "join" {
+            if accept {
                 await Control.sayDone("joined", conversation: conversation, data: data)
             } else {
                 printError("declined the invitation to \(conversation.prefix(12)); the inviter's admins see it")
@@ -389,7 +393,7 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            try await answer.send("join", data: dataOptions, json: output.json)
+            try await answer.send(accept: true, data: dataOptions, json: output.json)
         }
     }
 
@@ -403,7 +407,7 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            try await answer.send("decline", data: dataOptions, json: output.json)
+            try await answer.send(accept: false, data: dataOptions, json: output.json)
         }
     }
 }

@@ -71,7 +71,7 @@ import Testing
         // Slash commands: an invite prints the join command line; /audit shows the trail's tail.
         pty.type("/invite view\r")
         try await Self.eventually("the invite") {
-            pty.screen.contains { $0.hasPrefix("streamingchat join streamingchat://join?token=") }
+            pty.screen.contains { $0.hasPrefix("streamingchat join 'streamingchat://join?token=") }
         }
         pty.type("/audit\r")
         try await Self.eventually("the audit lines") {

@@ -205,7 +205,7 @@ struct ChatLoop {
             await refresh()
         case .invite(let permission, let invitee):
             // A share link (or a direct invitation): the URL carries the addresses to dial.
-            let terms = ControlCommand.LinkTerms(permission: Permission(name: permission) ?? .comment)
+            let terms = ControlCommand.LinkTerms(permission: permission)
             switch await client.call(.linkCreate(conversation: client.conversation, terms: terms, invitee: invitee)) {
             case .success(let result):
                 let url = result.stringField("url") ?? "?"
@@ -242,8 +242,7 @@ struct ChatLoop {
                 screen.notice = ["cannot \(accept ? "accept" : "decline"): \(failure.message)"]
             }
         case .grant(let member, let permission):
-            report(await client.call(.grant(conversation: client.conversation, member: member,
-                                                permission: Permission(name: permission) ?? .comment)),
+            report(await client.call(.grant(conversation: client.conversation, member: member, permission: permission)),
                    done: "\(member) now has \(permission) permission")
         case .revoke(let member):
             report(await client.call(.revoke(conversation: client.conversation, member: member)), done: "removed \(member) from the conversation")
@@ -272,8 +271,8 @@ struct ChatLoop {
             }
             screen.notice = lines.isEmpty ? ["no pending invitations"] : lines
         case .requestAccess(let permission, let note):
-            report(await client.call(.requestAccess(conversation: client.conversation,
-                                                                  permission: Permission(name: permission) ?? .comment, note: note)),
+            report(await client.call(.requestAccess(conversation: client.conversation, permission: permission,
+                                                                  note: note)),
                    done: "asked the admins for \(permission) permission")
         }
         return true

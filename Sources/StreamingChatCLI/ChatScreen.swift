@@ -125,12 +125,12 @@ enum ChatAction: Sendable, Hashable {
     case edit(id: String, text: String)
     case delete(id: String)
     /// A share link, or with `invitee` (a name or key) a direct invitation.
-    case invite(permission: String, invitee: String? = nil)
+    case invite(permission: Permission, invitee: String? = nil)
     case setStatus(status: String, text: String?)
     case audit
-    case requestAccess(permission: String, note: String)
+    case requestAccess(permission: Permission, note: String)
     /// Give a member (a name or key) a permission.
-    case grant(member: String, permission: String)
+    case grant(member: String, permission: Permission)
     /// Remove a member (a name or key).
     case revoke(member: String)
     /// List the access requests not granted yet.
@@ -150,7 +150,6 @@ struct ChatScreen: Sendable {
     static let memberPanelMinimumWidth = 100
     /// The member list's width, separator included.
     static let memberPanelWidth = 30
-    static let permissions = Set(Permission.allCases.map(\.description))
     static let help = "/edit <id> <text>  /delete <id>  /invite [permission] [name|key]  /members  /ids  "
         + "/status online|away|dnd [text]  /audit  /request [permission] [note]  /requests  "
         + "/grant <name> <permission>  /revoke <name>  "
@@ -323,8 +322,9 @@ struct ChatScreen: Sendable {
             return .delete(id: words[1])
         case "/invite":
             // `/invite [permission] [name or key]`: a permission word first, else `comment`.
-            let hasPermission = words.count > 1 && Self.permissions.contains(words[1])
-            let permission = hasPermission ? words[1] : "comment"
+            let named = words.count > 1 ? Permission(name: words[1]) : nil
+            let hasPermission = named != nil
+            let permission = named ?? .comment
             let invitee = rest(hasPermission ? 2 : 1)
             return .invite(permission: permission, invitee: invitee.isEmpty ? nil : invitee)
         case "/status":
@@ -338,10 +338,10 @@ struct ChatScreen: Sendable {
         case "/audit":
             return .audit
         case "/request":
-            var permission = "comment"
+            var permission = Permission.comment
             var from = 1
-            if words.count > 1, Self.permissions.contains(words[1]) {
-                permission = words[1]
+            if words.count > 1, let named = Permission(name: words[1]) {
+                permission = named
                 from = 2
             }
             return .requestAccess(permission: permission, note: rest(from))
@@ -350,11 +350,11 @@ struct ChatScreen: Sendable {
         case "/requests":
             return .listRequests
         case "/grant":
-            guard words.count >= 3, Self.permissions.contains(words[words.count - 1]) else {
+            guard words.count >= 3, let permission = Permission(name: words[words.count - 1]) else {
                 notice = ["usage: /grant <name or key> view|comment|edit|admin"]
                 return .redraw
             }
-            return .grant(member: words[1 ..< words.count - 1].joined(separator: " "), permission: words[words.count - 1])
+            return .grant(member: words[1 ..< words.count - 1].joined(separator: " "), permission: permission)
         case "/revoke", "/remove":
             guard words.count >= 2 else {
                 notice = ["usage: /revoke <name or key>  (removes the member)"]

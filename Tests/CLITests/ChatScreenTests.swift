@@ -1,3 +1,4 @@
+import ChatCore
 import ChatNode
 import Foundation
 @testable import StreamingChatCLI
@@ -61,19 +62,19 @@ struct ChatScreenTests {
     @Test(arguments: [
         ("/edit aaaaaaaa:3 new text", ChatAction.edit(id: "aaaaaaaa:3", text: "new text")),
         ("/delete aaaaaaaa:3", .delete(id: "aaaaaaaa:3")),
-        ("/invite", .invite(permission: "comment")),
-        ("/invite view", .invite(permission: "view")),
-        ("/invite edit Cat Stevens", .invite(permission: "edit", invitee: "Cat Stevens")),
-        ("/invite owner", .invite(permission: "comment", invitee: "owner")),
+        ("/invite", .invite(permission: .comment)),
+        ("/invite view", .invite(permission: .view)),
+        ("/invite edit Cat Stevens", .invite(permission: .edit, invitee: "Cat Stevens")),
+        ("/invite owner", .invite(permission: .comment, invitee: "owner")),
         ("/accept e754ce6b", .answerInvitation(id: "e754ce6b", accept: true)),
         ("/decline e754ce6b", .answerInvitation(id: "e754ce6b", accept: false)),
         ("/accept", .redraw),
         ("/status dnd in a meeting", .setStatus(status: "dnd", text: "in a meeting")),
         ("/status away", .setStatus(status: "away", text: nil)),
         ("/audit", .audit),
-        ("/request edit please", .requestAccess(permission: "edit", note: "please")),
+        ("/request edit please", .requestAccess(permission: .edit, note: "please")),
         ("/quit", .quit),
-        ("/grant Cat Stevens edit", .grant(member: "Cat Stevens", permission: "edit")),
+        ("/grant Cat Stevens edit", .grant(member: "Cat Stevens", permission: .edit)),
         ("/grant ben", .redraw),
         ("/revoke ben", .revoke(member: "ben")),
         ("/requests", .listRequests),
@@ -104,7 +105,7 @@ struct ChatScreenTests {
         // Slash commands still work.
         screen.composer = ""
         _ = screen.handle(.text("/request"))
-        #expect(screen.handle(.enter) == .requestAccess(permission: "comment", note: ""))
+        #expect(screen.handle(.enter) == .requestAccess(permission: .comment, note: ""))
     }
 
     @Test func screenAt80x24() throws {

@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries from the system (apt: libsodium-dev, liblmdb-dev).
@@ -61,6 +63,17 @@ let package = Package(
         // store check, built on ChatNode's public API.
         .target(name: "ChatTools", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync", "ChatNode"]),
 
+        // The node's HTTP API and browser UI (Hummingbird): the control commands over HTTP on loopback,
+        // behind an access secret, and the static page that drives them.
+        .target(
+            name: "ChatHTTP",
+            dependencies: [
+                "ChatCore", "ChatNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Web")]),
+
         // The fuzz dispatch shared by the libFuzzer harness (Fuzz/) and the tests replaying its finds.
         .target(name: "ChatFuzzing", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatSync"]),
 
@@ -77,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "StreamingChatCLI",
             dependencies: [
-                "ChatCore", "ChatTraces", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto",
+                "ChatCore", "ChatTraces", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

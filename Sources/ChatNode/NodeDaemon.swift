@@ -24,6 +24,25 @@ public struct DataDirectory: Sendable, Hashable {
     public var peersPath: String { path + "/peers" }
     /// The display name `init --name` saved (used when `serve` gets no `--name`).
     public var namePath: String { path + "/name" }
+    /// The key of the HTTP API (owner-only; made on first use).
+    public var httpKeyPath: String { path + "/http.key" }
+    /// Where the running node's HTTP API listens (`http://host:port/`), for `streamingchat ui`.
+    public var httpAddressPath: String { path + "/http.address" }
+
+    /// The HTTP API's key: read, or made (32 random bytes as hex, written owner-only).
+    public func httpKey() throws(DaemonError) -> String {
+        if let text = try? String(contentsOfFile: httpKeyPath, encoding: .utf8) {
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if key.count == 64 { return key }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let key = Hex.encode((0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &generator) })
+        guard FileManager.default.createFile(atPath: httpKeyPath, contents: Data((key + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw .directory(httpKeyPath, "cannot write the HTTP key")
+        }
+        return key
+    }
 
     /// The saved display name, if any.
     public func savedName() -> String? {
@@ -148,16 +167,23 @@ public enum NodeDaemon {
         public var lan: Bool
         /// This node's display name in conversations it creates or joins.
         public var displayName: String?
+        /// Services that run beside the node until it stops (the HTTP API), each given the
+        /// daemon's control handler (the same commands, write gate and bookkeeping as the socket).
+        public var services: [Service]
+
+        /// A service: runs until its task is cancelled.
+        public typealias Service = @Sendable (_ handle: @escaping @Sendable (ControlRequest) async -> ControlResponse) async -> Void
 
         /// Options with every field given.
         public init(dataDirectory: DataDirectory, listen: PeerEndpoint, advertised: PeerEndpoint? = nil,
-                    peers: [PeerEndpoint] = [], lan: Bool = false, displayName: String? = nil) {
+                    peers: [PeerEndpoint] = [], lan: Bool = false, displayName: String? = nil, services: [Service] = []) {
             self.dataDirectory = dataDirectory
             self.listen = listen
             self.advertised = advertised
             self.peers = peers
             self.lan = lan
             self.displayName = displayName
+            self.services = services
         }
     }
 
@@ -228,16 +254,17 @@ public enum NodeDaemon {
         let (stops, stopSink) = AsyncStream<Void>.makeStream()
         let lan = discovery
         let gate = WriteGate()
+        let handle: @Sendable (ControlRequest) async -> ControlResponse = { request in
+            let response = await NodeControl.handle(request, node: node, gate: gate, stop: { stopSink.yield() })
+            if response.ok, request.command == "join", let address = request.arguments["address"].flatMap(PeerEndpoint.init) {
+                do { try directory.remember(address) } catch { log("\(error)") }
+            }
+            if let lan, ["create", "join"].contains(request.command) { lan.setConversations(await node.conversations) }
+            return response
+        }
         let server: ControlServer
         do {
-            server = try await ControlServer.start(socketPath: directory.controlSocketPath) { request in
-                let response = await NodeControl.handle(request, node: node, gate: gate, stop: { stopSink.yield() })
-                if response.ok, request.command == "join", let address = request.arguments["address"].flatMap(PeerEndpoint.init) {
-                    do { try directory.remember(address) } catch { log("\(error)") }
-                }
-                if let lan, ["create", "join"].contains(request.command) { lan.setConversations(await node.conversations) }
-                return response
-            }
+            server = try await ControlServer.start(socketPath: directory.controlSocketPath, handler: handle)
         } catch {
             lan?.stop()
             await node.stop()
@@ -265,6 +292,9 @@ public enum NodeDaemon {
                 group.addTask {
                     for await found in lan.discoveries { await node.connect(to: PeerEndpoint(host: found.host, port: found.port)) }
                 }
+            }
+            for service in options.services {
+                group.addTask { await service(handle) }
             }
             for await _ in stops { break }
             group.cancelAll()

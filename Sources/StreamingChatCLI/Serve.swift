@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatHTTP
 import ChatNode
 import Foundation
 
@@ -42,6 +43,9 @@ extension StreamingChat {
         @Option(parsing: .unconditional, help: "Your display name in conversations this node creates or joins.")
         var name: String?
 
+        @Option(help: "Where the HTTP API and browser UI listen, on loopback (port 0: any free port), or `off`.")
+        var http = "127.0.0.1:0"
+
         func validate() throws { try TerminalText.checkName(name) }
 
         func run() async throws {
@@ -56,8 +60,16 @@ extension StreamingChat {
                 guard let parsed = PeerEndpoint(peer) else { try usage("--peer must be host:port, not \(peer)") }
                 endpoints.append(parsed)
             }
+            var services: [NodeDaemon.Options.Service] = []
+            if http != "off" {
+                guard let endpoint = parseListen(http) else { try usage("--http must be host:port or off, not \(http)") }
+                guard ["127.0.0.1", "::1", "localhost"].contains(endpoint.host) else {
+                    try usage("--http serves on loopback only (127.0.0.1, ::1 or localhost), not \(endpoint.host)")
+                }
+                services.append(Self.httpService(endpoint, directory: dataOptions.directory))
+            }
             let options = NodeDaemon.Options(dataDirectory: dataOptions.directory, listen: listening, advertised: advertised,
-                                             peers: endpoints, lan: lan, displayName: name)
+                                             peers: endpoints, lan: lan, displayName: name, services: services)
             let (shutdown, shutdownSink) = AsyncStream<Void>.makeStream()
             let signals = DispatchQueue(label: "streamingchat.signals")
             let sources = [SIGINT, SIGTERM].map { number in
@@ -80,6 +92,26 @@ extension StreamingChat {
             }
         }
 
+        /// The HTTP API and browser UI, once the node runs: its key is made on first use (after the
+        /// data directory was checked), and its address written for `streamingchat ui`.
+        static func httpService(_ endpoint: PeerEndpoint, directory: DataDirectory) -> NodeDaemon.Options.Service {
+            { handle in
+                do {
+                    let server = ChatHTTPServer(key: try directory.httpKey(), handle: handle)
+                    try await server.run(host: endpoint.host, port: endpoint.port) { port in
+                        let host = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
+                        let address = "http://\(host):\(port)/"
+                        _ = FileManager.default.createFile(atPath: directory.httpAddressPath, contents: Data((address + "\n").utf8),
+                                                       attributes: [.posixPermissions: 0o600])
+                        FileHandle.standardOutput.write(Data(
+                            "streamingchat: browser UI and HTTP API on \(address) (streamingchat ui prints it with the key)\n".utf8))
+                    }
+                } catch where !(error is CancellationError) {
+                    printError("streamingchat: the HTTP API stopped: \(error)")
+                } catch {}
+            }
+        }
+
         /// `host:port` where port 0 is allowed (``PeerEndpoint`` refuses it for dialling).
         private func parseListen(_ text: String) -> PeerEndpoint? {
             if text.hasSuffix(":0") { return PeerEndpoint(text.dropLast() + "1").map { PeerEndpoint(host: $0.host, port: 0) } }
@@ -92,4 +124,41 @@ extension StreamingChat {
 func usage(_ message: String) throws -> Never {
     printError("streamingchat: \(message)")
     throw ExitCode(2)
+}
+
+extension StreamingChat {
+    /// `streamingchat ui [conversation] [--open]`: the running node's browser UI, with its key.
+    struct UI: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ui", abstract: "Print the address of the running node's browser UI, with its key (or open it).")
+
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "A conversation to open: an unambiguous id prefix, or its title.") var conversation: String?
+        @Flag(help: "Open it in the default browser (xdg-open).") var open = false
+
+        func run() async throws {
+            let directory = dataOptions.directory
+            guard let address = try? String(contentsOfFile: directory.httpAddressPath, encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines), !address.isEmpty,
+                  let key = try? String(contentsOfFile: directory.httpKeyPath, encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines) else {
+                printError("streamingchat: no browser UI here: start the node with `streamingchat serve` (without --http off)")
+                throw ExitCode(1)
+            }
+            _ = try await Control.call(.status, data: dataOptions) // the node must be running
+            var fragment = "key=" + key
+            if let conversation {
+                let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
+                if let id = result.stringField("conversation") { fragment += "&conversation=" + id }
+            }
+            let url = address + "#" + fragment
+            print(url)
+            if open {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["xdg-open", url]
+                try? process.run()
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ struct StreamingChat: AsyncParsableCommand {
         commandName: "streamingchat",
         abstract: "Peer-to-peer real-time chat on a CRDT sync engine.",
         groupedSubcommands: [
-            CommandGroup(name: "Node", subcommands: [Serve.self, Init.self, Status.self, Stop.self]),
+            CommandGroup(name: "Node", subcommands: [Serve.self, Init.self, Status.self, UI.self, Stop.self]),
             CommandGroup(name: "Conversations", subcommands: [
                 Create.self, Conversations.self, Send.self, Edit.self, Delete.self, Log.self, Members.self, Mode.self,
                 Audit.self,

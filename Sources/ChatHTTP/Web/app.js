@@ -1,0 +1,201 @@
+// StreamingChat in the browser: the node's HTTP API, long-polled. No build step, nothing
+// loaded from outside. Every text from other members goes through textContent, never HTML.
+const fragment = new URLSearchParams(location.hash.slice(1));
+const key = fragment.get("key") ?? sessionStorage.getItem("streamingchat-key");
+const wanted = fragment.get("conversation");
+if (key) sessionStorage.setItem("streamingchat-key", key);
+history.replaceState(null, "", location.pathname + location.search);
+
+const $ = (id) => document.getElementById(id);
+// Anything unexpected is said in the notice line rather than lost in the console.
+addEventListener("error", (event) => notice("error: " + event.message));
+addEventListener("unhandledrejection", (event) => notice("error: " + (event.reason?.message ?? event.reason)));
+let current = null;       // conversation id
+let revision = null;      // the last chat-state revision seen
+let state = null;
+let poll = 0;             // a new poll supersedes the old one
+
+async function api(method, path, body) {
+  const response = await fetch("/api/" + path, {
+    method, headers: { "Authorization": "Bearer " + key, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const value = await response.json();
+  if (!response.ok) throw new Error(value.error?.message ?? response.statusText);
+  return value;
+}
+
+function notice(text) {
+  $("notice").hidden = !text;
+  $("notice").textContent = text ?? "";
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function time(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function ago(ms) {
+  const seconds = Math.max(0, (Date.now() - ms) / 1000);
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+  if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+  return Math.floor(seconds / 86400) + " days ago";
+}
+
+async function loadConversations() {
+  const { conversations } = await api("GET", "conversations");
+  const list = $("conversation-list");
+  list.replaceChildren(...conversations.map((conversation) => {
+    const item = element("li", conversation.id === current ? "current" : "", conversation.title || conversation.id.slice(0, 12));
+    item.title = conversation.messages + " messages, " + conversation.members + " members";
+    item.onclick = () => open(conversation.id);
+    return item;
+  }));
+  if (!current && conversations.length > 0) open(conversations.find((c) => c.id === wanted)?.id ?? conversations[0].id);
+}
+
+function open(id) {
+  current = id;
+  revision = null;
+  state = null;
+  $("messages").replaceChildren();
+  loadConversations();
+  follow(++poll);
+}
+
+// Long polls chat-state: each answers as soon as the node changes.
+async function follow(mine) {
+  while (mine === poll) {
+    try {
+      const query = revision === null ? "" : "?after=" + revision + "&wait=10000";
+      const next = await api("GET", "conversations/" + current + "/state" + query);
+      if (mine !== poll) return;
+      revision = next.revision;
+      render(next);
+    } catch (error) {
+      notice("the node cannot be reached: " + error.message);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+function render(next) {
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  state = next;
+  $("title").textContent = state.title;
+  $("sync").textContent = state.members.length + " members · " + (state.peers === 0 ? "no peers connected" : "synced with " + state.peers + " peer" + (state.peers === 1 ? "" : "s"));
+  const rows = [];
+  const notes = [...state.notes];
+  for (const message of state.messages) {
+    while (notes.length > 0 && notes[0].at <= message.postedAt) rows.push(noteRow(notes.shift()));
+    rows.push(messageRow(message));
+  }
+  rows.push(...notes.map(noteRow));
+  list.replaceChildren(...rows);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+  $("newest").hidden = atBottom;
+  $("typing").textContent = state.typing.length === 0 ? "" : state.typing.length === 1 ? state.typing[0] + " is typing…" : state.typing.join(" and ") + " are typing…";
+  $("text").disabled = !state.canSend;
+  $("text").placeholder = state.canSend ? "Message" : (state.reason ?? "sending is disabled");
+  renderMembers();
+}
+
+function noteRow(note) {
+  const row = element("li", "note");
+  row.append(element("span", "time", time(note.at)), element("span", "", "· " + note.text));
+  return row;
+}
+
+function messageRow(message) {
+  const row = element("li");
+  const author = element("span", "author", message.authorName ?? message.author.slice(0, 11));
+  author.style.color = state.colors[message.author] ?? "#444";
+  row.append(element("span", "time", time(message.postedAt)), author);
+  if (message.deleted) {
+    row.append(element("span", "meta", "[deleted]"));
+    return row;
+  }
+  row.append(element("span", "", message.text));
+  if (message.edited) row.append(element("span", "meta", " (edited)"));
+  const mine = message.author === state.me;
+  if (mine && state.canSend) {
+    const edit = element("button", "", "edit");
+    edit.onclick = async () => {
+      const text = prompt("Edit message", message.text);
+      if (text !== null) await act(() => api("PATCH", "conversations/" + current + "/messages/" + encodeURIComponent(message.id), { text }));
+    };
+    row.append(edit);
+  }
+  if ((mine && state.canSend) || state.permission === "admin") {
+    const remove = element("button", "", "delete");
+    remove.onclick = () => act(() => api("DELETE", "conversations/" + current + "/messages/" + encodeURIComponent(message.id)));
+    row.append(remove);
+  }
+  return row;
+}
+
+function renderMembers() {
+  $("member-list").replaceChildren(...state.members.map((member) => {
+    const item = element("li");
+    const avatar = element("span", "avatar", (member.name[0] ?? "?").toUpperCase());
+    avatar.style.background = member.color;
+    item.append(avatar, element("span", "", member.name + (member.isSelf ? " (you)" : "")), element("span", "dot " + member.status));
+    let detail = member.permission + " · " + member.status + (member.customStatus ? " – " + member.customStatus : "");
+    if (member.status === "offline" && member.lastSeen) detail += " · last seen " + ago(member.lastSeen);
+    item.append(element("span", "detail", detail));
+    return item;
+  }));
+}
+
+async function act(action) {
+  try {
+    notice(null);
+    await action();
+  } catch (error) {
+    notice(error.message);
+  }
+}
+
+$("composer").onsubmit = async (event) => {
+  event.preventDefault();
+  const text = $("text").value.trim();
+  if (!text || !current) return;
+  await act(async () => {
+    await api("POST", "conversations/" + current + "/messages", { text });
+    $("text").value = "";
+  });
+};
+
+$("create").onsubmit = async (event) => {
+  event.preventDefault();
+  const title = $("create-title").value.trim();
+  if (!title) return;
+  await act(async () => {
+    const { conversation } = await api("POST", "conversations", { title });
+    $("create-title").value = "";
+    open(conversation);
+  });
+};
+
+$("newest").onclick = () => {
+  $("messages").scrollTop = $("messages").scrollHeight;
+  $("newest").hidden = true;
+};
+$("messages").onscroll = () => {
+  const list = $("messages");
+  $("newest").hidden = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+};
+
+if (!key) {
+  notice("This page needs the node's key: run `streamingchat ui` and open the address it prints.");
+} else {
+  loadConversations().catch((error) => notice(error.message));
+}

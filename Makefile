@@ -2,8 +2,8 @@
 
 SWIFT ?= swift
 # Debian packages the C shims (CSodium, CLMDB) and CompressNIO (zlib) build against, and tmux
-# (a real terminal emulator for the chat tests).
-SYSTEM_PACKAGES := libsodium-dev liblmdb-dev pkg-config zlib1g-dev tmux
+# (a real terminal emulator for the chat tests), Chromium and curl (the browser UI tests).
+SYSTEM_PACKAGES := libsodium-dev liblmdb-dev pkg-config zlib1g-dev tmux chromium curl
 
 .PHONY: demo test deps build release
 

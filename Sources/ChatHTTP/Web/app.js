@@ -91,7 +91,7 @@ function render(next) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   state = next;
   $("title").textContent = state.title;
-  $("sync").textContent = state.members.length + " members · " + (state.peers === 0 ? "no peers connected" : "synced with " + state.peers + " peer" + (state.peers === 1 ? "" : "s"));
+  $("sync").textContent = state.members.length + (state.members.length === 1 ? " member · " : " members · ") + (state.peers === 0 ? "no peers connected" : "synced with " + state.peers + " peer" + (state.peers === 1 ? "" : "s"));
   const rows = [];
   const notes = [...state.notes];
   for (const message of state.messages) {

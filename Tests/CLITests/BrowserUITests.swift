@@ -1,0 +1,158 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// Issue 17 (first part): the browser page in real Chromium (headless, driven over the DevTools
+/// protocol) against a real daemon: it shows the conversation and its messages, sends one, and
+/// shows one sent from the CLI without a reload. Every wait is bounded.
+@Suite(.serialized) struct BrowserUITests {
+    /// The Chromium binary (`make deps` installs it).
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// A headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
+    /// commands on its descriptor 3, replies on 4, each message ended by a NUL), with one page
+    /// attached as a flat session.
+    final class Browser: @unchecked Sendable {
+        private var pid: pid_t = 0
+        private let commands: Int32
+        private let replies: Int32
+        private var buffer: [UInt8] = []
+        private var nextID = 0
+        private var session: String?
+
+        init(profile: String) throws {
+            var toBrowser: [Int32] = [0, 0], fromBrowser: [Int32] = [0, 0]
+            guard pipe(&toBrowser) == 0, pipe(&fromBrowser) == 0 else { throw DaemonTests.DaemonTestError("pipe failed") }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, toBrowser[0], 3)
+            posix_spawn_file_actions_adddup2(&actions, fromBrowser[1], 4)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            let binary = try #require(BrowserUITests.chromium)
+            let arguments = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--remote-debugging-pipe", "--user-data-dir=\(profile)", "--window-size=1200,700"]
+            var argv = arguments.map { strdup($0) } + [nil]
+            defer { for pointer in argv { free(pointer) } }
+            guard posix_spawn(&pid, binary, &actions, nil, &argv, environ) == 0 else {
+                throw DaemonTests.DaemonTestError("cannot start \(binary)")
+            }
+            close(toBrowser[0])
+            close(fromBrowser[1])
+            commands = toBrowser[1]
+            replies = fromBrowser[0]
+        }
+
+        /// Sends a DevTools command (to the page's session once attached); returns its result.
+        @discardableResult
+        func call(_ method: String, _ parameters: [String: Any] = [:], toBrowser: Bool = false) throws -> [String: Any] {
+            nextID += 1
+            var message: [String: Any] = ["id": nextID, "method": method, "params": parameters]
+            if !toBrowser, let session { message["sessionId"] = session }
+            let bytes = Array(try JSONSerialization.data(withJSONObject: message)) + [0]
+            let written = bytes.withUnsafeBytes { write(commands, $0.baseAddress, $0.count) }
+            guard written == bytes.count else { throw DaemonTests.DaemonTestError("cannot write to Chromium") }
+            while true {
+                let reply = try receive()
+                guard reply["id"] as? Int == nextID else { continue }
+                if let error = reply["error"] as? [String: Any] {
+                    throw DaemonTests.DaemonTestError("\(method): \(error["message"] ?? error)")
+                }
+                return reply["result"] as? [String: Any] ?? [:]
+            }
+        }
+
+        /// The next message from Chromium (≤ 20 s).
+        private func receive() throws -> [String: Any] {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while true {
+                if let end = buffer.firstIndex(of: 0) {
+                    let message = Array(buffer[..<end])
+                    buffer.removeFirst(end + 1)
+                    return try JSONSerialization.jsonObject(with: Data(message)) as? [String: Any] ?? [:]
+                }
+                guard ContinuousClock.now < deadline else { throw DaemonTests.DaemonTestError("Chromium went silent") }
+                var descriptor = pollfd(fd: replies, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 100) > 0 else { continue }
+                var chunk = [UInt8](repeating: 0, count: 65_536)
+                let count = chunk.withUnsafeMutableBytes { read(replies, $0.baseAddress, $0.count) }
+                guard count > 0 else { throw DaemonTests.DaemonTestError("Chromium closed its pipe") }
+                buffer += chunk.prefix(count)
+            }
+        }
+
+        /// Opens `url` in a new page and attaches to it.
+        func open(_ url: String) throws {
+            let target = try call("Target.createTarget", ["url": url], toBrowser: true)
+            let attached = try call("Target.attachToTarget", ["targetId": target["targetId"] ?? "", "flatten": true], toBrowser: true)
+            session = attached["sessionId"] as? String
+        }
+
+        /// Evaluates `expression` in the page; its value.
+        func evaluate(_ expression: String) throws -> Any? {
+            let result = try call("Runtime.evaluate", ["expression": expression, "returnByValue": true])
+            return (result["result"] as? [String: Any])?["value"]
+        }
+
+        /// Waits (≤ 15 s) until `expression` is true in the page.
+        func waitFor(_ what: String, _ expression: String) throws {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline {
+                if try evaluate(expression) as? Bool == true { return }
+                usleep(100_000)
+            }
+            let notice = try evaluate("document.getElementById('notice').textContent") as? String ?? ""
+            throw DaemonTests.DaemonTestError("timed out waiting in Chromium for \(what) (notice: \(notice))")
+        }
+
+        func stop() {
+            close(commands)
+            close(replies)
+            if pid > 0 {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
+    }
+
+    @Test func thePageShowsAndSendsMessagesInChromium() throws {
+        let root = try DaemonTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let node = try DaemonTests.Daemon(data: root + "/a", extra: ["--name", "ana"])
+        defer { node.kill() }
+        let conversation = try DaemonTests.cli(["create", "--data", node.data, "Browser room"])
+        try DaemonTests.cli(["send", "--data", node.data, conversation, "hello from the terminal"])
+        _ = try DaemonTests.poll("the HTTP address") { () -> Bool? in
+            FileManager.default.fileExists(atPath: node.data + "/http.address") ? true : nil
+        }
+        let url = try DaemonTests.cli(["ui", "--data", node.data, conversation])
+
+        let browser = try Browser(profile: root + "/chromium")
+        defer { browser.stop() }
+        try browser.open(url)
+        try browser.waitFor("the conversation", "document.getElementById('title').textContent === 'Browser room'")
+        try browser.waitFor("the message", "document.getElementById('messages').textContent.includes('hello from the terminal')")
+        // The key left the address bar once read.
+        #expect(try browser.evaluate("location.hash") as? String == "")
+
+        // Typed and sent from the page: it reaches the node's log.
+        _ = try browser.evaluate("""
+            document.getElementById('text').value = 'hello from Chromium';
+            document.getElementById('composer').requestSubmit(); true
+            """)
+        _ = try DaemonTests.poll("the page's message in the log", timeout: .seconds(15)) { () -> Bool? in
+            let messages = try DaemonTests.json(["log", "--data", node.data, conversation])["messages"] as? [[String: Any]] ?? []
+            return messages.contains { $0["text"] as? String == "hello from Chromium" } ? true : nil
+        }
+        // Sent from the CLI: it appears in the page without a reload (the long poll).
+        try DaemonTests.cli(["send", "--data", node.data, conversation, "seen live"])
+        try browser.waitFor("the live message", "document.getElementById('messages').textContent.includes('seen live')")
+        // Own messages have edit and delete buttons; the member list shows ana.
+        #expect(try browser.evaluate("document.querySelectorAll('#messages button').length >= 2") as? Bool == true)
+        #expect(try browser.evaluate("document.getElementById('member-list').textContent.includes('ana (you)')") as? Bool == true)
+    }
+}

@@ -22,6 +22,7 @@ import NIOCore
 /// | `GET /api/conversations/:id/messages`, `POST` `{"text"}` | `log`, `send` |
 /// | `PATCH /api/conversations/:id/messages/:message` `{"text"}`, `DELETE` | `edit`, `delete` |
 /// | `GET /api/conversations/:id/members` | `members` |
+/// | `GET /api/conversations/:id/requests` | `requests` |
 /// | `GET /api/conversations/:id/audit[?format=csv]` | `audit` (CSV as a download) |
 public struct ChatHTTPServer: Sendable {
     /// Answers one control request (the daemon's, with its write gate).
@@ -97,6 +98,9 @@ public struct ChatHTTPServer: Sendable {
         }
         api.get("conversations/:id/members") { _, context in
             await self.answer(ControlCommand.members(conversation: try context.parameters.require("id")).request)
+        }
+        api.get("conversations/:id/requests") { _, context in
+            await self.answer(ControlCommand.requests(conversation: try context.parameters.require("id")).request)
         }
         api.get("conversations/:id/audit") { request, context in
             let csv = request.uri.queryParameters["format"] == "csv"

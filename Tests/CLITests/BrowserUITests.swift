@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +9,8 @@ import Testing
 
 /// Issue 17 (first part): the browser page in real Chromium (headless, driven over the DevTools
 /// protocol) against a real daemon: it shows the conversation and its messages, sends one, and
-/// shows one sent from the CLI without a reload. Every wait is bounded.
+/// shows one sent from the CLI without a reload; the admin shares a link, reads the audit trail,
+/// grants an access request; typing reaches another member's node. Every wait is bounded.
 @Suite(.serialized) struct BrowserUITests {
     /// The Chromium binary (`make deps` installs it).
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -119,7 +123,7 @@ import Testing
         }
     }
 
-    @Test func thePageShowsAndSendsMessagesInChromium() throws {
+    @Test func thePageShowsAndSendsMessagesInChromium() async throws {
         let root = try DaemonTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let node = try DaemonTests.Daemon(data: root + "/a", extra: ["--name", "ana"])
@@ -154,5 +158,53 @@ import Testing
         // Own messages have edit and delete buttons; the member list shows ana.
         #expect(try browser.evaluate("document.querySelectorAll('#messages button').length >= 2") as? Bool == true)
         #expect(try browser.evaluate("document.getElementById('member-list').textContent.includes('ana (you)')") as? Bool == true)
+
+        // The admin's share panel: a comment link made in the page is recorded in the log.
+        try browser.waitFor("the admin panel", "!document.getElementById('admin').hidden")
+        _ = try browser.evaluate("""
+            document.getElementById('share-permission').value = 'edit';
+            document.getElementById('share').requestSubmit(); true
+            """)
+        try browser.waitFor("the new link", "document.getElementById('share-link').value.startsWith('streamingchat://join?token=')")
+        let links = try DaemonTests.json(["link", "list", "--data", node.data, conversation])["links"] as? [[String: Any]] ?? []
+        #expect(links.contains { $0["permission"] as? String == "edit" })
+        // The audit trail in the page, filtered by action.
+        _ = try browser.evaluate("""
+            document.getElementById('audit-action').value = 'link_created';
+            document.getElementById('audit').requestSubmit(); true
+            """)
+        try browser.waitFor("the audit lines", "document.getElementById('audit-list').textContent.includes('link_created ana')")
+        #expect(try browser.evaluate("document.getElementById('audit-list').textContent.includes('message_sent')") as? Bool == false)
+
+        // Ben joins with view permission and asks for comment: the request shows in Ana's page,
+        // and its grant button gives it to him.
+        let ben = try DaemonTests.Daemon(data: root + "/b", extra: ["--name", "ben"])
+        defer { ben.kill() }
+        let viewLink = try DaemonTests.cli(["link", "create", "--data", node.data, conversation, "--permission", "view"])
+        try DaemonTests.cli(["join", "--data", ben.data, "--timeout", "10", viewLink])
+        try DaemonTests.cli(["request-access", "--data", ben.data, conversation, "--permission", "comment", "--note", "let me talk"])
+        try browser.waitFor("ben's request", "document.getElementById('request-list').textContent.includes('ben asks for comment')")
+        _ = try browser.evaluate("document.querySelector('#request-list button').click(); true")
+        _ = try DaemonTests.poll("ben's comment permission on his node", timeout: .seconds(15)) { () -> Bool? in
+            let members = try DaemonTests.json(["members", "--data", ben.data, conversation])["members"] as? [[String: Any]] ?? []
+            return members.contains { $0["isSelf"] as? Bool == true && $0["permission"] as? String == "comment" } ? true : nil
+        }
+
+        // Typing in the page reaches Ben's node ("ana is typing" in his chat state).
+        _ = try browser.evaluate("""
+            const input = document.getElementById('text'); input.value = 'typing…';
+            input.dispatchEvent(new Event('input')); true
+            """)
+        let benURL = try DaemonTests.cli(["ui", "--data", ben.data, conversation]).split(separator: "#")
+        let benKey = String(benURL[1].split(separator: "&")[0].dropFirst(4))
+        let deadline = ContinuousClock.now + .seconds(15)
+        var typing: [String] = []
+        while ContinuousClock.now < deadline {
+            let state = try await HTTPAPITests.call("GET", "\(benURL[0])api/conversations/\(conversation)/state", key: benKey)
+            typing = state.json["typing"] as? [String] ?? []
+            if typing == ["ana"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(typing == ["ana"])
     }
 }

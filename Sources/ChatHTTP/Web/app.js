@@ -106,6 +106,7 @@ function render(next) {
   $("text").disabled = !state.canSend;
   $("text").placeholder = state.canSend ? "Message" : (state.reason ?? "sending is disabled");
   renderMembers();
+  renderAdmin().catch((error) => notice(error.message));
 }
 
 function noteRow(note) {
@@ -142,6 +143,35 @@ function messageRow(message) {
   return row;
 }
 
+// The admin's panel: share links and invitations, access requests, the audit trail.
+async function renderAdmin() {
+  const admin = state.permission === "admin";
+  $("admin").hidden = !admin;
+  if (!admin) return;
+  const { requests } = await api("GET", "conversations/" + current + "/requests");
+  $("request-list").replaceChildren(...(requests.filter((request) => !request.granted).map((request) => {
+    const name = request.authorName ?? request.author.slice(0, 12);
+    const item = element("li", "", name + " asks for " + request.permission + (request.note ? ": “" + request.note + "”" : "") + " ");
+    const grant = element("button", "", "grant");
+    grant.onclick = () => act(() => api("POST", "command", { command: "grant", arguments: { conversation: current, member: request.author, permission: request.permission } }));
+    item.append(grant);
+    return item;
+  })));
+  if ($("request-list").children.length === 0) $("request-list").append(element("li", "", "none open"));
+}
+
+async function showAudit() {
+  const action = $("audit-action").value;
+  const query = { conversation: current };
+  if (action) query.actions = action;
+  const { entries } = await api("POST", "command", { command: "audit", arguments: query });
+  $("audit-list").replaceChildren(...entries.slice(-50).reverse().map((entry) => {
+    const who = entry.actorName ?? entry.actor.slice(0, 12);
+    const whom = entry.target ? " → " + (entry.targetName ?? entry.target.slice(0, 12)) : "";
+    return element("li", "", time(entry.at) + " " + entry.action + " " + who + whom + (entry.detail ? " " + entry.detail : ""));
+  }));
+}
+
 function renderMembers() {
   $("member-list").replaceChildren(...state.members.map((member) => {
     const item = element("li");
@@ -171,6 +201,8 @@ $("composer").onsubmit = async (event) => {
   await act(async () => {
     await api("POST", "conversations/" + current + "/messages", { text });
     $("text").value = "";
+    typingSent = 0;
+    api("POST", "command", { command: "publish", arguments: { conversation: current, kind: "typing", typing: "false" } }).catch(() => {});
   });
 };
 
@@ -183,6 +215,58 @@ $("create").onsubmit = async (event) => {
     $("create-title").value = "";
     open(conversation);
   });
+};
+
+$("share").onsubmit = async (event) => {
+  event.preventDefault();
+  const args = { conversation: current, permission: $("share-permission").value };
+  const invitee = $("share-invitee").value.trim();
+  if (invitee) args.invitee = invitee;
+  await act(async () => {
+    const link = await api("POST", "command", { command: "link_create", arguments: args });
+    $("share-link").value = link.url;
+    $("share-result").hidden = false;
+  });
+};
+
+$("copy-link").onclick = async () => {
+  $("share-link").select();
+  try {
+    await navigator.clipboard.writeText($("share-link").value);
+    notice("link copied");
+  } catch {
+    notice("select the link and copy it (the browser refused the clipboard)");
+  }
+};
+
+$("audit").onsubmit = (event) => {
+  event.preventDefault();
+  act(showAudit);
+};
+
+// The CSV download: fetched with the key, handed to the browser as a file.
+$("audit-csv").onclick = () => act(async () => {
+  const response = await fetch("/api/conversations/" + current + "/audit?format=csv", { headers: { "Authorization": "Bearer " + key } });
+  if (!response.ok) throw new Error((await response.json()).error?.message ?? response.statusText);
+  const link = element("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = "audit.csv";
+  link.click();
+  URL.revokeObjectURL(link.href);
+});
+
+for (const action of ["access_granted", "access_revoked", "permission_changed", "message_sent", "message_edited", "message_deleted",
+  "link_created", "link_revoked", "link_used", "access_requested", "invitation_accepted", "invitation_declined", "equivocation"]) {
+  $("audit-action").append(new Option(action, action));
+}
+
+// Typing: at most every 2 s while the composer has text, and a stop when it empties or sends.
+let typingSent = 0;
+$("text").oninput = () => {
+  const typing = $("text").value.trim() !== "";
+  if (typing && Date.now() - typingSent < 2000) return;
+  typingSent = typing ? Date.now() : 0;
+  api("POST", "command", { command: "publish", arguments: { conversation: current, kind: "typing", typing: String(typing) } }).catch(() => {});
 };
 
 $("newest").onclick = () => {

@@ -2,6 +2,7 @@ import ChatCore
 import ChatNode
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 
@@ -24,6 +25,7 @@ import NIOCore
 /// | `GET /api/conversations/:id/members` | `members` |
 /// | `GET /api/conversations/:id/requests` | `requests` |
 /// | `GET /api/conversations/:id/audit[?format=csv]` | `audit` (CSV as a download) |
+/// | `GET /api/conversations/:id/events?key=…[&since=ms]` (WebSocket) | the event stream (see ``ChatEvents``) |
 public struct ChatHTTPServer: Sendable {
     /// Answers one control request (the daemon's, with its write gate).
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
@@ -46,7 +48,8 @@ public struct ChatHTTPServer: Sendable {
         var logger = Logger(label: "streamingchat.http")
         logger.logLevel = .warning
         let app = Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "streamingchat"),
+            router: router(), server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter()),
+            configuration: .init(address: .hostname(host, port: port), serverName: "streamingchat"),
             onServerRunning: { channel in await running(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.run()
     }
@@ -116,6 +119,85 @@ public struct ChatHTTPServer: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         return router
+    }
+
+    /// The WebSocket routes: a conversation's event stream. Browsers cannot set headers on a
+    /// WebSocket, so the key may come as `?key=` (or as the usual bearer header).
+    func webSocketRouter() -> Router<BasicWebSocketRequestContext> {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.ws("api/conversations/:id/events", shouldUpgrade: { [key] request, _ in
+            let given = request.uri.queryParameters["key"].map(String.init)
+                ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            guard let given, KeyCheck<BasicWebSocketRequestContext>.equal(Array(given.utf8), Array(key.utf8)) else {
+                return .dontUpgrade
+            }
+            return .upgrade([:])
+        }) { inbound, outbound, context in
+            let conversation = context.requestContext.parameters.get("id") ?? ""
+            let since = context.request.uri.queryParameters["since"].flatMap { UInt64(String($0)) }
+            try await self.stream(conversation, since: since, inbound: inbound, outbound: outbound)
+        }
+        return router
+    }
+
+    /// One client's event stream: the whole state first (and, with `since`, every message posted
+    /// after that time again as `message_received`), then events as the node changes; client
+    /// events are carried out as the CLI's commands, and a refused one comes back as `error`.
+    func stream(_ conversation: String, since: UInt64?, inbound: WebSocketInboundStream,
+                outbound: WebSocketOutboundWriter) async throws {
+        func send(_ value: JSONValue) async throws { try await outbound.write(.text((try? value.jsonString(pretty: false)) ?? "null")) }
+        func error(_ code: String, _ message: String) -> JSONValue {
+            ["type": "error", "code": .string(code), "message": .string(message)]
+        }
+        let first = await handle(ControlRequest(command: "chat-state", arguments: ["conversation": conversation]))
+        guard first.ok, let value = first.result, let opening = try? value.decoded(as: ChatState.self) else {
+            try await send(error(first.error?.code ?? "internal_error", first.error?.message ?? "no chat state"))
+            return
+        }
+        try await send(["type": "state", "revision": .int(Int(clamping: opening.revision)), "state": value])
+        if let since {
+            for message in opening.messages where message.postedAt > since {
+                try await send(["type": "message_received", "revision": .int(Int(clamping: opening.revision)),
+                                "message": (try? JSONValue(encoding: message)) ?? .null])
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var state = opening
+                while !Task.isCancelled {
+                    let next = await self.handle(ControlRequest(command: "chat-state", arguments: [
+                        "conversation": conversation, "after": String(state.revision), "wait": "10000"]))
+                    guard next.ok, let decoded = try? next.result?.decoded(as: ChatState.self) else {
+                        try await send(error(next.error?.code ?? "internal_error", next.error?.message ?? "no chat state"))
+                        try await Task.sleep(for: .seconds(1))
+                        continue
+                    }
+                    for event in ChatEvents.between(state, decoded) { try await send(event) }
+                    state = decoded
+                }
+            }
+            group.addTask {
+                for try await message in inbound.messages(maxSize: 64 << 10) {
+                    guard case .text(let text) = message,
+                          let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                        try await send(error("invalid_argument", "a client event is a JSON object with a type"))
+                        continue
+                    }
+                    switch ChatEvents.request(for: object, conversation: conversation) {
+                    case .success(let request):
+                        let response = await self.handle(request)
+                        if !response.ok {
+                            try await send(error(response.error?.code ?? "internal_error", response.error?.message ?? "refused"))
+                        }
+                    case .failure(let refusal):
+                        try await send(error("invalid_argument", refusal.message))
+                    }
+                }
+            }
+            // The client closed (or a write failed): stop following the node.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Answers a control request as HTTP.

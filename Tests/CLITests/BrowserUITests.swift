@@ -206,5 +206,34 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(typing == ["ana"])
+
+        // The WebSocket event stream, opened by page script as an app would: the state first,
+        // then events in the plan's names; client events act like the CLI's commands.
+        _ = try browser.evaluate("""
+            window.streamed = [];
+            const key = sessionStorage.getItem('streamingchat-key');
+            window.stream = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?key=' + key);
+            window.stream.onmessage = (event) => window.streamed.push(JSON.parse(event.data));
+            window.refused = 'pending';
+            const wrong = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?key=0');
+            wrong.onopen = () => { window.refused = false; };
+            wrong.onerror = () => { window.refused = true; };
+            true
+            """)
+        try browser.waitFor("the opening state", "window.streamed.some((e) => e.type === 'state' && e.state.title === 'Browser room')")
+        try browser.waitFor("the wrong key refused", "window.refused === true")
+        try DaemonTests.cli(["send", "--data", ben.data, conversation, "streamed to apps"])
+        try browser.waitFor("message_received", "window.streamed.some((e) => e.type === 'message_received' && e.message.text === 'streamed to apps')")
+        _ = try browser.evaluate("""
+            window.stream.send(JSON.stringify({ type: 'send_message', text: 'sent over the socket' }));
+            window.stream.send(JSON.stringify({ type: 'dance' })); true
+            """)
+        try browser.waitFor("the unknown event refused", "window.streamed.some((e) => e.type === 'error' && e.message.includes('unknown event type dance'))")
+        _ = try DaemonTests.poll("the socket's message in Ben's log", timeout: .seconds(15)) { () -> Bool? in
+            let messages = try DaemonTests.json(["log", "--data", ben.data, conversation])["messages"] as? [[String: Any]] ?? []
+            return messages.contains { $0["text"] as? String == "sent over the socket" } ? true : nil
+        }
+        try DaemonTests.cli(["revoke", "--data", node.data, conversation, "ben"])
+        try browser.waitFor("user_left", "window.streamed.some((e) => e.type === 'user_left' && e.name === 'ben')")
     }
 }

@@ -25,7 +25,7 @@ import NIOCore
 /// | `GET /api/conversations/:id/members` | `members` |
 /// | `GET /api/conversations/:id/requests` | `requests` |
 /// | `GET /api/conversations/:id/audit[?format=csv]` | `audit` (CSV as a download) |
-/// | `GET /api/conversations/:id/events?key=…[&since=ms]` (WebSocket) | the event stream (see ``ChatEvents``) |
+/// | `GET /api/conversations/:id/events?key=…[&since=ms][&revision=r]` (WebSocket) | the event stream (see ``ChatEvents``) |
 public struct ChatHTTPServer: Sendable {
     /// Answers one control request (the daemon's, with its write gate).
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
@@ -135,7 +135,8 @@ public struct ChatHTTPServer: Sendable {
         }) { inbound, outbound, context in
             let conversation = context.requestContext.parameters.get("id") ?? ""
             let since = context.request.uri.queryParameters["since"].flatMap { UInt64(String($0)) }
-            try await self.stream(conversation, since: since, inbound: inbound, outbound: outbound)
+            let revision = context.request.uri.queryParameters["revision"].flatMap { UInt64(String($0)) }
+            try await self.stream(conversation, since: since, revision: revision, inbound: inbound, outbound: outbound)
         }
         return router
     }
@@ -143,7 +144,7 @@ public struct ChatHTTPServer: Sendable {
     /// One client's event stream: the whole state first (and, with `since`, every message posted
     /// after that time again as `message_received`), then events as the node changes; client
     /// events are carried out as the CLI's commands, and a refused one comes back as `error`.
-    func stream(_ conversation: String, since: UInt64?, inbound: WebSocketInboundStream,
+    func stream(_ conversation: String, since: UInt64?, revision: UInt64?, inbound: WebSocketInboundStream,
                 outbound: WebSocketOutboundWriter) async throws {
         func send(_ value: JSONValue) async throws { try await outbound.write(.text((try? value.jsonString(pretty: false)) ?? "null")) }
         func error(_ code: String, _ message: String) -> JSONValue {
@@ -155,6 +156,12 @@ public struct ChatHTTPServer: Sendable {
             return
         }
         try await send(["type": "state", "revision": .int(Int(clamping: opening.revision)), "state": value])
+        // A client resuming from another revision missed events this stream cannot replay one by
+        // one: it is told to take the state above as the truth.
+        if let revision, revision != opening.revision {
+            try await send(["type": "sync_required", "revision": .int(Int(clamping: opening.revision)),
+                            "since": .int(Int(clamping: revision))])
+        }
         if let since {
             for message in opening.messages where message.postedAt > since {
                 try await send(["type": "message_received", "revision": .int(Int(clamping: opening.revision)),

@@ -214,6 +214,9 @@ import Testing
             const key = sessionStorage.getItem('streamingchat-key');
             window.stream = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?key=' + key);
             window.stream.onmessage = (event) => window.streamed.push(JSON.parse(event.data));
+            window.resumed = [];
+            const resumed = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?revision=1&key=' + key);
+            resumed.onmessage = (event) => window.resumed.push(JSON.parse(event.data));
             window.refused = 'pending';
             const wrong = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?key=0');
             wrong.onopen = () => { window.refused = false; };
@@ -222,8 +225,20 @@ import Testing
             """)
         try browser.waitFor("the opening state", "window.streamed.some((e) => e.type === 'state' && e.state.title === 'Browser room')")
         try browser.waitFor("the wrong key refused", "window.refused === true")
+        try browser.waitFor("sync_required on a stale revision", "window.resumed.some((e) => e.type === 'sync_required')")
         try DaemonTests.cli(["send", "--data", ben.data, conversation, "streamed to apps"])
         try browser.waitFor("message_received", "window.streamed.some((e) => e.type === 'message_received' && e.message.text === 'streamed to apps')")
+        // Ben's message is now the last in view: the page publishes it as Ana's cursor, and Ben's
+        // node sees where Ana reads.
+        var cursors: [[String: Any]] = []
+        let cursorDeadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < cursorDeadline {
+            let state = try await HTTPAPITests.call("GET", "\(benURL[0])api/conversations/\(conversation)/state", key: benKey)
+            cursors = state.json["cursors"] as? [[String: Any]] ?? []
+            if cursors.contains(where: { $0["name"] as? String == "ana" }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(cursors.contains { $0["name"] as? String == "ana" })
         _ = try browser.evaluate("""
             window.stream.send(JSON.stringify({ type: 'send_message', text: 'sent over the socket' }));
             window.stream.send(JSON.stringify({ type: 'dance' })); true

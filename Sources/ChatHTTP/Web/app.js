@@ -68,6 +68,7 @@ function open(id) {
   $("messages").replaceChildren();
   loadConversations();
   follow(++poll);
+  announce();
 }
 
 // Long polls chat-state: each answers as soon as the node changes.
@@ -100,6 +101,7 @@ function render(next) {
   }
   rows.push(...notes.map(noteRow));
   list.replaceChildren(...rows);
+  publishFocus();
   if (atBottom) list.scrollTop = list.scrollHeight;
   $("newest").hidden = atBottom;
   $("typing").textContent = state.typing.length === 0 ? "" : state.typing.length === 1 ? state.typing[0] + " is typing…" : state.typing.join(" and ") + " are typing…";
@@ -117,6 +119,7 @@ function noteRow(note) {
 
 function messageRow(message) {
   const row = element("li");
+  row.dataset.id = message.id;
   const author = element("span", "author", message.authorName ?? message.author.slice(0, 11));
   author.style.color = state.colors[message.author] ?? "#444";
   row.append(element("span", "time", time(message.postedAt)), author);
@@ -126,6 +129,8 @@ function messageRow(message) {
   }
   row.append(element("span", "", message.text));
   if (message.edited) row.append(element("span", "meta", " (edited)"));
+  const readers = state.cursors.filter((cursor) => cursor.message === message.id).map((cursor) => cursor.name);
+  if (readers.length > 0) row.append(element("span", "readers", " ◂ " + readers.join(", ")));
   const mine = message.author === state.me;
   if (mine && state.canSend) {
     const edit = element("button", "", "edit");
@@ -269,6 +274,36 @@ $("text").oninput = () => {
   api("POST", "command", { command: "publish", arguments: { conversation: current, kind: "typing", typing: String(typing) } }).catch(() => {});
 };
 
+// Presence: online while the page is open (a heartbeat every 30 s keeps it), away when hidden.
+function announce() {
+  if (!current) return;
+  // Peers that connected since hear the cursor again too.
+  publishedFocus = null;
+  publishFocus();
+  const status = document.hidden ? "away" : "online";
+  api("POST", "command", { command: "publish", arguments: { conversation: current, kind: "presence", status, lastActiveAt: String(Date.now()) } }).catch(() => {});
+}
+setInterval(announce, 30000);
+document.addEventListener("visibilitychange", announce);
+
+// The cursor: the last message in view, published when it changes (at most twice a second).
+let publishedFocus = null;
+let focusTimer = null;
+function publishFocus() {
+  if (!current || focusTimer) return;
+  focusTimer = setTimeout(() => {
+    focusTimer = null;
+    const list = $("messages");
+    const bottom = list.getBoundingClientRect().bottom;
+    const visible = [...list.querySelectorAll("li[data-id]")].filter((row) => row.getBoundingClientRect().top < bottom);
+    const focus = visible.length > 0 ? visible[visible.length - 1].dataset.id : null;
+    if (!focus || focus === publishedFocus) return;
+    publishedFocus = focus;
+    api("POST", "command", { command: "publish", arguments: { conversation: current, kind: "cursor", message: focus,
+      scrollTop: String(Math.round(list.scrollTop)), scrollHeight: String(list.scrollHeight), viewportHeight: String(list.clientHeight) } }).catch(() => {});
+  }, 500);
+}
+
 $("newest").onclick = () => {
   $("messages").scrollTop = $("messages").scrollHeight;
   $("newest").hidden = true;
@@ -276,6 +311,7 @@ $("newest").onclick = () => {
 $("messages").onscroll = () => {
   const list = $("messages");
   $("newest").hidden = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  publishFocus();
 };
 
 if (!key) {

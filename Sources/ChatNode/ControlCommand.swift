@@ -273,8 +273,8 @@ public enum ControlCommandError: Error, Sendable, Hashable, CustomStringConverti
     }
 }
 
-/// Typed access to a request's string arguments.
-private struct Arguments {
+/// Typed access to a request's string arguments (the chat's commands use it too).
+struct Arguments {
     var values: [String: String]
 
     func optional(_ name: String) -> String? { values[name] }

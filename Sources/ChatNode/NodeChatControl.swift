@@ -36,7 +36,7 @@ public enum NodeChatControl {
             switch request.command {
             case "chat-state":
                 if let after = request.arguments["after"] {
-                    guard let revision = UInt64(after) else { throw ChatControlError.invalid("after must be a revision number") }
+                    guard let revision = UInt64(after) else { throw ControlCommandError.invalidArgument("after must be a revision number") }
                     let wait = min(UInt64(request.arguments["wait"] ?? "") ?? 5_000, maximumWaitMilliseconds)
                     _ = await node.changes.wait(after: revision, timeout: .milliseconds(wait), clock: node.configuration.clock)
                 }
@@ -46,8 +46,8 @@ public enum NodeChatControl {
             }
         } catch let error as NodeCommandError {
             return .failure(code: error.code, message: error.description)
-        } catch let error as ChatControlError {
-            return .failure(code: error.code, message: error.message)
+        } catch let error as ControlCommandError {
+            return .failure(code: error.code, message: error.description)
         } catch {
             return .failure(code: ControlErrorBody.Code.internalError, message: "\(error)")
         }
@@ -58,7 +58,7 @@ public enum NodeChatControl {
     static func state(_ arguments: [String: String], node: Node) async throws -> ChatState {
         // Read first: a change while the state is gathered makes the next long poll answer at once.
         let revision = node.changes.revision
-        let conversation = try await node.resolve(try required("conversation", in: arguments))
+        let conversation = try await node.resolve(try Arguments(values: arguments).required("conversation"))
         let rules = try await node.replica(conversation).conversation
         let document = rules.document
         let members = try await node.members(conversation)
@@ -132,33 +132,34 @@ public enum NodeChatControl {
     // MARK: - publish
 
     static func publish(_ arguments: [String: String], node: Node) async throws -> JSONValue {
-        let conversation = try await node.resolve(try required("conversation", in: arguments))
-        let kind = try required("kind", in: arguments)
+        let fields = Arguments(values: arguments)
+        let conversation = try await node.resolve(try fields.required("conversation"))
+        let kind = try fields.required("kind")
         let payload: EphemeralPayload
         switch kind {
         case "typing":
             let message = try await messageID(arguments["message"], in: conversation, node: node)
-            payload = .typing(Typing(isTyping: try flag("typing", in: arguments), message: message))
+            payload = .typing(Typing(isTyping: try fields.flag("typing"), message: message))
         case "cursor":
             let message = try await messageID(arguments["message"], in: conversation, node: node)
-            payload = .cursor(Cursor(scrollTop: try number("scrollTop", in: arguments),
-                                     scrollHeight: try number("scrollHeight", in: arguments),
-                                     viewportHeight: try number("viewportHeight", in: arguments),
+            payload = .cursor(Cursor(scrollTop: try fields.number("scrollTop", as: UInt32.self) ?? 0,
+                                     scrollHeight: try fields.number("scrollHeight", as: UInt32.self) ?? 0,
+                                     viewportHeight: try fields.number("viewportHeight", as: UInt32.self) ?? 0,
                                      focusedMessage: message))
         case "presence":
             let name = arguments["status"] ?? "online"
             guard let status = PresenceStatus.allCases.first(where: { $0.description == name }) else {
-                throw ChatControlError.invalid("status must be online, away, dnd or offline, not \(name)")
+                throw ControlCommandError.invalidArgument("status must be online, away, dnd or offline, not \(name)")
             }
             let text = arguments["text"].flatMap { $0.isEmpty ? nil : $0 }
             let emoji = arguments["emoji"].flatMap { $0.isEmpty ? nil : $0 }
             guard (text?.utf8.count ?? 0) <= 256, (emoji?.utf8.count ?? 0) <= 256 else {
-                throw ChatControlError.invalid("a custom status and its emoji are at most 256 bytes each")
+                throw ControlCommandError.invalidArgument("a custom status and its emoji are at most 256 bytes each")
             }
             var lastActive = node.configuration.wallClock()
             if let text = arguments["lastActiveAt"] {
                 guard let value = UInt64(text) else {
-                    throw ChatControlError.invalid("lastActiveAt must be ms since the epoch, not \(text)")
+                    throw ControlCommandError.invalidArgument("lastActiveAt must be ms since the epoch, not \(text)")
                 }
                 lastActive = value
             }
@@ -166,7 +167,7 @@ public enum NodeChatControl {
         case "heartbeat":
             payload = .heartbeat
         default:
-            throw ChatControlError.invalid("kind must be typing, cursor, presence or heartbeat, not \(kind)")
+            throw ControlCommandError.invalidArgument("kind must be typing, cursor, presence or heartbeat, not \(kind)")
         }
         try await node.publish(payload, in: conversation)
         return ["conversation": .string(conversation.hex), "kind": .string(kind)]
@@ -175,45 +176,6 @@ public enum NodeChatControl {
     private static func messageID(_ text: String?, in conversation: ConversationID, node: Node) async throws -> OpID? {
         guard let text, !text.isEmpty else { return nil }
         return try MessageReference.resolve(text, in: try await node.replica(conversation).document)
-    }
-
-    private static func required(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> String {
-        guard let value = arguments[name] else { throw .missing(name) }
-        return value
-    }
-
-    private static func flag(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> Bool {
-        switch arguments[name] {
-        case "true": true
-        case "false", nil: false
-        case let other?: throw .invalid("\(name) must be true or false, not \(other)")
-        }
-    }
-
-    private static func number(_ name: String, in arguments: [String: String]) throws(ChatControlError) -> UInt32 {
-        guard let text = arguments[name] else { return 0 }
-        guard let value = UInt32(text) else { throw .invalid("\(name) must be a whole number in range, not \(text)") }
-        return value
-    }
-}
-
-/// A chat control request the node could not start on.
-enum ChatControlError: Error, Sendable, Hashable {
-    case missing(String)
-    case invalid(String)
-
-    var code: String {
-        switch self {
-        case .missing: "missing_argument"
-        case .invalid: "invalid_argument"
-        }
-    }
-
-    var message: String {
-        switch self {
-        case .missing(let name): "the request needs the argument \(name)"
-        case .invalid(let reason): reason
-        }
     }
 }
 

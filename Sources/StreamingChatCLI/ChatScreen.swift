@@ -400,6 +400,8 @@ struct ChatScreen: Sendable {
     /// The message whose last row is the last one in view (the reader's focus); nil when none.
     var focusedMessage: String? {
         guard !showMembers || size.width >= Self.memberPanelMinimumWidth else { return nil }
+        // Following the newest (the usual case, asked on every tick): no layout needed.
+        guard scrollback > 0 else { return state?.messages.last?.id }
         let layout = messageLayout(width: messageWidth(size.width))
         let bottom = layout.count - 1 - effectiveScrollback(rows: layout.count)
         guard bottom >= 0 else { return nil }

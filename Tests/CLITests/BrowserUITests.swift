@@ -130,10 +130,7 @@ import Testing
         defer { node.kill() }
         let conversation = try DaemonTests.cli(["create", "--data", node.data, "Browser room"])
         try DaemonTests.cli(["send", "--data", node.data, conversation, "hello from the terminal"])
-        _ = try DaemonTests.poll("the HTTP address") { () -> Bool? in
-            FileManager.default.fileExists(atPath: node.data + "/http.address") ? true : nil
-        }
-        let url = try DaemonTests.cli(["ui", "--data", node.data, conversation])
+        let url = try HTTPAPITests.ui(node, conversation).url
 
         let browser = try Browser(profile: root + "/chromium")
         defer { browser.stop() }
@@ -195,12 +192,11 @@ import Testing
             const input = document.getElementById('text'); input.value = 'typing…';
             input.dispatchEvent(new Event('input')); true
             """)
-        let benURL = try DaemonTests.cli(["ui", "--data", ben.data, conversation]).split(separator: "#")
-        let benKey = String(benURL[1].split(separator: "&")[0].dropFirst(4))
+        let (_, benBase, benKey) = try HTTPAPITests.ui(ben, conversation)
         let deadline = ContinuousClock.now + .seconds(15)
         var typing: [String] = []
         while ContinuousClock.now < deadline {
-            let state = try await HTTPAPITests.call("GET", "\(benURL[0])api/conversations/\(conversation)/state", key: benKey)
+            let state = try await HTTPAPITests.call("GET", "\(benBase)api/conversations/\(conversation)/state", key: benKey)
             typing = state.json["typing"] as? [String] ?? []
             if typing == ["ana"] { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -233,7 +229,7 @@ import Testing
         var cursors: [[String: Any]] = []
         let cursorDeadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < cursorDeadline {
-            let state = try await HTTPAPITests.call("GET", "\(benURL[0])api/conversations/\(conversation)/state", key: benKey)
+            let state = try await HTTPAPITests.call("GET", "\(benBase)api/conversations/\(conversation)/state", key: benKey)
             cursors = state.json["cursors"] as? [[String: Any]] ?? []
             if cursors.contains(where: { $0["name"] as? String == "ana" }) { break }
             try await Task.sleep(for: .milliseconds(100))

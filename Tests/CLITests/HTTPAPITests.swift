@@ -28,25 +28,28 @@ import Testing
         return Reply(status: http.statusCode, headers: headers, body: data)
     }
 
+    /// What `streamingchat ui` prints for `node` (once its HTTP API listens): the whole URL, the
+    /// base address and the key.
+    static func ui(_ node: DaemonTests.Daemon, _ conversation: String? = nil) throws -> (url: String, base: String, key: String) {
+        _ = try DaemonTests.poll("the HTTP address") { () -> Bool? in
+            FileManager.default.fileExists(atPath: node.data + "/http.address") ? true : nil
+        }
+        let url = try DaemonTests.cli(["ui", "--data", node.data] + (conversation.map { [$0] } ?? []))
+        let parts = url.split(separator: "#", maxSplits: 1).map(String.init)
+        let key = parts.count == 2 ? parts[1].split(separator: "&").first { $0.hasPrefix("key=") }?.dropFirst(4) : nil
+        return (url, parts[0], key.map(String.init) ?? "")
+    }
+
     @Test func theAPIDrivesANodeBehindItsKey() async throws {
         let root = try DaemonTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let node = try DaemonTests.Daemon(data: root + "/a", extra: ["--name", "ana"])
         defer { node.kill() }
         let conversation = try DaemonTests.cli(["create", "--data", node.data, "Team"])
-        _ = try DaemonTests.poll("the HTTP address") { () -> Bool? in
-            FileManager.default.fileExists(atPath: node.data + "/http.address") ? true : nil
-        }
-        let url = try DaemonTests.cli(["ui", "--data", node.data, "team"])
-        let parts = url.split(separator: "#", maxSplits: 1)
-        let base = String(parts[0])
+        let (url, base, key) = try Self.ui(node, "team")
         #expect(base.hasPrefix("http://127.0.0.1:"), "\(url)")
-        let fragment = Dictionary(uniqueKeysWithValues: String(parts[1]).split(separator: "&").map { pair in
-            let halves = pair.split(separator: "=", maxSplits: 1)
-            return (String(halves[0]), String(halves[1]))
-        })
-        let key = try #require(fragment["key"])
-        #expect(fragment["conversation"] == conversation)
+        #expect(key.count == 64)
+        #expect(url.hasSuffix("&conversation=" + conversation), "\(url)")
         // The key file is the owner's alone.
         let attributes = try FileManager.default.attributesOfItem(atPath: node.data + "/http.key")
         #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)

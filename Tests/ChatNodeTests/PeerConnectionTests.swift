@@ -147,12 +147,18 @@ import Testing
     /// A dial cancelled while it connects (a join abandoned mid-dial) closes its connection
     /// properly: NIO traps on a connection wrapper dropped unclosed, which crashed a node.
     @Test func dialsCancelledWhileConnectingCloseCleanly() async throws {
-        let server = try await PeerConnection.listen(host: "127.0.0.1", port: 0)
+        // Accepted connections are held until taken, as the node holds them: one NIO wrapped but
+        // the listener's loop never yielded (it is cancelled at the end) is closed, not dropped.
+        let accepted = AcceptedConnections()
+        let server = try await PeerConnection.listen(host: "127.0.0.1", port: 0, accepted: accepted)
         let port = try #require(server.channel.localAddress?.port)
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await server.executeThenClose { connections in
-                    for try await connection in connections { try? await connection.executeThenClose { _, _ in } }
+                    for try await connection in connections {
+                        accepted.take(connection)
+                        try? await connection.executeThenClose { _, _ in }
+                    }
                 }
             }
             var cancelled = 0
@@ -168,5 +174,6 @@ import Testing
             #expect(cancelled > 0)
             group.cancelAll()
         }
+        await accepted.closeRemaining()
     }
 }

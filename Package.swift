@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "ChatHTTP",
             dependencies: [
-                "ChatCore", "ChatNode",
+                "ChatCore", "ChatNode", "ChatCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

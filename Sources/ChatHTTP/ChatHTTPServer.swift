@@ -10,12 +10,16 @@ import NIOCore
 /// behind an access secret, plus the static page that drives them (no build step, nothing
 /// loaded from outside).
 ///
-/// Every `/api/…` request carries the secret as `Authorization: Bearer <key>`; anything else is
-/// answered `401 unauthorized`. Errors carry the
+/// Every `/api/…` request carries the secret, as `Authorization: Bearer <key>` (apps) or as the
+/// session cookie a one-time login sets (the page; see ``AccessKey``); anything else is answered
+/// `401 unauthorized`. A cookie is accepted only from the node's own origin: a request that
+/// changes something, and every WebSocket, must come with an `Origin` naming this server.
+/// Errors carry the
 /// CLI's codes: `{"ok":false,"error":{"code","message"}}` with a matching HTTP status.
 ///
 /// | method and path | command |
 /// |---|---|
+/// | `GET /login?code=…[&conversation=…]` | redeems a one-time login code: sets the session cookie, redirects to the page |
 /// | `POST /api/command` | any control request, `{"command","arguments"}` (the control socket's format) |
 /// | `GET /api/status` | `status` |
 /// | `GET /api/conversations`, `POST` `{"title","public"}` | `conversations`, `create` |
@@ -24,20 +28,25 @@ import NIOCore
 /// | `PATCH /api/conversations/:id/messages/:message` `{"text"}`, `DELETE` | `edit`, `delete` |
 /// | `GET /api/conversations/:id/members` | `members` |
 /// | `GET /api/conversations/:id/requests` | `requests` |
-/// | `GET /api/conversations/:id/audit[?format=csv]` | `audit` (CSV as a download) |
+/// | `GET /api/conversations/:id/audit[?format=csv][&user=&actions=&since=&until=]` | `audit` (CSV as a download) |
 /// | `GET /api/conversations/:id/events?key=…[&since=ms][&revision=r]` (WebSocket) | the event stream (see ``ChatEvents``) |
 public struct ChatHTTPServer: Sendable {
     /// Answers one control request (the daemon's, with its write gate).
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
 
-    let key: String
+    let access: AccessKey
     let handle: Handler
+    let logins = LoginCodes()
+    /// Unix seconds now (login codes expire).
+    let now: @Sendable () -> UInt64
 
     /// The largest request body read.
     static let maxBodyBytes = 1 << 20
 
-    public init(key: String, handle: @escaping Handler) {
-        self.key = key
+    public init(key: String, now: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970) },
+                handle: @escaping Handler) {
+        self.access = AccessKey(key)
+        self.now = now
         self.handle = handle
     }
 
@@ -61,7 +70,8 @@ public struct ChatHTTPServer: Sendable {
                              ("/style.css", "text/css")] {
             router.get(RouterPath(path)) { _, _ in Self.asset(path == "/" ? "index.html" : String(path.dropFirst()), type: type) }
         }
-        let api = router.group("api").add(middleware: KeyCheck(key: key))
+        router.get("login") { request, _ in self.login(request) }
+        let api = router.group("api").add(middleware: KeyCheck(access: access))
         api.post("command") { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: Self.maxBodyBytes)
@@ -107,9 +117,12 @@ public struct ChatHTTPServer: Sendable {
         }
         api.get("conversations/:id/audit") { request, context in
             let csv = request.uri.queryParameters["format"] == "csv"
-            let command = ControlCommand.audit(conversation: try context.parameters.require("id"),
-                                               query: ControlCommand.AuditQuery(csv: csv))
-            let response = await self.handle(command.request)
+            // The same filters as `audit`: user, actions (comma-separated), since, until (ms).
+            var arguments = ["conversation": try context.parameters.require("id"), "format": csv ? "csv" : "json"]
+            for name in ["user", "actions", "since", "until"] {
+                arguments[name] = request.uri.queryParameters[Substring(name)].map(String.init)
+            }
+            let response = await self.handle(ControlRequest(command: "audit", arguments: arguments))
             guard csv, response.ok, case .object(let object)? = response.result, case .string(let text)? = object["csv"] else {
                 return Self.response(response)
             }
@@ -125,10 +138,10 @@ public struct ChatHTTPServer: Sendable {
     /// WebSocket, so the key may come as `?key=` (or as the usual bearer header).
     func webSocketRouter() -> Router<BasicWebSocketRequestContext> {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        router.ws("api/conversations/:id/events", shouldUpgrade: { [key] request, _ in
-            let given = request.uri.queryParameters["key"].map(String.init)
-                ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-            guard let given, KeyCheck<BasicWebSocketRequestContext>.equal(Array(given.utf8), Array(key.utf8)) else {
+        router.ws("api/conversations/:id/events", shouldUpgrade: { [access] request, _ in
+            // A browser always names the page's origin: a page elsewhere cannot ride the cookie.
+            guard KeyCheck<BasicWebSocketRequestContext>.isSameOrigin(request),
+                  KeyCheck<BasicWebSocketRequestContext>.isAuthorized(request, access: access, keyInQuery: true) else {
                 return .dontUpgrade
             }
             return .upgrade([:])
@@ -207,6 +220,24 @@ public struct ChatHTTPServer: Sendable {
         }
     }
 
+    /// `GET /login?code=…`: a good, unused, unexpired code sets the session cookie and sends the
+    /// browser to the page (with the conversation to open, if named); anything else is a 401.
+    func login(_ request: Request) -> Response {
+        let code = request.uri.queryParameters["code"].map(String.init) ?? ""
+        let now = now()
+        guard let nonce = access.nonce(ofLoginCode: code, now: now), logins.redeem(nonce, now: now) else {
+            return Self.failure(.unauthorized, code: "unauthorized",
+                                "this login address was used already or has expired: run streamingchat ui for a new one")
+        }
+        let conversation = request.uri.queryParameters["conversation"].map(String.init).flatMap { Hex.decode($0) }
+        var headers = HTTPFields()
+        headers[.location] = "/" + (conversation.map { "#conversation=" + Hex.encode($0) } ?? "")
+        headers[.cacheControl] = "no-store"
+        var response = Response(status: .seeOther, headers: headers)
+        response.setCookie(Cookie(name: AccessKey.cookieName, value: access.sessionValue, path: "/", httpOnly: true, sameSite: .strict))
+        return response
+    }
+
     /// Answers a control request as HTTP.
     func answer(_ request: ControlRequest) async -> Response {
         Self.response(await handle(request))
@@ -268,24 +299,45 @@ public struct ChatHTTPServer: Sendable {
     }
 }
 
-/// Lets through only requests that carry the node's access key (compared in constant time).
+/// Lets through only requests that carry the node's key as a bearer token, or its session
+/// cookie from the node's own origin (compared in constant time).
 struct KeyCheck<Context: RequestContext>: RouterMiddleware {
-    let key: String
+    let access: AccessKey
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let given, Self.equal(Array(given.utf8), Array(key.utf8)) else {
+        guard Self.isAuthorized(request, access: access, keyInQuery: false) else {
             return ChatHTTPServer.failure(.unauthorized, code: "unauthorized",
-                                          "this API needs the node's key: streamingchat ui prints the address with it")
+                                          "this API needs the node's key: streamingchat ui prints an address that logs in")
+        }
+        // A cookie rides along with any request the browser makes, so a write authorised by it
+        // must come from this origin (SameSite=Strict says the same; this does not rely on it).
+        if bearer(request) == nil, ![.get, .head].contains(request.method), !Self.isSameOrigin(request, required: true) {
+            return ChatHTTPServer.failure(.forbidden, code: "forbidden_origin", "a write with the session cookie must come from this page")
         }
         return try await next(request, context)
     }
 
-    /// Equal in time that depends only on the lengths.
-    static func equal(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-        return difference == 0
+    /// True when the request carries the key (as a bearer token, or with `keyInQuery` as `?key=`)
+    /// or the session cookie.
+    static func isAuthorized(_ request: Request, access: AccessKey, keyInQuery: Bool) -> Bool {
+        let key = Array(access.key.utf8)
+        if let given = bearer(request) ?? (keyInQuery ? request.uri.queryParameters["key"].map(String.init) : nil) {
+            return constantTimeEqual(Array(given.utf8), key)
+        }
+        guard let cookie = request.cookies[AccessKey.cookieName]?.value else { return false }
+        return constantTimeEqual(Array(cookie.utf8), Array(access.sessionValue.utf8))
     }
+
+    /// True when the request's `Origin` names this server (its `Host`), or there is none and one
+    /// is not `required` (apps other than browsers send none).
+    static func isSameOrigin(_ request: Request, required: Bool = false) -> Bool {
+        guard let origin = request.headers[.origin] else { return !required }
+        guard let host = request.head.authority else { return false }
+        return origin == "http://" + host
+    }
+}
+
+/// The bearer token of a request, if any.
+private func bearer(_ request: Request) -> String? {
+    request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
 }

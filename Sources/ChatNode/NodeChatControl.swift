@@ -86,9 +86,11 @@ public enum NodeChatControl {
 
         let rows = members.map { member -> ChatState.Member in
             let replica = replicas[member.key]
+            let color = colors[member.key] ?? "#888888"
             return ChatState.Member(key: member.key, name: member.name ?? "User \(replica.map { "\($0)" } ?? member.key)",
                                     permission: member.permission, status: member.status, customStatus: member.customStatus,
-                                    color: colors[member.key] ?? "#888888", isSelf: member.isSelf, lastSeen: member.lastSeen)
+                                    color: color, isSelf: member.isSelf, lastSeen: member.lastSeen,
+                                    identicon: replica.map { Identicon.svg(for: $0, color: UInt32(color.dropFirst(), radix: 16).map(RGB.init(packed:)) ?? UserColor.color(for: $0)) })
         }
         .sorted { lhs, rhs in
             (rank(lhs.status), lhs.name.lowercased(), lhs.key) < (rank(rhs.status), rhs.name.lowercased(), rhs.key)
@@ -199,10 +201,12 @@ public struct ChatState: Sendable, Hashable, Codable {
         public var isSelf: Bool
         /// When this node last heard from the member (ms since the Unix epoch), if ever.
         public var lastSeen: UInt64?
+        /// The member's generated avatar, an SVG document (``Identicon``) in their colour.
+        public var identicon: String?
 
         /// A member row.
         public init(key: String, name: String, permission: String, status: String, customStatus: String?,
-                    color: String, isSelf: Bool, lastSeen: UInt64? = nil) {
+                    color: String, isSelf: Bool, lastSeen: UInt64? = nil, identicon: String? = nil) {
             self.key = key
             self.name = name
             self.permission = permission
@@ -211,6 +215,7 @@ public struct ChatState: Sendable, Hashable, Codable {
             self.color = color
             self.isSelf = isSelf
             self.lastSeen = lastSeen
+            self.identicon = identicon
         }
     }
 

@@ -130,7 +130,11 @@ extension StreamingChat {
     /// `streamingchat ui [conversation] [--open]`: the running node's browser UI, with its key.
     struct UI: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "ui", abstract: "Print the address of the running node's browser UI, with its key (or open it).")
+            commandName: "ui", abstract: "Print a one-time address that logs in to the running node's browser UI (or open it).",
+            discussion: """
+            The address works once, within 5 minutes, and leaves a session cookie in the browser. Apps use the \
+            HTTP API with the key in DATA/http.key as `Authorization: Bearer <key>`.
+            """)
 
         @OptionGroup var dataOptions: DataOptions
         @Argument(help: "A conversation to open: an unambiguous id prefix, or its title.") var conversation: String?
@@ -146,12 +150,14 @@ extension StreamingChat {
                 throw ExitCode(1)
             }
             _ = try await Control.call(.status, data: dataOptions) // the node must be running
-            var fragment = "key=" + key
+            // A one-time login: the page gets a session cookie and the address no secret.
+            var generator = SystemRandomNumberGenerator()
+            let nonce = (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+            var url = address + "login?code=" + AccessKey(key).loginCode(now: UInt64(Date().timeIntervalSince1970), nonce: nonce)
             if let conversation {
                 let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
-                if let id = result.stringField("conversation") { fragment += "&conversation=" + id }
+                if let id = result.stringField("conversation") { url += "&conversation=" + id }
             }
-            let url = address + "#" + fragment
             print(url)
             if open {
                 let process = Process()

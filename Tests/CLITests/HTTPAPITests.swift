@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+@testable import ChatHTTP
 import Testing
 
 /// Issue 17 (first part): the node's HTTP API and browser UI, served by a real daemon started as
@@ -28,16 +29,46 @@ import Testing
         return Reply(status: http.statusCode, headers: headers, body: data)
     }
 
-    /// What `streamingchat ui` prints for `node` (once its HTTP API listens): the whole URL, the
-    /// base address and the key.
+    /// What `streamingchat ui` prints for `node` (once its HTTP API listens): the one-time login
+    /// URL, the base address, and the key apps use (from `DIR/http.key`).
     static func ui(_ node: DaemonTests.Daemon, _ conversation: String? = nil) throws -> (url: String, base: String, key: String) {
         _ = try DaemonTests.poll("the HTTP address") { () -> Bool? in
             FileManager.default.fileExists(atPath: node.data + "/http.address") ? true : nil
         }
         let url = try DaemonTests.cli(["ui", "--data", node.data] + (conversation.map { [$0] } ?? []))
-        let parts = url.split(separator: "#", maxSplits: 1).map(String.init)
-        let key = parts.count == 2 ? parts[1].split(separator: "&").first { $0.hasPrefix("key=") }?.dropFirst(4) : nil
-        return (url, parts[0], key.map(String.init) ?? "")
+        let base = String(url.prefix { $0 != "?" }.dropLast("login".count))
+        let key = try String(contentsOfFile: node.data + "/http.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (url, base, key)
+    }
+
+    /// What `curl` (no redirects followed) gets for `url`: the status line's code, the headers
+    /// (lower-case names; repeated ones joined by newlines) and the body. Bounded to 5 s, so a
+    /// WebSocket that upgrades returns its 101 once the time is up.
+    static func curl(_ url: String, method: String = "GET", headers: [String] = [], body: String? = nil) throws -> Reply {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var arguments = ["curl", "-s", "-D", "-", "--max-time", "3", "-X", method, url]
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["--data-binary", body] }
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let split = text.range(of: "\r\n\r\n")
+        let head = split.map { String(text[..<$0.lowerBound]) } ?? text
+        let lines = head.components(separatedBy: "\r\n")
+        let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        var fields: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            fields[name] = fields[name].map { $0 + "\n" + value } ?? value
+        }
+        return Reply(status: status, headers: fields, body: Data((split.map { String(text[$0.upperBound...]) } ?? "").utf8))
     }
 
     @Test func theAPIDrivesANodeBehindItsKey() async throws {
@@ -49,7 +80,8 @@ import Testing
         let (url, base, key) = try Self.ui(node, "team")
         #expect(base.hasPrefix("http://127.0.0.1:"), "\(url)")
         #expect(key.count == 64)
-        #expect(url.hasSuffix("&conversation=" + conversation), "\(url)")
+        #expect(url.contains("/login?code=") && url.hasSuffix("&conversation=" + conversation), "\(url)")
+        #expect(!url.contains(key), "the printed address carries a one-time code, never the key")
         // The key file is the owner's alone.
         let attributes = try FileManager.default.attributesOfItem(atPath: node.data + "/http.key")
         #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)
@@ -110,5 +142,68 @@ import Testing
         let quiet = try DaemonTests.Daemon(data: root + "/b", extra: ["--http", "off"])
         defer { quiet.kill() }
         #expect(!FileManager.default.fileExists(atPath: quiet.data + "/http.address"))
+    }
+
+    /// The page logs in through the one-time address: an HttpOnly, SameSite=Strict cookie, good
+    /// once; with the cookie, writes must come from the page's own origin, and so must every
+    /// WebSocket.
+    @Test func theOneTimeAddressLogsInWithACookieFromThisOriginOnly() async throws {
+        let root = try DaemonTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let node = try DaemonTests.Daemon(data: root + "/a", extra: ["--name", "ana"])
+        defer { node.kill() }
+        let conversation = try DaemonTests.cli(["create", "--data", node.data, "Team"])
+        let (url, base, key) = try Self.ui(node, conversation)
+        let origin = String(base.dropLast())
+
+        let login = try Self.curl(url)
+        #expect(login.status == 303)
+        #expect(login.headers["location"] == "/#conversation=" + conversation)
+        let setCookie = try #require(login.headers["set-cookie"])
+        #expect(setCookie.hasPrefix("streamingchat-session=") && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"),
+                "\(setCookie)")
+        let cookie = "Cookie: " + String(setCookie.prefix { $0 != ";" })
+        #expect(!cookie.contains(key), "the cookie is derived from the key, not the key")
+        // Once only; a changed code never.
+        #expect(try Self.curl(url).status == 401)
+        #expect(try Self.curl(try DaemonTests.cli(["ui", "--data", node.data]).replacingOccurrences(of: "code=", with: "code=1")).status == 401)
+
+        // The cookie reads; a write with it needs this origin.
+        #expect(try Self.curl(base + "api/status", headers: [cookie]).status == 200)
+        #expect(try Self.curl(base + "api/status", headers: ["Cookie: streamingchat-session=00"]).status == 401)
+        let messages = base + "api/conversations/\(conversation)/messages"
+        let body = #"{"text":"from the page"}"#
+        let bare = try Self.curl(messages, method: "POST", headers: [cookie], body: body)
+        #expect(bare.status == 403 && (bare.json["error"] as? [String: Any])?["code"] as? String == "forbidden_origin")
+        #expect(try Self.curl(messages, method: "POST", headers: [cookie, "Origin: http://evil.example"], body: body).status == 403)
+        #expect(try Self.curl(messages, method: "POST", headers: [cookie, "Origin: " + origin], body: body).status == 200)
+        // An app's bearer key needs no origin.
+        #expect(try Self.curl(messages, method: "POST", headers: ["Authorization: Bearer " + key], body: #"{"text":"from an app"}"#).status == 200)
+
+        // The WebSocket: upgraded for this origin, refused for another, and without a secret.
+        let upgrade = ["Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]
+        let events = base + "api/conversations/\(conversation)/events"
+        #expect(try Self.curl(events, headers: upgrade + [cookie, "Origin: " + origin]).status == 101)
+        #expect(try Self.curl(events, headers: upgrade + [cookie, "Origin: http://evil.example"]).status != 101)
+        #expect(try Self.curl(events, headers: upgrade + ["Origin: " + origin]).status != 101)
+        #expect(try Self.curl(events, headers: upgrade + ["Authorization: Bearer " + key]).status == 101)
+    }
+
+    /// Login codes: good until they expire, only as signed, and once.
+    @Test func loginCodesExpireAndWorkOnce() {
+        let access = AccessKey(String(repeating: "ab", count: 32))
+        let nonce = [UInt8](repeating: 7, count: 16)
+        let code = access.loginCode(now: 1_000, nonce: nonce)
+        #expect(access.nonce(ofLoginCode: code, now: 1_000) != nil)
+        #expect(access.nonce(ofLoginCode: code, now: 1_000 + AccessKey.loginLifetime) != nil)
+        #expect(access.nonce(ofLoginCode: code, now: 1_001 + AccessKey.loginLifetime) == nil)
+        #expect(AccessKey(String(repeating: "cd", count: 32)).nonce(ofLoginCode: code, now: 1_000) == nil)
+        let parts = code.split(separator: ".")
+        #expect(access.nonce(ofLoginCode: "9999.\(parts[1]).\(parts[2])", now: 1_000) == nil, "the expiry is signed")
+        #expect(access.nonce(ofLoginCode: "garbage", now: 1_000) == nil)
+        let codes = LoginCodes()
+        #expect(codes.redeem("n1", now: 1_000))
+        #expect(!codes.redeem("n1", now: 1_100))
+        #expect(codes.redeem("n2", now: 1_100))
     }
 }

@@ -22,6 +22,7 @@ import NIOCore
 /// | `GET /login?code=…[&conversation=…]` | redeems a one-time login code: sets the session cookie, redirects to the page |
 /// | `POST /api/command` | any control request, `{"command","arguments"}` (the control socket's format) |
 /// | `GET /api/status` | `status` |
+/// | `GET /metrics` | the node's metrics, Prometheus text format (sessions, batches ingested and rejected by reason, commit and catch-up durations, frame bytes, pending bytes) |
 /// | `GET /api/conversations`, `POST` `{"title","public"}` | `conversations`, `create` |
 /// | `GET /api/conversations/:id/state?after=&wait=` | `chat-state` (a long poll with `after`) |
 /// | `GET /api/conversations/:id/messages`, `POST` `{"text"}` | `log`, `send` |
@@ -37,6 +38,8 @@ public struct ChatHTTPServer: Sendable {
     let access: AccessKey
     let handle: Handler
     let logins = LoginCodes()
+    /// The node's metrics in the Prometheus text format, if it records any.
+    let metrics: (@Sendable () -> String)?
     /// Unix seconds now (login codes expire).
     let now: @Sendable () -> UInt64
 
@@ -44,8 +47,9 @@ public struct ChatHTTPServer: Sendable {
     static let maxBodyBytes = 1 << 20
 
     public init(key: String, now: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970) },
-                handle: @escaping Handler) {
+                metrics: (@Sendable () -> String)? = nil, handle: @escaping Handler) {
         self.access = AccessKey(key)
+        self.metrics = metrics
         self.now = now
         self.handle = handle
     }
@@ -53,9 +57,8 @@ public struct ChatHTTPServer: Sendable {
     /// Serves on `host:port` (port 0: any free port) until the task is cancelled; `running` gets
     /// the bound port once the server listens.
     public func run(host: String, port: Int, running: @escaping @Sendable (Int) async -> Void) async throws {
-        // Quiet: the daemon prints its own ready line; problems still show.
-        var logger = Logger(label: "streamingchat.http")
-        logger.logLevel = .warning
+        // The daemon's logging system and level; below info, a line per request.
+        let logger = Logger(label: "streamingchat.http")
         let app = Application(
             router: router(), server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter()),
             configuration: .init(address: .hostname(host, port: port), serverName: "streamingchat"),
@@ -81,6 +84,11 @@ public struct ChatHTTPServer: Sendable {
             return await self.answer(control)
         }
         api.get("status") { _, _ in await self.answer(ControlCommand.status.request) }
+        router.group("metrics").add(middleware: KeyCheck(access: access)).get { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: self.metrics?() ?? "")))
+        }
         api.get("conversations") { _, _ in await self.answer(ControlCommand.conversations.request) }
         api.post("conversations") { request, _ in
             let fields = try await Self.fields(of: request)

@@ -11,6 +11,8 @@ extension ConversationReplica {
     /// `clock` is untrusted (the peer's report): counts beyond what this node holds, or inside a
     /// batch, are clamped to stored batch boundaries.
     public func storedBatches(above clock: VectorClock, limit: Int) throws(NodeError) -> [AuthenticatedBatch] {
+        let started = ContinuousClock.now
+        defer { NodeMetrics.catchUpDuration.record(duration: ContinuousClock.now - started) }
         do {
             return try Self.catchUp(store, conversationID, above: clock, limit: limit, limits: limits)
         } catch let error as NodeError {

@@ -264,7 +264,9 @@ public actor ConversationReplica {
         do {
             let result: AppendResult
             do {
+                let started = ContinuousClock.now
                 result = try store.append(records, evidence: evidence, snapshot: snapshot)
+                NodeMetrics.commitDuration.record(duration: ContinuousClock.now - started)
             } catch {
                 // Nothing of this group was written: go back to exactly what the store holds,
                 // so the batches can be offered again.
@@ -304,6 +306,8 @@ public actor ConversationReplica {
         }
         report.operationsApplied = applied
         report.operationsExcluded = excluded
+        report.pendingBytes = verifier.pendingBytes
+        record(report)
         // Admission only changes with governance operations: messages and edits skip this.
         if needsRebuild || toApply.contains(where: \.changesGovernance) { publishMembership() }
         if let eventSink {
@@ -312,6 +316,15 @@ public actor ConversationReplica {
         let authentic = authenticated.compactMap { try? $0.get() }
         return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock,
                              evidence: group.relayedEvidence)
+    }
+
+    /// Counts a commit in the node's metrics.
+    private func record(_ report: IngestReport) {
+        NodeMetrics.batchesIngested.increment(by: Int64(report.accepted))
+        NodeMetrics.operationsApplied.increment(by: Int64(report.operationsApplied))
+        NodeMetrics.operationsExcluded.increment(by: Int64(report.operationsExcluded))
+        for (code, count) in report.rejected { NodeMetrics.batchesRejected(code).increment(by: Int64(count)) }
+        NodeMetrics.pendingBytes(conversationID.hex).record(report.pendingBytes)
     }
 
     /// What one commit collects from the verifier's verdicts before it writes.

@@ -21,6 +21,8 @@ public struct IngestReport: Sendable, Hashable {
     /// Signatures that were checked here and verified (not this node's own batches, nor ones
     /// that failed).
     public var signaturesVerified = 0
+    /// Bytes of out-of-order batches the conversation holds after this commit.
+    public var pendingBytes = 0
 
     public init() {}
 

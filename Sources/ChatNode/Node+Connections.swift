@@ -303,6 +303,7 @@ extension Node {
             noteJoinRefusal(.refusedByPeer(.notAMember), presented: pendingJoins[joining], endpoint: link.endpoint)
         }
         counters.sessionsEstablished += 1
+        NodeMetrics.sessions.record(links.values.count { $0.peer != nil })
         if let endpoint = link.endpoint {
             knownAddresses[peerID] = endpoint
             rememberAddress(of: peerID, at: endpoint, in: peer.conversations)
@@ -365,6 +366,7 @@ extension Node {
         link.commands.finish()
         if let peer = link.peer {
             counters.sessionsClosed += 1
+            NodeMetrics.sessions.record(links.values.count { $0.peer != nil })
             eventSink.yield(.sync(peer: peer.key.replicaID, .disconnected))
             recordSession(peer.key.replicaID, connected: false, conversations: peer.conversations)
         }

@@ -2,6 +2,7 @@ import ChatCore
 import ChatCrypto
 import ChatSync
 import Foundation
+import Logging
 import NIOCore
 
 /// The layout of a node's data directory: `identity` (the key file), `store/` (LMDB),
@@ -170,13 +171,16 @@ public enum NodeDaemon {
         /// Services that run beside the node until it stops (the HTTP API), each given the
         /// daemon's control handler (the same commands, write gate and bookkeeping as the socket).
         public var services: [Service]
+        /// Where the daemon says what happens (sessions, joins, removals, errors), by level.
+        public var logger: Logger
 
         /// A service: runs until its task is cancelled.
         public typealias Service = @Sendable (_ handle: @escaping @Sendable (ControlRequest) async -> ControlResponse) async -> Void
 
         /// Options with every field given.
         public init(dataDirectory: DataDirectory, listen: PeerEndpoint, advertised: PeerEndpoint? = nil,
-                    peers: [PeerEndpoint] = [], lan: Bool = false, displayName: String? = nil, services: [Service] = []) {
+                    peers: [PeerEndpoint] = [], lan: Bool = false, displayName: String? = nil, services: [Service] = [],
+                    logger: Logger = Logger(label: "streamingchat")) {
             self.dataDirectory = dataDirectory
             self.listen = listen
             self.advertised = advertised
@@ -184,6 +188,7 @@ public enum NodeDaemon {
             self.lan = lan
             self.displayName = displayName
             self.services = services
+            self.logger = logger
         }
     }
 
@@ -211,6 +216,35 @@ public enum NodeDaemon {
 
     /// Runs the daemon; `started` is called once it is ready, `log` for node errors worth a line.
     /// Returns after a clean shutdown.
+    /// What the log says of a node event: sessions, joins, removals and permission changes at
+    /// `info`, messages and settings at `debug`, presence, typing and cursors at `trace`.
+    static func log(_ event: NodeEvent, to logger: Logger) {
+        func short(_ replica: ReplicaID) -> String { String(PublicKey(replica).text.prefix(15)) }
+        func short(_ conversation: ConversationID) -> String { String(conversation.hex.prefix(12)) }
+        switch event {
+        case .sync(let peer, let status):
+            logger.info("session \(status) with \(short(peer))")
+        case .userJoined(let conversation, let user):
+            logger.info("\(short(user)) joined \(short(conversation))")
+        case .userLeft(let conversation, let user):
+            logger.info("\(short(user)) left or was removed from \(short(conversation))")
+        case .permissionChanged(let conversation, let user, let permission):
+            logger.info("\(short(user)) now has \(permission.map { "\($0)" } ?? "no") permission in \(short(conversation))")
+        case .accessRequested(let conversation, let user, let permission):
+            logger.info("\(short(user)) asks for \(permission) in \(short(conversation))")
+        case .invitationReceived(let conversation, let from):
+            logger.info("an invitation to \(short(conversation)) arrived from \(short(from))")
+        case .messageReceived(let conversation, let id), .messageEdited(let conversation, let id), .messageDeleted(let conversation, let id):
+            logger.debug("message \(id) changed in \(short(conversation))")
+        case .userUpdated(let conversation, _), .settingsChanged(let conversation), .linksChanged(let conversation):
+            logger.debug("\(short(conversation)) changed: \(event)")
+        case .ephemeral(let conversation, _):
+            logger.trace("presence, typing or cursor in \(short(conversation))")
+        case .error(let code, let message):
+            logger.warning("\(code): \(message)")
+        }
+    }
+
     public static func run(_ options: Options, shutdown: AsyncStream<Void>,
                            started: @Sendable (Started) -> Void,
                            log: @escaping @Sendable (String) -> Void) async throws(DaemonError) {
@@ -278,7 +312,7 @@ public enum NodeDaemon {
             }
             group.addTask {
                 for await event in node.events {
-                    if case .error(let code, let message) = event { log("\(code): \(message)") }
+                    Self.log(event, to: options.logger)
                 }
             }
             if let lan {

@@ -69,6 +69,7 @@ public enum PeerConnection {
                     group.addTask {
                         do {
                             for try await buffer in inbound {
+                                NodeMetrics.frameBytesIn.increment(by: Int64(buffer.readableBytes))
                                 await reads.reserve(buffer.readableBytes)
                                 feed.yield(.bytes(Array(buffer.readableBytesView)))
                             }
@@ -84,6 +85,7 @@ public enum PeerConnection {
                         for action in actions {
                             switch action {
                             case .send(let bytes):
+                                NodeMetrics.frameBytesOut.increment(by: Int64(bytes.count))
                                 try? await outbound.write(ByteBuffer(bytes: bytes))
                             case .authenticated(let peer):
                                 events.yield(.established(peer))

@@ -2,6 +2,9 @@ import ArgumentParser
 import ChatHTTP
 import ChatNode
 import Foundation
+import Logging
+import Metrics
+import Prometheus
 
 /// The data directory option every daemon and client command shares.
 struct DataOptions: ParsableArguments {
@@ -46,7 +49,15 @@ extension StreamingChat {
         @Option(help: "Where the HTTP API and browser UI listen, on loopback (port 0: any free port), or `off`.")
         var http = "127.0.0.1:0"
 
-        func validate() throws { try TerminalText.checkName(name) }
+        @Option(help: "What the daemon logs on stderr: trace, debug, info (sessions, joins, removals), notice, warning, error or critical.")
+        var logLevel = "info"
+
+        func validate() throws {
+            try TerminalText.checkName(name)
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
 
         func run() async throws {
             guard let listening = parseListen(listen) else { try usage("--listen must be host:port, not \(listen)") }
@@ -60,16 +71,27 @@ extension StreamingChat {
                 guard let parsed = PeerEndpoint(peer) else { try usage("--peer must be host:port, not \(peer)") }
                 endpoints.append(parsed)
             }
+            // swift-log on stderr at the chosen level; swift-metrics into a Prometheus registry
+            // that the HTTP API exports on /metrics.
+            let level = Logger.Level(rawValue: logLevel) ?? .info
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let logger = Logger(label: "streamingchat")
             var services: [NodeDaemon.Options.Service] = []
             if http != "off" {
                 guard let endpoint = parseListen(http) else { try usage("--http must be host:port or off, not \(http)") }
                 guard ["127.0.0.1", "::1", "localhost"].contains(endpoint.host) else {
                     try usage("--http serves on loopback only (127.0.0.1, ::1 or localhost), not \(endpoint.host)")
                 }
-                services.append(Self.httpService(endpoint, directory: dataOptions.directory))
+                services.append(Self.httpService(endpoint, directory: dataOptions.directory, metrics: registry))
             }
             let options = NodeDaemon.Options(dataDirectory: dataOptions.directory, listen: listening, advertised: advertised,
-                                             peers: endpoints, lan: lan, displayName: name, services: services)
+                                             peers: endpoints, lan: lan, displayName: name, services: services, logger: logger)
             let (shutdown, shutdownSink) = AsyncStream<Void>.makeStream()
             let signals = DispatchQueue(label: "streamingchat.signals")
             let sources = [SIGINT, SIGTERM].map { number in
@@ -85,7 +107,7 @@ extension StreamingChat {
                     // Unbuffered: scripts wait for this line.
                     FileHandle.standardOutput.write(Data(
                         "streamingchat: node \(started.key) listening on \(started.listening), control socket \(started.controlSocket)\n".utf8))
-                }, log: { printError("streamingchat: \($0)") })
+                }, log: { logger.error("\($0)") })
             } catch {
                 printError("streamingchat: \(error)")
                 throw ExitCode(1)
@@ -94,10 +116,11 @@ extension StreamingChat {
 
         /// The HTTP API and browser UI, once the node runs: its key is made on first use (after the
         /// data directory was checked), and its address written for `streamingchat ui`.
-        static func httpService(_ endpoint: PeerEndpoint, directory: DataDirectory) -> NodeDaemon.Options.Service {
+        static func httpService(_ endpoint: PeerEndpoint, directory: DataDirectory,
+                                metrics: PrometheusCollectorRegistry) -> NodeDaemon.Options.Service {
             { handle in
                 do {
-                    let server = ChatHTTPServer(key: try directory.httpKey(), handle: handle)
+                    let server = ChatHTTPServer(key: try directory.httpKey(), metrics: { metrics.emitToString() }, handle: handle)
                     try await server.run(host: endpoint.host, port: endpoint.port) { port in
                         let host = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
                         let address = "http://\(host):\(port)/"
@@ -107,7 +130,7 @@ extension StreamingChat {
                             "streamingchat: browser UI and HTTP API on \(address) (streamingchat ui prints it with the key)\n".utf8))
                     }
                 } catch where !(error is CancellationError) {
-                    printError("streamingchat: the HTTP API stopped: \(error)")
+                    Logger(label: "streamingchat.http").error("the HTTP API stopped: \(error)")
                 } catch {}
             }
         }

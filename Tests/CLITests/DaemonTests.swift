@@ -13,6 +13,7 @@ import Testing
         let address: String
 
         /// Starts `serve --data data --listen 127.0.0.1:0 extra…` and waits (≤ 20 s) for its ready line.
+        /// Its log (stderr) goes to `data.err`.
         init(data: String, extra: [String] = []) throws {
             let out = data + ".out"
             _ = FileManager.default.createFile(atPath: out, contents: nil)
@@ -21,9 +22,12 @@ import Testing
             process.executableURL = try BenchTraceCommandTests.binary()
             process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0"] + extra
             process.standardOutput = handle
-            process.standardError = FileHandle.nullDevice
+            _ = FileManager.default.createFile(atPath: data + ".err", contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: data + ".err"))
+            process.standardError = log
             try process.run()
             try handle.close()
+            try log.close()
             self.data = data
             let line = try DaemonTests.poll("the ready line of \(data)") { () -> String? in
                 guard let text = try? String(contentsOfFile: out, encoding: .utf8),

@@ -206,4 +206,44 @@ import Testing
         #expect(!codes.redeem("n1", now: 1_100))
         #expect(codes.redeem("n2", now: 1_100))
     }
+
+    /// The daemon logs with swift-log at `--log-level`, and exports swift-metrics in Prometheus
+    /// format on `/metrics` (behind the key): sessions, batches ingested, commit and catch-up
+    /// durations, frame bytes both ways, pending bytes.
+    @Test func theDaemonLogsAtItsLevelAndExportsMetrics() async throws {
+        let root = try DaemonTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let refused = try BenchTraceCommandTests.run(["serve", "--data", root + "/x", "--log-level", "loud"])
+        #expect(refused.status != 0 && refused.stderr.contains("--log-level must be one of trace, debug, info"), "\(refused.stderr)")
+
+        let (ana, ben, conversation, url) = try DaemonTests.anaAndBen(in: root, conversation: "Measured")
+        defer { ana.kill(); ben.kill() }
+        try DaemonTests.cli(["join", "--data", ben.data, "--timeout", "10", url])
+        try DaemonTests.cli(["send", "--data", ben.data, conversation, "counted"])
+        _ = try DaemonTests.poll("ben's message at ana", timeout: .seconds(15)) { () -> Bool? in
+            let messages = try DaemonTests.json(["log", "--data", ana.data, conversation])["messages"] as? [[String: Any]] ?? []
+            return messages.contains { $0["text"] as? String == "counted" } ? true : nil
+        }
+
+        let (_, base, key) = try Self.ui(ana)
+        #expect(try await Self.call("GET", base + "metrics", key: nil).status == 401)
+        let metrics = try await Self.call("GET", base + "metrics", key: key)
+        #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
+        func value(_ line: String) -> Double? {
+            metrics.text.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect((value("streamingchat_sessions") ?? 0) >= 1, "\(metrics.text)")
+        #expect((value("streamingchat_batches_ingested_total") ?? 0) >= 3, "genesis, link, ben's join and message")
+        #expect((value(#"streamingchat_frame_bytes_total{direction="in"}"#) ?? 0) > 0)
+        #expect((value(#"streamingchat_frame_bytes_total{direction="out"}"#) ?? 0) > 0)
+        #expect((value("streamingchat_commit_duration_seconds_count") ?? 0) >= 3)
+        #expect(metrics.text.contains("streamingchat_catch_up_duration_seconds_bucket"))
+        #expect(metrics.text.contains("streamingchat_pending_bytes{conversation=\"\(conversation.prefix(16))\"} 0"))
+
+        // The log at the default level (info) says when sessions open and who joined.
+        let log = try String(contentsOfFile: ana.data + ".err", encoding: .utf8)
+        #expect(log.contains("info streamingchat: [ChatNode] session connected with sc1"), "\(log)")
+        #expect(log.contains(" joined \(conversation.prefix(12))"), "\(log)")
+        #expect(!log.contains(" debug "), "nothing below info at the default level")
+    }
 }

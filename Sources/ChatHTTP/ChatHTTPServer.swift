@@ -38,6 +38,8 @@ public struct ChatHTTPServer: Sendable {
     let access: AccessKey
     let handle: Handler
     let logins = LoginCodes()
+    /// The WebSocket clients' shared per-conversation event feeds.
+    let feeds: EventFeeds
     /// The node's metrics in the Prometheus text format, if it records any.
     let metrics: (@Sendable () -> String)?
     /// Unix seconds now (login codes expire).
@@ -50,6 +52,7 @@ public struct ChatHTTPServer: Sendable {
                 metrics: (@Sendable () -> String)? = nil, handle: @escaping Handler) {
         self.access = AccessKey(key)
         self.metrics = metrics
+        self.feeds = EventFeeds(handle: handle)
         self.now = now
         self.handle = handle
     }
@@ -162,47 +165,48 @@ public struct ChatHTTPServer: Sendable {
         return router
     }
 
-    /// One client's event stream: the whole state first (and, with `since`, every message posted
-    /// after that time again as `message_received`), then events as the node changes; client
-    /// events are carried out as the CLI's commands, and a refused one comes back as `error`.
+    /// One client's event stream (see ``EventFeeds``): the whole state first (and, with `since`,
+    /// every message posted after that time again as `message_received`), or with `revision` the
+    /// events missed since that revision (or `sync_required` and the state when they are no
+    /// longer kept); then events as the node changes. Client events are carried out as the CLI's
+    /// commands, and a refused one comes back as `error`.
     func stream(_ conversation: String, since: UInt64?, revision: UInt64?, inbound: WebSocketInboundStream,
                 outbound: WebSocketOutboundWriter) async throws {
         func send(_ value: JSONValue) async throws { try await outbound.write(.text((try? value.jsonString(pretty: false)) ?? "null")) }
         func error(_ code: String, _ message: String) -> JSONValue {
             ["type": "error", "code": .string(code), "message": .string(message)]
         }
-        let first = await handle(ControlRequest(command: "chat-state", arguments: ["conversation": conversation]))
-        guard first.ok, let value = first.result, let opening = try? value.decoded(as: ChatState.self) else {
-            try await send(error(first.error?.code ?? "internal_error", first.error?.message ?? "no chat state"))
+        func sendState(_ state: ChatState) async throws {
+            try await send(["type": "state", "revision": .int(Int(clamping: state.revision)),
+                            "state": (try? JSONValue(encoding: state)) ?? .null])
+        }
+        let subscription = await feeds.subscribe(conversation, resumingAfter: revision)
+        switch subscription.start {
+        case .failed(let code, let message):
+            try await send(error(code, message))
             return
-        }
-        try await send(["type": "state", "revision": .int(Int(clamping: opening.revision)), "state": value])
-        // A client resuming from another revision missed events this stream cannot replay one by
-        // one: it is told to take the state above as the truth.
-        if let revision, revision != opening.revision {
-            try await send(["type": "sync_required", "revision": .int(Int(clamping: opening.revision)),
-                            "since": .int(Int(clamping: revision))])
-        }
-        if let since {
-            for message in opening.messages where message.postedAt > since {
-                try await send(["type": "message_received", "revision": .int(Int(clamping: opening.revision)),
-                                "message": (try? JSONValue(encoding: message)) ?? .null])
+        case .fresh(let state):
+            try await sendState(state)
+            if let since {
+                for message in state.messages where message.postedAt > since {
+                    try await send(["type": "message_received", "revision": .int(Int(clamping: state.revision)),
+                                    "message": (try? JSONValue(encoding: message)) ?? .null])
+                }
             }
+        case .replay(let events):
+            for event in events { try await send(event) }
+        case .syncRequired(let state):
+            try await sendState(state)
+            try await send(["type": "sync_required", "revision": .int(Int(clamping: state.revision)),
+                            "since": .int(Int(clamping: revision ?? 0))])
         }
+        defer { Task { await feeds.unsubscribe(conversation, id: subscription.id) } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                var state = opening
-                while !Task.isCancelled {
-                    let next = await self.handle(ControlRequest(command: "chat-state", arguments: [
-                        "conversation": conversation, "after": String(state.revision), "wait": "10000"]))
-                    guard next.ok, let decoded = try? next.result?.decoded(as: ChatState.self) else {
-                        try await send(error(next.error?.code ?? "internal_error", next.error?.message ?? "no chat state"))
-                        try await Task.sleep(for: .seconds(1))
-                        continue
-                    }
-                    for event in ChatEvents.between(state, decoded) { try await send(event) }
-                    state = decoded
-                }
+                for await event in subscription.events { try await send(event) }
+                // The feed ended this subscriber: it fell too far behind to be kept up.
+                guard !Task.isCancelled else { return }
+                try await send(["type": "sync_required", "revision": .null, "since": .null])
             }
             group.addTask {
                 for try await message in inbound.messages(maxSize: 64 << 10) {

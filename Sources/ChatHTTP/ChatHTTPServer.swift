@@ -59,9 +59,8 @@ public struct ChatHTTPServer: Sendable {
 
     /// Serves on `host:port` (port 0: any free port) until the task is cancelled; `running` gets
     /// the bound port once the server listens.
-    public func run(host: String, port: Int, running: @escaping @Sendable (Int) async -> Void) async throws {
-        // The daemon's logging system and level; below info, a line per request.
-        let logger = Logger(label: "streamingchat.http")
+    public func run(host: String, port: Int, logger: Logger = Logger(label: "streamingchat.http"),
+                    running: @escaping @Sendable (Int) async -> Void) async throws {
         let app = Application(
             router: router(), server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter()),
             configuration: .init(address: .hostname(host, port: port), serverName: "streamingchat"),

@@ -21,7 +21,11 @@ public struct LiveDemoReport: Sendable, Hashable {
 /// Ana's messages at the same time, presence and typing travel by gossip, Cat is cut off and
 /// writes while offline, and after the heal all three converge. `say` receives the narration.
 public enum LiveDemo {
-    public static func run(seed: UInt64 = 2026, say: @escaping @Sendable (String) -> Void) async throws -> LiveDemoReport {
+    /// - Parameter afterwards: given the three nodes (ana, ben, cat) and the conversation once the
+    ///   narration is over; the nodes keep running until it returns (`demo --ui` serves their
+    ///   browser UIs meanwhile).
+    public static func run(seed: UInt64 = 2026, say: @escaping @Sendable (String) -> Void,
+                           afterwards: (@Sendable ([Node], ConversationID) async -> Void)? = nil) async throws -> LiveDemoReport {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("streamingchat-demo-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let names = ["ana", "ben", "cat"]
@@ -37,7 +41,8 @@ public enum LiveDemo {
             nodes.append(try Node(configuration: configuration))
         }
         do {
-            let report = try await narrate(nodes, names: names, say: say)
+            let (report, conversation) = try await narrate(nodes, names: names, say: say)
+            if let afterwards { await afterwards(nodes, conversation) }
             for node in nodes { await node.stop() }
             return report
         } catch {
@@ -46,7 +51,8 @@ public enum LiveDemo {
         }
     }
 
-    private static func narrate(_ nodes: [Node], names: [String], say: @Sendable (String) -> Void) async throws -> LiveDemoReport {
+    private static func narrate(_ nodes: [Node], names: [String],
+                                say: @Sendable (String) -> Void) async throws -> (LiveDemoReport, ConversationID) {
         let clock = ContinuousClock()
         let started = clock.now
         let (ana, ben, cat) = (nodes[0], nodes[1], nodes[2])
@@ -117,8 +123,9 @@ public enum LiveDemo {
             }
         }
         let converged = logs.dropFirst().allSatisfy { $0 == logs[0] }
-        return LiveDemoReport(messages: logs[0].count, convergeMs: IngestBenchmark.milliseconds(convergeTime).rounded(),
-                              totalMs: IngestBenchmark.milliseconds(clock.now - started).rounded(), converged: converged)
+        return (LiveDemoReport(messages: logs[0].count, convergeMs: IngestBenchmark.milliseconds(convergeTime).rounded(),
+                               totalMs: IngestBenchmark.milliseconds(clock.now - started).rounded(), converged: converged),
+                conversation)
     }
 
     /// Waits until every node shows the same messages (bounded: 20 s).

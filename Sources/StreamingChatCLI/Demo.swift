@@ -1,9 +1,12 @@
 import ArgumentParser
 import ChatCore
+import ChatCrypto
+import ChatHTTP
 import ChatNode
 import ChatTools
 import ChatTraces
 import Foundation
+import Logging
 
 extension StreamingChat {
     /// `streamingchat demo`: three real nodes on loopback share a conversation, write, edit
@@ -21,11 +24,16 @@ extension StreamingChat {
         @Option(help: "Seed of the simulated session.")
         var seed: UInt64 = 2026
 
+        @Flag(help: "Afterwards keep the three nodes running, each with its browser UI on loopback, and print their addresses until Ctrl-C.")
+        var ui = false
+
         func run() async throws {
             if replays { try runReplays() }
             let report: LiveDemoReport
             do {
-                report = try await LiveDemo.run(seed: seed) { print($0) }
+                // Unbuffered, so the narration shows before the UIs wait.
+                report = try await LiveDemo.run(seed: seed, say: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
+                                                afterwards: ui ? Self.serveUIs : nil)
             } catch {
                 printError("streamingchat: demo failed: \(error)")
                 throw ExitCode(1)
@@ -35,6 +43,47 @@ extension StreamingChat {
                 throw ExitCode(1)
             }
             print("demo: 3 nodes converged on \(report.messages) messages in \(Int(report.convergeMs)) ms")
+        }
+
+        /// Serves each demo node's browser UI on a free loopback port, prints a one-time login
+        /// address for each, and returns on SIGINT or SIGTERM.
+        @Sendable static func serveUIs(_ nodes: [Node], conversation: ConversationID) async {
+            let (stop, stopped) = AsyncStream<Void>.makeStream()
+            let signals = DispatchQueue(label: "streamingchat.demo.signals")
+            let sources = [SIGINT, SIGTERM].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: signals)
+                source.setEventHandler { stopped.yield() }
+                source.resume()
+                return source
+            }
+            defer { for source in sources { source.cancel() } }
+            await withTaskGroup(of: Void.self) { group in
+                for (node, name) in zip(nodes, ["ana", "ben", "cat"]) {
+                    var generator = SystemRandomNumberGenerator()
+                    let key = Hex.encode((0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &generator) })
+                    let gate = WriteGate()
+                    let server = ChatHTTPServer(key: key) { await NodeControl.handle($0, node: node, gate: gate, stop: {}) }
+                    group.addTask {
+                        var quiet = Logger(label: "streamingchat.demo.http")
+                        quiet.logLevel = .critical // cancelling a server at Ctrl-C logs an error that is none
+                        try? await server.run(host: "127.0.0.1", port: 0, logger: quiet) { port in
+                            var random = SystemRandomNumberGenerator()
+                            let nonce = (0 ..< 16).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+                            let code = AccessKey(key).loginCode(now: UInt64(Date().timeIntervalSince1970), nonce: nonce)
+                            FileHandle.standardOutput.write(Data(
+                                "\(name): http://127.0.0.1:\(port)/login?code=\(code)&conversation=\(conversation.hex)\n".utf8))
+                        }
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    FileHandle.standardOutput.write(Data(
+                        "demo: the three nodes keep running; each address logs in once within 5 minutes. Ctrl-C stops them.\n".utf8))
+                }
+                for await _ in stop { break }
+                group.cancelAll()
+            }
         }
 
         private func runReplays() throws {

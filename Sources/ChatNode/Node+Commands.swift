@@ -92,8 +92,22 @@ extension Node {
     @discardableResult
     public func submit(_ ops: [ConversationOp], to conversation: ConversationID) async throws(NodeCommandError) -> [SignedBatch] {
         let replica = try replica(conversation)
-        let state = await replica.conversation
         let stamp = configuration.wallClock()
+        // The copy of the state is let go before the write: held across it, the replica's
+        // mutation would copy the whole conversation (copy-on-write), O(messages) per post.
+        try await Self.checkLocal(ops, against: replica.conversation, at: stamp)
+        let written: [(SignedBatch, IngestOutcome)]
+        do {
+            written = try await replica.writeLocal(ops, wallClock: stamp)
+        } catch {
+            throw .node(error)
+        }
+        for (_, outcome) in written { await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation) }
+        return written.map(\.0)
+    }
+
+    /// Refuses, before anything is signed, operations the conversation would exclude.
+    private static func checkLocal(_ ops: [ConversationOp], against state: Conversation, at stamp: UInt64) throws(NodeCommandError) {
         for op in ops {
             if let reason = state.exclusion(ofLocal: op, timestamp: stamp) {
                 if reason == .rateLimited, case .postMessage = op, let next = state.nextPostAllowed(at: stamp) {
@@ -103,14 +117,6 @@ extension Node {
                 throw .excluded(reason)
             }
         }
-        let written: [(SignedBatch, IngestOutcome)]
-        do {
-            written = try await replica.writeLocal(ops, wallClock: stamp)
-        } catch {
-            throw .node(error)
-        }
-        for (_, outcome) in written { await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation) }
-        return written.map(\.0)
     }
 
     /// This node's permission in `conversation`, checked before writing so that a refused action
@@ -126,8 +132,8 @@ extension Node {
     /// Posts a message; returns its id once durable.
     public func post(_ text: String, to conversation: ConversationID) async throws(NodeCommandError) -> OpID {
         try requirePermission(in: conversation, \.canSendMessages, "sending needs comment permission or more")
-        let document = try await replica(conversation).document
-        let batches = try await submit([document.newMessage(Array(text.unicodeScalars))], to: conversation)
+        let message = try await replica(conversation).document.newMessage(Array(text.unicodeScalars))
+        let batches = try await submit([message], to: conversation)
         guard let batch = batches.last else { throw .node(.noLocalAuthor) }
         return OpID(replica: replicaID, counter: batch.content.firstCounter)
     }
@@ -163,28 +169,40 @@ extension Node {
 
     /// The messages of a conversation in order, deleted ones included (flagged) where they were.
     public func log(_ conversation: ConversationID) async throws(NodeCommandError) -> [LogEntry] {
+        try await log(conversation, newest: Int.max).entries
+    }
+
+    /// The newest `newest` entries of the log, and how many the whole log has. Only those entries
+    /// are built (their text and names), so a chat state of a long conversation stays cheap.
+    /// - Complexity: O(messages) to order them, plus O(newest) entries; each author's key text is
+    ///   made once.
+    public func log(_ conversation: ConversationID, newest: Int) async throws(NodeCommandError) -> (entries: [LogEntry], total: Int) {
         let document = try await replica(conversation).document
-        func entry(_ record: MessageRecord) -> LogEntry {
-            LogEntry(id: MessageReference.text(record.id), author: PublicKey(record.author).text,
-                     authorName: document.profiles[record.author]?.profile.displayName,
-                     text: record.isDeleted ? "" : record.body.text, edited: record.isEdited, deleted: record.isDeleted,
-                     postedAt: record.postedAt)
-        }
         // Deleted messages leave the visible list; put each back before the first visible message
         // posted after it.
         let deleted = document.messages.values.filter(\.isDeleted)
             .sorted { ($0.postedAt, $0.id.counter, $0.id.replica) < ($1.postedAt, $1.id.counter, $1.id.replica) }
-        var entries: [LogEntry] = []
+        var ordered: [MessageRecord] = []
+        ordered.reserveCapacity(document.messages.count)
         var pending = deleted[...]
         for record in document.orderedMessages {
             while let next = pending.first, next.postedAt < record.postedAt {
-                entries.append(entry(next))
+                ordered.append(next)
                 pending = pending.dropFirst()
             }
-            entries.append(entry(record))
+            ordered.append(record)
         }
-        entries += pending.map(entry)
-        return entries
+        ordered += pending
+        var keys: [ReplicaID: String] = [:]
+        let entries = ordered.suffix(newest).map { record in
+            let author = keys[record.author] ?? PublicKey(record.author).text
+            keys[record.author] = author
+            return LogEntry(id: MessageReference.text(record.id), author: author,
+                            authorName: document.profiles[record.author]?.profile.displayName,
+                            text: record.isDeleted ? "" : record.body.text, edited: record.isEdited, deleted: record.isDeleted,
+                            postedAt: record.postedAt)
+        }
+        return (entries, ordered.count)
     }
 
     /// The members of a conversation: online ones first, then by name.
@@ -243,7 +261,7 @@ extension Node {
                 id: id.hex, title: document.title,
                 clock: Dictionary(uniqueKeysWithValues: clock.entries.map { (PublicKey($0.replica).text, $0.count) }),
                 pendingBatches: await replica.pendingCount, rejections: await replica.rejections.byCode,
-                messages: document.orderedMessages.count, members: document.permissions.count,
+                messages: document.messageList.count, members: document.permissions.count,
                 joining: pendingJoins[id] != nil, joinStage: joinStage(of: id), batches: (try? store.batchCount(id)) ?? 0,
                 equivocators: Dictionary(uniqueKeysWithValues: state.equivocators.map { (PublicKey($0.key).text, $0.value) })))
         }

@@ -62,7 +62,7 @@ public enum NodeChatControl {
         let rules = try await node.replica(conversation).conversation
         let document = rules.document
         let members = try await node.members(conversation)
-        let log = try await node.log(conversation)
+        let (log, totalMessages) = try await node.log(conversation, newest: messageLimit)
         let status = await node.status()
         let now = node.configuration.wallClock()
         let registers = await node.ephemeralState(of: conversation)
@@ -76,7 +76,7 @@ public enum NodeChatControl {
             names[key.replicaID] = member.name ?? "User \(key.replicaID)"
         }
         var everyone = Set(replicas.values)
-        for entry in log { if let key = try? PublicKey(text: entry.author) { everyone.insert(key.replicaID) } }
+        for record in document.messages.values { everyone.insert(record.author) }
         let assigned = UserColor.assignColors(members: everyone)
         var colors: [String: String] = [:]
         for user in everyone {
@@ -119,7 +119,7 @@ public enum NodeChatControl {
         let peers = status.peers.filter { $0.conversations.contains(conversation.hex) }.count
         return ChatState(conversation: conversation.hex, title: document.title, me: PublicKey(me).text,
                          myName: names[me], permission: permission ?? "none", canSend: canSend, reason: reason,
-                         messages: Array(log.suffix(messageLimit)), totalMessages: log.count, members: rows, colors: colors,
+                         messages: log, totalMessages: totalMessages, members: rows, colors: colors,
                          typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
                          pending: held?.pendingBatches ?? 0, now: now, revision: revision,
                          invitations: await node.receivedInvitationList().filter { $0.state == "pending" },

@@ -66,11 +66,15 @@ function ago(ms) {
 }
 
 // A member's avatar: their identicon (an SVG the node draws from their key), else an initial.
+const identicons = new Map(); // key → data URL, made once per member
 function avatar(key, name) {
-  const member = state?.members.find((m) => m.key === key);
-  if (member?.identicon) {
+  if (!identicons.has(key)) {
+    const member = state?.members.find((m) => m.key === key);
+    if (member?.identicon) identicons.set(key, "data:image/svg+xml," + encodeURIComponent(member.identicon));
+  }
+  if (identicons.has(key)) {
     const image = element("img", "avatar");
-    image.src = "data:image/svg+xml," + encodeURIComponent(member.identicon);
+    image.src = identicons.get(key);
     image.alt = "";
     return image;
   }
@@ -84,11 +88,12 @@ async function loadConversations() {
   const list = $("conversation-list");
   list.replaceChildren(...conversations.map((conversation) => {
     const item = element("li", conversation.id === current ? "current" : "", conversation.title || conversation.id.slice(0, 12));
+    item.dataset.id = conversation.id;
     item.title = conversation.messages + " messages, " + conversation.members + " members";
     item.onclick = () => open(conversation.id);
     return item;
   }));
-  if (!current && conversations.length > 0) open(conversations.find((c) => c.id === wanted)?.id ?? conversations[0].id);
+  if (!current && conversations.length > 0) open(conversations[0].id);
 }
 
 function open(id) {
@@ -98,7 +103,7 @@ function open(id) {
   shown = WINDOW;
   earlier = null;
   $("messages").replaceChildren();
-  loadConversations();
+  for (const item of $("conversation-list").children) item.className = item.dataset.id === id ? "current" : "";
   follow(++poll);
   announce();
 }
@@ -128,6 +133,8 @@ function render(next) {
   $("title").textContent = state.title;
   $("sync").textContent = state.members.length + (state.members.length === 1 ? " member · " : " members · ") + (state.peers === 0 ? "no peers connected" : "synced with " + state.peers + " peer" + (state.peers === 1 ? "" : "s"));
   renderMessages();
+  // Marked once, for measuring: the first paint of a conversation's messages.
+  if (state.messages.length > 0 && performance.getEntriesByName("first-messages").length === 0) performance.mark("first-messages");
   if (atBottom) list.scrollTop = list.scrollHeight;
   else if (keep) keep.row.isConnected && (list.scrollTop += keep.row.getBoundingClientRect().top - keep.top);
   $("newest").hidden = atBottom;
@@ -543,4 +550,6 @@ function loggedOut() {
   notice("This page is not logged in to the node: run `streamingchat ui` and open the address it prints.");
 }
 
+// The conversation named in the address opens at once, while the list loads beside it.
+if (wanted) open(wanted);
 loadConversations().catch((error) => error instanceof LoggedOut ? loggedOut() : notice(error.message));

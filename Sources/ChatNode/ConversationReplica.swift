@@ -154,6 +154,7 @@ public actor ConversationReplica {
             sharing.recorded.insert(tokenID)
             if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
             if let expiresAt = link.record.expiresAt { sharing.expiries[tokenID] = expiresAt }
+            if let code = link.record.code { sharing.codes[code.lookup] = code.sealedToken }
             if link.revoked {
                 sharing.closedTokens[tokenID] = .inviteRevoked
             } else if link.declined {

@@ -30,6 +30,8 @@ public final class MembershipDirectory: Sendable {
         public var uses: [[UInt8]: Int] = [:]
         /// Anyone who reaches a member may join (with `view`).
         public var isPublic = false
+        /// The links' short codes: lookup hash → sealed token (see ``InviteCodeRecord``).
+        public var codes: [[UInt8]: [UInt8]] = [:]
 
         public init(recorded: Set<[UInt8]> = [], closedTokens: [[UInt8]: RefuseCode] = [:],
                     invitees: [[UInt8]: ReplicaID] = [:], expiries: [[UInt8]: UInt64] = [:], uses: [[UInt8]: Int] = [:],
@@ -133,6 +135,12 @@ public final class MembershipDirectory: Sendable {
     /// else `revoked` or `not_a_member`. `now` gives the wall clock in ms since the Unix epoch.
     public func admission(now: @escaping @Sendable () -> UInt64) -> AdmissionPolicy {
         { [self] request in
+            // A short code is resolved, whatever else was asked: the sealed token of the link
+            // whose code it is, from any conversation held here. Nothing else is revealed.
+            if let lookup = request.codeLookup {
+                let sealed = entries.withLock { entries in entries.values.lazy.compactMap { $0.sharing.codes[lookup] }.first }
+                return sealed.map { .resolved(sealedToken: $0) } ?? .refuse(.invalidInvite)
+            }
             let peer = request.peer.replicaID
             let grant = request.inviteToken.flatMap { ConversationInputs.verifyInvite($0) }
             var refusal: RefuseCode = request.inviteToken != nil && grant == nil ? .invalidInvite : .notAMember

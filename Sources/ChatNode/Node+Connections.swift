@@ -221,6 +221,7 @@ extension Node {
             switch base(request) {
             case .admit(let conversations): return .admit(conversations: Array(Set(conversations + joined)).sorted())
             case .refuse(let code): return joined.isEmpty ? .refuse(code) : .admit(conversations: joined)
+            case .resolved(let sealed): return .resolved(sealedToken: sealed)
             }
         }
         var randomness = SystemRandomNumberGenerator()
@@ -244,6 +245,7 @@ extension Node {
                 await received(frame, link: id)
                 window.release(charge)
             case .backOff(let duration): ending.backOff = duration
+            case .codeResolved: break // only a code lookup asks for one (Node.resolveInviteCode)
             case .closed(let reason):
                 if let reason { counters.closeReasons[reason.code, default: 0] += 1 }
                 if sessionRole == .dialer { noteJoinRefusal(reason, presented: presented, endpoint: role.endpoint) }

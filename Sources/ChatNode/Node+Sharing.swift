@@ -18,6 +18,9 @@ public struct ShareLink: Sendable, Hashable, Codable {
     public var label: String
     /// The invitee's key (sc1…) for a direct invitation; nil for a share link.
     public var invitee: String?
+    /// The link's short code, `host:port/` and 16 base32 characters (share links of a node that
+    /// listens); `join` takes it like the URL.
+    public var code: String?
 
     /// The URL scheme and path of share links.
     public static let prefix = "streamingchat://join?token="
@@ -78,14 +81,23 @@ extension Node {
         async throws(NodeCommandError) -> ShareLink {
         let token = try signInviteToken(conversation, permission: permission, expiresAt: expiresAt, useLimit: useLimit,
                                         label: label)
-        // A direct invitation carries its token in the log, so any member can deliver it.
+        // A direct invitation carries its token in the log, so any member can deliver it. A share
+        // link gets a short code: the log keeps the secret's lookup hash and the token sealed
+        // under it, so any member's node can answer the code and only its holder can open it.
+        var code: InviteCode?
+        if invitee == nil, let address = configuration.advertised ?? listeningOn {
+            code = InviteCode(endpoint: address, secret: InviteCodeCrypto.newSecret())
+        }
         let record = InviteRecord(tokenID: token.content.tokenID, permission: permission, expiresAt: expiresAt,
-                                  useLimit: useLimit, label: label, invitee: invitee, token: invitee.map { _ in token.bytes })
+                                  useLimit: useLimit, label: label, invitee: invitee, token: invitee.map { _ in token.bytes },
+                                  code: code.map { InviteCodeRecord(lookup: $0.lookup,
+                                                                    sealedToken: InviteCodeCrypto.seal(token.bytes, secret: $0.secret)) })
         try await submit([.createLink(record)], to: conversation)
         if let invitee { await deliverInvitations(to: invitee, only: record.tokenID) }
         return ShareLink(url: ShareLink.prefix + Hex.encode(token.bytes), tokenID: Hex.encode(token.content.tokenID),
                          conversation: conversation.hex, permission: permission.description, expiresAt: expiresAt,
-                         useLimit: useLimit, label: label, invitee: invitee.map { PublicKey($0).text })
+                         useLimit: useLimit, label: label, invitee: invitee.map { PublicKey($0).text },
+                         code: code?.description)
     }
 
     /// The links and invitations recorded in a conversation, newest first.

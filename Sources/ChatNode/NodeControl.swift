@@ -79,9 +79,15 @@ public enum NodeControl {
             return ["conversation": .string(id.hex)]
         case .invite(let text, let terms):
             let conversation = try await node.resolve(text)
-            let token = try await node.invite(conversation, permission: terms.permission, expiresAt: terms.expiresAt,
-                                              useLimit: terms.useLimit, label: terms.label)
-            return ["conversation": .string(conversation.hex), "token": .string(Hex.encode(token.bytes))]
+            let link = try await node.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
+                                                 useLimit: terms.useLimit, label: terms.label)
+            var result: JSONValue = ["conversation": .string(conversation.hex),
+                                     "token": .string(link.url.dropFirst(ShareLink.prefix.count).description)]
+            if let code = link.code, case .object(var fields) = result {
+                fields["code"] = .string(code)
+                result = .object(fields)
+            }
+            return result
         case .join(let text, let endpoint, let seconds), .decline(let text, let endpoint, let seconds):
             let timeout = Duration.seconds(Int(seconds ?? 15))
             let joining = if case .join = command { true } else { false }
@@ -90,7 +96,15 @@ public enum NodeControl {
                 try await node.joinPublic(id, via: endpoint, timeout: timeout)
                 return ["conversation": .string(id.hex)]
             }
-            let token = try await node.receivedInvitationToken(matching: text) ?? tokenBytes(text)
+            // A short code is resolved first, through the node it names.
+            let code = InviteCode(text)
+            let endpoint = endpoint ?? code?.endpoint
+            let token: [UInt8]
+            if let code {
+                token = try await node.resolveInviteCode(code, timeout: timeout)
+            } else {
+                token = try await node.receivedInvitationToken(matching: text) ?? tokenBytes(text)
+            }
             let conversation = joining
                 ? try await node.join(token: token, via: endpoint, timeout: timeout)
                 : try await node.decline(token: token, via: endpoint, timeout: timeout)

@@ -15,6 +15,8 @@ public enum PeerEvent: Sendable {
     case received(DataFrame, charge: Int)
     /// The peer sent garbage or flooded: refuse it for this long.
     case backOff(Duration)
+    /// The listener resolved this side's short invite code to the link's sealed token.
+    case codeResolved([UInt8])
     /// The session ended.
     case closed(SessionCloseReason?)
 }
@@ -100,6 +102,8 @@ public enum PeerConnection {
                                 }
                             case .backOff(let duration):
                                 events.yield(.backOff(duration))
+                            case .codeResolved(let sealed):
+                                events.yield(.codeResolved(sealed))
                             case .close(let reason):
                                 closeReason = reason
                                 break loop

@@ -37,6 +37,9 @@ public struct SessionConfiguration: Sendable {
     public var conversations: [ConversationID]
     /// The exact bytes of an invite token, when this side joins without being a member yet.
     public var inviteToken: [UInt8]?
+    /// The lookup hash of a short invite code to resolve (a dialer asking for nothing else): the
+    /// listener answers with the link's sealed token and the session ends.
+    public var codeLookup: [UInt8]?
     /// How long the handshake may take before the session is closed.
     public var handshakeTimeout: Duration
     /// How often an established session sends a keep-alive ping.
@@ -80,12 +83,15 @@ public struct AdmissionRequest: Sendable, Hashable {
     public var conversations: [ConversationID]
     /// The invite token bytes the peer presented, if any (not yet verified: the policy checks them).
     public var inviteToken: [UInt8]?
+    /// The lookup hash of a short invite code the peer wants resolved, if any.
+    public var codeLookup: [UInt8]?
 
     /// A request.
-    public init(peer: PublicKey, conversations: [ConversationID], inviteToken: [UInt8]?) {
+    public init(peer: PublicKey, conversations: [ConversationID], inviteToken: [UInt8]?, codeLookup: [UInt8]? = nil) {
         self.peer = peer
         self.conversations = conversations
         self.inviteToken = inviteToken
+        self.codeLookup = codeLookup
     }
 }
 
@@ -95,6 +101,8 @@ public enum AdmissionDecision: Sendable, Hashable {
     case admit(conversations: [ConversationID])
     /// The peer is refused with this reason, before any conversation data flows.
     case refuse(RefuseCode)
+    /// The peer's code lookup names a link: it gets the link's sealed token, and the session ends.
+    case resolved(sealedToken: [UInt8])
 }
 
 /// Decides whether an authenticated peer may join (a member, or a non-member with an acceptable invite).
@@ -212,6 +220,8 @@ public enum SessionAction: Sendable, Hashable {
     case deliver(DataFrame)
     /// Call ``SessionStateMachine/timerFired(_:now:)`` with `timer` after `after`.
     case scheduleTimer(after: Duration, SessionTimer)
+    /// The listener resolved this side's invite code to a sealed token (the session ends next).
+    case codeResolved([UInt8])
     /// Refuse new connections from this peer for this long (it sent garbage or flooded).
     case backOff(Duration)
     /// Close the connection; the session is over.
@@ -426,8 +436,12 @@ public struct SessionStateMachine: Sendable {
             }
         case .awaitingWelcome(let phase):
             return handshake(frame, opener: phase.opener, expecting: "welcome") { machine, inner in
-                guard case .welcome(let offered) = inner else { return nil }
-                return machine.onWelcome(offered, phase: phase)
+                switch inner {
+                case .welcome(let offered): return machine.onWelcome(offered, phase: phase)
+                case .resolved(let sealedToken) where machine.configuration.codeLookup != nil:
+                    return [.codeResolved(sealedToken)] + machine.finish(.refusedByPeer(.goingAway))
+                default: return nil
+                }
             }
         case .established(let established):
             guard case .sealed(let ciphertext) = frame else {
@@ -510,12 +524,14 @@ public struct SessionStateMachine: Sendable {
         let asked: [ConversationID]
         switch admission(AdmissionRequest(peer: listener, conversations: configuration.conversations, inviteToken: nil)) {
         case .refuse(let code): return fail(.refused(code))
+        case .resolved: return fail(.refused(.notAMember)) // a listener is never asked to resolve
         case .admit(let conversations): asked = Array(Set(conversations).intersection(configuration.conversations)).sorted()
         }
         let sealer = phase.keys.makeSealer()
         var bytes = SessionFrame.streamHeader(sealer.header).encoded()
         bytes += sealed(identify(role: .dialer, transcript: transcript, header: sealer.header), sealer)
-        let requests = SessionRequest.chunks(of: asked, inviteToken: configuration.inviteToken)
+        let requests = SessionRequest.chunks(of: asked, inviteToken: configuration.inviteToken,
+                                             codeLookup: configuration.codeLookup)
         for request in requests { bytes += sealed(SessionFrame.request(request).encoded(), sealer) }
         state = .awaitingWelcome(AwaitingWelcome(sealer: sealer, opener: peerStream.opener, peerKey: listener,
                                                  version: phase.version, asked: Set(requests.flatMap(\.conversations))))
@@ -539,8 +555,8 @@ public struct SessionStateMachine: Sendable {
     /// Listener: gather the request's chunks (ascending, bounded, the token only in the first); after
     /// the last, ask the admission policy and welcome the dialer to what it may sync.
     private mutating func onRequest(_ request: SessionRequest, phase: CollectingRequest) -> [SessionAction] {
-        guard request.inviteToken == nil || phase.chunks == 0 else {
-            return fail(.protocolViolation("invite token after the first request frame"))
+        guard (request.inviteToken == nil && request.codeLookup == nil) || phase.chunks == 0 else {
+            return fail(.protocolViolation("invite token or code after the first request frame"))
         }
         if let first = request.conversations.first, let previous = phase.conversations.last, previous >= first {
             return fail(.protocolViolation("request frames not ascending"))
@@ -549,6 +565,7 @@ public struct SessionStateMachine: Sendable {
         phase.chunks += 1
         phase.conversations += request.conversations
         if request.inviteToken != nil { phase.inviteToken = request.inviteToken }
+        if request.codeLookup != nil { phase.codeLookup = request.codeLookup }
         guard phase.conversations.count <= SessionRequest.maxConversations else {
             return fail(.protocolViolation("more than \(SessionRequest.maxConversations) conversations requested"))
         }
@@ -558,8 +575,12 @@ public struct SessionStateMachine: Sendable {
         }
         let admitted: [ConversationID]
         switch admission(AdmissionRequest(peer: phase.peerKey, conversations: phase.conversations,
-                                          inviteToken: phase.inviteToken)) {
+                                          inviteToken: phase.inviteToken, codeLookup: phase.codeLookup)) {
         case .refuse(let code): return fail(.refused(code))
+        case .resolved(let sealedToken):
+            // Not marked final (a final handshake frame is a refusal); the dialer ends on it.
+            return sealAndSend(SessionFrame.resolved(sealedToken: sealedToken).encoded(), phase.sealer)
+                + finish(.closedLocally(.goingAway))
         case .admit(let conversations):
             // Only conversations both sides hold and the dialer asked for, so both ends agree on the set.
             admitted = Array(Set(conversations).intersection(configuration.conversations)
@@ -763,6 +784,7 @@ extension SessionStateMachine {
         var version: UInt16
         var conversations: [ConversationID] = []
         var inviteToken: [UInt8]?
+        var codeLookup: [UInt8]?
         var chunks = 0
     }
 

@@ -12,8 +12,8 @@ enum OperationTag: UInt8 {
 
 /// Flags of a `createLink` record: which optional fields follow.
 private enum LinkFlags {
-    static let expiresAt: UInt8 = 1, useLimit: UInt8 = 2, invitee: UInt8 = 4, token: UInt8 = 8
-    static let all: UInt8 = 15
+    static let expiresAt: UInt8 = 1, useLimit: UInt8 = 2, invitee: UInt8 = 4, token: UInt8 = 8, code: UInt8 = 16
+    static let all: UInt8 = 31
 }
 
 /// Encodes and decodes ``ConversationOp``s inside a batch.
@@ -92,14 +92,14 @@ enum OperationCodec {
             writer.write(bytes: admission)
         case .createLink(let record):
             // tokenID (length-prefixed, 16), permission, flags, [expiresAt], [useLimit], label, [invitee],
-            // [token (length-prefixed)].
+            // [token (length-prefixed)], [code: lookup (32), sealed token (length-prefixed)].
             writer.write(byte: OperationTag.createLink.rawValue)
             writer.write(varint: UInt64(record.tokenID.count))
             writer.write(bytes: record.tokenID)
             writer.write(byte: record.permission.rawValue)
             let flags: UInt8 = (record.expiresAt != nil ? LinkFlags.expiresAt : 0)
                 | (record.useLimit != nil ? LinkFlags.useLimit : 0) | (record.invitee != nil ? LinkFlags.invitee : 0)
-                | (record.token != nil ? LinkFlags.token : 0)
+                | (record.token != nil ? LinkFlags.token : 0) | (record.code != nil ? LinkFlags.code : 0)
             writer.write(byte: flags)
             if let expiresAt = record.expiresAt { writer.write(varint: expiresAt) }
             if let useLimit = record.useLimit { writer.write(varint: useLimit) }
@@ -108,6 +108,11 @@ enum OperationCodec {
             if let token = record.token {
                 writer.write(varint: UInt64(token.count))
                 writer.write(bytes: token)
+            }
+            if let code = record.code {
+                writer.write(bytes: code.lookup)
+                writer.write(varint: UInt64(code.sealedToken.count))
+                writer.write(bytes: code.sealedToken)
             }
         case .revokeLink(let tokenID):
             writer.write(byte: OperationTag.revokeLink.rawValue)
@@ -220,8 +225,14 @@ enum OperationCodec {
             let invitee = flags & LinkFlags.invitee != 0 ? try table.replica(try reader.varint()) : nil
             let token = flags & LinkFlags.token != 0
                 ? Array(try reader.bytes(try reader.count("invitation token", limit: limits.maxTokenBytes))) : nil
+            var code: InviteCodeRecord?
+            if flags & LinkFlags.code != 0 {
+                let lookup = Array(try reader.bytes(InviteCodeRecord.lookupBytes))
+                let sealed = Array(try reader.bytes(try reader.count("sealed invite token", limit: InviteCodeRecord.maxSealedBytes)))
+                code = InviteCodeRecord(lookup: lookup, sealedToken: sealed)
+            }
             return .createLink(InviteRecord(tokenID: id, permission: level, expiresAt: expiresAt, useLimit: useLimit,
-                                            label: label, invitee: invitee, token: token))
+                                            label: label, invitee: invitee, token: token, code: code))
         case .revokeLink:
             return .revokeLink(tokenID: try tokenID("revoked token id"))
         case .declineInvite:

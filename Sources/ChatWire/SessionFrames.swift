@@ -184,41 +184,51 @@ public struct SessionRequest: Sendable, Hashable {
     public var conversations: [ConversationID]
     /// The exact bytes of an invite token, when the dialer joins without being a member yet (first chunk only).
     public var inviteToken: [UInt8]?
+    /// The lookup hash of a short invite code the dialer wants resolved (first chunk only): the
+    /// listener answers with ``SessionFrame/resolved(sealedToken:)`` and closes.
+    public var codeLookup: [UInt8]?
     /// Whether more request frames follow.
     public var hasMore: Bool
 
+    /// The length of a code lookup.
+    public static let codeLookupBytes = 32
+
     /// A request chunk; `conversations` are sorted and de-duplicated.
-    public init(conversations: [ConversationID], inviteToken: [UInt8]? = nil, hasMore: Bool = false) {
+    public init(conversations: [ConversationID], inviteToken: [UInt8]? = nil, codeLookup: [UInt8]? = nil, hasMore: Bool = false) {
         self.conversations = Array(Set(conversations)).sorted()
         self.inviteToken = inviteToken
+        self.codeLookup = codeLookup
         self.hasMore = hasMore
     }
 
     /// The request frames for `conversations` (sorted, de-duplicated, at most ``maxConversations``) and an
     /// optional token: one frame per ``maxConversationsPerFrame`` ids, the token in the first, at least one.
-    public static func chunks(of conversations: [ConversationID], inviteToken: [UInt8]?) -> [SessionRequest] {
+    public static func chunks(of conversations: [ConversationID], inviteToken: [UInt8]?,
+                              codeLookup: [UInt8]? = nil) -> [SessionRequest] {
         let sorted = Array(Array(Set(conversations)).sorted().prefix(maxConversations))
         let starts = Array(stride(from: 0, to: max(sorted.count, 1), by: maxConversationsPerFrame))
         return starts.enumerated().map { index, start in
             let end = min(start + maxConversationsPerFrame, sorted.count)
             return SessionRequest(conversations: Array(sorted[start ..< end]), inviteToken: index == 0 ? inviteToken : nil,
-                                  hasMore: index < starts.count - 1)
+                                  codeLookup: index == 0 ? codeLookup : nil, hasMore: index < starts.count - 1)
         }
     }
 
-    /// `flags (bit 0: token, bit 1: more) [token: length, bytes] | conversations: count, 32 each ascending`
+    /// `flags (bit 0: token, bit 1: more, bit 2: code lookup) [token: length, bytes] [lookup 32]
+    /// | conversations: count, 32 each ascending`
     func encode(into writer: inout ByteWriter) {
-        writer.write(byte: (inviteToken == nil ? 0 : 1) | (hasMore ? 2 : 0))
+        writer.write(byte: (inviteToken == nil ? 0 : 1) | (hasMore ? 2 : 0) | (codeLookup == nil ? 0 : 4))
         if let inviteToken {
             writer.write(varint: UInt64(inviteToken.count))
             writer.write(bytes: inviteToken)
         }
+        if let codeLookup { writer.write(bytes: codeLookup) }
         writeConversations(conversations, into: &writer)
     }
 
     init(from reader: inout WireReader) throws(WireError) {
         let flags = try reader.byte()
-        guard flags <= 3 else { throw .nonCanonical("unknown request flags") }
+        guard flags <= 7 else { throw .nonCanonical("unknown request flags") }
         if flags & 1 == 1 {
             let length = try reader.count("invite token", limit: reader.limits.maxTokenBytes)
             guard length > 0 else { throw .invalidValue("empty invite token") }
@@ -226,6 +236,7 @@ public struct SessionRequest: Sendable, Hashable {
         } else {
             inviteToken = nil
         }
+        codeLookup = flags & 4 == 4 ? Array(try reader.bytes(Self.codeLookupBytes)) : nil
         hasMore = flags & 2 == 2
         conversations = try readConversations(from: &reader, limit: Self.maxConversationsPerFrame)
     }
@@ -255,11 +266,11 @@ private func readConversations(from reader: inout WireReader, limit: Int) throws
 /// The frames of a session besides ``DataFrame``: the handshake, refusals, keep-alives, and the sealed
 /// envelope that carries every frame once keys are agreed.
 ///
-/// Same header as every frame (`"SC" version type length`); types 16–24. In the clear travel only
+/// Same header as every frame (`"SC" version type length`); types 16–25. In the clear travel only
 /// ``hello(_:)``, ``helloReply(_:)``, ``streamHeader(_:)``, ``sealed(_:)``, and a ``refuse(_:)`` sent
 /// before this side has a stream. Inside the envelope is one whole frame: an ``identify(_:)``, a
-/// ``request(_:)``, a ``welcome(conversations:)``, a ``ping(nonce:isReply:)``, a ``refuse(_:)`` or a
-/// ``DataFrame``.
+/// ``request(_:)``, a ``welcome(conversations:)``, a ``resolved(sealedToken:)``, a
+/// ``ping(nonce:isReply:)``, a ``refuse(_:)`` or a ``DataFrame``.
 public enum SessionFrame: Sendable, Hashable {
     /// The dialer's opening frame.
     case hello(SessionHello)
@@ -279,6 +290,9 @@ public enum SessionFrame: Sendable, Hashable {
     case identify(SessionIdentity)
     /// The dialer's request (sent sealed): conversations and an invite token.
     case request(SessionRequest)
+    /// The listener's answer to a request with a code lookup (sent sealed): the link's token,
+    /// sealed under the code's secret; the listener closes after it.
+    case resolved(sealedToken: [UInt8])
 
     /// Frame types, after ``DataFrame/FrameType``'s 1 to 7.
     public enum FrameType: UInt8, Sendable, CaseIterable {
@@ -291,6 +305,7 @@ public enum SessionFrame: Sendable, Hashable {
         case sealed = 22
         case identify = 23
         case request = 24
+        case resolved = 25
     }
 
     /// This frame's type.
@@ -305,6 +320,7 @@ public enum SessionFrame: Sendable, Hashable {
         case .sealed: .sealed
         case .identify: .identify
         case .request: .request
+        case .resolved: .resolved
         }
     }
 
@@ -338,6 +354,9 @@ public enum SessionFrame: Sendable, Hashable {
             body.write(bytes: proof.signature)
         case .request(let request):
             request.encode(into: &body)
+        case .resolved(let sealed):
+            body.write(varint: UInt64(sealed.count))
+            body.write(bytes: sealed)
         }
         return FrameHeader(type: frameType.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -378,6 +397,10 @@ public enum SessionFrame: Sendable, Hashable {
             self = .identify(SessionIdentity(identity: identity, signature: Array(try reader.bytes(WireFormat.signatureBytes))))
         case .request:
             self = .request(try SessionRequest(from: &reader))
+        case .resolved:
+            let length = try reader.count("sealed token", limit: 2_048)
+            guard length > 0 else { throw .invalidValue("empty sealed token") }
+            self = .resolved(sealedToken: Array(try reader.bytes(length)))
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

@@ -164,6 +164,7 @@ extension StreamingChat {
             if output.json { return try Control.printJSON(result) }
             // A link, as `link create` and direct invitations print (join takes it, or the hex).
             print(ShareLink.prefix + (try Control.field("token", of: result, as: String.self)))
+            Sharing.sayCode(of: result)
         }
     }
 
@@ -172,13 +173,15 @@ extension StreamingChat {
         static let configuration = CommandConfiguration(
             abstract: "Join a conversation with a share link, or through the peer at host:port; returns once the join is durable.",
             discussion: """
-                `join streamingchat://join?token=…` dials the peers the link names; \
+                `join streamingchat://join?token=…` dials the peers the link names; `join host:port/code` \
+                (a link's short code) asks the node there for the link first; \
                 `join <host:port> <token>` dials the given peer; `join <host:port> <conversation-id>` \
                 joins a public conversation (with view permission) through that member.
                 """)
 
         @OptionGroup var dataOptions: DataOptions
-        @Argument(help: "A share link (streamingchat://join?token=…), or a member's address, host:port.") var linkOrAddress: String
+        @Argument(help: "A share link (streamingchat://join?token=…), its short code (host:port/code), or a member's address, host:port.")
+        var linkOrAddress: String
         @Argument(help: "The invite token (hex or link), or a public conversation's whole id, when the first argument is an address.")
         var token: String?
         @Option(help: "Seconds to wait for admission.") var timeout: UInt32 = 15

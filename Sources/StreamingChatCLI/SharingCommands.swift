@@ -56,6 +56,12 @@ enum Sharing {
     }
 
     /// Link and invitation rows for human output.
+    /// Says a new link's short code on stderr, quoted (stdout keeps the URL alone for scripts).
+    static func sayCode(of result: JSONValue) {
+        guard let code = result.stringField("code") else { return }
+        printError("short code (join takes it too): '\(code)'")
+    }
+
     static func printLinks(_ links: [LinkEntry]) {
         guard !links.isEmpty else { return print("(none)") }
         print(table(links.map { link in
@@ -262,6 +268,7 @@ extension StreamingChat.Link {
             let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: nil), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             print(try Control.field("url", of: result, as: String.self))
+            Sharing.sayCode(of: result)
         }
     }
 

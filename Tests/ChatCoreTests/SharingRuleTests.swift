@@ -379,15 +379,18 @@ import Testing
         batches.append(s.batch(ana, [
             .createLink(InviteRecord(tokenID: tid(1), permission: .comment, expiresAt: s.time + Self.hour, useLimit: 3, label: "team")),
             .createLink(InviteRecord(tokenID: tid(2), permission: .edit, label: "for Ben", invitee: ben, token: [2, 0xFF])),
+            .createLink(InviteRecord(tokenID: tid(4), permission: .view, label: "coded",
+                                     code: InviteCodeRecord(lookup: Array(repeating: 4, count: 32), sealedToken: Array(0 ..< 60)))),
             .revokeLink(tokenID: tid(3)),
         ], seen: s.everything))
         batches.append(s.batch(cat, [join([1], cat, at: s.time), .requestAccess(permission: .edit, note: "more please")], seen: s.everything))
         batches.append(s.batch(ben, [.declineInvite(tokenID: tid(2))], seen: s.everything))
         batches.append(s.batch(ana, [.setPermission(member: cat, permission: .edit)], seen: s.everything))
         let c = load(batches)
-        #expect(c.links.count == 2 && c.accessRequests.count == 1 && c.accessRequests[0].granted)
+        #expect(c.links.count == 3 && c.accessRequests.count == 1 && c.accessRequests[0].granted)
+        #expect(c.links[tid(4)]?.record.code?.sealedToken == Array(0 ..< 60), "the short code is kept with its link")
         let snapshot = c.encodedSnapshot()
-        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x04])
+        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x05])
         let back = try Conversation(snapshot: snapshot, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99),
                                     verifyInvite: verifier(), verifyAdmission: testAdmissions(verifier()))
         #expect(back.links == c.links)
@@ -423,7 +426,7 @@ import Testing
             try Conversation(snapshot: v1, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }
         var future = withLink.encodedSnapshot()
-        future[2] = 5
+        future[2] = 6
         #expect(throws: DocumentError.self) {
             try Conversation(snapshot: future, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }

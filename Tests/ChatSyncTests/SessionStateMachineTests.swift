@@ -18,10 +18,13 @@ private func policy(members: Set<ReplicaID>) -> AdmissionPolicy {
     { request in
         let known = request.conversations.filter { $0 == roomA || $0 == roomB }
         if members.contains(request.peer.replicaID) { return .admit(conversations: known) }
+        if let lookup = request.codeLookup { return lookup == knownCodeLookup ? .resolved(sealedToken: [7, 7, 7]) : .refuse(.invalidInvite) }
         guard let token = request.inviteToken else { return .refuse(.notAMember) }
         return token == validToken ? .admit(conversations: known) : .refuse(.invalidInvite)
     }
 }
+
+private let knownCodeLookup = Array(repeating: UInt8(0x42), count: 32)
 
 private let alice = key(1)
 private let bob = key(2)
@@ -246,6 +249,25 @@ private struct HostileDialer {
         // and an observer cannot tell a refusal from a welcome.
         #expect(sentTypes(link.listenerActions) == [SessionFrame.FrameType.helloReply.rawValue, SessionFrame.FrameType.sealed.rawValue])
         #expect(throws: SessionUsageError.notEstablished) { try link.listener.send(sampleClock) }
+    }
+
+    /// Issue 19: a stranger asking only to resolve a short code gets the link's sealed token and
+    /// the session ends (no conversation, no data); an unknown code is refused as `invalid_invite`.
+    @Test func aCodeLookupIsAnsweredWithTheSealedTokenAndTheSessionEnds() {
+        var configuration = SessionConfiguration(conversations: [])
+        configuration.codeLookup = knownCodeLookup
+        var link = Link(dialerKey: mallory, dialerConfiguration: configuration)
+        link.start()
+        #expect(link.dialerActions.contains(.codeResolved([7, 7, 7])))
+        #expect(peers(link.listenerActions).isEmpty && peers(link.dialerActions).isEmpty)
+        #expect(closeReason(link.listenerActions) == .closedLocally(.goingAway))
+        #expect(closeReason(link.dialerActions) == .refusedByPeer(.goingAway))
+
+        configuration.codeLookup = Array(repeating: 0x43, count: 32)
+        var unknown = Link(dialerKey: mallory, dialerConfiguration: configuration)
+        unknown.start()
+        #expect(!unknown.dialerActions.contains { if case .codeResolved = $0 { true } else { false } })
+        #expect(closeReason(unknown.dialerActions) == .refusedByPeer(.invalidInvite))
     }
 
     @Test func nonMemberWithABadTokenIsRefused() {

@@ -23,6 +23,8 @@ private let sampleFrames: [SessionFrame] = [
     .ping(nonce: 0x0102_0304_0506_0708, isReply: true),
     .welcome(conversations: [conversationA, conversationB]),
     .sealed(Array(repeating: 0x77, count: 40)),
+    .request(SessionRequest(conversations: [], codeLookup: Array(repeating: 0x3C, count: 32))),
+    .resolved(sealedToken: Array(0 ..< 120)),
 ]
 
 @Suite struct SessionFramesTests {
@@ -105,7 +107,7 @@ private let sampleFrames: [SessionFrame] = [
         #expect((try? SessionHello.versions(inBody: [1, 2, 0xFF])) == [2]) // the rest is not read
 
         var badFlags = body(.request(sampleRequest))
-        badFlags[0] = 4
+        badFlags[0] = 8
         #expect(throws: WireError.nonCanonical("unknown request flags")) { try SessionFrame(type: 24, body: badFlags) }
 
         let bigToken = SessionRequest(conversations: [], inviteToken: Array(repeating: 1, count: 4097))
@@ -127,7 +129,8 @@ private let sampleFrames: [SessionFrame] = [
         #expect(throws: WireError.nonCanonical("ping reply flag must be 0 or 1")) {
             try SessionFrame(type: 20, body: [0, 0, 0, 0, 0, 0, 0, 1, 2])
         }
-        #expect(throws: WireError.unknownKind(25)) { try SessionFrame(type: 25, body: []) }
+        #expect(throws: WireError.invalidValue("empty sealed token")) { try SessionFrame(type: 25, body: [0]) }
+        #expect(throws: WireError.unknownKind(26)) { try SessionFrame(type: 26, body: []) }
         #expect(throws: WireError.unknownKind(1)) { try SessionFrame(type: 1, body: []) }
     }
 

@@ -22,6 +22,8 @@ import Testing
                                      useLimit: UInt32.max, label: String(repeating: "é", count: 128), invitee: bob)),
             .createLink(InviteRecord(tokenID: Array(repeating: 5, count: 16), permission: .edit, invitee: bob,
                                      token: Array(0 ..< 200))),
+            .createLink(InviteRecord(tokenID: Array(repeating: 6, count: 16), permission: .comment,
+                                     code: InviteCodeRecord(lookup: Array(repeating: 9, count: 32), sealedToken: Array(0 ..< 240)))),
             .revokeLink(tokenID: Array(repeating: 3, count: 16)),
             .declineInvite(tokenID: Array(repeating: 4, count: 16)),
             .join(inviteToken: [1, 2, 3], admission: [4, 5, 6]),

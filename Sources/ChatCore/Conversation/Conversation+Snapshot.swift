@@ -7,11 +7,11 @@
 /// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
 /// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``) and a
 /// direct invitation's token to kind 7; version 4 adds the equivocating authors with their fork
-/// points at the end. Older
+/// points at the end; version 5 adds a link's short code (lookup and sealed token) to kind 7. Older
 /// snapshots (which cannot hold them) still load.
 extension Conversation {
     static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
-    static let snapshotVersion: UInt8 = 4
+    static let snapshotVersion: UInt8 = 5
     static let snapshotMagic: [UInt8] = snapshotMagicPrefix + [snapshotVersion]
 
     /// The whole state as bytes.
@@ -78,6 +78,13 @@ extension Conversation {
                 // Version 3: the invitation's token, length-prefixed (0: none).
                 writer.write(varint: UInt64(record.token?.count ?? 0))
                 writer.write(bytes: record.token ?? [])
+                // Version 5: the short code, as a length-prefixed lookup (0: none) and sealed token.
+                writer.write(varint: UInt64(record.code?.lookup.count ?? 0))
+                if let code = record.code {
+                    writer.write(bytes: code.lookup)
+                    writer.write(varint: UInt64(code.sealedToken.count))
+                    writer.write(bytes: code.sealedToken)
+                }
             case .revokeLink(let tokenID):
                 writer.write(byte: 8)
                 writer.write(varint: UInt64(tokenID.count))
@@ -196,10 +203,20 @@ extension Conversation {
                         let count = try reader.readCount(limit: 64 << 10)
                         if count > 0 { token = Array(try reader.readBytes(count)) }
                     }
+                    var code: InviteCodeRecord?
+                    if version >= 5 {
+                        let lookupCount = try reader.readCount(limit: InviteCodeRecord.lookupBytes)
+                        if lookupCount > 0 {
+                            guard lookupCount == InviteCodeRecord.lookupBytes else { throw DocumentError.malformedSnapshot("code lookup") }
+                            let lookup = Array(try reader.readBytes(lookupCount))
+                            let sealed = Array(try reader.readBytes(try reader.readCount(limit: InviteCodeRecord.maxSealedBytes)))
+                            code = InviteCodeRecord(lookup: lookup, sealedToken: sealed)
+                        }
+                    }
                     kind = .createLink(InviteRecord(tokenID: tokenID, permission: permission,
                                                     expiresAt: expires == 0 ? nil : expires - 1,
                                                     useLimit: limit == 0 ? nil : UInt32(limit - 1), label: label,
-                                                    invitee: invitee, token: token))
+                                                    invitee: invitee, token: token, code: code))
                 case 8 where version >= 2:
                     kind = .revokeLink(tokenID: Array(try reader.readBytes(try reader.readCount(limit: 64))))
                 case 9 where version >= 2:

@@ -173,6 +173,9 @@ public struct InviteRecord: Sendable, Hashable {
     /// A direct invitation's signed token bytes, so that any member who meets the invitee's node
     /// can deliver the invitation (only the invitee can be admitted with it). Nil for share links.
     public var token: [UInt8]?
+    /// The link's short code, if it has one: the lookup hash of the code's secret and the token
+    /// sealed under a key from that secret. The secret itself is never recorded.
+    public var code: InviteCodeRecord?
 
     /// The length of a token id.
     public static let tokenIDBytes = 16
@@ -180,7 +183,7 @@ public struct InviteRecord: Sendable, Hashable {
     public static let maxLabelBytes = 256
 
     public init(tokenID: [UInt8], permission: Permission, expiresAt: UInt64? = nil, useLimit: UInt32? = nil,
-                label: String = "", invitee: ReplicaID? = nil, token: [UInt8]? = nil) {
+                label: String = "", invitee: ReplicaID? = nil, token: [UInt8]? = nil, code: InviteCodeRecord? = nil) {
         self.tokenID = tokenID
         self.permission = permission
         self.expiresAt = expiresAt
@@ -188,6 +191,27 @@ public struct InviteRecord: Sendable, Hashable {
         self.label = label
         self.invitee = invitee
         self.token = token
+        self.code = code
+    }
+}
+
+/// What a link's record keeps of its short invite code (see ChatCrypto's `InviteCodeCrypto`):
+/// any member's node hands `sealedToken` to whoever asks with `lookup`, and only the holder of
+/// the code's secret can open it.
+public struct InviteCodeRecord: Sendable, Hashable {
+    /// The lookup hash of the code's secret (``lookupBytes``).
+    public var lookup: [UInt8]
+    /// The link's token, sealed under a key derived from the secret (at most ``maxSealedBytes``).
+    public var sealedToken: [UInt8]
+
+    /// The length of a lookup hash.
+    public static let lookupBytes = 32
+    /// The longest sealed token.
+    public static let maxSealedBytes = 2_048
+
+    public init(lookup: [UInt8], sealedToken: [UInt8]) {
+        self.lookup = lookup
+        self.sealedToken = sealedToken
     }
 }
 

@@ -1,0 +1,89 @@
+import ChatCore
+import ChatCrypto
+import ChatSync
+import ChatWire
+import Foundation
+import NIOCore
+
+/// A short invite code: the address of a member's node and the code's secret,
+/// `host:port/` followed by 16 base32 characters (`192.168.1.10:7400/k3mq7x2pa9d4rbwe`), at most
+/// 60 characters for any IPv4 address or host name up to 38 characters. The conversation's log
+/// keeps only the secret's lookup hash and the link's token sealed under it (``InviteCodeRecord``).
+public struct InviteCode: Sendable, Hashable, CustomStringConvertible {
+    /// The node to ask.
+    public var endpoint: PeerEndpoint
+    /// The secret (``InviteCodeCrypto/secretBytes``).
+    public var secret: [UInt8]
+
+    public init(endpoint: PeerEndpoint, secret: [UInt8]) {
+        self.endpoint = endpoint
+        self.secret = secret
+    }
+
+    /// Parses `host:port/secret` (the secret in either case); nil for anything else.
+    public init?(_ text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let slash = trimmed.lastIndex(of: "/"), !trimmed.contains("://"),
+              let endpoint = PeerEndpoint(String(trimmed[..<slash])),
+              let secret = InviteCodeCrypto.secret(fromText: trimmed[trimmed.index(after: slash)...]) else { return nil }
+        self.init(endpoint: endpoint, secret: secret)
+    }
+
+    public var description: String { "\(endpoint)/\(InviteCodeCrypto.text(of: secret))" }
+
+    /// The lookup hash members' nodes know the code by.
+    public var lookup: [UInt8] { InviteCodeCrypto.lookup(of: secret) }
+}
+
+extension Node {
+    /// Asks the code's node for the link the code names and opens its token with the code's
+    /// secret. The session is a stranger's: it asks for no conversation, shows no token, and
+    /// ends with the answer.
+    /// - Throws: `invalid_invite` when no node there knows the code (or the answer does not open),
+    ///   `timed_out` when it does not answer in time.
+    public func resolveInviteCode(_ code: InviteCode, timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> [UInt8] {
+        var session = configuration.session
+        session.conversations = []
+        session.inviteToken = nil
+        session.codeLookup = code.lookup
+        var randomness = SystemRandomNumberGenerator()
+        let machine = SessionStateMachine(role: .dialer, identity: identity, configuration: session,
+                                          admission: { _ in .admit(conversations: []) }, randomness: &randomness)
+        let clock = configuration.clock
+        let outcome: Result<[UInt8], NodeCommandError> = await withTaskGroup(of: Result<[UInt8], NodeCommandError>?.self) { group in
+            group.addTask {
+                let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+                do {
+                    channel = try await PeerConnection.connect(host: code.endpoint.host, port: code.endpoint.port)
+                } catch {
+                    return .failure(.timedOut("no node answers at \(code.endpoint) (\(error))"))
+                }
+                let (events, sink) = AsyncStream<PeerEvent>.makeStream()
+                let (commands, _) = AsyncStream<PeerCommand>.makeStream()
+                async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: sink,
+                                                             clock: clock, window: InboundWindow(limit: 1 << 20))
+                var result: Result<[UInt8], NodeCommandError> = .failure(.joinRefused(.invalidInvite))
+                for await event in events {
+                    switch event {
+                    case .codeResolved(let sealed):
+                        if let token = InviteCodeCrypto.open(sealed, secret: code.secret) { result = .success(token) }
+                    case .closed(.refusedByPeer(let reason)?) where reason != .goingAway:
+                        result = .failure(.joinRefused(reason))
+                    default:
+                        break
+                    }
+                }
+                await running
+                return result
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .failure(.timedOut("resolving the invite code at \(code.endpoint)"))
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure(.timedOut("resolving the invite code"))
+        }
+        return try outcome.get()
+    }
+}

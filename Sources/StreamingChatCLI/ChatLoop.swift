@@ -211,6 +211,8 @@ struct ChatLoop {
                 let url = result.stringField("url") ?? "?"
                 let whom = invitee.map { "for \($0) (delivered to their node when you share a session)" } ?? "link"
                 screen.notice = ["invite (\(permission)) \(whom); to join:", "streamingchat join '\(url)'"]
+                // The short code fits on one line and survives copying from a wrapped screen.
+                if let code = result.stringField("code") { screen.notice.append("or: streamingchat join '\(code)'") }
             case .failure(let failure):
                 screen.notice = ["cannot invite: \(failure.message)"]
             }

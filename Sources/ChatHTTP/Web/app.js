@@ -432,19 +432,23 @@ $("share").onsubmit = async (event) => {
     const link = await command("link_create", args);
     $("share-link").value = link.url;
     $("share-result").hidden = false;
+    $("share-code").value = link.code ?? "";
+    $("share-code-result").hidden = !link.code;
     await renderAdmin();
   });
 };
 
-$("copy-link").onclick = async () => {
-  $("share-link").select();
-  try {
-    await navigator.clipboard.writeText($("share-link").value);
-    notice("link copied");
-  } catch {
-    notice("select the link and copy it (the browser refused the clipboard)");
-  }
-};
+for (const [button, field, what] of [["copy-link", "share-link", "link"], ["copy-code", "share-code", "code"]]) {
+  $(button).onclick = async () => {
+    $(field).select();
+    try {
+      await navigator.clipboard.writeText($(field).value);
+      notice(what + " copied");
+    } catch {
+      notice("select the " + what + " and copy it (the browser refused the clipboard)");
+    }
+  };
+}
 
 $("audit").onsubmit = (event) => {
   event.preventDefault();

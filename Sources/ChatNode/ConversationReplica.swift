@@ -150,11 +150,17 @@ public actor ConversationReplica {
         for op in conversation.governance.acceptedInOrder {
             if case .join(.token(let grant, _)) = op.kind { sharing.uses[grant.tokenID, default: 0] += 1 }
         }
-        for (tokenID, link) in conversation.links {
+        // Oldest first: should two links claim one code lookup (only an admin could copy one),
+        // the older keeps it, alike on every node.
+        let links = conversation.links.sorted { lhs, rhs in
+            lhs.value.createdAt != rhs.value.createdAt ? lhs.value.createdAt < rhs.value.createdAt
+                : lhs.key.lexicographicallyPrecedes(rhs.key)
+        }
+        for (tokenID, link) in links {
             sharing.recorded.insert(tokenID)
             if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
             if let expiresAt = link.record.expiresAt { sharing.expiries[tokenID] = expiresAt }
-            if let code = link.record.code { sharing.codes[code.lookup] = code.sealedToken }
+            if let code = link.record.code { sharing.codes[code.lookup] = sharing.codes[code.lookup] ?? code.sealedToken }
             if link.revoked {
                 sharing.closedTokens[tokenID] = .inviteRevoked
             } else if link.declined {

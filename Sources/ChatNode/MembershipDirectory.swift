@@ -138,7 +138,12 @@ public final class MembershipDirectory: Sendable {
             // A short code is resolved, whatever else was asked: the sealed token of the link
             // whose code it is, from any conversation held here. Nothing else is revealed.
             if let lookup = request.codeLookup {
-                let sealed = entries.withLock { entries in entries.values.lazy.compactMap { $0.sharing.codes[lookup] }.first }
+                let sealed = entries.withLock { entries -> [UInt8]? in
+                    for conversation in entries.keys.sorted() {
+                        if let sealed = entries[conversation]?.sharing.codes[lookup] { return sealed }
+                    }
+                    return nil
+                }
                 return sealed.map { .resolved(sealedToken: $0) } ?? .refuse(.invalidInvite)
             }
             let peer = request.peer.replicaID

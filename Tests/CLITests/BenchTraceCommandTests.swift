@@ -7,8 +7,12 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent()
     static let tracesFolder = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/traces")
 
-    /// The `streamingchat` executable next to the test bundle.
+    /// The `streamingchat` binary the tests run: `$STREAMINGCHAT_BINARY` when set (to measure a
+    /// release build), else the one built beside the tests.
     static func binary() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["STREAMINGCHAT_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0 ..< 4 {
             let candidate = folder.appendingPathComponent("streamingchat")

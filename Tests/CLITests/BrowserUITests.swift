@@ -405,6 +405,19 @@ import Testing
         #expect(rows.filter { $0.contains(",message_sent,") }.count >= 15)
         #expect(rows.contains { $0.contains(",link_created,") })
 
+        // A direct invitation to another conversation shows in Ben's page; accepting it there joins
+        // and opens it.
+        let second = try DaemonTests.cli(["create", "--data", ana.data, "Second room"])
+        try DaemonTests.cli(["invite", "--data", ana.data, second, ben.key, "--permission", "comment"])
+        try benPage.waitFor("the invitation", "!document.getElementById('invitations').hidden && document.getElementById('invitation-list').textContent.includes('as comment')")
+        _ = try benPage.evaluate("document.querySelector('#invitation-list .accept').click(); true")
+        try benPage.waitFor("the second conversation open", "document.getElementById('title').textContent === 'Second room'")
+        #expect(try benPage.evaluate("document.getElementById('conversation-list').textContent.includes('Two browsers')") as? Bool == true)
+        let invitations = try DaemonTests.json(["invitations", "--data", ana.data, second])["invitations"] as? [[String: Any]] ?? []
+        #expect(invitations.contains { $0["state"] as? String == "accepted" }, "\(invitations)")
+        _ = try benPage.evaluate("[...document.querySelectorAll('#conversation-list li')].find((li) => li.textContent === 'Two browsers').click(); true")
+        try benPage.waitFor("back in the first conversation", "document.getElementById('title').textContent === 'Two browsers'")
+
         // 5. Ana removes Ben from her member list; his composer is disabled with the reason.
         _ = try anaPage.evaluate("""
             window.confirm = () => true;

@@ -35,7 +35,7 @@ async function api(method, path, body) {
   });
   const value = await response.json();
   if (response.status === 401) throw new LoggedOut(value.error?.message);
-  if (!response.ok) throw new Error(value.error?.message ?? response.statusText);
+  if (!response.ok) throw Object.assign(new Error(value.error?.message ?? response.statusText), { code: value.error?.code });
   return value;
 }
 
@@ -119,6 +119,12 @@ async function follow(mine) {
       render(next);
     } catch (error) {
       if (error instanceof LoggedOut) return loggedOut();
+      if (error.code === "unknown_conversation") {
+        // Named in an old address, or left since: show the list instead.
+        notice(error.message);
+        current = null;
+        return loadConversations();
+      }
       notice("the node cannot be reached: " + error.message);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }

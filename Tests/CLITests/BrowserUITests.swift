@@ -418,6 +418,35 @@ import Testing
         _ = try benPage.evaluate("[...document.querySelectorAll('#conversation-list li')].find((li) => li.textContent === 'Two browsers').click(); true")
         try benPage.waitFor("back in the first conversation", "document.getElementById('title').textContent === 'Two browsers'")
 
+        // Presence: Ben's page goes away after 5 minutes without activity (its clock moved on),
+        // then he sets do-not-disturb with a preset status; Ana's member list follows.
+        _ = try benPage.evaluate("""
+            { const real = Date.now; Date.now = () => real() + 6 * 60 * 1000; document.dispatchEvent(new Event('visibilitychange')); } true
+            """)
+        try anaPage.waitFor("ben away", "document.querySelector('#member-list li[data-key=\"\(ben.key)\"] .dot').classList.contains('away')")
+        _ = try benPage.evaluate("""
+            document.getElementById('presence-status').value = 'dnd';
+            document.getElementById('presence-text').value = 'Focusing';
+            document.getElementById('presence').requestSubmit(); true
+            """)
+        try anaPage.waitFor("ben in dnd", """
+            document.querySelector('#member-list li[data-key="\(ben.key)"] .dot').classList.contains('dnd')
+              && document.querySelector('#member-list li[data-key="\(ben.key)"] .detail').textContent.includes('Focusing')
+            """)
+
+        // A second invitation, declined in the page; and a link revoked from Ana's list.
+        let third = try DaemonTests.cli(["create", "--data", ana.data, "Third room"])
+        try DaemonTests.cli(["invite", "--data", ana.data, third, ben.key])
+        try benPage.waitFor("the second invitation", "document.querySelector('#invitation-list .decline') !== null")
+        _ = try benPage.evaluate("document.querySelector('#invitation-list .decline').click(); true")
+        _ = try DaemonTests.poll("the decline at ana", timeout: .seconds(15)) { () -> Bool? in
+            let invitations = try DaemonTests.json(["invitations", "--data", ana.data, third])["invitations"] as? [[String: Any]] ?? []
+            return invitations.contains { $0["state"] as? String == "declined" } ? true : nil
+        }
+        try benPage.waitFor("no invitation left", "document.getElementById('invitations').hidden")
+        _ = try anaPage.evaluate("document.querySelector('#link-list li.active button').click(); true")
+        try anaPage.waitFor("the link revoked", "document.querySelector('#link-list li.revoked') !== null")
+
         // 5. Ana removes Ben from her member list; his composer is disabled with the reason.
         _ = try anaPage.evaluate("""
             window.confirm = () => true;

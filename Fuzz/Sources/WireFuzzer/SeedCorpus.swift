@@ -180,6 +180,10 @@ enum SeedCorpus {
                 identity: dialer.publicKey.replicaID, signature: Array(repeating: 0x51, count: 64))).encoded()),
             Seed(name: "session-request", target: .sessionFrame, bytes: SessionFrame.request(SessionRequest(
                 conversations: [FuzzFixtures.conversation], inviteToken: Array(repeating: 0x42, count: 8), hasMore: true)).encoded()),
+            Seed(name: "session-request-code", target: .sessionFrame, bytes: SessionFrame.request(SessionRequest(
+                conversations: [], codeLookup: Array(repeating: 0x3C, count: SessionRequest.codeLookupBytes))).encoded()),
+            Seed(name: "session-resolved", target: .sessionFrame,
+                 bytes: SessionFrame.resolved(sealedToken: Array(repeating: 0x5E, count: 96)).encoded()),
             Seed(name: "session-ping", target: .sessionFrame, bytes: SessionFrame.ping(nonce: 0x0102_0304_0506_0708, isReply: false).encoded()),
             Seed(name: "session-welcome", target: .sessionFrame,
                  bytes: SessionFrame.welcome(conversations: [FuzzFixtures.conversation]).encoded()),

@@ -575,11 +575,21 @@ struct ChatScreen: Sendable {
 
     /// Who is typing; when nobody is, a hint for newcomers.
     private func typingRow(width: Int) -> String {
-        guard let names = state?.typing, let line = TypingState.typingLine(names: names) else {
+        guard let names = state?.typing, let line = Self.typingLine(names: names) else {
             return "\u{1B}[2m" + Self.fit("/help: commands · PgUp/PgDn: scroll · /jump <name>: a reader's place", width: width)
                 + "\u{1B}[0m"
         }
         return "\u{1B}[2;3m" + Self.fit(line, width: width) + "\u{1B}[0m"
+    }
+
+    /// The typing line for these names, in order: one or two by name, more as a count.
+    static func typingLine(names: [String]) -> String? {
+        switch names.count {
+        case 0: nil
+        case 1: "\(names[0]) is typing…"
+        case 2: "\(names[0]) and \(names[1]) are typing…"
+        default: "\(names.count) people are typing…"
+        }
     }
 
     private func composerRow(width: Int) -> String {

@@ -27,3 +27,18 @@ public enum Permission: UInt8, Sendable, Hashable, Comparable, CaseIterable, Cus
         self = match
     }
 }
+
+extension Permission {
+    /// Whether this level may post messages: `comment` and above.
+    public var canSendMessages: Bool { self >= .comment }
+
+    /// Whether this level may edit a message's text: one's own with `comment`, others' with `edit`.
+    public func canEditMessage(own: Bool) -> Bool {
+        self >= (own ? .comment : .edit)
+    }
+
+    /// Whether this level may delete a message: one's own with `comment`, anyone's with `admin`.
+    public func canDeleteMessage(own: Bool) -> Bool {
+        self >= (own ? .comment : .admin)
+    }
+}

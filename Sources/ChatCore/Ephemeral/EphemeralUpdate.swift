@@ -1,5 +1,23 @@
-// `PresenceStatus` (online, away, doNotDisturb, offline) is shared with the view reducers
-// (Reducers/ConversationViewAction.swift).
+/// A user's presence status. Ordered as the user list sorts: online first, offline last.
+public enum PresenceStatus: UInt8, Sendable, Hashable, Comparable, CaseIterable, CustomStringConvertible {
+    case online = 0
+    case away = 1
+    /// Do not disturb: set by hand, never changed automatically.
+    case doNotDisturb = 2
+    case offline = 3
+
+    public static func < (lhs: PresenceStatus, rhs: PresenceStatus) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// "online", "away", "dnd" or "offline".
+    public var description: String {
+        switch self {
+        case .online: "online"
+        case .away: "away"
+        case .doNotDisturb: "dnd"
+        case .offline: "offline"
+        }
+    }
+}
 
 /// What a replica says about its availability.
 public struct Presence: Sendable, Hashable {

@@ -28,7 +28,7 @@ enum WCAG {
     }
 }
 
-@Suite struct ReducerColorTests {
+@Suite struct AppearanceTests {
     static func randomKey(_ random: inout SeededGenerator) -> ReplicaID {
         ReplicaID(bytes: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) })
             ?? ReplicaID(testValue: 0)
@@ -87,7 +87,7 @@ enum WCAG {
 
     @Test(arguments: [UInt64(1), 2, 3, 42, 2_026, 0xDEAD_BEEF, 0x5EED_0000_0000_0001])
     func fiftyMembersGetDistinctReadableColours(seed: UInt64) {
-        print("ReducerColorTests seed \(seed)")
+        print("AppearanceTests seed \(seed)")
         var random = SeededGenerator(seed: seed)
         let members = (0 ..< 50).map { _ in Self.randomKey(&random) }
         let colors = UserColor.assignColors(members: members)
@@ -110,7 +110,7 @@ enum WCAG {
     @Test func collisionsTakeTheNextFreeSlot() {
         // Find three keys with the same preferred slot; in key order they take slot, slot+1, slot+2.
         var random = SeededGenerator(seed: 7)
-        print("ReducerColorTests seed 7")
+        print("AppearanceTests seed 7")
         var bySlot: [Int: [ReplicaID]] = [:]
         var clash: [ReplicaID] = []
         while clash.isEmpty {
@@ -125,7 +125,7 @@ enum WCAG {
 
     @Test func moreMembersThanColoursStillWorks() {
         var random = SeededGenerator(seed: 99)
-        print("ReducerColorTests seed 99")
+        print("AppearanceTests seed 99")
         let members = (0 ..< 150).map { _ in Self.randomKey(&random) }
         let colors = UserColor.assignColors(members: members)
         #expect(colors.count == 150)
@@ -135,7 +135,7 @@ enum WCAG {
 
     @Test func identiconIsDeterministicAndSymmetric() {
         var random = SeededGenerator(seed: 11)
-        print("ReducerColorTests seed 11")
+        print("AppearanceTests seed 11")
         var grids: Set<[[Bool]]> = []
         for _ in 0 ..< 50 {
             let key = Self.randomKey(&random)

@@ -15,8 +15,12 @@ public struct AccessKey: Sendable {
 
     /// How long a login code stays good, in seconds.
     public static let loginLifetime: UInt64 = 300
-    /// The session cookie's name.
-    public static let cookieName = "streamingchat-session"
+    /// How long a login lasts in the browser, in seconds (30 days).
+    public static let sessionLifetime = 30 * 24 * 3600
+
+    /// The session cookie's name, one per node: browsers scope cookies by host and not by port,
+    /// so nodes side by side on 127.0.0.1 (the demo's three) must not overwrite each other's.
+    public var cookieName: String { "streamingchat-" + String(Hex.encode(mac("cookie name")).prefix(12)) }
 
     public init(_ key: String) { self.key = key }
 

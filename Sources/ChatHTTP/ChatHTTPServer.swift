@@ -30,7 +30,7 @@ import NIOCore
 /// | `GET /api/conversations/:id/members` | `members` |
 /// | `GET /api/conversations/:id/requests` | `requests` |
 /// | `GET /api/conversations/:id/audit[?format=csv][&user=&actions=&since=&until=]` | `audit` (CSV as a download) |
-/// | `GET /api/conversations/:id/events?key=…[&since=ms][&revision=r]` (WebSocket) | the event stream (see ``ChatEvents``) |
+/// | `GET /api/conversations/:id/events[?since=ms][&epoch=e&seq=n]` (WebSocket) | the event stream (see ``EventFeeds``) |
 public struct ChatHTTPServer: Sendable {
     /// Answers one control request (the daemon's, with its write gate).
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
@@ -65,7 +65,13 @@ public struct ChatHTTPServer: Sendable {
             router: router(), server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter()),
             configuration: .init(address: .hostname(host, port: port), serverName: "streamingchat"),
             onServerRunning: { channel in await running(channel.localAddress?.port ?? port) }, logger: logger)
-        try await app.run()
+        do {
+            try await app.run()
+        } catch {
+            await feeds.shutdown()
+            throw error
+        }
+        await feeds.shutdown()
     }
 
     /// The routes.
@@ -157,29 +163,38 @@ public struct ChatHTTPServer: Sendable {
             return .upgrade([:])
         }) { inbound, outbound, context in
             let conversation = context.requestContext.parameters.get("id") ?? ""
-            let since = context.request.uri.queryParameters["since"].flatMap { UInt64(String($0)) }
-            let revision = context.request.uri.queryParameters["revision"].flatMap { UInt64(String($0)) }
-            try await self.stream(conversation, since: since, revision: revision, inbound: inbound, outbound: outbound)
+            let query = context.request.uri.queryParameters
+            let number = { (name: String) in query[Substring(name)].flatMap { UInt64(String($0)) } }
+            var resume: EventFeeds.Resume?
+            if let epoch = number("epoch"), let seq = number("seq") {
+                resume = EventFeeds.Resume(epoch: epoch, seq: seq)
+            } else if let revision = number("revision") {
+                resume = EventFeeds.Resume(epoch: 0, seq: revision)
+            }
+            try await self.stream(conversation, since: number("since"), resume: resume, inbound: inbound, outbound: outbound)
         }
         return router
     }
 
     /// One client's event stream (see ``EventFeeds``): the whole state first (and, with `since`,
-    /// every message posted after that time again as `message_received`), or with `revision` the
-    /// events missed since that revision (or `sync_required` and the state when they are no
+    /// every message posted after that time again as `message_received`), or with `epoch` and
+    /// `seq` the events missed since that one (or `sync_required` and the state when they are no
     /// longer kept); then events as the node changes. Client events are carried out as the CLI's
     /// commands, and a refused one comes back as `error`.
-    func stream(_ conversation: String, since: UInt64?, revision: UInt64?, inbound: WebSocketInboundStream,
+    func stream(_ conversation: String, since: UInt64?, resume: EventFeeds.Resume?, inbound: WebSocketInboundStream,
                 outbound: WebSocketOutboundWriter) async throws {
         func send(_ value: JSONValue) async throws { try await outbound.write(.text((try? value.jsonString(pretty: false)) ?? "null")) }
         func error(_ code: String, _ message: String) -> JSONValue {
             ["type": "error", "code": .string(code), "message": .string(message)]
         }
+        let subscription = await feeds.subscribe(conversation, resumingAfter: resume)
+        // Registered before anything is sent: a client gone during the opening still leaves.
+        defer { Task { await feeds.unsubscribe(conversation, id: subscription.id) } }
         func sendState(_ state: ChatState) async throws {
             try await send(["type": "state", "revision": .int(Int(clamping: state.revision)),
+                            "epoch": .int(Int(clamping: feeds.epoch)), "seq": .int(Int(clamping: subscription.seq)),
                             "state": (try? JSONValue(encoding: state)) ?? .null])
         }
-        let subscription = await feeds.subscribe(conversation, resumingAfter: revision)
         switch subscription.start {
         case .failed(let code, let message):
             try await send(error(code, message))
@@ -197,15 +212,14 @@ public struct ChatHTTPServer: Sendable {
         case .syncRequired(let state):
             try await sendState(state)
             try await send(["type": "sync_required", "revision": .int(Int(clamping: state.revision)),
-                            "since": .int(Int(clamping: revision ?? 0))])
+                            "epoch": .int(Int(clamping: feeds.epoch)), "seq": .int(Int(clamping: subscription.seq))])
         }
-        defer { Task { await feeds.unsubscribe(conversation, id: subscription.id) } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in subscription.events { try await send(event) }
                 // The feed ended this subscriber: it fell too far behind to be kept up.
                 guard !Task.isCancelled else { return }
-                try await send(["type": "sync_required", "revision": .null, "since": .null])
+                try await send(["type": "sync_required", "revision": .null, "epoch": .int(Int(clamping: feeds.epoch))])
             }
             group.addTask {
                 for try await message in inbound.messages(maxSize: 64 << 10) {
@@ -245,7 +259,8 @@ public struct ChatHTTPServer: Sendable {
         headers[.location] = "/" + (conversation.map { "#conversation=" + Hex.encode($0) } ?? "")
         headers[.cacheControl] = "no-store"
         var response = Response(status: .seeOther, headers: headers)
-        response.setCookie(Cookie(name: AccessKey.cookieName, value: access.sessionValue, path: "/", httpOnly: true, sameSite: .strict))
+        response.setCookie(Cookie(name: access.cookieName, value: access.sessionValue, maxAge: AccessKey.sessionLifetime, path: "/",
+                                  httpOnly: true, sameSite: .strict))
         return response
     }
 
@@ -305,7 +320,9 @@ public struct ChatHTTPServer: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = type + "; charset=utf-8"
-        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'"
+        // No other page may frame this one (clickjacking the admin controls).
+        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'"
+        headers[.init("X-Frame-Options")!] = "DENY"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -335,7 +352,7 @@ struct KeyCheck<Context: RequestContext>: RouterMiddleware {
         if let given = bearer(request) ?? (keyInQuery ? request.uri.queryParameters["key"].map(String.init) : nil) {
             return constantTimeEqual(Array(given.utf8), key)
         }
-        guard let cookie = request.cookies[AccessKey.cookieName]?.value else { return false }
+        guard let cookie = request.cookies[access.cookieName]?.value else { return false }
         return constantTimeEqual(Array(cookie.utf8), Array(access.sessionValue.utf8))
     }
 

@@ -160,13 +160,16 @@ public actor ConversationReplica {
             sharing.recorded.insert(tokenID)
             if let invitee = link.record.invitee { sharing.invitees[tokenID] = invitee }
             if let expiresAt = link.record.expiresAt { sharing.expiries[tokenID] = expiresAt }
-            if let code = link.record.code { sharing.codes[code.lookup] = sharing.codes[code.lookup] ?? code.sealedToken }
             if link.revoked {
                 sharing.closedTokens[tokenID] = .inviteRevoked
             } else if link.declined {
                 sharing.closedTokens[tokenID] = .inviteDeclined
             } else if link.record.useLimit.map({ link.uses >= Int($0) }) == true {
                 sharing.closedTokens[tokenID] = .inviteUsedUp
+            }
+            // A closed link's code resolves no more (unknown codes and closed ones look alike).
+            if let code = link.record.code, sharing.closedTokens[tokenID] == nil {
+                sharing.codes[code.lookup] = sharing.codes[code.lookup] ?? code.sealedToken
             }
         }
         directory.publish(conversationID, permissions: permissions, revoked: revoked, sharing: sharing,

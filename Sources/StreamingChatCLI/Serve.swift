@@ -183,9 +183,18 @@ extension StreamingChat {
             }
             print(url)
             if open {
+                // Not on the command line, where other local users can read it (/proc/*/cmdline):
+                // the browser is given an owner-only page in the data directory that goes on to it.
+                let page = directory.path + "/ui-open.html"
+                let html = "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url=\(url.replacingOccurrences(of: "&", with: "&amp;"))\"><title>StreamingChat</title>\n"
+                try? FileManager.default.removeItem(atPath: page)
+                guard FileManager.default.createFile(atPath: page, contents: Data(html.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    printError("streamingchat: cannot write \(page); open the address above instead")
+                    throw ExitCode(1)
+                }
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["xdg-open", url]
+                process.arguments = ["xdg-open", URL(fileURLWithPath: page).absoluteString]
                 try? process.run()
             }
         }

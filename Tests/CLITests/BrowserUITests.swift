@@ -243,8 +243,11 @@ import Testing
         try browser.waitFor("sync_required on a stale revision", "window.resumed.some((e) => e.type === 'sync_required')")
         try DaemonTests.cli(["send", "--data", ben.data, conversation, "streamed to apps"])
         try browser.waitFor("message_received", "window.streamed.some((e) => e.type === 'message_received' && e.message.text === 'streamed to apps')")
-        // A client that resumes from the last revision it saw gets what it missed, and no state.
-        let seen = try #require(try browser.evaluate("Math.max(...window.streamed.map((e) => e.revision ?? 0))") as? Double)
+        // A client that resumes from the last event it saw (epoch and seq) gets what it missed, and
+        // no state; every event is numbered.
+        #expect(try browser.evaluate("window.streamed.filter((e) => e.type !== 'error').every((e) => e.epoch > 0 && e.seq >= 0)") as? Bool == true)
+        let seen = try #require(try browser.evaluate("Math.max(...window.streamed.map((e) => e.seq ?? 0))") as? Double)
+        let epoch = try #require(try browser.evaluate("window.streamed[0].epoch") as? Double)
         try DaemonTests.cli(["send", "--data", ben.data, conversation, "missed while away"])
         _ = try DaemonTests.poll("the missed message at ana", timeout: .seconds(15)) { () -> Bool? in
             let messages = try DaemonTests.json(["log", "--data", node.data, conversation])["messages"] as? [[String: Any]] ?? []
@@ -252,11 +255,19 @@ import Testing
         }
         _ = try browser.evaluate("""
             window.replayed = [];
-            const again = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?revision=\(Int(seen))');
+            const again = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?epoch=\(Int(epoch))&seq=\(Int(seen))');
             again.onmessage = (event) => window.replayed.push(JSON.parse(event.data)); true
             """)
         try browser.waitFor("the missed message replayed", "window.replayed.some((e) => e.type === 'message_received' && e.message.text === 'missed while away')")
         #expect(try browser.evaluate("window.replayed.every((e) => e.type !== 'state' && e.type !== 'sync_required')") as? Bool == true)
+        #expect(try browser.evaluate("window.replayed.every((e) => e.seq > \(Int(seen)))") as? Bool == true, "nothing seen is sent again")
+        // Another epoch (a restarted node) cannot resume.
+        _ = try browser.evaluate("""
+            window.otherEpoch = [];
+            const other = new WebSocket('ws://' + location.host + '/api/conversations/\(conversation)/events?epoch=1&seq=\(Int(seen))');
+            other.onmessage = (event) => window.otherEpoch.push(JSON.parse(event.data)); true
+            """)
+        try browser.waitFor("sync_required for another epoch", "window.otherEpoch.some((e) => e.type === 'sync_required')")
         // Ben's message is now the last in view: the page publishes it as Ana's cursor, and Ben's
         // node sees where Ana reads.
         var cursors: [[String: Any]] = []

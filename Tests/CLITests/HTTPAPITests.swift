@@ -91,6 +91,7 @@ import Testing
         #expect(page.status == 200)
         #expect(page.text.contains("<title>StreamingChat</title>"))
         #expect(page.headers["content-security-policy"]?.contains("default-src 'self'") == true)
+        #expect(page.headers["content-security-policy"]?.contains("frame-ancestors 'none'") == true)
         #expect(!page.text.contains("http://") && !page.text.contains("https://"))
         #expect(try await Self.call("GET", base + "app.js", key: nil).status == 200)
 
@@ -138,6 +139,29 @@ import Testing
         let deleted = try await Self.call("DELETE", base + "api/conversations/\(conversation)/messages/\(id)", key: key)
         #expect(deleted.status == 200)
 
+        // `ui --open` hands the browser an owner-only page in the data directory, never the code
+        // on a command line (other local users can read those).
+        let bin = root + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let opener = bin + "/xdg-open"
+        try "#!/bin/sh\necho \"$@\" > \(root)/opened\n".write(toFile: opener, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: opener)
+        let open = Process()
+        open.executableURL = try BenchTraceCommandTests.binary()
+        open.arguments = ["ui", "--data", node.data, "--open"]
+        open.environment = ["PATH": bin + ":/usr/bin:/bin"]
+        open.standardOutput = FileHandle.nullDevice
+        try open.run()
+        open.waitUntilExit()
+        let opened = try DaemonTests.poll("xdg-open's argument") { () -> String? in
+            (try? String(contentsOfFile: root + "/opened", encoding: .utf8)).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        #expect(opened == "file://" + node.data + "/ui-open.html" && !opened.contains("code="), "\(opened)")
+        let redirect = try String(contentsOfFile: node.data + "/ui-open.html", encoding: .utf8)
+        #expect(redirect.contains("http-equiv=\"refresh\"") && redirect.contains("/login?code="))
+        let pageMode = try FileManager.default.attributesOfItem(atPath: node.data + "/ui-open.html")[.posixPermissions] as? Int ?? 0
+        #expect(pageMode & 0o077 == 0)
+
         // `--http off` serves nothing.
         let quiet = try DaemonTests.Daemon(data: root + "/b", extra: ["--http", "off"])
         defer { quiet.kill() }
@@ -160,8 +184,9 @@ import Testing
         #expect(login.status == 303)
         #expect(login.headers["location"] == "/#conversation=" + conversation)
         let setCookie = try #require(login.headers["set-cookie"])
-        #expect(setCookie.hasPrefix("streamingchat-session=") && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"),
-                "\(setCookie)")
+        #expect(setCookie.hasPrefix(AccessKey(key).cookieName + "=") && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict")
+                && setCookie.contains("Max-Age=2592000"), "\(setCookie)")
+        #expect(AccessKey(key).cookieName != AccessKey(String(repeating: "0", count: 64)).cookieName, "one cookie per node")
         let cookie = "Cookie: " + String(setCookie.prefix { $0 != ";" })
         #expect(!cookie.contains(key), "the cookie is derived from the key, not the key")
         // Once only; a changed code never.
@@ -170,7 +195,7 @@ import Testing
 
         // The cookie reads; a write with it needs this origin.
         #expect(try Self.curl(base + "api/status", headers: [cookie]).status == 200)
-        #expect(try Self.curl(base + "api/status", headers: ["Cookie: streamingchat-session=00"]).status == 401)
+        #expect(try Self.curl(base + "api/status", headers: ["Cookie: \(AccessKey(key).cookieName)=00"]).status == 401)
         let messages = base + "api/conversations/\(conversation)/messages"
         let body = #"{"text":"from the page"}"#
         let bare = try Self.curl(messages, method: "POST", headers: [cookie], body: body)

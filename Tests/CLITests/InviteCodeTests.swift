@@ -40,5 +40,11 @@ import Testing
         #expect(viaBen == conversation)
         let links = try DaemonTests.json(["link", "list", "--data", ana.data, conversation])["links"] as? [[String: Any]] ?? []
         #expect(links.contains { $0["uses"] as? Int == 2 && $0["useLimit"] as? Int == 5 })
+
+        // A revoked link's code resolves no more: it is refused like an unknown one.
+        let revoked = try DaemonTests.json(["link", "create", "--data", ana.data, conversation])
+        try DaemonTests.cli(["link", "revoke", "--data", ana.data, conversation, try #require(revoked["tokenID"] as? String)])
+        let closed = try BenchTraceCommandTests.run(["join", "--data", cat.data, "--timeout", "10", try #require(revoked["code"] as? String)])
+        #expect(closed.status == 1 && closed.stderr.contains("invalid_invite"), "\(closed.stderr)")
     }
 }

@@ -24,12 +24,15 @@ public struct IngressBudget: Sendable, Hashable {
 
 /// Everything a session needs to know about this side, apart from its keys.
 public struct SessionConfiguration: Sendable {
-    /// The versions this build speaks. Version 3: a private handshake (identities, conversations and
+    /// The versions this build speaks. Version 4: short invite codes (a request may carry a code
+    /// lookup and be answered with a resolved frame; link records may carry a code), which
+    /// version 3 nodes would refuse as malformed: the two do not connect rather than disagree.
+    /// Version 3: a private handshake (identities, conversations and
     /// tokens travel sealed; see ``SessionStateMachine``), which versions 1 and 2 cannot follow.
     /// Version 2: token joins carry a signed admission
     /// (operation tag 15), and data frames 5 (admission) and 6 (invitation) exist; version 1
     /// peers cannot judge or decode those, so the two do not connect.
-    public static let currentVersions: [UInt16] = [3]
+    public static let currentVersions: [UInt16] = [4]
 
     /// Protocol versions this side speaks.
     public var versions: [UInt16]

@@ -135,16 +135,15 @@ public final class MembershipDirectory: Sendable {
     /// else `revoked` or `not_a_member`. `now` gives the wall clock in ms since the Unix epoch.
     public func admission(now: @escaping @Sendable () -> UInt64) -> AdmissionPolicy {
         { [self] request in
-            // A short code is resolved, whatever else was asked: the sealed token of the link
-            // whose code it is, from any conversation held here. Nothing else is revealed.
+            // A short code is resolved, whatever else was asked: the sealed token of each link
+            // recorded with that lookup in a conversation held here (the joiner opens the one its
+            // secret opens: a lookup copied into another conversation cannot block it). Nothing
+            // else is revealed.
             if let lookup = request.codeLookup {
-                let sealed = entries.withLock { entries -> [UInt8]? in
-                    for conversation in entries.keys.sorted() {
-                        if let sealed = entries[conversation]?.sharing.codes[lookup] { return sealed }
-                    }
-                    return nil
+                let sealed = entries.withLock { entries in
+                    entries.keys.sorted().compactMap { entries[$0]?.sharing.codes[lookup] }
                 }
-                return sealed.map { .resolved(sealedToken: $0) } ?? .refuse(.invalidInvite)
+                return sealed.isEmpty ? .refuse(.invalidInvite) : .resolved(sealedTokens: Array(sealed.prefix(SessionFrame.maxResolvedTokens)))
             }
             let peer = request.peer.replicaID
             let grant = request.inviteToken.flatMap { ConversationInputs.verifyInvite($0) }

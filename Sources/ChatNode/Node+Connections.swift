@@ -221,7 +221,7 @@ extension Node {
             switch base(request) {
             case .admit(let conversations): return .admit(conversations: Array(Set(conversations + joined)).sorted())
             case .refuse(let code): return joined.isEmpty ? .refuse(code) : .admit(conversations: joined)
-            case .resolved(let sealed): return .resolved(sealedToken: sealed)
+            case .resolved(let sealed): return .resolved(sealedTokens: sealed)
             }
         }
         var randomness = SystemRandomNumberGenerator()

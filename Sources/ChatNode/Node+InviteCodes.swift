@@ -66,7 +66,10 @@ extension Node {
                 for await event in events {
                     switch event {
                     case .codeResolved(let sealed):
-                        if let token = InviteCodeCrypto.open(sealed, secret: code.secret) { result = .success(token) }
+                        // The one this code's secret opens (others were sealed under other secrets).
+                        if let token = sealed.lazy.compactMap({ InviteCodeCrypto.open($0, secret: code.secret) }).first {
+                            result = .success(token)
+                        }
                     case .closed(.refusedByPeer(let reason)?) where reason != .goingAway:
                         result = .failure(.joinRefused(reason))
                     default:

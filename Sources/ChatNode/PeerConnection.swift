@@ -15,8 +15,8 @@ public enum PeerEvent: Sendable {
     case received(DataFrame, charge: Int)
     /// The peer sent garbage or flooded: refuse it for this long.
     case backOff(Duration)
-    /// The listener resolved this side's short invite code to the link's sealed token.
-    case codeResolved([UInt8])
+    /// The listener resolved this side's short invite code to sealed tokens.
+    case codeResolved([[UInt8]])
     /// The session ended.
     case closed(SessionCloseReason?)
 }

@@ -104,8 +104,9 @@ public enum AdmissionDecision: Sendable, Hashable {
     case admit(conversations: [ConversationID])
     /// The peer is refused with this reason, before any conversation data flows.
     case refuse(RefuseCode)
-    /// The peer's code lookup names a link: it gets the link's sealed token, and the session ends.
-    case resolved(sealedToken: [UInt8])
+    /// The peer's code lookup names links: it gets their sealed tokens (at most
+    /// ``SessionFrame/maxResolvedTokens``), and the session ends.
+    case resolved(sealedTokens: [[UInt8]])
 }
 
 /// Decides whether an authenticated peer may join (a member, or a non-member with an acceptable invite).
@@ -223,8 +224,8 @@ public enum SessionAction: Sendable, Hashable {
     case deliver(DataFrame)
     /// Call ``SessionStateMachine/timerFired(_:now:)`` with `timer` after `after`.
     case scheduleTimer(after: Duration, SessionTimer)
-    /// The listener resolved this side's invite code to a sealed token (the session ends next).
-    case codeResolved([UInt8])
+    /// The listener resolved this side's invite code to sealed tokens (the session ends next).
+    case codeResolved([[UInt8]])
     /// Refuse new connections from this peer for this long (it sent garbage or flooded).
     case backOff(Duration)
     /// Close the connection; the session is over.
@@ -441,8 +442,8 @@ public struct SessionStateMachine: Sendable {
             return handshake(frame, opener: phase.opener, expecting: "welcome") { machine, inner in
                 switch inner {
                 case .welcome(let offered): return machine.onWelcome(offered, phase: phase)
-                case .resolved(let sealedToken) where machine.configuration.codeLookup != nil:
-                    return [.codeResolved(sealedToken)] + machine.finish(.refusedByPeer(.goingAway))
+                case .resolved(let sealedTokens) where machine.configuration.codeLookup != nil:
+                    return [.codeResolved(sealedTokens)] + machine.finish(.refusedByPeer(.goingAway))
                 default: return nil
                 }
             }
@@ -580,9 +581,10 @@ public struct SessionStateMachine: Sendable {
         switch admission(AdmissionRequest(peer: phase.peerKey, conversations: phase.conversations,
                                           inviteToken: phase.inviteToken, codeLookup: phase.codeLookup)) {
         case .refuse(let code): return fail(.refused(code))
-        case .resolved(let sealedToken):
+        case .resolved(let sealedTokens):
             // Not marked final (a final handshake frame is a refusal); the dialer ends on it.
-            return sealAndSend(SessionFrame.resolved(sealedToken: sealedToken).encoded(), phase.sealer)
+            return sealAndSend(SessionFrame.resolved(sealedTokens: Array(sealedTokens.prefix(SessionFrame.maxResolvedTokens)))
+                .encoded(), phase.sealer)
                 + finish(.closedLocally(.goingAway))
         case .admit(let conversations):
             // Only conversations both sides hold and the dialer asked for, so both ends agree on the set.

@@ -185,7 +185,7 @@ public struct SessionRequest: Sendable, Hashable {
     /// The exact bytes of an invite token, when the dialer joins without being a member yet (first chunk only).
     public var inviteToken: [UInt8]?
     /// The lookup hash of a short invite code the dialer wants resolved (first chunk only): the
-    /// listener answers with ``SessionFrame/resolved(sealedToken:)`` and closes.
+    /// listener answers with ``SessionFrame/resolved(sealedTokens:)`` and closes.
     public var codeLookup: [UInt8]?
     /// Whether more request frames follow.
     public var hasMore: Bool
@@ -269,7 +269,7 @@ private func readConversations(from reader: inout WireReader, limit: Int) throws
 /// Same header as every frame (`"SC" version type length`); types 16–25. In the clear travel only
 /// ``hello(_:)``, ``helloReply(_:)``, ``streamHeader(_:)``, ``sealed(_:)``, and a ``refuse(_:)`` sent
 /// before this side has a stream. Inside the envelope is one whole frame: an ``identify(_:)``, a
-/// ``request(_:)``, a ``welcome(conversations:)``, a ``resolved(sealedToken:)``, a
+/// ``request(_:)``, a ``welcome(conversations:)``, a ``resolved(sealedTokens:)``, a
 /// ``ping(nonce:isReply:)``, a ``refuse(_:)`` or a ``DataFrame``.
 public enum SessionFrame: Sendable, Hashable {
     /// The dialer's opening frame.
@@ -290,9 +290,13 @@ public enum SessionFrame: Sendable, Hashable {
     case identify(SessionIdentity)
     /// The dialer's request (sent sealed): conversations and an invite token.
     case request(SessionRequest)
-    /// The listener's answer to a request with a code lookup (sent sealed): the link's token,
-    /// sealed under the code's secret; the listener closes after it.
-    case resolved(sealedToken: [UInt8])
+    /// The listener's answer to a request with a code lookup (sent sealed): the token of each
+    /// link recorded with that lookup (one, unless someone copied a lookup), sealed under the
+    /// code's secret, at most ``maxResolvedTokens``; the listener closes after it.
+    case resolved(sealedTokens: [[UInt8]])
+
+    /// The most sealed tokens one resolved frame carries.
+    public static let maxResolvedTokens = 8
 
     /// Frame types, after ``DataFrame/FrameType``'s 1 to 7.
     public enum FrameType: UInt8, Sendable, CaseIterable {
@@ -354,9 +358,12 @@ public enum SessionFrame: Sendable, Hashable {
             body.write(bytes: proof.signature)
         case .request(let request):
             request.encode(into: &body)
-        case .resolved(let sealed):
-            body.write(varint: UInt64(sealed.count))
-            body.write(bytes: sealed)
+        case .resolved(let tokens):
+            body.write(varint: UInt64(tokens.count))
+            for sealed in tokens {
+                body.write(varint: UInt64(sealed.count))
+                body.write(bytes: sealed)
+            }
         }
         return FrameHeader(type: frameType.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -398,9 +405,15 @@ public enum SessionFrame: Sendable, Hashable {
         case .request:
             self = .request(try SessionRequest(from: &reader))
         case .resolved:
-            let length = try reader.count("sealed token", limit: 2_048)
-            guard length > 0 else { throw .invalidValue("empty sealed token") }
-            self = .resolved(sealedToken: Array(try reader.bytes(length)))
+            let count = try reader.count("sealed tokens", limit: Self.maxResolvedTokens)
+            guard count > 0 else { throw .invalidValue("no sealed token") }
+            var tokens: [[UInt8]] = []
+            for _ in 0 ..< count {
+                let length = try reader.count("sealed token", limit: 2_048)
+                guard length > 0 else { throw .invalidValue("empty sealed token") }
+                tokens.append(Array(try reader.bytes(length)))
+            }
+            self = .resolved(sealedTokens: tokens)
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

@@ -26,6 +26,28 @@ import Testing
         #expect(members.conversationsToSync(with: ben, agreed: [team]) == [team])
     }
 
+    /// Issue 19: a code lookup is answered with every conversation's sealed token for it, so a
+    /// lookup copied into another conversation (by an admin there) cannot block the code; an
+    /// unknown lookup is `invalid_invite`, and a stranger learns nothing else.
+    @Test func aCodeLookupGetsEverySealedTokenRecordedForIt() throws {
+        let members = MembershipDirectory()
+        let stranger = try SigningKey(seed: Array(repeating: 73, count: 32)).publicKey
+        let first = ConversationID(bytes: Array(repeating: 1, count: 32))!
+        let second = ConversationID(bytes: Array(repeating: 2, count: 32))!
+        let lookup = Array(repeating: UInt8(7), count: 32)
+        var genuine = MembershipDirectory.SharingAdmission()
+        genuine.codes[lookup] = [1, 1]
+        var copied = MembershipDirectory.SharingAdmission()
+        copied.codes[lookup] = [2, 2]
+        members.publish(second, permissions: [:], revoked: [], sharing: genuine)
+        members.publish(first, permissions: [:], revoked: [], sharing: copied)
+        let admit = members.admission(now: { 0 })
+        #expect(admit(AdmissionRequest(peer: stranger, conversations: [first, second], inviteToken: nil, codeLookup: lookup))
+            == .resolved(sealedTokens: [[2, 2], [1, 1]]))
+        #expect(admit(AdmissionRequest(peer: stranger, conversations: [], inviteToken: nil, codeLookup: Array(repeating: 8, count: 32)))
+            == .refuse(.invalidInvite))
+    }
+
     @Test func admissionFollowsTheCommittedMembership() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -18,7 +18,7 @@ private func policy(members: Set<ReplicaID>) -> AdmissionPolicy {
     { request in
         let known = request.conversations.filter { $0 == roomA || $0 == roomB }
         if members.contains(request.peer.replicaID) { return .admit(conversations: known) }
-        if let lookup = request.codeLookup { return lookup == knownCodeLookup ? .resolved(sealedToken: [7, 7, 7]) : .refuse(.invalidInvite) }
+        if let lookup = request.codeLookup { return lookup == knownCodeLookup ? .resolved(sealedTokens: [[7, 7, 7], [8]]) : .refuse(.invalidInvite) }
         guard let token = request.inviteToken else { return .refuse(.notAMember) }
         return token == validToken ? .admit(conversations: known) : .refuse(.invalidInvite)
     }
@@ -258,7 +258,7 @@ private struct HostileDialer {
         configuration.codeLookup = knownCodeLookup
         var link = Link(dialerKey: mallory, dialerConfiguration: configuration)
         link.start()
-        #expect(link.dialerActions.contains(.codeResolved([7, 7, 7])))
+        #expect(link.dialerActions.contains(.codeResolved([[7, 7, 7], [8]])))
         #expect(peers(link.listenerActions).isEmpty && peers(link.dialerActions).isEmpty)
         #expect(closeReason(link.listenerActions) == .closedLocally(.goingAway))
         #expect(closeReason(link.dialerActions) == .refusedByPeer(.goingAway))

@@ -24,7 +24,7 @@ private let sampleFrames: [SessionFrame] = [
     .welcome(conversations: [conversationA, conversationB]),
     .sealed(Array(repeating: 0x77, count: 40)),
     .request(SessionRequest(conversations: [], codeLookup: Array(repeating: 0x3C, count: 32))),
-    .resolved(sealedToken: Array(0 ..< 120)),
+    .resolved(sealedTokens: [Array(0 ..< 120), [9]]),
 ]
 
 @Suite struct SessionFramesTests {
@@ -129,7 +129,9 @@ private let sampleFrames: [SessionFrame] = [
         #expect(throws: WireError.nonCanonical("ping reply flag must be 0 or 1")) {
             try SessionFrame(type: 20, body: [0, 0, 0, 0, 0, 0, 0, 1, 2])
         }
-        #expect(throws: WireError.invalidValue("empty sealed token")) { try SessionFrame(type: 25, body: [0]) }
+        #expect(throws: WireError.invalidValue("no sealed token")) { try SessionFrame(type: 25, body: [0]) }
+        #expect(throws: WireError.invalidValue("empty sealed token")) { try SessionFrame(type: 25, body: [1, 0]) }
+        #expect(throws: WireError.tooLarge(field: "sealed tokens", size: 9, limit: 8)) { try SessionFrame(type: 25, body: [9]) }
         #expect(throws: WireError.unknownKind(26)) { try SessionFrame(type: 26, body: []) }
         #expect(throws: WireError.unknownKind(1)) { try SessionFrame(type: 1, body: []) }
     }

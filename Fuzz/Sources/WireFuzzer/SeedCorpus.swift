@@ -183,7 +183,7 @@ enum SeedCorpus {
             Seed(name: "session-request-code", target: .sessionFrame, bytes: SessionFrame.request(SessionRequest(
                 conversations: [], codeLookup: Array(repeating: 0x3C, count: SessionRequest.codeLookupBytes))).encoded()),
             Seed(name: "session-resolved", target: .sessionFrame,
-                 bytes: SessionFrame.resolved(sealedToken: Array(repeating: 0x5E, count: 96)).encoded()),
+                 bytes: SessionFrame.resolved(sealedTokens: [Array(repeating: 0x5E, count: 96), [0x5F]]).encoded()),
             Seed(name: "session-ping", target: .sessionFrame, bytes: SessionFrame.ping(nonce: 0x0102_0304_0506_0708, isReply: false).encoded()),
             Seed(name: "session-welcome", target: .sessionFrame,
                  bytes: SessionFrame.welcome(conversations: [FuzzFixtures.conversation]).encoded()),

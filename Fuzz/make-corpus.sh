@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Rebuilds the committed seed corpus in Fixtures/fuzz/corpus: the wire fixtures of
-# Fixtures/wire/v1, each prefixed with the selector byte of the decoder it is for, plus the
+# Fixtures/wire/v2, each prefixed with the selector byte of the decoder it is for, plus the
 # sequence states, snapshots, frames and ephemeral updates the fuzz binary generates
 # (WIREFUZZER_WRITE_SEEDS).
 # Installs nothing. Usage: Fuzz/make-corpus.sh
 set -euo pipefail
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$fuzz_dir")"
-wire="$root/Fixtures/wire/v1"
+wire="$root/Fixtures/wire/v2"
 corpus="$root/Fixtures/fuzz/corpus"
 mkdir -p "$corpus"
 

@@ -50,7 +50,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
 
 /// Fixed identities and values the harness uses.
 public enum FuzzFixtures {
-    /// The fixture author of Fixtures/wire/v1 (`TestKeys.alice` in the tests). Test key only.
+    /// The fixture author of Fixtures/wire/v2 (`TestKeys.alice` in the tests). Test key only.
     public static let alice: SigningKey = {
         do { return try SigningKey(seed: Array(repeating: 0x01, count: SigningKey.seedByteCount)) } catch {
             preconditionFailure("a 32-byte seed is valid") // SAFETY: constant input, not fuzz data
@@ -115,7 +115,7 @@ public func fuzzOne(_ input: [UInt8]) {
             if let signed = try? SignedAdmission(decoding: admission) { _ = SignedAdmission(content: signed.content) { _ in [UInt8](repeating: 0, count: 64) } }
         case .invitation(_, let token):
             _ = try? InviteToken(decoding: token)
-        case .clock, .peers, .admissionRefused:
+        case .clock, .peers, .admissionRefused, .want:
             break
         }
     case .sequenceState:

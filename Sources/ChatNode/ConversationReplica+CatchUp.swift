@@ -51,7 +51,7 @@ extension ConversationReplica {
             }
             if next < head.nextCounter { cursors.append((author, next, head.nextCounter)) }
         }
-        var verifier = BatchVerifier(conversation: conversation, heads: heads, pendingLimit: Int.max)
+        var verifier = BatchVerifier.ordering(conversation: conversation, heads: heads)
         var ordered: [AuthenticatedBatch] = []
         while ordered.count < limit, !cursors.isEmpty {
             var index = 0

@@ -66,19 +66,21 @@ public actor ConversationReplica {
                     throw NodeError.snapshot(error)
                 }
             }
-            // Replay what is stored above the snapshot, in causal order.
-            var needsRebuild = false
-            for batch in try Self.storedBatches(store, conversationID, above: conversation.clock, limits: limits) {
-                needsRebuild = conversation.receive(ConversationInputs.operationBatch(batch)).needsRebuild || needsRebuild
-            }
-            if needsRebuild {
-                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
-                    .map(ConversationInputs.operationBatch))
-            }
+            // Every stored batch, in causal order, goes into the history (their pasts); those the
+            // snapshot does not cover are applied.
             let heads = try store.heads(of: conversationID)
             var verifier = BatchVerifier(
                 conversation: conversationID,
-                heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) })
+                heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) },
+                history: try Self.history(store, conversationID, limits: limits))
+            var needsRebuild = false
+            let snapshotClock = conversation.clock
+            for batch in try Self.storedBatches(store, conversationID, limits: limits)
+            where batch.endCounter > snapshotClock[batch.author] {
+                let past = verifier.past(of: batch.hash) ?? VectorClock()
+                needsRebuild = conversation.receive(batch.batch.operationBatch(past: past)).needsRebuild || needsRebuild
+            }
+            if needsRebuild { conversation.rebuild(from: try Self.loggedOperations(store, conversationID, &verifier, limits: limits)) }
             // Authors the stored evidence shows forked (a snapshot may predate the evidence).
             var forked = false
             for record in try store.forks(of: conversationID) {
@@ -89,10 +91,7 @@ public actor ConversationReplica {
                 }
             }
             for (author, point) in conversation.equivocators { _ = verifier.noteEquivocation(by: author, from: point) }
-            if forked {
-                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
-                    .map(ConversationInputs.operationBatch))
-            }
+            if forked { conversation.rebuild(from: try Self.loggedOperations(store, conversationID, &verifier, limits: limits)) }
             return (verifier, conversation)
         } catch let error as NodeError {
             throw error
@@ -103,19 +102,44 @@ public actor ConversationReplica {
         }
     }
 
-    /// Every stored batch above `clock` (a snapshot's, which the store must cover), in causal
-    /// order. Stored batches were verified on the way in, so signatures are not checked again;
-    /// the verifier only orders them.
-    static func storedBatches(_ store: ChatStore, _ conversation: ConversationID, above clock: VectorClock,
-                              limits: WireLimits) throws -> [SignedBatch] {
-        try catchUp(store, conversation, above: clock, limit: .max, limits: limits, strict: true).map(\.batch)
+    /// Every stored batch, in causal order. Stored batches were verified on the way in, so
+    /// signatures are not checked again; the verifier only orders them.
+    static func storedBatches(_ store: ChatStore, _ conversation: ConversationID, limits: WireLimits) throws -> [AuthenticatedBatch] {
+        try catchUp(store, conversation, above: VectorClock(), limit: .max, limits: limits, strict: true)
+    }
+
+    /// The causal history of every stored batch: the accepted ones in causal order, then the
+    /// fork evidence whose references are present (repeated until none is added).
+    /// - Complexity: O(stored batches × authors they reference).
+    static func history(_ store: ChatStore, _ conversation: ConversationID, limits: WireLimits) throws -> CausalHistory {
+        var builder = BatchVerifier(conversation: conversation)
+        for batch in try storedBatches(store, conversation, limits: limits) { builder.restore(batch, main: true) }
+        var evidence = try store.forks(of: conversation).compactMap { record -> AuthenticatedBatch? in
+            guard let signed = try? SignedBatch(decoding: record.bytes, limits: limits) else { return nil }
+            return AuthenticatedBatch(storedBatch: signed, hash: record.hash)
+        }
+        var added = true
+        while added, !evidence.isEmpty {
+            let before = evidence.count
+            evidence.removeAll { builder.restore($0, main: false) }
+            added = evidence.count < before
+        }
+        return builder.history ?? CausalHistory()
+    }
+
+    /// Every stored batch in causal order as the conversation rules see it, each with its past.
+    static func loggedOperations(_ store: ChatStore, _ conversation: ConversationID, _ verifier: inout BatchVerifier,
+                                 limits: WireLimits) throws -> [OperationBatch] {
+        try storedBatches(store, conversation, limits: limits).map { batch in
+            batch.batch.operationBatch(past: verifier.past(of: batch.hash) ?? VectorClock())
+        }
     }
 
     /// Every stored batch of the conversation in causal order (for the audit trail).
     /// - Complexity: O(log size).
     public func loggedBatches() throws(NodeError) -> [SignedBatch] {
         do {
-            return try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
+            return try Self.storedBatches(store, conversationID, limits: limits).map(\.batch)
         } catch let error as NodeError {
             throw error
         } catch let error as StoreError {
@@ -123,6 +147,24 @@ public actor ConversationReplica {
         } catch {
             throw .inconsistentStore("\(error)")
         }
+    }
+
+    /// The stored batches (accepted or kept as evidence) that `wanted` names by hash, for a peer
+    /// that holds a batch built on them; unknown ones are skipped.
+    /// - Complexity: O(log n) store reads per wanted batch, plus the evidence list once.
+    public func batches(wanted: [BatchDependency]) -> [[UInt8]] {
+        var found: [[UInt8]] = []
+        var evidence: [BatchRecord]?
+        for dependency in wanted where dependency.count > 0 {
+            if let stored = try? store.batch(conversationID, author: dependency.replica, containing: dependency.count - 1),
+               stored.hash == dependency.hash {
+                found.append(stored.bytes)
+                continue
+            }
+            if evidence == nil { evidence = (try? store.forks(of: conversationID)) ?? [] }
+            if let record = evidence?.first(where: { $0.hash == dependency.hash }) { found.append(record.bytes) }
+        }
+        return found
     }
 
     /// Where sessions look up who may connect; updated after every commit.
@@ -190,6 +232,9 @@ public actor ConversationReplica {
     /// The vector clock of everything stored and applied.
     public var clock: VectorClock { verifier.clock }
 
+    /// What a new batch by `author` names besides its previous batch: the heads of the history.
+    public func dependencies(for author: ReplicaID) -> [BatchDependency] { verifier.dependencies(for: author) }
+
     /// Batches waiting for predecessors or dependencies.
     public var pendingCount: Int { verifier.pendingCount }
 
@@ -209,7 +254,8 @@ public actor ConversationReplica {
         guard !unknown.isEmpty else {
             var report = IngestReport()
             report.duplicates = known.count
-            return IngestOutcome(report: report, authentic: known, accepted: [], clockAfter: verifier.clock)
+            return IngestOutcome(report: report, authentic: known, accepted: [], clockAfter: verifier.clock,
+                                 wanted: verifier.takeWanted())
         }
         var outcome = try commitOutcome(await Self.authenticate(unknown, limits: limits))
         outcome.report.duplicates += known.count
@@ -303,8 +349,7 @@ public actor ConversationReplica {
         if needsRebuild {
             // A revocation reached back: rebuild the visible state from the (now durable) log.
             do {
-                conversation.rebuild(from: try Self.storedBatches(store, conversationID, above: VectorClock(), limits: limits)
-                    .map(ConversationInputs.operationBatch))
+                conversation.rebuild(from: try Self.loggedOperations(store, conversationID, &verifier, limits: limits))
             } catch let error as NodeError {
                 throw error
             } catch let error as StoreError {
@@ -325,7 +370,7 @@ public actor ConversationReplica {
         }
         let authentic = authenticated.compactMap { try? $0.get() }
         return IngestOutcome(report: report, authentic: authentic, accepted: toApply, clockAfter: verifier.clock,
-                             evidence: group.relayedEvidence)
+                             evidence: group.relayedEvidence, wanted: verifier.takeWanted())
     }
 
     /// Counts a commit in the node's metrics.
@@ -399,10 +444,13 @@ public actor ConversationReplica {
             group.report.forks += 1
             let (point, counterparts) = forkPoint(of: batch, group: group)
             group.relayedEvidence += [batch] + counterparts
-            guard let point else { continue }
-            if conversation.noteEquivocation(by: batch.author, from: point) { group.tally.needsRebuild = true }
-            handle(verifier.noteEquivocation(by: batch.author, from: point, admit: { admitAndApply($0, into: &group.tally) }),
-                   in: &group)
+            if let point {
+                if conversation.noteEquivocation(by: batch.author, from: point) { group.tally.needsRebuild = true }
+                handle(verifier.noteEquivocation(by: batch.author, from: point, admit: { admitAndApply($0, into: &group.tally) }),
+                       in: &group)
+            }
+            // In the history as a side batch, so that batches built on its branch get their past.
+            handle(verifier.noteSide(batch, admit: { admitAndApply($0, into: &group.tally) }), in: &group)
         }
     }
 
@@ -454,7 +502,7 @@ public actor ConversationReplica {
     /// Refuses a batch the conversation would not store (see
     /// ``Conversation/storageRefusal(of:)``); applies any other at once.
     private func admitAndApply(_ batch: AuthenticatedBatch, into tally: inout ApplyTally) -> BatchRejection? {
-        let operations = ConversationInputs.operationBatch(batch.batch)
+        let operations = batch.operationBatch
         if let refusal = conversation.storageRefusal(of: operations) { return .notAMember(refusal) }
         let result = conversation.receive(operations)
         tally.applied += result.applied

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatWire
 import ChatSync
 
 /// What one ingest did, batch by batch and operation by operation.
@@ -52,13 +53,17 @@ public struct IngestOutcome: Sendable {
     /// Batches that reveal a fork, to send to every peer whatever its clock says (see
     /// ``ConversationReplica``): new conflicting batches and the stored ones they conflict with.
     public var evidence: [AuthenticatedBatch] = []
+    /// Batches to ask the sender for by hash: what held batches name on a branch this replica
+    /// does not hold (see ``ChatSync/BatchVerifier/takeWanted()``).
+    public var wanted: [BatchDependency] = []
 
     public init(report: IngestReport, authentic: [AuthenticatedBatch], accepted: [AuthenticatedBatch],
-                clockAfter: VectorClock, evidence: [AuthenticatedBatch] = []) {
+                clockAfter: VectorClock, evidence: [AuthenticatedBatch] = [], wanted: [BatchDependency] = []) {
         self.report = report
         self.authentic = authentic
         self.accepted = accepted
         self.clockAfter = clockAfter
         self.evidence = evidence
+        self.wanted = wanted
     }
 }

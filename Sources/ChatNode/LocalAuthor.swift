@@ -28,15 +28,15 @@ public struct LocalAuthor: Sendable {
     }
 
     /// Seals the queued operations into a signed batch that continues the author's chain.
-    mutating func seal(conversation: ConversationID, head: BatchVerifier.Head, clock: VectorClock,
+    /// It names, besides its previous batch, the `dependencies` (the heads of every other
+    /// author this node holds).
+    mutating func seal(conversation: ConversationID, head: BatchVerifier.Head, dependencies: [BatchDependency],
                        wallClock: UInt64) -> SignedBatch? {
         let operations = batcher.drain()
         guard !operations.isEmpty else { return nil }
-        var causalPast = clock
-        causalPast[replica] = head.nextCounter
         let content = BatchContent(
             conversation: conversation, author: replica, firstCounter: head.nextCounter, timestamp: wallClock,
-            previousHash: head.hash, clock: causalPast, operations: operations)
+            previousHash: head.hash, dependencies: dependencies, operations: operations)
         let key = self.key
         return SignedBatch(content: content) { key.sign($0).bytes }
     }
@@ -99,7 +99,8 @@ extension ConversationReplica {
     /// into the store) a batch too large for the wire, or one the conversation would not store.
     private func commitSealed(wallClock: UInt64) throws(NodeError) -> (SignedBatch, IngestOutcome)? {
         guard var author = localAuthor else { throw .noLocalAuthor }
-        let sealed = author.seal(conversation: conversationID, head: head(of: author.replica), clock: clock, wallClock: wallClock)
+        let sealed = author.seal(conversation: conversationID, head: head(of: author.replica),
+                                 dependencies: dependencies(for: author.replica), wallClock: wallClock)
         localAuthor = author
         guard let batch = sealed else { return nil }
         let limit = WireLimits.default.maxBatchBytes
@@ -118,7 +119,7 @@ extension ConversationReplica {
     public func flush(wallClock: UInt64) async throws(NodeError) -> (SignedBatch, IngestReport)? {
         guard var author = localAuthor else { throw .noLocalAuthor }
         let batch = author.unsent ?? author.seal(conversation: conversationID, head: head(of: author.replica),
-                                                 clock: clock, wallClock: wallClock)
+                                                 dependencies: dependencies(for: author.replica), wallClock: wallClock)
         author.unsent = batch
         localAuthor = author
         guard let batch else { return nil }

@@ -70,7 +70,7 @@ extension Node {
         let key = identity
         let genesis = SignedBatch(content: BatchContent(
             conversation: nil, author: replicaID, firstCounter: 0, timestamp: configuration.wallClock(),
-            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            previousHash: Array(repeating: 0, count: 32), dependencies: [],
             operations: [.genesis(Genesis(title: title, isPublic: isPublic, nonce: nonce))])) { key.sign($0).bytes }
         guard let id = ConversationID(bytes: Hashing.blake2b(genesis.bytes)) else {
             throw .invalidArgument("could not derive a conversation id")

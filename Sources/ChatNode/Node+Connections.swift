@@ -330,7 +330,7 @@ extension Node {
     private func received(_ frame: DataFrame, link id: Int) async {
         let conversation: ConversationID
         switch frame {
-        case .batches(let target, _), .clock(let target, _): conversation = target
+        case .batches(let target, _), .clock(let target, _), .want(let target, _): conversation = target
         case .ephemeral(let target, let updates):
             receivedEphemeral(updates, in: target, link: id)
             return
@@ -412,8 +412,27 @@ extension Node {
                     machine.peerHolds(outcome.authentic)
                     links[id]?.machines[conversation] = machine
                 }
+                if !outcome.wanted.isEmpty, var machine = links[id]?.machines[conversation] {
+                    // The sender stored what it sent, so it holds what that names.
+                    queue += machine.want(outcome.wanted)
+                    links[id]?.machines[conversation] = machine
+                }
                 await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
                 await relayEvidence(outcome.evidence, in: conversation)
+            case .sendWanted(let dependencies):
+                guard let replica = replicas[conversation] else { continue }
+                let found = await replica.batches(wanted: dependencies)
+                var frame: [[UInt8]] = []
+                var bytes = 0
+                for batch in found {
+                    if !frame.isEmpty, bytes + batch.count > ReplicationConfiguration().maxFrameBatchBytes {
+                        links[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame)))
+                        (frame, bytes) = ([], 0)
+                    }
+                    frame.append(batch)
+                    bytes += batch.count
+                }
+                if !frame.isEmpty { links[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame))) }
             }
         }
     }

@@ -201,7 +201,7 @@ extension Node {
         pendingJoins[conversation]?.recorded = true
         do {
             let batches = try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
-            pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { ConversationInputs.operationBatch($0).identified }
+            pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { $0.operationBatch(past: $0.content.namedCounts).identified }
                 .first { if case .join = $0.op { true } else { false } }?.id
             // A profile is judged against the membership the join grants: sign it after the join.
             if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }

@@ -213,7 +213,7 @@ extension Node {
             eventSink.yield(.error(code: "store:session_records_skipped",
                                    message: "\(sessions.skippedCount) stored peer-session records did not decode; the audit trail leaves them out"))
         }
-        let entries = AuditTrail.entries(from: batches.map(ConversationInputs.operationBatch),
+        let entries = AuditTrail.entries(from: batches.map { $0.operationBatch(past: $0.content.namedCounts) },
                                          excluded: { state.excluded[$0] != nil }, sessions: sessions.records,
                                          verifyInvite: ConversationInputs.verifyInvite,
                                          verifyAdmission: ConversationInputs.verifyAdmission,

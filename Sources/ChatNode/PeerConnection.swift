@@ -231,6 +231,7 @@ extension DataFrame {
         case .clock(_, let clock): return overhead + clock.entries.count * (ReplicaID.byteCount + 8)
         case .peers(_, let addresses): return overhead + addresses.count * (ReplicaID.byteCount + 64)
         case .admissionRefused: return overhead
+        case .want(_, let wanted): return overhead + wanted.count * (ReplicaID.byteCount + WireFormat.hashBytes + 8)
         }
     }
 }

@@ -7,10 +7,13 @@ import ChatCore
 enum StoreSchema {
     /// The format this build writes. A store with another major version is refused; minor versions
     /// only add optional records and are read by every build of the same major version.
-    static let formatMajor: UInt16 = 1
+    /// 2.0: batches name their causal past by hash (protocol 5); batches of format 1 (protocol 4
+    /// and older, with a vector clock) do not decode, so a 1.x store is refused.
+    static let formatMajor: UInt16 = 2
     /// 1.1 added the optional `sessions` database (peer sessions for the audit trail), 1.2 the
-    /// optional `addresses` database (where member nodes listen, for redialing after a restart).
-    static let formatMinor: UInt16 = 2
+    /// optional `addresses` database (where member nodes listen, for redialing after a restart);
+    /// 2.0 has both.
+    static let formatMinor: UInt16 = 0
 
     /// Database names.
     static let metaName = "meta"

@@ -12,6 +12,9 @@ public struct AuthenticatedBatch: Sendable, Hashable {
     /// True when this copy's signature was verified here (false for one read from this node's
     /// own store or signed by this node, which are trusted as they are).
     public let signatureChecked: Bool
+    /// The causal past its hash dependencies derive, set by ``BatchVerifier`` when it accepts the
+    /// batch (nil before, and when only ordering stored batches).
+    public internal(set) var past: VectorClock?
 
     init(batch: SignedBatch, hash: [UInt8]) {
         self.batch = batch

@@ -18,6 +18,8 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
     case pendingFull
     /// Counters beyond 32 bits.
     case counterOverflow
+    /// A dependency's hash names a batch of another author, or one that ends elsewhere.
+    case badDependency
     /// A waiting batch dropped to make room for another author's (the buffer was full and this
     /// author held the most): fetched again by anti-entropy once it can be accepted.
     case pendingEvicted
@@ -34,6 +36,7 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
         case .fork: "fork"
         case .pendingFull: "pending_full"
         case .counterOverflow: "counter_overflow"
+        case .badDependency: "bad_dependency"
         case .pendingEvicted: "pending_evicted"
         case .notAMember(let refusal): refusal.rawValue
         }
@@ -48,6 +51,7 @@ public enum BatchRejection: Error, Sendable, Hashable, CustomStringConvertible {
         case .fork: "the author signed two different batches for the same counters (fork)"
         case .pendingFull: "too many batches are waiting for their predecessors"
         case .counterOverflow: "the batch's counters overflow"
+        case .badDependency: "a dependency's hash does not name the batch its author and count say"
         case .pendingEvicted: "a waiting batch was dropped to make room for another author's"
         case .notAMember(.notAMember): "the author is not a member in the batch's causal past"
         case .notAMember(.inadmissibleJoin): "a join its causal past does not admit"

@@ -2,11 +2,17 @@ import ChatCore
 import ChatWire
 
 /// The stateful stage of verification for one conversation: per-author hash chains and dense
-/// counters, causal dependencies, and a bounded buffer for batches that arrive early.
+/// counters, causal dependencies by hash, and a bounded buffer for batches that arrive early.
 ///
 /// Feed it authenticated batches in any order; it returns them in an order that respects every
-/// author's chain and every batch's causal past, ready to persist and apply. Pure and
-/// deterministic: no I/O, no clock.
+/// author's chain and every batch's causal past, ready to persist and apply, each accepted batch
+/// with the past its hash dependencies derive (``AuthenticatedBatch/past``, from the
+/// ``CausalHistory``). A batch waits first for the counts it names (so a clock-based sync fetches
+/// them), then for the exact batches it names by hash: one that names a branch this replica
+/// does not hold (its author forked) waits for that batch, which ``takeWanted()`` lists for the
+/// caller to ask peers for. Without a history (``ordering(conversation:heads:)``) it only orders
+/// batches by counts, for reading back a store that verified them. Pure and deterministic: no
+/// I/O, no clock.
 public struct BatchVerifier: Sendable {
     /// An author's chain head: the next counter expected and the hash of the latest batch.
     public struct Head: Sendable, Hashable {
@@ -51,6 +57,22 @@ public struct BatchVerifier: Sendable {
     /// replica's operations it needs: when a head moves, only the batches it now satisfies are
     /// judged again.
     private var waiting: [ReplicaID: [(needed: UInt32, hash: BatchHash)]] = [:]
+    /// Waiting batches whose counts are all held but which name a batch by a hash the history
+    /// lacks, by that hash.
+    private var waitingForHash: [BatchHash: [BatchHash]] = [:]
+    /// Batches of another branch (fork evidence) whose own references are not all in the
+    /// history yet, by the missing hash; added as side records once they are.
+    private var parkedSide: [BatchHash: [AuthenticatedBatch]] = [:]
+    /// Parked side batches, oldest first (the first to give way when full).
+    private var parkedOrder: [(missing: BatchHash, batch: BatchHash)] = []
+    /// The most side batches parked at once.
+    static let parkedSideLimit = 1024
+    /// The causal history (nil when only ordering stored batches).
+    public private(set) var history: CausalHistory?
+    /// Batches to ask peers for by hash (see ``takeWanted()``).
+    private var wanted: Set<BatchDependency> = []
+    /// The most wanted batches remembered at once.
+    static let wantedLimit = 1024
 
     /// A batch hash as a dictionary key: hashed by its first 8 bytes (a BLAKE2b digest is
     /// uniform), compared whole.
@@ -67,12 +89,15 @@ public struct BatchVerifier: Sendable {
 
     /// - Parameters:
     ///   - heads: the chain heads already stored (empty for a new conversation).
+    ///   - history: every stored batch with its past (empty for a new conversation; it must
+    ///     hold every batch the heads reach).
     ///   - pendingLimit: the most batches held at once.
     ///   - pendingByteLimit: the most bytes held at once (64 MiB by default).
-    public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], pendingLimit: Int = 4096,
-                pendingByteLimit: Int = 64 << 20) {
+    public init(conversation: ConversationID, heads: [ReplicaID: Head] = [:], history: CausalHistory? = CausalHistory(),
+                pendingLimit: Int = 4096, pendingByteLimit: Int = 64 << 20) {
         self.conversation = conversation
         self.heads = heads
+        self.history = history
         var clock = VectorClock()
         for (replica, head) in heads where head.nextCounter > 0 { clock[replica] = head.nextCounter }
         self.clock = clock
@@ -80,8 +105,39 @@ public struct BatchVerifier: Sendable {
         self.pendingByteLimit = max(1, pendingByteLimit)
     }
 
+    /// A verifier that only orders batches by the counts they name, from `heads` on: for
+    /// reading back batches a store verified (no hashes checked, no pasts derived).
+    public static func ordering(conversation: ConversationID, heads: [ReplicaID: Head]) -> BatchVerifier {
+        BatchVerifier(conversation: conversation, heads: heads, history: nil, pendingLimit: Int.max)
+    }
+
     /// Batches waiting for predecessors or dependencies.
     public var pendingCount: Int { pending.count }
+
+    /// The batches to ask peers for by hash since the last call: dependencies whose counts this
+    /// replica holds on another branch, and the references of side batches.
+    public mutating func takeWanted() -> [BatchDependency] {
+        defer { wanted = [] }
+        return wanted.sorted()
+    }
+
+    /// The causal past of a batch in the history (nil when it is not there, or without one).
+    public mutating func past(of hash: [UInt8]) -> VectorClock? { history?.past(of: hash) }
+
+    /// The dependencies a new batch by `author` names: the heads of the history.
+    public func dependencies(for author: ReplicaID) -> [BatchDependency] { history?.dependencies(for: author) ?? [] }
+
+    /// Adds a stored batch read back at load, in causal order: to the history as a main batch
+    /// (accepted) or a side one (fork evidence). A side batch whose references are missing is
+    /// skipped (false).
+    @discardableResult
+    public mutating func restore(_ batch: AuthenticatedBatch, main: Bool) -> Bool {
+        guard var history, history.missingReferences(of: batch.batch.content).isEmpty else { return false }
+        self.history = nil
+        history.add(batch, past: history.derivePast(of: batch.batch.content), main: main)
+        self.history = history
+        return true
+    }
 
     /// The bytes of the batches waiting.
     public private(set) var pendingBytes = 0
@@ -110,6 +166,10 @@ public struct BatchVerifier: Sendable {
         equivocators[author] = counter
         var verdicts: [Verdict] = []
         drainPending(after: author, into: &verdicts, admit: admit)
+        // Its waiting batches from the fork point on may be of the other branch: side batches.
+        for key in pendingOrder[author] ?? [] {
+            if let batch = pending[key], batch.firstCounter >= counter { verdicts += noteSide(batch, admit: admit) }
+        }
         return verdicts
     }
 
@@ -130,16 +190,24 @@ public struct BatchVerifier: Sendable {
         switch verdict {
         case .held:
             // A copy of a batch already waiting waits once.
-            guard pending[BatchHash(bytes: batch.hash)] == nil else { return [verdict] }
-            guard makeRoom(for: batch) else {
-                rejections.count(.pendingFull)
-                return [.rejected(batch, .pendingFull)]
+            if pending[BatchHash(bytes: batch.hash)] == nil {
+                guard makeRoom(for: batch) else {
+                    rejections.count(.pendingFull)
+                    return [.rejected(batch, .pendingFull)]
+                }
+                hold(batch)
+                remember(batch)
             }
-            hold(batch)
-            remember(batch)
+            // A frozen author's batch from its fork point on may be of the branch this replica
+            // did not accept: keep it in the history as a side batch, so that what was built on
+            // that branch gets its past, rather than waiting for a chain that will not grow.
+            if let point = equivocators[batch.author], batch.firstCounter >= point {
+                return [verdict] + noteSide(batch, admit: admit)
+            }
             return [verdict]
         case .accepted:
             var verdicts = [verdict]
+            released(hash: batch.hash, into: &verdicts, admit: admit)
             drainPending(after: batch.author, into: &verdicts, admit: admit)
             return verdicts
         case .rejected(_, let reason):
@@ -184,12 +252,19 @@ public struct BatchVerifier: Sendable {
         }
     }
 
-    /// Keeps `batch` waiting, filed under the replica and count it waits for.
+    /// Keeps `batch` waiting, filed under the replica and count it waits for, or when it has
+    /// every count it names, under the first hash the history lacks.
     private mutating func hold(_ batch: AuthenticatedBatch) {
         let key = BatchHash(bytes: batch.hash)
         pending[key] = batch
         pendingBytes += batch.batch.bytes.count
         let (replica, needed) = blocker(of: batch)
+        if replica == batch.author, needed == batch.firstCounter, needed <= (heads[replica] ?? .empty).nextCounter,
+           let missing = history?.missingReferences(of: batch.batch.content).first {
+            want(missing)
+            waitingForHash[BatchHash(bytes: missing.hash), default: []].append(key)
+            return
+        }
         var queue = waiting[replica, default: []]
         var low = 0, high = queue.count
         while low < high {
@@ -206,10 +281,9 @@ public struct BatchVerifier: Sendable {
         let content = batch.batch.content
         if content.firstCounter > (heads[content.author] ?? .empty).nextCounter { return (content.author, content.firstCounter) }
         var blocking = (content.author, content.firstCounter)
-        _ = content.clock.allEntries { replica, count in
-            guard replica != content.author, !holds(replica, count) else { return true }
-            blocking = (replica, needed(replica, count))
-            return false
+        for dependency in content.dependencies where !holds(dependency.replica, dependency.count) {
+            blocking = (dependency.replica, needed(dependency.replica, dependency.count))
+            break
         }
         return blocking
     }
@@ -240,12 +314,65 @@ public struct BatchVerifier: Sendable {
         if content.firstCounter < head.nextCounter { return .alreadyCovered(batch) }
         if content.firstCounter > head.nextCounter { return .held(batch) }
         guard content.previousHash == head.hash else { return .rejected(batch, .chainMismatch) }
-        let dependenciesHeld = content.clock.allEntries { replica, count in replica == content.author || holds(replica, count) }
+        let dependenciesHeld = content.dependencies.allSatisfy { holds($0.replica, $0.count) }
         guard dependenciesHeld else { return .held(batch) }
-        if let refusal = admit(batch) { return .rejected(batch, refusal) }
+        guard var history else {
+            heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
+            clock[content.author] = batch.endCounter
+            return .accepted(batch)
+        }
+        for dependency in content.dependencies {
+            switch history.matches(dependency) {
+            case nil: return .held(batch)
+            case false?: return .rejected(batch, .badDependency)
+            case true?: break
+            }
+        }
+        var accepted = batch
+        accepted.past = history.derivePast(of: content)
+        if let refusal = admit(accepted) {
+            self.history = history
+            return .rejected(batch, refusal)
+        }
+        self.history = nil
+        history.add(accepted, past: accepted.past ?? VectorClock(), main: true)
+        self.history = history
         heads[content.author] = Head(nextCounter: batch.endCounter, hash: batch.hash)
         clock[content.author] = batch.endCounter
-        return .accepted(batch)
+        return .accepted(accepted)
+    }
+
+    /// Remembers a batch to ask peers for (bounded: the rest is asked for again later).
+    private mutating func want(_ dependency: BatchDependency) {
+        if wanted.count < Self.wantedLimit { wanted.insert(dependency) }
+    }
+
+    /// Keeps a batch of another branch of its author (fork evidence) in the history as a side
+    /// batch once its own references are there, so that honest batches built on that branch get
+    /// their exact past; until then it is parked and its references are wanted.
+    /// - Complexity: O(references) plus ``CausalHistory/add(_:past:main:)``.
+    public mutating func noteSide(_ batch: AuthenticatedBatch,
+                                  admit: (AuthenticatedBatch) -> BatchRejection? = { _ in nil }) -> [Verdict] {
+        guard var history, !history.contains(batch.hash) else { return [] }
+        let content = batch.batch.content
+        if let missing = history.missingReferences(of: content).first {
+            let key = BatchHash(bytes: missing.hash)
+            guard parkedSide[key]?.contains(where: { $0.hash == batch.hash }) != true else { return [] }
+            if parkedOrder.count >= Self.parkedSideLimit { unparkOldest() }
+            want(missing)
+            parkedSide[key, default: []].append(batch)
+            parkedOrder.append((key, BatchHash(bytes: batch.hash)))
+            return []
+        }
+        let consistent = (content.previousBatch.map { history.matches($0) == true } ?? true)
+            && content.dependencies.allSatisfy { history.matches($0) == true }
+        guard consistent else { return [] }
+        self.history = nil
+        history.add(batch, past: history.derivePast(of: content), main: false)
+        self.history = history
+        var verdicts: [Verdict] = []
+        released(hash: batch.hash, into: &verdicts, admit: admit)
+        return verdicts
     }
 
     /// Re-judges the batches that waited for `replica`, and in turn those that waited for the
@@ -275,6 +402,7 @@ public struct BatchVerifier: Sendable {
                 case .accepted(let accepted):
                     verdicts.append(.accepted(accepted))
                     moved.append(accepted.author)
+                    released(hash: accepted.hash, into: &verdicts, admit: admit)
                 case .rejected(let rejected, let reason):
                     rejections.count(reason)
                     verdicts.append(.rejected(rejected, reason))
@@ -282,6 +410,55 @@ public struct BatchVerifier: Sendable {
                     verdicts.append(.alreadyCovered(covered))
                 }
             }
+        }
+    }
+
+    /// Re-judges what waited for the batch with `hash` now in the history: pending batches that
+    /// named it, and parked side batches that referenced it.
+    private mutating func released(hash: [UInt8], into verdicts: inout [Verdict],
+                                   admit: (AuthenticatedBatch) -> BatchRejection?) {
+        let key = BatchHash(bytes: hash)
+        wanted = wanted.filter { $0.hash != hash }
+        if let sides = parkedSide.removeValue(forKey: key) {
+            parkedOrder.removeAll { $0.missing == key }
+            for side in sides { verdicts += noteSide(side, admit: admit) }
+        }
+        guard let keys = waitingForHash.removeValue(forKey: key) else { return }
+        for waiter in keys {
+            guard let batch = pending.removeValue(forKey: waiter) else { continue }
+            pendingBytes -= batch.batch.bytes.count
+            let judgement = judge(batch, admit: admit)
+            if case .held = judgement {
+                hold(batch)
+                continue
+            }
+            untally(batch)
+            switch judgement {
+            case .held:
+                break
+            case .accepted(let accepted):
+                verdicts.append(.accepted(accepted))
+                released(hash: accepted.hash, into: &verdicts, admit: admit)
+                drainPending(after: accepted.author, into: &verdicts, admit: admit)
+            case .rejected(let rejected, let reason):
+                rejections.count(reason)
+                verdicts.append(.rejected(rejected, reason))
+            case .alreadyCovered(let covered):
+                verdicts.append(.alreadyCovered(covered))
+            }
+        }
+    }
+
+    /// Drops the oldest parked side batch (a flood of side batches evicts its own oldest); if a
+    /// waiting batch names it, it is wanted again, so an honest batch never waits forever.
+    /// - Complexity: O(parked).
+    private mutating func unparkOldest() {
+        let (missing, hash) = parkedOrder.removeFirst()
+        guard var sides = parkedSide[missing], let index = sides.firstIndex(where: { BatchHash(bytes: $0.hash) == hash }) else { return }
+        let dropped = sides.remove(at: index)
+        parkedSide[missing] = sides.isEmpty ? nil : sides
+        if waitingForHash[hash] != nil {
+            want(BatchDependency(replica: dropped.author, count: dropped.endCounter, hash: dropped.hash))
         }
     }
 }

@@ -22,9 +22,9 @@ extension ByzantineSimulation {
         var snapshotFailures = 0
         var freshKeys: UInt64 = 0
         var authentication = AuthenticationCache()
-        /// The clock right after the creator's setup: the smallest past in which the Byzantine
+        /// The heads right after the creator's setup: the smallest past in which the Byzantine
         /// replicas are members (a lie any smaller would only get their batches refused).
-        var setupClock = VectorClock()
+        var setupDependencies: [BatchDependency] = []
 
         init(_ configuration: Configuration) {
             self.configuration = configuration
@@ -39,7 +39,7 @@ extension ByzantineSimulation {
             let creator = key(0)
             let genesis = SignedBatch(content: BatchContent(
                 conversation: nil, author: creator.publicKey.replicaID, firstCounter: 0, timestamp: now,
-                previousHash: BatchVerifier.Head.empty.hash, clock: VectorClock(),
+                previousHash: BatchVerifier.Head.empty.hash, dependencies: [],
                 operations: [.genesis(Genesis(title: "byzantine", nonce: [UInt8](repeating: 7, count: 16)))])) { creator.sign($0).bytes }
             // SAFETY: a BLAKE2b-256 digest is 32 bytes.
             conversation = ConversationID(bytes: Hashing.blake2b(genesis.bytes))!
@@ -53,7 +53,7 @@ extension ByzantineSimulation {
                 + honest.dropFirst().map { .setPermission(member: $0.id, permission: .edit) }
                 + byzantine.map { .setPermission(member: $0.id, permission: .comment) }
             writeHonest(0, setup)
-            setupClock = honest[0].verifier.clock
+            setupDependencies = honest[0].verifier.dependencies(for: honest[1].id)
         }
 
         mutating func execute() -> Report {
@@ -95,6 +95,20 @@ extension ByzantineSimulation {
                 let bytes = honest[index].inbox.remove(at: Int.random(in: 0 ..< honest[index].inbox.count, using: &random))
                 _ = honest[index].ingest(authentication.authenticate(bytes), counts: &rejected, forks: &forks)
                 maxPendingBytes = max(maxPendingBytes, honest[index].verifier.pendingBytes)
+                answerWants(of: index)
+            }
+        }
+
+        /// What a `want` frame does: batches replica `index` asks for by hash come from the
+        /// first other honest replica that holds them (into its inbox, like any delivery).
+        mutating func answerWants(of index: Int) {
+            for wanted in honest[index].verifier.takeWanted() {
+                for other in honest.indices where other != index {
+                    if let batch = honest[other].batch(withHash: wanted.hash) {
+                        honest[index].inbox.append(batch.batch.bytes)
+                        break
+                    }
+                }
             }
         }
 
@@ -103,6 +117,10 @@ extension ByzantineSimulation {
             var progress = true
             while progress {
                 progress = false
+                while honest.contains(where: { !$0.inbox.isEmpty }) {
+                    deliver(count: 64)
+                    progress = true
+                }
                 for source in honest.indices {
                     for target in honest.indices where target != source {
                         let known = honest[target].stored.union(honest[target].evidence.map(\.hash))
@@ -111,6 +129,7 @@ extension ByzantineSimulation {
                             let before = honest[target].evidence.count
                             let stored = honest[target].ingest(authentication.authenticate(batch.batch.bytes),
                                                                counts: &rejected, forks: &forks)
+                            answerWants(of: target)
                             if !stored.isEmpty || honest[target].evidence.count > before { progress = true }
                         }
                     }
@@ -157,7 +176,9 @@ extension ByzantineSimulation {
                 // The creator demotes or restores a Byzantine member: a real permission change.
                 if index == 0, let target = byzantine.indices.randomElement(using: &random) {
                     let current = document.permissions[byzantine[target].id]
-                    if current == .comment { byzantine[target].staleClock = honest[0].verifier.clock }
+                    if current == .comment {
+                        byzantine[target].staleDependencies = honest[0].verifier.dependencies(for: byzantine[target].id)
+                    }
                     ops = [.setPermission(member: byzantine[target].id, permission: current == .comment ? .view : .comment)]
                 } else {
                     ops = [document.newMessage(text())]
@@ -178,7 +199,7 @@ extension ByzantineSimulation {
             attacks[attack.rawValue, default: 0] += 1
             now += UInt64.random(in: 1 ... 2000, using: &random)
             let observed = honest[Int.random(in: 0 ..< honest.count, using: &random)]
-            let seen = observed.verifier.clock
+            let seen = observed.verifier.dependencies(for: byzantine[index].id)
             let document = observed.conversation.document
             var me = byzantine[index]
             let next = me.head.nextCounter
@@ -186,62 +207,73 @@ extension ByzantineSimulation {
             var out: [[UInt8]] = []
             switch attack {
             case .honestLooking:
-                out = [me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes]
+                out = [me.chain([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now).bytes]
             case .wedge:
                 let poison = PostMessage(originLeft: OpID(replica: me.id, counter: next + 4), originRight: OpID(replica: me.id, counter: next + 2),
                                          body: body)
-                out = [me.chain([.postMessage(poison)], clock: seen, conversation: conversation, at: now).bytes,
-                       me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes,
-                       me.chain([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes]
+                out = [me.chain([.postMessage(poison)], dependencies: seen, conversation: conversation, at: now).bytes,
+                       me.chain([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now).bytes,
+                       me.chain([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now).bytes]
             case .unknownTarget:
                 let target = document.orderedMessages.last?.id ?? OpID(replica: honest[0].id, counter: 9999)
                 out = [me.chain([.insertText(InsertText(message: target, originLeft: nil, originRight: nil, text: body)),
-                                 .deleteMessage(message: target)], clock: setupClock, conversation: conversation, at: now).bytes]
+                                 .deleteMessage(message: target)], dependencies: setupDependencies, conversation: conversation,
+                                at: now).bytes]
             case .adminOverreach:
                 out = [me.chain([.removeMember(member: honest[1].id), .setPermission(member: me.id, permission: .admin),
                                  .setSettings(ConversationSettings(messagesPerMinute: 1, maxMessageBytes: 1, isPublic: true))],
-                                clock: seen, conversation: conversation, at: now).bytes]
+                                dependencies: seen, conversation: conversation, at: now).bytes]
             case .hiddenDemotion:
-                var clock = me.staleClock.entries.isEmpty ? setupClock : me.staleClock
-                clock[me.id] = next
-                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))], clock: clock,
+                let stale = me.staleDependencies.isEmpty ? setupDependencies : me.staleDependencies
+                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))], dependencies: stale,
                                 conversation: conversation, at: now).bytes]
             case .fakeClock:
-                var clock = seen
-                clock[honest[1].id] = seen[honest[1].id] + UInt32.random(in: 1 ... 50, using: &random)
-                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))], clock: clock,
-                                conversation: conversation, at: now).bytes]
+                // A dependency that does not exist (a count beyond the author's, a made-up hash) or
+                // a real batch under a count it does not end at.
+                var dependencies = seen.filter { $0.replica != honest[1].id }
+                let real = seen.first { $0.replica == honest[1].id }
+                if let real, Bool.random(using: &random) {
+                    dependencies.append(BatchDependency(replica: real.replica, count: real.count &+ 1, hash: real.hash))
+                } else {
+                    let hash = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
+                    dependencies.append(BatchDependency(replica: honest[1].id, count: (real?.count ?? 0) + UInt32.random(in: 1 ... 50, using: &random),
+                                                        hash: hash))
+                }
+                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))],
+                                dependencies: dependencies.sorted(), conversation: conversation, at: now).bytes]
             case .shrinkingClock:
-                out = [me.chain([document.newMessage(body)], clock: setupClock, conversation: conversation, at: now).bytes]
+                out = [me.chain([document.newMessage(body)], dependencies: setupDependencies, conversation: conversation,
+                                at: now).bytes]
             case .oversizedMessage:
                 out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil,
                                                           body: Array(repeating: "y", count: 4096)))],
-                                clock: seen, conversation: conversation, at: now).bytes]
+                                dependencies: seen, conversation: conversation, at: now).bytes]
             case .forgedSignature:
-                var bytes = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes
+                var bytes = me.sign([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now).bytes
                 bytes[bytes.count - 1] ^= 0x01
                 out = [bytes]
             case .impersonation:
                 let content = BatchContent(conversation: conversation, author: honest[1].id, firstCounter: 0, timestamp: now,
-                                           previousHash: BatchVerifier.Head.empty.hash, clock: seen, operations: [document.newMessage(body)])
+                                           previousHash: BatchVerifier.Head.empty.hash,
+                                           dependencies: seen.filter { $0.replica != honest[1].id }, operations: [document.newMessage(body)])
                 out = [SignedBatch(content: content) { me.key.sign($0).bytes }.bytes]
             case .replay:
                 if let old = sent.randomElement(using: &random) { out = [old] }
             case .truncated:
-                let bytes = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now).bytes
+                let bytes = me.sign([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now).bytes
                 out = [Array(bytes.prefix(Int.random(in: 0 ..< bytes.count, using: &random)))]
             case .oversizedBatch:
                 out = [[UInt8](repeating: 0x53, count: WireLimits.default.maxBatchBytes + 1)]
             case .invalidUTF8:
                 let marker = Array("MARKER".unicodeScalars)
-                let batch = me.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: marker))], clock: seen,
+                let batch = me.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: marker))], dependencies: seen,
                                     conversation: conversation, at: now)
                 var signed = Array(batch.signedBytes)
                 if let start = signed.firstRange(of: Array("MARKER".utf8))?.lowerBound { signed[start] = 0xFF }
                 out = [signed + me.key.sign(signed).bytes]
             case .equivocation:
-                let first = me.sign([document.newMessage(body)], clock: seen, conversation: conversation, at: now)
-                let second = me.sign([document.newMessage(Array("other".unicodeScalars))], clock: seen, conversation: conversation, at: now)
+                let first = me.sign([document.newMessage(body)], dependencies: seen, conversation: conversation, at: now)
+                let second = me.sign([document.newMessage(Array("other".unicodeScalars))], dependencies: seen, conversation: conversation, at: now)
                 me.adopt(first)
                 let half = honest.indices.shuffled(using: &random).prefix(honest.count / 2)
                 for index in honest.indices { honest[index].inbox.append(half.contains(index) ? first.bytes : second.bytes) }
@@ -255,7 +287,7 @@ extension ByzantineSimulation {
                     guard let stranger = try? SigningKey(seed: seed) else { continue }
                     let op: ConversationOp = attack == .authorFlood ? document.newMessage(body)
                         : .requestAccess(permission: .admin, note: "let me in")
-                    out.append(ByzantineReplica(key: stranger).sign([op], clock: seen, conversation: conversation, at: now).bytes)
+                    out.append(ByzantineReplica(key: stranger).sign([op], dependencies: seen, conversation: conversation, at: now).bytes)
                 }
             }
             byzantine[index] = me

@@ -152,7 +152,7 @@ extension ByzantineSimulation {
             var stored: [AuthenticatedBatch] = []
             var conflicting: [AuthenticatedBatch] = []
             func admit(_ candidate: AuthenticatedBatch) -> BatchRejection? {
-                let operations = candidate.batch.operationBatch
+                let operations = candidate.operationBatch
                 if let refusal = conversation.storageRefusal(of: operations) { return .notAMember(refusal) }
                 needsRebuild = conversation.receive(operations).needsRebuild || needsRebuild
                 return nil
@@ -173,21 +173,36 @@ extension ByzantineSimulation {
                     }
                 }
                 verdicts = []
-                for batch in conflicting where !evidence.contains(where: { $0.hash == batch.hash }) {
-                    evidence.append(batch)
-                    forks += 1
-                    guard let point = forkPoint(of: batch, among: log + stored) else { continue }
-                    needsRebuild = conversation.noteEquivocation(by: batch.author, from: point) || needsRebuild
-                    verdicts += verifier.noteEquivocation(by: batch.author, from: point, admit: admit)
+                for batch in conflicting {
+                    if !evidence.contains(where: { $0.hash == batch.hash }) {
+                        evidence.append(batch)
+                        forks += 1
+                        if let point = forkPoint(of: batch, among: log + stored) {
+                            needsRebuild = conversation.noteEquivocation(by: batch.author, from: point) || needsRebuild
+                            verdicts += verifier.noteEquivocation(by: batch.author, from: point, admit: admit)
+                        }
+                    }
+                    // Kept in the history too (again after a restart), so that batches built on
+                    // that branch get their past.
+                    verdicts += verifier.noteSide(batch, admit: admit)
                 }
                 conflicting = []
             }
             log += stored
             if needsRebuild {
-                conversation.rebuild(from: log.map(\.batch.operationBatch))
+                conversation.rebuild(from: log.map { stored in
+                    var batch = stored
+                    batch.past = verifier.past(of: stored.hash)
+                    return batch.operationBatch
+                })
                 rebuilds += 1
             }
             return stored
+        }
+
+        /// The stored or evidence batch with `hash`, to answer a peer that wants it.
+        func batch(withHash hash: [UInt8]) -> AuthenticatedBatch? {
+            log.first { $0.hash == hash } ?? evidence.first { $0.hash == hash }
         }
 
         /// The fork point `batch` reveals: the smallest first counter of two different batches
@@ -208,7 +223,8 @@ extension ByzantineSimulation {
         mutating func write(_ ops: [ConversationOp], at time: UInt64) -> [UInt8]? {
             let head = verifier.heads[id] ?? .empty
             let content = BatchContent(conversation: verifier.conversation, author: id, firstCounter: head.nextCounter,
-                                       timestamp: time, previousHash: head.hash, clock: verifier.clock, operations: ops)
+                                       timestamp: time, previousHash: head.hash,
+                                       dependencies: verifier.dependencies(for: id), operations: ops)
             let batch = SignedBatch(content: content) { key.sign($0).bytes }
             var counts: [String: Int] = [:]
             var forks = 0
@@ -224,7 +240,8 @@ extension ByzantineSimulation {
                                                    localReplica: id, verifyInvite: ConversationInputs.verifyInvite,
                                                    verifyAdmission: ConversationInputs.verifyAdmission) else { return false }
             conversation = reloaded
-            verifier = BatchVerifier(conversation: verifier.conversation, heads: verifier.heads)
+            // The history is rebuilt from the stored log at a node's start; the sim keeps it.
+            verifier = BatchVerifier(conversation: verifier.conversation, heads: verifier.heads, history: verifier.history)
             for (author, point) in reloaded.equivocators { _ = verifier.noteEquivocation(by: author, from: point) }
             return true
         }
@@ -234,14 +251,15 @@ extension ByzantineSimulation {
     struct ByzantineReplica {
         let key: SigningKey
         var head = BatchVerifier.Head.empty
-        /// A clock seen before its latest demotion (for hidden demotions).
-        var staleClock = VectorClock()
+        /// Heads seen before its latest demotion (for hidden demotions).
+        var staleDependencies: [BatchDependency] = []
 
         var id: ReplicaID { key.publicKey.replicaID }
 
-        /// Signs the next batch of its chain with the clock it chooses.
-        mutating func chain(_ ops: [ConversationOp], clock: VectorClock, conversation: ConversationID, at time: UInt64) -> SignedBatch {
-            let batch = sign(ops, clock: clock, conversation: conversation, at: time)
+        /// Signs the next batch of its chain with the dependencies it chooses.
+        mutating func chain(_ ops: [ConversationOp], dependencies: [BatchDependency], conversation: ConversationID,
+                            at time: UInt64) -> SignedBatch {
+            let batch = sign(ops, dependencies: dependencies, conversation: conversation, at: time)
             adopt(batch)
             return batch
         }
@@ -253,9 +271,11 @@ extension ByzantineSimulation {
         }
 
         /// Signs a batch at its next counter without extending its chain.
-        func sign(_ ops: [ConversationOp], clock: VectorClock, conversation: ConversationID, at time: UInt64) -> SignedBatch {
+        func sign(_ ops: [ConversationOp], dependencies: [BatchDependency], conversation: ConversationID,
+                  at time: UInt64) -> SignedBatch {
             let content = BatchContent(conversation: conversation, author: id, firstCounter: head.nextCounter, timestamp: time,
-                                       previousHash: head.hash, clock: clock, operations: ops)
+                                       previousHash: head.hash, dependencies: dependencies.filter { $0.replica != id },
+                                       operations: ops)
             return SignedBatch(content: content) { key.sign($0).bytes }
         }
     }
@@ -280,9 +300,16 @@ extension ByzantineSimulation {
 }
 
 extension SignedBatch {
-    /// The batch as the conversation rules see it.
-    public var operationBatch: OperationBatch {
-        OperationBatch(author: content.author, firstCounter: content.firstCounter, clock: content.clock,
+    /// The batch as the conversation rules see it, with the causal past its dependencies derive
+    /// (``CausalHistory``).
+    public func operationBatch(past: VectorClock) -> OperationBatch {
+        OperationBatch(author: content.author, firstCounter: content.firstCounter, clock: past,
                        timestamp: content.timestamp, operations: content.operations)
     }
+}
+
+extension AuthenticatedBatch {
+    /// The batch as the conversation rules see it, once the verifier derived its past (before
+    /// that, the counts it names: a lower bound).
+    public var operationBatch: OperationBatch { batch.operationBatch(past: past ?? batch.content.namedCounts) }
 }

@@ -24,6 +24,9 @@ public enum ConversationInputs {
         return admission.content
     }
 
-    /// The conversation-level view of a verified batch.
-    public static func operationBatch(_ batch: SignedBatch) -> OperationBatch { batch.operationBatch }
+    /// The conversation-level view of a verified batch, with the causal past its dependencies
+    /// derive.
+    public static func operationBatch(_ batch: SignedBatch, past: VectorClock) -> OperationBatch {
+        batch.operationBatch(past: past)
+    }
 }

@@ -49,6 +49,9 @@ public enum ReplicationAction: Sendable, Hashable {
     case ingest([[UInt8]])
     /// Call ``ReplicationStateMachine/timerFired(now:)`` after this delay (replaces any earlier one).
     case scheduleTimer(after: Duration)
+    /// The peer wants these batches by hash (another branch of an author who forked): send it,
+    /// in a `batches` frame, those the store holds (accepted or kept as evidence).
+    case sendWanted([BatchDependency])
 }
 
 /// Why the machine refused a frame or a call. The shell should close the session on a frame error.
@@ -89,6 +92,9 @@ public struct ReplicationCounters: Sendable, Hashable {
     public var clocksSent = 0
     /// Clock frames received.
     public var clocksReceived = 0
+    /// Batches asked for by hash, and asked of us.
+    public var wantsSent = 0
+    public var wantsReceived = 0
     /// Batches sent, by catch-up or eager push.
     public var batchesSent = 0
     /// Batches not sent because the peer was known to hold them.
@@ -193,6 +199,11 @@ public struct ReplicationStateMachine: Sendable {
             guard !batches.isEmpty else { return [] }
             counters.batchesReceived += batches.count
             return [.ingest(batches)]
+        case .want(let conversation, let dependencies):
+            guard conversation == self.conversation else { try refuse(.wrongConversation) }
+            guard phase == .running, !dependencies.isEmpty else { return [] }
+            counters.wantsReceived += dependencies.count
+            return [.sendWanted(dependencies)]
         case .ephemeral, .peers, .admission, .invitation, .admissionRefused:
             try refuse(.notReplicationFrame)
         }
@@ -274,9 +285,7 @@ public struct ReplicationStateMachine: Sendable {
             }
             let content = batch.batch.content
             let continues = batch.firstCounter == peerKnown[batch.author]
-            let dependenciesHeld = content.clock.allEntries { replica, count in
-                replica == batch.author || peerKnown[replica] >= count
-            }
+            let dependenciesHeld = content.dependencies.allSatisfy { peerKnown[$0.replica] >= $0.count }
             guard !loading, !deferred, continues, dependenciesHeld, frame.count < configuration.maxPushBatches,
                   frameBytes + batch.batch.bytes.count <= configuration.maxFrameBatchBytes else {
                 counters.pushesDeferred += 1
@@ -290,6 +299,18 @@ public struct ReplicationStateMachine: Sendable {
         var actions = frames(of: frame)
         if deferred { actions += requestLoad() }
         return actions
+    }
+
+    /// Asks the peer for batches by hash: dependencies of batches we hold that name a branch
+    /// our clock cannot ask for (an author forked), in frames of at most
+    /// ``ChatWire/DataFrame/maxWantsPerFrame``.
+    public mutating func want(_ dependencies: [BatchDependency]) -> [ReplicationAction] {
+        guard phase == .running, !dependencies.isEmpty else { return [] }
+        counters.wantsSent += dependencies.count
+        return stride(from: 0, to: dependencies.count, by: DataFrame.maxWantsPerFrame).map { start in
+            .send(.want(conversation: conversation,
+                        dependencies: Array(dependencies[start ..< min(start + DataFrame.maxWantsPerFrame, dependencies.count)])))
+        }
     }
 
     /// Sends batches that reveal a fork (validly signed, conflicting with their author's chain)

@@ -24,7 +24,9 @@ public struct IngressBudget: Sendable, Hashable {
 
 /// Everything a session needs to know about this side, apart from its keys.
 public struct SessionConfiguration: Sendable {
-    /// The versions this build speaks. Version 4: short invite codes (a request may carry a code
+    /// The versions this build speaks. Version 5: batches name their causal past by hash
+    /// (``BatchDependency``) instead of carrying a vector clock, and data frame 8 (want) asks for
+    /// batches by hash; version 4 batches do not decode here. Version 4: short invite codes (a request may carry a code
     /// lookup and be answered with a resolved frame; link records may carry a code), which
     /// version 3 nodes would refuse as malformed: the two do not connect rather than disagree.
     /// Version 3: a private handshake (identities, conversations and
@@ -32,7 +34,7 @@ public struct SessionConfiguration: Sendable {
     /// Version 2: token joins carry a signed admission
     /// (operation tag 15), and data frames 5 (admission) and 6 (invitation) exist; version 1
     /// peers cannot judge or decode those, so the two do not connect.
-    public static let currentVersions: [UInt16] = [4]
+    public static let currentVersions: [UInt16] = [5]
 
     /// Protocol versions this side speaks.
     public var versions: [UInt16]
@@ -825,7 +827,7 @@ extension DataFrame {
         switch self {
         case .batches(let conversation, _), .clock(let conversation, _), .ephemeral(let conversation, _),
              .peers(let conversation, _), .admission(let conversation, _), .invitation(let conversation, _),
-             .admissionRefused(let conversation, _): conversation
+             .admissionRefused(let conversation, _), .want(let conversation, _): conversation
         }
     }
 }

@@ -67,7 +67,7 @@ public enum IngestBenchmark {
     }
 
     /// Deterministic: author `i` signs with seed `i + 1` repeated; everything else follows from the
-    /// configuration. Authors take turns; each batch depends on every author's latest batch. Each
+    /// configuration. Authors take turns; each batch names the one before it, which names every author's latest batch. Each
     /// author posts a message and then types into it one character per operation, with an
     /// occasional backspace and a new message now and then, as people chat.
     public static func generate(_ configuration: Configuration) -> Workload {
@@ -80,7 +80,8 @@ public enum IngestBenchmark {
         let authors = keys.map(\.publicKey.replicaID)
         var next = Array(repeating: UInt32(0), count: authors.count)
         var previous = Array(repeating: [UInt8](repeating: 0, count: 32), count: authors.count)
-        var clock = VectorClock()
+        /// The latest batch, which names every other: the only head.
+        var head: BatchDependency?
         var timestamp: UInt64 = 1_750_000_000_000
         var random = SeededGenerator(seed: 42)
         var batches: [[UInt8]] = []
@@ -88,12 +89,13 @@ public enum IngestBenchmark {
 
         func seal(_ author: Int, _ ops: [ConversationOp], conversation: ConversationID?) -> [UInt8] {
             let content = BatchContent(conversation: conversation, author: authors[author], firstCounter: next[author],
-                                       timestamp: timestamp, previousHash: previous[author], clock: clock, operations: ops)
+                                       timestamp: timestamp, previousHash: previous[author],
+                                       dependencies: head.map { $0.replica == authors[author] ? [] : [$0] } ?? [], operations: ops)
             let batch = SignedBatch(content: content) { keys[author].sign($0).bytes }
             positions.append((authors[author], next[author]))
             next[author] += UInt32(content.idCount)
             previous[author] = Hashing.blake2b(batch.bytes)
-            clock[authors[author]] = next[author]
+            head = BatchDependency(replica: authors[author], count: next[author], hash: previous[author])
             timestamp += 25
             return batch.bytes
         }

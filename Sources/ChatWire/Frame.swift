@@ -80,6 +80,7 @@ public struct PeerAddress: Sendable, Hashable {
 /// 5 admission: length varint (≤ SignedAdmission.maxBytes), then a signed admission's bytes
 /// 6 invitation: length varint (≤ maxTokenBytes), then a signed invite token's bytes
 /// 7 admission refused: one byte, the ``RefuseCode``
+/// 8 want: count (≤ maxWantsPerFrame), then (replica 32, count varint, hash 32) each
 /// ```
 public enum DataFrame: Sendable, Hashable {
     /// Signed batches of one conversation, each as its exact bytes.
@@ -100,6 +101,13 @@ public enum DataFrame: Sendable, Hashable {
     /// The member will not vouch for the token the receiver presented (it was admitted anyway,
     /// to a public conversation, with `view`): why, so its join can say so.
     case admissionRefused(conversation: ConversationID, reason: RefuseCode)
+    /// Batches the sender lacks by hash although its clock covers their counters: dependencies of
+    /// a batch it holds that name another branch of an author who forked. The receiver answers
+    /// with a `batches` frame of those it stores.
+    case want(conversation: ConversationID, dependencies: [BatchDependency])
+
+    /// The most dependencies asked for in one `want` frame.
+    public static let maxWantsPerFrame = 256
 
     /// The frame type byte of each case.
     public enum FrameType: UInt8 {
@@ -110,6 +118,7 @@ public enum DataFrame: Sendable, Hashable {
         case admission = 5
         case invitation = 6
         case admissionRefused = 7
+        case want = 8
     }
 
     /// The whole frame: header and body.
@@ -165,6 +174,11 @@ public enum DataFrame: Sendable, Hashable {
             type = .admissionRefused
             body.write(bytes: conversation.bytes)
             body.write(byte: reason.rawValue)
+        case .want(let conversation, let dependencies):
+            type = .want
+            body.write(bytes: conversation.bytes)
+            body.write(varint: UInt64(dependencies.count))
+            for dependency in dependencies { dependency.encode(into: &body) }
         }
         return FrameHeader(type: type.rawValue, length: body.bytes.count).bytes + body.bytes
     }
@@ -232,6 +246,11 @@ public enum DataFrame: Sendable, Hashable {
             self = .invitation(conversation: conversation, token: Array(try reader.bytes(length)))
         case .admissionRefused:
             self = .admissionRefused(conversation: conversation, reason: RefuseCode(rawValue: try reader.byte()))
+        case .want:
+            let count = try reader.count("wanted batches", limit: Self.maxWantsPerFrame)
+            var dependencies: [BatchDependency] = []
+            for _ in 0 ..< count { dependencies.append(try BatchDependency.decode(from: &reader)) }
+            self = .want(conversation: conversation, dependencies: dependencies)
         }
         guard reader.isAtEnd else { throw .trailingBytes(body.count - reader.offset) }
     }

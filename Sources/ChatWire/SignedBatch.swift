@@ -3,29 +3,46 @@ import ChatCore
 /// A run of one author's consecutive operations, as the author signed it.
 ///
 /// Operation `i` has id `(author, firstCounter + ids used by operations 0 ..< i)`; the batch uses
-/// `firstCounter ..< firstCounter + idCount`. `clock` is the author's vector clock when the batch
-/// was made (its causal past; the author's own entry is `firstCounter`), `previousHash` the hash
-/// of the author's previous batch (all zeros for the first), `timestamp` the author's clock in
-/// milliseconds since the Unix epoch. The genesis batch names no conversation: its hash is the
-/// conversation id.
+/// `firstCounter ..< firstCounter + idCount`. `previousHash` is the hash of the author's previous
+/// batch (all zeros for the first), `dependencies` the heads of other authors the author saw
+/// since that batch (see ``BatchDependency``): the batch's causal past is the closure of both,
+/// so its metadata grows with what is new since the author's previous batch, not with the
+/// number of authors. `timestamp` is the author's clock in milliseconds since the Unix epoch.
+/// The genesis batch names no conversation: its hash is the conversation id.
 public struct BatchContent: Sendable, Hashable {
     public var conversation: ConversationID?
     public var author: ReplicaID
     public var firstCounter: UInt32
     public var timestamp: UInt64
     public var previousHash: [UInt8]
-    public var clock: VectorClock
+    /// Sorted by replica, at most one per replica, never the author.
+    public var dependencies: [BatchDependency]
     public var operations: [ConversationOp]
 
     public init(conversation: ConversationID?, author: ReplicaID, firstCounter: UInt32, timestamp: UInt64,
-                previousHash: [UInt8], clock: VectorClock, operations: [ConversationOp]) {
+                previousHash: [UInt8], dependencies: [BatchDependency], operations: [ConversationOp]) {
         self.conversation = conversation
         self.author = author
         self.firstCounter = firstCounter
         self.timestamp = timestamp
         self.previousHash = previousHash
-        self.clock = clock
+        self.dependencies = dependencies
         self.operations = operations
+    }
+
+    /// The counts the batch names: each dependency's, and the author's own `firstCounter`. A
+    /// lower bound of the batch's causal past, enough to order stored batches and to wait for
+    /// dependencies by counter.
+    public var namedCounts: VectorClock {
+        var counts = VectorClock()
+        for dependency in dependencies { counts[dependency.replica] = dependency.count }
+        counts[author] = firstCounter
+        return counts
+    }
+
+    /// The author's previous batch as a dependency (nil for a first batch).
+    public var previousBatch: BatchDependency? {
+        firstCounter == 0 ? nil : BatchDependency(replica: author, count: firstCounter, hash: previousHash)
     }
 
     /// How many ids the batch uses.
@@ -45,7 +62,7 @@ public struct BatchContent: Sendable, Hashable {
     /// ```
     /// "SC" 0x01 0x01 flags(bit 0: names a conversation) [conversation 32]
     /// author 32, firstCounter, timestamp (varints), previousHash 32
-    /// clock: count, then (replica 32, count varint) sorted by replica, author and zeros omitted
+    /// dependencies: count, then (replica 32, count varint, hash 32) sorted by replica
     /// replica table: count, then 32 bytes each (index 0, the author, is implicit)
     /// operations: count, then each operation
     /// ```
@@ -55,7 +72,7 @@ public struct BatchContent: Sendable, Hashable {
         var table = ReplicaTableBuilder(author: author)
         for op in operations { OperationCodec.encode(op, into: &ops, table: &table) }
 
-        var writer = ByteWriter(capacity: ops.bytes.count + 160 + clock.entries.count * 36)
+        var writer = ByteWriter(capacity: ops.bytes.count + 160 + dependencies.count * 70)
         writer.writeHeader(.batch)
         writer.write(byte: conversation == nil ? 0 : 1)
         if let conversation { writer.write(bytes: conversation.bytes) }
@@ -63,12 +80,8 @@ public struct BatchContent: Sendable, Hashable {
         writer.write(varint: firstCounter)
         writer.write(varint: timestamp)
         writer.write(bytes: previousHash)
-        let entries = clock.entries.filter { $0.replica != author }
-        writer.write(varint: UInt64(entries.count))
-        for entry in entries {
-            writer.write(bytes: entry.replica.bytes)
-            writer.write(varint: entry.count)
-        }
+        writer.write(varint: UInt64(dependencies.count))
+        for dependency in dependencies { dependency.encode(into: &writer) }
         writer.write(varint: UInt64(table.replicas.count - 1))
         for replica in table.replicas.dropFirst() { writer.write(bytes: replica.bytes) }
         writer.write(varint: UInt64(operations.count))
@@ -113,18 +126,20 @@ public struct SignedBatch: Sendable, Hashable {
         let firstCounter = try reader.varint32()
         let timestamp = try reader.varint()
         let previousHash = Array(try reader.bytes(WireFormat.hashBytes))
-        let entryCount = try reader.count("clock", limit: limits.maxClockEntries)
-        var clock = VectorClock()
-        var previous: ReplicaID?
-        for _ in 0 ..< entryCount {
-            let replica = try reader.replicaID()
-            let count = try reader.varint32()
-            guard previous.map({ $0 < replica }) ?? true else { throw .nonCanonical("clock entries not sorted") }
-            guard replica != author, count > 0 else { throw .nonCanonical("clock lists the author or a zero") }
-            clock[replica] = count
-            previous = replica
+        let dependencyCount = try reader.count("dependencies", limit: limits.maxDependencies)
+        var dependencies: [BatchDependency] = []
+        dependencies.reserveCapacity(dependencyCount)
+        for _ in 0 ..< dependencyCount {
+            let dependency = try BatchDependency.decode(from: &reader)
+            guard dependencies.last.map({ $0.replica < dependency.replica }) ?? true else {
+                throw .nonCanonical("dependencies not sorted by replica")
+            }
+            guard dependency.replica != author else { throw .nonCanonical("a batch depends on its author through previousHash") }
+            dependencies.append(dependency)
         }
-        clock[author] = firstCounter
+        guard firstCounter > 0 || previousHash.allSatisfy({ $0 == 0 }) else {
+            throw .nonCanonical("a first batch names a previous hash")
+        }
         let tableCount = try reader.count("replica table", limit: limits.maxReplicaTable)
         var others: [ReplicaID] = []
         others.reserveCapacity(tableCount)
@@ -156,7 +171,7 @@ public struct SignedBatch: Sendable, Hashable {
         }
         self.content = BatchContent(
             conversation: conversation, author: author, firstCounter: firstCounter, timestamp: timestamp,
-            previousHash: previousHash, clock: clock, operations: operations)
+            previousHash: previousHash, dependencies: dependencies, operations: operations)
         self.bytes = bytes
         self.idCount = ids - UInt64(firstCounter)
     }

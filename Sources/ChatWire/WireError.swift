@@ -61,7 +61,10 @@ public struct WireLimits: Sendable, Hashable {
     public var maxOperationsPerBatch: Int
     public var maxTextBytes: Int
     public var maxStringBytes: Int
+    /// The most entries of a vector clock in a `clock` frame (a sync summary: one per author).
     public var maxClockEntries: Int
+    /// The most dependencies one batch names (heads new since its author's previous batch).
+    public var maxDependencies: Int
     public var maxReplicaTable: Int
     public var maxTokenBytes: Int
     public var maxFrameBytes: Int
@@ -70,21 +73,23 @@ public struct WireLimits: Sendable, Hashable {
     /// The most addresses in one `peers` data frame.
     public var maxPeerAddresses: Int
 
-    /// Defaults: 1 MiB batches of up to 65,536 operations, 64 KiB of text per operation, 256
-    /// ephemeral updates and 64 peer addresses per frame.
+    /// Defaults: 1 MiB batches of up to 65,536 operations naming up to 4,096 dependencies, 64 KiB
+    /// of text per operation, clocks of up to 65,536 authors, 256 ephemeral updates and 64 peer
+    /// addresses per frame.
     public static let `default` = WireLimits(
         maxBatchBytes: 1 << 20, maxOperationsPerBatch: 1 << 16, maxTextBytes: 64 << 10, maxStringBytes: 1024,
-        maxClockEntries: 4096, maxReplicaTable: 4096, maxTokenBytes: 4096, maxFrameBytes: 4 << 20,
-        maxEphemeralPerFrame: 256, maxPeerAddresses: 64)
+        maxClockEntries: 1 << 16, maxReplicaTable: 4096, maxTokenBytes: 4096, maxFrameBytes: 4 << 20,
+        maxEphemeralPerFrame: 256, maxPeerAddresses: 64, maxDependencies: 4096)
 
     public init(maxBatchBytes: Int, maxOperationsPerBatch: Int, maxTextBytes: Int, maxStringBytes: Int,
                 maxClockEntries: Int, maxReplicaTable: Int, maxTokenBytes: Int, maxFrameBytes: Int,
-                maxEphemeralPerFrame: Int = 256, maxPeerAddresses: Int = 64) {
+                maxEphemeralPerFrame: Int = 256, maxPeerAddresses: Int = 64, maxDependencies: Int = 4096) {
         self.maxBatchBytes = maxBatchBytes
         self.maxOperationsPerBatch = maxOperationsPerBatch
         self.maxTextBytes = maxTextBytes
         self.maxStringBytes = maxStringBytes
         self.maxClockEntries = maxClockEntries
+        self.maxDependencies = maxDependencies
         self.maxReplicaTable = maxReplicaTable
         self.maxTokenBytes = maxTokenBytes
         self.maxFrameBytes = maxFrameBytes
@@ -100,7 +105,8 @@ public enum WireFormat {
 
     /// Record kinds.
     public enum Kind: UInt8, Sendable {
-        case batch = 1
+        /// Kind 1 was the batch of protocol 4 and older, which carried a whole vector clock.
+        case batch = 5
         case inviteToken = 2
         case ephemeral = 3
         case admission = 4

@@ -18,22 +18,20 @@ import Testing
         var ana: Signer, ben: Signer, cat: Signer
         var conversation: ConversationID
         var batches: [[UInt8]] = []
-        var clock = VectorClock()
         var time: UInt64 = 1_750_000_000_000
 
         init(ben level: Permission, cat catLevel: Permission) throws {
             ana = try Signer(1)
             ben = try Signer(2)
             cat = try Signer(3)
-            let genesis = ana.sign([.genesis(Genesis(title: "attacks", nonce: [2]))], conversation: nil, clock: VectorClock(), at: time)
+            let genesis = ana.sign([.genesis(Genesis(title: "attacks", nonce: [2]))], conversation: nil, at: time)
             conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
             batches = [genesis.bytes]
-            clock[ana.id] = 1
             let grants = [ConversationOp.setPermission(member: ben.id, permission: level),
                           .setPermission(member: cat.id, permission: catLevel)]
-            append(ana.sign(grants, conversation: conversation, clock: clock, at: tick()))
-            append(ana.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("hello".unicodeScalars)))],
-                            conversation: conversation, clock: clock, at: tick()))
+            batches.append(ana.sign(grants, conversation: conversation, at: tick()).bytes)
+            batches.append(ana.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("hello".unicodeScalars)))],
+                                    conversation: conversation, at: tick()).bytes)
         }
 
         mutating func tick() -> UInt64 {
@@ -41,10 +39,8 @@ import Testing
             return time
         }
 
-        mutating func append(_ batch: SignedBatch) {
-            batches.append(batch.bytes)
-            clock[batch.content.author] = batch.content.firstCounter + UInt32(batch.idCount)
-        }
+        /// What the others build on: Ana's latest batch, which names everything before it.
+        var base: [BatchDependency] { [ana.latest] }
 
         var hello: OpID { OpID(replica: ana.id, counter: 3) }
     }
@@ -68,23 +64,22 @@ import Testing
 
     @Test func attack1FutureOriginsDoNotWedgeTheConversation() async throws {
         var setup = try Setup(ben: .comment, cat: .comment)
-        let base = setup.clock
+        let base = setup.base
         let ben = setup.ben.id
         // Ben's ids: 0–1 the poison, 2–3 "a", 4–5 "b" after "a".
         let poison = setup.ben.sign([.postMessage(PostMessage(originLeft: OpID(replica: ben, counter: 4),
                                                               originRight: OpID(replica: ben, counter: 2),
                                                               body: Array("P".unicodeScalars)))],
-                                    conversation: setup.conversation, clock: base, at: setup.tick())
+                                    conversation: setup.conversation, dependencies: base, at: setup.tick())
         let a = setup.ben.sign([.postMessage(PostMessage(originLeft: setup.hello, originRight: nil, body: Array("a".unicodeScalars)))],
-                               conversation: setup.conversation, clock: base, at: setup.tick())
+                               conversation: setup.conversation, dependencies: base, at: setup.tick())
         let b = setup.ben.sign([.postMessage(PostMessage(originLeft: OpID(replica: ben, counter: 2), originRight: nil,
                                                          body: Array("b".unicodeScalars)))],
-                               conversation: setup.conversation, clock: base, at: setup.tick())
-        var seen = base
-        seen[ben] = 6
+                               conversation: setup.conversation, dependencies: base, at: setup.tick())
+        let seen = (base + [setup.ben.latest]).sorted()
         let after = setup.cat.sign([.postMessage(PostMessage(originLeft: OpID(replica: ben, counter: 4), originRight: nil,
                                                              body: Array("cat".unicodeScalars)))],
-                                   conversation: setup.conversation, clock: seen, at: setup.tick())
+                                   conversation: setup.conversation, dependencies: seen, at: setup.tick())
         let orders = [[poison.bytes, a.bytes, b.bytes, after.bytes], [after.bytes, b.bytes, a.bytes, poison.bytes]]
         let replicas = try await replicas(setup, orders: orders)
         for replica in replicas {
@@ -95,13 +90,13 @@ import Testing
 
     @Test func attack4AnEditOutsideItsPastIsExcludedInEitherOrder() async throws {
         var setup = try Setup(ben: .comment, cat: .edit)
-        let base = setup.clock
+        let base = setup.base
         let benPost = setup.ben.sign([.postMessage(PostMessage(originLeft: setup.hello, originRight: nil, body: Array("ben".unicodeScalars)))],
-                                     conversation: setup.conversation, clock: base, at: setup.tick())
+                                     conversation: setup.conversation, dependencies: base, at: setup.tick())
         let message = OpID(replica: setup.ben.id, counter: 0)
         let catEdit = setup.cat.sign([.insertText(InsertText(message: message, originLeft: OpID(replica: setup.ben.id, counter: 3),
                                                              originRight: nil, text: Array("!".unicodeScalars)))],
-                                     conversation: setup.conversation, clock: base, at: setup.tick())
+                                     conversation: setup.conversation, dependencies: base, at: setup.tick())
         let replicas = try await replicas(setup, orders: [[benPost.bytes, catEdit.bytes], [catEdit.bytes, benPost.bytes]])
         for replica in replicas {
             #expect(await texts(replica) == ["hello", "ben"])
@@ -111,11 +106,11 @@ import Testing
 
     @Test func attack5AHiddenDemotionKeepsNoRights() async throws {
         var setup = try Setup(ben: .admin, cat: .comment)
-        let base = setup.clock
+        let base = setup.base
         let demotion = setup.ana.sign([.setPermission(member: setup.ben.id, permission: .comment)],
-                                      conversation: setup.conversation, clock: base, at: setup.tick())
+                                      conversation: setup.conversation, dependencies: base, at: setup.tick())
         let hidden = setup.ben.sign([.removeMember(member: setup.cat.id), .deleteMessage(message: setup.hello)],
-                                    conversation: setup.conversation, clock: base, at: setup.tick())
+                                    conversation: setup.conversation, dependencies: base, at: setup.tick())
         let replicas = try await replicas(setup, orders: [[demotion.bytes, hidden.bytes], [hidden.bytes, demotion.bytes]])
         for replica in replicas {
             let state = await replica.conversation

@@ -141,7 +141,7 @@ func temporaryDirectory() throws -> String {
         let me = key.publicKey.replicaID
         let genesis = SignedBatch(content: BatchContent(
             conversation: nil, author: me, firstCounter: 0, timestamp: 1_750_000_000_000,
-            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            previousHash: Array(repeating: 0, count: 32), dependencies: [],
             operations: [.genesis(Genesis(title: "mine", nonce: [1]))]), sign: { key.sign($0).bytes })
         let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
         let store = try ChatStore(directory: directory + "/store")

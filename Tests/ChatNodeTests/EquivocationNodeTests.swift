@@ -21,10 +21,13 @@ import Testing
         init(_ seed: UInt8) throws { key = try SigningKey(seed: [UInt8](repeating: seed, count: 32)) }
 
         /// Signs `ops` at the next counter; `advance: false` leaves the chain where it was.
-        mutating func sign(_ ops: [ConversationOp], conversation: ConversationID?, clock: VectorClock, at time: UInt64,
-                           advance: Bool = true) -> SignedBatch {
+        /// Its latest batch, as another author's dependency.
+        var latest: BatchDependency { BatchDependency(replica: id, count: head.nextCounter, hash: head.hash) }
+
+        mutating func sign(_ ops: [ConversationOp], conversation: ConversationID?, dependencies: [BatchDependency] = [],
+                           at time: UInt64, advance: Bool = true) -> SignedBatch {
             let content = BatchContent(conversation: conversation, author: id, firstCounter: head.nextCounter, timestamp: time,
-                                       previousHash: head.hash, clock: clock, operations: ops)
+                                       previousHash: head.hash, dependencies: dependencies.filter { $0.replica != id }, operations: ops)
             let batch = SignedBatch(content: content) { key.sign($0).bytes }
             if advance { head = BatchVerifier.Head(nextCounter: head.nextCounter + UInt32(batch.idCount), hash: Hashing.blake2b(batch.bytes)) }
             return batch
@@ -35,20 +38,18 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var ana = try Signer(1), ben = try Signer(2)
-        let genesis = ana.sign([.genesis(Genesis(title: "fork", nonce: [1]))], conversation: nil, clock: VectorClock(), at: 1_750_000_000_000)
+        let genesis = ana.sign([.genesis(Genesis(title: "fork", nonce: [1]))], conversation: nil, at: 1_750_000_000_000)
         let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
-        var clock = VectorClock([ana.id: 1])
-        let grant = ana.sign([.setPermission(member: ben.id, permission: .comment)], conversation: conversation, clock: clock,
+        let grant = ana.sign([.setPermission(member: ben.id, permission: .comment)], conversation: conversation,
                              at: 1_750_000_001_000)
-        clock[ana.id] = 2
         let hello = ana.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("hello".unicodeScalars)))],
-                             conversation: conversation, clock: clock, at: 1_750_000_002_000)
-        clock[ana.id] = 8
+                             conversation: conversation, at: 1_750_000_002_000)
+        let seen = [ana.latest]
         let post = { (text: String) in ConversationOp.postMessage(PostMessage(
             originLeft: OpID(replica: ana.id, counter: 2), originRight: nil, body: Array(text.unicodeScalars))) }
-        let branchB = ben.sign([post("B, the long one")], conversation: conversation, clock: clock, at: 1_750_000_003_000, advance: false)
-        let branchA = ben.sign([post("A")], conversation: conversation, clock: clock, at: 1_750_000_003_000)
-        let afterA = ben.sign([post("after A")], conversation: conversation, clock: clock, at: 1_750_000_004_000)
+        let branchB = ben.sign([post("B, the long one")], conversation: conversation, dependencies: seen, at: 1_750_000_003_000, advance: false)
+        let branchA = ben.sign([post("A")], conversation: conversation, dependencies: seen, at: 1_750_000_003_000)
+        let afterA = ben.sign([post("after A")], conversation: conversation, dependencies: seen, at: 1_750_000_004_000)
 
         let storeX = try ChatStore(directory: directory + "/x")
         let x = try ConversationReplica(store: storeX, conversation: conversation,

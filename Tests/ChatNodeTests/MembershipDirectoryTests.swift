@@ -56,7 +56,7 @@ import Testing
         let cat = try SigningKey(seed: Array(repeating: 13, count: 32))
         let genesis = SignedBatch(content: BatchContent(
             conversation: nil, author: ana.publicKey.replicaID, firstCounter: 0, timestamp: 1_750_000_000_000,
-            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            previousHash: Array(repeating: 0, count: 32), dependencies: [],
             operations: [.genesis(Genesis(title: "t", nonce: [1]))]), sign: { ana.sign($0).bytes })
         let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
         let store = try ChatStore(directory: directory + "/store")

@@ -293,17 +293,28 @@ struct ChatStoreTests {
                 let environment = try LMDBEnvironment(path: directory.path)
                 let meta = try environment.openDatabase(named: StoreSchema.metaName, create: false)
                 try environment.read { txn throws(StoreError) in
-                    #expect(try txn.get(StoreSchema.formatKey, in: meta) == [0, 1, 0, 2])
+                    #expect(try txn.get(StoreSchema.formatKey, in: meta) == [0, 2, 0, 0])
                 }
                 try environment.write { txn throws(StoreError) in
-                    try txn.put(StoreSchema.encodeFormat(major: 2, minor: 0), for: StoreSchema.formatKey, in: meta)
+                    try txn.put(StoreSchema.encodeFormat(major: 3, minor: 0), for: StoreSchema.formatKey, in: meta)
                 }
             }
-            #expect(throws: StoreError.unsupportedFormatVersion(found: 2, supported: 1)) {
+            #expect(throws: StoreError.unsupportedFormatVersion(found: 3, supported: 2)) {
                 try ChatStore(directory: directory.path)
             }
-            #expect(throws: StoreError.unsupportedFormatVersion(found: 2, supported: 1)) {
+            #expect(throws: StoreError.unsupportedFormatVersion(found: 3, supported: 2)) {
                 try ChatStore(directory: directory.path, options: StoreOptions(readOnly: true))
+            }
+            // A 1.x store (batches with vector clocks, protocol 4 and older) is refused as well.
+            do {
+                let environment = try LMDBEnvironment(path: directory.path)
+                let meta = try environment.openDatabase(named: StoreSchema.metaName, create: false)
+                try environment.write { txn throws(StoreError) in
+                    try txn.put(StoreSchema.encodeFormat(major: 1, minor: 2), for: StoreSchema.formatKey, in: meta)
+                }
+            }
+            #expect(throws: StoreError.unsupportedFormatVersion(found: 1, supported: 2)) {
+                try ChatStore(directory: directory.path)
             }
         }
     }
@@ -316,7 +327,7 @@ struct ChatStoreTests {
                 let environment = try LMDBEnvironment(path: directory.path)
                 let meta = try environment.openDatabase(named: StoreSchema.metaName, create: false)
                 try environment.write { txn throws(StoreError) in
-                    try txn.put(StoreSchema.encodeFormat(major: 1, minor: 7), for: StoreSchema.formatKey, in: meta)
+                    try txn.put(StoreSchema.encodeFormat(major: 2, minor: 7), for: StoreSchema.formatKey, in: meta)
                 }
             }
             _ = try ChatStore(directory: directory.path)

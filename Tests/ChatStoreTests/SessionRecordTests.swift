@@ -117,11 +117,11 @@ struct SessionRecordTests {
         }
     }
 
-    @Test("a format 1.0 store (no sessions database) opens read-only with none, and writable gains them")
+    @Test("a store without the optional databases (sessions) opens read-only with none, and writable gains them")
     func formatOnePointZeroStore() throws {
         try withTemporaryDirectory { directory in
             let path = directory.path
-            // Lay out a 1.0 store by hand: its seven databases and a 1.0 format record.
+            // Lay out by hand a store with only the seven required databases and a x.0 format record.
             do {
                 let environment = try LMDBEnvironment(path: path)
                 let names = [StoreSchema.metaName, StoreSchema.conversationsName, StoreSchema.batchesName,
@@ -134,7 +134,7 @@ struct SessionRecordTests {
                 }
                 let metaDatabase = try #require(meta)
                 try environment.write { txn throws(StoreError) in
-                    try txn.put(StoreSchema.encodeFormat(major: 1, minor: 0), for: StoreSchema.formatKey, in: metaDatabase)
+                    try txn.put(StoreSchema.encodeFormat(major: StoreSchema.formatMajor, minor: 0), for: StoreSchema.formatKey, in: metaDatabase)
                 }
             }
             do {
@@ -154,8 +154,8 @@ struct SessionRecordTests {
                 let format = try store.environment.read { txn throws(StoreError) in
                     try txn.get(StoreSchema.formatKey, in: store.databases.meta)
                 }
-                #expect(format.flatMap(StoreSchema.decodeFormat).map { [$0.major, $0.minor] } == [1, 2])
-                #expect(store.databases.addresses != nil, "1.2 adds the addresses database too")
+                #expect(format.flatMap(StoreSchema.decodeFormat).map { [$0.major, $0.minor] } == [2, 0])
+                #expect(store.databases.addresses != nil, "a writable open adds the addresses database too")
             }
             let readOnly = try ChatStore(directory: path, options: StoreOptions(readOnly: true))
             #expect(try readOnly.sessionRecords(of: conversation).records == [record])

@@ -19,12 +19,15 @@ struct ChainBuilder {
 
     var author: ReplicaID { key.publicKey.replicaID }
 
-    /// The next batch of `messages` posts, depending on `clock`.
-    mutating func batch(messages: Int = 1, clock: VectorClock = VectorClock()) -> [UInt8] {
+    /// This chain's latest batch, as a dependency of another author's.
+    var head: BatchDependency { BatchDependency(replica: author, count: next, hash: previous) }
+
+    /// The next batch of `messages` posts, built on `dependencies`.
+    mutating func batch(messages: Int = 1, dependencies: [BatchDependency] = []) -> [UInt8] {
         let ops = (0 ..< messages).map { _ in ConversationOp.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("hi".unicodeScalars))) }
         let signed = SignedBatch(content: BatchContent(
             conversation: conversation, author: author, firstCounter: next, timestamp: timestamp,
-            previousHash: previous, clock: clock, operations: ops), sign: { key.sign($0).bytes })
+            previousHash: previous, dependencies: dependencies, operations: ops), sign: { key.sign($0).bytes })
         next += UInt32(signed.content.idCount)
         previous = Hashing.blake2b(signed.bytes)
         timestamp += 1000
@@ -71,7 +74,7 @@ let conversation = ConversationID(bytes: Array(repeating: 0xAB, count: 32))!
         var alice = ChainBuilder(seed: 1, conversation: conversation)
         var bob = ChainBuilder(seed: 2, conversation: conversation)
         let fromAlice = alice.batch()
-        let fromBob = bob.batch(clock: VectorClock([alice.author: 1]))
+        let fromBob = bob.batch(dependencies: [alice.head])
         var verifier = BatchVerifier(conversation: conversation)
         guard case .held = verifier.submit(try authenticated(fromBob)).first else { Issue.record("expected held"); return }
         let verdicts = verifier.submit(try authenticated(fromAlice))
@@ -125,7 +128,7 @@ let conversation = ConversationID(bytes: Array(repeating: 0xAB, count: 32))!
         let bob = try SigningKey(seed: Array(repeating: 2, count: 32))
         let impostor = SignedBatch(content: BatchContent(
             conversation: conversation, author: bob.publicKey.replicaID, firstCounter: 0, timestamp: 1,
-            previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+            previousHash: Array(repeating: 0, count: 32), dependencies: [],
             operations: [.deleteMessage(message: OpID(replica: bob.publicKey.replicaID, counter: 0))]),
             sign: { good.key.sign($0).bytes })
         #expect(throws: BatchRejection.badSignature) { try BatchAuthenticator.authenticate(impostor.bytes).get() }

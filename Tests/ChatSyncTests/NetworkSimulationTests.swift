@@ -92,7 +92,7 @@ final class NetworkSimulator {
 
         // Node 0 creates the conversation and lets everyone write; every node starts with both.
         let genesisContent = BatchContent(conversation: nil, author: replicas[0], firstCounter: 0, timestamp: 1_750_000_000_000,
-                                          previousHash: BatchVerifier.Head.empty.hash, clock: VectorClock(),
+                                          previousHash: BatchVerifier.Head.empty.hash, dependencies: [],
                                           operations: [.genesis(Genesis(title: "sim", nonce: Array(repeating: 9, count: 16)))])
         let genesis = SignedBatch(content: genesisContent) { keys[0].sign($0).bytes }
         let genesisHash = Hashing.blake2b(genesis.bytes)
@@ -103,7 +103,7 @@ final class NetworkSimulator {
         let setupOps: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 1_000_000, maxMessageBytes: 16 * 1024, isPublic: false))]
             + replicas.dropFirst().map { .setPermission(member: $0, permission: .comment) }
         let setupContent = BatchContent(conversation: conversationID, author: replicas[0], firstCounter: clock[replicas[0]],
-                                        timestamp: 1_750_000_000_001, previousHash: genesisHash, clock: clock, operations: setupOps)
+                                        timestamp: 1_750_000_000_001, previousHash: genesisHash, dependencies: [], operations: setupOps)
         let setup = SignedBatch(content: setupContent) { keys[0].sign($0).bytes }
         let initial = [AuthenticatedBatch(storedBatch: genesis, hash: genesisHash),
                        AuthenticatedBatch(storedBatch: setup, hash: Hashing.blake2b(setup.bytes))]
@@ -133,12 +133,6 @@ final class NetworkSimulator {
         neighbours[b].insert(a)
     }
 
-    static func operationBatch(_ batch: SignedBatch) -> OperationBatch {
-        let content = batch.content
-        return OperationBatch(author: content.author, firstCounter: content.firstCounter, clock: content.clock,
-                              timestamp: content.timestamp, operations: content.operations)
-    }
-
     /// Submits to the verifier; stores and applies what it accepts. Returns the accepted batches.
     @discardableResult
     static func storeAndApply(_ batch: AuthenticatedBatch, in node: inout Node, verify: Bool) -> [AuthenticatedBatch] {
@@ -147,8 +141,8 @@ final class NetworkSimulator {
             if case .accepted(let batch) = verdict {
                 node.stored.append(batch)
                 node.storedHashes.insert(batch.hash)
-                let result = node.conversation.receive(operationBatch(batch.batch))
-                if result.needsRebuild { node.conversation.rebuild(from: node.stored.map { operationBatch($0.batch) }) }
+                let result = node.conversation.receive(batch.operationBatch)
+                if result.needsRebuild { node.conversation.rebuild(from: node.stored.map(\.operationBatch)) }
                 accepted.append(batch)
             }
         }
@@ -225,7 +219,7 @@ final class NetworkSimulator {
         }
         let content = BatchContent(conversation: conversationID, author: node.replica, firstCounter: head.nextCounter,
                                    timestamp: 1_750_000_000_000 + UInt64(nowMs) + 10, previousHash: head.hash,
-                                   clock: node.verifier.clock, operations: ops)
+                                   dependencies: node.verifier.dependencies(for: node.replica), operations: ops)
         let signed = SignedBatch(content: content) { node.key.sign($0).bytes }
         let batch = AuthenticatedBatch(storedBatch: signed, hash: Hashing.blake2b(signed.bytes))
         let accepted = Self.storeAndApply(batch, in: &nodes[index], verify: false)
@@ -339,6 +333,10 @@ final class NetworkSimulator {
                 perform(next, node: index, peer: peer)
             case .ingest(let bytes):
                 ingest(bytes, node: index, from: peer)
+            case .sendWanted(let wanted):
+                let hashes = Set(wanted.map(\.hash))
+                let found = nodes[index].stored.filter { hashes.contains($0.hash) }.map(\.batch.bytes)
+                if !found.isEmpty { send(.batches(conversation: conversationID, batches: found), from: index, to: peer) }
             }
         }
     }

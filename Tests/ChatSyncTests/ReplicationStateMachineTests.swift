@@ -19,10 +19,8 @@ import Testing
                 ? [.genesis(Genesis(title: "t", nonce: Array(repeating: 1, count: 16)))]
                 : [.postMessage(PostMessage(originLeft: nil, originRight: nil,
                                             body: Array("m\(index)".unicodeScalars) + Array(repeating: "x", count: bodyBytes)))]
-            var clock = VectorClock()
-            clock[author] = counter
             let content = BatchContent(conversation: conversation, author: author, firstCounter: counter,
-                                       timestamp: 1_000 + UInt64(index), previousHash: previous, clock: clock, operations: ops)
+                                       timestamp: 1_000 + UInt64(index), previousHash: previous, dependencies: [], operations: ops)
             let signed = SignedBatch(content: content) { key.sign($0).bytes }
             previous = Hashing.blake2b(signed.bytes)
             counter += UInt32(content.idCount)

@@ -11,7 +11,7 @@ import Testing
     func batch(_ ops: [ConversationOp]) -> SignedBatch {
         SignedBatch(content: BatchContent(conversation: testConversation, author: author, firstCounter: 3,
                                           timestamp: 1_750_000_000_000, previousHash: Array(repeating: 7, count: 32),
-                                          clock: VectorClock([author: 3]), operations: ops)) { TestKeys.alice.sign($0).bytes }
+                                          dependencies: [], operations: ops)) { TestKeys.alice.sign($0).bytes }
     }
 
     @Test func everySharingOperationRoundTrips() throws {

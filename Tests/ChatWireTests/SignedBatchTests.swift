@@ -65,7 +65,7 @@ import Testing
         var tight = limits
         tight.maxOperationsPerBatch = 3
         let batch = sign(BatchContent(conversation: testConversation, author: author, firstCounter: 0, timestamp: 1,
-                                      previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+                                      previousHash: Array(repeating: 0, count: 32), dependencies: [],
                                       operations: Array(repeating: .deleteMessage(message: OpID(replica: author, counter: 0)), count: 4)))
         #expect(throws: WireError.tooLarge(field: "operations", size: 4, limit: 3)) {
             try SignedBatch(decoding: batch.bytes, limits: tight)
@@ -76,11 +76,11 @@ import Testing
         // A batch with no operations.
         let empty = SignedBatch(content: BatchContent(conversation: testConversation, author: author, firstCounter: 0,
                                                       timestamp: 0, previousHash: Array(repeating: 0, count: 32),
-                                                      clock: VectorClock(), operations: [])) { TestKeys.alice.sign($0).bytes }
+                                                      dependencies: [], operations: [])) { TestKeys.alice.sign($0).bytes }
         #expect(throws: WireError.invalidValue("a batch has at least one operation")) { try SignedBatch(decoding: empty.bytes) }
         // Genesis must be alone at the start of a batch that names no conversation.
         let misplaced = sign(BatchContent(conversation: testConversation, author: author, firstCounter: 0, timestamp: 0,
-                                          previousHash: Array(repeating: 0, count: 32), clock: VectorClock(),
+                                          previousHash: Array(repeating: 0, count: 32), dependencies: [],
                                           operations: [.genesis(Genesis(title: "x", nonce: [1]))]))
         #expect(throws: WireError.self) { try SignedBatch(decoding: misplaced.bytes) }
     }

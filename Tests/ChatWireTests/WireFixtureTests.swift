@@ -4,14 +4,15 @@ import ChatWire
 import Foundation
 import Testing
 
-/// Wire test vectors in Fixtures/wire/v1: batches, a token and data frames (batches, ephemeral
+/// Wire test vectors in Fixtures/wire/v2: batches, a token and data frames (batches, ephemeral
 /// updates, peer addresses) signed with fixed test keys. They must decode and verify forever; the
-/// encoder must still produce them byte for byte.
+/// encoder must still produce them byte for byte. (v2: batches name their causal past by hash,
+/// protocol 5; the v1 batches, which carried a vector clock, no longer decode and were retired.)
 /// Regenerate (only for a deliberate new format version) with
 /// `STREAMINGCHAT_WRITE_FIXTURES=1 swift test --filter WireFixtureTests`.
 @Suite struct WireFixtureTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/wire/v1")
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/wire/v2")
 
     /// The fixture contents, rebuilt from scratch.
     static func expected() -> [(name: String, bytes: [UInt8])] {
@@ -20,13 +21,13 @@ import Testing
         let zero = [UInt8](repeating: 0, count: 32)
         let genesis = SignedBatch(content: BatchContent(
             conversation: nil, author: a, firstCounter: 0, timestamp: 1_750_000_000_000, previousHash: zero,
-            clock: VectorClock(), operations: [.genesis(Genesis(title: "StreamingChat fixture", nonce: Array(0 ..< 16)))]),
+            dependencies: [], operations: [.genesis(Genesis(title: "StreamingChat fixture", nonce: Array(0 ..< 16)))]),
             sign: { alice.sign($0).bytes })
         let conversation = ConversationID(bytes: Hashing.blake2b(genesis.bytes))! // SAFETY: 32-byte hash
         let message = OpID(replica: a, counter: 1)
         let aliceOne = SignedBatch(content: BatchContent(
             conversation: conversation, author: a, firstCounter: 1, timestamp: 1_750_000_001_000,
-            previousHash: Hashing.blake2b(genesis.bytes), clock: VectorClock([a: 1]), operations: [
+            previousHash: Hashing.blake2b(genesis.bytes), dependencies: [], operations: [
                 .postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("Hello, world 👋".unicodeScalars))),
                 .insertText(InsertText(message: message, originLeft: OpID(replica: a, counter: 6), originRight: OpID(replica: a, counter: 7),
                                        text: Array(" there".unicodeScalars))),
@@ -41,7 +42,7 @@ import Testing
             addresses: ["127.0.0.1:7400"]), sign: { alice.sign($0).bytes })
         let bobZero = SignedBatch(content: BatchContent(
             conversation: conversation, author: b, firstCounter: 0, timestamp: 1_750_000_003_000, previousHash: zero,
-            clock: VectorClock([a: aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)]), operations: [
+            dependencies: [aliceOne.asDependency], operations: [
                 .join(inviteToken: token.bytes),
                 .postMessage(PostMessage(originLeft: message, originRight: nil, body: Array("Hi Ana — ça va?".unicodeScalars))),
                 .deleteMessage(message: OpID(replica: b, counter: 1)),
@@ -67,7 +68,7 @@ import Testing
         let join = SignedBatch(content: BatchContent(
             conversation: conversation, author: b, firstCounter: 0, timestamp: 1_750_000_003_000,
             previousHash: [UInt8](repeating: 0, count: 32),
-            clock: VectorClock([a: aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)]),
+            dependencies: [aliceOne.asDependency],
             operations: [.join(inviteToken: token.bytes, admission: admission.bytes)]), sign: { TestKeys.bob.sign($0).bytes })
         return [("admission.frame", DataFrame.admission(conversation: conversation, admission: admission.bytes).encoded()),
                 ("admitted-join.batch", join.bytes)]
@@ -92,7 +93,7 @@ import Testing
         let next = aliceOne.content.firstCounter + UInt32(aliceOne.content.idCount)
         return SignedBatch(content: BatchContent(
             conversation: conversation, author: a, firstCounter: next, timestamp: 1_750_000_006_000,
-            previousHash: Hashing.blake2b(aliceOne.bytes), clock: VectorClock([a: next]),
+            previousHash: Hashing.blake2b(aliceOne.bytes), dependencies: [],
             operations: sharingFixtureOperations()), sign: { TestKeys.alice.sign($0).bytes })
     }
 
@@ -224,5 +225,12 @@ import Testing
         #expect(peersConversation == conversation)
         #expect(addresses.map(\.host) == ["127.0.0.1", "::1", "bob.streamingchat.example"])
         #expect(addresses.map(\.port) == [7400, 7401, 443])
+    }
+}
+
+extension SignedBatch {
+    /// This batch as another author's dependency.
+    var asDependency: BatchDependency {
+        BatchDependency(replica: content.author, count: content.firstCounter + UInt32(idCount), hash: Hashing.blake2b(bytes))
     }
 }

@@ -44,14 +44,17 @@ func randomContent(seed: UInt64, author: ReplicaID, conversation: ConversationID
         default: ops.append(.join(inviteToken: (0 ..< 40).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
         }
     }
-    var clock = VectorClock()
-    for other in others where Bool.random(using: &random) { clock[other] = .random(in: 1 ... 500, using: &random) }
+    var dependencies: [BatchDependency] = []
+    for other in Set(others).subtracting([author]).sorted() where Bool.random(using: &random) {
+        dependencies.append(BatchDependency(replica: other, count: .random(in: 1 ... 500, using: &random),
+                                            hash: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) }))
+    }
     let first = UInt32.random(in: 0 ... 1000, using: &random)
-    clock[author] = first
     return BatchContent(conversation: conversation, author: author, firstCounter: first,
                         timestamp: .random(in: 1_700_000_000_000 ... 1_800_000_000_000, using: &random),
-                        previousHash: (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) },
-                        clock: clock, operations: ops)
+                        previousHash: first == 0 ? Array(repeating: 0, count: 32)
+                            : (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) },
+                        dependencies: dependencies, operations: ops)
 }
 
 let testConversation = ConversationID(bytes: Array(repeating: 0xC0, count: 32))! // SAFETY: 32 bytes

@@ -1,0 +1,188 @@
+import ChatCore
+import ChatWire
+
+/// Every batch of one conversation whose causal past is complete, by hash, with that past.
+///
+/// A batch names its previous batch and the heads it saw since (``BatchDependency``); its causal
+/// past is the closure of those, so every replica that holds the same batches derives the same
+/// past, whatever the author claims. The past is kept as a vector clock (``past(of:)``) because
+/// the conversation's rules judge operations by counters.
+///
+/// Storage stays proportional to what is new per batch: each record keeps only the entries of
+/// its past that differ from its *base* (its previous batch, or for a first batch its first
+/// dependency) plus the base itself, and every 32nd record along a base chain keeps its whole
+/// past as a checkpoint. A past is rebuilt from the nearest checkpoint (at most 31 deltas), and
+/// the most recent pasts are cached, so a batch that names the latest heads costs one lookup.
+///
+/// Records are *main* (accepted on their author's chain: applied) or *side* (a branch of an
+/// author who forked, kept so that honest batches built on it get their exact past). Heads, the
+/// main batches that no main batch names, are what this replica's next batch depends on.
+public struct CausalHistory: Sendable {
+    /// One batch in the history.
+    struct Record: Sendable {
+        let author: ReplicaID
+        let firstCounter: UInt32
+        let end: UInt32
+        let hash: [UInt8]
+        /// The record this one's past extends, or -1 for none (the genesis).
+        let base: Int32
+        /// Steps from the last checkpoint along base links.
+        let depth: UInt8
+        /// The entries of the past that differ from the base's past with the base included.
+        let delta: [(ReplicaID, UInt32)]
+        /// The whole past, every 32nd record along a base chain.
+        let checkpoint: VectorClock?
+    }
+
+    /// A record's whole past is kept every this many steps along base links.
+    static let checkpointSpacing: UInt8 = 32
+    /// How many recent pasts are cached whole.
+    static let cacheSize = 16
+
+    private var records: [Record] = []
+    private var indexByHash: [BatchVerifier.BatchHash: Int32] = [:]
+    /// Main records no main record names.
+    private var headIndices: Set<Int32> = []
+    /// Recent pasts, by record index (a small ring).
+    private var cache: [(index: Int32, past: VectorClock)] = []
+    private var cacheNext = 0
+
+    public init() {}
+
+    /// How many batches the history holds.
+    public var count: Int { records.count }
+
+    /// True when the batch with this hash is in the history.
+    public func contains(_ hash: [UInt8]) -> Bool { indexByHash[BatchVerifier.BatchHash(bytes: hash)] != nil }
+
+    /// What `dependency` names, checked: nil when the hash is unknown here, else whether the
+    /// batch it names has that author and reaches that count.
+    public func matches(_ dependency: BatchDependency) -> Bool? {
+        guard let index = indexByHash[BatchVerifier.BatchHash(bytes: dependency.hash)] else { return nil }
+        let record = records[Int(index)]
+        return record.author == dependency.replica && record.end == dependency.count
+    }
+
+    /// The heads to name in a new batch by `author`: every main batch no main batch names, but
+    /// the author's own (its previous batch is named by hash already). Sorted by replica.
+    public func dependencies(for author: ReplicaID) -> [BatchDependency] {
+        headIndices.map { records[Int($0)] }.filter { $0.author != author }
+            .map { BatchDependency(replica: $0.author, count: $0.end, hash: $0.hash) }
+            .sorted()
+    }
+
+    /// The causal past of the batch with `hash` (its author's own entry is its first counter),
+    /// or nil when the batch is not in the history.
+    /// - Complexity: O(authors) plus up to 31 deltas, O(1) when cached.
+    public mutating func past(of hash: [UInt8]) -> VectorClock? {
+        guard let index = indexByHash[BatchVerifier.BatchHash(bytes: hash)] else { return nil }
+        return past(at: index)
+    }
+
+    /// The causal past of a batch whose previous batch and dependencies are all in the history
+    /// (see ``missingReferences(of:)``): the union of each referenced batch's past with that
+    /// batch included.
+    /// - Complexity: O(authors × references).
+    public mutating func derivePast(of content: BatchContent) -> VectorClock {
+        var past = VectorClock()
+        for index in referencedIndices(of: content) { past.merge(after(index)) }
+        if content.firstCounter > 0 { past[content.author] = max(past[content.author], content.firstCounter) }
+        return past
+    }
+
+    /// Adds an authenticated batch with the past ``derivePast(of:)`` gave it. A `main` batch
+    /// continues its author's chain and becomes a head; a side batch is a branch of a fork.
+    /// - Complexity: O(authors) to find what differs from its base.
+    public mutating func add(_ batch: AuthenticatedBatch, past: VectorClock, main: Bool) {
+        let key = BatchVerifier.BatchHash(bytes: batch.hash)
+        guard indexByHash[key] == nil else { return }
+        let content = batch.batch.content
+        let references = referencedIndices(of: content)
+        let base = references.first ?? -1
+        let depth: UInt8 = base < 0 ? 0 : (records[Int(base)].depth &+ 1) % Self.checkpointSpacing
+        var delta: [(ReplicaID, UInt32)] = []
+        if depth != 0 {
+            let baseAfter = after(base)
+            _ = past.allEntries { replica, count in
+                if baseAfter[replica] != count { delta.append((replica, count)) }
+                return true
+            }
+        }
+        let index = Int32(records.count)
+        records.append(Record(author: content.author, firstCounter: content.firstCounter, end: batch.endCounter,
+                              hash: batch.hash, base: base, depth: depth, delta: delta,
+                              checkpoint: depth == 0 ? past : nil))
+        indexByHash[key] = index
+        if main {
+            for reference in references { headIndices.remove(reference) }
+            headIndices.insert(index)
+        }
+        remember(index, past)
+    }
+
+    /// The references of `content` that are not in the history yet: its previous batch and its
+    /// dependencies, as dependencies to ask peers for.
+    public func missingReferences(of content: BatchContent) -> [BatchDependency] {
+        ((content.previousBatch.map { [$0] } ?? []) + content.dependencies).filter { !contains($0.hash) }
+    }
+
+    /// Record indices of the previous batch (first) and the dependencies; all must be present.
+    private func referencedIndices(of content: BatchContent) -> [Int32] {
+        var indices: [Int32] = []
+        indices.reserveCapacity(content.dependencies.count + 1)
+        if let previous = content.previousBatch, let index = indexByHash[BatchVerifier.BatchHash(bytes: previous.hash)] {
+            indices.append(index)
+        }
+        for dependency in content.dependencies {
+            if let index = indexByHash[BatchVerifier.BatchHash(bytes: dependency.hash)] { indices.append(index) }
+        }
+        return indices
+    }
+
+    /// The past of record `index` with the record itself included.
+    private mutating func after(_ index: Int32) -> VectorClock {
+        var clock = past(at: index)
+        let record = records[Int(index)]
+        clock[record.author] = max(clock[record.author], record.end)
+        return clock
+    }
+
+    /// Rebuilds the past of record `index` from its nearest checkpoint.
+    private mutating func past(at index: Int32) -> VectorClock {
+        if let cached = cache.first(where: { $0.index == index }) { return cached.past }
+        var chain: [Int32] = []
+        var current = index
+        var clock = VectorClock()
+        while current >= 0 {
+            if let cached = cache.first(where: { $0.index == current }) {
+                clock = cached.past
+                break
+            }
+            let record = records[Int(current)]
+            if let checkpoint = record.checkpoint {
+                clock = checkpoint
+                break
+            }
+            chain.append(current)
+            current = record.base
+        }
+        // `clock` is the past of `current`; walk forward applying each delta after its base.
+        for step in chain.reversed() {
+            let record = records[Int(step)]
+            let base = records[Int(record.base)]
+            clock[base.author] = max(clock[base.author], base.end)
+            for (replica, count) in record.delta { clock[replica] = count }
+        }
+        remember(index, clock)
+        return clock
+    }
+
+    private mutating func remember(_ index: Int32, _ past: VectorClock) {
+        if cache.count < Self.cacheSize {
+            cache.append((index, past))
+        } else {
+            cache[cacheNext] = (index, past)
+            cacheNext = (cacheNext + 1) % Self.cacheSize
+        }
+    }
+}

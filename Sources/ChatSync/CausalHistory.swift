@@ -84,8 +84,10 @@ public struct CausalHistory: Sendable {
     /// batch included.
     /// - Complexity: O(authors × references).
     public mutating func derivePast(of content: BatchContent) -> VectorClock {
-        var past = VectorClock()
-        for index in referencedIndices(of: content) { past.merge(after(index)) }
+        let references = referencedIndices(of: content)
+        guard let first = references.first else { return VectorClock() }
+        var past = after(first)
+        for index in references.dropFirst() { past.merge(after(index)) }
         if content.firstCounter > 0 { past[content.author] = max(past[content.author], content.firstCounter) }
         return past
     }
@@ -101,7 +103,9 @@ public struct CausalHistory: Sendable {
         let base = references.first ?? -1
         let depth: UInt8 = base < 0 ? 0 : (records[Int(base)].depth &+ 1) % Self.checkpointSpacing
         var delta: [(ReplicaID, UInt32)] = []
-        if depth != 0 {
+        // One reference: the past is its base's with the base included (the own entry of a
+        // chained batch is its previous batch's end), so nothing differs.
+        if depth != 0, references.count > 1 {
             let baseAfter = after(base)
             _ = past.allEntries { replica, count in
                 if baseAfter[replica] != count { delta.append((replica, count)) }

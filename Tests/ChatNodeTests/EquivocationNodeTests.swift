@@ -82,4 +82,54 @@ import Testing
         #expect(await reopened.conversation.equivocators[ben.id] == 0)
         #expect(await reopened.document.canonicalVisibleState() == y.document.canonicalVisibleState())
     }
+
+    @Test func aBatchBuiltOnTheOtherBranchIsFetchedByHashAndApplied() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var ana = try Signer(1), ben = try Signer(2), cat = try Signer(3)
+        let genesis = ana.sign([.genesis(Genesis(title: "want", nonce: [3]))], conversation: nil, at: 1_750_000_000_000)
+        let conversation = try #require(ConversationID(bytes: Hashing.blake2b(genesis.bytes)))
+        let grant = ana.sign([.setPermission(member: ben.id, permission: .comment), .setPermission(member: cat.id, permission: .comment)],
+                             conversation: conversation, at: 1_750_000_001_000)
+        let hello = ana.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: Array("hello".unicodeScalars)))],
+                             conversation: conversation, at: 1_750_000_002_000)
+        let post = { (text: String) in ConversationOp.postMessage(PostMessage(
+            originLeft: OpID(replica: ana.id, counter: 3), originRight: nil, body: Array(text.unicodeScalars))) }
+        // Ben forks: X keeps the longer branch, so its clock covers the shorter one's counters and
+        // only a hash can tell that Cat built on the other.
+        let branchShort = ben.sign([post("B")], conversation: conversation, dependencies: [ana.latest], at: 1_750_000_003_000,
+                                   advance: false)
+        let branchLong = ben.sign([post("A, the long one")], conversation: conversation, dependencies: [ana.latest],
+                                  at: 1_750_000_003_000)
+        let short = BatchDependency(replica: ben.id, count: UInt32(branchShort.idCount), hash: Hashing.blake2b(branchShort.bytes))
+        let reply = cat.sign([post("cat")], conversation: conversation, dependencies: [ana.latest, short].sorted(),
+                             at: 1_750_000_004_000)
+
+        let x = try ConversationReplica(store: try ChatStore(directory: directory + "/x"), conversation: conversation,
+                                        localReplica: ReplicaID(testValue: 7))
+        let y = try ConversationReplica(store: try ChatStore(directory: directory + "/y"), conversation: conversation,
+                                        localReplica: ReplicaID(testValue: 8))
+        let base = [genesis.bytes, grant.bytes, hello.bytes]
+        _ = try await x.receive(base + [branchLong.bytes])
+        _ = try await y.receive(base + [branchShort.bytes, reply.bytes])
+        #expect(await y.document.orderedMessages.map(\.body.text).contains("cat"))
+
+        // X holds Ben's counters on its branch: Cat's reply waits, and X asks for the batch by hash.
+        let held = try await x.receive([reply.bytes])
+        #expect(held.report.held == 1)
+        #expect(held.wanted == [short])
+        let answer = await y.batches(wanted: held.wanted)
+        #expect(answer == [branchShort.bytes])
+        let released = try await x.receive(answer)
+        #expect(released.accepted.contains { $0.hash == Hashing.blake2b(reply.bytes) })
+        _ = try await y.receive([branchLong.bytes])
+
+        for replica in [x, y] {
+            let state = await replica.conversation
+            #expect(state.equivocators[ben.id] == 0)
+            #expect(state.document.orderedMessages.map(\.body.text) == ["hello", "cat"])
+        }
+        #expect(await x.document.canonicalVisibleState() == y.document.canonicalVisibleState())
+        #expect(await x.pendingCount == 0)
+    }
 }

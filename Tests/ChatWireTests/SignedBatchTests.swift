@@ -83,6 +83,26 @@ import Testing
                                           previousHash: Array(repeating: 0, count: 32), dependencies: [],
                                           operations: [.genesis(Genesis(title: "x", nonce: [1]))]))
         #expect(throws: WireError.self) { try SignedBatch(decoding: misplaced.bytes) }
+        // Dependencies are sorted by replica and never name the author (its previous batch is
+        // named by hash already); a first batch names no previous hash.
+        let low = BatchDependency(replica: ReplicaID(testValue: 1), count: 2, hash: Array(repeating: 1, count: 32))
+        let high = BatchDependency(replica: ReplicaID(testValue: 2), count: 2, hash: Array(repeating: 2, count: 32))
+        let post = ConversationOp.deleteMessage(message: OpID(replica: author, counter: 0))
+        func content(first: UInt32, previous: UInt8, _ dependencies: [BatchDependency]) -> BatchContent {
+            BatchContent(conversation: testConversation, author: author, firstCounter: first, timestamp: 1,
+                         previousHash: Array(repeating: previous, count: 32), dependencies: dependencies, operations: [post])
+        }
+        #expect(try SignedBatch(decoding: sign(content(first: 3, previous: 7, [low, high])).bytes).content.dependencies == [low, high])
+        #expect(throws: WireError.nonCanonical("dependencies not sorted by replica")) {
+            try SignedBatch(decoding: sign(content(first: 3, previous: 7, [high, low])).bytes)
+        }
+        let own = BatchDependency(replica: author, count: 3, hash: Array(repeating: 7, count: 32))
+        #expect(throws: WireError.nonCanonical("a batch depends on its author through previousHash")) {
+            try SignedBatch(decoding: sign(content(first: 3, previous: 7, [own])).bytes)
+        }
+        #expect(throws: WireError.nonCanonical("a first batch names a previous hash")) {
+            try SignedBatch(decoding: sign(content(first: 0, previous: 7, [low])).bytes)
+        }
     }
 
     @Test func inviteTokenRoundTripAndCorruption() throws {
@@ -109,6 +129,20 @@ import Testing
         let clockFrame = DataFrame.clock(conversation: testConversation, clock: VectorClock([author: 5]))
         let clockBytes = clockFrame.encoded()
         #expect(try DataFrame(type: clockBytes[3], body: Array(clockBytes.dropFirst(8))) == clockFrame)
+        // A want frame: dependencies by hash, at most 256, each with a positive count.
+        let wanted = (1 ... 3).map { BatchDependency(replica: author, count: UInt32($0), hash: [UInt8](repeating: UInt8($0), count: 32)) }
+        let wantFrame = DataFrame.want(conversation: testConversation, dependencies: wanted)
+        let wantBytes = wantFrame.encoded()
+        #expect(try DataFrame(type: wantBytes[3], body: Array(wantBytes.dropFirst(8))) == wantFrame)
+        let tooMany = DataFrame.want(conversation: testConversation, dependencies: Array(repeating: wanted[0], count: 257)).encoded()
+        #expect(throws: WireError.tooLarge(field: "wanted batches", size: 257, limit: 256)) {
+            try DataFrame(type: tooMany[3], body: Array(tooMany.dropFirst(8)))
+        }
+        var zero = wantBytes
+        zero[8 + 32 + 1 + 32] = 0 // the first dependency's count
+        #expect(throws: WireError.nonCanonical("a dependency names no operations")) {
+            try DataFrame(type: zero[3], body: Array(zero.dropFirst(8)))
+        }
         let oversized = FrameHeader(type: 1, length: WireLimits.default.maxFrameBytes + 1).bytes
         #expect(throws: WireError.tooLarge(field: "frame", size: WireLimits.default.maxFrameBytes + 1,
                                            limit: WireLimits.default.maxFrameBytes)) { try FrameHeader(decoding: oversized) }

@@ -281,6 +281,8 @@ public struct GovernanceResolution: Sendable {
         var acceptedIDs: Set<OpID> = []
         var rejected: [OpID: ExclusionReason] = [:]
         var removals: [GovernanceOp] = []
+        /// Accepted operations that need admin rights, by author (what a demotion may cap).
+        var adminActs: [ReplicaID: [GovernanceOp]] = [:]
         /// Accepted permission changes, by member.
         var changes: [ReplicaID: [GovernanceOp]] = [:]
         /// Accepted removals, and accepted demotions that cap an operation accepted before
@@ -332,15 +334,15 @@ public struct GovernanceResolution: Sendable {
             ledger.note(op)
             running = GovernanceResolution.fold([op], onto: running)
             acceptedHighest[op.id.replica] = max(acceptedHighest[op.id.replica] ?? 0, op.id.counter)
+            if op.kind.needsAdmin { adminActs[op.id.replica, default: []].append(op) }
             if op.isRemoval {
                 removals.append(op)
                 reachingBack.append(op)
             }
             if op.isPermissionChange {
                 changes[op.subject, default: []].append(op)
-                let capsEarlier = accepted.contains { earlier in
-                    earlier.id.replica == op.subject && earlier.id != op.id && earlier.kind.needsAdmin
-                        && !op.cut.contains(earlier.id) && !earlier.cut.contains(op.id)
+                let capsEarlier = (adminActs[op.subject] ?? []).contains { earlier in
+                    earlier.id != op.id && !op.cut.contains(earlier.id) && !earlier.cut.contains(op.id)
                 }
                 if capsEarlier { reachingBack.append(op) }
             }

@@ -49,12 +49,16 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
         return out
     }
 
+    /// Word by word (tuple `==` and `<` go through runtime type metadata in unoptimized builds).
     public static func == (lhs: ReplicaID, rhs: ReplicaID) -> Bool {
-        lhs.words == rhs.words
+        lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
     }
 
     public static func < (lhs: ReplicaID, rhs: ReplicaID) -> Bool {
-        lhs.words < rhs.words
+        if lhs.words.0 != rhs.words.0 { return lhs.words.0 < rhs.words.0 }
+        if lhs.words.1 != rhs.words.1 { return lhs.words.1 < rhs.words.1 }
+        if lhs.words.2 != rhs.words.2 { return lhs.words.2 < rhs.words.2 }
+        return lhs.words.3 < rhs.words.3
     }
 
     /// One word into the (per-process seeded) hasher: keys are uniformly random, so folding

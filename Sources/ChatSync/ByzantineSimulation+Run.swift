@@ -229,18 +229,20 @@ extension ByzantineSimulation {
                                 conversation: conversation, at: now).bytes]
             case .fakeClock:
                 // A dependency that does not exist (a count beyond the author's, a made-up hash) or
-                // a real batch under a count it does not end at.
+                // a real batch under a count it does not end at (refused as bad_dependency). Not
+                // adopted: the liar keeps its chain going for its next attack.
                 var dependencies = seen.filter { $0.replica != honest[1].id }
-                let real = seen.first { $0.replica == honest[1].id }
+                let real = seen.filter { $0.count > 1 }.randomElement(using: &random)
                 if let real, Bool.random(using: &random) {
-                    dependencies.append(BatchDependency(replica: real.replica, count: real.count &+ 1, hash: real.hash))
+                    dependencies = seen.filter { $0.replica != real.replica }
+                    dependencies.append(BatchDependency(replica: real.replica, count: 1, hash: real.hash))
                 } else {
                     let hash = (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &random) }
                     dependencies.append(BatchDependency(replica: honest[1].id, count: (real?.count ?? 0) + UInt32.random(in: 1 ... 50, using: &random),
                                                         hash: hash))
                 }
-                out = [me.chain([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))],
-                                dependencies: dependencies.sorted(), conversation: conversation, at: now).bytes]
+                out = [me.sign([.postMessage(PostMessage(originLeft: nil, originRight: nil, body: body))],
+                               dependencies: dependencies.sorted(), conversation: conversation, at: now).bytes]
             case .shrinkingClock:
                 out = [me.chain([document.newMessage(body)], dependencies: setupDependencies, conversation: conversation,
                                 at: now).bytes]

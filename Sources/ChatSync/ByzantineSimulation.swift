@@ -49,11 +49,13 @@ public struct ByzantineSimulation: Sendable {
         case unknownTarget = "unknown_target"
         /// Admin acts (removing an honest member, promoting itself) by a non-admin.
         case adminOverreach = "admin_overreach"
-        /// A post with a clock from before its latest demotion.
+        /// A post naming the heads seen before its latest demotion.
         case hiddenDemotion = "hidden_demotion"
-        /// A clock that claims an honest member's future operations.
+        /// Dependencies that lie: an honest member's future operations under a made-up hash, or a
+        /// real batch's hash under a count it does not end at (the name is kept from when
+        /// batches carried clocks).
         case fakeClock = "fake_clock"
-        /// A clock smaller than the one of its previous batch.
+        /// Dependencies older than those of its previous batch (the heads right after setup).
         case shrinkingClock = "shrinking_clock"
         /// A message over the conversation's size limit, validly signed.
         case oversizedMessage = "oversized_message"

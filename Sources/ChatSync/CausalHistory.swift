@@ -65,10 +65,17 @@ public struct CausalHistory: Sendable {
 
     /// The heads to name in a new batch by `author`: every main batch no main batch names, but
     /// the author's own (its previous batch is named by hash already). Sorted by replica.
+    /// A batch names at most one dependency per author: should two heads share one (an author
+    /// who forked), the one reaching further.
     public func dependencies(for author: ReplicaID) -> [BatchDependency] {
-        headIndices.map { records[Int($0)] }.filter { $0.author != author }
-            .map { BatchDependency(replica: $0.author, count: $0.end, hash: $0.hash) }
-            .sorted()
+        var byAuthor: [ReplicaID: Record] = [:]
+        for index in headIndices {
+            let record = records[Int(index)]
+            guard record.author != author else { continue }
+            if let other = byAuthor[record.author], other.end >= record.end { continue }
+            byAuthor[record.author] = record
+        }
+        return byAuthor.values.map { BatchDependency(replica: $0.author, count: $0.end, hash: $0.hash) }.sorted()
     }
 
     /// The causal past of the batch with `hash` (its author's own entry is its first counter),
@@ -97,9 +104,13 @@ public struct CausalHistory: Sendable {
     /// - Complexity: O(authors) to find what differs from its base.
     public mutating func add(_ batch: AuthenticatedBatch, past: VectorClock, main: Bool) {
         let key = BatchVerifier.BatchHash(bytes: batch.hash)
-        guard indexByHash[key] == nil else { return }
         let content = batch.batch.content
         let references = referencedIndices(of: content)
+        if let known = indexByHash[key] {
+            // Kept as a side batch first (its author forked), accepted on the chain now.
+            if main { promote(known, references: references) }
+            return
+        }
         let base = references.first ?? -1
         let depth: UInt8 = base < 0 ? 0 : (records[Int(base)].depth &+ 1) % Self.checkpointSpacing
         var delta: [(ReplicaID, UInt32)] = []
@@ -117,11 +128,14 @@ public struct CausalHistory: Sendable {
                               hash: batch.hash, base: base, depth: depth, delta: delta,
                               checkpoint: depth == 0 ? past : nil))
         indexByHash[key] = index
-        if main {
-            for reference in references { headIndices.remove(reference) }
-            headIndices.insert(index)
-        }
+        if main { promote(index, references: references) }
         remember(index, past)
+    }
+
+    /// Makes record `index` a head in place of the main records it names.
+    private mutating func promote(_ index: Int32, references: [Int32]) {
+        for reference in references { headIndices.remove(reference) }
+        headIndices.insert(index)
     }
 
     /// The references of `content` that are not in the history yet: its previous batch and its

@@ -65,4 +65,21 @@ import Testing
         unknown.hash = [UInt8](repeating: 9, count: 32)
         #expect(history.matches(unknown) == nil)
     }
+
+    /// A batch kept as a side batch first (its author forked) and accepted on the chain later
+    /// becomes the head in place of its previous one: a new batch names one dependency per
+    /// author, so its encoding stays canonical.
+    @Test func aSideBatchAcceptedLaterReplacesItsPreviousAsHead() throws {
+        var alice = ChainBuilder(seed: 1, conversation: conversation)
+        let first = try authenticated(alice.batch())
+        let second = try authenticated(alice.batch())
+        var history = CausalHistory()
+        history.add(first, past: history.derivePast(of: first.batch.content), main: true)
+        history.add(second, past: history.derivePast(of: second.batch.content), main: false)
+        #expect(history.dependencies(for: ReplicaID(testValue: 9)).map(\.hash) == [first.hash])
+        history.add(second, past: history.derivePast(of: second.batch.content), main: true)
+        let named = history.dependencies(for: ReplicaID(testValue: 9))
+        #expect(named == [alice.head])
+        #expect(history.count == 2)
+    }
 }

@@ -46,6 +46,25 @@ import Testing
         #expect(delay >= .seconds(5) && delay <= .seconds(6))
     }
 
+    /// Wants by hash: ours go out in frames of at most 256, the peer's are handed to the shell
+    /// to answer from the store, and nothing is asked or answered before the session runs.
+    @Test func wantsGoOutInFramesAndThePeersAreAnswered() throws {
+        let (conversation, batches) = Self.chain(2)
+        var machine = ReplicationStateMachine(conversation: conversation, seed: 1)
+        let wanted = (1 ... 300).map { BatchDependency(replica: batches[0].author, count: UInt32($0), hash: batches[0].hash) }
+        #expect(machine.want(wanted).isEmpty, "not running yet")
+        _ = machine.start(localClock: Self.clock(of: batches), now: .zero)
+        let frames = machine.want(wanted)
+        #expect(frames == [.send(.want(conversation: conversation, dependencies: Array(wanted.prefix(256)))),
+                           .send(.want(conversation: conversation, dependencies: Array(wanted.dropFirst(256))))])
+        let asked = try machine.receive(.want(conversation: conversation, dependencies: Array(wanted.prefix(3))), now: .zero)
+        #expect(asked == [.sendWanted(Array(wanted.prefix(3)))])
+        #expect(machine.counters.wantsSent == 300 && machine.counters.wantsReceived == 3)
+        #expect(throws: ReplicationError.wrongConversation) {
+            try machine.receive(.want(conversation: ConversationID(bytes: [UInt8](repeating: 1, count: 32))!, dependencies: wanted), now: .zero)
+        }
+    }
+
     @Test func peerClockTriggersChunkedCatchUp() throws {
         let (conversation, batches) = Self.chain(5)
         let configuration = ReplicationConfiguration(chunkBatches: 2)

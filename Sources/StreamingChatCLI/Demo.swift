@@ -48,16 +48,8 @@ extension StreamingChat {
         /// Serves each demo node's browser UI on a free loopback port, prints a one-time login
         /// address for each, and returns on SIGINT or SIGTERM.
         @Sendable static func serveUIs(_ nodes: [Node], conversation: ConversationID) async {
-            let (stop, stopped) = AsyncStream<Void>.makeStream()
-            let signals = DispatchQueue(label: "streamingchat.demo.signals")
-            let sources = [SIGINT, SIGTERM].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: signals)
-                source.setEventHandler { stopped.yield() }
-                source.resume()
-                return source
-            }
-            defer { for source in sources { source.cancel() } }
+            let signals = ShutdownSignals(label: "streamingchat.demo.signals")
+            defer { signals.cancel() }
             await withTaskGroup(of: Void.self) { group in
                 for (node, name) in zip(nodes, ["ana", "ben", "cat"]) {
                     var generator = SystemRandomNumberGenerator()
@@ -81,7 +73,7 @@ extension StreamingChat {
                     FileHandle.standardOutput.write(Data(
                         "demo: the three nodes keep running; each address logs in once within 5 minutes. Ctrl-C stops them.\n".utf8))
                 }
-                for await _ in stop { break }
+                for await _ in signals.stream { break }
                 group.cancelAll()
             }
         }

@@ -92,18 +92,10 @@ extension StreamingChat {
             }
             let options = NodeDaemon.Options(dataDirectory: dataOptions.directory, listen: listening, advertised: advertised,
                                              peers: endpoints, lan: lan, displayName: name, services: services, logger: logger)
-            let (shutdown, shutdownSink) = AsyncStream<Void>.makeStream()
-            let signals = DispatchQueue(label: "streamingchat.signals")
-            let sources = [SIGINT, SIGTERM].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: signals)
-                source.setEventHandler { shutdownSink.yield() }
-                source.resume()
-                return source
-            }
-            defer { for source in sources { source.cancel() } }
+            let signals = ShutdownSignals(label: "streamingchat.signals")
+            defer { signals.cancel() }
             do {
-                try await NodeDaemon.run(options, shutdown: shutdown, started: { started in
+                try await NodeDaemon.run(options, shutdown: signals.stream, started: { started in
                     // Unbuffered: scripts wait for this line.
                     FileHandle.standardOutput.write(Data(
                         "streamingchat: node \(started.key) listening on \(started.listening), control socket \(started.controlSocket)\n".utf8))

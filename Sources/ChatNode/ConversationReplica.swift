@@ -74,9 +74,7 @@ public actor ConversationReplica {
                 heads: heads.mapValues { BatchVerifier.Head(nextCounter: $0.nextCounter, hash: $0.hash) },
                 history: try Self.history(store, conversationID, limits: limits))
             var needsRebuild = false
-            let snapshotClock = conversation.clock
-            for batch in try Self.storedBatches(store, conversationID, limits: limits)
-            where batch.endCounter > snapshotClock[batch.author] {
+            for batch in try catchUp(store, conversationID, above: conversation.clock, limit: .max, limits: limits, strict: true) {
                 let past = verifier.past(of: batch.hash) ?? VectorClock()
                 needsRebuild = conversation.receive(batch.batch.operationBatch(past: past)).needsRebuild || needsRebuild
             }
@@ -108,23 +106,49 @@ public actor ConversationReplica {
         try catchUp(store, conversation, above: VectorClock(), limit: .max, limits: limits, strict: true)
     }
 
-    /// The causal history of every stored batch: the accepted ones in causal order, then the
-    /// fork evidence whose references are present (repeated until none is added).
-    /// - Complexity: O(stored batches × authors they reference).
+    /// The causal history of every stored batch (accepted ones as main, fork evidence as side),
+    /// from their headers alone, each added once what it names is: a record waits under the
+    /// first hash it lacks and is retried when that one is added. Evidence whose references
+    /// never arrived is left out (a batch that names it asks for it again).
+    /// - Complexity: O(stored batches × their references), plus the pasts' merges.
     static func history(_ store: ChatStore, _ conversation: ConversationID, limits: WireLimits) throws -> CausalHistory {
-        var builder = BatchVerifier(conversation: conversation)
-        for batch in try storedBatches(store, conversation, limits: limits) { builder.restore(batch, main: true) }
-        var evidence = try store.forks(of: conversation).compactMap { record -> AuthenticatedBatch? in
-            guard let signed = try? SignedBatch(decoding: record.bytes, limits: limits) else { return nil }
-            return AuthenticatedBatch(storedBatch: signed, hash: record.hash)
+        struct Entry {
+            let header: BatchHeader
+            let hash: [UInt8]
+            let end: UInt32
+            let main: Bool
         }
-        var added = true
-        while added, !evidence.isEmpty {
-            let before = evidence.count
-            evidence.removeAll { builder.restore($0, main: false) }
-            added = evidence.count < before
+        var history = CausalHistory()
+        var waiting: [[UInt8]: [Entry]] = [:]
+        func place(_ first: Entry) {
+            var ready = [first]
+            while let entry = ready.popLast() {
+                if let missing = entry.header.references.first(where: { !history.contains($0.hash) }) {
+                    waiting[missing.hash, default: []].append(entry)
+                    continue
+                }
+                history.restore(entry.header, hash: entry.hash, end: entry.end, main: entry.main)
+                ready += waiting.removeValue(forKey: entry.hash) ?? []
+            }
         }
-        return builder.history ?? CausalHistory()
+        func entry(_ record: BatchRecord, main: Bool) -> Entry? {
+            guard let header = try? BatchHeader(decoding: record.bytes, limits: limits) else { return nil }
+            return Entry(header: header, hash: record.hash, end: record.firstCounter &+ record.opCount, main: main)
+        }
+        var undecodable = 0
+        try store.forEachBatch(conversation) { record throws(StoreError) in
+            guard let entry = entry(record, main: true) else {
+                undecodable += 1
+                return
+            }
+            place(entry)
+        }
+        guard undecodable == 0 else { throw NodeError.inconsistentStore("\(undecodable) stored batches do not decode") }
+        // Evidence that does not decode was never valid evidence: it is left out.
+        for record in try store.forks(of: conversation) {
+            if let entry = entry(record, main: false) { place(entry) }
+        }
+        return history
     }
 
     /// Every stored batch in causal order as the conversation rules see it, each with its past.

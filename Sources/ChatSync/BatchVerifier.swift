@@ -127,17 +127,6 @@ public struct BatchVerifier: Sendable {
     /// The dependencies a new batch by `author` names: the heads of the history.
     public func dependencies(for author: ReplicaID) -> [BatchDependency] { history?.dependencies(for: author) ?? [] }
 
-    /// Adds a stored batch read back at load, in causal order: to the history as a main batch
-    /// (accepted) or a side one (fork evidence). A side batch whose references are missing is
-    /// skipped (false).
-    @discardableResult
-    public mutating func restore(_ batch: AuthenticatedBatch, main: Bool) -> Bool {
-        guard var history, history.missingReferences(of: batch.batch.content).isEmpty else { return false }
-        self.history = nil
-        history.add(batch, past: history.derivePast(of: batch.batch.content), main: main)
-        self.history = history
-        return true
-    }
 
     /// The bytes of the batches waiting.
     public private(set) var pendingBytes = 0

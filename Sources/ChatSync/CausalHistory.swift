@@ -91,21 +91,45 @@ public struct CausalHistory: Sendable {
     /// batch included.
     /// - Complexity: O(authors × references).
     public mutating func derivePast(of content: BatchContent) -> VectorClock {
-        let references = referencedIndices(of: content)
+        derivePast(author: content.author, firstCounter: content.firstCounter, references: Self.references(of: content))
+    }
+
+    private mutating func derivePast(author: ReplicaID, firstCounter: UInt32, references named: [BatchDependency]) -> VectorClock {
+        let references = referencedIndices(named)
         guard let first = references.first else { return VectorClock() }
         var past = after(first)
         for index in references.dropFirst() { past.merge(after(index)) }
-        if content.firstCounter > 0 { past[content.author] = max(past[content.author], content.firstCounter) }
+        if firstCounter > 0 { past[author] = max(past[author], firstCounter) }
         return past
+    }
+
+    /// Adds a stored batch read back by its header (``ChatWire/BatchHeader``), with the end
+    /// counter and hash its store record keeps: the same as ``add(_:past:main:)`` without
+    /// decoding its operations. False (nothing added) while something it names is missing.
+    /// - Complexity: as ``derivePast(of:)`` plus ``add(_:past:main:)``.
+    @discardableResult
+    public mutating func restore(_ header: BatchHeader, hash: [UInt8], end: UInt32, main: Bool) -> Bool {
+        let references = header.references
+        guard references.allSatisfy({ contains($0.hash) }) else { return false }
+        let past = derivePast(author: header.author, firstCounter: header.firstCounter, references: references)
+        insert(hash: hash, author: header.author, firstCounter: header.firstCounter, end: end, references: references,
+               past: past, main: main)
+        return true
     }
 
     /// Adds an authenticated batch with the past ``derivePast(of:)`` gave it. A `main` batch
     /// continues its author's chain and becomes a head; a side batch is a branch of a fork.
     /// - Complexity: O(authors) to find what differs from its base.
     public mutating func add(_ batch: AuthenticatedBatch, past: VectorClock, main: Bool) {
-        let key = BatchVerifier.BatchHash(bytes: batch.hash)
         let content = batch.batch.content
-        let references = referencedIndices(of: content)
+        insert(hash: batch.hash, author: content.author, firstCounter: content.firstCounter, end: batch.endCounter,
+               references: Self.references(of: content), past: past, main: main)
+    }
+
+    private mutating func insert(hash: [UInt8], author: ReplicaID, firstCounter: UInt32, end: UInt32,
+                                 references named: [BatchDependency], past: VectorClock, main: Bool) {
+        let key = BatchVerifier.BatchHash(bytes: hash)
+        let references = referencedIndices(named)
         if let known = indexByHash[key] {
             // Kept as a side batch first (its author forked), accepted on the chain now.
             if main { promote(known, references: references) }
@@ -124,8 +148,8 @@ public struct CausalHistory: Sendable {
             }
         }
         let index = Int32(records.count)
-        records.append(Record(author: content.author, firstCounter: content.firstCounter, end: batch.endCounter,
-                              hash: batch.hash, base: base, depth: depth, delta: delta,
+        records.append(Record(author: author, firstCounter: firstCounter, end: end,
+                              hash: hash, base: base, depth: depth, delta: delta,
                               checkpoint: depth == 0 ? past : nil))
         indexByHash[key] = index
         if main { promote(index, references: references) }
@@ -144,17 +168,14 @@ public struct CausalHistory: Sendable {
         ((content.previousBatch.map { [$0] } ?? []) + content.dependencies).filter { !contains($0.hash) }
     }
 
-    /// Record indices of the previous batch (first) and the dependencies; all must be present.
-    private func referencedIndices(of content: BatchContent) -> [Int32] {
-        var indices: [Int32] = []
-        indices.reserveCapacity(content.dependencies.count + 1)
-        if let previous = content.previousBatch, let index = indexByHash[BatchVerifier.BatchHash(bytes: previous.hash)] {
-            indices.append(index)
-        }
-        for dependency in content.dependencies {
-            if let index = indexByHash[BatchVerifier.BatchHash(bytes: dependency.hash)] { indices.append(index) }
-        }
-        return indices
+    /// What a batch names: its previous batch first (its base), then its dependencies.
+    private static func references(of content: BatchContent) -> [BatchDependency] {
+        (content.previousBatch.map { [$0] } ?? []) + content.dependencies
+    }
+
+    /// Record indices of named batches, in order; all must be present.
+    private func referencedIndices(_ references: [BatchDependency]) -> [Int32] {
+        references.compactMap { indexByHash[BatchVerifier.BatchHash(bytes: $0.hash)] }
     }
 
     /// The past of record `index` with the record itself included.

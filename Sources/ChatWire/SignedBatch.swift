@@ -119,27 +119,9 @@ public struct SignedBatch: Sendable, Hashable {
     public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
         var reader = try WireFormat.signedPart(of: bytes, kind: .batch, field: "batch", maxBytes: limits.maxBatchBytes,
                                                limits: limits)
-        let flags = try reader.byte()
-        guard flags <= 1 else { throw .nonCanonical("unknown batch flags") }
-        let conversation = flags == 1 ? try reader.conversationID() : nil
-        let author = try reader.replicaID()
-        let firstCounter = try reader.varint32()
-        let timestamp = try reader.varint()
-        let previousHash = Array(try reader.bytes(WireFormat.hashBytes))
-        let dependencyCount = try reader.count("dependencies", limit: limits.maxDependencies)
-        var dependencies: [BatchDependency] = []
-        dependencies.reserveCapacity(dependencyCount)
-        for _ in 0 ..< dependencyCount {
-            let dependency = try BatchDependency.decode(from: &reader)
-            guard dependencies.last.map({ $0.replica < dependency.replica }) ?? true else {
-                throw .nonCanonical("dependencies not sorted by replica")
-            }
-            guard dependency.replica != author else { throw .nonCanonical("a batch depends on its author through previousHash") }
-            dependencies.append(dependency)
-        }
-        guard firstCounter > 0 || previousHash.allSatisfy({ $0 == 0 }) else {
-            throw .nonCanonical("a first batch names a previous hash")
-        }
+        let header = try BatchHeader(reading: &reader, limits: limits)
+        let (conversation, author, firstCounter, timestamp, previousHash, dependencies) =
+            (header.conversation, header.author, header.firstCounter, header.timestamp, header.previousHash, header.dependencies)
         let tableCount = try reader.count("replica table", limit: limits.maxReplicaTable)
         var others: [ReplicaID] = []
         others.reserveCapacity(tableCount)
@@ -175,4 +157,58 @@ public struct SignedBatch: Sendable, Hashable {
         self.bytes = bytes
         self.idCount = ids - UInt64(firstCounter)
     }
+}
+
+/// The part of a signed batch before its operations: who wrote it, where it sits in its
+/// author's chain and what it was built on. Enough to rebuild the causal history of a stored log
+/// without decoding every operation.
+public struct BatchHeader: Sendable, Hashable {
+    public var conversation: ConversationID?
+    public var author: ReplicaID
+    public var firstCounter: UInt32
+    public var timestamp: UInt64
+    public var previousHash: [UInt8]
+    public var dependencies: [BatchDependency]
+
+    /// The header of a batch's bytes (signature not checked; operations not read).
+    /// - Complexity: O(dependencies).
+    public init(decoding bytes: [UInt8], limits: WireLimits = .default) throws(WireError) {
+        var reader = try WireFormat.signedPart(of: bytes, kind: .batch, field: "batch", maxBytes: limits.maxBatchBytes,
+                                               limits: limits)
+        self = try BatchHeader(reading: &reader, limits: limits)
+    }
+
+    /// Reads a header, checking its canonical form: sorted dependencies that never name the
+    /// author, no previous hash for a first batch.
+    init(reading reader: inout WireReader, limits: WireLimits) throws(WireError) {
+        let flags = try reader.byte()
+        guard flags <= 1 else { throw .nonCanonical("unknown batch flags") }
+        conversation = flags == 1 ? try reader.conversationID() : nil
+        author = try reader.replicaID()
+        firstCounter = try reader.varint32()
+        timestamp = try reader.varint()
+        previousHash = Array(try reader.bytes(WireFormat.hashBytes))
+        let dependencyCount = try reader.count("dependencies", limit: limits.maxDependencies)
+        dependencies = []
+        dependencies.reserveCapacity(dependencyCount)
+        for _ in 0 ..< dependencyCount {
+            let dependency = try BatchDependency.decode(from: &reader)
+            guard dependencies.last.map({ $0.replica < dependency.replica }) ?? true else {
+                throw .nonCanonical("dependencies not sorted by replica")
+            }
+            guard dependency.replica != author else { throw .nonCanonical("a batch depends on its author through previousHash") }
+            dependencies.append(dependency)
+        }
+        guard firstCounter > 0 || previousHash.allSatisfy({ $0 == 0 }) else {
+            throw .nonCanonical("a first batch names a previous hash")
+        }
+    }
+
+    /// The author's previous batch as a dependency (nil for a first batch).
+    public var previousBatch: BatchDependency? {
+        firstCounter == 0 ? nil : BatchDependency(replica: author, count: firstCounter, hash: previousHash)
+    }
+
+    /// The previous batch and the dependencies: everything the batch names.
+    public var references: [BatchDependency] { (previousBatch.map { [$0] } ?? []) + dependencies }
 }

@@ -20,6 +20,11 @@ import Testing
         #expect(decoded.content.signingBytes() == Array(batch.signedBytes), "encode(decode(b)) == b, seed \(seed)")
         let signature = try #require(Signature(bytes: decoded.signature))
         #expect(TestKeys.alice.publicKey.isValidSignature(signature, for: decoded.signedBytes))
+        // The header alone (what a node reads back to rebuild its causal history).
+        let header = try BatchHeader(decoding: batch.bytes)
+        #expect(header.author == content.author && header.firstCounter == content.firstCounter, "seed \(seed)")
+        #expect(header.previousHash == content.previousHash && header.dependencies == content.dependencies, "seed \(seed)")
+        #expect(header.references == (content.previousBatch.map { [$0] } ?? []) + content.dependencies, "seed \(seed)")
     }
 
     @Test func everyTruncationIsRefused() throws {

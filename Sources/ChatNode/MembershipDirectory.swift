@@ -104,6 +104,11 @@ public final class MembershipDirectory: Sendable {
         entries.withLock { $0[conversation]?.permissions[peer] }
     }
 
+    /// True when anyone who reaches a member may join `conversation` (with `view`).
+    public func isPublic(_ conversation: ConversationID) -> Bool {
+        entries.withLock { $0[conversation]?.sharing.isPublic ?? false }
+    }
+
     /// True when this node holds no membership for `conversation` yet (it is joining or
     /// following it and has received nothing).
     public func knowsNoMembers(of conversation: ConversationID) -> Bool {

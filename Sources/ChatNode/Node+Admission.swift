@@ -14,6 +14,42 @@ extension Node {
     /// member never vouches for a revoked, declined, used-up or expired token or another
     /// invitee's invitation.
     func admitJoiner(_ peer: SessionPeer, link id: Int) async {
+        let tokenConversation = peer.inviteToken.flatMap(ConversationInputs.verifyInvite)?.conversation
+        for conversation in peer.conversations where conversation != tokenConversation {
+            await admitPublicJoiner(peer, to: conversation, link: id)
+        }
+        await admitTokenJoiner(peer, link: id)
+    }
+
+    /// A non-member reached this member in a public conversation: vouch for its join (a
+    /// ``JoinAdmission`` naming ``JoinAdmission/publicTokenID``), at most
+    /// ``SharingLimits/publicAdmissionsPerHour`` joiners an hour, or say `rate_limited`.
+    private func admitPublicJoiner(_ peer: SessionPeer, to conversation: ConversationID, link id: Int) async {
+        let joiner = peer.key.replicaID
+        guard directory.isPublic(conversation), directory.permission(of: replicaID, in: conversation) != nil,
+              directory.permission(of: joiner, in: conversation) == nil, let replica = replicas[conversation]
+        else { return }
+        let admittedAt = configuration.wallClock()
+        let accepted = await replica.conversation.publicAdmissions(by: replicaID, inHourBefore: admittedAt)
+        // Decided after the await, synchronously: concurrent sessions cannot both take the last place.
+        switch publicJoins.decide(for: joiner, in: conversation, now: admittedAt, acceptedThisHour: accepted) {
+        case .resend(let bytes):
+            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: bytes)))
+        case .refuse:
+            counters.admissionsRefused += 1
+            links[id]?.commands.yield(.send(.admissionRefused(conversation: conversation, reason: .rateLimited)))
+        case .sign(let usesSeen):
+            let content = JoinAdmission(conversation: conversation, joiner: joiner, tokenID: JoinAdmission.publicTokenID,
+                                        admitter: replicaID, admittedAt: admittedAt, usesSeen: UInt32(clamping: usesSeen))
+            let key = identity
+            let admission = SignedAdmission(content: content) { key.sign($0).bytes }
+            publicJoins.noteSigned(admission.bytes, for: joiner, in: conversation, at: admittedAt)
+            counters.admissionsSigned += 1
+            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: admission.bytes)))
+        }
+    }
+
+    private func admitTokenJoiner(_ peer: SessionPeer, link id: Int) async {
         let joiner = peer.key.replicaID
         guard let token = peer.inviteToken, let grant = ConversationInputs.verifyInvite(token),
               peer.conversations.contains(grant.conversation), let replica = replicas[grant.conversation],
@@ -51,6 +87,10 @@ extension Node {
     /// that saw the fewest uses is kept (the easiest to satisfy: a member cannot stall the join
     /// by vouching for more uses than there are).
     func receivedAdmission(_ bytes: [UInt8], in conversation: ConversationID, link id: Int) async {
+        if pendingJoins[conversation] == nil {
+            receivedPublicAdmission(bytes, in: conversation, link: id)
+            return
+        }
         guard let pending = pendingJoins[conversation], !pending.recorded, !pending.declining else { return }
         guard let admission = ConversationInputs.verifyAdmission(bytes), admission.conversation == conversation,
               admission.joiner == replicaID, admission.tokenID == pending.grant.tokenID,
@@ -67,9 +107,24 @@ extension Node {
         await completeJoinIfReady(conversation)
     }
 
+    /// A member vouched for this node's public join: keep the admission for `joinPublic` when it
+    /// names this node, this conversation and the peer that sent it (else counted and dropped).
+    private func receivedPublicAdmission(_ bytes: [UInt8], in conversation: ConversationID, link id: Int) {
+        guard directory.permission(of: replicaID, in: conversation) == nil,
+              let admission = ConversationInputs.verifyAdmission(bytes), admission.conversation == conversation,
+              admission.joiner == replicaID, admission.tokenID == JoinAdmission.publicTokenID,
+              admission.admitter == links[id]?.peer?.key.replicaID
+        else {
+            counters.admissionsDropped += 1
+            return
+        }
+        publicJoins.noteReceived(bytes, admission)
+    }
+
     /// The member this node dialled to join will not vouch for its token (a public conversation
     /// admitted the session anyway): remember why, as for a refused session.
     func noteAdmissionRefused(_ reason: RefuseCode, in conversation: ConversationID, link id: Int) {
+        if pendingJoins[conversation] == nil { publicJoins.noteRefused(reason, in: conversation) }
         guard let link = links[id], link.presentedJoin == conversation else { return }
         noteJoinRefusal(.refusedByPeer(reason), presented: pendingJoins[conversation], endpoint: link.endpoint)
     }

@@ -241,7 +241,9 @@ extension Node {
 
 extension Node {
     /// Joins a public conversation through a member at `endpoint`, with `view` permission: no
-    /// token needed. Fails when the conversation is private (the member refuses the session).
+    /// token needed, but the member's signed admission (each member vouches for at most
+    /// ``SharingLimits/publicAdmissionsPerHour`` joiners an hour). Fails when the conversation is
+    /// private (the member refuses the session) or the member is at its limit (`rate_limited`).
     public func joinPublic(_ conversation: ConversationID, via endpoint: PeerEndpoint,
                            timeout: Duration = .seconds(15)) async throws(NodeCommandError) {
         if directory.permission(of: replicaID, in: conversation) != nil { return }
@@ -249,15 +251,25 @@ extension Node {
         connectOrRefresh(endpoint)
         let replica = try replica(conversation)
         let deadline = now + timeout
+        var admission: [UInt8]
         while true {
             let document = await replica.document
-            if document.settings.isPublic, !document.permissions.isEmpty { break }
+            if document.settings.isPublic, let received = publicJoins.received[conversation],
+               document.permissions[received.content.admitter] != nil {
+                admission = received.bytes
+                break
+            }
+            if let refusal = publicJoins.refusals[conversation] {
+                publicJoins.finish(conversation)
+                throw .joinRefused(refusal)
+            }
             guard now < deadline else {
                 throw .notPermitted("no member at \(endpoint) admitted this node: the conversation is private or unreachable")
             }
             try? await configuration.clock.sleep(for: .milliseconds(10))
         }
-        try await submit([.join(inviteToken: [])], to: conversation)
+        publicJoins.finish(conversation)
+        try await submit([.join(inviteToken: [], admission: admission)], to: conversation)
         if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
     }
 }

@@ -115,6 +115,8 @@ public actor Node {
     var declinedInvitations: Set<ReceivedInvitationKey> = []
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
+    /// Public joins: admissions signed as a member, and the one received as a joiner.
+    var publicJoins = PublicJoinAdmissions()
     /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
     var bannedHosts = HostOffenceLedger()
     /// Addresses learned for peers (dialled, advertised in peer exchange).
@@ -255,6 +257,8 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var admissionsSigned = 0
     /// Admissions received that did not verify or did not fit the pending join.
     public var admissionsDropped = 0
+    /// Public joins this node would not vouch for: its hourly limit was reached.
+    public var admissionsRefused = 0
     /// Direct invitations sent to their invitees' nodes.
     public var invitationsDelivered = 0
     /// Invitations received whose token did not verify, or past the bound kept.

@@ -63,6 +63,7 @@ extension NodeCommandError {
         case .inviteRevoked: "an admin revoked the link"
         case .inviteDeclined: "the invitation was declined"
         case .notTheInvitee: "the invitation is for someone else"
+        case .rateLimited: "the member reached has let in as many people as it may this hour; try later or another member"
         case .invalidInvite: "the link is not valid for this conversation (not recorded there, or its issuer is no admin)"
         case .revoked: "this node's membership was revoked"
         case .notAMember: "the peer reached does not admit this node to the conversation (it may not hold it, or the link may be used up, expired or revoked)"

@@ -21,6 +21,9 @@ extension ByzantineSimulation {
         var restarts = 0
         var snapshotFailures = 0
         var freshKeys: UInt64 = 0
+        /// The fresh keys a Byzantine member vouched for (or tried to join without).
+        var strangerJoins: Set<ReplicaID> = []
+        let start: UInt64 = 1_750_000_000_000
         var authentication = AuthenticationCache()
         /// The heads right after the creator's setup: the smallest past in which the Byzantine
         /// replicas are members (a lie any smaller would only get their batches refused).
@@ -49,7 +52,8 @@ extension ByzantineSimulation {
             honest[0].inbox.removeAll()
             _ = honest[0].ingest(authentication.authenticate(genesis.bytes), counts: &rejected, forks: &forks)
             // Honest members may edit; Byzantine members comment; no rate limit in the way.
-            let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 2048, isPublic: false))]
+            // Public, so that strangers may join when a member vouches for them (join floods).
+            let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 2048, isPublic: true))]
                 + honest.dropFirst().map { .setPermission(member: $0.id, permission: .edit) }
                 + byzantine.map { .setPermission(member: $0.id, permission: .comment) }
             writeHonest(0, setup)
@@ -195,7 +199,7 @@ extension ByzantineSimulation {
         // MARK: Byzantine replicas
 
         mutating func byzantineTurn(_ index: Int) {
-            guard let attack = Attack.allCases.randomElement(using: &random) else { return }
+            guard let attack = configuration.attacks.randomElement(using: &random) else { return }
             attacks[attack.rawValue, default: 0] += 1
             now += UInt64.random(in: 1 ... 2000, using: &random)
             let observed = honest[Int.random(in: 0 ..< honest.count, using: &random)]
@@ -282,14 +286,27 @@ extension ByzantineSimulation {
                 sent += [first.bytes, second.bytes]
             case .authorFlood, .strangerRequest:
                 for _ in 0 ..< (attack == .authorFlood ? 10 : 1) {
-                    freshKeys += 1
-                    var seed = [UInt8](repeating: 0xF1, count: 32)
-                    for byte in 0 ..< 8 { seed[byte] = UInt8(truncatingIfNeeded: (configuration.seed ^ freshKeys) >> (8 * UInt64(byte))) }
-                    seed[8] = UInt8(truncatingIfNeeded: freshKeys >> 8)
-                    guard let stranger = try? SigningKey(seed: seed) else { continue }
+                    guard let stranger = freshKey() else { continue }
                     let op: ConversationOp = attack == .authorFlood ? document.newMessage(body)
                         : .requestAccess(permission: .admin, note: "let me in")
                     out.append(ByzantineReplica(key: stranger).sign([op], dependencies: seen, conversation: conversation, at: now).bytes)
+                }
+            case .joinFlood:
+                // Six fresh keys join the public conversation: four vouched for by this member
+                // now, one vouched for two hours back, one with no admission at all.
+                for index in 0 ..< 6 {
+                    guard let stranger = freshKey() else { continue }
+                    var admission: [UInt8] = []
+                    if index < 5 {
+                        let admittedAt = index == 4 ? now - 2 * SharingLimits.hour : now
+                        let content = JoinAdmission(conversation: conversation, joiner: stranger.publicKey.replicaID,
+                                                    tokenID: JoinAdmission.publicTokenID, admitter: me.id,
+                                                    admittedAt: admittedAt, usesSeen: 0)
+                        admission = SignedAdmission(content: content) { me.key.sign($0).bytes }.bytes
+                    }
+                    strangerJoins.insert(stranger.publicKey.replicaID)
+                    out.append(ByzantineReplica(key: stranger).sign([.join(inviteToken: [], admission: admission)], dependencies: seen,
+                                                                    conversation: conversation, at: now).bytes)
                 }
             }
             byzantine[index] = me
@@ -297,6 +314,15 @@ extension ByzantineSimulation {
                 broadcast(bytes, from: nil)
                 if attack == .honestLooking || attack == .wedge { sent.append(bytes) }
             }
+        }
+
+        /// A key no one has seen, derived from the seed and a running count.
+        mutating func freshKey() -> SigningKey? {
+            freshKeys += 1
+            var seed = [UInt8](repeating: 0xF1, count: 32)
+            for byte in 0 ..< 8 { seed[byte] = UInt8(truncatingIfNeeded: (configuration.seed ^ freshKeys) >> (8 * UInt64(byte))) }
+            seed[8] = UInt8(truncatingIfNeeded: freshKeys >> 8)
+            return try? SigningKey(seed: seed)
         }
 
         // MARK: Report
@@ -317,7 +343,10 @@ extension ByzantineSimulation {
                 byzantineBatchesStored: honest[0].log.count { byzantineIDs.contains($0.author) },
                 attacks: attacks, rejectedBatches: rejected, equivocationsDetected: zero.equivocators.count,
                 maxPendingBytes: maxPendingBytes,
-                restarts: restarts, rebuilds: honest.reduce(0) { $0 + $1.rebuilds }, snapshotFailures: snapshotFailures, state: states[0], firstDifference: firstDifference)
+                restarts: restarts, rebuilds: honest.reduce(0) { $0 + $1.rebuilds }, snapshotFailures: snapshotFailures,
+                strangerJoinsAccepted: strangerJoins.count { zero.document.permissions[$0] != nil },
+                strangerJoinBound: SharingLimits.publicAdmissionsPerHour * byzantine.count * Int(2 + (now - start) / SharingLimits.hour),
+                state: states[0], firstDifference: firstDifference)
         }
     }
 }

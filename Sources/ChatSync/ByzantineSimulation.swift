@@ -26,9 +26,13 @@ public struct ByzantineSimulation: Sendable {
         public var dropProbability: Double
         public var duplicateProbability: Double
         public var restartProbability: Double
+        /// The attacks the Byzantine replicas choose from (all by default).
+        public var attacks: [Attack]
 
         public init(honest: Int = 6, byzantine: Int = 2, operations: Int = 3000, seed: UInt64,
-                    dropProbability: Double = 0.1, duplicateProbability: Double = 0.1, restartProbability: Double = 0.005) {
+                    dropProbability: Double = 0.1, duplicateProbability: Double = 0.1, restartProbability: Double = 0.005,
+                    attacks: [Attack] = Attack.allCases) {
+            self.attacks = attacks.isEmpty ? Attack.allCases : attacks
             self.honest = max(2, honest)
             self.byzantine = max(0, byzantine)
             self.operations = max(1, operations)
@@ -75,6 +79,9 @@ public struct ByzantineSimulation: Sendable {
         case authorFlood = "author_flood"
         /// A fresh key asking for access.
         case strangerRequest = "stranger_request"
+        /// Six fresh keys joining the public conversation on this member's admissions (over its
+        /// hourly limit, backdated, or with none).
+        case joinFlood = "join_flood"
         /// Two different batches for the same counters, each sent to half of the replicas.
         case equivocation
     }
@@ -104,6 +111,12 @@ public struct ByzantineSimulation: Sendable {
         public var rebuilds: Int
         /// Honest replicas whose snapshot did not reload (must be 0).
         public var snapshotFailures: Int
+        /// Fresh keys that became members on a Byzantine member's admission (on replica 0).
+        public var strangerJoinsAccepted: Int
+        /// The most that may: each Byzantine member vouches for at most
+        /// ``SharingLimits/publicAdmissionsPerHour`` a rolling hour of its signed clock, over the
+        /// hours the run spans (plus one: a window straddles two).
+        public var strangerJoinBound: Int
         /// Canonical visible state of honest replica 0.
         public var state: [UInt8]
         /// When not converged: the first honest replica that differs from replica 0.

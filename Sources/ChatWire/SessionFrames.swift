@@ -45,6 +45,8 @@ public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let inviteDeclined = RefuseCode(rawValue: 15)
     /// A direct invitation presented by a key other than its invitee.
     public static let notTheInvitee = RefuseCode(rawValue: 16)
+    /// The member vouched for as many joins this hour as it may (a public join's admission).
+    public static let rateLimited = RefuseCode(rawValue: 17)
 
     /// A stable, machine-readable name.
     public var code: String {
@@ -65,6 +67,7 @@ public struct RefuseCode: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .inviteRevoked: "invite_revoked"
         case .inviteDeclined: "invite_declined"
         case .notTheInvitee: "not_the_invitee"
+        case .rateLimited: "rate_limited"
         default: "unspecified"
         }
     }

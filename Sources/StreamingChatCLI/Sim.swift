@@ -97,6 +97,9 @@ struct ByzantineSimulationReport: Codable {
     var rebuilds: Int
     var snapshotFailures: Int
     var byzantineBatchesStored: Int
+    /// Fresh keys that became members on a Byzantine member's admissions, and the most that may.
+    var strangerJoinsAccepted: Int
+    var strangerJoinBound: Int
     var stateHash: String
     var elapsedMs: Double
     var firstDifference: String?
@@ -124,6 +127,13 @@ extension StreamingChat.Sim {
         @Option(help: "Run this many seeds, from --seed on (one JSON object per seed).")
         var seeds = 1
 
+        @Option(help: "Only these attacks, comma-separated (default: all of \(ByzantineSimulation.Attack.allCases.map(\.rawValue).joined(separator: ", "))).")
+        var attacks: String?
+
+        var chosenAttacks: [ByzantineSimulation.Attack] {
+            (attacks ?? "").split(separator: ",").compactMap { ByzantineSimulation.Attack(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        }
+
         @Flag(help: "Print one JSON object per seed.")
         var json = false
 
@@ -132,6 +142,11 @@ extension StreamingChat.Sim {
             guard (0 ... 50).contains(byzantine) else { throw ValidationError("--byzantine must be 0 … 50") }
             guard (1 ... 1_000_000).contains(ops) else { throw ValidationError("--ops must be 1 … 1000000") }
             guard (1 ... 1_000_000).contains(seeds) else { throw ValidationError("--seeds must be 1 … 1000000") }
+            if let attacks {
+                let unknown = attacks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { ByzantineSimulation.Attack(rawValue: $0) == nil }
+                guard unknown.isEmpty else { throw ValidationError("unknown attack: \(unknown.joined(separator: ", "))") }
+            }
         }
 
         func run() throws {
@@ -139,7 +154,8 @@ extension StreamingChat.Sim {
             var slowest = 0.0
             for seed in self.seed ..< self.seed + UInt64(seeds) {
                 let start = ContinuousClock.now
-                let outcome = ByzantineSimulation.run(.init(honest: replicas, byzantine: byzantine, operations: ops, seed: seed))
+                let outcome = ByzantineSimulation.run(.init(honest: replicas, byzantine: byzantine, operations: ops, seed: seed,
+                                                                        attacks: chosenAttacks))
                 let elapsed = (ContinuousClock.now - start) / .milliseconds(1)
                 slowest = max(slowest, elapsed)
                 let report = ByzantineSimulationReport(
@@ -149,9 +165,11 @@ extension StreamingChat.Sim {
                     maxPendingBytes: outcome.maxPendingBytes, seed: seed, replicas: replicas, byzantine: byzantine, ops: ops,
                     rejectedBatches: outcome.rejectedBatches, restarts: outcome.restarts, rebuilds: outcome.rebuilds,
                     snapshotFailures: outcome.snapshotFailures, byzantineBatchesStored: outcome.byzantineBatchesStored,
+                    strangerJoinsAccepted: outcome.strangerJoinsAccepted, strangerJoinBound: outcome.strangerJoinBound,
                     stateHash: Hashing.hex(Hashing.sha256(outcome.state)), elapsedMs: (elapsed * 10).rounded() / 10,
                     firstDifference: outcome.firstDifference.map { "honest replica \($0) differs from replica 0 (seed \(seed))" })
                 let passed = report.converged && report.honestOpsWronglyExcluded == 0 && report.snapshotFailures == 0
+                    && report.strangerJoinsAccepted <= report.strangerJoinBound
                 if !passed { failures.append(seed) }
                 if json {
                     print(try jsonLine(report))
@@ -165,6 +183,7 @@ extension StreamingChat.Sim {
                         ("equivocators detected", "\(report.equivocationsDetected)"),
                         ("max pending bytes", "\(report.maxPendingBytes)"), ("restarts", "\(report.restarts)"),
                         ("rebuilds", "\(report.rebuilds)"),
+                        ("stranger joins", "\(report.strangerJoinsAccepted) accepted (at most \(report.strangerJoinBound))"),
                         ("state hash", report.stateHash), ("elapsed", "\(report.elapsedMs) ms"),
                     ] + (report.firstDifference.map { [("first difference", $0)] } ?? [])))
                 }

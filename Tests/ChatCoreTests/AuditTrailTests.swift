@@ -84,7 +84,7 @@ func parseCSV(_ text: String) -> [[String]]? {
                                  .setSettings(ConversationSettings(messagesPerMinute: 10, maxMessageBytes: 100, isPublic: true))],
                            seen: s.everything))
         all.append(s.batch(cat, [join([7, 7], cat, at: s.time)], seen: s.everything))
-        all.append(s.batch(dan, [.join(inviteToken: []), .setProfile(Profile(displayName: "Dan"))], seen: s.everything))
+        all.append(s.batch(dan, [publicJoin(dan, at: s.time), .setProfile(Profile(displayName: "Dan"))], seen: s.everything))
         all.append(s.batch(ana, [.deleteMessage(message: message), .removeMember(member: ben)], seen: s.everything))
         let late = s.batch(ben, [post("still here")], seen: s.everything)
         all.append(late)

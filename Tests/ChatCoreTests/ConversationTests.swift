@@ -39,15 +39,31 @@ func join(_ token: [UInt8], _ joiner: ReplicaID, by admitter: ReplicaID = Replic
     return .join(inviteToken: token, admission: bytes + token)
 }
 
+/// A public join carrying a test admission (no token): `joiner` vouched for by `admitter` at `time`.
+func publicJoin(_ joiner: ReplicaID, by admitter: ReplicaID = ReplicaID(testValue: 1), at time: UInt64,
+                usesSeen: UInt32 = 0) -> ConversationOp {
+    guard case .join(_, let admission) = join([], joiner, by: admitter, at: time, usesSeen: usesSeen) else { fatalError("join") }
+    return .join(inviteToken: [], admission: admission)
+}
+
 /// Reads the unsigned test admissions ``join(_:_:by:at:usesSeen:)`` makes (0xAD, joiner,
-/// admitter, time, uses seen, then the token, whose id `invites` gives); nil for anything else.
+/// admitter, time, uses seen, then the token, whose id `invites` gives, or nothing for a public
+/// join's admission); nil for anything else.
 func testAdmissions(_ invites: @escaping InviteVerifier) -> AdmissionVerifier {
     { bytes in
         guard bytes.count >= 77, bytes[0] == 0xAD, let joiner = ReplicaID(bytes: bytes[1 ..< 33]),
-              let admitter = ReplicaID(bytes: bytes[33 ..< 65]), let grant = invites(Array(bytes[77...])) else { return nil }
+              let admitter = ReplicaID(bytes: bytes[33 ..< 65]) else { return nil }
+        let tokenID: [UInt8]
+        if bytes.count == 77 {
+            tokenID = JoinAdmission.publicTokenID
+        } else if let grant = invites(Array(bytes[77...])) {
+            tokenID = grant.tokenID
+        } else {
+            return nil
+        }
         let time = bytes[65 ..< 73].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let uses = bytes[73 ..< 77].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return JoinAdmission(conversation: Scenario.conversation, joiner: joiner, tokenID: grant.tokenID,
+        return JoinAdmission(conversation: Scenario.conversation, joiner: joiner, tokenID: tokenID,
                              admitter: admitter, admittedAt: time, usesSeen: uses)
     }
 }

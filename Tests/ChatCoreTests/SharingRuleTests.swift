@@ -89,7 +89,7 @@ import Testing
         let start = s.time + 1000
         var links: [OperationBatch] = []
         for index in 0 ..< 21 {
-            links.append(s.batch(ana, [.createLink(InviteRecord(tokenID: tid(UInt8(index)), permission: .view))],
+            links.append(s.batch(ana, [.createLink(InviteRecord(tokenID: tid(UInt8(index + 1)), permission: .view))],
                                  seen: s.everything, at: start + UInt64(index) * 1000))
         }
         batches += links
@@ -390,7 +390,7 @@ import Testing
         #expect(c.links.count == 3 && c.accessRequests.count == 1 && c.accessRequests[0].granted)
         #expect(c.links[tid(4)]?.record.code?.sealedToken == Array(0 ..< 60), "the short code is kept with its link")
         let snapshot = c.encodedSnapshot()
-        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x05])
+        #expect(snapshot.prefix(3) == [0x53, 0x56, 0x06])
         let back = try Conversation(snapshot: snapshot, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99),
                                     verifyInvite: verifier(), verifyAdmission: testAdmissions(verifier()))
         #expect(back.links == c.links)
@@ -426,7 +426,7 @@ import Testing
             try Conversation(snapshot: v1, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }
         var future = withLink.encodedSnapshot()
-        future[2] = 6
+        future[2] = 7
         #expect(throws: DocumentError.self) {
             try Conversation(snapshot: future, id: Scenario.conversation, localReplica: ReplicaID(testValue: 99), verifyInvite: verifier())
         }

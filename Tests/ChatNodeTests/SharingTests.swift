@@ -216,6 +216,9 @@ import Testing
         try await NodeTests.eventually("eve to be a member") {
             try await ana.members(conversation).contains { $0.name == "eve" && $0.permission == "view" }
         }
+        // Eve's join carries Ana's signed admission, which the audit trail names.
+        let grant = try #require(await ana.audit(conversation).first { $0.action == .accessGranted && $0.target == eve.replicaID })
+        #expect(grant.detail.contains("mode=public admitted_by=\(PublicKey(ana.replicaID).text)"), "\(grant.detail)")
         // View only: sending is refused before anything is signed.
         await #expect(throws: NodeCommandError.self) { try await eve.post("hi", to: conversation) }
         // Public mode lets anyone in at the handshake, but no member vouches for a revoked link:

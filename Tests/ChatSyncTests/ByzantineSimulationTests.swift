@@ -16,6 +16,20 @@ import Testing
         #expect(report.byzantineOpsExcluded > 0, "seed \(seed): the attacks were judged, not ignored")
         #expect(report.rejectedBatches["not_a_member", default: 0] > 0 || report.attacks["author_flood"] == nil, "seed \(seed)")
         #expect(report.rejectedBatches["bad_signature", default: 0] > 0 || report.attacks["forged_signature"] == nil, "seed \(seed)")
+        #expect(report.strangerJoinsAccepted <= report.strangerJoinBound, "seed \(seed)")
+    }
+
+    /// One Byzantine member vouching for four fresh keys on every turn (and a fifth backdated,
+    /// a sixth without admission): the replicas let in at most sixty an hour of its signed clock.
+    @Test func aMemberVouchingForAFloodOfStrangersLetsInSixtyAnHour() {
+        let seed: UInt64 = 14
+        let report = ByzantineSimulation.run(.init(honest: 3, byzantine: 1, operations: 240, seed: seed,
+                                                   attacks: [.joinFlood]))
+        let floods = report.attacks["join_flood", default: 0]
+        #expect(floods * 4 > SharingLimits.publicAdmissionsPerHour * 2, "seed \(seed): more vouched for than may join")
+        #expect(report.converged && report.honestOpsWronglyExcluded == 0, "seed \(seed)")
+        #expect(report.strangerJoinsAccepted >= SharingLimits.publicAdmissionsPerHour, "seed \(seed): the hour's quota was used")
+        #expect(report.strangerJoinsAccepted <= report.strangerJoinBound, "seed \(seed): \(report.strangerJoinsAccepted) joined")
     }
 
     @Test func theSameSeedGivesTheSameRun() {

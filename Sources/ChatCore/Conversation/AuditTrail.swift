@@ -302,7 +302,11 @@ public enum AuditTrail {
             guard !token.isEmpty else {
                 let had = permissions[joiner] != nil
                 permissions[joiner] = permissions[joiner] ?? .view
-                if !had { grant(at, by: joiner, to: joiner, detail: "permission=view mode=public", opID: opID) }
+                var detail = "permission=view mode=public"
+                if let admission = admissionBytes.isEmpty ? nil : verifyAdmission?(admissionBytes) {
+                    detail += " admitted_by=\(keyText(admission.admitter)) admitted_at=\(AuditCSV.isoTime(admission.admittedAt))"
+                }
+                if !had { grant(at, by: joiner, to: joiner, detail: detail, opID: opID) }
                 return
             }
             let grant = verifyInvite?(token)

@@ -7,11 +7,12 @@
 /// Version 2 adds governance kinds 7–10 (`createLink`, `revokeLink`, `declineInvite`,
 /// `requestAccess`); version 3 adds kind 11 (a token join with its ``JoinAdmission``) and a
 /// direct invitation's token to kind 7; version 4 adds the equivocating authors with their fork
-/// points at the end; version 5 adds a link's short code (lookup and sealed token) to kind 7. Older
+/// points at the end; version 5 adds a link's short code (lookup and sealed token) to kind 7;
+/// version 6 adds kind 12 (a public join with its ``JoinAdmission``). Older
 /// snapshots (which cannot hold them) still load.
 extension Conversation {
     static let snapshotMagicPrefix: [UInt8] = [0x53, 0x56] // "SV"
-    static let snapshotVersion: UInt8 = 5
+    static let snapshotVersion: UInt8 = 6
     static let snapshotMagic: [UInt8] = snapshotMagicPrefix + [snapshotVersion]
 
     /// The whole state as bytes.
@@ -41,8 +42,14 @@ extension Conversation {
                 writer.write(varint: settings.messagesPerMinute)
                 writer.write(varint: settings.maxMessageBytes)
                 writer.write(byte: settings.isPublic ? 1 : 0)
-            case .join(.publicJoin):
+            case .join(.publicJoin(nil)):
                 writer.write(byte: 4)
+            case .join(.publicJoin(let admission?)):
+                writer.write(byte: 12)
+                writer.write(bytes: admission.joiner.bytes)
+                writer.write(bytes: admission.admitter.bytes)
+                writer.write(varint: admission.admittedAt)
+                writer.write(varint: admission.usesSeen)
             case .join(.invalidToken):
                 writer.write(byte: 5)
             case .join(.token(let grant, let admission)):
@@ -161,7 +168,12 @@ extension Conversation {
                     kind = .setSettings(ConversationSettings(messagesPerMinute: try reader.readVarint32(),
                                                              maxMessageBytes: try reader.readVarint32(),
                                                              isPublic: try reader.readByte() == 1))
-                case 4: kind = .join(.publicJoin)
+                case 4: kind = .join(.publicJoin(admission: nil))
+                case 12 where version >= 6:
+                    kind = .join(.publicJoin(admission: JoinAdmission(
+                        conversation: id, joiner: try readReplica(&reader), tokenID: JoinAdmission.publicTokenID,
+                        admitter: try readReplica(&reader), admittedAt: try reader.readVarint(),
+                        usesSeen: try reader.readVarint32())))
                 case 5: kind = .join(.invalidToken)
                 case let tag where tag == 6 || (tag == 11 && version >= 3):
                     guard let conversation = ConversationID(bytes: try reader.readBytes(32)),

@@ -171,6 +171,17 @@ public struct Conversation: Sendable {
         }
     }
 
+    /// Accepted public joins that `admitter` vouched for with an `admittedAt` in the hour before
+    /// `now` (or later).
+    /// - Complexity: O(g) in the governance operations.
+    public func publicAdmissions(by admitter: ReplicaID, inHourBefore now: UInt64) -> Int {
+        let floor = now >= SharingLimits.hour ? now - SharingLimits.hour : 0
+        return governance.acceptedInOrder.count { op in
+            if case .join(.publicJoin(let admission?)) = op.kind { return admission.admitter == admitter && admission.admittedAt > floor }
+            return false
+        }
+    }
+
     /// Why `batch` may not enter the log at all, or nil when it may be stored (and then judged
     /// op by op). A batch is stored when its author is a member in the batch's causal past, or
     /// when it is the genesis, or a lone join that the past admits, or a lone decline by the
@@ -243,7 +254,11 @@ public struct Conversation: Sendable {
         case .requestAccess(let permission, let note): kind = .requestAccess(permission: permission, note: note)
         case .join(let token, let admission):
             if token.isEmpty {
-                kind = admission.isEmpty ? .join(.publicJoin) : .join(.invalidToken)
+                // A public join counts only with an admission for this conversation and joiner.
+                let verified = admission.isEmpty ? nil : verifyAdmission(admission)
+                let fits = verified.map { $0.conversation == self.id && $0.tokenID == JoinAdmission.publicTokenID
+                    && $0.joiner == batch.author }
+                kind = .join(.publicJoin(admission: fits == true ? verified : nil))
             } else if let grant = verifyInvite(token), grant.conversation == self.id {
                 // An admission counts only for this conversation, token and joiner (so a snapshot,
                 // which keeps only what counts, judges alike).
@@ -259,9 +274,21 @@ public struct Conversation: Sendable {
     }
 
     /// True when the new resolution changes the validity of operations already applied.
-    private func reachesBack(from before: GovernanceResolution, fresh: Set<OpID>) -> Bool {
-        if !before.accepted.isSubset(of: governance.accepted) { return true }
-        if !governance.accepted.subtracting(fresh).isSubset(of: before.accepted) { return true }
+    /// Operations whose verdict changed without touching any content operation's (a sharing
+    /// operation, or the join of a key that signed nothing after it, as a flood of joins does)
+    /// only get their exclusion entry updated.
+    private mutating func reachesBack(from before: GovernanceResolution, fresh: Set<OpID>) -> Bool {
+        let flipped = before.accepted.symmetricDifference(governance.accepted).subtracting(fresh)
+        if !flipped.isEmpty {
+            for op in governanceOps where flipped.contains(op.id) {
+                switch op.kind {
+                case .createLink, .revokeLink, .declineInvite, .requestAccess: continue
+                case .join where clock[op.id.replica] <= op.id.counter &+ 1: continue
+                default: return true
+                }
+            }
+            for id in flipped { excluded[id] = governance.rejected[id] }
+        }
         for (member, removals) in governance.removals {
             for removal in removals where !(before.removals[member] ?? []).contains(removal) {
                 // Ops of the member this removal did not see, already received?
@@ -377,21 +404,24 @@ public struct Conversation: Sendable {
         return present ? .invalid : .unknownTarget
     }
 
-    /// The rights every operation of `batch` has, when they are the same for all of them: its
-    /// past holds every governance operation (then so does each operation's past, so no
-    /// permission change is concurrent with any of them) and no removal concerns its author.
-    /// Nil otherwise (judged op by op).
+    /// The rights every operation of `batch` has, when they are the same for all of them: the
+    /// batch holds no governance operation and no removal concerns its author. Its operations
+    /// share the batch's causal past, and a permission change that saw one of them saw the whole
+    /// batch, so the author's level (capped by concurrent changes) and the settings are the
+    /// first operation's. Nil otherwise (judged op by op).
     struct BatchRights {
         var permission: Permission?
         var settings: ConversationSettings
     }
 
-    /// - Complexity: O(governance authors), once per batch instead of once per operation.
+    /// - Complexity: O(governance operations about the author, and settings changes), once per
+    ///   batch instead of once per operation.
     private func uniformRights(of batch: OperationBatch) -> BatchRights? {
-        guard governance.removals[batch.author] == nil, !batch.operations.contains(where: \.isGovernance),
-              governance.coversAll(batch.causalPast(of: OpID(replica: batch.author, counter: batch.firstCounter)))
-        else { return nil }
-        return BatchRights(permission: governance.final.permissions[batch.author], settings: governance.final.settings)
+        guard governance.removals[batch.author] == nil, !batch.operations.contains(where: \.isGovernance) else { return nil }
+        let first = OpID(replica: batch.author, counter: batch.firstCounter)
+        let cut = batch.causalPast(of: first)
+        return BatchRights(permission: governance.permission(of: batch.author, for: first, cut: cut),
+                           settings: governance.settings(cut: cut))
     }
 
     /// Why the elements `op` names do not hold in its causal past `cut`: a target or origin that

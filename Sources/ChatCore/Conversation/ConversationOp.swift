@@ -223,6 +223,10 @@ public enum SharingLimits {
     public static let accessRequestsPerHour = 5
     /// `declineInvite` operations per author per rolling hour (of signed timestamps).
     public static let declinesPerHour = 20
+    /// Public joins one member may vouch for per rolling hour (of the admission's signed
+    /// `admittedAt`): an honest member's node signs no more, on its own wall clock, and every
+    /// replica excludes the rest. A stranger cannot join a public conversation without one.
+    public static let publicAdmissionsPerHour = 60
     /// The longest access-request note, in UTF-8 bytes.
     public static let maxNoteBytes = 256
     /// One hour in ms.

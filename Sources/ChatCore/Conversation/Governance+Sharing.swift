@@ -104,6 +104,8 @@ struct SharingLedger: Sendable {
     var linkTimes: [ReplicaID: [UInt64]] = [:]
     var requestTimes: [ReplicaID: [UInt64]] = [:]
     var declineTimes: [ReplicaID: [UInt64]] = [:]
+    /// The `admittedAt` of accepted public joins, per admitting member.
+    var publicAdmissionTimes: [ReplicaID: [UInt64]] = [:]
 
     func uses(of tokenID: [UInt8]) -> Int { joins[tokenID]?.count ?? 0 }
 
@@ -130,6 +132,20 @@ struct SharingLedger: Sendable {
         return !(declines[tokenID] ?? []).contains { $0.id.replica == invitee && $0.isInPast(of: op.id, cut: op.cut) }
     }
 
+    /// True when the public join `op` may count with `admission`: the admission names this joiner
+    /// and a member of `past` other than the joiner vouched for it, having seen fewer than
+    /// ``SharingLimits/publicAdmissionsPerHour`` of its own public admissions in the hour before,
+    /// and fewer than that many accepted so far fall in that hour (or later, so that backdating
+    /// does not help).
+    /// - Complexity: O(p) in the public joins that member admitted so far.
+    func admitsPublic(_ op: GovernanceOp, admission: JoinAdmission, past: MembershipState) -> Bool {
+        admission.joiner == op.id.replica && admission.tokenID == JoinAdmission.publicTokenID
+            && admission.admitter != op.id.replica && past.permissions[admission.admitter] != nil
+            && Int(admission.usesSeen) < SharingLimits.publicAdmissionsPerHour
+            && Self.count(publicAdmissionTimes[admission.admitter], inHourBefore: admission.admittedAt)
+            < SharingLimits.publicAdmissionsPerHour
+    }
+
     /// Admitted before `expiresAt` (on the admitting member's clock), and the use limit not
     /// reached either as the admitting member saw it or by the joins accepted so far.
     private func withinLimits(expiresAt: UInt64?, useLimit: UInt32?, admission: JoinAdmission) -> Bool {
@@ -143,6 +159,8 @@ struct SharingLedger: Sendable {
         switch op.kind {
         case .join(.token(let grant, _)):
             joins[grant.tokenID, default: []].append(op)
+        case .join(.publicJoin(let admission?)):
+            publicAdmissionTimes[admission.admitter, default: []].append(admission.admittedAt)
         case .createLink(let record):
             if records[record.tokenID] == nil { records[record.tokenID] = op }
             linkTimes[op.id.replica, default: []].append(op.timestamp)

@@ -126,7 +126,9 @@ extension GovernanceOp.Kind {
 
 /// How a join asks to be admitted.
 public enum JoinRequest: Sendable, Hashable {
-    case publicJoin
+    /// A join to a public conversation, with the verified admission of the member it reached (nil:
+    /// none, or one that did not verify or fit: such a join is refused).
+    case publicJoin(admission: JoinAdmission?)
     /// A verified token, with the admitting member's verified admission (nil: none, or one that
     /// did not verify: such a join is refused).
     case token(InviteGrant, admission: JoinAdmission?)
@@ -289,10 +291,8 @@ public struct GovernanceResolution: Sendable {
         /// them: the changes that must be committed for a restart.
         var reachingBack: [GovernanceOp] = []
         var ledger = SharingLedger()
-        /// The state after everything accepted so far, and the highest accepted counter per
-        /// replica (to tell when an op saw all of them).
+        /// The state after everything accepted so far.
         var running = MembershipState()
-        var acceptedHighest: [ReplicaID: UInt32] = [:]
         let committed: [OpID: GovernanceOp]
         let committedByMember: [ReplicaID: [GovernanceOp]]
 
@@ -304,11 +304,41 @@ public struct GovernanceResolution: Sendable {
 
         let committedChanges: [ReplicaID: [GovernanceOp]]
 
+        /// Accepted operations that change a member's permission (genesis, joins, permission
+        /// changes, removals), by that member; and those that change settings or title.
+        var acceptedAbout: [ReplicaID: [GovernanceOp]] = [:]
+        var settingsChanges: [GovernanceOp] = []
+        /// The authors of accepted genesis operations (one, unless a fork made more).
+        var creators: [ReplicaID] = []
+
+        /// The membership in `op`'s causal past as far as judging `op` reads it: settings, title
+        /// and the permissions of the members `op` concerns (its author, a join's admitter and
+        /// token issuer, the creator). Each entry equals folding every accepted operation in the
+        /// past, since an operation changes only its own subject's entry.
+        /// - Complexity: O(c + Σ accepted operations about those members), not O(accepted).
+        func pastState(for op: GovernanceOp) -> MembershipState {
+            var keys = [op.id.replica] + creators
+            switch op.kind {
+            case .join(.publicJoin(let admission?)): keys.append(admission.admitter)
+            case .join(.token(let grant, let admission)):
+                keys.append(grant.issuer)
+                if let admission { keys.append(admission.admitter) }
+            default: break
+            }
+            var past = MembershipState()
+            for change in settingsChanges where change.isInPast(of: op.id, cut: op.cut) {
+                past = GovernanceResolution.fold([change], onto: past)
+            }
+            past.permissions = [:]
+            for key in keys where past.permissions[key] == nil {
+                let seen = (acceptedAbout[key] ?? []).filter { $0.isInPast(of: op.id, cut: op.cut) }
+                past.permissions[key] = GovernanceResolution.fold(seen).permissions[key]
+            }
+            return past
+        }
+
         mutating func step(_ op: GovernanceOp) {
-            // State in the op's causal past: the running state when the op saw every accepted
-            // op (the usual case), else a fold of those it saw.
-            let sawAll = acceptedHighest.allSatisfy { op.cut[$0.key] > $0.value }
-            let past = sawAll ? running : GovernanceResolution.fold(accepted.filter { $0.isInPast(of: op.id, cut: op.cut) })
+            let past = pastState(for: op)
             let revokedBy = (committedByMember[op.id.replica] ?? []) + removals.filter { $0.subject == op.id.replica }
             if committed[op.id] == nil,
                GovernanceResolution.isRevoked(op.id, cut: op.cut, by: revokedBy, readmissions: accepted) {
@@ -332,8 +362,16 @@ public struct GovernanceResolution: Sendable {
             accepted.append(op)
             acceptedIDs.insert(op.id)
             ledger.note(op)
+            switch op.kind {
+            case .genesis:
+                creators.append(op.id.replica)
+                settingsChanges.append(op)
+                acceptedAbout[op.subject, default: []].append(op)
+            case .setSettings: settingsChanges.append(op)
+            case .join, .setPermission, .removeMember: acceptedAbout[op.subject, default: []].append(op)
+            case .createLink, .revokeLink, .declineInvite, .requestAccess: break
+            }
             running = GovernanceResolution.fold([op], onto: running)
-            acceptedHighest[op.id.replica] = max(acceptedHighest[op.id.replica] ?? 0, op.id.counter)
             if op.kind.needsAdmin { adminActs[op.id.replica, default: []].append(op) }
             if op.isRemoval {
                 removals.append(op)
@@ -367,8 +405,10 @@ public struct GovernanceResolution: Sendable {
             return nil
         case .setSettings:
             return past.permissions[author] == .admin ? nil : .notPermitted
-        case .join(.publicJoin):
-            return past.settings.isPublic ? nil : .invalidInvite
+        case .join(.publicJoin(let admission)):
+            guard past.settings.isPublic, let admission, ledger.admitsPublic(op, admission: admission, past: past)
+            else { return .invalidInvite }
+            return nil
         case .join(.invalidToken):
             return .invalidInvite
         case .join(.token(let grant, let admission)):
@@ -378,7 +418,8 @@ public struct GovernanceResolution: Sendable {
             return nil
         case .createLink(let record):
             guard past.permissions[author] == .admin else { return .notPermitted }
-            guard record.tokenID.count == InviteRecord.tokenIDBytes, ledger.records[record.tokenID] == nil else { return .invalid }
+            guard record.tokenID.count == InviteRecord.tokenIDBytes, record.tokenID != JoinAdmission.publicTokenID,
+                  ledger.records[record.tokenID] == nil else { return .invalid }
             guard record.label.utf8.count <= InviteRecord.maxLabelBytes else { return .tooLarge }
             guard SharingLedger.count(ledger.linkTimes[author], inHourBefore: op.timestamp) < SharingLimits.linksPerHour
             else { return .rateLimited }
@@ -453,13 +494,12 @@ public struct GovernanceResolution: Sendable {
     /// The author's permission in the causal past `cut`, or nil when not a member there (or
     /// excluded by a removal), capped by any permission change of the author concurrent with
     /// the operation.
-    /// - Complexity: O(changes of the author) when `cut` covers every governance operation (the
-    ///   usual case), else O(governance operations).
+    /// - Complexity: O(accepted operations about the author), whatever else the log holds.
     public func permission(of author: ReplicaID, for id: OpID, cut: CausalPast) -> Permission? {
         if let revocations = removals[author],
            Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder) { return nil }
-        let level = coversAll(cut) ? final.permissions[author]
-            : Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).permissions[author]
+        // An operation changes only its subject's entry, so the author's ops decide it.
+        let level = Self.fold((lastPass.acceptedAbout[author] ?? []).filter { cut.contains($0.id) }).permissions[author]
         guard let level, let changes = permissionChanges[author] else { return level }
         return Self.capped(level, of: id, inPast: cut.contains, by: changes)
     }
@@ -477,9 +517,9 @@ public struct GovernanceResolution: Sendable {
     }
 
     /// The settings in force in the causal past `cut`.
+    /// - Complexity: O(accepted genesis and settings operations).
     public func settings(cut: CausalPast) -> ConversationSettings {
-        if coversAll(cut) { return final.settings }
-        return Self.fold(acceptedInOrder.filter { cut.contains($0.id) }).settings
+        Self.fold(lastPass.settingsChanges.filter { cut.contains($0.id) }).settings
     }
 
     /// True when `cut` contains every governance operation.

@@ -85,8 +85,14 @@ public typealias InviteVerifier = @Sendable ([UInt8]) -> InviteGrant?
 /// A member's signed record that it admitted `joiner` on the token `tokenID` at `admittedAt` (its
 /// own wall clock, ms since the Unix epoch), having seen `usesSeen` joins with that token id. The
 /// joiner carries it in its join operation, so expiry and use count are judged on the admitting
-/// member's word rather than the joiner's clock (see ``GovernanceResolution``).
+/// member's word rather than the joiner's clock (see ``GovernanceResolution``). A join to a public
+/// conversation carries one too, naming ``publicTokenID``, with `usesSeen` the public joins that
+/// member had vouched for in the hour before.
 public struct JoinAdmission: Sendable, Hashable {
+    /// The token id an admission to a *public* conversation names (no token is involved; no
+    /// link may be recorded under it).
+    public static let publicTokenID = [UInt8](repeating: 0, count: 16)
+
     public var conversation: ConversationID
     public var joiner: ReplicaID
     public var tokenID: [UInt8]

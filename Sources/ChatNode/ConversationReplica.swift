@@ -274,6 +274,12 @@ public actor ConversationReplica {
     /// Ingests untrusted batches from a peer and says which were authentic (the peer holds them)
     /// and which were newly stored and applied (to relay to other peers), in causal order.
     public func receive(_ batches: [[UInt8]]) async throws(NodeError) -> IngestOutcome {
+        try await receive(batches, prepared: nil)
+    }
+
+    /// As ``receive(_:)``; `prepared` holds the same batches' signature checks, started when
+    /// their frame was read.
+    func receive(_ batches: [[UInt8]], prepared: PreparedBatches?) async throws(NodeError) -> IngestOutcome {
         let (unknown, known) = separateStoredCopies(batches)
         guard !unknown.isEmpty else {
             var report = IngestReport()
@@ -281,28 +287,39 @@ public actor ConversationReplica {
             return IngestOutcome(report: report, authentic: known, accepted: [], clockAfter: verifier.clock,
                                  wanted: verifier.takeWanted())
         }
-        var outcome = try commitOutcome(await Self.authenticate(unknown, limits: limits))
+        let authenticated: [Result<AuthenticatedBatch, BatchRejection>]
+        if let prepared, prepared.batches.count == batches.count {
+            // Checked already (off the actor, while the frame before this one committed); the
+            // stored copies among them are left out, as they would not have been checked.
+            let storedCopies = Set(known.map(\.hash))
+            authenticated = await prepared.results.value.filter { result in
+                guard case .success(let batch) = result else { return true }
+                return !storedCopies.contains(batch.hash)
+            }
+        } else {
+            authenticated = await Self.authenticate(unknown, limits: limits)
+        }
+        var outcome = try commitOutcome(authenticated)
         outcome.report.duplicates += known.count
         outcome.authentic += known
         return outcome
     }
 
-    /// Splits off exact copies of batches already stored (same author, counters and hash): in a
-    /// mesh most arrivals are such copies, and they need no signature check and no write.
-    /// - Complexity: O(size) to decode and hash each, plus one LMDB read per covered batch.
+    /// Splits off exact copies of batches already stored (same author, first counter and hash):
+    /// in a mesh most arrivals are such copies, and they need no signature check and no write.
+    /// Only the header is read to tell; a new batch (the usual case in a catch-up) is decoded
+    /// once, by authentication.
+    /// - Complexity: O(header) per batch, plus a hash and one LMDB read per batch that starts
+    ///   below what this replica holds of its author.
     private func separateStoredCopies(_ batches: [[UInt8]]) -> (unknown: [[UInt8]], known: [AuthenticatedBatch]) {
         var unknown: [[UInt8]] = []
         var known: [AuthenticatedBatch] = []
         for bytes in batches {
-            guard let batch = try? SignedBatch(decoding: bytes, limits: limits) else {
-                unknown.append(bytes)
-                continue
-            }
-            let author = batch.content.author
-            let end = UInt64(batch.content.firstCounter) + batch.idCount
-            guard end <= UInt64(verifier.heads[author]?.nextCounter ?? 0),
-                  let stored = try? store.batch(conversationID, author: author, containing: batch.content.firstCounter),
-                  stored.firstCounter == batch.content.firstCounter, stored.hash == Hashing.blake2b(bytes) else {
+            guard let header = try? BatchHeader(decoding: bytes, limits: limits),
+                  header.firstCounter < verifier.heads[header.author]?.nextCounter ?? 0,
+                  let stored = try? store.batch(conversationID, author: header.author, containing: header.firstCounter),
+                  stored.firstCounter == header.firstCounter, stored.hash == Hashing.blake2b(bytes),
+                  let batch = try? SignedBatch(decoding: bytes, limits: limits) else {
                 unknown.append(bytes)
                 continue
             }

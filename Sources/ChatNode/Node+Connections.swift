@@ -238,11 +238,24 @@ extension Node {
         async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: eventSink,
                                                      clock: clock, window: window)
         var ending = SessionEnding()
-        for await event in events {
+        // Signature checks of a large frame start as it is read, ahead of the frames still
+        // being handled (bounded by the inbound window, which is released only once handled).
+        let (staged, stagedSink) = AsyncStream<(PeerEvent, PreparedBatches?)>.makeStream()
+        let limits = WireLimits.default
+        let staging = Task.detached {
+            for await event in events {
+                var prepared: PreparedBatches?
+                if case .received(let frame, _) = event { prepared = PreparedBatches.start(for: frame, limits: limits) }
+                stagedSink.yield((event, prepared))
+            }
+            stagedSink.finish()
+        }
+        defer { staging.cancel() }
+        for await (event, prepared) in staged {
             switch event {
             case .established(let peer): await established(peer, link: id)
             case .received(let frame, let charge):
-                await received(frame, link: id)
+                await received(frame, link: id, prepared: prepared)
                 window.release(charge)
             case .backOff(let duration): ending.backOff = duration
             case .codeResolved: break // only a code lookup asks for one (Node.resolveInviteCode)
@@ -327,7 +340,7 @@ extension Node {
         await deliverInvitations(to: peerID)
     }
 
-    private func received(_ frame: DataFrame, link id: Int) async {
+    private func received(_ frame: DataFrame, link id: Int, prepared: PreparedBatches?) async {
         let conversation: ConversationID
         switch frame {
         case .batches(let target, _), .clock(let target, _), .want(let target, _): conversation = target
@@ -355,7 +368,7 @@ extension Node {
             if case .clock = frame {
                 acknowledgeJoin(conversation, reported: machine.peerReported, localClock: machine.localClock)
             }
-            await perform(actions, link: id, conversation: conversation)
+            await perform(actions, link: id, conversation: conversation, prepared: prepared)
         } catch {
             links[id]?.machines[conversation] = machine
             links[id]?.commands.yield(.close(.protocolViolation))
@@ -377,8 +390,10 @@ extension Node {
     // MARK: - Carrying out replication
 
     /// Carries out a replication machine's actions, feeding the results of loads and ingests
-    /// back into it, until nothing is left to do.
-    func perform(_ actions: [ReplicationAction], link id: Int, conversation: ConversationID) async {
+    /// back into it, until nothing is left to do. `prepared`: the signature checks of the frame
+    /// these actions answer, when they were started ahead.
+    func perform(_ actions: [ReplicationAction], link id: Int, conversation: ConversationID,
+                 prepared: PreparedBatches? = nil) async {
         var queue = actions[...]
         while let action = queue.popFirst() {
             switch action {
@@ -402,7 +417,7 @@ extension Node {
                 guard let replica = replicas[conversation] else { continue }
                 let outcome: IngestOutcome
                 do {
-                    outcome = try await replica.receive(bytes)
+                    outcome = try await replica.receive(bytes, prepared: prepared?.batches == bytes ? prepared : nil)
                 } catch {
                     counters.ingestFailures += 1
                     eventSink.yield(.error(code: error.code, message: "could not store a peer's batches: \(error)"))

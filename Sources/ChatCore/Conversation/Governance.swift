@@ -325,14 +325,11 @@ public struct GovernanceResolution: Sendable {
                 if let admission { keys.append(admission.admitter) }
             default: break
             }
+            let inPast = { (other: GovernanceOp) in other.isInPast(of: op.id, cut: op.cut) }
             var past = MembershipState()
-            for change in settingsChanges where change.isInPast(of: op.id, cut: op.cut) {
-                past = GovernanceResolution.fold([change], onto: past)
-            }
-            past.permissions = [:]
+            (past.settings, past.title) = GovernanceResolution.settings(after: settingsChanges, inPast: inPast)
             for key in keys where past.permissions[key] == nil {
-                let seen = (acceptedAbout[key] ?? []).filter { $0.isInPast(of: op.id, cut: op.cut) }
-                past.permissions[key] = GovernanceResolution.fold(seen).permissions[key]
+                past.permissions[key] = GovernanceResolution.permission(of: key, after: acceptedAbout[key] ?? [], inPast: inPast)
             }
             return past
         }
@@ -440,6 +437,45 @@ public struct GovernanceResolution: Sendable {
         }
     }
 
+    /// The permission `member` holds after those of `ops` (accepted operations about it, in
+    /// order) that `inPast` admits: what ``fold(_:onto:)`` computes for its entry, without
+    /// building a whole state.
+    /// - Complexity: O(ops).
+    static func permission(of member: ReplicaID, after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> Permission? {
+        var level: Permission?
+        for op in ops where inPast(op) {
+            switch op.kind {
+            case .genesis: level = .admin
+            case .setPermission(_, let permission): level = permission
+            case .removeMember: level = nil
+            case .join(let request):
+                var granted = Permission.view
+                if case .token(let grant, _) = request { granted = grant.permission }
+                level = max(level ?? granted, granted)
+            case .setSettings, .createLink, .revokeLink, .declineInvite, .requestAccess: break
+            }
+        }
+        return level
+    }
+
+    /// The settings and title after those of `ops` (accepted genesis and settings operations, in
+    /// order) that `inPast` admits, as ``fold(_:onto:)`` computes them.
+    /// - Complexity: O(ops).
+    static func settings(after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> (ConversationSettings, String) {
+        var settings = ConversationSettings.default
+        var title = ""
+        for op in ops where inPast(op) {
+            switch op.kind {
+            case .genesis(let name, let isPublic):
+                title = name
+                settings.isPublic = isPublic
+            case .setSettings(let changed): settings = changed
+            default: break
+            }
+        }
+        return (settings, title)
+    }
+
     /// Applies accepted operations in order.
     static func fold(_ ops: [GovernanceOp], onto start: MembershipState = MembershipState()) -> MembershipState {
         var state = start
@@ -499,7 +535,7 @@ public struct GovernanceResolution: Sendable {
         if let revocations = removals[author],
            Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder) { return nil }
         // An operation changes only its subject's entry, so the author's ops decide it.
-        let level = Self.fold((lastPass.acceptedAbout[author] ?? []).filter { cut.contains($0.id) }).permissions[author]
+        let level = Self.permission(of: author, after: lastPass.acceptedAbout[author] ?? [], inPast: { cut.contains($0.id) })
         guard let level, let changes = permissionChanges[author] else { return level }
         return Self.capped(level, of: id, inPast: cut.contains, by: changes)
     }
@@ -519,7 +555,7 @@ public struct GovernanceResolution: Sendable {
     /// The settings in force in the causal past `cut`.
     /// - Complexity: O(accepted genesis and settings operations).
     public func settings(cut: CausalPast) -> ConversationSettings {
-        Self.fold(lastPass.settingsChanges.filter { cut.contains($0.id) }).settings
+        Self.settings(after: lastPass.settingsChanges, inPast: { cut.contains($0.id) }).0
     }
 
     /// True when `cut` contains every governance operation.

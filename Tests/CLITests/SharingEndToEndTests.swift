@@ -106,6 +106,9 @@ import Testing
         #expect(try DaemonTests.json(["join", "--data", dataB, ana.address, conversation])["conversation"] as? String == conversation)
         let members = try Self.list("members", ["members", "--data", dataA, conversation])
         #expect(members.contains { $0["key"] as? String == ben.key && $0["permission"] as? String == "view" }, "\(members)")
+        // Ben's join carries ana's signed admission: the audit trail names who let him in.
+        let grants = try Self.list("entries", ["audit", "--data", dataA, conversation, "--action", "access_granted"])
+        #expect(grants.contains { ($0["detail"] as? String ?? "").contains("mode=public admitted_by=\(ana.key)") }, "\(grants)")
         #expect(try DaemonTests.json(["mode", "--data", dataA, conversation, "private"])["public"] as? Bool == false)
         let refused = try BenchTraceCommandTests.run(["join", "--data", dataC, ana.address, conversation, "--timeout", "3"])
         #expect(refused.status == 1, "cat joined a private conversation: \(refused.stdout)")

@@ -201,4 +201,47 @@ import Testing
         #expect(reloaded?.equivocators[ben] == 0)
         #expect(reloaded?.document.canonicalVisibleState() == x.document.canonicalVisibleState())
     }
+
+    /// Found by `sim byzantine --seed 532`: Dan's post follows Ben's message, Cat's is
+    /// concurrent with Ben's, and Ana's later post sits between the two. Once Ben is found to
+    /// equivocate, Dan's post is re-anchored (after what it saw but Ben's), which puts it after
+    /// Cat's: Ana's origins, in order when she wrote, are then not. Her post keeps its
+    /// origin-left and ends at the end, on every replica, instead of being excluded.
+    @Test func originsReorderedByReanchoringStillPlaceAnHonestPost() {
+        let dan = ReplicaID(testValue: 4)
+        var s = Scenario()
+        var base = start(ben: .comment, cat: .comment, &s)
+        base.append(s.batch(ana, [.setPermission(member: dan, permission: .comment)], seen: s.everything))
+        base.append(s.batch(ana, [post("first")], seen: s.everything))
+        let first = OpID(replica: ana, counter: 4)
+        let past = s.everything
+        let benPost = s.batch(ben, [post("ben", after: first)], seen: past)
+        let catPost = s.batch(cat, [post("cat", after: first)], seen: past) // concurrent with Ben's
+        var sawBen = past
+        sawBen[ben] = 1
+        let danPost = s.batch(dan, [post("dan", after: OpID(replica: ben, counter: 0))], seen: sawBen)
+        let catID = OpID(replica: cat, counter: 0), danID = OpID(replica: dan, counter: 0)
+        var before = replica(base + [benPost, danPost, catPost])
+        // Whichever way the siblings sort, Ana writes between the two that she sees in order.
+        let (left, right) = before.document.messageList.canPlace(originLeft: catID, originRight: danID)
+            ? (catID, danID) : (danID, catID)
+        let anaPost = s.batch(ana, [.postMessage(PostMessage(originLeft: left, originRight: right, body: Array("ana".unicodeScalars)))],
+                              seen: s.everything)
+        let anaID = OpID(replica: ana, counter: anaPost.firstCounter)
+        feed(&before, [anaPost])
+        #expect(before.excluded[anaID] == nil, "valid when written")
+        let all = base + [benPost, danPost, catPost, anaPost]
+        var x = replica(all)
+        let xRebuilds = x.noteEquivocation(by: ben, from: 0)
+        x.rebuild(from: all)
+        var y = replica(base + [danPost, benPost, catPost, anaPost])
+        let yRebuilds = y.noteEquivocation(by: ben, from: 0)
+        y.rebuild(from: base + [danPost, benPost, catPost, anaPost])
+        #expect(xRebuilds && yRebuilds)
+        for c in [x, y] {
+            #expect(c.excluded[anaID] == nil, "an honest post is not excluded for origins re-anchoring reordered")
+            #expect(Set(texts(c)) == ["first", "dan", "cat", "ana"])
+        }
+        #expect(x.document.canonicalVisibleState() == y.document.canonicalVisibleState())
+    }
 }

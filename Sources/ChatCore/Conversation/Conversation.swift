@@ -134,11 +134,20 @@ public struct Conversation: Sendable {
     /// origin-right becomes the end; an equivocated origin-left becomes the last element before
     /// the origin-right that is in the past and not equivocated (or the start), so a reply to
     /// an equivocator's message stays where its author put it, after the messages it saw.
-    /// - Complexity: O(1) unless an origin is equivocated; then O(n) in the sequence.
+    /// Re-anchoring moves elements placed on an equivocator's (and those placed on them), so two
+    /// origins its author saw in order may no longer be: then the op keeps its origin-left and
+    /// ends at the end, as it does when its origin-right is equivocated.
+    /// - Complexity: O(log n) unless an origin is equivocated; then O(n) in the sequence.
     private func reanchored(_ op: ConversationOp, cut: CausalPast) -> ConversationOp {
         func anchors<Element>(_ left: OpID?, _ right: OpID?, in sequence: SequenceCRDT<Element>) -> (OpID?, OpID?) {
             let right = right.flatMap { isEquivocated($0) ? nil : $0 }
-            guard let left, isEquivocated(left) else { return (left, right) }
+            guard let left, isEquivocated(left) else {
+                if let left, let right, cut.contains(left), cut.contains(right), sequence.contains(from: left),
+                   sequence.contains(from: right), !sequence.canPlace(originLeft: left, originRight: right) {
+                    return (left, nil)
+                }
+                return (left, right)
+            }
             return (sequence.lastElement(before: right) { cut.contains($0) && !isEquivocated($0) }, right)
         }
         switch op {

@@ -105,6 +105,41 @@ public struct GovernanceOp: Sendable, Hashable {
         if case .setPermission = kind { true } else { false }
     }
 
+    /// True for the operations that change their ``subject``'s permission: genesis, joins,
+    /// permission changes and removals.
+    var changesPermission: Bool {
+        switch kind {
+        case .genesis, .join, .setPermission, .removeMember: true
+        case .setSettings, .createLink, .revokeLink, .declineInvite, .requestAccess: false
+        }
+    }
+
+    /// `member`'s permission after this operation, given `level` before it: the one rule the
+    /// membership fold and the per-member walks share. Joining never lowers a permission held.
+    func permission(of member: ReplicaID, after level: Permission?) -> Permission? {
+        guard changesPermission, subject == member else { return level }
+        switch kind {
+        case .setPermission(_, let permission): return permission
+        case .removeMember: return nil
+        case .join(let request):
+            var granted = Permission.view
+            if case .token(let grant, _) = request { granted = grant.permission }
+            return max(level ?? granted, granted)
+        default: return .admin // genesis
+        }
+    }
+
+    /// Applies a genesis's title and mode, or a settings change, to `state`.
+    func applySettings(to state: inout MembershipState) {
+        switch kind {
+        case .genesis(let title, let isPublic):
+            state.title = title
+            state.settings.isPublic = isPublic
+        case .setSettings(let settings): state.settings = settings
+        default: break
+        }
+    }
+
     /// The member a removal or permission change is about; the author for other operations.
     var subject: ReplicaID {
         switch kind {
@@ -363,11 +398,10 @@ public struct GovernanceResolution: Sendable {
             case .genesis:
                 creators.append(op.id.replica)
                 settingsChanges.append(op)
-                acceptedAbout[op.subject, default: []].append(op)
             case .setSettings: settingsChanges.append(op)
-            case .join, .setPermission, .removeMember: acceptedAbout[op.subject, default: []].append(op)
-            case .createLink, .revokeLink, .declineInvite, .requestAccess: break
+            default: break
             }
+            if op.changesPermission { acceptedAbout[op.subject, default: []].append(op) }
             running = GovernanceResolution.fold([op], onto: running)
             if op.kind.needsAdmin { adminActs[op.id.replica, default: []].append(op) }
             if op.isRemoval {
@@ -443,18 +477,7 @@ public struct GovernanceResolution: Sendable {
     /// - Complexity: O(ops).
     static func permission(of member: ReplicaID, after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> Permission? {
         var level: Permission?
-        for op in ops where inPast(op) {
-            switch op.kind {
-            case .genesis: level = .admin
-            case .setPermission(_, let permission): level = permission
-            case .removeMember: level = nil
-            case .join(let request):
-                var granted = Permission.view
-                if case .token(let grant, _) = request { granted = grant.permission }
-                level = max(level ?? granted, granted)
-            case .setSettings, .createLink, .revokeLink, .declineInvite, .requestAccess: break
-            }
-        }
+        for op in ops where inPast(op) { level = op.permission(of: member, after: level) }
         return level
     }
 
@@ -462,43 +485,17 @@ public struct GovernanceResolution: Sendable {
     /// order) that `inPast` admits, as ``fold(_:onto:)`` computes them.
     /// - Complexity: O(ops).
     static func settings(after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> (ConversationSettings, String) {
-        var settings = ConversationSettings.default
-        var title = ""
-        for op in ops where inPast(op) {
-            switch op.kind {
-            case .genesis(let name, let isPublic):
-                title = name
-                settings.isPublic = isPublic
-            case .setSettings(let changed): settings = changed
-            default: break
-            }
-        }
-        return (settings, title)
+        var state = MembershipState()
+        for op in ops where inPast(op) { op.applySettings(to: &state) }
+        return (state.settings, state.title)
     }
 
     /// Applies accepted operations in order.
     static func fold(_ ops: [GovernanceOp], onto start: MembershipState = MembershipState()) -> MembershipState {
         var state = start
         for op in ops {
-            switch op.kind {
-            case .genesis(let title, let isPublic):
-                state.title = title
-                state.settings.isPublic = isPublic
-                state.permissions[op.id.replica] = .admin
-            case .setPermission(let member, let permission):
-                state.permissions[member] = permission
-            case .removeMember(let member):
-                state.permissions[member] = nil
-            case .setSettings(let settings):
-                state.settings = settings
-            case .join(let request):
-                // Joining never lowers a permission already held.
-                var granted = Permission.view
-                if case .token(let grant, _) = request { granted = grant.permission }
-                state.permissions[op.id.replica] = max(state.permissions[op.id.replica] ?? granted, granted)
-            case .createLink, .revokeLink, .declineInvite, .requestAccess:
-                break // no change to membership; see ``SharingState``
-            }
+            op.applySettings(to: &state)
+            if op.changesPermission { state.permissions[op.subject] = op.permission(of: op.subject, after: state.permissions[op.subject]) }
         }
         return state
     }

@@ -226,13 +226,21 @@ public struct Conversation: Sendable {
     }
 
     /// The resolution of the governance operations in `cut` alone. Batches made at about the
-    /// same time share that set, so the last few resolutions are kept by the ids they resolved.
-    /// - Complexity: O(g) to find the set; one resolution when it is new.
+    /// same time share that set, so the last few resolutions are kept by the ids they resolved;
+    /// a new set usually extends one of them by a few operations, which are added to it.
+    /// - Complexity: O(g) to find the set; when it is new, O(cached · g) to find the largest
+    ///   kept subset, and adding the rest to it (see ``GovernanceResolution/add(_:)``).
     private mutating func pastResolution(_ cut: CausalPast) -> GovernanceResolution {
-        let ops = governanceOps.filter { cut.contains($0.id) }
-        let key = ops.map(\.id)
+        var key: [OpID] = []
+        for op in governanceOps where cut.contains(op.id) { key.append(op.id) }
         if let cached = pastResolutions[key] { return cached }
-        let resolution = GovernanceResolution(resolving: ops)
+        let ops = governanceOps.filter { cut.contains($0.id) }
+        let base = pastResolutions.values
+            .filter { $0.ordered.count < ops.count && $0.ordered.allSatisfy { cut.contains($0.id) } }
+            .max { $0.ordered.count < $1.ordered.count }
+        var resolution = base ?? GovernanceResolution()
+        let resolved = Set(resolution.ordered.map(\.id))
+        resolution.add(ops.filter { !resolved.contains($0.id) })
         if pastResolutions.count >= 16 { pastResolutions.removeAll(keepingCapacity: true) }
         pastResolutions[key] = resolution
         return resolution

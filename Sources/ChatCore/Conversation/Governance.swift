@@ -79,6 +79,11 @@ public struct GovernanceOp: Sendable, Hashable {
         self.depth = cut.entries.reduce(0) { $0 + UInt64($1.count) }
     }
 
+    /// The resolution order: by depth, then id (a deterministic linear extension of causality).
+    static func precedes(_ lhs: GovernanceOp, _ rhs: GovernanceOp) -> Bool {
+        (lhs.depth, lhs.id) < (rhs.depth, rhs.id)
+    }
+
     /// True when `self` is in the causal past of `op` (or is `op`).
     func isInPast(of op: OpID, cut: VectorClock) -> Bool { id == op || cut.contains(id) }
 
@@ -177,6 +182,13 @@ public struct MembershipState: Sendable, Hashable {
     public var title = ""
 
     public var adminCount: Int { permissions.values.count { $0 == .admin } }
+
+    /// Applies one accepted operation in place.
+    /// - Complexity: O(1).
+    mutating func apply(_ op: GovernanceOp) {
+        op.applySettings(to: &self)
+        if op.changesPermission { permissions[op.subject] = op.permission(of: op.subject, after: permissions[op.subject]) }
+    }
 }
 
 /// The deterministic resolution of all governance operations: which are accepted, which
@@ -238,35 +250,49 @@ public struct GovernanceResolution: Sendable {
     public private(set) var final = MembershipState()
     /// Accepted operations in causal order.
     public private(set) var acceptedInOrder: [GovernanceOp] = []
-    /// Links, invitations and access requests, built from the accepted operations.
-    public private(set) var sharing = SharingState()
+    /// Links, invitations and access requests, built from the accepted operations on each
+    /// call (readers ask after a commit; resolution itself never needs it).
+    /// - Complexity: O(g).
+    public var sharing: SharingState { SharingState(accepted: acceptedInOrder) }
     /// The highest governance counter per replica (to tell when a cut covers all of them).
     private var highest: [ReplicaID: UInt32] = [:]
 
     public init() {}
 
     public init(resolving ops: [GovernanceOp]) {
-        ordered = ops.sorted { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        ordered = ops.sorted(by: GovernanceOp.precedes)
+        for op in ordered { noteHighest(op) }
         resolveFromScratch()
     }
 
     /// Adds operations. When they come after everything known in causal order (the usual case:
     /// new operations arrive after old ones) and commit no new removal, resolution continues
-    /// from where it was; otherwise it starts over.
-    /// - Complexity: O(new ops · g) usually; O(passes · g²) when starting over.
+    /// from where it was. When they come earlier and no change is committed, it resumes from
+    /// the last saved pass before them (see ``PassCheckpoints``). Otherwise it starts over.
+    /// - Complexity: O(log g + ops stepped since the resumed pass) usually; O(passes · g) steps
+    ///   when starting over.
     public mutating func add(_ ops: [GovernanceOp]) {
-        let sorted = ops.sorted { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        let sorted = ops.sorted(by: GovernanceOp.precedes)
         guard let first = sorted.first else { return }
-        let appends = ordered.last.map { ($0.depth, $0.id) < (first.depth, first.id) } ?? true
-        ordered += sorted
-        guard appends else {
-            ordered.sort { ($0.depth, $0.id) < ($1.depth, $1.id) }
+        for op in sorted { noteHighest(op) }
+        let known = ordered.count
+        let insertion = ordered.partitioningIndex { GovernanceOp.precedes(first, $0) }
+        ordered.merge(sorted, from: insertion, by: GovernanceOp.precedes)
+        var pass: Pass
+        var stepped: Int
+        if insertion == known {
+            (pass, stepped) = (lastPass, known)
+        } else if committed.isEmpty, let resumed = checkpoints.resume(atMost: insertion) {
+            (pass, stepped) = resumed
+        } else {
             resolveFromScratch()
             return
         }
-        var pass = lastPass
-        for op in sorted {
+        while stepped < ordered.count {
+            if committed.isEmpty { checkpoints.save(pass, stepped: stepped) }
+            let op = ordered[stepped]
             pass.step(op)
+            stepped += 1
             if let newChange = pass.reachingBack.last, newChange.id == op.id, committed[op.id] == nil {
                 // A removal or demotion commits: it may exclude operations already processed.
                 resolveFromScratch()
@@ -279,19 +305,31 @@ public struct GovernanceResolution: Sendable {
     /// Removals committed so far (see the type's documentation).
     private var committed: [OpID: GovernanceOp] = [:]
     private var lastPass = Pass(committed: [:])
+    /// Saved states of the pass while no change is committed.
+    private var checkpoints = PassCheckpoints()
 
+    private mutating func noteHighest(_ op: GovernanceOp) {
+        if op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
+    }
+
+    /// Resolves `ordered` pass after pass, committing one change that reaches back per pass.
+    /// The first pass (nothing committed) saves checkpoints for later out-of-order additions.
+    /// - Complexity: O(passes · g) steps.
     private mutating func resolveFromScratch() {
-        highest = [:]
-        for op in ordered where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
         committed = [:]
+        checkpoints = PassCheckpoints()
         while true {
             var pass = Pass(committed: committed)
-            for op in ordered { pass.step(op) }
+            for (stepped, op) in ordered.enumerated() {
+                if committed.isEmpty { checkpoints.save(pass, stepped: stepped) }
+                pass.step(op)
+            }
             // Commit first a change no other open change overrides (a change of its author's
             // rights concurrent with it); among mutual ones, the first in causal order.
             let open = pass.reachingBack.filter { committed[$0.id] == nil }
             if let next = open.first(where: { change in !open.contains { $0.overrides(change) } }) ?? open.first {
                 committed[next.id] = next
+                checkpoints = PassCheckpoints()
                 continue
             }
             adopt(pass)
@@ -301,15 +339,12 @@ public struct GovernanceResolution: Sendable {
 
     private mutating func adopt(_ pass: Pass) {
         lastPass = pass
-        for op in pass.accepted where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
-        for op in ordered where op.id.counter >= (highest[op.id.replica] ?? 0) { highest[op.id.replica] = op.id.counter }
         accepted = pass.acceptedIDs
         rejected = pass.rejected
         acceptedInOrder = pass.accepted
         removals = Dictionary(grouping: pass.removals) { $0.subject }
         permissionChanges = pass.changes
         final = pass.running
-        sharing = SharingState(accepted: pass.accepted)
     }
 
     /// One pass in causal order with `committed` removals in force from the start.
@@ -402,7 +437,7 @@ public struct GovernanceResolution: Sendable {
             default: break
             }
             if op.changesPermission { acceptedAbout[op.subject, default: []].append(op) }
-            running = GovernanceResolution.fold([op], onto: running)
+            running.apply(op)
             if op.kind.needsAdmin { adminActs[op.id.replica, default: []].append(op) }
             if op.isRemoval {
                 removals.append(op)
@@ -472,7 +507,7 @@ public struct GovernanceResolution: Sendable {
     }
 
     /// The permission `member` holds after those of `ops` (accepted operations about it, in
-    /// order) that `inPast` admits: what ``fold(_:onto:)`` computes for its entry, without
+    /// order) that `inPast` admits: what ``MembershipState/apply(_:)`` computes for its entry, without
     /// building a whole state.
     /// - Complexity: O(ops).
     static func permission(of member: ReplicaID, after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> Permission? {
@@ -482,22 +517,12 @@ public struct GovernanceResolution: Sendable {
     }
 
     /// The settings and title after those of `ops` (accepted genesis and settings operations, in
-    /// order) that `inPast` admits, as ``fold(_:onto:)`` computes them.
+    /// order) that `inPast` admits, as ``MembershipState/apply(_:)`` computes them.
     /// - Complexity: O(ops).
     static func settings(after ops: [GovernanceOp], inPast: (GovernanceOp) -> Bool) -> (ConversationSettings, String) {
         var state = MembershipState()
         for op in ops where inPast(op) { op.applySettings(to: &state) }
         return (state.settings, state.title)
-    }
-
-    /// Applies accepted operations in order.
-    static func fold(_ ops: [GovernanceOp], onto start: MembershipState = MembershipState()) -> MembershipState {
-        var state = start
-        for op in ops {
-            op.applySettings(to: &state)
-            if op.changesPermission { state.permissions[op.subject] = op.permission(of: op.subject, after: state.permissions[op.subject]) }
-        }
-        return state
     }
 
     /// True when an operation `id` with causal past `cut` is excluded by one of `removals` of its
@@ -566,3 +591,4 @@ public struct GovernanceResolution: Sendable {
         return Self.isRevoked(id, inPast: cut.contains, by: revocations, readmissions: acceptedInOrder)
     }
 }
+

@@ -12,19 +12,28 @@ extension Node {
     /// conversation and send it. Nothing is signed when the token does not admit it — judged
     /// here even in a public conversation (where the handshake admits anyone), so an honest
     /// member never vouches for a revoked, declined, used-up or expired token or another
-    /// invitee's invitation.
+    /// invitee's invitation. A public join is vouched for only when asked
+    /// (``requestPublicAdmissions(link:)``): a reader that follows a public conversation takes
+    /// none of the member's hourly admissions.
     func admitJoiner(_ peer: SessionPeer, link id: Int) async {
-        let tokenConversation = peer.inviteToken.flatMap(ConversationInputs.verifyInvite)?.conversation
-        for conversation in peer.conversations where conversation != tokenConversation {
-            await admitPublicJoiner(peer, to: conversation, link: id)
-        }
         await admitTokenJoiner(peer, link: id)
     }
 
-    /// A non-member reached this member in a public conversation: vouch for its join (a
+    /// Asks the peer on link `id` to vouch for this node in each public conversation it is
+    /// joining that the session carries (an empty `admission` frame each).
+    func requestPublicAdmissions(link id: Int) {
+        guard let peer = links[id]?.peer else { return }
+        for conversation in peer.conversations where publicJoins.wanted.contains(conversation) {
+            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: [])))
+        }
+    }
+
+    /// A non-member asked this member to vouch for its join to a public conversation: vouch (a
     /// ``JoinAdmission`` naming ``JoinAdmission/publicTokenID``), at most
-    /// ``SharingLimits/publicAdmissionsPerHour`` joiners an hour, or say `rate_limited`.
-    private func admitPublicJoiner(_ peer: SessionPeer, to conversation: ConversationID, link id: Int) async {
+    /// ``SharingLimits/publicAdmissionsPerHour`` joiners an hour, or say `rate_limited`. Nothing
+    /// happens for a private conversation, a member, or a session that does not carry it.
+    private func admitPublicJoiner(to conversation: ConversationID, link id: Int) async {
+        guard let peer = links[id]?.peer, peer.conversations.contains(conversation) else { return }
         let joiner = peer.key.replicaID
         guard directory.isPublic(conversation), directory.permission(of: replicaID, in: conversation) != nil,
               directory.permission(of: joiner, in: conversation) == nil, let replica = replicas[conversation]
@@ -87,6 +96,10 @@ extension Node {
     /// that saw the fewest uses is kept (the easiest to satisfy: a member cannot stall the join
     /// by vouching for more uses than there are).
     func receivedAdmission(_ bytes: [UInt8], in conversation: ConversationID, link id: Int) async {
+        if bytes.isEmpty {
+            await admitPublicJoiner(to: conversation, link: id)
+            return
+        }
         if pendingJoins[conversation] == nil {
             receivedPublicAdmission(bytes, in: conversation, link: id)
             return

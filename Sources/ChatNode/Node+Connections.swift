@@ -337,6 +337,7 @@ extension Node {
         }
         announceAddresses(link: id, conversations: peer.conversations)
         if link.role == .listener { await admitJoiner(peer, link: id) }
+        requestPublicAdmissions(link: id)
         await deliverInvitations(to: peerID)
     }
 

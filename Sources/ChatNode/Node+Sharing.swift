@@ -248,7 +248,9 @@ extension Node {
                            timeout: Duration = .seconds(15)) async throws(NodeCommandError) {
         if directory.permission(of: replicaID, in: conversation) != nil { return }
         try await follow(conversation)
+        publicJoins.want(conversation)
         connectOrRefresh(endpoint)
+        for id in links.keys { requestPublicAdmissions(link: id) }
         let replica = try replica(conversation)
         let deadline = now + timeout
         var admission: [UInt8]
@@ -264,6 +266,7 @@ extension Node {
                 throw .joinRefused(refusal)
             }
             guard now < deadline else {
+                publicJoins.finish(conversation)
                 throw .notPermitted("no member at \(endpoint) admitted this node: the conversation is private or unreachable")
             }
             try? await configuration.clock.sleep(for: .milliseconds(10))

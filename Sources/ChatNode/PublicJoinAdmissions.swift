@@ -27,6 +27,15 @@ struct PublicJoinAdmissions: Sendable {
     private(set) var received: [ConversationID: (bytes: [UInt8], content: JoinAdmission)] = [:]
     /// Why the member reached would not vouch, per conversation being joined.
     private(set) var refusals: [ConversationID: RefuseCode] = [:]
+    /// The public conversations this node is joining: it asks each member it reaches there to
+    /// vouch (an empty `admission` frame). Readers that only follow never ask, so they use up
+    /// no member's hourly admissions.
+    private(set) var wanted: Set<ConversationID> = []
+
+    /// Starts asking for an admission to `conversation`.
+    mutating func want(_ conversation: ConversationID) {
+        wanted.insert(conversation)
+    }
 
     /// Decides for `joiner` at `now`, given the public joins this node's admissions already got
     /// accepted in the hour before (they count too after a restart, when `signed` is empty).
@@ -56,6 +65,7 @@ struct PublicJoinAdmissions: Sendable {
 
     /// The join was signed (or given up): forget what it waited for.
     mutating func finish(_ conversation: ConversationID) {
+        wanted.remove(conversation)
         received[conversation] = nil
         refusals[conversation] = nil
     }

@@ -92,8 +92,10 @@ public enum DataFrame: Sendable, Hashable {
     case ephemeral(conversation: ConversationID, updates: [[UInt8]])
     /// Peer exchange: addresses of replicas of one conversation, in the sender's order.
     case peers(conversation: ConversationID, addresses: [PeerAddress])
-    /// A member admitted the receiver on its invite token: the signed ``SignedAdmission`` bytes
-    /// the receiver carries in its join. The frame decoder checks only the size.
+    /// A member admitted the receiver on its invite token, or vouched for its public join: the
+    /// signed ``SignedAdmission`` bytes the receiver carries in its join. Empty: a non-member asks
+    /// the receiver to vouch for its join to this public conversation. The frame decoder checks
+    /// only the size.
     case admission(conversation: ConversationID, admission: [UInt8])
     /// A direct invitation for the receiver, to another conversation: the signed invite token's
     /// bytes. `conversation` is one the session carries (the invitation's own is in the token).

@@ -242,6 +242,35 @@ import Testing
         await eve.stop()
     }
 
+    /// A node that only reads a public conversation takes none of a member's hourly admissions:
+    /// the member vouches when the node asks, as it joins.
+    @Test func aReaderOfAPublicConversationIsVouchedForOnlyWhenItJoins() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(74, name: "ana")
+        let (rea, reaDirectory) = try NodeTests.makeNode(75, name: "rea")
+        defer {
+            for directory in [anaDirectory, reaDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        try await ana.start()
+        try await rea.start()
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.create(title: "open")
+        try await ana.setMode(public: true, in: conversation)
+        _ = try await ana.post("news", to: conversation)
+        try await rea.follow(conversation)
+        await rea.connect(to: address)
+        try await NodeTests.eventually("the reader to have the news") {
+            try await rea.log(conversation).contains { $0.text == "news" }
+        }
+        #expect(await ana.status().counters.admissionsSigned == 0)
+        try await rea.joinPublic(conversation, via: address)
+        #expect(await ana.status().counters.admissionsSigned == 1)
+        try await NodeTests.eventually("the reader to be a member") {
+            try await ana.members(conversation).contains { $0.name == "rea" && $0.permission == "view" }
+        }
+        await rea.stop()
+        await ana.stop()
+    }
+
     @Test func anInviteeReadsWhatAnInvitationGrants() async throws {
         let (ana, anaDirectory) = try NodeTests.makeNode(81, name: "ana")
         defer { try? FileManager.default.removeItem(atPath: anaDirectory) }

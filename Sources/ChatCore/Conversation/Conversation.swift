@@ -73,7 +73,9 @@ public struct Conversation: Sendable {
         let fresh = identified.compactMap { isEquivocated($0.id) ? nil : governanceOp($0.id, $0.op, batch) }
         var result = ReceiveResult()
         if !fresh.isEmpty {
-            let before = governance
+            // What the reach-back check compares, not the whole resolution: a copy would make
+            // the resolution's next changes copy its containers.
+            let before = GovernanceVerdicts(governance)
             governanceOps += fresh
             governance.add(fresh)
             syncMembership()
@@ -232,7 +234,7 @@ public struct Conversation: Sendable {
     ///   kept subset, and adding the rest to it (see ``GovernanceResolution/add(_:)``).
     private mutating func pastResolution(_ cut: CausalPast) -> GovernanceResolution {
         var key: [OpID] = []
-        for op in governanceOps where cut.contains(op.id) { key.append(op.id) }
+        for index in governanceOps.indices where cut.contains(governanceOps[index].id) { key.append(governanceOps[index].id) }
         if let cached = pastResolutions[key] { return cached }
         let ops = governanceOps.filter { cut.contains($0.id) }
         let base = pastResolutions.values
@@ -294,7 +296,7 @@ public struct Conversation: Sendable {
     /// Operations whose verdict changed without touching any content operation's (a sharing
     /// operation, or the join of a key that signed nothing after it, as a flood of joins does)
     /// only get their exclusion entry updated.
-    private mutating func reachesBack(from before: GovernanceResolution, fresh: Set<OpID>) -> Bool {
+    private mutating func reachesBack(from before: GovernanceVerdicts, fresh: Set<OpID>) -> Bool {
         let flipped = before.accepted.symmetricDifference(governance.accepted).subtracting(fresh)
         if !flipped.isEmpty {
             for op in governanceOps where flipped.contains(op.id) {
@@ -319,6 +321,19 @@ public struct Conversation: Sendable {
             }
         }
         return false
+    }
+
+    /// The verdicts of a resolution that ``reachesBack(from:fresh:)`` compares with the next one.
+    private struct GovernanceVerdicts {
+        let accepted: Set<OpID>
+        let removals: [ReplicaID: [GovernanceOp]]
+        let permissionChanges: [ReplicaID: [GovernanceOp]]
+
+        init(_ resolution: GovernanceResolution) {
+            accepted = resolution.accepted
+            removals = resolution.removals
+            permissionChanges = resolution.permissionChanges
+        }
     }
 
     private mutating func syncMembership() {

@@ -9,8 +9,55 @@ extension Node {
 
     /// Signs an ephemeral update of this node (typing, cursor, presence) and gossips it to every
     /// session of the conversation. Members only.
+    ///
+    /// Presence and heartbeats keep to the rate receivers accept (``EphemeralControlPacer``): over
+    /// it, the newest presence is held and sent once the budget allows (a heartbeat does not
+    /// replace a held presence), since a receiver would drop it as `rate_limited` and keep showing
+    /// the previous status.
     public func publish(_ payload: EphemeralPayload, in conversation: ConversationID) throws(NodeCommandError) {
         try requirePermission(in: conversation, { _ in true }, "only members share presence, typing and cursors")
+        switch payload.kind {
+        case .presence, .heartbeat:
+            var pacer = controlPacers[conversation] ?? EphemeralControlPacer()
+            if heldControl[conversation] != nil || !pacer.shouldSend(now: configuration.wallClock()) {
+                if payload.kind == .presence || heldControl[conversation] == nil { heldControl[conversation] = payload }
+                controlPacers[conversation] = pacer
+                armControlTimer(conversation)
+                return
+            }
+            controlPacers[conversation] = pacer
+        case .typing, .cursor, .goodbye:
+            break
+        }
+        try send(payload, in: conversation)
+    }
+
+    private func armControlTimer(_ conversation: ConversationID) {
+        guard controlTimers[conversation] == nil, !isStopped else { return }
+        let wall = configuration.wallClock()
+        let due = (controlPacers[conversation] ?? EphemeralControlPacer()).earliestSend(now: wall)
+        let clock = configuration.clock
+        controlTimers[conversation] = Task { [weak self] in
+            do { try await clock.sleep(for: .milliseconds(Int64(clamping: due - wall))) } catch { return }
+            await self?.sendHeldControl(conversation)
+        }
+    }
+
+    private func sendHeldControl(_ conversation: ConversationID) {
+        controlTimers[conversation] = nil
+        guard let payload = heldControl[conversation] else { return }
+        var pacer = controlPacers[conversation] ?? EphemeralControlPacer()
+        guard pacer.shouldSend(now: configuration.wallClock()) else {
+            armControlTimer(conversation)
+            return
+        }
+        controlPacers[conversation] = pacer
+        heldControl[conversation] = nil
+        guard (try? requirePermission(in: conversation, { _ in true }, "")) != nil else { return }
+        try? send(payload, in: conversation)
+    }
+
+    private func send(_ payload: EphemeralPayload, in conversation: ConversationID) throws(NodeCommandError) {
         let wall = configuration.wallClock()
         let update = EphemeralUpdate(conversation: conversation, origin: replicaID, counter: ephemeralCounter.next(now: wall),
                                      sentAt: wall, payload: payload)

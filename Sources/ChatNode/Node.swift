@@ -124,6 +124,11 @@ public actor Node {
     /// Ephemeral state and gossip de-duplication per conversation.
     var gossips: [ConversationID: EphemeralGossip] = [:]
     var ephemeralCounter = EphemeralCounter()
+    /// Per conversation: this node's presence and heartbeat budget (what receivers accept), the
+    /// newest such update held back because it was spent, and the timer that sends it.
+    var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
+    var heldControl: [ConversationID: EphemeralPayload] = [:]
+    var controlTimers: [ConversationID: Task<Void, Never>] = [:]
     var random: SeededGenerator
     var counters = NodeCounters()
     var isStopped = false
@@ -191,6 +196,9 @@ public actor Node {
         let dialing = Array(dialers.values)
         for task in dialing { task.cancel() }
         dialers = [:]
+        for timer in controlTimers.values { timer.cancel() }
+        controlTimers = [:]
+        heldControl = [:]
         for link in links.values {
             link.commands.yield(.close(.goingAway))
             for timer in link.timers.values { timer.cancel() }

@@ -408,8 +408,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
         try anaPage.call("Browser.setDownloadBehavior", ["behavior": "allow", "downloadPath": downloads], toBrowser: true)
         _ = try anaPage.evaluate("document.getElementById('audit-csv').click(); true")
+        // The file may be seen before Chromium has written all of it: every row ends in CRLF.
         let csv = try DaemonTests.poll("the downloaded audit.csv", timeout: .seconds(15)) { () -> String? in
-            try? String(contentsOfFile: downloads + "/audit.csv", encoding: .utf8)
+            let text = try? String(contentsOfFile: downloads + "/audit.csv", encoding: .utf8)
+            return text.flatMap { $0.hasSuffix("\r\n") ? $0 : nil }
         }
         let rows = csv.split(whereSeparator: \.isNewline)
         #expect(rows.first?.hasPrefix("time,action,actor,actor_name") == true)

@@ -335,6 +335,34 @@ import Testing
         #expect(admitted == 15)
     }
 
+    /// Presence bursts (a page opening, going away, then choosing do-not-disturb within a second):
+    /// the pacer holds the newest until ``EphemeralControlPacer/earliestSend(now:)``, and the
+    /// receiver admits every update it lets out, even when the network bunches them by up to a second.
+    @Test(arguments: 0 ..< 50)
+    func pacedPresenceIsNeverRateLimited(seed: Int) {
+        var random = SeededGenerator(seed: UInt64(seed))
+        var pacer = EphemeralControlPacer()
+        var counter = EphemeralCounter()
+        var limiter = EphemeralRateLimiter()
+        var now = t0
+        var held: EphemeralPayload?
+        var arrivals: [(UInt64, EphemeralUpdate)] = []
+        for step in 0 ..< 500 {
+            now += .random(in: 0 ... 400, using: &random)
+            let wanted: EphemeralPayload? = Bool.random(using: &random) ? online(activeAt: UInt64(step)) : nil
+            if let wanted { held = wanted }
+            guard let payload = held, pacer.shouldSend(now: now) else { continue }
+            held = nil
+            arrivals.append((now + .random(in: 0 ... 1_000, using: &random), update(alice, counter.next(now: now), at: now, payload)))
+        }
+        for (at, sent) in arrivals.sorted(by: { $0.0 < $1.0 }) {
+            #expect(limiter.admit(sent, now: at) == true, "seed \(seed): presence arriving at \(at - t0) ms")
+        }
+        var fresh = EphemeralControlPacer()
+        #expect(fresh.shouldSend(now: t0) && fresh.shouldSend(now: t0) && !fresh.shouldSend(now: t0), "a burst of 2")
+        #expect(fresh.earliestSend(now: t0) == t0 + 1_000 && fresh.shouldSend(now: t0 + 1_000))
+    }
+
     /// Whatever an honest sender's throttle lets out, the receiver's limiter admits.
     @Test(arguments: 0 ..< 50)
     func honestSendersAreNeverDropped(seed: Int) {

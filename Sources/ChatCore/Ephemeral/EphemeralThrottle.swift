@@ -168,6 +168,51 @@ public struct EphemeralRateLimiter: Sendable, Hashable {
     public mutating func remove(origin: ReplicaID) { buckets[origin] = nil }
 }
 
+/// The honest sender's side of ``EphemeralRateLimiter``'s control class: presence and heartbeat
+/// updates of one conversation go out at most at ``EphemeralPolicy/controlMaxPerSecond`` on
+/// average, with a burst one second's worth smaller than the receivers' (so a second of network
+/// bunching still fits their bucket). An update over the budget must be delayed to
+/// ``earliestSend(now:)``, never dropped: receivers would refuse it as `rateLimited`, and a
+/// presence is a final state (the last one would be lost until the next announce).
+/// Pure: `now` is passed in.
+public struct EphemeralControlPacer: Sendable, Hashable {
+    /// Rates and burst.
+    public var policy: EphemeralPolicy
+    private var bucket: TokenBucket?
+
+    /// Creates a pacer with its whole burst available.
+    public init(policy: EphemeralPolicy = .default) { self.policy = policy }
+
+    private var perSecond: UInt64 { UInt64(policy.controlMaxPerSecond) }
+    private var capacity: UInt64 {
+        let receivers = perSecond * UInt64(policy.receiveBurstSeconds)
+        return max(1, receivers > perSecond ? receivers - perSecond : receivers) * TokenBucket.unit
+    }
+
+    /// Whether a control update may go out at `now`; when true, it is counted.
+    /// - Complexity: O(1).
+    public mutating func shouldSend(now: UInt64) -> Bool {
+        guard perSecond > 0 else { return true }
+        var bucket = self.bucket ?? TokenBucket(milliTokens: capacity, refilledAt: now)
+        let sent = bucket.take(now: now, perSecond: perSecond, capacity: capacity)
+        self.bucket = bucket
+        return sent
+    }
+
+    /// The earliest time at or after `now` when ``shouldSend(now:)`` will answer true.
+    /// - Complexity: O(1).
+    public func earliestSend(now: UInt64) -> UInt64 {
+        guard perSecond > 0, let bucket else { return now }
+        var tokens = bucket.milliTokens
+        if now > bucket.refilledAt {
+            let (refill, overflow) = (now - bucket.refilledAt).multipliedReportingOverflow(by: perSecond)
+            tokens = overflow ? capacity : min(capacity, tokens + min(refill, capacity))
+        }
+        guard tokens < TokenBucket.unit else { return now }
+        return now + (TokenBucket.unit - tokens + perSecond - 1) / perSecond
+    }
+}
+
 /// Tokens in thousandths, refilled continuously at `perSecond` tokens a second (= thousandths a ms).
 struct TokenBucket: Sendable, Hashable {
     static let unit: UInt64 = 1_000

@@ -26,7 +26,10 @@ extension Node {
                 return
             }
             controlPacers[conversation] = pacer
-        case .typing, .cursor, .goodbye:
+        case .goodbye:
+            // Leaving is the last word: a presence held from before must not follow it.
+            heldControl[conversation] = nil
+        case .typing, .cursor:
             break
         }
         try send(payload, in: conversation)

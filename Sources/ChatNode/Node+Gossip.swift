@@ -18,21 +18,19 @@ extension Node {
         try requirePermission(in: conversation, { _ in true }, "only members share presence, typing and cursors")
         switch payload.kind {
         case .presence, .heartbeat:
-            var pacer = controlPacers[conversation] ?? EphemeralControlPacer()
-            if heldControl[conversation] != nil || !pacer.shouldSend(now: configuration.wallClock()) {
-                if payload.kind == .presence || heldControl[conversation] == nil { heldControl[conversation] = payload }
-                controlPacers[conversation] = pacer
+            guard let now = controlPacers[conversation, default: EphemeralControlPacer()]
+                .offer(payload, now: configuration.wallClock())
+            else {
                 armControlTimer(conversation)
                 return
             }
-            controlPacers[conversation] = pacer
+            try send(now, in: conversation)
         case .goodbye:
-            // Leaving is the last word: a presence held from before must not follow it.
-            heldControl[conversation] = nil
+            controlPacers[conversation]?.dropHeld()
+            try send(payload, in: conversation)
         case .typing, .cursor:
-            break
+            try send(payload, in: conversation)
         }
-        try send(payload, in: conversation)
     }
 
     private func armControlTimer(_ conversation: ConversationID) {
@@ -48,14 +46,11 @@ extension Node {
 
     private func sendHeldControl(_ conversation: ConversationID) {
         controlTimers[conversation] = nil
-        guard let payload = heldControl[conversation] else { return }
-        var pacer = controlPacers[conversation] ?? EphemeralControlPacer()
-        guard pacer.shouldSend(now: configuration.wallClock()) else {
+        guard controlPacers[conversation]?.held != nil else { return }
+        guard let payload = controlPacers[conversation]?.releaseHeld(now: configuration.wallClock()) else {
             armControlTimer(conversation)
             return
         }
-        controlPacers[conversation] = pacer
-        heldControl[conversation] = nil
         guard (try? requirePermission(in: conversation, { _ in true }, "")) != nil else { return }
         try? send(payload, in: conversation)
     }

@@ -124,10 +124,9 @@ public actor Node {
     /// Ephemeral state and gossip de-duplication per conversation.
     var gossips: [ConversationID: EphemeralGossip] = [:]
     var ephemeralCounter = EphemeralCounter()
-    /// Per conversation: this node's presence and heartbeat budget (what receivers accept), the
-    /// newest such update held back because it was spent, and the timer that sends it.
+    /// Per conversation: this node's presence and heartbeat budget (what receivers accept, with
+    /// the update held back when it was spent), and the timer that sends the held one.
     var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
-    var heldControl: [ConversationID: EphemeralPayload] = [:]
     var controlTimers: [ConversationID: Task<Void, Never>] = [:]
     var random: SeededGenerator
     var counters = NodeCounters()
@@ -198,7 +197,7 @@ public actor Node {
         dialers = [:]
         for timer in controlTimers.values { timer.cancel() }
         controlTimers = [:]
-        heldControl = [:]
+        controlPacers = [:]
         for link in links.values {
             link.commands.yield(.close(.goingAway))
             for timer in link.timers.values { timer.cancel() }

@@ -345,22 +345,32 @@ import Testing
         var counter = EphemeralCounter()
         var limiter = EphemeralRateLimiter()
         var now = t0
-        var held: EphemeralPayload?
         var arrivals: [(UInt64, EphemeralUpdate)] = []
+        var newest: EphemeralPayload?
         for step in 0 ..< 500 {
             now += .random(in: 0 ... 400, using: &random)
             let wanted: EphemeralPayload? = Bool.random(using: &random) ? online(activeAt: UInt64(step)) : nil
-            if let wanted { held = wanted }
-            guard let payload = held, pacer.shouldSend(now: now) else { continue }
-            held = nil
+            if let wanted { newest = wanted }
+            guard let payload = wanted.flatMap({ pacer.offer($0, now: now) }) ?? pacer.releaseHeld(now: now) else { continue }
             arrivals.append((now + .random(in: 0 ... 1_000, using: &random), update(alice, counter.next(now: now), at: now, payload)))
         }
+        // The newest presence goes out in the end: nothing held is lost.
+        if let last = pacer.releaseHeld(now: pacer.earliestSend(now: now)) {
+            arrivals.append((pacer.earliestSend(now: now), update(alice, counter.next(now: now), at: now, last)))
+        }
+        #expect(pacer.held == nil && arrivals.last?.1.payload == newest, "seed \(seed)")
         for (at, sent) in arrivals.sorted(by: { $0.0 < $1.0 }) {
             #expect(limiter.admit(sent, now: at) == true, "seed \(seed): presence arriving at \(at - t0) ms")
         }
         var fresh = EphemeralControlPacer()
         #expect(fresh.shouldSend(now: t0) && fresh.shouldSend(now: t0) && !fresh.shouldSend(now: t0), "a burst of 2")
         #expect(fresh.earliestSend(now: t0) == t0 + 1_000 && fresh.shouldSend(now: t0 + 1_000))
+        // A held presence is not replaced by a heartbeat, and a goodbye drops it.
+        let away = EphemeralPayload.presence(Presence(status: .away, lastActiveAt: t0))
+        #expect(fresh.offer(away, now: t0 + 1_000) == nil && fresh.offer(.heartbeat, now: t0 + 1_000) == nil)
+        #expect(fresh.held == away)
+        fresh.dropHeld()
+        #expect(fresh.held == nil && fresh.releaseHeld(now: t0 + 5_000) == nil)
     }
 
     /// Whatever an honest sender's throttle lets out, the receiver's limiter admits.

@@ -173,12 +173,15 @@ public struct EphemeralRateLimiter: Sendable, Hashable {
 /// average, with a burst one second's worth smaller than the receivers' (so a second of network
 /// bunching still fits their bucket). An update over the budget must be delayed to
 /// ``earliestSend(now:)``, never dropped: receivers would refuse it as `rateLimited`, and a
-/// presence is a final state (the last one would be lost until the next announce).
+/// presence is a final state (the last one would be lost until the next announce). The pacer
+/// holds that update (``offer(_:now:)``) until ``releaseHeld(now:)`` lets it out.
 /// Pure: `now` is passed in.
 public struct EphemeralControlPacer: Sendable, Hashable {
     /// Rates and burst.
     public var policy: EphemeralPolicy
     private var bucket: TokenBucket?
+    /// The newest presence (or a heartbeat, when no presence waits) over the budget.
+    public private(set) var held: EphemeralPayload?
 
     /// Creates a pacer with its whole burst available.
     public init(policy: EphemeralPolicy = .default) { self.policy = policy }
@@ -199,15 +202,33 @@ public struct EphemeralControlPacer: Sendable, Hashable {
         return sent
     }
 
+    /// A presence or heartbeat to send at `now`: returned when it may go out now. Otherwise it is
+    /// held (behind an update already held too, so the order stays), a presence replacing
+    /// whatever is held and a heartbeat only an empty place, and nil is returned: send what
+    /// ``releaseHeld(now:)`` gives at ``earliestSend(now:)``.
+    /// - Complexity: O(1).
+    public mutating func offer(_ payload: EphemeralPayload, now: UInt64) -> EphemeralPayload? {
+        if held == nil, shouldSend(now: now) { return payload }
+        if payload.kind == .presence || held == nil { held = payload }
+        return nil
+    }
+
+    /// The held update, when the budget lets it out at `now` (it is then no longer held).
+    /// - Complexity: O(1).
+    public mutating func releaseHeld(now: UInt64) -> EphemeralPayload? {
+        guard let payload = held, shouldSend(now: now) else { return nil }
+        held = nil
+        return payload
+    }
+
+    /// Forgets the held update (after a goodbye, which must stay the last word).
+    public mutating func dropHeld() { held = nil }
+
     /// The earliest time at or after `now` when ``shouldSend(now:)`` will answer true.
     /// - Complexity: O(1).
     public func earliestSend(now: UInt64) -> UInt64 {
         guard perSecond > 0, let bucket else { return now }
-        var tokens = bucket.milliTokens
-        if now > bucket.refilledAt {
-            let (refill, overflow) = (now - bucket.refilledAt).multipliedReportingOverflow(by: perSecond)
-            tokens = overflow ? capacity : min(capacity, tokens + min(refill, capacity))
-        }
+        let tokens = bucket.milliTokens(at: now, perSecond: perSecond, capacity: capacity)
         guard tokens < TokenBucket.unit else { return now }
         return now + (TokenBucket.unit - tokens + perSecond - 1) / perSecond
     }
@@ -219,12 +240,16 @@ struct TokenBucket: Sendable, Hashable {
     var milliTokens: UInt64
     var refilledAt: UInt64
 
+    /// The thousandths held at `now`, refill included.
+    func milliTokens(at now: UInt64, perSecond: UInt64, capacity: UInt64) -> UInt64 {
+        guard now > refilledAt else { return milliTokens }
+        let (refill, overflow) = (now - refilledAt).multipliedReportingOverflow(by: perSecond)
+        return overflow ? capacity : min(capacity, milliTokens + min(refill, capacity))
+    }
+
     mutating func take(now: UInt64, perSecond: UInt64, capacity: UInt64) -> Bool {
-        if now > refilledAt {
-            let (refill, overflow) = (now - refilledAt).multipliedReportingOverflow(by: perSecond)
-            milliTokens = overflow ? capacity : min(capacity, milliTokens + min(refill, capacity))
-            refilledAt = now
-        }
+        milliTokens = milliTokens(at: now, perSecond: perSecond, capacity: capacity)
+        refilledAt = max(refilledAt, now)
         guard milliTokens >= Self.unit else { return false }
         milliTokens -= Self.unit
         return true

@@ -50,7 +50,7 @@ extension ByzantineSimulation {
             byzantine = (0 ..< UInt64(configuration.byzantine)).map { ByzantineReplica(key: key(1000 + $0)) }
             broadcast(genesis.bytes, from: nil)
             honest[0].inbox.removeAll()
-            _ = honest[0].ingest(authentication.authenticate(genesis.bytes), counts: &rejected, forks: &forks)
+            _ = honest[0].ingest(authentication.authenticate(Parcel(genesis.bytes)), counts: &rejected, forks: &forks)
             // Honest members may edit; Byzantine members comment; no rate limit in the way.
             // Public, so that strangers may join when a member vouches for them (join floods).
             let setup: [ConversationOp] = [.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 2048, isPublic: true))]
@@ -84,10 +84,11 @@ extension ByzantineSimulation {
 
         /// Sends `bytes` to every honest replica but `sender`, with drops and duplicates.
         mutating func broadcast(_ bytes: [UInt8], from sender: Int?) {
+            let parcel = Parcel(bytes)
             for index in honest.indices where index != sender {
                 if Double.random(in: 0 ..< 1, using: &random) < configuration.dropProbability { continue }
-                honest[index].inbox.append(bytes)
-                if Double.random(in: 0 ..< 1, using: &random) < configuration.duplicateProbability { honest[index].inbox.append(bytes) }
+                honest[index].inbox.append(parcel)
+                if Double.random(in: 0 ..< 1, using: &random) < configuration.duplicateProbability { honest[index].inbox.append(parcel) }
             }
         }
 
@@ -96,8 +97,8 @@ extension ByzantineSimulation {
             for _ in 0 ..< count {
                 let index = Int.random(in: 0 ..< honest.count, using: &random)
                 guard !honest[index].inbox.isEmpty else { continue }
-                let bytes = honest[index].inbox.remove(at: Int.random(in: 0 ..< honest[index].inbox.count, using: &random))
-                _ = honest[index].ingest(authentication.authenticate(bytes), counts: &rejected, forks: &forks)
+                let parcel = honest[index].inbox.remove(at: Int.random(in: 0 ..< honest[index].inbox.count, using: &random))
+                _ = honest[index].ingest(authentication.authenticate(parcel), counts: &rejected, forks: &forks)
                 maxPendingBytes = max(maxPendingBytes, honest[index].verifier.pendingBytes)
                 answerWants(of: index)
             }
@@ -109,7 +110,7 @@ extension ByzantineSimulation {
             for wanted in honest[index].verifier.takeWanted() {
                 for other in honest.indices where other != index {
                     if let batch = honest[other].batch(withHash: wanted.hash) {
-                        honest[index].inbox.append(batch.batch.bytes)
+                        honest[index].inbox.append(Parcel(batch.batch.bytes, digest: batch.hash))
                         break
                     }
                 }
@@ -131,7 +132,7 @@ extension ByzantineSimulation {
                         let missing = (honest[source].log + honest[source].evidence).filter { !known.contains($0.hash) }
                         for batch in missing {
                             let before = honest[target].evidence.count
-                            let stored = honest[target].ingest(authentication.authenticate(batch.batch.bytes),
+                            let stored = honest[target].ingest(authentication.authenticate(Parcel(batch.batch.bytes, digest: batch.hash)),
                                                                counts: &rejected, forks: &forks)
                             answerWants(of: target)
                             if !stored.isEmpty || honest[target].evidence.count > before { progress = true }
@@ -282,7 +283,8 @@ extension ByzantineSimulation {
                 let second = me.sign([document.newMessage(Array("other".unicodeScalars))], dependencies: seen, conversation: conversation, at: now)
                 me.adopt(first)
                 let half = honest.indices.shuffled(using: &random).prefix(honest.count / 2)
-                for index in honest.indices { honest[index].inbox.append(half.contains(index) ? first.bytes : second.bytes) }
+                let parcels = (Parcel(first.bytes), Parcel(second.bytes))
+                for index in honest.indices { honest[index].inbox.append(half.contains(index) ? parcels.0 : parcels.1) }
                 sent += [first.bytes, second.bytes]
             case .authorFlood, .strangerRequest:
                 for _ in 0 ..< (attack == .authorFlood ? 10 : 1) {

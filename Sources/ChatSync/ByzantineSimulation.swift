@@ -141,7 +141,7 @@ extension ByzantineSimulation {
         var evidence: [AuthenticatedBatch] = []
         /// Times the visible state was rebuilt from the log.
         var rebuilds = 0
-        var inbox: [[UInt8]] = []
+        var inbox: [Parcel] = []
 
         var id: ReplicaID { key.publicKey.replicaID }
 
@@ -297,6 +297,24 @@ extension ByzantineSimulation {
 }
 
 extension ByzantineSimulation {
+    /// Bytes on the simulated network, with their digest computed once when sent: each copy
+    /// delivered (to every replica, duplicates included) is looked up by it instead of hashing
+    /// the bytes again (an oversized batch is a megabyte).
+    struct Parcel {
+        let bytes: [UInt8]
+        let digest: BatchVerifier.BatchHash
+
+        init(_ bytes: [UInt8]) {
+            self.init(bytes, digest: Hashing.blake2b(bytes))
+        }
+
+        /// Bytes whose BLAKE2b digest is already known (a stored batch's hash).
+        init(_ bytes: [UInt8], digest: [UInt8]) {
+            self.bytes = bytes
+            self.digest = BatchVerifier.BatchHash(bytes: digest)
+        }
+    }
+
     /// Decoding and signature checks by batch digest, shared by the simulated replicas: the
     /// answer is a pure function of the bytes, so each replica still judges every batch it
     /// receives, and the run spends its time on the rules rather than on Ed25519 again and
@@ -304,11 +322,10 @@ extension ByzantineSimulation {
     struct AuthenticationCache {
         private var results: [BatchVerifier.BatchHash: Result<AuthenticatedBatch, BatchRejection>] = [:]
 
-        mutating func authenticate(_ bytes: [UInt8]) -> Result<AuthenticatedBatch, BatchRejection> {
-            let key = BatchVerifier.BatchHash(bytes: Hashing.blake2b(bytes))
-            if let known = results[key] { return known }
-            let result = BatchAuthenticator.authenticate(bytes)
-            results[key] = result
+        mutating func authenticate(_ parcel: Parcel) -> Result<AuthenticatedBatch, BatchRejection> {
+            if let known = results[parcel.digest] { return known }
+            let result = BatchAuthenticator.authenticate(parcel.bytes)
+            results[parcel.digest] = result
             return result
         }
     }

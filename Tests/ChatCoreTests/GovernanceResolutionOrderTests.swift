@@ -66,6 +66,84 @@ import Testing
         return chunks
     }
 
+    /// A public conversation flooded with joins: members vouch for fresh keys in bursts (one
+    /// member past its hourly limit), some joiners then act (request access, vouch for others),
+    /// and the admin changes members' rights now and then.
+    func joinFlood(count: Int, random: inout SeededGenerator) -> [GovernanceOp] {
+        let conversation = ConversationID(bytes: Array(repeating: 0xC0, count: 32))! // SAFETY: 32 bytes
+        var authors = [admin] + members
+        var seen = Dictionary(uniqueKeysWithValues: authors.map { ($0, VectorClock()) })
+        var counters: [ReplicaID: UInt32] = [:]
+        var ops: [GovernanceOp] = []
+        var now: UInt64 = 10 * SharingLimits.hour
+        func make(_ author: ReplicaID, _ kind: GovernanceOp.Kind) {
+            let id = OpID(replica: author, counter: counters[author, default: 0])
+            ops.append(GovernanceOp(id: id, kind: kind, cut: seen[author, default: VectorClock()], timestamp: now))
+            seen[author, default: VectorClock()].advance(toCover: id)
+            counters[author, default: 0] += 1
+        }
+        make(admin, .genesis(title: "open room", isPublic: true))
+        for member in members { make(admin, .setPermission(member: member, permission: .comment)) }
+        var strangers: UInt64 = 100
+        while ops.count < count {
+            now += UInt64.random(in: 1 ... 60_000, using: &random)
+            let admitter = Bool.random(using: &random) ? members[0] : authors.randomElement(using: &random)!
+            if Int.random(in: 0 ..< 3, using: &random) == 0 {
+                seen[admitter, default: VectorClock()].merge(seen[authors.randomElement(using: &random)!, default: VectorClock()])
+            }
+            switch Int.random(in: 0 ..< 10, using: &random) {
+            case 0:
+                make(admin, .setPermission(member: members.randomElement(using: &random)!,
+                                           permission: [.view, .comment].randomElement(using: &random)!))
+            case 1 where authors.count > 5:
+                make(authors.randomElement(using: &random)!, .requestAccess(permission: .edit, note: "more"))
+            default:
+                // A burst of joins vouched for by one author (members[0]'s bursts are larger,
+                // so it reaches the hourly limit), each joiner having seen what its admitter saw.
+                for _ in 0 ..< (admitter == members[0] ? 12 : Int.random(in: 1 ... 4, using: &random)) {
+                    strangers += 1
+                    let joiner = ReplicaID(testValue: strangers)
+                    let admission = JoinAdmission(conversation: conversation, joiner: joiner, tokenID: JoinAdmission.publicTokenID,
+                                                  admitter: admitter, admittedAt: now, usesSeen: 0)
+                    seen[joiner] = seen[admitter]
+                    make(joiner, .join(.publicJoin(admission: admission)))
+                    authors.append(joiner)
+                }
+            }
+        }
+        return ops
+    }
+
+    /// Joins arriving in any causal order, many resolved without stepping the operations after
+    /// them again, still give the whole resolution.
+    @Test func aFloodOfPublicJoinsInAnyCausalOrderGivesTheWholeResolution() {
+        for seed in UInt64(1) ... 30 {
+            var random = SeededGenerator(seed: seed)
+            let ops = joinFlood(count: 250, random: &random)
+            var incremental = GovernanceResolution()
+            for chunk in arrivals(of: ops, random: &random) { incremental.add(chunk) }
+            let whole = GovernanceResolution(resolving: ops)
+            expectSame(incremental, whole, seed: seed)
+            #expect(whole.rejected.values.contains(.invalidInvite), "seed \(seed): some join over the hourly limit")
+        }
+    }
+
+    /// Joins held back (their batches waited for dependencies) and added one at a time, after
+    /// everything else: those no other operation saw.
+    @Test func joinsAddedLateOneByOneGiveTheWholeResolution() {
+        for seed in UInt64(1) ... 20 {
+            var random = SeededGenerator(seed: seed)
+            let ops = joinFlood(count: 250, random: &random)
+            let unseen = ops.filter { op in op.kind.isJoin && !ops.contains { $0.cut.contains(op.id) } }
+            let late = unseen.indices.filter { $0 % 2 == 0 }.map { unseen[$0] }
+            let lateIDs = Set(late.map(\.id))
+            var incremental = GovernanceResolution()
+            incremental.add(ops.filter { !lateIDs.contains($0.id) })
+            for op in late.shuffled(using: &random) { incremental.add([op]) }
+            expectSame(incremental, GovernanceResolution(resolving: ops), seed: seed)
+        }
+    }
+
     func expectSame(_ incremental: GovernanceResolution, _ whole: GovernanceResolution, seed: UInt64) {
         #expect(incremental.ordered.map(\.id) == whole.ordered.map(\.id), "seed \(seed)")
         #expect(incremental.accepted == whole.accepted, "seed \(seed)")
@@ -74,6 +152,7 @@ import Testing
         #expect(incremental.final == whole.final, "seed \(seed)")
         #expect(incremental.removals == whole.removals, "seed \(seed)")
         #expect(incremental.permissionChanges == whole.permissionChanges, "seed \(seed)")
+        #expect(incremental.sharing == whole.sharing, "seed \(seed)")
     }
 
     @Test(arguments: [false, true])
@@ -107,5 +186,9 @@ private extension GovernanceOp.Kind {
     /// Access requests: nothing depends on them, so they may arrive late in a test.
     var isRequest: Bool {
         if case .requestAccess = self { true } else { false }
+    }
+
+    var isJoin: Bool {
+        if case .join = self { true } else { false }
     }
 }

@@ -49,6 +49,9 @@ public struct Conversation: Sendable {
     public internal(set) var equivocators: [ReplicaID: UInt32] = [:]
     /// Recent resolutions of the governance operations in some batches' pasts, by their ids.
     var pastResolutions: [[OpID]: GovernanceResolution] = [:]
+    /// The last join whose token and admission were verified: a stranger's join is judged for
+    /// storage and then received, and each verification is an Ed25519 check.
+    private var lastJoinVerified: VerifiedJoin?
 
     /// - Parameters:
     ///   - verifyInvite: decodes join tokens and checks their issuers' signatures.
@@ -70,7 +73,10 @@ public struct Conversation: Sendable {
     public mutating func receive(_ batch: OperationBatch) -> ReceiveResult {
         guard batch.firstCounter >= clock[batch.author] else { return ReceiveResult(duplicate: true) }
         let identified = batch.identified
-        let fresh = identified.compactMap { isEquivocated($0.id) ? nil : governanceOp($0.id, $0.op, batch) }
+        var fresh: [GovernanceOp] = []
+        for (id, op) in identified where op.isGovernance && !isEquivocated(id) {
+            if let governed = governanceOp(id, op, batch) { fresh.append(governed) }
+        }
         var result = ReceiveResult()
         if !fresh.isEmpty {
             // What the reach-back check compares, not the whole resolution: a copy would make
@@ -253,7 +259,9 @@ public struct Conversation: Sendable {
 
     // MARK: Internals
 
-    private func governanceOp(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch) -> GovernanceOp? {
+    /// The governance operation `op` of `batch` stands for, with its token and admission
+    /// verified; nil for content operations.
+    private mutating func governanceOp(_ id: OpID, _ op: ConversationOp, _ batch: OperationBatch) -> GovernanceOp? {
         let kind: GovernanceOp.Kind
         switch op {
         case .genesis(let genesis): kind = .genesis(title: genesis.title, isPublic: genesis.isPublic)
@@ -272,24 +280,38 @@ public struct Conversation: Sendable {
         case .declineInvite(let tokenID): kind = .declineInvite(tokenID: tokenID)
         case .requestAccess(let permission, let note): kind = .requestAccess(permission: permission, note: note)
         case .join(let token, let admission):
-            if token.isEmpty {
-                // A public join counts only with an admission for this conversation and joiner.
-                let verified = admission.isEmpty ? nil : verifyAdmission(admission)
-                let fits = verified.map { $0.conversation == self.id && $0.tokenID == JoinAdmission.publicTokenID
-                    && $0.joiner == batch.author }
-                kind = .join(.publicJoin(admission: fits == true ? verified : nil))
-            } else if let grant = verifyInvite(token), grant.conversation == self.id {
-                // An admission counts only for this conversation, token and joiner (so a snapshot,
-                // which keeps only what counts, judges alike).
-                let verified = admission.isEmpty ? nil : verifyAdmission(admission)
-                let fits = verified.map { $0.conversation == self.id && $0.tokenID == grant.tokenID && $0.joiner == batch.author }
-                kind = .join(.token(grant, admission: fits == true ? verified : nil))
+            if let known = lastJoinVerified, known.token == token, known.admission == admission, known.joiner == batch.author {
+                kind = .join(known.request)
             } else {
-                kind = .join(.invalidToken)
+                let request = verifiedJoin(token: token, admission: admission, joiner: batch.author)
+                lastJoinVerified = VerifiedJoin(token: token, admission: admission, joiner: batch.author, request: request)
+                kind = .join(request)
             }
         default: return nil
         }
         return GovernanceOp(id: id, kind: kind, cut: batch.cut(of: id), timestamp: batch.timestamp)
+    }
+
+    /// A join's token and admission as verified for this conversation and joiner.
+    private struct VerifiedJoin {
+        let token: [UInt8]
+        let admission: [UInt8]
+        let joiner: ReplicaID
+        let request: JoinRequest
+    }
+
+    /// Verifies a join's token and admission: what counts is only what was signed for this
+    /// conversation, this token and this joiner (so a snapshot, which keeps only what counts,
+    /// judges alike).
+    /// - Complexity: up to two Ed25519 verifications.
+    private func verifiedJoin(token: [UInt8], admission: [UInt8], joiner: ReplicaID) -> JoinRequest {
+        func admissionFitting(_ tokenID: [UInt8]) -> JoinAdmission? {
+            guard !admission.isEmpty, let verified = verifyAdmission(admission) else { return nil }
+            return verified.conversation == id && verified.tokenID == tokenID && verified.joiner == joiner ? verified : nil
+        }
+        if token.isEmpty { return .publicJoin(admission: admissionFitting(JoinAdmission.publicTokenID)) }
+        guard let grant = verifyInvite(token), grant.conversation == id else { return .invalidToken }
+        return .token(grant, admission: admissionFitting(grant.tokenID))
     }
 
     /// True when the new resolution changes the validity of operations already applied.
@@ -517,7 +539,8 @@ extension Conversation {
         switch op {
         case .createLink, .revokeLink, .declineInvite, .requestAccess:
             // Resolve a copy with the operation added, as every replica will.
-            guard let governed = governanceOp(id, op, batch) else { return .invalid }
+            var scratch = self
+            guard let governed = scratch.governanceOp(id, op, batch) else { return .invalid }
             var trial = governance
             trial.add([governed])
             return trial.rejected[id]

@@ -179,7 +179,10 @@ struct SharingLedger: Sendable {
     /// How many of `times` fall in the hour before `now` (later ones count too: an author's
     /// timestamps should not go backwards). No arithmetic overflows on hostile timestamps.
     static func count(_ times: [UInt64]?, inHourBefore now: UInt64) -> Int {
-        guard let times else { return 0 }
+        times.map { count($0[...], inHourBefore: now) } ?? 0
+    }
+
+    static func count(_ times: ArraySlice<UInt64>, inHourBefore now: UInt64) -> Int {
         guard now >= SharingLimits.hour else { return times.count }
         let floor = now - SharingLimits.hour
         return times.count { $0 > floor }

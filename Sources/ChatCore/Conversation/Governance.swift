@@ -43,7 +43,9 @@ public enum ExclusionReason: String, Sendable, Hashable, CaseIterable {
 /// An operation that changes who may do what: genesis, grants, removals, settings, joins.
 /// These are few; all of them are kept in memory and resolved together.
 public struct GovernanceOp: Sendable, Hashable {
-    public enum Kind: Sendable, Hashable {
+    /// Indirect: an operation is copied into several per-member lists, and a boxed payload
+    /// copies with one retain instead of a few hundred bytes and a retain per array.
+    public indirect enum Kind: Sendable, Hashable {
         case genesis(title: String, isPublic: Bool)
         case setPermission(member: ReplicaID, permission: Permission)
         case removeMember(member: ReplicaID)
@@ -282,12 +284,17 @@ public struct GovernanceResolution: Sendable {
         var stepped: Int
         if insertion == known {
             (pass, stepped) = (lastPass, known)
+            // Held once, so stepping on extends its containers in place instead of copying them.
+            lastPass = Pass(committed: [:])
         } else if committed.isEmpty, let resumed = checkpoints.resume(atMost: insertion) {
             (pass, stepped) = resumed
         } else {
             resolveFromScratch()
             return
         }
+        // One operation inserted before others: once it is judged, the verdicts after it may
+        // not need stepping again (see ``wholePass(inserting:judged:before:)``).
+        var skipsTail = sorted.count == 1 && insertion < known
         while stepped < ordered.count {
             if committed.isEmpty { checkpoints.save(pass, stepped: stepped) }
             let op = ordered[stepped]
@@ -298,8 +305,68 @@ public struct GovernanceResolution: Sendable {
                 resolveFromScratch()
                 return
             }
+            if skipsTail, op.id == first.id {
+                skipsTail = false
+                if let whole = wholePass(inserting: op, judged: pass, before: ordered[stepped...]) {
+                    adopt(whole)
+                    return
+                }
+            }
         }
         adopt(pass)
+    }
+
+    /// The pass over every operation after inserting `op` (``lastPass`` with `op` in it), when
+    /// `op` cannot change the verdict of any operation after it in the order, `tail`; `judged` is
+    /// the pass just after `op`. Nil when the tail must be stepped again. That holds exactly when:
+    /// - `op` is rejected: a rejected operation changes nothing but its own verdict;
+    /// - or `op` is an accepted public join of a joiner that is not a creator and that no
+    ///   operation of `tail` concerns (as author, subject or admitter), and each public join of
+    ///   `tail` accepted with the same admitting member stays under that member's hourly limit
+    ///   with `op` counted too. Such a join changes only its joiner's entries and that member's
+    ///   admission times, and grants `view`, so no last-admin verdict changes either; counts only
+    ///   grow, so a join refused stays refused.
+    /// A flood of public joins arriving out of order then costs no step of the tail.
+    /// - Complexity: O(tail + tail joins of the admitting member × its admissions), and O(g) to
+    ///   insert into the accepted list.
+    private func wholePass(inserting op: GovernanceOp, judged: Pass, before tail: ArraySlice<GovernanceOp>) -> Pass? {
+        var whole = lastPass
+        if let reason = judged.rejected[op.id] {
+            whole.rejected[op.id] = reason
+            return whole
+        }
+        guard case .join(.publicJoin(let admission?)) = op.kind, !judged.creators.contains(op.id.replica) else { return nil }
+        let joiner = op.id.replica
+        let admitter = admission.admitter
+        // The admitting member's accepted public joins in the tail, by their admission times.
+        var laterAdmissions: [UInt64] = []
+        for later in tail {
+            if later.id.replica == joiner || later.subject == joiner { return nil }
+            guard case .join(let request) = later.kind else { continue }
+            switch request {
+            case .publicJoin(let other?):
+                if other.admitter == joiner { return nil }
+                if other.admitter == admitter, whole.acceptedIDs.contains(later.id) { laterAdmissions.append(other.admittedAt) }
+            case .token(let grant, let other):
+                if grant.issuer == joiner || other?.admitter == joiner { return nil }
+            case .publicJoin(nil), .invalidToken:
+                continue
+            }
+        }
+        // The member's admission times are in the order accepted: those before `op`, then the tail's.
+        var times = whole.ledger.publicAdmissionTimes[admitter] ?? []
+        let position = times.count - laterAdmissions.count
+        times.insert(admission.admittedAt, at: position)
+        for (offset, admittedAt) in laterAdmissions.enumerated() {
+            let before = times[..<(position + 1 + offset)]
+            guard SharingLedger.count(before, inHourBefore: admittedAt) < SharingLimits.publicAdmissionsPerHour else { return nil }
+        }
+        whole.accepted.insert(op, at: whole.accepted.partitioningIndex { GovernanceOp.precedes(op, $0) })
+        whole.acceptedIDs.insert(op.id)
+        whole.ledger.publicAdmissionTimes[admitter] = times
+        whole.acceptedAbout[joiner, default: []].append(op)
+        whole.running.apply(op)
+        return whole
     }
 
     /// Removals committed so far (see the type's documentation).

@@ -235,10 +235,10 @@ public struct BatchVerifier: Sendable {
         let left = (pendingBytesByAuthor[batch.author] ?? 0) - batch.batch.bytes.count
         pendingBytesByAuthor[batch.author] = left > 0 ? left : nil
         let key = BatchHash(bytes: batch.hash)
-        if var order = pendingOrder[batch.author], let index = order.lastIndex(of: key) {
-            order.remove(at: index)
-            pendingOrder[batch.author] = order.isEmpty ? nil : order
-        }
+        // Taken out and put back, so the removal does not copy the list.
+        guard var order = pendingOrder.removeValue(forKey: batch.author) else { return }
+        if let index = order.lastIndex(of: key) { order.remove(at: index) }
+        if !order.isEmpty { pendingOrder[batch.author] = order }
     }
 
     /// Keeps `batch` waiting, filed under the replica and count it waits for, or when it has
@@ -254,7 +254,8 @@ public struct BatchVerifier: Sendable {
             waitingForHash[BatchHash(bytes: missing.hash), default: []].append(key)
             return
         }
-        var queue = waiting[replica, default: []]
+        // Taken out and put back, so the insertion does not copy the queue.
+        var queue = waiting.removeValue(forKey: replica) ?? []
         var low = 0, high = queue.count
         while low < high {
             let middle = (low + high) / 2
@@ -370,11 +371,12 @@ public struct BatchVerifier: Sendable {
                                        admit: (AuthenticatedBatch) -> BatchRejection?) {
         var moved = [replica]
         while let next = moved.popLast() {
-            guard var queue = waiting[next] else { continue }
+            guard var queue = waiting.removeValue(forKey: next) else { continue }
             // Everything waits for at least its needed count; a fork point may lower it.
             let head = equivocators[next].map { _ in UInt32.max } ?? (heads[next]?.nextCounter ?? 0)
-            let ready = queue.prefix { $0.needed <= head }
-            queue.removeFirst(ready.count)
+            let readyCount = queue.firstIndex { $0.needed > head } ?? queue.count
+            let ready = Array(queue[..<readyCount])
+            queue.removeFirst(readyCount)
             waiting[next] = queue.isEmpty ? nil : queue
             for (_, hash) in ready {
                 guard let batch = pending.removeValue(forKey: hash) else { continue }

@@ -157,8 +157,9 @@ extension ByzantineSimulation {
             let document = honest[index].conversation.document
             // A member's node writes only once it knows it is one.
             guard document.permissions[honest[index].id] != nil else { return }
-            let visible = document.orderedMessages
-            let own = visible.filter { $0.author == honest[index].id }
+            // Message ids in order: the records are read only for the one picked.
+            let visible = document.messageList.elements
+            let own = visible.filter { $0.replica == honest[index].id }
             let honestIDs = Set(honest.map(\.id))
             let roll = Int.random(in: 0 ..< 100, using: &random)
             var ops: [ConversationOp] = []
@@ -166,15 +167,16 @@ extension ByzantineSimulation {
             case 0 ..< 45:
                 ops = [document.newMessage(text())]
             case 45 ..< 65:
-                if let message = own.randomElement(using: &random) {
-                    ops = document.insertText(text(), into: message.id, at: Int.random(in: 0 ... message.body.count, using: &random)).map { [$0] } ?? []
+                if let message = own.randomElement(using: &random), let length = document.messages[message]?.body.count {
+                    ops = document.insertText(text(), into: message, at: Int.random(in: 0 ... length, using: &random)).map { [$0] } ?? []
                 }
             case 65 ..< 80:
-                if let message = visible.filter({ honestIDs.contains($0.author) }).randomElement(using: &random) {
-                    ops = document.replaceText(of: message.id, with: text() + Array(message.body.text.unicodeScalars.prefix(4))) ?? []
+                if let message = visible.filter({ honestIDs.contains($0.replica) }).randomElement(using: &random),
+                   let body = document.messages[message]?.body {
+                    ops = document.replaceText(of: message, with: text() + Array(body.text.unicodeScalars.prefix(4))) ?? []
                 }
             case 80 ..< 88:
-                if let message = own.randomElement(using: &random) { ops = [.deleteMessage(message: message.id)] }
+                if let message = own.randomElement(using: &random) { ops = [.deleteMessage(message: message)] }
             case 88 ..< 95:
                 ops = [.setProfile(Profile(displayName: "member \(index) \(roll)"))]
             default:

@@ -454,19 +454,22 @@ public struct GovernanceResolution: Sendable {
         /// past, since an operation changes only its own subject's entry.
         /// - Complexity: O(c + Σ accepted operations about those members), not O(accepted).
         func pastState(for op: GovernanceOp) -> MembershipState {
-            var keys = [op.id.replica] + creators
-            switch op.kind {
-            case .join(.publicJoin(let admission?)): keys.append(admission.admitter)
-            case .join(.token(let grant, let admission)):
-                keys.append(grant.issuer)
-                if let admission { keys.append(admission.admitter) }
-            default: break
-            }
             let inPast = { (other: GovernanceOp) in other.isInPast(of: op.id, cut: op.cut) }
             var past = MembershipState()
             (past.settings, past.title) = GovernanceResolution.settings(after: settingsChanges, inPast: inPast)
-            for key in keys where past.permissions[key] == nil {
+            past.permissions.reserveCapacity(3 + creators.count)
+            func read(_ key: ReplicaID) {
+                guard past.permissions[key] == nil else { return }
                 past.permissions[key] = GovernanceResolution.permission(of: key, after: acceptedAbout[key] ?? [], inPast: inPast)
+            }
+            read(op.id.replica)
+            for creator in creators { read(creator) }
+            switch op.kind {
+            case .join(.publicJoin(let admission?)): read(admission.admitter)
+            case .join(.token(let grant, let admission)):
+                read(grant.issuer)
+                if let admission { read(admission.admitter) }
+            default: break
             }
             return past
         }

@@ -569,10 +569,13 @@ public actor ConversationReplica {
     }
 
     /// The first half of ingest: decodes and verifies signatures, on all cores, off the actor.
+    /// The batches are cut into a few chunks per core, so that a core also busy committing the
+    /// group before takes fewer of them.
+    /// - Complexity: one Ed25519 verification per batch (about 55 µs), spread over the cores.
     public static func authenticate(_ batches: [[UInt8]], limits: WireLimits) async -> [Result<AuthenticatedBatch, BatchRejection>] {
-        let workers = min(max(1, batches.count / 8), authenticationWorkers)
-        guard workers > 1 else { return batches.map { BatchAuthenticator.authenticate($0, limits: limits) } }
-        let chunk = (batches.count + workers - 1) / workers
+        let chunks = min(max(1, batches.count / 16), authenticationWorkers * 4)
+        guard chunks > 1, authenticationWorkers > 1 else { return batches.map { BatchAuthenticator.authenticate($0, limits: limits) } }
+        let chunk = (batches.count + chunks - 1) / chunks
         return await withTaskGroup(of: (Int, [Result<AuthenticatedBatch, BatchRejection>]).self) { group in
             for start in stride(from: 0, to: batches.count, by: chunk) {
                 let slice = Array(batches[start ..< min(batches.count, start + chunk)])

@@ -244,4 +244,48 @@ import Testing
         }
         #expect(x.document.canonicalVisibleState() == y.document.canonicalVisibleState())
     }
+
+    /// Attack 3, the author flood, at the conversation level: fresh keys, none a member, each
+    /// sign a one-op post on top of everything. None may be stored, so neither the clock nor
+    /// the visible state grows (through the node's ingest: `StrangerBatchTests`).
+    @Test func aFloodOfFreshKeysMayNotBeStored() {
+        var s = Scenario()
+        var c = replica(start(ben: .comment, &s))
+        let (clock, visible) = (c.clock, texts(c))
+        for n in 0 ..< 500 {
+            let stranger = ReplicaID(testValue: UInt64(10_000 + n))
+            #expect(c.storageRefusal(of: s.batch(stranger, [post("spam \(n)")], seen: s.everything)) == .notAMember)
+        }
+        #expect(c.clock == clock && texts(c) == visible)
+    }
+
+    /// Attack 6, stranger storage: a non-member may make a replica store only a decline of an
+    /// invitation recorded for it (once, and not after declining) or a join its past admits.
+    /// Access requests, declines of others' invitations, profiles and joins with nothing to
+    /// admit them are refused.
+    @Test func strangersMayStoreOnlyWhatTheirInvitationsAllow() {
+        var s = Scenario()
+        let invitation = Array(repeating: UInt8(7), count: InviteRecord.tokenIDBytes)
+        var batches = start(ben: .comment, &s)
+        batches.append(s.batch(ana, [.createLink(InviteRecord(tokenID: invitation, permission: .comment, invitee: cat))],
+                               seen: s.everything))
+        var c = replica(batches)
+        let dan = ReplicaID(testValue: 4)
+        let refused: [(ReplicaID, ConversationOp, String)] = [
+            (dan, .requestAccess(permission: .admin, note: "let me in"), "an access request"),
+            (dan, .declineInvite(tokenID: invitation), "a decline of someone else's invitation"),
+            (dan, .setProfile(Profile(displayName: "dan")), "a profile"),
+            (dan, .join(inviteToken: [], admission: []), "a join nothing admits"),
+            (cat, .requestAccess(permission: .comment, note: "me"), "the invitee's access request"),
+        ]
+        for (author, op, label) in refused {
+            #expect(c.storageRefusal(of: s.batch(author, [op], seen: s.everything)) != nil, "refused: \(label)")
+        }
+        let decline = s.batch(cat, [.declineInvite(tokenID: invitation)], seen: s.everything)
+        #expect(c.storageRefusal(of: decline) == nil, "the invitee's decline is stored")
+        feed(&c, [decline])
+        #expect(c.links[invitation]?.declined == true)
+        let again = s.batch(cat, [.declineInvite(tokenID: invitation)], seen: s.everything)
+        #expect(c.storageRefusal(of: again) == .notAMember, "a second decline is not")
+    }
 }

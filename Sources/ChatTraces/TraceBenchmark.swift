@@ -37,6 +37,9 @@ public struct TraceBenchmarkReport: Sendable, Codable, Equatable {
     public var runs: Int
     /// Spans (runs) the final document is stored as.
     public var spans: Int
+    /// Median wall time to apply every operation of the final state (its whole history, as
+    /// ``SequenceCRDT/operations(since:)`` gives it) to an empty replica, in milliseconds.
+    public var mergeMs: Double
 }
 
 /// Replays a trace several times and measures replay, load, size and memory.
@@ -99,6 +102,19 @@ public enum TraceBenchmark {
                 throw .load(.malformedState("\(error)"))
             }
         }
+        let operations = result.document.operations()
+        var mergeTimes: [Duration] = []
+        for _ in 0 ..< runs {
+            var empty = SequenceCRDT<Unicode.Scalar>(replica: ReplicaID(testValue: 999_999))
+            let start = clock.now
+            do {
+                try empty.apply(contentsOf: operations)
+            } catch {
+                throw .load(error)
+            }
+            mergeTimes.append(clock.now - start)
+            guard empty.elements == finalText else { throw .load(.malformedState("the merged replica differs")) }
+        }
         var utf8: [UInt8] = []
         utf8.reserveCapacity(finalText.count)
         for scalar in finalText { utf8.append(contentsOf: UTF8.encode(scalar) ?? UTF8.EncodedScalar()) }
@@ -108,7 +124,7 @@ public enum TraceBenchmark {
             replayMs: median(replayTimes), loadMs: median(loadTimes), encodedBytes: encoded.count,
             peakRSSBytes: peakResidentSetBytes(), finalLength: finalText.count,
             sha256: Hashing.hex(Hashing.sha256(utf8)), matchesEndContent: finalText == trace.endContent,
-            runs: runs, spans: result.document.spanCount)
+            runs: runs, spans: result.document.spanCount, mergeMs: median(mergeTimes))
     }
 
     /// A duration in milliseconds, to the microsecond.

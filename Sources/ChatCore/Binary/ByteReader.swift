@@ -43,6 +43,17 @@ public struct ByteReader: Sendable {
     /// True when every byte was read.
     public var isAtEnd: Bool { offset == bytes.count }
 
+    /// Reads the longest run of ASCII bytes (below 0x80) of at most `limit` bytes, which may be
+    /// empty.
+    /// - Complexity: O(run).
+    public mutating func readASCIIRun(limit: Int) -> ArraySlice<UInt8> {
+        let end = offset + min(max(0, limit), remaining)
+        var stop = offset
+        while stop < end, bytes[stop] < 0x80 { stop += 1 }
+        defer { offset = stop }
+        return bytes[offset ..< stop]
+    }
+
     /// Reads one byte.
     public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
         guard offset < bytes.count else { throw .truncated(offset: offset) }

@@ -33,6 +33,11 @@ struct IDIndex: Sendable {
         return true
     }
 
+    /// Makes room for `pages` pages, so that a bulk load does not grow the table step by step.
+    mutating func reserveCapacity(pages count: Int) {
+        pages.reserveCapacity(count)
+    }
+
     /// Records that elements `id ..< id + count` live in `leaf`.
     mutating func assign(from id: LocalID, count: UInt32, to leaf: Int32) {
         var counter = id.counter

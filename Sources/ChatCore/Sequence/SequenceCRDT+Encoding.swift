@@ -1,27 +1,51 @@
-/// The binary state format of a sequence (version 1).
+/// The binary state format of a sequence (version 2, columnar).
 ///
 /// ```
-/// "SQ" 0x01 flags (bit 0: history kept)
+/// "SQ" 0x02 flags (bit 0: history kept)
 /// replicas:  count, then 32 bytes each
-/// spans:     count, then per span in document order:
-///            replica, counter, length (varints), flags (bit 0 deleted; bits 1–2 origin-left:
-///            0 none, 1 the previous element, 2 explicit; bits 3–4 origin-right: 0 none,
-///            1 the next span's first element, 2 explicit), explicit origins as replica, counter
+/// spans:     count n, then in document order, column by column: replica numbers; first
+///            counters as zigzag differences from the end of the span before; lengths (one
+///            varint each); flags (bit 0 deleted; bits 1–2 origin-left: 0 none, 1 the previous
+///            element, 2 explicit; bits 3–4 origin-right: 0 none, 1 the next span's first
+///            element, 2 explicit); then the explicit origins in span order, left before right:
+///            their replica numbers, and their counters as zigzag differences from the span's
+///            first counter
 /// content:   every span's elements, in span order
-/// history:   count, then per entry: replica, counter, count, kind (0 insert, 1 delete),
-///            and for deletes the target's replica and counter
+/// history:   count m, then in application order: replica numbers; counters as zigzag
+///            differences from the end of the replica's entry before; counts (one varint each);
+///            kinds (0 insert, 1 delete); then the deletes' targets: replica numbers, and
+///            counters as zigzag differences from the previous delete's target
 ///            — or, without history, per replica: range count, then (start, length) pairs
 /// ```
-/// Loading rebuilds the B-tree directly from the spans, with no re-integration.
+/// A column other than lengths and counts is a mode byte and its values, one varint each
+/// (mode 0) or as (value, run length) pairs (mode 1), whichever is smaller (``ColumnCoding``).
+/// Lengths and counts take at least a byte per span or entry, which bounds what a short input
+/// can make the decoder allocate. Version 1 (still read) wrote the same fields span by span
+/// and entry by entry: a typing trace's history took about three times the bytes. Loading
+/// rebuilds the B-tree directly from the spans, with no re-integration.
 enum SequenceStateFormat {
     static let magic: [UInt8] = [0x53, 0x51]
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let maxReplicas = 1 << 20
     static let maxSpans = 1 << 28
 }
 
+/// One span as stored, before its origins are resolved and its replica numbers checked.
+private struct StoredSpan {
+    var replica: UInt32
+    var counter: UInt32
+    var length: UInt32
+    var flags: UInt8
+    var explicitLeft: LocalID?
+    var explicitRight: LocalID?
+
+    var leftKind: UInt8 { (flags >> 1) & 3 }
+    var rightKind: UInt8 { (flags >> 3) & 3 }
+}
+
 extension SequenceCore {
     /// Writes everything but the elements.
+    /// - Complexity: O(spans).
     func encodeStructure(into writer: inout ByteWriter) {
         writer.write(bytes: SequenceStateFormat.magic)
         writer.write(byte: SequenceStateFormat.version)
@@ -38,26 +62,32 @@ extension SequenceCore {
         var spans: [Span] = []
         tree.forEachRun { spans.append($0) }
         writer.write(varint: UInt64(spans.count))
-        for (i, span) in spans.enumerated() {
-            writer.write(varint: span.id.replica)
-            writer.write(varint: span.id.counter)
-            writer.write(varint: span.length)
+        ColumnCoding.writeColumn(spans.map { UInt64($0.id.replica) }, into: &writer)
+        var end: UInt32 = 0
+        ColumnCoding.writeColumn(spans.map { span in
+            defer { end = span.id.counter &+ span.length }
+            return ColumnCoding.zigzag(Int64(span.id.counter) - Int64(end))
+        }, into: &writer)
+        for span in spans { writer.write(varint: span.length) }
+        let flags = spans.indices.map { i -> UInt8 in
+            let span = spans[i]
             let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
             let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
             let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
             let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
-            writer.write(byte: (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3)
-            if leftKind == 2 {
-                writer.write(varint: span.originLeft.replica)
-                writer.write(varint: span.originLeft.counter)
-            }
-            if rightKind == 2 {
-                writer.write(varint: span.originRight.replica)
-                writer.write(varint: span.originRight.counter)
-            }
+            return (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3
         }
+        ColumnCoding.writeColumn(flags.map { UInt64($0) }, into: &writer)
+        var origins: [(origin: LocalID, of: Span)] = []
+        for (span, flag) in zip(spans, flags) {
+            if (flag >> 1) & 3 == 2 { origins.append((span.originLeft, span)) }
+            if (flag >> 3) & 3 == 2 { origins.append((span.originRight, span)) }
+        }
+        ColumnCoding.writeColumn(origins.map { UInt64($0.origin.replica) }, into: &writer)
+        ColumnCoding.writeColumn(origins.map { ColumnCoding.zigzag(Int64($0.origin.counter) - Int64($0.of.id.counter)) }, into: &writer)
     }
 
+    /// - Complexity: O(history entries), or O(applied ranges) without history.
     func encodeHistory(into writer: inout ByteWriter) {
         guard keepsHistory else {
             if replicas.count == 0 { writer.write(varint: UInt64(0)) } // the named local replica applied nothing
@@ -71,21 +101,28 @@ extension SequenceCore {
             return
         }
         writer.write(varint: UInt64(log.count))
-        for entry in log {
-            writer.write(varint: entry.id.replica)
-            writer.write(varint: entry.id.counter)
-            writer.write(varint: entry.count)
-            writer.write(byte: entry.isInsert ? 0 : 1)
-            if !entry.isInsert {
-                writer.write(varint: entry.target.replica)
-                writer.write(varint: entry.target.counter)
-            }
-        }
+        ColumnCoding.writeColumn(log.map { UInt64($0.id.replica) }, into: &writer)
+        var ends = [UInt32](repeating: 0, count: replicas.count)
+        ColumnCoding.writeColumn(log.map { entry in
+            let replica = Int(entry.id.replica)
+            defer { ends[replica] = entry.id.counter &+ entry.count }
+            return ColumnCoding.zigzag(Int64(entry.id.counter) - Int64(ends[replica]))
+        }, into: &writer)
+        for entry in log { writer.write(varint: entry.count) }
+        ColumnCoding.writeColumn(log.map { $0.isInsert ? 0 : 1 }, into: &writer)
+        let deletes = log.filter { !$0.isInsert }
+        ColumnCoding.writeColumn(deletes.map { UInt64($0.target.replica) }, into: &writer)
+        var previousTarget: UInt32 = 0
+        ColumnCoding.writeColumn(deletes.map { entry in
+            defer { previousTarget = entry.target.counter }
+            return ColumnCoding.zigzag(Int64(entry.target.counter) - Int64(previousTarget))
+        }, into: &writer)
     }
 
-    /// Reads the structure; returns the spans (content offsets not yet assigned).
+    /// Reads the structure (version 1 or 2); returns the spans (content offsets not yet
+    /// assigned) and the version, which the history that follows is written in.
     static func decodeStructure(from reader: inout ByteReader, localReplica: ReplicaID?)
-        throws(SequenceError) -> (core: SequenceCore, spans: ContiguousArray<Span>)
+        throws(SequenceError) -> (core: SequenceCore, spans: ContiguousArray<Span>, version: UInt8)
     {
         do {
             let magic = try reader.readBytes(2)
@@ -93,7 +130,7 @@ extension SequenceCore {
                 throw SequenceError.malformedState("not a sequence state")
             }
             let version = try reader.readByte()
-            guard version == SequenceStateFormat.version else {
+            guard version == 1 || version == SequenceStateFormat.version else {
                 throw SequenceError.malformedState("unsupported version \(version)")
             }
             let flags = try reader.readByte()
@@ -111,70 +148,8 @@ extension SequenceCore {
                 _ = core?.intern(replica)
             }
             guard let core else { throw SequenceError.malformedState("no replicas") }
-            let numbers = (0 ..< UInt32(replicaCount))
-            func replicaNumber(_ stored: UInt32) throws(SequenceError) -> UInt32 {
-                guard numbers.contains(stored) else { throw .malformedState("replica number out of range") }
-                return stored
-            }
-            let spanCount = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
-            var spans = ContiguousArray<Span>()
-            spans.reserveCapacity(spanCount)
-            // A span whose origin-right is "the next span's first element" is resolved when the
-            // next span is read.
-            var previousWantsNext = false
-            for _ in 0 ..< spanCount {
-                let replica = try replicaNumber(try reader.readVarint32())
-                let counter = try reader.readVarint32()
-                let length = try reader.readVarint32()
-                // `counter` is untrusted: check it before subtracting (ids end below UInt32.max,
-                // which `LocalID.none` uses).
-                guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
-                    throw SequenceError.malformedState("bad span length")
-                }
-                let flags = try reader.readByte()
-                guard flags < 32, (flags >> 1) & 3 != 3, (flags >> 3) & 3 != 3 else {
-                    throw SequenceError.malformedState("bad span flags")
-                }
-                var span = Span(id: LocalID(replica: replica, counter: counter), length: length,
-                                originLeft: .none, originRight: .none, contentStart: 0, isDeleted: flags & 1 == 1)
-                switch (flags >> 1) & 3 {
-                case 1:
-                    guard let previous = spans.last else { throw SequenceError.malformedState("no previous element") }
-                    span.originLeft = previous.lastID
-                case 2:
-                    span.originLeft = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
-                default: break
-                }
-                if previousWantsNext { spans[spans.count - 1].originRight = span.id }
-                previousWantsNext = false
-                switch (flags >> 3) & 3 {
-                case 1: previousWantsNext = true
-                case 2:
-                    span.originRight = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
-                default: break
-                }
-                spans.append(span)
-            }
-            // Resolve "next span's first element" origins.
-            guard !previousWantsNext else { throw SequenceError.malformedState("no next element") }
-            // No two spans may share an id.
-            if spans.count > 1, spans.count <= 8 {
-                for i in spans.indices {
-                    for j in spans.indices where j > i && spans[i].id.replica == spans[j].id.replica {
-                        let a = spans[i], b = spans[j]
-                        if a.id.counter < b.id.counter + b.length && b.id.counter < a.id.counter + a.length {
-                            throw SequenceError.malformedState("two spans share an id")
-                        }
-                    }
-                }
-            } else if spans.count > 8 {
-            let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
-                .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
-            for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
-                throw SequenceError.malformedState("two spans share an id")
-            }
-            }
-            return (core, spans)
+            let stored = version == 1 ? try readSpansV1(from: &reader) : try readSpansV2(from: &reader)
+            return (core, try spans(from: stored, replicaCount: replicaCount), version)
         } catch let error as SequenceError {
             throw error
         } catch let error as BinaryDecodingError {
@@ -184,24 +159,145 @@ extension SequenceCore {
         }
     }
 
-    /// Reads the history, rebuilds the applied-id sets, and checks spans against them.
-    mutating func decodeHistory(from reader: inout ByteReader, spans: ContiguousArray<Span>) throws(SequenceError) {
-        do {
-            let numbers = 0 ..< UInt32(replicas.count)
-            func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
-                guard numbers.contains(value) else { throw .malformedState("replica number out of range") }
-                return value
+    /// Version 1: every span's fields together, explicit origins inline.
+    private static func readSpansV1(from reader: inout ByteReader) throws(BinaryDecodingError) -> [StoredSpan] {
+        let count = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
+        var spans: [StoredSpan] = []
+        spans.reserveCapacity(count)
+        for _ in 0 ..< count {
+            var span = StoredSpan(replica: try reader.readVarint32(), counter: try reader.readVarint32(),
+                                  length: try reader.readVarint32(), flags: try reader.readByte())
+            if span.leftKind == 2 { span.explicitLeft = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32()) }
+            if span.rightKind == 2 { span.explicitRight = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32()) }
+            spans.append(span)
+        }
+        return spans
+    }
+
+    /// Version 2: column by column (see ``SequenceStateFormat``). Every span costs at least
+    /// its length byte, which bounds the count by the input.
+    private static func readSpansV2(from reader: inout ByteReader) throws(BinaryDecodingError) -> [StoredSpan] {
+        let count = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining))
+        let replicas = try ColumnCoding.readColumn(count: count, from: &reader)
+        let counterDeltas = try ColumnCoding.readColumn(count: count, from: &reader)
+        var spans: [StoredSpan] = []
+        spans.reserveCapacity(count)
+        // Each first counter follows the end of the span before (lengths are checked later).
+        var end: UInt32 = 0
+        for index in 0 ..< count {
+            let start = reader.offset
+            let length = try reader.readVarint32()
+            guard replicas[index] <= UInt64(UInt32.max),
+                  let counter = ColumnCoding.offset(end, by: ColumnCoding.unzigzag(counterDeltas[index])) else {
+                throw .invalidValue(offset: start, reason: "bad span counter")
             }
+            spans.append(StoredSpan(replica: UInt32(replicas[index]), counter: counter, length: length, flags: 0))
+            end = counter &+ length
+        }
+        let flags = try ColumnCoding.readColumn(count: count, from: &reader)
+        var explicitOrigins = 0
+        for index in spans.indices {
+            guard flags[index] < 32 else { throw .invalidValue(offset: reader.offset, reason: "bad span flags") }
+            spans[index].flags = UInt8(flags[index])
+            explicitOrigins += (spans[index].leftKind == 2 ? 1 : 0) + (spans[index].rightKind == 2 ? 1 : 0)
+        }
+        let originReplicas = try ColumnCoding.readColumn(count: explicitOrigins, from: &reader)
+        let originDeltas = try ColumnCoding.readColumn(count: explicitOrigins, from: &reader)
+        var next = 0
+        func origin(of span: StoredSpan) throws(BinaryDecodingError) -> LocalID {
+            defer { next += 1 }
+            guard originReplicas[next] <= UInt64(UInt32.max),
+                  let counter = ColumnCoding.offset(span.counter, by: ColumnCoding.unzigzag(originDeltas[next])) else {
+                throw .invalidValue(offset: reader.offset, reason: "bad origin")
+            }
+            return LocalID(replica: UInt32(originReplicas[next]), counter: counter)
+        }
+        for index in spans.indices {
+            if spans[index].leftKind == 2 { spans[index].explicitLeft = try origin(of: spans[index]) }
+            if spans[index].rightKind == 2 { spans[index].explicitRight = try origin(of: spans[index]) }
+        }
+        return spans
+    }
+
+    /// Checks stored spans and resolves their origins: replica numbers in range, lengths that
+    /// fit, known flags, no two spans sharing an id.
+    /// - Complexity: O(n log n).
+    private static func spans(from stored: [StoredSpan], replicaCount: Int) throws(SequenceError) -> ContiguousArray<Span> {
+        func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
+            guard value < UInt32(replicaCount) else { throw .malformedState("replica number out of range") }
+            return value
+        }
+        var spans = ContiguousArray<Span>()
+        spans.reserveCapacity(stored.count)
+        // A span whose origin-right is "the next span's first element" is resolved when the
+        // next span is read.
+        var previousWantsNext = false
+        for entry in stored {
+            let replica = try replicaNumber(entry.replica)
+            let (counter, length) = (entry.counter, entry.length)
+            // `counter` is untrusted: check it before subtracting (ids end below UInt32.max,
+            // which `LocalID.none` uses).
+            guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
+                throw .malformedState("bad span length")
+            }
+            guard entry.flags < 32, entry.leftKind != 3, entry.rightKind != 3 else { throw .malformedState("bad span flags") }
+            var span = Span(id: LocalID(replica: replica, counter: counter), length: length,
+                            originLeft: .none, originRight: .none, contentStart: 0, isDeleted: entry.flags & 1 == 1)
+            switch entry.leftKind {
+            case 1:
+                guard let previous = spans.last else { throw .malformedState("no previous element") }
+                span.originLeft = previous.lastID
+            case 2:
+                guard let left = entry.explicitLeft else { throw .malformedState("missing origin") }
+                span.originLeft = LocalID(replica: try replicaNumber(left.replica), counter: left.counter)
+            default: break
+            }
+            if previousWantsNext { spans[spans.count - 1].originRight = span.id }
+            previousWantsNext = false
+            switch entry.rightKind {
+            case 1: previousWantsNext = true
+            case 2:
+                guard let right = entry.explicitRight else { throw .malformedState("missing origin") }
+                span.originRight = LocalID(replica: try replicaNumber(right.replica), counter: right.counter)
+            default: break
+            }
+            spans.append(span)
+        }
+        guard !previousWantsNext else { throw .malformedState("no next element") }
+        // No two spans may share an id (a few spans, as most message bodies have, without sorting).
+        if spans.count <= 8 {
+            for i in spans.indices {
+                for j in spans.indices where j > i && spans[i].id.replica == spans[j].id.replica {
+                    let (a, b) = (spans[i], spans[j])
+                    if a.id.counter < b.id.counter + b.length && b.id.counter < a.id.counter + a.length {
+                        throw .malformedState("two spans share an id")
+                    }
+                }
+            }
+            return spans
+        }
+        let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
+            .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
+            throw .malformedState("two spans share an id")
+        }
+        return spans
+    }
+
+    /// Reads the history (in the state's `version`), rebuilds the applied-id sets, and checks
+    /// spans against them.
+    mutating func decodeHistory(from reader: inout ByteReader, spans: ContiguousArray<Span>, version: UInt8) throws(SequenceError) {
+        do {
             guard keepsHistory else {
-                for stored in numbers {
+                for stored in 0 ..< replicas.count {
                     for _ in 0 ..< (try reader.readCount(limit: reader.remaining / 2)) {
                         let start = try reader.readVarint32()
                         let length = try reader.readVarint32()
                         guard length > 0, start < UInt32.max, length <= UInt32.max - 1 - start,
-                              replicas.entries[Int(stored)].seen.upperBound <= start else {
+                              replicas.entries[stored].seen.upperBound <= start else {
                             throw SequenceError.malformedState("bad applied range")
                         }
-                        replicas.entries[Int(stored)].seen.insert(start ..< start + length)
+                        replicas.entries[stored].seen.insert(start ..< start + length)
                     }
                 }
                 guard spans.allSatisfy({ replicas.entries[Int($0.id.replica)].seen.contains($0.id.counter ..< $0.id.counter + $0.length) }) else {
@@ -209,30 +305,28 @@ extension SequenceCore {
                 }
                 return
             }
-            let count = try reader.readCount(limit: reader.remaining / 4)
-            log.reserveCapacity(count)
+            let entries = version == 1 ? try Self.readHistoryV1(from: &reader)
+                : try Self.readHistoryV2(from: &reader, replicaCount: replicas.count)
+            log.reserveCapacity(entries.count)
             var inserted = 0
-            for _ in 0 ..< count {
-                let replica = try replicaNumber(try reader.readVarint32())
-                let counter = try reader.readVarint32()
-                let length = try reader.readVarint32()
+            for entry in entries {
+                let (replica, counter, length) = (entry.id.replica, entry.id.counter, entry.count)
+                guard replica < UInt32(replicas.count), entry.target.isNone || entry.target.replica < UInt32(replicas.count) else {
+                    throw SequenceError.malformedState("replica number out of range")
+                }
                 guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
                     throw SequenceError.malformedState("bad history entry")
                 }
-                let kind = try reader.readByte()
-                var target = LocalID.none
-                switch kind {
-                case 0: inserted += Int(length)
-                case 1:
-                    target = LocalID(replica: try replicaNumber(try reader.readVarint32()), counter: try reader.readVarint32())
-                    guard target.counter <= UInt32.max - 1 - length else { throw SequenceError.malformedState("bad target") }
-                default: throw SequenceError.malformedState("bad history kind")
+                if entry.isInsert {
+                    inserted += Int(length)
+                } else {
+                    guard entry.target.counter <= UInt32.max - 1 - length else { throw SequenceError.malformedState("bad target") }
                 }
                 guard replicas.entries[Int(replica)].seen.isDisjoint(with: counter ..< counter + length) else {
                     throw SequenceError.malformedState("history repeats an id")
                 }
                 replicas.entries[Int(replica)].seen.insert(counter ..< counter + length)
-                log.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: target))
+                log.append(entry)
             }
             var elements = 0
             for span in spans {
@@ -249,6 +343,70 @@ extension SequenceCore {
         } catch {
             throw .malformedState("\(error)")
         }
+    }
+
+    /// Version 1: every entry's fields together. A delete's target is never `LocalID.none`.
+    private static func readHistoryV1(from reader: inout ByteReader) throws(BinaryDecodingError) -> [LogEntry] {
+        let count = try reader.readCount(limit: reader.remaining / 4)
+        var entries: [LogEntry] = []
+        entries.reserveCapacity(count)
+        for _ in 0 ..< count {
+            let id = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32())
+            let length = try reader.readVarint32()
+            let start = reader.offset
+            var target = LocalID.none
+            switch try reader.readByte() {
+            case 0: break
+            case 1:
+                target = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32())
+                guard !target.isNone else { throw .invalidValue(offset: start, reason: "bad target") }
+            default: throw .invalidValue(offset: start, reason: "bad history kind")
+            }
+            entries.append(LogEntry(id: id, count: length, target: target))
+        }
+        return entries
+    }
+
+    /// Version 2: column by column (see ``SequenceStateFormat``). Every entry costs at least
+    /// its count byte, which bounds the count by the input.
+    private static func readHistoryV2(from reader: inout ByteReader, replicaCount: Int) throws(BinaryDecodingError) -> [LogEntry] {
+        let count = try reader.readCount(limit: reader.remaining)
+        let replicas = try ColumnCoding.readColumn(count: count, from: &reader)
+        let counterDeltas = try ColumnCoding.readColumn(count: count, from: &reader)
+        var entries: [LogEntry] = []
+        entries.reserveCapacity(count)
+        // Counters follow the end of the same replica's entry before.
+        var ends = [UInt32](repeating: 0, count: replicaCount)
+        for index in 0 ..< count {
+            let start = reader.offset
+            let length = try reader.readVarint32()
+            guard replicas[index] < UInt64(replicaCount) else {
+                throw .invalidValue(offset: start, reason: "replica number out of range")
+            }
+            let replica = UInt32(replicas[index])
+            guard let counter = ColumnCoding.offset(ends[Int(replica)], by: ColumnCoding.unzigzag(counterDeltas[index])) else {
+                throw .invalidValue(offset: start, reason: "bad history counter")
+            }
+            ends[Int(replica)] = counter &+ length
+            entries.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: .none))
+        }
+        let kinds = try ColumnCoding.readColumn(count: count, from: &reader)
+        guard kinds.allSatisfy({ $0 <= 1 }) else { throw .invalidValue(offset: reader.offset, reason: "bad history kind") }
+        let deletes = kinds.count { $0 == 1 }
+        let targetReplicas = try ColumnCoding.readColumn(count: deletes, from: &reader)
+        let targetDeltas = try ColumnCoding.readColumn(count: deletes, from: &reader)
+        var previousTarget: UInt32 = 0
+        var next = 0
+        for index in entries.indices where kinds[index] == 1 {
+            guard targetReplicas[next] < UInt64(SequenceStateFormat.maxReplicas),
+                  let counter = ColumnCoding.offset(previousTarget, by: ColumnCoding.unzigzag(targetDeltas[next])) else {
+                throw .invalidValue(offset: reader.offset, reason: "bad target")
+            }
+            entries[index].target = LocalID(replica: UInt32(targetReplicas[next]), counter: counter)
+            previousTarget = counter
+            next += 1
+        }
+        return entries
     }
 }
 
@@ -282,21 +440,24 @@ extension SequenceCRDT where Element: SequenceElementCodable {
 
     /// Reads one state from `reader` (as written by ``encodeState(into:)``).
     public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
-        var (core, spans) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
+        var (core, spans, version) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
         var content = ContiguousArray<Element>()
         // Span lengths are untrusted; every element takes at least one byte of input.
         content.reserveCapacity(min(spans.reduce(0) { $0 + Int($1.length) }, reader.remaining))
         var offset: UInt32 = 0
-        do {
-            for i in spans.indices {
-                spans[i].contentStart = offset
-                for _ in 0 ..< spans[i].length { content.append(try Element.decode(from: &reader)) }
-                offset &+= spans[i].length
-            }
+        for i in spans.indices {
+            spans[i].contentStart = offset
+            offset &+= spans[i].length
+        }
+        // Every element takes a byte at least: more than the input holds is truncated.
+        let total = spans.reduce(0) { $0 + Int($1.length) }
+        guard total <= reader.remaining else { throw .malformedState(BinaryDecodingError.truncated(offset: reader.offset).description) }
+        do throws(BinaryDecodingError) {
+            try Element.decode(total, from: &reader, into: &content)
         } catch {
             throw .malformedState(error.description)
         }
-        try core.decodeHistory(from: &reader, spans: spans)
+        try core.decodeHistory(from: &reader, spans: spans, version: version)
         core.tree.bulkLoad(spans)
         self.core = core
         self.content = content

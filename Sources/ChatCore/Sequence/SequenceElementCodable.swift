@@ -4,6 +4,17 @@ public protocol SequenceElementCodable: Sendable {
     func encode(into writer: inout ByteWriter)
     /// Reads one element; throws on malformed input, never traps.
     static func decode(from reader: inout ByteReader) throws(BinaryDecodingError) -> Self
+    /// Reads `count` elements, appending them to `elements`.
+    static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Self>)
+        throws(BinaryDecodingError)
+}
+
+extension SequenceElementCodable {
+    /// One element at a time.
+    public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Self>)
+        throws(BinaryDecodingError) {
+        for _ in 0 ..< count { elements.append(try decode(from: &reader)) }
+    }
 }
 
 extension Unicode.Scalar: SequenceElementCodable {
@@ -37,5 +48,21 @@ extension Unicode.Scalar: SequenceElementCodable {
             throw .invalidValue(offset: start, reason: "overlong or invalid UTF-8 scalar")
         }
         return scalar
+    }
+
+    /// Text: ASCII runs are copied in bulk, other scalars decoded one by one.
+    /// - Complexity: O(count).
+    public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Unicode.Scalar>)
+        throws(BinaryDecodingError) {
+        var left = count
+        while left > 0 {
+            let run = reader.readASCIIRun(limit: left)
+            elements.append(contentsOf: run.lazy.map { Unicode.Scalar($0) })
+            left -= run.count
+            if left > 0 {
+                elements.append(try decode(from: &reader))
+                left -= 1
+            }
+        }
     }
 }

@@ -369,6 +369,7 @@ struct SpanTree: Sendable {
             leaves[current].total += Int(span.length)
         }
         if leaves.count > 1 {
+            index.reserveCapacity(pages: spans.count + leaves.reduce(0) { $0 + $1.total } >> 4)
             for (number, leaf) in leaves.enumerated() {
                 for span in leaf.spans { index.assign(from: span.id, count: span.length, to: Int32(number)) }
             }

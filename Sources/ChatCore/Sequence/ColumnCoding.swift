@@ -42,37 +42,46 @@ enum ColumnCoding {
         return values
     }
 
-    /// Writes `values` as a column: a mode byte, then the values one varint each (mode 0) or as
-    /// runs (mode 1, see ``writeRuns(_:into:)``), whichever is smaller.
+    /// The columns of one section, written after a byte of their modes: bit `i` set when
+    /// column `i` is stored as runs (see ``writeRuns(_:into:)``), clear when one varint per
+    /// value; each column takes whichever is smaller. At most eight columns.
     /// - Complexity: O(values).
-    static func writeColumn(_ values: [UInt64], into writer: inout ByteWriter) {
-        var runs = ByteWriter()
-        writeRuns(values, into: &runs)
-        let plainSize = values.reduce(0) { $0 + varintSize($1) }
-        if runs.bytes.count < plainSize {
-            writer.write(byte: 1)
-            writer.write(bytes: runs.bytes)
-        } else {
-            writer.write(byte: 0)
-            for value in values { writer.write(varint: value) }
+    static func writeColumns(_ columns: [[UInt64]], into writer: inout ByteWriter) {
+        var modes: UInt8 = 0
+        var encoded: [[UInt8]] = []
+        for (index, values) in columns.enumerated() {
+            var runs = ByteWriter()
+            writeRuns(values, into: &runs)
+            if runs.bytes.count < values.reduce(0, { $0 + varintSize($1) }) {
+                modes |= 1 << index
+                encoded.append(runs.bytes)
+            } else {
+                var plain = ByteWriter()
+                for value in values { plain.write(varint: value) }
+                encoded.append(plain.bytes)
+            }
         }
+        writer.write(byte: modes)
+        for bytes in encoded { writer.write(bytes: bytes) }
     }
 
-    /// Reads `count` values written by ``writeColumn(_:into:)``; `count` must already be
-    /// bounded by the caller.
-    static func readColumn(count: Int, from reader: inout ByteReader) throws(BinaryDecodingError) -> [UInt64] {
+    /// Reads the modes byte of a section of `columns` columns; a bit set past them is malformed.
+    static func readModes(columns: Int, from reader: inout ByteReader) throws(BinaryDecodingError) -> UInt8 {
         let start = reader.offset
-        switch try reader.readByte() {
-        case 0:
-            var values: [UInt64] = []
-            values.reserveCapacity(min(count, reader.remaining))
-            for _ in 0 ..< count { values.append(try reader.readVarint()) }
-            return values
-        case 1:
-            return try readRuns(count: count, from: &reader)
-        default:
-            throw .invalidValue(offset: start, reason: "unknown column mode")
-        }
+        let modes = try reader.readByte()
+        guard Int(modes) >> columns == 0 else { throw .invalidValue(offset: start, reason: "unknown column mode") }
+        return modes
+    }
+
+    /// Reads column `index` of `count` values of a section whose modes byte is `modes`;
+    /// `count` must already be bounded by the caller.
+    static func readColumn(_ index: Int, of modes: UInt8, count: Int, from reader: inout ByteReader)
+        throws(BinaryDecodingError) -> [UInt64] {
+        if modes & (1 << index) != 0 { return try readRuns(count: count, from: &reader) }
+        var values: [UInt64] = []
+        values.reserveCapacity(min(count, reader.remaining))
+        for _ in 0 ..< count { values.append(try reader.readVarint()) }
+        return values
     }
 
     /// The bytes of `value` as a varint.
@@ -98,5 +107,46 @@ enum ColumnCoding {
         let (sum, overflow) = Int64(expected).addingReportingOverflow(delta)
         guard !overflow, sum >= 0, sum <= Int64(UInt32.max) else { return nil }
         return UInt32(sum)
+    }
+}
+
+/// Reads one column value by value from where it starts, so that a section's columns can be
+/// read in step without copying each into an array (a conversation loads thousands of small
+/// message bodies). Creating it checks the whole column and moves the section's reader past it.
+struct ColumnCursor {
+    private var reader: ByteReader
+    private let isRuns: Bool
+    private var value: UInt64 = 0
+    private var leftInRun: UInt64 = 0
+
+    /// The cursor over column `index` of `count` values of a section whose modes byte is
+    /// `modes`, starting where `reader` is; `reader` ends past the column.
+    /// - Complexity: O(count) to check the column.
+    init(_ index: Int, of modes: UInt8, count: Int, skipping reader: inout ByteReader) throws(BinaryDecodingError) {
+        self.reader = reader
+        isRuns = modes & (1 << index) != 0
+        guard isRuns else {
+            for _ in 0 ..< count { _ = try reader.readVarint() }
+            return
+        }
+        var total = 0
+        while total < count {
+            let start = reader.offset
+            _ = try reader.readVarint()
+            let run = try reader.readVarint()
+            guard run > 0, run <= UInt64(count - total) else { throw .invalidValue(offset: start, reason: "bad run length") }
+            total += Int(run)
+        }
+    }
+
+    /// The next value; call at most `count` times (the column was checked when the cursor was made).
+    mutating func next() throws(BinaryDecodingError) -> UInt64 {
+        guard isRuns else { return try reader.readVarint() }
+        if leftInRun == 0 {
+            value = try reader.readVarint()
+            leftInRun = try reader.readVarint()
+        }
+        leftInRun -= 1
+        return value
     }
 }

@@ -3,26 +3,27 @@
 /// ```
 /// "SQ" 0x02 flags (bit 0: history kept)
 /// replicas:  count, then 32 bytes each
-/// spans:     count n, then in document order, column by column: replica numbers; first
-///            counters as zigzag differences from the end of the span before; lengths (one
-///            varint each); flags (bit 0 deleted; bits 1–2 origin-left: 0 none, 1 the previous
-///            element, 2 explicit; bits 3–4 origin-right: 0 none, 1 the next span's first
-///            element, 2 explicit); then the explicit origins in span order, left before right:
-///            their replica numbers, and their counters as zigzag differences from the span's
-///            first counter
+/// spans:     count n; their lengths in document order (one varint each); a modes byte; then
+///            columns in document order: replica numbers; first counters as zigzag differences
+///            from the end of the span before; flags (bit 0 deleted; bits 1–2 origin-left: 0
+///            none, 1 the previous element, 2 explicit; bits 3–4 origin-right: 0 none, 1 the next
+///            span's first element, 2 explicit); the explicit origins' replica numbers and their
+///            counters as zigzag differences from their span's first counter (in span order,
+///            left before right)
 /// content:   every span's elements, in span order
-/// history:   count m, then in application order: replica numbers; counters as zigzag
-///            differences from the end of the replica's entry before; counts (one varint each);
-///            kinds (0 insert, 1 delete); then the deletes' targets: replica numbers, and
-///            counters as zigzag differences from the previous delete's target
+/// history:   count m; their counts in application order (one varint each); a modes byte; then
+///            columns: replica numbers; counters as zigzag differences from the end of the
+///            replica's entry before; kinds (0 insert, 1 delete); the deletes' target replica
+///            numbers and target counters as zigzag differences from the previous delete's
 ///            — or, without history, per replica: range count, then (start, length) pairs
 /// ```
-/// A column other than lengths and counts is a mode byte and its values, one varint each
-/// (mode 0) or as (value, run length) pairs (mode 1), whichever is smaller (``ColumnCoding``).
-/// Lengths and counts take at least a byte per span or entry, which bounds what a short input
-/// can make the decoder allocate. Version 1 (still read) wrote the same fields span by span
-/// and entry by entry: a typing trace's history took about three times the bytes. Loading
-/// rebuilds the B-tree directly from the spans, with no re-integration.
+/// Sequences without history (message bodies) are still written in version 1, which loads
+/// faster for their one or two spans. Bit `i` of a modes byte says how column `i` is stored: one varint per value (clear) or
+/// (value, run length) pairs (set), whichever is smaller (``ColumnCoding``). Lengths and counts
+/// take at least a byte per span or entry, which bounds what a short input can make the
+/// decoder allocate. Version 1 (still read) wrote the same fields span by span and entry by
+/// entry: a typing trace's history took about three times the bytes. Loading rebuilds the
+/// B-tree directly from the spans, with no re-integration.
 enum SequenceStateFormat {
     static let magic: [UInt8] = [0x53, 0x51]
     static let version: UInt8 = 2
@@ -43,12 +44,84 @@ private struct StoredSpan {
     var rightKind: UInt8 { (flags >> 3) & 3 }
 }
 
+/// Checks stored spans one by one and resolves their origins: replica numbers in range,
+/// lengths that fit, known flags, no two spans sharing an id.
+private struct SpanBuilder {
+    private(set) var spans = ContiguousArray<Span>()
+    let replicaCount: Int
+    /// A span whose origin-right is "the next span's first element" is resolved when the next
+    /// span comes.
+    private var previousWantsNext = false
+
+    init(count: Int, replicaCount: Int) {
+        self.replicaCount = replicaCount
+        spans.reserveCapacity(count)
+    }
+
+    private func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
+        guard value < UInt32(replicaCount) else { throw .malformedState("replica number out of range") }
+        return value
+    }
+
+    mutating func append(_ entry: StoredSpan) throws(SequenceError) {
+        let replica = try replicaNumber(entry.replica)
+        let (counter, length) = (entry.counter, entry.length)
+        // `counter` is untrusted: check it before subtracting (ids end below UInt32.max, which
+        // `LocalID.none` uses).
+        guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
+            throw .malformedState("bad span length")
+        }
+        guard entry.flags < 32, entry.leftKind != 3, entry.rightKind != 3 else { throw .malformedState("bad span flags") }
+        var span = Span(id: LocalID(replica: replica, counter: counter), length: length,
+                        originLeft: .none, originRight: .none, contentStart: 0, isDeleted: entry.flags & 1 == 1)
+        switch entry.leftKind {
+        case 1:
+            guard let previous = spans.last else { throw .malformedState("no previous element") }
+            span.originLeft = previous.lastID
+        case 2:
+            guard let left = entry.explicitLeft else { throw .malformedState("missing origin") }
+            span.originLeft = LocalID(replica: try replicaNumber(left.replica), counter: left.counter)
+        default: break
+        }
+        if previousWantsNext { spans[spans.count - 1].originRight = span.id }
+        previousWantsNext = entry.rightKind == 1
+        if entry.rightKind == 2 {
+            guard let right = entry.explicitRight else { throw .malformedState("missing origin") }
+            span.originRight = LocalID(replica: try replicaNumber(right.replica), counter: right.counter)
+        }
+        spans.append(span)
+    }
+
+    /// The spans, once no two share an id.
+    /// - Complexity: O(n²) for up to eight spans (most message bodies), else O(n log n).
+    func finish() throws(SequenceError) -> ContiguousArray<Span> {
+        guard !previousWantsNext else { throw .malformedState("no next element") }
+        if spans.count <= 8 {
+            for i in spans.indices {
+                for j in spans.indices where j > i && spans[i].id.replica == spans[j].id.replica {
+                    let (a, b) = (spans[i], spans[j])
+                    if a.id.counter < b.id.counter + b.length && b.id.counter < a.id.counter + a.length {
+                        throw .malformedState("two spans share an id")
+                    }
+                }
+            }
+            return spans
+        }
+        let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
+            .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
+            throw .malformedState("two spans share an id")
+        }
+        return spans
+    }
+}
+
 extension SequenceCore {
     /// Writes everything but the elements.
     /// - Complexity: O(spans).
     func encodeStructure(into writer: inout ByteWriter) {
         writer.write(bytes: SequenceStateFormat.magic)
-        writer.write(byte: SequenceStateFormat.version)
+        writer.write(byte: keepsHistory ? SequenceStateFormat.version : 1)
         writer.write(byte: keepsHistory ? 1 : 0)
         // A sequence that has met no replica yet (the local one is interned lazily) still names
         // its local replica, so every state has at least one.
@@ -61,14 +134,14 @@ extension SequenceCore {
         }
         var spans: [Span] = []
         tree.forEachRun { spans.append($0) }
+        guard keepsHistory else { return Self.encodeSpansV1(spans, into: &writer) }
         writer.write(varint: UInt64(spans.count))
-        ColumnCoding.writeColumn(spans.map { UInt64($0.id.replica) }, into: &writer)
+        for span in spans { writer.write(varint: span.length) }
         var end: UInt32 = 0
-        ColumnCoding.writeColumn(spans.map { span in
+        let counterDeltas = spans.map { span in
             defer { end = span.id.counter &+ span.length }
             return ColumnCoding.zigzag(Int64(span.id.counter) - Int64(end))
-        }, into: &writer)
-        for span in spans { writer.write(varint: span.length) }
+        }
         let flags = spans.indices.map { i -> UInt8 in
             let span = spans[i]
             let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
@@ -77,14 +150,43 @@ extension SequenceCore {
             let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
             return (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3
         }
-        ColumnCoding.writeColumn(flags.map { UInt64($0) }, into: &writer)
         var origins: [(origin: LocalID, of: Span)] = []
         for (span, flag) in zip(spans, flags) {
             if (flag >> 1) & 3 == 2 { origins.append((span.originLeft, span)) }
             if (flag >> 3) & 3 == 2 { origins.append((span.originRight, span)) }
         }
-        ColumnCoding.writeColumn(origins.map { UInt64($0.origin.replica) }, into: &writer)
-        ColumnCoding.writeColumn(origins.map { ColumnCoding.zigzag(Int64($0.origin.counter) - Int64($0.of.id.counter)) }, into: &writer)
+        ColumnCoding.writeColumns([
+            spans.map { UInt64($0.id.replica) },
+            counterDeltas,
+            flags.map { UInt64($0) },
+            origins.map { UInt64($0.origin.replica) },
+            origins.map { ColumnCoding.zigzag(Int64($0.origin.counter) - Int64($0.of.id.counter)) },
+        ], into: &writer)
+    }
+
+    /// Version 1: each span's fields together, explicit origins inline. Kept for sequences
+    /// without history (message bodies: one or two spans each, thousands per conversation),
+    /// which load faster from it than from columns and would save only a byte or two.
+    private static func encodeSpansV1(_ spans: [Span], into writer: inout ByteWriter) {
+        writer.write(varint: UInt64(spans.count))
+        for (i, span) in spans.enumerated() {
+            writer.write(varint: span.id.replica)
+            writer.write(varint: span.id.counter)
+            writer.write(varint: span.length)
+            let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
+            let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
+            let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
+            let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
+            writer.write(byte: (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3)
+            if leftKind == 2 {
+                writer.write(varint: span.originLeft.replica)
+                writer.write(varint: span.originLeft.counter)
+            }
+            if rightKind == 2 {
+                writer.write(varint: span.originRight.replica)
+                writer.write(varint: span.originRight.counter)
+            }
+        }
     }
 
     /// - Complexity: O(history entries), or O(applied ranges) without history.
@@ -101,22 +203,26 @@ extension SequenceCore {
             return
         }
         writer.write(varint: UInt64(log.count))
-        ColumnCoding.writeColumn(log.map { UInt64($0.id.replica) }, into: &writer)
+        for entry in log { writer.write(varint: entry.count) }
         var ends = [UInt32](repeating: 0, count: replicas.count)
-        ColumnCoding.writeColumn(log.map { entry in
+        let counterDeltas = log.map { entry in
             let replica = Int(entry.id.replica)
             defer { ends[replica] = entry.id.counter &+ entry.count }
             return ColumnCoding.zigzag(Int64(entry.id.counter) - Int64(ends[replica]))
-        }, into: &writer)
-        for entry in log { writer.write(varint: entry.count) }
-        ColumnCoding.writeColumn(log.map { $0.isInsert ? 0 : 1 }, into: &writer)
+        }
         let deletes = log.filter { !$0.isInsert }
-        ColumnCoding.writeColumn(deletes.map { UInt64($0.target.replica) }, into: &writer)
         var previousTarget: UInt32 = 0
-        ColumnCoding.writeColumn(deletes.map { entry in
+        let targetDeltas = deletes.map { entry in
             defer { previousTarget = entry.target.counter }
             return ColumnCoding.zigzag(Int64(entry.target.counter) - Int64(previousTarget))
-        }, into: &writer)
+        }
+        ColumnCoding.writeColumns([
+            log.map { UInt64($0.id.replica) },
+            counterDeltas,
+            log.map { $0.isInsert ? 0 : 1 },
+            deletes.map { UInt64($0.target.replica) },
+            targetDeltas,
+        ], into: &writer)
     }
 
     /// Reads the structure (version 1 or 2); returns the spans (content offsets not yet
@@ -148,8 +254,9 @@ extension SequenceCore {
                 _ = core?.intern(replica)
             }
             guard let core else { throw SequenceError.malformedState("no replicas") }
-            let stored = version == 1 ? try readSpansV1(from: &reader) : try readSpansV2(from: &reader)
-            return (core, try spans(from: stored, replicaCount: replicaCount), version)
+            let spans = version == 1 ? try readSpansV1(from: &reader, replicaCount: replicaCount)
+                : try readSpansV2(from: &reader, replicaCount: replicaCount)
+            return (core, spans, version)
         } catch let error as SequenceError {
             throw error
         } catch let error as BinaryDecodingError {
@@ -160,128 +267,66 @@ extension SequenceCore {
     }
 
     /// Version 1: every span's fields together, explicit origins inline.
-    private static func readSpansV1(from reader: inout ByteReader) throws(BinaryDecodingError) -> [StoredSpan] {
+    /// - Throws: ``BinaryDecodingError`` or ``SequenceError``.
+    private static func readSpansV1(from reader: inout ByteReader, replicaCount: Int) throws -> ContiguousArray<Span> {
         let count = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining / 4))
-        var spans: [StoredSpan] = []
-        spans.reserveCapacity(count)
+        var spans = SpanBuilder(count: count, replicaCount: replicaCount)
         for _ in 0 ..< count {
             var span = StoredSpan(replica: try reader.readVarint32(), counter: try reader.readVarint32(),
                                   length: try reader.readVarint32(), flags: try reader.readByte())
             if span.leftKind == 2 { span.explicitLeft = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32()) }
             if span.rightKind == 2 { span.explicitRight = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32()) }
-            spans.append(span)
+            try spans.append(span)
         }
-        return spans
+        return try spans.finish()
     }
 
-    /// Version 2: column by column (see ``SequenceStateFormat``). Every span costs at least
-    /// its length byte, which bounds the count by the input.
-    private static func readSpansV2(from reader: inout ByteReader) throws(BinaryDecodingError) -> [StoredSpan] {
+    /// Version 2: column by column (see ``SequenceStateFormat``), read in step. Every span costs
+    /// at least its length byte, which bounds the count by the input.
+    /// - Throws: ``BinaryDecodingError`` or ``SequenceError``.
+    private static func readSpansV2(from reader: inout ByteReader, replicaCount: Int) throws -> ContiguousArray<Span> {
         let count = try reader.readCount(limit: min(SequenceStateFormat.maxSpans, reader.remaining))
-        let replicas = try ColumnCoding.readColumn(count: count, from: &reader)
-        let counterDeltas = try ColumnCoding.readColumn(count: count, from: &reader)
-        var spans: [StoredSpan] = []
-        spans.reserveCapacity(count)
-        // Each first counter follows the end of the span before (lengths are checked later).
-        var end: UInt32 = 0
-        for index in 0 ..< count {
-            let start = reader.offset
-            let length = try reader.readVarint32()
-            guard replicas[index] <= UInt64(UInt32.max),
-                  let counter = ColumnCoding.offset(end, by: ColumnCoding.unzigzag(counterDeltas[index])) else {
-                throw .invalidValue(offset: start, reason: "bad span counter")
-            }
-            spans.append(StoredSpan(replica: UInt32(replicas[index]), counter: counter, length: length, flags: 0))
-            end = counter &+ length
-        }
-        let flags = try ColumnCoding.readColumn(count: count, from: &reader)
+        var lengths = reader
+        for _ in 0 ..< count { _ = try reader.readVarint32() }
+        let modes = try ColumnCoding.readModes(columns: 5, from: &reader)
+        var replicas = try ColumnCursor(0, of: modes, count: count, skipping: &reader)
+        var counterDeltas = try ColumnCursor(1, of: modes, count: count, skipping: &reader)
+        var flags = try ColumnCursor(2, of: modes, count: count, skipping: &reader)
         var explicitOrigins = 0
-        for index in spans.indices {
-            guard flags[index] < 32 else { throw .invalidValue(offset: reader.offset, reason: "bad span flags") }
-            spans[index].flags = UInt8(flags[index])
-            explicitOrigins += (spans[index].leftKind == 2 ? 1 : 0) + (spans[index].rightKind == 2 ? 1 : 0)
+        var flagsAhead = flags
+        for _ in 0 ..< count {
+            let flag = try flagsAhead.next()
+            guard flag < 32 else { throw SequenceError.malformedState("bad span flags") }
+            explicitOrigins += (flag >> 1) & 3 == 2 ? 1 : 0
+            explicitOrigins += (flag >> 3) & 3 == 2 ? 1 : 0
         }
-        let originReplicas = try ColumnCoding.readColumn(count: explicitOrigins, from: &reader)
-        let originDeltas = try ColumnCoding.readColumn(count: explicitOrigins, from: &reader)
-        var next = 0
+        var originReplicas = try ColumnCursor(3, of: modes, count: explicitOrigins, skipping: &reader)
+        var originDeltas = try ColumnCursor(4, of: modes, count: explicitOrigins, skipping: &reader)
         func origin(of span: StoredSpan) throws(BinaryDecodingError) -> LocalID {
-            defer { next += 1 }
-            guard originReplicas[next] <= UInt64(UInt32.max),
-                  let counter = ColumnCoding.offset(span.counter, by: ColumnCoding.unzigzag(originDeltas[next])) else {
+            let replica = try originReplicas.next()
+            guard replica <= UInt64(UInt32.max),
+                  let counter = ColumnCoding.offset(span.counter, by: ColumnCoding.unzigzag(try originDeltas.next())) else {
                 throw .invalidValue(offset: reader.offset, reason: "bad origin")
             }
-            return LocalID(replica: UInt32(originReplicas[next]), counter: counter)
+            return LocalID(replica: UInt32(replica), counter: counter)
         }
-        for index in spans.indices {
-            if spans[index].leftKind == 2 { spans[index].explicitLeft = try origin(of: spans[index]) }
-            if spans[index].rightKind == 2 { spans[index].explicitRight = try origin(of: spans[index]) }
-        }
-        return spans
-    }
-
-    /// Checks stored spans and resolves their origins: replica numbers in range, lengths that
-    /// fit, known flags, no two spans sharing an id.
-    /// - Complexity: O(n log n).
-    private static func spans(from stored: [StoredSpan], replicaCount: Int) throws(SequenceError) -> ContiguousArray<Span> {
-        func replicaNumber(_ value: UInt32) throws(SequenceError) -> UInt32 {
-            guard value < UInt32(replicaCount) else { throw .malformedState("replica number out of range") }
-            return value
-        }
-        var spans = ContiguousArray<Span>()
-        spans.reserveCapacity(stored.count)
-        // A span whose origin-right is "the next span's first element" is resolved when the
-        // next span is read.
-        var previousWantsNext = false
-        for entry in stored {
-            let replica = try replicaNumber(entry.replica)
-            let (counter, length) = (entry.counter, entry.length)
-            // `counter` is untrusted: check it before subtracting (ids end below UInt32.max,
-            // which `LocalID.none` uses).
-            guard length > 0, counter < UInt32.max, length <= UInt32.max - 1 - counter else {
-                throw .malformedState("bad span length")
+        var spans = SpanBuilder(count: count, replicaCount: replicaCount)
+        // Each first counter follows the end of the span before (lengths are checked later).
+        var end: UInt32 = 0
+        for _ in 0 ..< count {
+            let replica = try replicas.next()
+            let length = try lengths.readVarint32()
+            guard replica <= UInt64(UInt32.max),
+                  let counter = ColumnCoding.offset(end, by: ColumnCoding.unzigzag(try counterDeltas.next())) else {
+                throw SequenceError.malformedState("bad span counter")
             }
-            guard entry.flags < 32, entry.leftKind != 3, entry.rightKind != 3 else { throw .malformedState("bad span flags") }
-            var span = Span(id: LocalID(replica: replica, counter: counter), length: length,
-                            originLeft: .none, originRight: .none, contentStart: 0, isDeleted: entry.flags & 1 == 1)
-            switch entry.leftKind {
-            case 1:
-                guard let previous = spans.last else { throw .malformedState("no previous element") }
-                span.originLeft = previous.lastID
-            case 2:
-                guard let left = entry.explicitLeft else { throw .malformedState("missing origin") }
-                span.originLeft = LocalID(replica: try replicaNumber(left.replica), counter: left.counter)
-            default: break
-            }
-            if previousWantsNext { spans[spans.count - 1].originRight = span.id }
-            previousWantsNext = false
-            switch entry.rightKind {
-            case 1: previousWantsNext = true
-            case 2:
-                guard let right = entry.explicitRight else { throw .malformedState("missing origin") }
-                span.originRight = LocalID(replica: try replicaNumber(right.replica), counter: right.counter)
-            default: break
-            }
-            spans.append(span)
+            var span = StoredSpan(replica: UInt32(replica), counter: counter, length: length, flags: UInt8(try flags.next()))
+            if span.leftKind == 2 { span.explicitLeft = try origin(of: span) }
+            if span.rightKind == 2 { span.explicitRight = try origin(of: span) }
+            try spans.append(span)
+            end = counter &+ length
         }
-        guard !previousWantsNext else { throw .malformedState("no next element") }
-        // No two spans may share an id (a few spans, as most message bodies have, without sorting).
-        if spans.count <= 8 {
-            for i in spans.indices {
-                for j in spans.indices where j > i && spans[i].id.replica == spans[j].id.replica {
-                    let (a, b) = (spans[i], spans[j])
-                    if a.id.counter < b.id.counter + b.length && b.id.counter < a.id.counter + a.length {
-                        throw .malformedState("two spans share an id")
-                    }
-                }
-            }
-            return spans
-        }
-        let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
-            .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
-            throw .malformedState("two spans share an id")
-        }
-        return spans
+        return try spans.finish()
     }
 
     /// Reads the history (in the state's `version`), rebuilds the applied-id sets, and checks
@@ -371,15 +416,19 @@ extension SequenceCore {
     /// its count byte, which bounds the count by the input.
     private static func readHistoryV2(from reader: inout ByteReader, replicaCount: Int) throws(BinaryDecodingError) -> [LogEntry] {
         let count = try reader.readCount(limit: reader.remaining)
-        let replicas = try ColumnCoding.readColumn(count: count, from: &reader)
-        let counterDeltas = try ColumnCoding.readColumn(count: count, from: &reader)
+        var lengths: [UInt32] = []
+        lengths.reserveCapacity(count)
+        for _ in 0 ..< count { lengths.append(try reader.readVarint32()) }
+        let modes = try ColumnCoding.readModes(columns: 5, from: &reader)
+        let replicas = try ColumnCoding.readColumn(0, of: modes, count: count, from: &reader)
+        let counterDeltas = try ColumnCoding.readColumn(1, of: modes, count: count, from: &reader)
         var entries: [LogEntry] = []
         entries.reserveCapacity(count)
         // Counters follow the end of the same replica's entry before.
         var ends = [UInt32](repeating: 0, count: replicaCount)
         for index in 0 ..< count {
             let start = reader.offset
-            let length = try reader.readVarint32()
+            let length = lengths[index]
             guard replicas[index] < UInt64(replicaCount) else {
                 throw .invalidValue(offset: start, reason: "replica number out of range")
             }
@@ -390,11 +439,11 @@ extension SequenceCore {
             ends[Int(replica)] = counter &+ length
             entries.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: .none))
         }
-        let kinds = try ColumnCoding.readColumn(count: count, from: &reader)
+        let kinds = try ColumnCoding.readColumn(2, of: modes, count: count, from: &reader)
         guard kinds.allSatisfy({ $0 <= 1 }) else { throw .invalidValue(offset: reader.offset, reason: "bad history kind") }
         let deletes = kinds.count { $0 == 1 }
-        let targetReplicas = try ColumnCoding.readColumn(count: deletes, from: &reader)
-        let targetDeltas = try ColumnCoding.readColumn(count: deletes, from: &reader)
+        let targetReplicas = try ColumnCoding.readColumn(3, of: modes, count: deletes, from: &reader)
+        let targetDeltas = try ColumnCoding.readColumn(4, of: modes, count: deletes, from: &reader)
         var previousTarget: UInt32 = 0
         var next = 0
         for index in entries.indices where kinds[index] == 1 {

@@ -3,9 +3,10 @@ import ChatCore
 import ChatTraces
 import Foundation
 
-/// Merge-throughput benchmarks on the real editing traces in ../shared/traces: local replay,
-/// loading a saved state, and a concurrent merge (one replica per agent). Traces that are absent
-/// are skipped with a message.
+/// Merge-throughput benchmarks on every editing trace in ../shared/traces: replay, encoding and
+/// loading the final state, and merging its whole history into an empty replica; and a
+/// conversation's materialization and snapshot load. Without traces, the trace benchmarks are
+/// skipped with a message.
 let benchmarks: @Sendable () -> Void = {
     let folder = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -34,10 +35,14 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    for name in ["automerge-paper", "friendsforever"] {
+    // Every trace in the folder, by name.
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+        .filter { $0.hasSuffix(".json.gz") }.map { String($0.dropLast(".json.gz".count)) }.sorted()
+    if names.isEmpty { print("SequenceBenchmarks: no traces in \(folder); skipping the trace benchmarks") }
+    for name in names {
         let path = folder + "/" + name + ".json.gz"
         guard let trace = try? EditingTrace.load(path: path) else {
-            print("SequenceBenchmarks: \(path) is absent; skipping \(name)")
+            print("SequenceBenchmarks: \(path) did not load; skipping \(name)")
             continue
         }
         Benchmark("replay \(name) (\(trace.kind.rawValue))", configuration: configuration) { benchmark in
@@ -47,6 +52,11 @@ let benchmarks: @Sendable () -> Void = {
         }
         guard let final = try? TraceReplayer.replay(trace).document else { continue }
         let encoded = final.encodedState()
+        Benchmark("encode \(name) state (\(encoded.count) bytes)", configuration: configuration) { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(final.encodedState().count)
+            }
+        }
         Benchmark("load \(name) state (\(encoded.count) bytes)", configuration: configuration) { benchmark in
             for _ in benchmark.scaledIterations {
                 blackHole(try SequenceCRDT<Unicode.Scalar>(decoding: encoded).count)

@@ -362,6 +362,14 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         _ = try Self.checkedLength(Int(delete.count), counter: first)
         _ = try Self.checkedLength(Int(delete.count), counter: delete.target.counter)
         let author = core.intern(delete.id.replica)
+        // The common case: nothing of the op seen yet (no array of parts).
+        if core.isUnseen(replica: author, counters: first ..< first + delete.count) {
+            guard let target = core.localID(delete.target), core.hasElements(from: target, count: delete.count) else {
+                return .pending
+            }
+            core.integrateDelete(id: LocalID(replica: author, counter: first), target: target, count: delete.count)
+            return .applied
+        }
         let parts = core.unseen(replica: author, counters: first ..< first + delete.count)
         guard !parts.isEmpty else { return .duplicate }
         guard let target = core.localID(delete.target) else { return .pending }

@@ -142,14 +142,7 @@ extension SequenceCore {
             defer { end = span.id.counter &+ span.length }
             return ColumnCoding.zigzag(Int64(span.id.counter) - Int64(end))
         }
-        let flags = spans.indices.map { i -> UInt8 in
-            let span = spans[i]
-            let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
-            let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
-            let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
-            let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
-            return (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3
-        }
+        let flags = spans.indices.map { Self.storedFlags(of: spans, at: $0) }
         var origins: [(origin: LocalID, of: Span)] = []
         for (span, flag) in zip(spans, flags) {
             if (flag >> 1) & 3 == 2 { origins.append((span.originLeft, span)) }
@@ -164,6 +157,18 @@ extension SequenceCore {
         ], into: &writer)
     }
 
+    /// The flags byte of `spans[i]`, the same in both versions: bit 0 deleted; bits 1–2
+    /// origin-left (0 none, 1 the previous element, 2 explicit); bits 3–4 origin-right (0 none,
+    /// 1 the next span's first element, 2 explicit).
+    private static func storedFlags(of spans: [Span], at i: Int) -> UInt8 {
+        let span = spans[i]
+        let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
+        let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
+        let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
+        let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
+        return (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3
+    }
+
     /// Version 1: each span's fields together, explicit origins inline. Kept for sequences
     /// without history (message bodies: one or two spans each, thousands per conversation),
     /// which load faster from it than from columns and would save only a byte or two.
@@ -173,16 +178,13 @@ extension SequenceCore {
             writer.write(varint: span.id.replica)
             writer.write(varint: span.id.counter)
             writer.write(varint: span.length)
-            let previous = i > 0 ? spans[i - 1].lastID : LocalID.none
-            let next = i + 1 < spans.count ? spans[i + 1].id : LocalID.none
-            let leftKind: UInt8 = span.originLeft.isNone ? 0 : span.originLeft == previous ? 1 : 2
-            let rightKind: UInt8 = span.originRight.isNone ? 0 : span.originRight == next ? 1 : 2
-            writer.write(byte: (span.isDeleted ? 1 : 0) | leftKind << 1 | rightKind << 3)
-            if leftKind == 2 {
+            let flags = storedFlags(of: spans, at: i)
+            writer.write(byte: flags)
+            if (flags >> 1) & 3 == 2 {
                 writer.write(varint: span.originLeft.replica)
                 writer.write(varint: span.originLeft.counter)
             }
-            if rightKind == 2 {
+            if (flags >> 3) & 3 == 2 {
                 writer.write(varint: span.originRight.replica)
                 writer.write(varint: span.originRight.counter)
             }

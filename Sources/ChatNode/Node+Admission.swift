@@ -22,9 +22,9 @@ extension Node {
     /// Asks the peer on link `id` to vouch for this node in each public conversation it is
     /// joining that the session carries (an empty `admission` frame each).
     func requestPublicAdmissions(link id: Int) {
-        guard let peer = links[id]?.peer else { return }
+        guard let peer = machine.sessions[id]?.peer else { return }
         for conversation in peer.conversations where publicJoins.wanted.contains(conversation) {
-            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: [])))
+            channels[id]?.commands.yield(.send(.admission(conversation: conversation, admission: [])))
         }
     }
 
@@ -33,7 +33,7 @@ extension Node {
     /// ``SharingLimits/publicAdmissionsPerHour`` joiners an hour, or say `rate_limited`. Nothing
     /// happens for a private conversation, a member, or a session that does not carry it.
     private func admitPublicJoiner(to conversation: ConversationID, link id: Int) async {
-        guard let peer = links[id]?.peer, peer.conversations.contains(conversation) else { return }
+        guard let peer = machine.sessions[id]?.peer, peer.conversations.contains(conversation) else { return }
         let joiner = peer.key.replicaID
         guard directory.isPublic(conversation), directory.permission(of: replicaID, in: conversation) != nil,
               directory.permission(of: joiner, in: conversation) == nil, let replica = replicas[conversation]
@@ -43,18 +43,18 @@ extension Node {
         // Decided after the await, synchronously: concurrent sessions cannot both take the last place.
         switch publicJoins.decide(for: joiner, in: conversation, now: admittedAt, acceptedThisHour: accepted) {
         case .resend(let bytes):
-            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: bytes)))
+            channels[id]?.commands.yield(.send(.admission(conversation: conversation, admission: bytes)))
         case .refuse:
-            counters.admissionsRefused += 1
-            links[id]?.commands.yield(.send(.admissionRefused(conversation: conversation, reason: .rateLimited)))
+            machine.counters.admissionsRefused += 1
+            channels[id]?.commands.yield(.send(.admissionRefused(conversation: conversation, reason: .rateLimited)))
         case .sign(let usesSeen):
             let content = JoinAdmission(conversation: conversation, joiner: joiner, tokenID: JoinAdmission.publicTokenID,
                                         admitter: replicaID, admittedAt: admittedAt, usesSeen: UInt32(clamping: usesSeen))
             let key = identity
             let admission = SignedAdmission(content: content) { key.sign($0).bytes }
             publicJoins.noteSigned(admission.bytes, for: joiner, in: conversation, at: admittedAt)
-            counters.admissionsSigned += 1
-            links[id]?.commands.yield(.send(.admission(conversation: conversation, admission: admission.bytes)))
+            machine.counters.admissionsSigned += 1
+            channels[id]?.commands.yield(.send(.admission(conversation: conversation, admission: admission.bytes)))
         }
     }
 
@@ -68,7 +68,7 @@ extension Node {
         let admittedAt = configuration.wallClock()
         if let reason = directory.refusal(of: grant, by: joiner, now: admittedAt) {
             // Admitted to a public conversation all the same (with `view`): say why not on the token.
-            links[id]?.commands.yield(.send(.admissionRefused(conversation: grant.conversation, reason: reason)))
+            channels[id]?.commands.yield(.send(.admissionRefused(conversation: grant.conversation, reason: reason)))
             return
         }
         let conversation = await replica.conversation
@@ -85,8 +85,8 @@ extension Node {
                                     usesSeen: UInt32(clamping: usesSeen))
         let key = identity
         let admission = SignedAdmission(content: content) { key.sign($0).bytes }
-        counters.admissionsSigned += 1
-        links[id]?.commands.yield(.send(.admission(conversation: grant.conversation, admission: admission.bytes)))
+        machine.counters.admissionsSigned += 1
+        channels[id]?.commands.yield(.send(.admission(conversation: grant.conversation, admission: admission.bytes)))
     }
 
     /// The member this node dialled to join sent its signed admission: keep it (across restarts
@@ -100,22 +100,22 @@ extension Node {
             await admitPublicJoiner(to: conversation, link: id)
             return
         }
-        if pendingJoins[conversation] == nil {
+        if machine.pendingJoins[conversation] == nil {
             receivedPublicAdmission(bytes, in: conversation, link: id)
             return
         }
-        guard let pending = pendingJoins[conversation], !pending.recorded, !pending.declining else { return }
+        guard let pending = machine.pendingJoins[conversation], !pending.recorded, !pending.declining else { return }
         guard let admission = ConversationInputs.verifyAdmission(bytes), admission.conversation == conversation,
               admission.joiner == replicaID, admission.tokenID == pending.grant.tokenID,
-              admission.admitter == links[id]?.peer?.key.replicaID,
+              admission.admitter == machine.sessions[id]?.peer?.key.replicaID,
               pending.grant.expiresAt.map({ admission.admittedAt <= $0 }) ?? true,
               pending.grant.useLimit.map({ admission.usesSeen < $0 }) ?? true
         else {
-            counters.admissionsDropped += 1
+            machine.counters.admissionsDropped += 1
             return
         }
         if let kept = pending.admission?.content, kept.usesSeen <= admission.usesSeen { return }
-        pendingJoins[conversation]?.admission = (bytes, admission)
+        machine.pendingJoins[conversation]?.admission = (bytes, admission)
         savePendingJoin(conversation)
         await completeJoinIfReady(conversation)
     }
@@ -126,9 +126,9 @@ extension Node {
         guard directory.permission(of: replicaID, in: conversation) == nil,
               let admission = ConversationInputs.verifyAdmission(bytes), admission.conversation == conversation,
               admission.joiner == replicaID, admission.tokenID == JoinAdmission.publicTokenID,
-              admission.admitter == links[id]?.peer?.key.replicaID
+              admission.admitter == machine.sessions[id]?.peer?.key.replicaID
         else {
-            counters.admissionsDropped += 1
+            machine.counters.admissionsDropped += 1
             return
         }
         publicJoins.noteReceived(bytes, admission)
@@ -137,25 +137,7 @@ extension Node {
     /// The member this node dialled to join will not vouch for its token (a public conversation
     /// admitted the session anyway): remember why, as for a refused session.
     func noteAdmissionRefused(_ reason: RefuseCode, in conversation: ConversationID, link id: Int) {
-        if pendingJoins[conversation] == nil { publicJoins.noteRefused(reason, in: conversation) }
-        guard let link = links[id], link.presentedJoin == conversation else { return }
-        noteJoinRefusal(.refusedByPeer(reason), presented: pendingJoins[conversation], endpoint: link.endpoint)
-    }
-
-    /// A member refused the session in which this node presented the token of a join not yet
-    /// recorded: remember why, so the waiting `join` can say so.
-    /// A session this node refused for not sharing the conversation it joins (the peer holds
-    /// none of it) counts as `not_a_member` too.
-    func noteJoinRefusal(_ reason: SessionCloseReason?, presented: PendingJoin?, endpoint: PeerEndpoint?) {
-        let code: RefuseCode
-        switch reason {
-        case .refusedByPeer(let peerCode): code = peerCode
-        case .refused(.notAMember): code = .notAMember
-        default: return
-        }
-        guard let presented, let endpoint, code != .goingAway, code != .timeout,
-              let current = pendingJoins[presented.grant.conversation], !current.recorded, current.token == presented.token
-        else { return }
-        joinRefusals[presented.grant.conversation, default: [:]][endpoint] = code
+        if machine.pendingJoins[conversation] == nil { publicJoins.noteRefused(reason, in: conversation) }
+        machine.noteAdmissionRefused(reason, in: conversation, link: id)
     }
 }

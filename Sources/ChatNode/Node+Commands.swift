@@ -209,7 +209,7 @@ extension Node {
     public func members(_ conversation: ConversationID) async throws(NodeCommandError) -> [MemberEntry] {
         let state = try await replica(conversation).conversation
         let document = state.document
-        let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
+        let connected = machine.connectedPeers
         let registers = ephemeralState(of: conversation)
         let now = configuration.wallClock()
         // The newest signed message time of each author: "last seen" when no presence was heard.
@@ -237,20 +237,15 @@ extension Node {
     /// Everything `status` reports.
     public func status() async -> NodeStatus {
         var peers: [NodeStatus.Peer] = []
-        for link in links.values.sorted(by: { $0.id < $1.id }) {
-            guard let peer = link.peer else { continue }
-            var sent = 0
-            var received = 0
-            var clocks = 0
-            for machine in link.machines.values {
-                sent += machine.counters.batchesSent
-                received += machine.counters.batchesReceived
-                clocks += machine.counters.clocksReceived
-            }
+        for session in machine.sessions.values.sorted(by: { $0.id < $1.id }) {
+            guard let peer = session.peer else { continue }
+            let traffic = machine.replicationCounters(link: session.id)
             peers.append(NodeStatus.Peer(
-                key: peer.key.text, address: link.endpoint?.description ?? knownAddresses[peer.key.replicaID]?.description,
-                dialed: link.role == .dialer, conversations: peer.conversations.map(\.hex), batchesSent: sent,
-                batchesReceived: received, clocksReceived: clocks, inboundBytes: link.window.inUse))
+                key: peer.key.text,
+                address: session.endpoint?.description ?? machine.knownAddresses[peer.key.replicaID]?.description,
+                dialed: session.role == .dialer, conversations: peer.conversations.map(\.hex), batchesSent: traffic.sent,
+                batchesReceived: traffic.received, clocksReceived: traffic.clocks,
+                inboundBytes: channels[session.id]?.window.inUse ?? 0))
         }
         var conversations: [NodeStatus.Conversation] = []
         for (id, replica) in replicas.sorted(by: { $0.key < $1.key }) {
@@ -262,13 +257,13 @@ extension Node {
                 clock: Dictionary(uniqueKeysWithValues: clock.entries.map { (PublicKey($0.replica).text, $0.count) }),
                 pendingBatches: await replica.pendingCount, rejections: await replica.rejections.byCode,
                 messages: document.messageList.count, members: document.permissions.count,
-                joining: pendingJoins[id] != nil, joinStage: joinStage(of: id), batches: (try? store.batchCount(id)) ?? 0,
+                joining: machine.pendingJoins[id] != nil, joinStage: joinStage(of: id), batches: (try? store.batchCount(id)) ?? 0,
                 equivocators: Dictionary(uniqueKeysWithValues: state.equivocators.map { (PublicKey($0.key).text, $0.value) })))
         }
-        var counters = counters
-        counters.inboundPeakBytes = links.values.reduce(counters.inboundPeakBytes) { max($0, $1.window.peak) }
+        var counters = machine.counters
+        counters.inboundPeakBytes = channels.values.reduce(counters.inboundPeakBytes) { max($0, $1.window.peak) }
         return NodeStatus(identity: identity.publicKey.text, listening: listeningOn?.description,
-                          dialing: dialers.keys.sorted().map(\.description), peers: peers,
+                          dialing: machine.dialing.sorted().map(\.description), peers: peers,
                           conversations: conversations, counters: counters)
     }
 }

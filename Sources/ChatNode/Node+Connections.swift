@@ -4,30 +4,13 @@ import ChatSync
 import ChatWire
 import NIOCore
 
-/// One connection as the node sees it: the session's command channel, the peer once admitted,
-/// and one replication machine (with its timer) per conversation shared with that peer.
-struct Link: Sendable {
-    let id: Int
-    let role: SessionRole
+/// The shell's side of one session: its command channel, what its peer sent and the node has
+/// not handled yet (back-pressure), and its replication timers. Its policy state is
+/// ``SessionState``, in ``NodeMachine``.
+struct SessionChannel: Sendable {
     let commands: AsyncStream<PeerCommand>.Continuation
-    /// The address dialled (dialer) or nil (an incoming connection).
-    let endpoint: PeerEndpoint?
-    /// The conversation whose join token this side presented in its hello (a dialer joining).
-    var presentedJoin: ConversationID?
-    var peer: SessionPeer?
-    var establishedAt: Duration?
-    /// What this peer has sent that the node has not handled yet (back-pressure).
     let window: InboundWindow
-    var machines: [ConversationID: ReplicationStateMachine] = [:]
     var timers: [ConversationID: Task<Void, Never>] = [:]
-}
-
-/// How a session ended, for the redial loop.
-struct SessionEnding: Sendable {
-    /// How long it was established (nil: never).
-    var length: Duration?
-    /// The session asked to stay away from the peer this long (it misbehaved).
-    var backOff: Duration?
 }
 
 extension Node {
@@ -36,7 +19,9 @@ extension Node {
     func startListening(on endpoint: PeerEndpoint) async throws {
         let accepted = AcceptedConnections()
         let server = try await PeerConnection.listen(host: endpoint.host, port: endpoint.port, accepted: accepted)
-        listeningOn = PeerEndpoint(host: endpoint.host, port: server.channel.localAddress?.port ?? endpoint.port)
+        let bound = PeerEndpoint(host: endpoint.host, port: server.channel.localAddress?.port ?? endpoint.port)
+        listeningOn = bound
+        machine.onListening(at: bound, advertised: configuration.advertised)
         let channel = server.channel
         listenerChannel = channel
         listenerTask = Task { [weak self] in
@@ -59,20 +44,11 @@ extension Node {
         }
     }
 
-    /// Serves an incoming connection in its own task (awaited by ``stop()``).
+    /// Serves an incoming connection in its own task (awaited by ``stop()``), when the machine
+    /// accepts it.
     private func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
         let host = connection.channel.remoteAddress?.ipAddress
-        if let host, bannedHosts.isRefused(host, at: now) {
-            counters.refusedBanned += 1
-            Task { await Self.refuse(connection) }
-            return
-        }
-        guard !isStopped, !isOffline else {
-            Task { await Self.refuse(connection) }
-            return
-        }
-        guard incoming.count < configuration.maxIncomingConnections else {
-            counters.refusedFull += 1
+        guard machine.onIncomingConnection(from: host, serving: incoming.count, now: now) else {
             Task { await Self.refuse(connection) }
             return
         }
@@ -94,19 +70,23 @@ extension Node {
 
     /// Keeps a session with `endpoint`: dials, serves, and redials with exponential back-off and
     /// jitter whenever the connection fails or drops, until the node stops.
-    public func connect(to endpoint: PeerEndpoint) {
-        guard dialers[endpoint] == nil, !isStopped, endpoint != listeningOn else { return }
+    public func connect(to endpoint: PeerEndpoint) async {
+        await carryOut(machine.dial(endpoint))
+    }
+
+    /// The redial loop of `endpoint` (``NodeDirective/dial(_:seed:)``): the machine says when to
+    /// wait; back-off grows with failures and short sessions.
+    private func startDialer(_ endpoint: PeerEndpoint, seed: UInt64) {
         var backoff = ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
-                                       seed: random.next())
+                                       seed: seed)
         let clock = configuration.clock
+        dialers[endpoint]?.cancel()
         dialers[endpoint] = Task { [weak self] in
             while !Task.isCancelled {
                 guard let self else { return }
                 var delay: Duration
-                if await self.isOffline {
-                    delay = .milliseconds(50)
-                } else if await self.isAlreadyConnected(to: endpoint) {
-                    delay = .milliseconds(500)
+                if let wait = await self.machine.redialDelay(for: endpoint) {
+                    delay = wait
                 } else {
                     do {
                         let channel = try await PeerConnection.connect(host: endpoint.host, port: endpoint.port)
@@ -123,69 +103,77 @@ extension Node {
         }
     }
 
-    /// Dials `endpoint`, or — when a session with it already runs — closes that session so the
-    /// redial offers the conversations this node holds now (a session's set is fixed at its
-    /// handshake).
-    /// A dialer waiting out a back-off (no session) is started again at once.
-    func connectOrRefresh(_ endpoint: PeerEndpoint) {
-        guard dialers[endpoint] != nil else { return connect(to: endpoint) }
-        let sessions = links.values.filter { $0.endpoint == endpoint }
-        guard !sessions.isEmpty else {
-            dialers.removeValue(forKey: endpoint)?.cancel()
-            return connect(to: endpoint)
-        }
-        for link in sessions { link.commands.yield(.close(.goingAway)) }
-    }
-
     /// Closes every session now, as a dropped network would; the node redials the peers it
     /// dials (with back-off) and keeps listening. For tests and benchmarks of recovery.
-    public func dropSessions() {
-        for link in links.values { link.commands.yield(.close(.goingAway)) }
+    public func dropSessions() async {
+        await carryOut(machine.dropSessions())
     }
 
     /// Cuts this node off the network (as a laptop closing its lid would): closes every session
     /// and stops dialing and accepting until ``goOnline()``. Writes keep working locally.
-    public func goOffline() {
-        isOffline = true
-        dropSessions()
+    public func goOffline() async {
+        await carryOut(machine.goOffline())
     }
 
     /// Reconnects after ``goOffline()``: the peers this node dials are dialled again at once.
     public func goOnline() {
-        isOffline = false
+        machine.goOnline()
     }
+
+    /// Cut off from the network on purpose (``goOffline()``).
+    public var isOffline: Bool { machine.isOffline }
 
     /// The peers this node keeps dialing.
-    public var dialedPeers: [PeerEndpoint] { dialers.keys.sorted() }
+    public var dialedPeers: [PeerEndpoint] { machine.dialing.sorted() }
 
-    /// True when a session with the peer known to listen at `endpoint` already runs (either
-    /// side dialled) and carries every conversation this node is still joining through that
-    /// address, so dialing again would only make a duplicate. (A join needs a session dialled
-    /// with its token, even when the peer dialled this node for other conversations.)
-    func isAlreadyConnected(to endpoint: PeerEndpoint) -> Bool {
-        guard let key = knownAddresses.first(where: { $0.value == endpoint })?.key else { return false }
-        let sessions = links.values.filter { $0.peer?.key.replicaID == key }
-        guard !sessions.isEmpty else { return false }
-        let carried = Set(sessions.flatMap { $0.peer?.conversations ?? [] })
-        return pendingJoins.allSatisfy { $0.value.recorded || !$0.value.targets.contains(endpoint) || carried.contains($0.key) }
+    private func countDialFailure() { machine.onDialFailed() }
+
+    // MARK: - Carrying out the machine's directives
+
+    /// Carries out the machine's directives in order. Only ``NodeDirective/replicate(link:conversations:)``
+    /// suspends (it reads replicas' clocks), and what it does after is decided by the machine again.
+    func carryOut(_ directives: [NodeDirective]) async {
+        for directive in directives {
+            switch directive {
+            case .send(let frame, let link):
+                channels[link]?.commands.yield(.send(frame))
+            case .close(let link, let reason):
+                channels[link]?.commands.yield(.close(reason))
+            case .dial(let endpoint, let seed):
+                startDialer(endpoint, seed: seed)
+            case .stopDialing(let endpoint):
+                dialers.removeValue(forKey: endpoint)?.cancel()
+            case .replicate(let link, let conversations):
+                for conversation in conversations {
+                    guard let replica = replicas[conversation] else { continue }
+                    let clock = await replica.clock
+                    guard let actions = machine.startReplication(link: link, conversation: conversation, localClock: clock,
+                                                                  now: now, membership: directory) else { continue }
+                    await perform(actions, link: link, conversation: conversation)
+                }
+            case .cancelTimer(let link, let conversation):
+                channels[link]?.timers.removeValue(forKey: conversation)?.cancel()
+            case .rememberAddress(let replica, let endpoint, let conversations):
+                rememberAddress(of: replica, at: endpoint, in: conversations)
+            case .emit(let event):
+                eventSink.yield(event)
+            case .recordSession(let peer, let connected, let conversations):
+                recordSession(peer, connected: connected, conversations: conversations)
+            case .sessionsOpen(let count):
+                NodeMetrics.sessions.record(count)
+            case .welcome(let link):
+                await welcome(link: link)
+            }
+        }
     }
 
-    func countDialFailure() { counters.dialFailures += 1 }
-
-    /// Which side of a connection this node plays, and for a dialer, the address it dialled.
-    enum ConnectionRole {
-        case listener
-        case dialer(PeerEndpoint)
-
-        var sessionRole: SessionRole {
-            if case .dialer = self { return .dialer }
-            return .listener
-        }
-
-        var endpoint: PeerEndpoint? {
-            if case .dialer(let endpoint) = self { return endpoint }
-            return nil
-        }
+    /// What follows an established session outside the machine so far: sign a joiner's
+    /// admission (listener), ask for public admissions, deliver invitations.
+    private func welcome(link id: Int) async {
+        guard let session = machine.sessions[id], let peer = session.peer else { return }
+        if session.role == .listener { await admitJoiner(peer, link: id) }
+        requestPublicAdmissions(link: id)
+        await deliverInvitations(to: peer.key.replicaID)
     }
 
     // MARK: - One session
@@ -196,48 +184,31 @@ extension Node {
     func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, role: ConnectionRole) async -> SessionEnding {
         // Stopping (or offline) since this connection was accepted or dialled: close it at once
         // rather than run a handshake nobody will close.
-        guard !isStopped, !isOffline else {
+        guard let plan = machine.openSession(role: role, held: replicas.keys.sorted(), membership: directory) else {
             await Self.refuse(channel)
             return SessionEnding()
         }
-        let id = nextLinkID
-        nextLinkID += 1
-        let sessionRole = role.sessionRole
+        let id = plan.link
         // Read while the connection is open (a closed channel no longer knows its peer).
         let remoteHost = channel.channel.remoteAddress?.ipAddress
         var session = configuration.session
         session.conversations = replicas.keys.sorted()
-        // Conversations this node joins or follows and knows nothing of yet.
-        let joining = Set(pendingJoins.keys).union(replicas.keys.filter { directory.knowsNoMembers(of: $0) })
-        // A hello carries one token: the join not yet recorded comes first (it cannot sync
-        // without it); a recorded one only until a member has reported holding it.
-        let presented = pendingJoins.values.sorted { !$0.recorded && $1.recorded }.first
-        session.inviteToken = sessionRole == .dialer ? presented?.token : nil
-        let base = directory.admission(now: configuration.wallClock)
-        // A joiner admits the peer it dialled for the conversation it joins: it holds nothing of
-        // it yet to leak, and everything it receives is signed and checked.
-        let admission: AdmissionPolicy = { request in
-            let joined = sessionRole == .dialer ? request.conversations.filter { joining.contains($0) } : []
-            switch base(request) {
-            case .admit(let conversations): return .admit(conversations: Array(Set(conversations + joined)).sorted())
-            case .refuse(let code): return joined.isEmpty ? .refuse(code) : .admit(conversations: joined)
-            case .resolved(let sealed): return .resolved(sealedTokens: sealed)
-            }
-        }
+        session.inviteToken = plan.inviteToken
+        let admission = NodeMachine.admission(directory.admission(now: configuration.wallClock), role: role.sessionRole,
+                                              joining: plan.joining)
         var randomness = SystemRandomNumberGenerator()
-        let machine = SessionStateMachine(role: sessionRole, identity: identity, configuration: session,
-                                          admission: admission, randomness: &randomness)
+        let handshake = SessionStateMachine(role: role.sessionRole, identity: identity, configuration: session,
+                                            admission: admission, randomness: &randomness)
         let (events, eventSink) = AsyncStream<PeerEvent>.makeStream()
         // What this peer may have read and not yet handled (see InboundWindow): with the session's
         // frame limit, the bound of its memory here.
         let window = InboundWindow(limit: configuration.inboundWindowBytes)
         let (commands, commandSink) = AsyncStream<PeerCommand>.makeStream()
-        links[id] = Link(id: id, role: sessionRole, commands: commandSink, endpoint: role.endpoint,
-                         presentedJoin: session.inviteToken == nil ? nil : presented?.grant.conversation, window: window)
+        channels[id] = SessionChannel(commands: commandSink, window: window)
         let clock = configuration.clock
-        async let running: Void = PeerConnection.run(channel, session: machine, outgoing: commands, events: eventSink,
+        async let running: Void = PeerConnection.run(channel, session: handshake, outgoing: commands, events: eventSink,
                                                      clock: clock, window: window)
-        var ending = SessionEnding()
+        var backOff: Duration?
         // Signature checks of a large frame start as it is read, ahead of the frames still
         // being handled (bounded by the inbound window, which is released only once handled).
         let (staged, stagedSink) = AsyncStream<(PeerEvent, PreparedBatches?)>.makeStream()
@@ -253,92 +224,25 @@ extension Node {
         defer { staging.cancel() }
         for await (event, prepared) in staged {
             switch event {
-            case .established(let peer): await established(peer, link: id)
+            case .established(let peer):
+                await carryOut(machine.onSessionEstablished(link: id, agreed: peer, now: now, membership: directory))
             case .received(let frame, let charge):
                 await received(frame, link: id, prepared: prepared)
                 window.release(charge)
-            case .backOff(let duration): ending.backOff = duration
+            case .backOff(let duration): backOff = duration
             case .codeResolved: break // only a code lookup asks for one (Node.resolveInviteCode)
-            case .closed(let reason):
-                if let reason { counters.closeReasons[reason.code, default: 0] += 1 }
-                if sessionRole == .dialer { noteJoinRefusal(reason, presented: presented, endpoint: role.endpoint) }
+            case .closed(let reason): machine.onSessionClosing(link: id, reason: reason)
             }
         }
         await running
-        if let establishedAt = links[id]?.establishedAt { ending.length = now - establishedAt }
-        if sessionRole == .listener, let stayAway = ending.backOff, let host = remoteHost {
-            // An incoming peer that flooded or sent garbage: its host is refused for a while
-            // only after repeated offences (honest nodes may share the address).
-            _ = bannedHosts.noteOffence(by: host, at: now, stayAway: stayAway)
+        let (ending, directives) = machine.onSessionClosed(link: id, backOff: backOff, host: remoteHost,
+                                                           inboundPeak: window.peak, now: now)
+        await carryOut(directives)
+        if let closed = channels.removeValue(forKey: id) {
+            for timer in closed.timers.values { timer.cancel() }
+            closed.commands.finish()
         }
-        counters.inboundPeakBytes = max(counters.inboundPeakBytes, window.peak)
-        closeLink(id)
         return ending
-    }
-
-    private func established(_ agreed: SessionPeer, link id: Int) async {
-        guard var link = links[id] else { return }
-        let peerID = agreed.key.replicaID
-        // Revocation sticks whichever side dialled (see MembershipDirectory.conversationsToSync).
-        var peer = agreed
-        peer.conversations = directory.conversationsToSync(with: peerID, agreed: agreed.conversations)
-        if peer.conversations.isEmpty, !agreed.conversations.isEmpty {
-            counters.revokedDisconnects += 1
-            link.commands.yield(.close(.revoked))
-            stopDialingRemoved(peerID, at: link.endpoint)
-            return
-        }
-        // Two sessions with the same peer (both dialled at once, or a redial before the old one
-        // timed out): keep the one the smaller key dialled; if the same side dialled both, the newer.
-        // Both sides know both sessions' agreed conversations, so both keep the one that shares
-        // more conversations first (it was made after one side gained a conversation).
-        for other in links.values where other.id != id && other.peer?.key == peer.key {
-            let dialerOfOther = other.role == .dialer ? replicaID : peerID
-            let dialerOfThis = link.role == .dialer ? replicaID : peerID
-            let shared = (this: peer.conversations.count, other: other.peer?.conversations.count ?? 0)
-            if shared.this != shared.other {
-                if shared.this > shared.other {
-                    other.commands.yield(.close(.goingAway))
-                } else {
-                    link.commands.yield(.close(.goingAway))
-                    return
-                }
-            } else if dialerOfOther == dialerOfThis || dialerOfThis < dialerOfOther {
-                other.commands.yield(.close(.goingAway))
-            } else {
-                link.commands.yield(.close(.goingAway))
-                return
-            }
-        }
-        link.peer = peer
-        link.establishedAt = now
-        links[id] = link
-        if let joining = link.presentedJoin, !peer.conversations.contains(joining), pendingJoins[joining]?.recorded == false {
-            // Admitted to other conversations but not to the one joined: the token was refused.
-            noteJoinRefusal(.refusedByPeer(.notAMember), presented: pendingJoins[joining], endpoint: link.endpoint)
-        }
-        counters.sessionsEstablished += 1
-        NodeMetrics.sessions.record(links.values.count { $0.peer != nil })
-        if let endpoint = link.endpoint {
-            knownAddresses[peerID] = endpoint
-            rememberAddress(of: peerID, at: endpoint, in: peer.conversations)
-        }
-        eventSink.yield(.sync(peer: peerID, .connected))
-        recordSession(peerID, connected: true, conversations: peer.conversations)
-        for conversation in peer.conversations {
-            guard let replica = replicas[conversation] else { continue }
-            let clock = await replica.clock
-            guard links[id] != nil else { return }
-            var machine = ReplicationStateMachine(conversation: conversation, configuration: configuration.replication,
-                                                  seed: random.next())
-            let actions = machine.start(localClock: clock, now: now)
-            links[id]?.machines[conversation] = machine
-            await perform(actions, link: id, conversation: conversation)
-        }
-        announceAddresses(link: id, conversations: peer.conversations)
-        if link.role == .listener { await admitJoiner(peer, link: id) }
-        requestPublicAdmissions(link: id)
-        await deliverInvitations(to: peerID)
     }
 
     private func received(_ frame: DataFrame, link id: Int, prepared: PreparedBatches?) async {
@@ -349,7 +253,7 @@ extension Node {
             receivedEphemeral(updates, in: target, link: id)
             return
         case .peers(let target, let addresses):
-            receivedPeers(addresses, in: target, link: id)
+            await carryOut(machine.onPeersReceived(addresses, in: target, link: id, membership: directory))
             return
         case .admission(let target, let admission):
             await receivedAdmission(admission, in: target, link: id)
@@ -362,30 +266,19 @@ extension Node {
             return
         }
         // No machine: the conversation was revoked for this peer since; ignore what is in flight.
-        guard var machine = links[id]?.machines[conversation] else { return }
+        let now = now
+        let actions: [ReplicationAction]?
         do {
-            let actions = try machine.receive(frame, now: now)
-            links[id]?.machines[conversation] = machine
-            if case .clock = frame {
-                acknowledgeJoin(conversation, reported: machine.peerReported, localClock: machine.localClock)
-            }
-            await perform(actions, link: id, conversation: conversation, prepared: prepared)
+            actions = try machine.replicate(link: id, conversation) { try $0.receive(frame, now: now) }
         } catch {
-            links[id]?.machines[conversation] = machine
-            links[id]?.commands.yield(.close(.protocolViolation))
+            channels[id]?.commands.yield(.close(.protocolViolation))
+            return
         }
-    }
-
-    private func closeLink(_ id: Int) {
-        guard let link = links.removeValue(forKey: id) else { return }
-        for timer in link.timers.values { timer.cancel() }
-        link.commands.finish()
-        if let peer = link.peer {
-            counters.sessionsClosed += 1
-            NodeMetrics.sessions.record(links.values.count { $0.peer != nil })
-            eventSink.yield(.sync(peer: peer.key.replicaID, .disconnected))
-            recordSession(peer.key.replicaID, connected: false, conversations: peer.conversations)
+        guard let actions else { return }
+        if case .clock = frame, let replication = machine.sessions[id]?.replication[conversation] {
+            acknowledgeJoin(conversation, reported: replication.peerReported, localClock: replication.localClock)
         }
+        await perform(actions, link: id, conversation: conversation, prepared: prepared)
     }
 
     // MARK: - Carrying out replication
@@ -399,7 +292,7 @@ extension Node {
         while let action = queue.popFirst() {
             switch action {
             case .send(let frame):
-                links[id]?.commands.yield(.send(frame))
+                channels[id]?.commands.yield(.send(frame))
             case .scheduleTimer(let delay):
                 armTimer(link: id, conversation: conversation, after: delay)
             case .loadStoredBatches(let above, let limit):
@@ -411,28 +304,25 @@ extension Node {
                     eventSink.yield(.error(code: error.code, message: "catch-up read failed: \(error)"))
                     batches = []
                 }
-                guard var machine = links[id]?.machines[conversation] else { return }
-                queue += machine.storedBatchesLoaded(batches, now: now)
-                links[id]?.machines[conversation] = machine
+                let now = now
+                guard let next = machine.replicate(link: id, conversation, { $0.storedBatchesLoaded(batches, now: now) })
+                else { return }
+                queue += next
             case .ingest(let bytes):
                 guard let replica = replicas[conversation] else { continue }
                 let outcome: IngestOutcome
                 do {
                     outcome = try await replica.receive(bytes, prepared: prepared?.batches == bytes ? prepared : nil)
                 } catch {
-                    counters.ingestFailures += 1
+                    machine.counters.ingestFailures += 1
                     eventSink.yield(.error(code: error.code, message: "could not store a peer's batches: \(error)"))
                     continue
                 }
-                if var machine = links[id]?.machines[conversation] {
-                    machine.peerHolds(outcome.authentic)
-                    links[id]?.machines[conversation] = machine
-                }
-                if !outcome.wanted.isEmpty, var machine = links[id]?.machines[conversation] {
-                    // The sender stored what it sent, so it holds what that names.
-                    queue += machine.want(outcome.wanted)
-                    links[id]?.machines[conversation] = machine
-                }
+                // The sender stored what it sent, so it holds what that names.
+                queue += machine.replicate(link: id, conversation) { replication in
+                    replication.peerHolds(outcome.authentic)
+                    return outcome.wanted.isEmpty ? [] : replication.want(outcome.wanted)
+                } ?? []
                 await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
                 await relayEvidence(outcome.evidence, in: conversation)
             case .sendWanted(let dependencies):
@@ -442,13 +332,13 @@ extension Node {
                 var bytes = 0
                 for batch in found {
                     if !frame.isEmpty, bytes + batch.count > ReplicationConfiguration().maxFrameBatchBytes {
-                        links[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame)))
+                        channels[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame)))
                         (frame, bytes) = ([], 0)
                     }
                     frame.append(batch)
                     bytes += batch.count
                 }
-                if !frame.isEmpty { links[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame))) }
+                if !frame.isEmpty { channels[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame))) }
             }
         }
     }
@@ -456,77 +346,47 @@ extension Node {
     /// Sends batches that reveal a fork to every session of the conversation.
     func relayEvidence(_ batches: [AuthenticatedBatch], in conversation: ConversationID) async {
         guard !batches.isEmpty else { return }
-        for id in links.keys.sorted() {
-            guard var machine = links[id]?.machines[conversation] else { continue }
-            let actions = machine.pushEvidence(batches)
-            links[id]?.machines[conversation] = machine
+        for id in machine.links(replicating: conversation) {
+            guard let actions = machine.replicate(link: id, conversation, { $0.pushEvidence(batches) }) else { continue }
             await perform(actions, link: id, conversation: conversation)
         }
     }
 
     /// After batches were stored and applied: push them to every session of the conversation
-    /// (each machine skips what its peer holds), disconnect peers the batches revoked, and finish
-    /// a join whose history has arrived.
+    /// (each machine skips what its peer holds), let the machine act on a membership change
+    /// (revoked peers disconnected, new members dialled), and finish a join whose history has
+    /// arrived.
     func committed(_ batches: [AuthenticatedBatch], clockAfter: VectorClock, in conversation: ConversationID) async {
         guard !batches.isEmpty else { return }
-        for id in links.keys.sorted() {
-            guard var machine = links[id]?.machines[conversation] else { continue }
-            let actions = machine.pushNew(batches: batches, clockAfter: clockAfter, now: now)
-            links[id]?.machines[conversation] = machine
-            counters.batchesPushed += actions.reduce(0) {
+        let now = now
+        for id in machine.links(replicating: conversation) {
+            guard let actions = machine.replicate(link: id, conversation, {
+                $0.pushNew(batches: batches, clockAfter: clockAfter, now: now)
+            }) else { continue }
+            machine.counters.batchesPushed += actions.reduce(0) {
                 if case .send(.batches(_, let sent)) = $1 { $0 + sent.count } else { $0 }
             }
             await perform(actions, link: id, conversation: conversation)
         }
         // Membership changes only with governance operations: messages and edits skip this.
         guard batches.contains(where: \.changesGovernance) else { return }
-        disconnectRevokedPeers(of: conversation)
-        dialKnownMembers(of: conversation)
+        await carryOut(machine.onGovernanceChanged(conversation, membership: directory))
         await completeJoinIfReady(conversation)
     }
 
     private func armTimer(link id: Int, conversation: ConversationID, after delay: Duration) {
-        guard links[id] != nil else { return }
-        links[id]?.timers[conversation]?.cancel()
+        guard channels[id] != nil else { return }
+        channels[id]?.timers[conversation]?.cancel()
         let clock = configuration.clock
-        links[id]?.timers[conversation] = Task { [weak self] in
+        channels[id]?.timers[conversation] = Task { [weak self] in
             do { try await clock.sleep(for: delay) } catch { return }
             await self?.replicationTimerFired(link: id, conversation: conversation)
         }
     }
 
     private func replicationTimerFired(link id: Int, conversation: ConversationID) async {
-        guard var machine = links[id]?.machines[conversation] else { return }
-        let actions = machine.timerFired(now: now)
-        links[id]?.machines[conversation] = machine
+        let now = now
+        guard let actions = machine.replicate(link: id, conversation, { $0.timerFired(now: now) }) else { return }
         await perform(actions, link: id, conversation: conversation)
-    }
-
-    /// Stops replicating `conversation` with peers removed from it, closes their sessions (with
-    /// `revoked`) when nothing else is shared with them, and stops redialing them.
-    func disconnectRevokedPeers(of conversation: ConversationID) {
-        for (replica, endpoint) in knownAddresses where directory.isRevoked(replica, from: conversation) {
-            stopDialingRemoved(replica, at: endpoint)
-        }
-        for (id, link) in links {
-            guard let peer = link.peer, link.machines[conversation] != nil,
-                  directory.isRevoked(peer.key.replicaID, from: conversation) else { continue }
-            links[id]?.machines[conversation]?.stop()
-            links[id]?.machines[conversation] = nil
-            links[id]?.timers.removeValue(forKey: conversation)?.cancel()
-            if links[id]?.machines.isEmpty == true {
-                counters.revokedDisconnects += 1
-                link.commands.yield(.close(.revoked))
-                stopDialingRemoved(peer.key.replicaID, at: link.endpoint)
-            }
-        }
-    }
-
-    /// Stops redialing `endpoint` when `peer` is a member of nothing this node holds (it was
-    /// removed): its sessions would only be closed again.
-    func stopDialingRemoved(_ peer: ReplicaID, at endpoint: PeerEndpoint?) {
-        guard let endpoint, !configuration.peers.contains(endpoint),
-              !directory.conversations.contains(where: { directory.isMember(peer, of: $0) }) else { return }
-        dialers.removeValue(forKey: endpoint)?.cancel()
     }
 }

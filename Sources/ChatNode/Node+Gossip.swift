@@ -79,7 +79,7 @@ extension Node {
 
     /// Updates a peer gossiped: apply and relay the fresh ones, count the rest as drops.
     func receivedEphemeral(_ updates: [[UInt8]], in conversation: ConversationID, link id: Int) {
-        guard let peer = links[id]?.peer?.key.replicaID, links[id]?.machines[conversation] != nil else { return }
+        guard let peer = machine.sessions[id]?.peerID, machine.replicates(conversation, link: id) else { return }
         var gossip = gossips[conversation] ?? EphemeralGossip(conversation: conversation)
         let directory = self.directory
         let now = Duration.milliseconds(Int64(clamping: configuration.wallClock()))
@@ -97,53 +97,8 @@ extension Node {
 
     private func relay(_ updates: [[UInt8]], in conversation: ConversationID, except: Int?) {
         guard !updates.isEmpty else { return }
-        for (id, link) in links where id != except && link.machines[conversation] != nil {
-            link.commands.yield(.send(.ephemeral(conversation: conversation, updates: updates)))
-        }
-    }
-
-    // MARK: - Peer exchange
-
-    /// Where peers should dial this node.
-    var advertisedAddress: PeerEndpoint? { configuration.advertised ?? listeningOn }
-
-    /// Tells a new session's peer where this node and the members it knows listen.
-    func announceAddresses(link id: Int, conversations: [ConversationID]) {
-        guard let link = links[id] else { return }
-        for conversation in conversations {
-            var addresses: [PeerAddress] = []
-            if let own = advertisedAddress, let port = UInt16(exactly: own.port),
-               let address = try? PeerAddress(replica: replicaID, host: own.host, port: port) {
-                addresses.append(address)
-            }
-            for (replica, endpoint) in knownAddresses.sorted(by: { $0.key < $1.key })
-            where replica != link.peer?.key.replicaID && directory.isMember(replica, of: conversation) {
-                guard addresses.count < WireLimits.default.maxPeerAddresses, let port = UInt16(exactly: endpoint.port),
-                      let address = try? PeerAddress(replica: replica, host: endpoint.host, port: port) else { continue }
-                addresses.append(address)
-            }
-            if !addresses.isEmpty { link.commands.yield(.send(.peers(conversation: conversation, addresses: addresses))) }
-        }
-    }
-
-    /// Addresses a peer announced: remember them, dial members this node should connect to
-    /// (the smaller key dials, so each pair connects once), and pass new ones on.
-    func receivedPeers(_ addresses: [PeerAddress], in conversation: ConversationID, link id: Int) {
-        guard links[id]?.machines[conversation] != nil else { return }
-        var learned: [PeerAddress] = []
-        for address in addresses where address.replica != replicaID {
-            let endpoint = PeerEndpoint(host: address.host, port: Int(address.port))
-            guard knownAddresses[address.replica] != endpoint else { continue }
-            knownAddresses[address.replica] = endpoint
-            learned.append(address)
-            if directory.isMember(address.replica, of: conversation) {
-                rememberAddress(of: address.replica, at: endpoint, in: [conversation])
-            }
-        }
-        guard !learned.isEmpty else { return }
-        dialKnownMembers(of: conversation)
-        for (other, link) in links where other != id && link.machines[conversation] != nil {
-            link.commands.yield(.send(.peers(conversation: conversation, addresses: learned)))
+        for id in machine.links(replicating: conversation) where id != except {
+            channels[id]?.commands.yield(.send(.ephemeral(conversation: conversation, updates: updates)))
         }
     }
 }
@@ -160,39 +115,6 @@ extension Node {
             } catch {
                 eventSink.yield(.error(code: "store", message: "could not remember the address of a member: \(error)"))
             }
-        }
-    }
-
-    /// Dials every member this node remembers an address for, in every conversation it holds,
-    /// whichever key is smaller (the pair's tie-break closes a second session): after a restart
-    /// nobody else knows to dial this node. Up to ``NodeConfiguration/maxPeers`` endpoints.
-    func dialRememberedMembers() {
-        var endpoints: [PeerEndpoint] = []
-        for conversation in replicas.keys.sorted() {
-            let remembered = (try? store.rememberedAddresses(of: conversation)) ?? []
-            for address in remembered where address.replica != replicaID && directory.isMember(address.replica, of: conversation) {
-                let endpoint = PeerEndpoint(host: address.host, port: Int(address.port))
-                if knownAddresses[address.replica] == nil { knownAddresses[address.replica] = endpoint }
-                if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
-            }
-        }
-        for endpoint in endpoints.prefix(configuration.maxPeers) { connect(to: endpoint) }
-    }
-
-    /// Dials members of `conversation` whose address is known and who have no session with this
-    /// node, up to ``NodeConfiguration/maxPeers`` sessions; of each pair only the smaller key
-    /// dials, so the pair connects once. Called when addresses or members change.
-    /// - Complexity: O(known addresses + sessions).
-    func dialKnownMembers(of conversation: ConversationID) {
-        guard !isStopped else { return }
-        let connected = Set(links.values.compactMap { $0.peer?.key.replicaID })
-        var sessions = links.count
-        for (replica, endpoint) in knownAddresses.sorted(by: { $0.key < $1.key }) {
-            guard sessions < configuration.maxPeers else { return }
-            guard replicaID < replica, !connected.contains(replica), dialers[endpoint] == nil,
-                  directory.isMember(replica, of: conversation) else { continue }
-            connect(to: endpoint)
-            sessions += 1
         }
     }
 }

@@ -72,8 +72,7 @@ extension Node {
     /// the one with token id `only` when given (a new invitation).
     /// - Complexity: O(c + l) for c conversations held and l links in them.
     func deliverInvitations(to invitee: ReplicaID, only: [UInt8]? = nil) async {
-        let sessions = links.values.filter { $0.peer?.key.replicaID == invitee }
-        guard !sessions.isEmpty else { return }
+        guard !machine.links(to: invitee).isEmpty else { return }
         let now = configuration.wallClock()
         var tokens: [[UInt8]] = []
         for (conversation, replica) in replicas.sorted(by: { $0.key < $1.key })
@@ -85,10 +84,11 @@ extension Node {
                 tokens.append(token)
             }
         }
-        for session in sessions {
-            guard let carrier = session.peer?.conversations.first else { continue }
-            for token in tokens { session.commands.yield(.send(.invitation(conversation: carrier, token: token))) }
-            counters.invitationsDelivered += tokens.count
+        // Read again after the awaits: sessions with the invitee may have ended or begun.
+        for id in machine.links(to: invitee) {
+            guard let carrier = machine.sessions[id]?.peer?.conversations.first else { continue }
+            for token in tokens { channels[id]?.commands.yield(.send(.invitation(conversation: carrier, token: token))) }
+            machine.counters.invitationsDelivered += tokens.count
         }
     }
 
@@ -96,16 +96,16 @@ extension Node {
     /// does not, or one past the bounds, is counted and dropped).
     /// - Complexity: O(r) in the invitations received.
     func receivedInvitation(_ bytes: [UInt8], link id: Int) {
-        guard let from = links[id]?.peer?.key.replicaID else { return }
+        guard let from = machine.sessions[id]?.peerID else { return }
         guard let grant = ConversationInputs.verifyInvite(bytes), let token = try? InviteToken(decoding: bytes) else {
-            counters.invitationsDropped += 1
+            machine.counters.invitationsDropped += 1
             return
         }
         let key = ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID)
         guard receivedInvitations[key] == nil else { return }
         guard receivedInvitations.count < Self.maxReceivedInvitations,
               receivedInvitations.values.count(where: { $0.from == from }) < Self.maxReceivedInvitationsPerPeer else {
-            counters.invitationsDropped += 1
+            machine.counters.invitationsDropped += 1
             return
         }
         receivedInvitations[key] = ReceivedInvitation(token: token, from: from,

@@ -62,17 +62,17 @@ extension Node {
                 throw .node(error)
             }
         }
-        pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant, declining: declining)
-        joinRefusals[conversation] = nil
+        machine.pendingJoins[conversation] = PendingJoin(token: tokenBytes, grant: grant, declining: declining)
+        machine.joinRefusals[conversation] = nil
         if !declining { savePendingJoin(conversation) }
         let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
         guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
-        pendingJoins[conversation]?.targets = Set(targets)
-        for target in targets { connectOrRefresh(target) }
+        machine.pendingJoins[conversation]?.targets = Set(targets)
+        for target in targets { await carryOut(machine.dialOrRefresh(target)) }
         await completeJoinIfReady(conversation)
         let deadline = now + timeout
         if declining {
-            while pendingJoins[conversation] != nil {
+            while machine.pendingJoins[conversation] != nil {
                 guard now < deadline else {
                     await abandonJoin(conversation)
                     throw .timedOut("the invitation's record did not arrive from \(targets.map(\.description).joined(separator: ", "))")
@@ -85,13 +85,13 @@ extension Node {
         while directory.permission(of: replicaID, in: conversation) == nil {
             // Recorded, but the rules refused it (the last use went to a concurrent join).
             if let refusal = await excludedJoin(conversation) {
-                pendingJoins[conversation] = nil
+                machine.pendingJoins[conversation] = nil
                 savePendingJoin(conversation)
                 throw .joinRefused(refusal)
             }
             // Every address tried refused: say why rather than wait for the deadline.
-            if let refusals = joinRefusals[conversation], Set(targets).isSubset(of: refusals.keys),
-               pendingJoins[conversation]?.recorded != true, let reason = targets.compactMap({ refusals[$0] }).first {
+            if let refusals = machine.joinRefusals[conversation], Set(targets).isSubset(of: refusals.keys),
+               machine.pendingJoins[conversation]?.recorded != true, let reason = targets.compactMap({ refusals[$0] }).first {
                 await abandonJoin(conversation)
                 throw .joinRefused(reason)
             }
@@ -109,11 +109,11 @@ extension Node {
     /// Where this node's join of `conversation` stands (nil: not joining, or declining): see
     /// ``NodeStatus/Conversation/joinStage``.
     func joinStage(of conversation: ConversationID) -> String? {
-        guard let pending = pendingJoins[conversation], !pending.declining else { return nil }
+        guard let pending = machine.pendingJoins[conversation], !pending.declining else { return nil }
         if pending.recorded { return "recorded" }
         let stored = ((try? store.batchCount(conversation)) ?? 0) > 0
         if pending.admission != nil { return stored ? "catching_up" : "admitted" }
-        let carried = links.values.contains { $0.peer?.conversations.contains(conversation) == true }
+        let carried = machine.sessions.values.contains { $0.peer?.conversations.contains(conversation) == true }
         if carried { return stored ? "catching_up" : "authenticated" }
         return "dialling"
     }
@@ -134,7 +134,7 @@ extension Node {
     /// Why the rules excluded this node's recorded join in `conversation` (nil: not excluded, or
     /// not recorded yet).
     func excludedJoin(_ conversation: ConversationID) async -> RefuseCode? {
-        guard let pending = pendingJoins[conversation], let joinOp = pending.joinOp,
+        guard let pending = machine.pendingJoins[conversation], let joinOp = pending.joinOp,
               let state = await replicas[conversation]?.conversation, state.excluded[joinOp] != nil else { return nil }
         guard let link = state.links[pending.grant.tokenID] else { return .invalidInvite }
         if link.revoked { return .inviteRevoked }
@@ -153,16 +153,13 @@ extension Node {
     /// Gives up a join that was refused or timed out: the token is no longer presented, and a
     /// conversation of which nothing arrived is forgotten.
     func abandonJoin(_ conversation: ConversationID) async {
-        guard pendingJoins[conversation]?.recorded != true else { return }
-        let targets = pendingJoins[conversation]?.targets ?? []
-        pendingJoins[conversation] = nil
+        guard machine.pendingJoins[conversation]?.recorded != true else { return }
+        let targets = machine.pendingJoins[conversation]?.targets ?? []
+        machine.pendingJoins[conversation] = nil
         savePendingJoin(conversation)
         // Stop redialing the join's addresses unless something else needs them (a --peer, a
         // session, a member this node knows there).
-        let needed = Set(configuration.peers).union(knownAddresses.values)
-        for target in targets where !needed.contains(target) && !links.values.contains(where: { $0.endpoint == target && $0.peer != nil }) {
-            dialers.removeValue(forKey: target)?.cancel()
-        }
+        await carryOut(machine.abandonTargets(targets))
         guard let replica = replicas[conversation], await replica.document.permissions.isEmpty else { return }
         replicas[conversation] = nil
         directory.forget(conversation)
@@ -172,41 +169,41 @@ extension Node {
     /// Records the join once the issuer's admin grant has arrived (so every replica judges the
     /// token against the same history).
     func completeJoinIfReady(_ conversation: ConversationID) async {
-        guard let pending = pendingJoins[conversation], !pending.recorded, let replica = replicas[conversation] else { return }
+        guard let pending = machine.pendingJoins[conversation], !pending.recorded, let replica = replicas[conversation] else { return }
         if pending.declining {
-            guard await replica.conversation.links[pending.grant.tokenID] != nil, pendingJoins[conversation]?.recorded == false
+            guard await replica.conversation.links[pending.grant.tokenID] != nil, machine.pendingJoins[conversation]?.recorded == false
             else { return }
-            pendingJoins[conversation]?.recorded = true
+            machine.pendingJoins[conversation]?.recorded = true
             do {
                 try await submit([.declineInvite(tokenID: pending.grant.tokenID)], to: conversation)
             } catch {
                 declineFailures[conversation] = error
             }
-            pendingJoins[conversation] = nil
+            machine.pendingJoins[conversation] = nil
             return
         }
         let state = await replica.conversation
         let document = state.document
         if document.permissions[replicaID] != nil {
-            pendingJoins[conversation]?.recorded = true
+            machine.pendingJoins[conversation]?.recorded = true
             return
         }
         // The join carries the admitting member's record; it is judged against a history holding
         // the issuer's grant, the link's record, the admitting member and the joins it had seen.
         // Read after the await: an easier admission may have replaced the one seen before.
-        guard let admission = pendingJoins[conversation]?.admission, pendingJoins[conversation]?.recorded == false,
+        guard let admission = machine.pendingJoins[conversation]?.admission, machine.pendingJoins[conversation]?.recorded == false,
               document.permissions[pending.grant.issuer] == .admin, document.permissions[admission.content.admitter] != nil,
               state.links[pending.grant.tokenID] != nil,
               state.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen) else { return }
-        pendingJoins[conversation]?.recorded = true
+        machine.pendingJoins[conversation]?.recorded = true
         do {
             let batches = try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
-            pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { $0.operationBatch(past: $0.content.namedCounts).identified }
+            machine.pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { $0.operationBatch(past: $0.content.namedCounts).identified }
                 .first { if case .join = $0.op { true } else { false } }?.id
             // A profile is judged against the membership the join grants: sign it after the join.
             if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
         } catch {
-            pendingJoins[conversation]?.recorded = false
+            machine.pendingJoins[conversation]?.recorded = false
             eventSink.yield(.error(code: error.code, message: "could not record the join: \(error)"))
         }
     }
@@ -214,14 +211,14 @@ extension Node {
     /// A peer reported its clock: once it holds everything this node wrote (the join included),
     /// the join is complete and the token is no longer presented.
     func acknowledgeJoin(_ conversation: ConversationID, reported: VectorClock?, localClock: VectorClock) {
-        guard pendingJoins[conversation]?.recorded == true, let reported, localClock[replicaID] > 0,
+        guard machine.pendingJoins[conversation]?.recorded == true, let reported, localClock[replicaID] > 0,
               reported[replicaID] >= localClock[replicaID] else { return }
-        pendingJoins[conversation] = nil
+        machine.pendingJoins[conversation] = nil
         savePendingJoin(conversation)
     }
 
     func savePendingJoin(_ conversation: ConversationID) {
-        let bytes = pendingJoins[conversation].map { PendingJoin.encode(token: $0.token, admission: $0.admission?.bytes ?? []) } ?? []
+        let bytes = machine.pendingJoins[conversation].map { PendingJoin.encode(token: $0.token, admission: $0.admission?.bytes ?? []) } ?? []
         do {
             try store.setMetadata(bytes, for: conversation)
         } catch {

@@ -249,8 +249,8 @@ extension Node {
         if directory.permission(of: replicaID, in: conversation) != nil { return }
         try await follow(conversation)
         publicJoins.want(conversation)
-        connectOrRefresh(endpoint)
-        for id in links.keys { requestPublicAdmissions(link: id) }
+        await carryOut(machine.dialOrRefresh(endpoint))
+        for id in machine.sessions.keys.sorted() { requestPublicAdmissions(link: id) }
         let replica = try replica(conversation)
         let deadline = now + timeout
         var admission: [UInt8]

@@ -93,8 +93,11 @@ public actor Node {
     let sessionRecorder: SessionRecorder
 
     var replicas: [ConversationID: ConversationReplica] = [:]
-    var links: [Int: Link] = [:]
-    var nextLinkID = 0
+    /// The node's policy and its state: sessions, addresses, dials, joins, counters.
+    var machine: NodeMachine
+    /// The I/O side of each session, by link id.
+    var channels: [Int: SessionChannel] = [:]
+    /// The redial loop of each address the machine dials.
     var dialers: [PeerEndpoint: Task<Void, Never>] = [:]
     var listenerTask: Task<Void, Never>?
     /// The listening socket: ``stop()`` closes it and lets the accept loop drain (connections
@@ -105,22 +108,14 @@ public actor Node {
     var nextIncomingID = 0
     /// Where this node listens, once ``start()`` bound the socket.
     public internal(set) var listeningOn: PeerEndpoint?
-    /// Conversations this node is joining: the invite token to present and record.
-    var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
     /// Direct invitations members' nodes delivered here, by signer and token id (see Node+Invitations).
     var receivedInvitations: [ReceivedInvitationKey: ReceivedInvitation] = [:]
     /// Invitations this node declined, by signer and token id.
     var declinedInvitations: Set<ReceivedInvitationKey> = []
-    /// Why members refused a join still waiting to be admitted, by the address that refused.
-    var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
     /// Public joins: admissions signed as a member, and the one received as a joiner.
     var publicJoins = PublicJoinAdmissions()
-    /// Hosts whose connections are refused until the instant given: they flooded or sent garbage.
-    var bannedHosts = HostOffenceLedger()
-    /// Addresses learned for peers (dialled, advertised in peer exchange).
-    var knownAddresses: [ReplicaID: PeerEndpoint] = [:]
     /// Ephemeral state and gossip de-duplication per conversation.
     var gossips: [ConversationID: EphemeralGossip] = [:]
     var ephemeralCounter = EphemeralCounter()
@@ -128,12 +123,7 @@ public actor Node {
     /// the update held back when it was spent), and the timer that sends the held one.
     var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
     var controlTimers: [ConversationID: Task<Void, Never>] = [:]
-    var random: SeededGenerator
-    var counters = NodeCounters()
-    var isStopped = false
-    /// Cut off from the network on purpose (``goOffline()``): no sessions, no dials, inbound
-    /// connections closed at once. Local writes go on; they sync after ``goOnline()``.
-    public internal(set) var isOffline = false
+    var isStopped: Bool { machine.isStopped }
 
     /// Opens the store at the configured directory and every conversation in it.
     public init(configuration: NodeConfiguration) throws(NodeError) {
@@ -151,7 +141,10 @@ public actor Node {
         sessionRecorder = SessionRecorder(store: store) { error in
             sink.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))
         }
-        random = SeededGenerator(seed: configuration.seed)
+        machine = NodeMachine(configuration: NodeMachine.Configuration(
+            replicaID: configuration.identity.publicKey.replicaID, configuredPeers: configuration.peers,
+            maxPeers: configuration.maxPeers, maxIncomingConnections: configuration.maxIncomingConnections,
+            replication: configuration.replication, seed: configuration.seed))
         let conversations: [ConversationID]
         do { conversations = try store.conversations() } catch { throw .store(error) }
         for conversation in conversations {
@@ -164,7 +157,7 @@ public actor Node {
                 if let admission = ConversationInputs.verifyAdmission(saved.admission) {
                     pending.admission = (saved.admission, admission)
                 }
-                pendingJoins[conversation] = pending
+                machine.pendingJoins[conversation] = pending
             }
         }
     }
@@ -177,17 +170,18 @@ public actor Node {
     /// Starts listening (when configured) and dialing the configured peers.
     public func start() async throws {
         for replica in replicas.values { await prepare(replica) }
-        for conversation in pendingJoins.keys { await completeJoinIfReady(conversation) }
+        for conversation in machine.pendingJoins.keys { await completeJoinIfReady(conversation) }
         if let listen = configuration.listen { try await startListening(on: listen) }
-        for peer in configuration.peers { connect(to: peer) }
-        dialRememberedMembers()
+        var remembered: [ConversationID: [RememberedAddress]] = [:]
+        for conversation in replicas.keys { remembered[conversation] = (try? store.rememberedAddresses(of: conversation)) ?? [] }
+        await carryOut(machine.onStart(remembered: remembered, membership: directory))
     }
 
     /// Closes every session (telling peers it is going away), stops listening and redialing, and
     /// returns when all of the node's tasks have ended. The store closes when the node is released.
     public func stop() async {
         guard !isStopped else { return }
-        isStopped = true
+        let closing = machine.onStop()
         let listener = listenerTask
         listenerChannel?.close(promise: nil)
         listenerChannel = nil
@@ -198,9 +192,11 @@ public actor Node {
         for timer in controlTimers.values { timer.cancel() }
         controlTimers = [:]
         controlPacers = [:]
-        for link in links.values {
-            link.commands.yield(.close(.goingAway))
-            for timer in link.timers.values { timer.cancel() }
+        for directive in closing {
+            if case .close(let link, let reason) = directive { channels[link]?.commands.yield(.close(reason)) }
+        }
+        for channel in channels.values {
+            for timer in channel.timers.values { timer.cancel() }
         }
         await listener?.value
         for task in dialing { await task.value }

@@ -8,11 +8,12 @@ import Testing
 /// learns of his removal), Ana removes him, and when he comes back Cat's node and Ben's node
 /// dial each other: Ben's node admits the conversation (it does not know), but Cat's node,
 /// which knows, closes the session with `revoked` before anything flows, and stops redialing
-/// him. Nothing written after the removal reaches Ben. Run 50 times (25 with each side
+/// him. Nothing written after the removal reaches Ben. Run 10 times (5 with each side
 /// dialling), each with a seeded delay before Ben comes back, so the redials meet the removal
-/// in different orders.
+/// in different orders. (The decision itself, on both sides and in every order, is tested
+/// event by event in `NodeMachineTests`.)
 @Suite(.timeLimit(.minutes(3))) struct RevocationRaceTests {
-    @Test(arguments: [false, true], 0 ..< 25)
+    @Test(arguments: [false, true], 0 ..< 5)
     func aRemovedMemberIsNotReadmittedWhicheverSideDials(benDials: Bool, round: Int) async throws {
         var random = LinearCongruentialDelays(seed: UInt64(round) &* 7919 &+ (benDials ? 1 : 0))
         // Redials back off at most 200 ms, so the race happens within the test's time.

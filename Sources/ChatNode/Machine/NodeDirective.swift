@@ -1,0 +1,34 @@
+import ChatCore
+import ChatSync
+import ChatWire
+
+/// What ``NodeMachine`` asks the node's shell to do. The shell carries each one out as given and
+/// decides nothing: the policy behind it (who to dial, which session of a pair to keep, whom a
+/// revocation disconnects) is the machine's.
+enum NodeDirective: Sendable, Hashable {
+    /// Send a frame over a session.
+    case send(DataFrame, link: Int)
+    /// Close a session, telling the peer why.
+    case close(link: Int, RefuseCode)
+    /// Keep a session with this address: dial it now and redial it with back-off (seeded).
+    case dial(PeerEndpoint, seed: UInt64)
+    /// Stop dialing this address (its sessions are left to end on their own).
+    case stopDialing(PeerEndpoint)
+    /// Start replicating these conversations over a session just established: the shell reads
+    /// each replica's clock and hands it to ``NodeMachine/startReplication(link:conversation:localClock:now:)``.
+    case replicate(link: Int, conversations: [ConversationID])
+    /// A session stopped replicating a conversation: cancel its replication timer.
+    case cancelTimer(link: Int, ConversationID)
+    /// Remember durably where a member listens, for these conversations (redialled after a restart).
+    case rememberAddress(ReplicaID, PeerEndpoint, conversations: [ConversationID])
+    /// Tell the user interface.
+    case emit(NodeEvent)
+    /// Record a peer session for the audit trail.
+    case recordSession(ReplicaID, connected: Bool, conversations: [ConversationID])
+    /// The number of established sessions changed (a metric).
+    case sessionsOpen(Int)
+    /// A session was established and kept: the shell carries out what follows an established
+    /// session outside the machine so far (admission signing, public-admission requests,
+    /// invitation delivery).
+    case welcome(link: Int)
+}

@@ -3,61 +3,6 @@ import ChatCrypto
 import ChatSync
 import ChatWire
 
-/// A message as `log` shows it.
-public struct LogEntry: Sendable, Hashable, Codable {
-    /// The message id (``MessageReference``).
-    public var id: String
-    /// The author's public key (sc1…).
-    public var author: String
-    /// The author's display name, if they set one.
-    public var authorName: String?
-    public var text: String
-    public var edited: Bool
-    public var deleted: Bool
-    /// The author's signed timestamp, ms since the Unix epoch.
-    public var postedAt: UInt64
-}
-
-/// A member as `members` shows it.
-public struct MemberEntry: Sendable, Hashable, Codable {
-    public var key: String
-    public var name: String?
-    public var permission: String
-    /// True when this node has a session with the member (or it is this node).
-    public var online: Bool
-    public var isSelf: Bool
-    /// True when the member's node signed two different batches for the same counters: its
-    /// operations from the fork point on are excluded everywhere.
-    public var equivocated: Bool = false
-    /// The counter from which its operations are excluded, when it equivocated.
-    public var forkPoint: UInt32?
-    /// online, away, dnd or offline: its announced presence (away after idling), as the chat
-    /// shows it; without any presence heard, online while connected.
-    public var status: String = "offline"
-    /// Its custom status text, from its presence or else its profile.
-    public var customStatus: String?
-    /// When this node last heard from it or saw it post (ms since the Unix epoch); nil if never.
-    public var lastSeen: UInt64?
-}
-
-/// Message ids in text: the author's key in hex (a prefix of at least 8 digits is enough) and
-/// the counter, `9f3a…:42`.
-public enum MessageReference {
-    public static func text(_ id: OpID) -> String { "\(Hex.encode(id.replica.bytes).prefix(16)):\(id.counter)" }
-
-    /// The message of `document` that `text` names.
-    public static func resolve(_ text: String, in document: ConversationDocument) throws(NodeCommandError) -> OpID {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, parts[0].count >= 8, let counter = UInt32(parts[1]) else {
-            throw .invalidArgument("a message id looks like 9f3a51c2e07b44d1:42 (see `log --json`)")
-        }
-        let prefix = parts[0].lowercased()
-        let matches = document.messages.keys.filter { $0.counter == counter && Hex.encode($0.replica.bytes).hasPrefix(prefix) }
-        guard matches.count == 1, let match = matches.first else { throw .unknownMessage(text) }
-        return match
-    }
-}
-
 extension Node {
     // MARK: - Writing
 
@@ -172,81 +117,21 @@ extension Node {
         try await log(conversation, newest: Int.max).entries
     }
 
-    /// The newest `newest` entries of the log, and how many the whole log has. Only those entries
-    /// are built (their text and names), so a chat state of a long conversation stays cheap.
-    /// - Complexity: O(messages) to order them, plus O(newest) entries; each author's key text is
-    ///   made once.
+    /// The newest `newest` entries of the log, and how many the whole log has (see
+    /// ``LogEntry/newest(_:of:)``).
     public func log(_ conversation: ConversationID, newest: Int) async throws(NodeCommandError) -> (entries: [LogEntry], total: Int) {
-        let document = try await replica(conversation).document
-        // Deleted messages leave the visible list; put each back before the first visible message
-        // posted after it.
-        let deleted = document.messages.values.filter(\.isDeleted)
-            .sorted { ($0.postedAt, $0.id.counter, $0.id.replica) < ($1.postedAt, $1.id.counter, $1.id.replica) }
-        var ordered: [MessageRecord] = []
-        ordered.reserveCapacity(document.messages.count)
-        var pending = deleted[...]
-        for record in document.orderedMessages {
-            while let next = pending.first, next.postedAt < record.postedAt {
-                ordered.append(next)
-                pending = pending.dropFirst()
-            }
-            ordered.append(record)
-        }
-        ordered += pending
-        var keys: [ReplicaID: String] = [:]
-        let entries = ordered.suffix(newest).map { record in
-            let author = keys[record.author] ?? PublicKey(record.author).text
-            keys[record.author] = author
-            return LogEntry(id: MessageReference.text(record.id), author: author,
-                            authorName: document.profiles[record.author]?.profile.displayName,
-                            text: record.isDeleted ? "" : record.body.text, edited: record.isEdited, deleted: record.isDeleted,
-                            postedAt: record.postedAt)
-        }
-        return (entries, ordered.count)
+        LogEntry.newest(newest, of: try await replica(conversation).document)
     }
 
-    /// The members of a conversation: online ones first, then by name.
+    /// The members of a conversation: online ones first, then by name (see ``MemberEntry/list(of:selfID:connected:registers:now:)``).
     public func members(_ conversation: ConversationID) async throws(NodeCommandError) -> [MemberEntry] {
-        let state = try await replica(conversation).conversation
-        let document = state.document
-        let connected = machine.connectedPeers
-        let registers = ephemeralState(of: conversation)
-        let now = configuration.wallClock()
-        // The newest signed message time of each author: "last seen" when no presence was heard.
-        var lastPosted: [ReplicaID: UInt64] = [:]
-        for record in document.messages.values where record.postedAt > lastPosted[record.author] ?? 0 {
-            lastPosted[record.author] = record.postedAt
-        }
-        return document.permissions.map { member, permission in
-            let online = member == replicaID || connected.contains(member)
-            let presence = registers?.presence(of: member, now: now)
-            // Without any presence heard: online while connected (or this node), else offline.
-            let status = presence?.status ?? (online ? .online : .offline)
-            let profileStatus = document.profiles[member]?.profile.status.flatMap { $0.isEmpty ? nil : $0 }
-            let heard = [presence?.lastSeen, lastPosted[member]].compactMap { $0 }.max()
-            return MemberEntry(key: PublicKey(member).text, name: document.profiles[member]?.profile.displayName,
-                               permission: permission.description, online: online,
-                               isSelf: member == replicaID, equivocated: state.equivocators[member] != nil,
-                               forkPoint: state.equivocators[member], status: status.description,
-                               customStatus: presence?.customStatus ?? profileStatus,
-                               lastSeen: member == replicaID ? now : heard)
-        }
-        .sorted { ($0.online ? 0 : 1, $0.name ?? "~", $0.key) < ($1.online ? 0 : 1, $1.name ?? "~", $1.key) }
+        MemberEntry.list(of: try await replica(conversation).conversation, selfID: replicaID, connected: machine.connectedPeers,
+                         registers: ephemeralState(of: conversation), now: configuration.wallClock())
     }
 
     /// Everything `status` reports.
     public func status() async -> NodeStatus {
-        var peers: [NodeStatus.Peer] = []
-        for session in machine.sessions.values.sorted(by: { $0.id < $1.id }) {
-            guard let peer = session.peer else { continue }
-            let traffic = machine.replicationCounters(link: session.id)
-            peers.append(NodeStatus.Peer(
-                key: peer.key.text,
-                address: session.endpoint?.description ?? machine.knownAddresses[peer.key.replicaID]?.description,
-                dialed: session.role == .dialer, conversations: peer.conversations.map(\.hex), batchesSent: traffic.sent,
-                batchesReceived: traffic.received, clocksReceived: traffic.clocks,
-                inboundBytes: channels[session.id]?.window.inUse ?? 0))
-        }
+        let peers = machine.peerStatus { channels[$0]?.window.inUse ?? 0 }
         var conversations: [NodeStatus.Conversation] = []
         for (id, replica) in replicas.sorted(by: { $0.key < $1.key }) {
             let state = await replica.conversation
@@ -266,50 +151,5 @@ extension Node {
                           dialing: machine.dialing.sorted().map(\.description), peers: peers,
                           conversations: conversations, counters: counters)
     }
-}
-
-/// What `status --json` prints.
-public struct NodeStatus: Sendable, Hashable, Codable {
-    public struct Peer: Sendable, Hashable, Codable {
-        public var key: String
-        public var address: String?
-        public var dialed: Bool
-        public var conversations: [String]
-        public var batchesSent: Int
-        public var batchesReceived: Int
-        /// Clock frames received (session start, anti-entropy rounds, replies).
-        public var clocksReceived: Int
-        /// Bytes read from this peer and not yet handled (bounded by the inbound window).
-        public var inboundBytes: Int = 0
-    }
-
-    public struct Conversation: Sendable, Hashable, Codable {
-        public var id: String
-        public var title: String
-        /// Operations held per author (key text → count).
-        public var clock: [String: UInt32]
-        /// Batches waiting for predecessors or dependencies.
-        public var pendingBatches: Int
-        /// Batches refused, by reason code.
-        public var rejections: [String: Int]
-        public var messages: Int
-        public var members: Int
-        public var joining: Bool
-        /// Where this node's join stands while `joining`: `dialling`, `authenticated` (a member's
-        /// node proved its key and took the token), `admitted` (its signed admission arrived),
-        /// `catching_up`, `recorded` (signed and stored here; a member has not confirmed it yet).
-        public var joinStage: String?
-        /// Batches stored here.
-        public var batches: Int = 0
-        /// Members whose nodes forked their history (key text → fork point).
-        public var equivocators: [String: UInt32] = [:]
-    }
-
-    public var identity: String
-    public var listening: String?
-    public var dialing: [String]
-    public var peers: [Peer]
-    public var conversations: [Conversation]
-    public var counters: NodeCounters
 }
 

@@ -4,15 +4,6 @@ import ChatSync
 import ChatWire
 import NIOCore
 
-/// The shell's side of one session: its command channel, what its peer sent and the node has
-/// not handled yet (back-pressure), and its replication timers. Its policy state is
-/// ``SessionState``, in ``NodeMachine``.
-struct SessionChannel: Sendable {
-    let commands: AsyncStream<PeerCommand>.Continuation
-    let window: InboundWindow
-    var timers: [ConversationID: Task<Void, Never>] = [:]
-}
-
 extension Node {
     // MARK: - Listening and dialing
 
@@ -163,17 +154,18 @@ extension Node {
                 NodeMetrics.sessions.record(count)
             case .welcome(let link):
                 await welcome(link: link)
+            case .signAdmission(let content, let link):
+                await signAdmission(content, link: link)
+            case .signEphemeral(let update):
+                try? await gossip(update) // a held presence: its fields were checked when published
+            case .armControlTimer(let conversation, let delay):
+                armControlTimer(conversation, after: delay)
+            case .savePendingJoin(let conversation):
+                savePendingJoin(conversation)
+            case .completeJoin(let conversation):
+                await completeJoinIfReady(conversation)
             }
         }
-    }
-
-    /// What follows an established session outside the machine so far: sign a joiner's
-    /// admission (listener), ask for public admissions, deliver invitations.
-    private func welcome(link id: Int) async {
-        guard let session = machine.sessions[id], let peer = session.peer else { return }
-        if session.role == .listener { await admitJoiner(peer, link: id) }
-        requestPublicAdmissions(link: id)
-        await deliverInvitations(to: peer.key.replicaID)
     }
 
     // MARK: - One session
@@ -250,7 +242,8 @@ extension Node {
         switch frame {
         case .batches(let target, _), .clock(let target, _), .want(let target, _): conversation = target
         case .ephemeral(let target, let updates):
-            receivedEphemeral(updates, in: target, link: id)
+            await carryOut(machine.onEphemeralReceived(updates, in: target, link: id, wallNow: configuration.wallClock(),
+                                                       membership: directory))
             return
         case .peers(let target, let addresses):
             await carryOut(machine.onPeersReceived(addresses, in: target, link: id, membership: directory))
@@ -259,10 +252,10 @@ extension Node {
             await receivedAdmission(admission, in: target, link: id)
             return
         case .invitation(_, let token):
-            receivedInvitation(token, link: id)
+            await carryOut(machine.onInvitationReceived(token, link: id, wallNow: configuration.wallClock()))
             return
         case .admissionRefused(let target, let reason):
-            noteAdmissionRefused(reason, in: target, link: id)
+            machine.onAdmissionRefused(reason, in: target, link: id)
             return
         }
         // No machine: the conversation was revoked for this peer since; ignore what is in flight.

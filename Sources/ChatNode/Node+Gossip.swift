@@ -8,57 +8,20 @@ extension Node {
     // MARK: - Ephemeral gossip (typing, cursors, presence)
 
     /// Signs an ephemeral update of this node (typing, cursor, presence) and gossips it to every
-    /// session of the conversation. Members only.
-    ///
-    /// Presence and heartbeats keep to the rate receivers accept (``EphemeralControlPacer``): over
-    /// it, the newest presence is held and sent once the budget allows (a heartbeat does not
-    /// replace a held presence), since a receiver would drop it as `rate_limited` and keep showing
-    /// the previous status.
-    public func publish(_ payload: EphemeralPayload, in conversation: ConversationID) throws(NodeCommandError) {
-        try requirePermission(in: conversation, { _ in true }, "only members share presence, typing and cursors")
-        switch payload.kind {
-        case .presence, .heartbeat:
-            guard let now = controlPacers[conversation, default: EphemeralControlPacer()]
-                .offer(payload, now: configuration.wallClock())
-            else {
-                armControlTimer(conversation)
-                return
+    /// session of the conversation, at the pace ``NodeMachine/onPublish(_:in:wallNow:membership:)``
+    /// allows. Members only.
+    public func publish(_ payload: EphemeralPayload, in conversation: ConversationID) async throws(NodeCommandError) {
+        for directive in try machine.onPublish(payload, in: conversation, wallNow: configuration.wallClock(), membership: directory) {
+            if case .signEphemeral(let update) = directive {
+                try await gossip(update)
+            } else {
+                await carryOut([directive])
             }
-            try send(now, in: conversation)
-        case .goodbye:
-            controlPacers[conversation]?.dropHeld()
-            try send(payload, in: conversation)
-        case .typing, .cursor:
-            try send(payload, in: conversation)
         }
     }
 
-    private func armControlTimer(_ conversation: ConversationID) {
-        guard controlTimers[conversation] == nil, !isStopped else { return }
-        let wall = configuration.wallClock()
-        let due = (controlPacers[conversation] ?? EphemeralControlPacer()).earliestSend(now: wall)
-        let clock = configuration.clock
-        controlTimers[conversation] = Task { [weak self] in
-            do { try await clock.sleep(for: .milliseconds(Int64(clamping: due - wall))) } catch { return }
-            await self?.sendHeldControl(conversation)
-        }
-    }
-
-    private func sendHeldControl(_ conversation: ConversationID) {
-        controlTimers[conversation] = nil
-        guard controlPacers[conversation]?.held != nil else { return }
-        guard let payload = controlPacers[conversation]?.releaseHeld(now: configuration.wallClock()) else {
-            armControlTimer(conversation)
-            return
-        }
-        guard (try? requirePermission(in: conversation, { _ in true }, "")) != nil else { return }
-        try? send(payload, in: conversation)
-    }
-
-    private func send(_ payload: EphemeralPayload, in conversation: ConversationID) throws(NodeCommandError) {
-        let wall = configuration.wallClock()
-        let update = EphemeralUpdate(conversation: conversation, origin: replicaID, counter: ephemeralCounter.next(now: wall),
-                                     sentAt: wall, payload: payload)
+    /// Signs this node's update and hands it back to the machine to send.
+    func gossip(_ update: EphemeralUpdate) async throws(NodeCommandError) {
         let key = identity
         let signed: SignedEphemeral
         do {
@@ -66,40 +29,27 @@ extension Node {
         } catch {
             throw .invalidArgument("ephemeral update: \(error)")
         }
-        var gossip = gossips[conversation] ?? EphemeralGossip(conversation: conversation)
-        _ = gossip.receive(signed.bytes, from: nil, isMember: { _ in true }, now: .milliseconds(Int64(clamping: wall)))
-        gossips[conversation] = gossip
-        relay([signed.bytes], in: conversation, except: nil)
+        await carryOut(machine.onEphemeralSigned(signed.bytes, in: update.conversation, wallNow: configuration.wallClock()))
+    }
+
+    /// Calls the machine back when the pacing timer of `conversation` is due.
+    func armControlTimer(_ conversation: ConversationID, after delay: Duration) {
+        let clock = configuration.clock
+        controlTimers[conversation]?.cancel()
+        controlTimers[conversation] = Task { [weak self] in
+            do { try await clock.sleep(for: delay) } catch { return }
+            await self?.controlTimerFired(conversation)
+        }
+    }
+
+    private func controlTimerFired(_ conversation: ConversationID) async {
+        controlTimers[conversation] = nil
+        await carryOut(machine.onControlTimer(conversation, wallNow: configuration.wallClock(), membership: directory))
     }
 
     /// The newest ephemeral state of every member (presence, typing, cursors) this node holds.
     public func ephemeralState(of conversation: ConversationID) -> EphemeralRegisters? {
-        gossips[conversation]?.registers
-    }
-
-    /// Updates a peer gossiped: apply and relay the fresh ones, count the rest as drops.
-    func receivedEphemeral(_ updates: [[UInt8]], in conversation: ConversationID, link id: Int) {
-        guard let peer = machine.sessions[id]?.peerID, machine.replicates(conversation, link: id) else { return }
-        var gossip = gossips[conversation] ?? EphemeralGossip(conversation: conversation)
-        let directory = self.directory
-        let now = Duration.milliseconds(Int64(clamping: configuration.wallClock()))
-        var fresh: [[UInt8]] = []
-        for bytes in updates {
-            let verdict = gossip.receive(bytes, from: peer, isMember: { directory.isMember($0, of: conversation) }, now: now)
-            if case .fresh(let signed) = verdict {
-                fresh.append(bytes)
-                eventSink.yield(.ephemeral(conversation, signed.update))
-            }
-        }
-        gossips[conversation] = gossip
-        relay(fresh, in: conversation, except: id)
-    }
-
-    private func relay(_ updates: [[UInt8]], in conversation: ConversationID, except: Int?) {
-        guard !updates.isEmpty else { return }
-        for id in machine.links(replicating: conversation) where id != except {
-            channels[id]?.commands.yield(.send(.ephemeral(conversation: conversation, updates: updates)))
-        }
+        machine.gossips[conversation]?.registers
     }
 }
 

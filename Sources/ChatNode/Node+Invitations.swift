@@ -4,56 +4,6 @@ import ChatSync
 import ChatWire
 import Foundation
 
-/// A direct invitation as the invitee's `invitations received` shows it.
-public struct ReceivedInvitationEntry: Sendable, Hashable, Codable {
-    /// The conversation it invites to (hex id).
-    public var conversation: String
-    public var permission: String
-    /// The admin who signed it (sc1…).
-    public var issuer: String
-    public var tokenID: String
-    public var label: String
-    public var expiresAt: UInt64?
-    /// The member whose node delivered it (sc1…).
-    public var from: String
-    /// When it arrived (ms since the Unix epoch, this node's clock).
-    public var receivedAt: UInt64
-    /// The `streamingchat://join` link that `invitations accept` and `decline` take.
-    public var url: String
-    /// pending, accepted (this node joined with it), member (this node is a member by other
-    /// means), declined (by this node), or expired.
-    public var state: String
-
-    /// An entry with every field given.
-    public init(conversation: String, permission: String, issuer: String, tokenID: String, label: String,
-                expiresAt: UInt64?, from: String, receivedAt: UInt64, url: String, state: String) {
-        self.conversation = conversation
-        self.permission = permission
-        self.issuer = issuer
-        self.tokenID = tokenID
-        self.label = label
-        self.expiresAt = expiresAt
-        self.from = from
-        self.receivedAt = receivedAt
-        self.url = url
-        self.state = state
-    }
-}
-
-/// A received invitation's key: its signer and token id (a token id alone could be reused by a
-/// forger to hide a real invitation).
-struct ReceivedInvitationKey: Sendable, Hashable {
-    var issuer: ReplicaID
-    var tokenID: [UInt8]
-}
-
-/// A direct invitation another member's node delivered here.
-struct ReceivedInvitation: Sendable {
-    var token: InviteToken
-    var from: ReplicaID
-    var receivedAt: UInt64
-}
-
 /// Direct invitations travel in the conversation's signed log (the record carries the token), so
 /// any member whose node shares a session with the invitee's node delivers them: when the
 /// session starts, and when the invitation is created. The invitee's node keeps what it received
@@ -64,8 +14,8 @@ struct ReceivedInvitation: Sendable {
 extension Node {
     /// The most received invitations kept, in all and per delivering peer (so one peer cannot
     /// crowd out the others); more are dropped and counted.
-    public static let maxReceivedInvitations = 256
-    public static let maxReceivedInvitationsPerPeer = 32
+    public static let maxReceivedInvitations = NodeMachine.maxReceivedInvitations
+    public static let maxReceivedInvitationsPerPeer = NodeMachine.maxReceivedInvitationsPerPeer
 
     /// Sends `invitee` every open direct invitation for it (not used, revoked, declined or
     /// expired) from the conversations this node holds, over each session with its node; only
@@ -84,33 +34,8 @@ extension Node {
                 tokens.append(token)
             }
         }
-        // Read again after the awaits: sessions with the invitee may have ended or begun.
-        for id in machine.links(to: invitee) {
-            guard let carrier = machine.sessions[id]?.peer?.conversations.first else { continue }
-            for token in tokens { channels[id]?.commands.yield(.send(.invitation(conversation: carrier, token: token))) }
-            machine.counters.invitationsDelivered += tokens.count
-        }
-    }
-
-    /// A member's node delivered an invitation: keep it when its token verifies (a token that
-    /// does not, or one past the bounds, is counted and dropped).
-    /// - Complexity: O(r) in the invitations received.
-    func receivedInvitation(_ bytes: [UInt8], link id: Int) {
-        guard let from = machine.sessions[id]?.peerID else { return }
-        guard let grant = ConversationInputs.verifyInvite(bytes), let token = try? InviteToken(decoding: bytes) else {
-            machine.counters.invitationsDropped += 1
-            return
-        }
-        let key = ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID)
-        guard receivedInvitations[key] == nil else { return }
-        guard receivedInvitations.count < Self.maxReceivedInvitations,
-              receivedInvitations.values.count(where: { $0.from == from }) < Self.maxReceivedInvitationsPerPeer else {
-            machine.counters.invitationsDropped += 1
-            return
-        }
-        receivedInvitations[key] = ReceivedInvitation(token: token, from: from,
-                                                                receivedAt: configuration.wallClock())
-        eventSink.yield(.invitationReceived(grant.conversation, from: from))
+        // The machine picks the sessions after the awaits: some may have ended or begun.
+        await carryOut(machine.deliverInvitations(tokens, to: invitee))
     }
 
     /// The direct invitations members' nodes delivered here, newest first. `issuer` is the key
@@ -118,7 +43,7 @@ extension Node {
     public func receivedInvitationList() async -> [ReceivedInvitationEntry] {
         let now = configuration.wallClock()
         var entries: [ReceivedInvitationEntry] = []
-        let sorted = receivedInvitations.values
+        let sorted = machine.receivedInvitations.values
             .sorted { ($0.receivedAt, Hex.encode($0.token.content.tokenID)) > ($1.receivedAt, Hex.encode($1.token.content.tokenID)) }
         for invitation in sorted {
             let content = invitation.token.content
@@ -127,7 +52,7 @@ extension Node {
             if directory.permission(of: replicaID, in: content.conversation) != nil {
                 let link = await replicas[content.conversation]?.conversation.links[content.tokenID]
                 state = link?.creator == content.issuer && link?.joiners.contains(replicaID) == true ? "accepted" : "member"
-            } else if declinedInvitations.contains(key) {
+            } else if machine.declinedInvitations.contains(key) {
                 state = "declined"
             } else if content.expiresAt.map({ now > $0 }) == true {
                 state = "expired"
@@ -148,7 +73,7 @@ extension Node {
     public func receivedInvitationToken(matching prefix: String) -> [UInt8]? {
         let prefix = prefix.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         guard prefix.count >= 4, prefix.count <= 2 * InviteRecord.tokenIDBytes else { return nil }
-        let matches = receivedInvitations.values.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
+        let matches = machine.receivedInvitations.values.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
         return matches.count == 1 ? matches[0].token.bytes : nil
     }
 

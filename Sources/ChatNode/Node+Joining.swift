@@ -132,22 +132,12 @@ extension Node {
     }
 
     /// Why the rules excluded this node's recorded join in `conversation` (nil: not excluded, or
-    /// not recorded yet).
+    /// not recorded yet): see ``PendingJoin/exclusion(in:selfID:)``.
     func excludedJoin(_ conversation: ConversationID) async -> RefuseCode? {
-        guard let pending = machine.pendingJoins[conversation], let joinOp = pending.joinOp,
-              let state = await replicas[conversation]?.conversation, state.excluded[joinOp] != nil else { return nil }
-        guard let link = state.links[pending.grant.tokenID] else { return .invalidInvite }
-        if link.revoked { return .inviteRevoked }
-        if link.declined { return .inviteDeclined }
-        if let invitee = link.record.invitee, invitee != replicaID { return .notTheInvitee }
-        if let admittedAt = pending.admission?.content.admittedAt,
-           let expiresAt = [link.record.expiresAt, pending.grant.expiresAt].compactMap({ $0 }).min(), admittedAt > expiresAt {
-            return .inviteExpired
+        guard machine.pendingJoins[conversation]?.joinOp != nil, let state = await replicas[conversation]?.conversation else {
+            return nil
         }
-        if let limit = [link.record.useLimit, pending.grant.useLimit].compactMap({ $0 }).min(), link.uses >= Int(limit) {
-            return .inviteUsedUp
-        }
-        return .invalidInvite
+        return machine.pendingJoins[conversation]?.exclusion(in: state, selfID: replicaID)
     }
 
     /// Gives up a join that was refused or timed out: the token is no longer presented, and a
@@ -166,55 +156,46 @@ extension Node {
         await replica.setEventSink(nil)
     }
 
-    /// Records the join once the issuer's admin grant has arrived (so every replica judges the
-    /// token against the same history).
+    /// Records the join (or decline) once the history it is judged against has arrived (see
+    /// ``NodeMachine/joinToRecord(_:state:)``); a profile follows a join.
     func completeJoinIfReady(_ conversation: ConversationID) async {
-        guard let pending = machine.pendingJoins[conversation], !pending.recorded, let replica = replicas[conversation] else { return }
-        if pending.declining {
-            guard await replica.conversation.links[pending.grant.tokenID] != nil, machine.pendingJoins[conversation]?.recorded == false
-            else { return }
-            machine.pendingJoins[conversation]?.recorded = true
+        guard machine.pendingJoins[conversation]?.recorded == false, let replica = replicas[conversation] else { return }
+        let state = await replica.conversation
+        switch machine.joinToRecord(conversation, state: state) {
+        case nil:
+            return
+        case .decline(let tokenID):
             do {
-                try await submit([.declineInvite(tokenID: pending.grant.tokenID)], to: conversation)
+                try await submit([.declineInvite(tokenID: tokenID)], to: conversation)
             } catch {
                 declineFailures[conversation] = error
             }
-            machine.pendingJoins[conversation] = nil
-            return
-        }
-        let state = await replica.conversation
-        let document = state.document
-        if document.permissions[replicaID] != nil {
-            machine.pendingJoins[conversation]?.recorded = true
-            return
-        }
-        // The join carries the admitting member's record; it is judged against a history holding
-        // the issuer's grant, the link's record, the admitting member and the joins it had seen.
-        // Read after the await: an easier admission may have replaced the one seen before.
-        guard let admission = machine.pendingJoins[conversation]?.admission, machine.pendingJoins[conversation]?.recorded == false,
-              document.permissions[pending.grant.issuer] == .admin, document.permissions[admission.content.admitter] != nil,
-              state.links[pending.grant.tokenID] != nil,
-              state.acceptedJoins(withToken: pending.grant.tokenID) >= Int(admission.content.usesSeen) else { return }
-        machine.pendingJoins[conversation]?.recorded = true
-        do {
-            let batches = try await submit([.join(inviteToken: pending.token, admission: admission.bytes)], to: conversation)
-            machine.pendingJoins[conversation]?.joinOp = batches.lazy.flatMap { $0.operationBatch(past: $0.content.namedCounts).identified }
+            machine.onJoinRecorded(conversation, op: nil, failed: false)
+        case .join(let token, let admission):
+            let batches: [SignedBatch]
+            do {
+                batches = try await submit([.join(inviteToken: token, admission: admission)], to: conversation)
+            } catch {
+                machine.onJoinRecorded(conversation, op: nil, failed: true)
+                eventSink.yield(.error(code: error.code, message: "could not record the join: \(error)"))
+                return
+            }
+            let op = batches.lazy.flatMap { $0.operationBatch(past: $0.content.namedCounts).identified }
                 .first { if case .join = $0.op { true } else { false } }?.id
+            machine.onJoinRecorded(conversation, op: op, failed: false)
             // A profile is judged against the membership the join grants: sign it after the join.
-            if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
-        } catch {
-            machine.pendingJoins[conversation]?.recorded = false
-            eventSink.yield(.error(code: error.code, message: "could not record the join: \(error)"))
+            guard let name = configuration.displayName else { return }
+            do {
+                try await submit([.setProfile(Profile(displayName: name))], to: conversation)
+            } catch {
+                eventSink.yield(.error(code: error.code, message: "could not set the profile after joining: \(error)"))
+            }
         }
     }
 
-    /// A peer reported its clock: once it holds everything this node wrote (the join included),
-    /// the join is complete and the token is no longer presented.
+    /// A peer reported its clock: the join may be complete (the token is then forgotten durably).
     func acknowledgeJoin(_ conversation: ConversationID, reported: VectorClock?, localClock: VectorClock) {
-        guard machine.pendingJoins[conversation]?.recorded == true, let reported, localClock[replicaID] > 0,
-              reported[replicaID] >= localClock[replicaID] else { return }
-        machine.pendingJoins[conversation] = nil
-        savePendingJoin(conversation)
+        if machine.onClockReported(conversation, reported: reported, localClock: localClock) { savePendingJoin(conversation) }
     }
 
     func savePendingJoin(_ conversation: ConversationID) {

@@ -4,74 +4,6 @@ import ChatStore
 import ChatSync
 import ChatWire
 
-/// A share link as `link create` returns it.
-public struct ShareLink: Sendable, Hashable, Codable {
-    /// `streamingchat://join?token=<hex>` (the token carries the conversation, the permission,
-    /// the expiry, the use limit and the addresses of peers to dial).
-    public var url: String
-    /// The token id (hex), which `link revoke` takes.
-    public var tokenID: String
-    public var conversation: String
-    public var permission: String
-    public var expiresAt: UInt64?
-    public var useLimit: UInt32?
-    public var label: String
-    /// The invitee's key (sc1…) for a direct invitation; nil for a share link.
-    public var invitee: String?
-    /// The link's short code, `host:port/` and 16 base32 characters (share links of a node that
-    /// listens); `join` takes it like the URL.
-    public var code: String?
-
-    /// The URL scheme and path of share links.
-    public static let prefix = "streamingchat://join?token="
-
-    /// The token bytes of a share link URL (or of bare hex), nil when it is neither.
-    public static func tokenBytes(from text: String) -> [UInt8]? {
-        let hex = text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count).prefix { $0 != "&" }) : text
-        return Hex.decode(hex)
-    }
-}
-
-/// A recorded link or invitation as `link list` and `invitations` show it.
-public struct LinkEntry: Sendable, Hashable, Codable {
-    public var tokenID: String
-    public var permission: String
-    public var label: String
-    public var creator: String
-    public var createdAt: UInt64
-    public var expiresAt: UInt64?
-    public var useLimit: UInt32?
-    /// Accepted joins with the token.
-    public var uses: Int
-    public var joiners: [String]
-    public var invitee: String?
-    /// active, expired, used_up, revoked, declined (invitations: pending or accepted instead of active).
-    public var state: String
-    /// The admitting members' signed records of the accepted joins, in the same order as `joiners`.
-    public var admissions: [AdmissionEntry] = []
-}
-
-/// Who admitted a joiner on a link, when (the admitting member's clock) and as which use.
-public struct AdmissionEntry: Sendable, Hashable, Codable {
-    public var joiner: String
-    public var admittedBy: String
-    /// ms since the Unix epoch, on the admitting member's clock.
-    public var admittedAt: UInt64
-    /// 1 for the first use the admitting member knew of, and so on.
-    public var use: UInt64
-}
-
-/// An access request as `requests` shows it.
-public struct AccessRequestEntry: Sendable, Hashable, Codable {
-    public var id: String
-    public var author: String
-    public var authorName: String?
-    public var permission: String
-    public var note: String
-    public var at: UInt64
-    public var granted: Bool
-}
-
 extension Node {
     /// Creates a share link (or, with `invitee`, a direct invitation): signs the token and
     /// records the link in the signed log, so every replica counts its uses and honours its
@@ -102,35 +34,7 @@ extension Node {
 
     /// The links and invitations recorded in a conversation, newest first.
     public func links(of conversation: ConversationID) async throws(NodeCommandError) -> [LinkEntry] {
-        let state = try await replica(conversation).conversation
-        let now = configuration.wallClock()
-        return state.links.values.sorted { ($0.createdAt, $0.createdBy) > ($1.createdAt, $1.createdBy) }.map { link in
-            let record = link.record
-            let status: String
-            if link.revoked {
-                status = "revoked"
-            } else if link.declined {
-                status = "declined"
-            } else if record.invitee != nil {
-                status = link.uses > 0 ? "accepted" : (record.expiresAt.map { now > $0 } == true ? "expired" : "pending")
-            } else if record.expiresAt.map({ now > $0 }) == true {
-                status = "expired"
-            } else if record.useLimit.map({ link.uses >= Int($0) }) == true {
-                status = "used_up"
-            } else {
-                status = "active"
-            }
-            return LinkEntry(tokenID: Hex.encode(record.tokenID), permission: record.permission.description,
-                             label: record.label, creator: PublicKey(link.creator).text, createdAt: link.createdAt,
-                             expiresAt: record.expiresAt, useLimit: record.useLimit, uses: link.uses,
-                             joiners: link.joiners.map { PublicKey($0).text },
-                             invitee: record.invitee.map { PublicKey($0).text }, state: status,
-                             admissions: link.admissions.map { admission in
-                                 AdmissionEntry(joiner: PublicKey(admission.joiner).text,
-                                                admittedBy: PublicKey(admission.admitter).text,
-                                                admittedAt: admission.admittedAt, use: UInt64(admission.usesSeen) + 1)
-                             })
-        }
+        LinkEntry.list(of: try await replica(conversation).conversation, now: configuration.wallClock())
     }
 
     /// Revokes a link or invitation by its token id (or an unambiguous prefix). Admins only.
@@ -151,7 +55,7 @@ extension Node {
                         timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
         let conversation = try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: true)
         if let grant = ConversationInputs.verifyInvite(tokenBytes) {
-            declinedInvitations.insert(ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID))
+            machine.declinedInvitations.insert(ReceivedInvitationKey(issuer: grant.issuer, tokenID: grant.tokenID))
         }
         return conversation
     }
@@ -248,64 +152,30 @@ extension Node {
                            timeout: Duration = .seconds(15)) async throws(NodeCommandError) {
         if directory.permission(of: replicaID, in: conversation) != nil { return }
         try await follow(conversation)
-        publicJoins.want(conversation)
-        await carryOut(machine.dialOrRefresh(endpoint))
-        for id in machine.sessions.keys.sorted() { requestPublicAdmissions(link: id) }
+        let asking = machine.wantPublicAdmission(to: conversation)
+        await carryOut(machine.dialOrRefresh(endpoint) + asking)
         let replica = try replica(conversation)
         let deadline = now + timeout
         var admission: [UInt8]
         while true {
             let document = await replica.document
-            if document.settings.isPublic, let received = publicJoins.received[conversation],
+            if document.settings.isPublic, let received = machine.publicJoins.received[conversation],
                document.permissions[received.content.admitter] != nil {
                 admission = received.bytes
                 break
             }
-            if let refusal = publicJoins.refusals[conversation] {
-                publicJoins.finish(conversation)
+            if let refusal = machine.publicJoins.refusals[conversation] {
+                machine.publicJoins.finish(conversation)
                 throw .joinRefused(refusal)
             }
             guard now < deadline else {
-                publicJoins.finish(conversation)
+                machine.publicJoins.finish(conversation)
                 throw .notPermitted("no member at \(endpoint) admitted this node: the conversation is private or unreachable")
             }
             try? await configuration.clock.sleep(for: .milliseconds(10))
         }
-        publicJoins.finish(conversation)
+        machine.publicJoins.finish(conversation)
         try await submit([.join(inviteToken: [], admission: admission)], to: conversation)
         if let name = configuration.displayName { try await submit([.setProfile(Profile(displayName: name))], to: conversation) }
-    }
-}
-
-/// What a link or invitation says, as its recipient reads it before accepting (no node needed):
-/// the token's signed content, checked.
-public struct InvitationSummary: Sendable, Hashable, Codable {
-    public var conversation: String
-    public var permission: String
-    /// The admin who signed it (sc1…).
-    public var issuer: String
-    public var tokenID: String
-    public var issuedAt: UInt64
-    public var expiresAt: UInt64?
-    public var useLimit: UInt32?
-    public var label: String
-    /// The peers it says to dial.
-    public var addresses: [String]
-
-    /// Reads a `streamingchat://` URL or token hex; nil when it does not decode or its signature
-    /// does not verify.
-    public init?(link: String) {
-        guard let bytes = ShareLink.tokenBytes(from: link), ConversationInputs.verifyInvite(bytes) != nil,
-              let token = try? InviteToken(decoding: bytes) else { return nil }
-        let content = token.content
-        conversation = content.conversation.hex
-        permission = content.permission.description
-        issuer = PublicKey(content.issuer).text
-        tokenID = Hex.encode(content.tokenID)
-        issuedAt = content.issuedAt
-        expiresAt = content.expiresAt
-        useLimit = content.useLimit
-        label = content.label
-        addresses = content.addresses
     }
 }

@@ -6,69 +6,6 @@ import ChatWire
 import Foundation
 import NIOCore
 
-/// Everything a node is configured with.
-public struct NodeConfiguration: Sendable {
-    /// This node's long-term identity: it signs this node's batches and authenticates its sessions.
-    public var identity: SigningKey
-    /// Where the store (LMDB) lives.
-    public var dataDirectory: String
-    /// The address to listen on; port 0 picks a free port; nil: do not listen.
-    public var listen: PeerEndpoint?
-    /// The address peers should dial to reach this node (defaults to the listening address).
-    public var advertised: PeerEndpoint?
-    /// Peers to keep connected to (redialled with back-off).
-    public var peers: [PeerEndpoint]
-    /// Session defaults (the conversation list and token are filled in per connection).
-    public var session: SessionConfiguration
-    /// Replication tunables.
-    public var replication: ReplicationConfiguration
-    /// Back-off between redials: first delay and ceiling.
-    public var reconnectInitial: Duration
-    public var reconnectMaximum: Duration
-    /// Seeds the jitter of anti-entropy rounds and redials (session keys always use the system's
-    /// secure generator).
-    public var seed: UInt64
-    /// The node's monotonic clock.
-    public var clock: NodeClock
-    /// Wall-clock time in ms since the Unix epoch: signed into batches, checked against expiries.
-    public var wallClock: @Sendable () -> UInt64
-    /// The display name this node gives itself in conversations it creates or joins.
-    public var displayName: String?
-    /// The most sessions peer exchange dials on its own (configured peers always count).
-    public var maxPeers: Int
-    /// The most incoming connections served at once; more are closed on arrival (`refusedFull`).
-    public var maxIncomingConnections: Int
-    /// Per connection, the most bytes read from the socket and not yet handled (``InboundWindow``);
-    /// reading pauses while it is full.
-    public var inboundWindowBytes: Int
-
-    public init(identity: SigningKey, dataDirectory: String, listen: PeerEndpoint? = PeerEndpoint(host: "127.0.0.1", port: 0),
-                advertised: PeerEndpoint? = nil, peers: [PeerEndpoint] = [],
-                session: SessionConfiguration = SessionConfiguration(conversations: []),
-                replication: ReplicationConfiguration = ReplicationConfiguration(),
-                reconnectInitial: Duration = .milliseconds(100), reconnectMaximum: Duration = .seconds(30),
-                seed: UInt64 = UInt64.random(in: 0 ... .max), clock: NodeClock = .continuous,
-                wallClock: @escaping @Sendable () -> UInt64 = Node.systemWallClock, displayName: String? = nil,
-                maxPeers: Int = 8, maxIncomingConnections: Int = 256, inboundWindowBytes: Int = 4 << 20) {
-        self.identity = identity
-        self.dataDirectory = dataDirectory
-        self.listen = listen
-        self.advertised = advertised
-        self.peers = peers
-        self.session = session
-        self.replication = replication
-        self.reconnectInitial = reconnectInitial
-        self.reconnectMaximum = reconnectMaximum
-        self.seed = seed
-        self.clock = clock
-        self.wallClock = wallClock
-        self.displayName = displayName
-        self.maxPeers = maxPeers
-        self.maxIncomingConnections = maxIncomingConnections
-        self.inboundWindowBytes = inboundWindowBytes
-    }
-}
-
 /// A StreamingChat node: the conversations it holds (each a ``ConversationReplica`` over the
 /// shared ``ChatStore``), its sessions with peers (each a ``PeerConnection`` running a
 /// ``SessionStateMachine``, with one ``ReplicationStateMachine`` per shared conversation), and an
@@ -110,18 +47,7 @@ public actor Node {
     public internal(set) var listeningOn: PeerEndpoint?
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
-    /// Direct invitations members' nodes delivered here, by signer and token id (see Node+Invitations).
-    var receivedInvitations: [ReceivedInvitationKey: ReceivedInvitation] = [:]
-    /// Invitations this node declined, by signer and token id.
-    var declinedInvitations: Set<ReceivedInvitationKey> = []
-    /// Public joins: admissions signed as a member, and the one received as a joiner.
-    var publicJoins = PublicJoinAdmissions()
-    /// Ephemeral state and gossip de-duplication per conversation.
-    var gossips: [ConversationID: EphemeralGossip] = [:]
-    var ephemeralCounter = EphemeralCounter()
-    /// Per conversation: this node's presence and heartbeat budget (what receivers accept, with
-    /// the update held back when it was spent), and the timer that sends the held one.
-    var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
+    /// The pacing timer of this node's presence per conversation (see NodeMachine+Gossip).
     var controlTimers: [ConversationID: Task<Void, Never>] = [:]
     var isStopped: Bool { machine.isStopped }
 
@@ -191,7 +117,6 @@ public actor Node {
         dialers = [:]
         for timer in controlTimers.values { timer.cancel() }
         controlTimers = [:]
-        controlPacers = [:]
         for directive in closing {
             if case .close(let link, let reason) = directive { channels[link]?.commands.yield(.close(reason)) }
         }
@@ -237,33 +162,4 @@ public actor Node {
         guard matches.count == 1 else { throw .ambiguousConversation(prefix) }
         return first
     }
-}
-
-/// Node-wide counters for `status`.
-public struct NodeCounters: Sendable, Hashable, Codable {
-    public var sessionsEstablished = 0
-    public var sessionsClosed = 0
-    public var dialFailures = 0
-    public var revokedDisconnects = 0
-    public var closeReasons: [String: Int] = [:]
-    public var batchesPushed = 0
-    public var ingestFailures = 0
-    /// Incoming connections refused because their host misbehaved recently.
-    public var refusedBanned = 0
-    /// Incoming connections closed on arrival because ``NodeConfiguration/maxIncomingConnections`` were served.
-    public var refusedFull = 0
-    /// The most bytes one connection ever had read and not yet handled (at most
-    /// ``NodeConfiguration/inboundWindowBytes`` plus one socket read), over closed sessions;
-    /// `status` adds the open ones.
-    public var inboundPeakBytes = 0
-    /// Join admissions this node signed for joiners it admitted on a token.
-    public var admissionsSigned = 0
-    /// Admissions received that did not verify or did not fit the pending join.
-    public var admissionsDropped = 0
-    /// Public joins this node would not vouch for: its hourly limit was reached.
-    public var admissionsRefused = 0
-    /// Direct invitations sent to their invitees' nodes.
-    public var invitationsDelivered = 0
-    /// Invitations received whose token did not verify, or past the bound kept.
-    public var invitationsDropped = 0
 }

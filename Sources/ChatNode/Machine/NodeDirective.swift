@@ -27,8 +27,19 @@ enum NodeDirective: Sendable, Hashable {
     case recordSession(ReplicaID, connected: Bool, conversations: [ConversationID])
     /// The number of established sessions changed (a metric).
     case sessionsOpen(Int)
-    /// A session was established and kept: the shell carries out what follows an established
-    /// session outside the machine so far (admission signing, public-admission requests,
-    /// invitation delivery).
+    /// A session was established and kept: the shell reads what the machine needs to decide
+    /// next (a joiner's token against the conversation's links, the invitations open for the
+    /// peer) and hands it back to the machine.
     case welcome(link: Int)
+    /// Sign this admission with the node's key and hand it to
+    /// ``NodeMachine/onAdmissionSigned(_:_:link:)``.
+    case signAdmission(JoinAdmission, link: Int)
+    /// Sign this node's ephemeral update and hand it to ``NodeMachine/onEphemeralSigned(_:in:wallNow:)``.
+    case signEphemeral(EphemeralUpdate)
+    /// Call ``NodeMachine/onControlTimer(_:wallNow:membership:)`` for this conversation after the delay.
+    case armControlTimer(ConversationID, after: Duration)
+    /// Store the pending join of this conversation (or its absence) durably.
+    case savePendingJoin(ConversationID)
+    /// Record the join of this conversation once its history has arrived.
+    case completeJoin(ConversationID)
 }

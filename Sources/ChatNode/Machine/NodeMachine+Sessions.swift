@@ -98,6 +98,7 @@ extension NodeMachine {
         directives.append(.recordSession(peerID, connected: true, conversations: peer.conversations))
         directives.append(.replicate(link: id, conversations: peer.conversations))
         directives += announcement(to: id, membership: membership)
+        directives += publicAdmissionRequests(link: id)
         directives.append(.welcome(link: id))
         return directives
     }
@@ -162,12 +163,5 @@ extension NodeMachine {
               let current = pendingJoins[presented.grant.conversation], !current.recorded, current.token == presented.token
         else { return }
         joinRefusals[presented.grant.conversation, default: [:]][endpoint] = code
-    }
-
-    /// The member this node dialled to join will not vouch for its token (a public conversation
-    /// admitted the session anyway): remember why, as for a refused session.
-    mutating func noteAdmissionRefused(_ reason: RefuseCode, in conversation: ConversationID, link id: Int) {
-        guard let session = sessions[id], session.presentedJoin == conversation else { return }
-        noteJoinRefusal(.refusedByPeer(reason), presented: pendingJoins[conversation], endpoint: session.endpoint)
     }
 }

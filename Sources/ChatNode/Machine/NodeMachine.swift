@@ -52,6 +52,19 @@ struct NodeMachine: Sendable {
     var pendingJoins: [ConversationID: PendingJoin] = [:]
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
+    /// Public joins: admissions signed as a member, and the one received as a joiner.
+    var publicJoins = PublicJoinAdmissions()
+    /// Direct invitations members' nodes delivered here, by signer and token id.
+    var receivedInvitations: [ReceivedInvitationKey: ReceivedInvitation] = [:]
+    /// Invitations this node declined, by signer and token id.
+    var declinedInvitations: Set<ReceivedInvitationKey> = []
+    /// Ephemeral state and gossip de-duplication per conversation.
+    var gossips: [ConversationID: EphemeralGossip] = [:]
+    var ephemeralCounter = EphemeralCounter()
+    /// Per conversation: this node's presence and heartbeat budget (what receivers accept, with
+    /// the update held back when it was spent), and whether its timer is armed.
+    var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
+    var controlTimersArmed: Set<ConversationID> = []
     var counters = NodeCounters()
     var random: SeededGenerator
     var isStopped = false
@@ -107,6 +120,20 @@ struct NodeMachine: Sendable {
         return pendingJoins.allSatisfy { $0.value.recorded || !$0.value.targets.contains(endpoint) || carried.contains($0.key) }
     }
 
+    /// The established sessions as `status` lists them, by link id; `inboundBytes` gives what
+    /// each has read and not yet handled (the shell's).
+    func peerStatus(inboundBytes: (Int) -> Int) -> [NodeStatus.Peer] {
+        sessions.values.sorted { $0.id < $1.id }.compactMap { session in
+            guard let peer = session.peer else { return nil }
+            let traffic = replicationCounters(link: session.id)
+            return NodeStatus.Peer(key: peer.key.text,
+                                   address: session.endpoint?.description ?? knownAddresses[peer.key.replicaID]?.description,
+                                   dialed: session.role == .dialer, conversations: peer.conversations.map(\.hex),
+                                   batchesSent: traffic.sent, batchesReceived: traffic.received, clocksReceived: traffic.clocks,
+                                   inboundBytes: inboundBytes(session.id))
+        }
+    }
+
     /// The next seed for something the shell randomises on the machine's behalf.
     mutating func nextSeed() -> UInt64 { random.next() }
 
@@ -141,6 +168,8 @@ struct NodeMachine: Sendable {
     mutating func onStop() -> [NodeDirective] {
         guard !isStopped else { return [] }
         isStopped = true
+        controlPacers = [:]
+        controlTimersArmed = []
         let closing = sessions.keys.sorted().map { NodeDirective.close(link: $0, .goingAway) }
         let stopping = dialing.sorted().map { NodeDirective.stopDialing($0) }
         dialing = []

@@ -1,0 +1,82 @@
+import ChatCore
+import ChatSync
+import ChatWire
+
+/// What a join in progress records once the conversation's history allows it.
+enum JoinRecording: Sendable, Hashable {
+    /// Sign a decline of the direct invitation with this token id.
+    case decline(tokenID: [UInt8])
+    /// Sign the join, carrying the token and the admitting member's signed admission.
+    case join(token: [UInt8], admission: [UInt8])
+}
+
+/// Joining, as the joiner: when to record the join, when it is done, and why it failed.
+extension NodeMachine {
+    /// What to record for the join of `conversation` given its state as just read (nil: nothing
+    /// yet). The join carries the admitting member's record; it is judged against a history
+    /// holding the issuer's grant, the link's record, the admitting member and the joins it had
+    /// seen, so it is signed only once those have arrived. A decline waits for the invitation's
+    /// record. A node that is a member already records nothing. Decided on the pending join as
+    /// it is now: an easier admission may have replaced the one seen before the read.
+    mutating func joinToRecord(_ conversation: ConversationID, state: Conversation) -> JoinRecording? {
+        guard let pending = pendingJoins[conversation], !pending.recorded else { return nil }
+        let tokenID = pending.grant.tokenID
+        if pending.declining {
+            guard state.links[tokenID] != nil else { return nil }
+            pendingJoins[conversation]?.recorded = true
+            return .decline(tokenID: tokenID)
+        }
+        let document = state.document
+        if document.permissions[replicaID] != nil {
+            pendingJoins[conversation]?.recorded = true
+            return nil
+        }
+        guard let admission = pending.admission, document.permissions[pending.grant.issuer] == .admin,
+              document.permissions[admission.content.admitter] != nil, state.links[tokenID] != nil,
+              state.acceptedJoins(withToken: tokenID) >= Int(admission.content.usesSeen) else { return nil }
+        pendingJoins[conversation]?.recorded = true
+        return .join(token: pending.token, admission: admission.bytes)
+    }
+
+    /// The join (or decline) of `conversation` was signed and stored, as operation `op` (nil
+    /// for a decline, which ends the pending join), or failed to be (it is tried again).
+    mutating func onJoinRecorded(_ conversation: ConversationID, op: OpID?, failed: Bool) {
+        if failed {
+            pendingJoins[conversation]?.recorded = false
+        } else if pendingJoins[conversation]?.declining == true {
+            pendingJoins[conversation] = nil
+        } else {
+            pendingJoins[conversation]?.joinOp = op
+        }
+    }
+
+    /// A peer reported its clock on a session replicating `conversation`: once it holds
+    /// everything this node wrote (the join included), the join is complete and its token is no
+    /// longer presented. True when that just happened (the shell forgets it durably).
+    mutating func onClockReported(_ conversation: ConversationID, reported: VectorClock?, localClock: VectorClock) -> Bool {
+        guard pendingJoins[conversation]?.recorded == true, let reported, localClock[replicaID] > 0,
+              reported[replicaID] >= localClock[replicaID] else { return false }
+        pendingJoins[conversation] = nil
+        return true
+    }
+}
+
+extension PendingJoin {
+    /// Why the rules excluded this recorded join in `state` (nil: not excluded, or not recorded
+    /// yet), said with the code a member's node would refuse it with.
+    func exclusion(in state: Conversation, selfID: ReplicaID) -> RefuseCode? {
+        guard let joinOp, state.excluded[joinOp] != nil else { return nil }
+        guard let link = state.links[grant.tokenID] else { return .invalidInvite }
+        if link.revoked { return .inviteRevoked }
+        if link.declined { return .inviteDeclined }
+        if let invitee = link.record.invitee, invitee != selfID { return .notTheInvitee }
+        if let admittedAt = admission?.content.admittedAt,
+           let expiresAt = [link.record.expiresAt, grant.expiresAt].compactMap({ $0 }).min(), admittedAt > expiresAt {
+            return .inviteExpired
+        }
+        if let limit = [link.record.useLimit, grant.useLimit].compactMap({ $0 }).min(), link.uses >= Int(limit) {
+            return .inviteUsedUp
+        }
+        return .invalidInvite
+    }
+}

@@ -36,11 +36,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## Run the whole test suite.
+## Run the whole test suite: suites without sockets, daemons or browsers side by side, then the
+## rest one at a time.
 test: deps
-	@# One test at a time: several suites run whole nodes and daemon processes with bounded
-	@# waits, and on a 2-core machine running them side by side starves the rest (about 2.5 min).
-	$(SWIFT) test --no-parallel
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter '$(SELF_CONTAINED_SUITES)'
+	@# One test at a time: these suites run whole nodes and daemon processes with bounded waits,
+	@# and on a 2-core machine running them side by side starves the rest.
+	$(SWIFT) test --skip-build --no-parallel --skip '$(SELF_CONTAINED_SUITES)'
+
+# Test suites that open no socket and start no process (pure machines, codecs, the store, the
+# traces, replicas in one process): they run in parallel. Any other suite runs alone.
+SELF_CONTAINED_SUITES := ^(ChatCoreTests|ChatWireTests|ChatSyncTests|ChatStoreTests|ChatCryptoTests|ChatTracesTests|SystemLibraryTests)\.|^ChatNodeTests\.(NodeMachineTests|ManyAuthorsTests|ConversationReplicaTests|AdmissionTests|PublicJoinAdmissionsTests|MembershipDirectoryTests|PreparedBatchesTests|ControlLineFramerTests)\b
 
 ## Build the CLI in release and run its demo.
 demo: deps

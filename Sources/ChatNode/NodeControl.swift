@@ -75,26 +75,21 @@ public enum NodeControl {
     private static func result(of command: ControlCommand, node: Node, stop: @Sendable () -> Void) async throws -> JSONValue {
         switch command {
         case .create(let title, let isPublic):
-            let id = try await node.create(title: title, isPublic: isPublic)
-            return ["conversation": .string(id.hex)]
+            return try JSONValue(encoding: ConversationResult(conversation: try await node.create(title: title, isPublic: isPublic).hex))
         case .invite(let text, let terms):
             let conversation = try await node.resolve(text)
             let link = try await node.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
                                                  useLimit: terms.useLimit, label: terms.label)
-            var result: JSONValue = ["conversation": .string(conversation.hex),
-                                     "token": .string(link.url.dropFirst(ShareLink.prefix.count).description)]
-            if let code = link.code, case .object(var fields) = result {
-                fields["code"] = .string(code)
-                result = .object(fields)
-            }
-            return result
+            return try JSONValue(encoding: InviteResult(conversation: conversation.hex,
+                                                        token: link.url.dropFirst(ShareLink.prefix.count).description,
+                                                        code: link.code))
         case .join(let text, let endpoint, let seconds), .decline(let text, let endpoint, let seconds):
             let timeout = Duration.seconds(Int(seconds ?? 15))
             let joining = if case .join = command { true } else { false }
             // A whole conversation id (64 hex digits) with an address: join a public conversation.
             if joining, let endpoint, let id = ConversationID(hex: text) {
                 try await node.joinPublic(id, via: endpoint, timeout: timeout)
-                return ["conversation": .string(id.hex)]
+                return try JSONValue(encoding: ConversationResult(conversation: id.hex))
             }
             // A short code is resolved first, through the node it names.
             let code = InviteCode(text)
@@ -108,7 +103,7 @@ public enum NodeControl {
             let conversation = joining
                 ? try await node.join(token: token, via: endpoint, timeout: timeout)
                 : try await node.decline(token: token, via: endpoint, timeout: timeout)
-            return ["conversation": .string(conversation.hex)]
+            return try JSONValue(encoding: ConversationResult(conversation: conversation.hex))
         case .linkCreate(let text, let terms, let inviteeText):
             let conversation = try await node.resolve(text)
             var invitee: ReplicaID?
@@ -118,35 +113,35 @@ public enum NodeControl {
             return try JSONValue(encoding: link)
         case .linkList(let text):
             let conversation = try await node.resolve(text)
-            return ["links": try JSONValue(encoding: try await node.links(of: conversation))]
+            return try JSONValue(encoding: LinksResult(links: try await node.links(of: conversation)))
         case .invitations(let text):
             let conversation = try await node.resolve(text)
             let invitations = try await node.links(of: conversation).filter { $0.invitee != nil }
-            return ["invitations": try JSONValue(encoding: invitations)]
+            return try JSONValue(encoding: InvitationsResult(invitations: invitations))
         case .invitationsReceived:
-            return ["invitations": try JSONValue(encoding: await node.receivedInvitationList())]
+            return try JSONValue(encoding: ReceivedInvitationsResult(invitations: await node.receivedInvitationList()))
         case .linkRevoke(let text, let prefix):
             let conversation = try await node.resolve(text)
             try await node.revokeLink(prefix, in: conversation)
             let tokenID = try await node.links(of: conversation).first { $0.tokenID.hasPrefix(prefix.lowercased()) }?.tokenID
-            return ["conversation": .string(conversation.hex), "tokenID": .string(tokenID ?? prefix)]
+            return try JSONValue(encoding: LinkRevokedResult(conversation: conversation.hex, tokenID: tokenID ?? prefix))
         case .grant(let text, let memberText, let permission):
             let conversation = try await node.resolve(text)
             let member = try await self.member(memberText, in: conversation, node: node)
             try await node.grant(permission, to: member.replicaID, in: conversation)
-            return ["conversation": .string(conversation.hex), "member": .string(member.text),
-                    "permission": .string(permission.description)]
+            return try JSONValue(encoding: GrantResult(conversation: conversation.hex, member: member.text,
+                                                       permission: permission.description))
         case .requestAccess(let text, let permission, let note):
             let conversation = try await node.resolve(text)
             try await node.requestAccess(permission, note: note, in: conversation)
-            return ["conversation": .string(conversation.hex), "permission": .string(permission.description)]
+            return try JSONValue(encoding: AccessRequestResult(conversation: conversation.hex, permission: permission.description))
         case .requests(let text):
             let conversation = try await node.resolve(text)
-            return ["requests": try JSONValue(encoding: try await node.accessRequests(of: conversation))]
+            return try JSONValue(encoding: AccessRequestsResult(requests: try await node.accessRequests(of: conversation)))
         case .mode(let text, let isPublic):
             let conversation = try await node.resolve(text)
             try await node.setMode(public: isPublic, in: conversation)
-            return ["conversation": .string(conversation.hex), "public": .bool(isPublic)]
+            return try JSONValue(encoding: ModeResult(conversation: conversation.hex, isPublic: isPublic))
         case .audit(let text, let query):
             let conversation = try await node.resolve(text)
             // The user by key or by a display name in the conversation, as grant and revoke take it.
@@ -155,48 +150,45 @@ public enum NodeControl {
             let filter = AuditFilter(user: user, actions: query.actions, since: query.since, until: query.until)
             if query.csv {
                 let csv = try await node.auditCSV(conversation, filter: filter)
-                return ["conversation": .string(conversation.hex), "csv": .string(csv)]
+                return try JSONValue(encoding: AuditResult(conversation: conversation.hex, csv: csv))
             }
             let entries = try await node.audit(conversation, filter: filter)
             let names = try await node.replica(conversation).document.profiles.mapValues(\.profile.displayName)
-            return ["conversation": .string(conversation.hex), "entries": .array(entries.map { auditJSON($0, names: names) })]
+            return try JSONValue(encoding: AuditResult(conversation: conversation.hex,
+                                                       entries: entries.map { AuditResult.Entry($0, names: names) }))
         case .send(let text, let body):
             let conversation = try await node.resolve(text)
             let id = try await node.post(body, to: conversation)
-            return ["conversation": .string(conversation.hex), "id": .string(MessageReference.text(id))]
+            return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: MessageReference.text(id)))
         case .edit(let text, let message, let body):
             let conversation = try await node.resolve(text)
             try await node.edit(message, to: body, in: conversation)
-            return ["conversation": .string(conversation.hex), "id": .string(message)]
+            return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: message))
         case .delete(let text, let message):
             let conversation = try await node.resolve(text)
             try await node.delete(message, in: conversation)
-            return ["conversation": .string(conversation.hex), "id": .string(message)]
+            return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: message))
         case .revoke(let text, let memberText):
             let conversation = try await node.resolve(text)
             let member = try await self.member(memberText, in: conversation, node: node)
             try await node.revoke(member.replicaID, in: conversation)
-            return ["conversation": .string(conversation.hex), "member": .string(member.text)]
+            return try JSONValue(encoding: MemberRemovedResult(conversation: conversation.hex, member: member.text))
         case .log(let text):
             let conversation = try await node.resolve(text)
-            let messages = try await node.log(conversation)
-            return ["conversation": .string(conversation.hex), "messages": try JSONValue(encoding: messages)]
+            return try JSONValue(encoding: LogResult(conversation: conversation.hex, messages: try await node.log(conversation)))
         case .members(let text):
             let conversation = try await node.resolve(text)
-            let members = try await node.members(conversation)
-            return ["conversation": .string(conversation.hex), "members": try JSONValue(encoding: members)]
+            return try JSONValue(encoding: MembersResult(conversation: conversation.hex, members: try await node.members(conversation)))
         case .status:
             return try JSONValue(encoding: await node.status())
         case .conversations:
-            let status = await node.status()
-            return ["conversations": .array(status.conversations.map { conversation in
-                ["id": .string(conversation.id), "title": .string(conversation.title),
-                 "messages": .int(conversation.messages), "members": .int(conversation.members),
-                 "joining": .bool(conversation.joining)]
-            })]
+            return try JSONValue(encoding: ConversationsResult(conversations: await node.status().conversations.map {
+                ConversationsResult.Summary(id: $0.id, title: $0.title, messages: $0.messages, members: $0.members,
+                                            joining: $0.joining)
+            }))
         case .stop:
             stop()
-            return ["stopping": true]
+            return try JSONValue(encoding: StopResult())
         }
     }
 
@@ -215,21 +207,6 @@ public enum NodeControl {
             throw NodeCommandError.invalidToken("it is neither a streamingchat://join link nor hexadecimal")
         }
         return token
-    }
-
-    static func auditJSON(_ entry: AuditEntry, names: [ReplicaID: String] = [:]) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "at": .int(Int(clamping: entry.at)), "action": .string(entry.action.rawValue),
-            "actor": .string(PublicKey(entry.actor).text), "detail": .string(entry.detail),
-        ]
-        if let name = names[entry.actor] { object["actorName"] = .string(name) }
-        if let target = entry.target {
-            object["target"] = .string(PublicKey(target).text)
-            if let name = names[target] { object["targetName"] = .string(name) }
-        }
-        if let message = entry.message { object["message"] = .string(MessageReference.text(message)) }
-        if let opID = entry.opID { object["opID"] = .string(MessageReference.text(opID)) }
-        return .object(object)
     }
 }
 

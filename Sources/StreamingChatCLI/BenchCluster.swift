@@ -24,8 +24,7 @@ extension StreamingChat.Bench {
         @Option(help: "Sessions each node dials on its own after peer exchange (others dial it too: about twice as many in all).")
         var maxPeers = 3
 
-        @Flag(help: "Print one JSON object instead of a table.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard (2 ... 200).contains(nodes) else { throw ValidationError("--nodes must be 2 … 200") }
@@ -34,26 +33,17 @@ extension StreamingChat.Bench {
         }
 
         func run() async throws {
-            let directory = FileManager.default.temporaryDirectory
-                .appendingPathComponent("streamingchat-cluster-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let report: ClusterBenchmarkReport
-            do {
-                report = try await ClusterBenchmark.run(nodes: nodes, messages: messages, interval: .milliseconds(intervalMs),
-                                                        seed: seed, maxPeers: maxPeers, directory: directory)
-            } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+            let report = try await inTemporaryDirectory("cluster") {
+                try await ClusterBenchmark.run(nodes: nodes, messages: messages, interval: .milliseconds(intervalMs),
+                                               seed: seed, maxPeers: maxPeers, directory: $0)
             }
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("nodes", "\(report.nodes)"), ("messages", "\(report.messages)"), ("deliveries", "\(report.deliveries)"),
                     ("p50", "\(report.p50Ms) ms"), ("p95", "\(report.p95Ms) ms"), ("p99", "\(report.p99Ms) ms"),
                     ("max", "\(report.maxMs) ms"), ("lost", "\(report.lost)"), ("duplicated", "\(report.duplicated)"),
                     ("peers per node", "\(report.meanPeers)"), ("setup", "\(report.setupMs) ms"),
-                ]))
+                ]
             }
             if report.lost > 0 || report.duplicated > 0 { throw ExitCode(1) }
         }

@@ -14,8 +14,7 @@ extension StreamingChat.Bench {
         @Option(help: "Edits per message.")
         var edits = 5
 
-        @Flag(help: "Print one JSON object.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard (1 ... 10_000_000).contains(messages) else { throw ValidationError("--messages must be 1 … 10000000") }
@@ -24,16 +23,14 @@ extension StreamingChat.Bench {
 
         func run() throws {
             let report = try ConversationBenchmark.run(messages: messages, editsPerMessage: edits)
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("messages", "\(report.messages)"), ("edits per message", "\(report.editsPerMessage)"),
                     ("ops", "\(report.ops)"), ("materialize from ops", "\(report.materializeMs) ms"),
                     ("load from snapshot", "\(report.snapshotLoadMs) ms"), ("snapshot", "\(report.snapshotBytes) bytes"),
                     ("peak RSS", "\(report.peakRSSBytes / 1024 / 1024) MiB"),
                     ("visible state digest (matches after reload)", report.stateDigest),
-                ]))
+                ]
             }
         }
     }

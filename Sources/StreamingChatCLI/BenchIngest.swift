@@ -21,8 +21,7 @@ extension StreamingChat.Bench {
         @Option(help: "Keep the store in this directory (default: a temporary one, removed afterwards).")
         var data: String?
 
-        @Flag(help: "Print one JSON object instead of a table.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard (1 ... 65_536).contains(opsPerBatch) else { throw ValidationError("--ops-per-batch must be 1 … 65536") }
@@ -34,8 +33,7 @@ extension StreamingChat.Bench {
             let directory = data ?? FileManager.default.temporaryDirectory
                 .appendingPathComponent("streamingchat-ingest-\(UUID().uuidString)").path
             if let data, FileManager.default.fileExists(atPath: data + "/data.mdb") {
-                printError("streamingchat: \(data) already holds a store; bench ingest needs a fresh one")
-                throw ExitCode(2)
+                throw CommandFailure("\(data) already holds a store; bench ingest needs a fresh one", exitCode: 2)
             }
             defer { if data == nil { try? FileManager.default.removeItem(atPath: directory) } }
             let report: IngestBenchmarkReport
@@ -43,24 +41,20 @@ extension StreamingChat.Bench {
                 report = try await IngestBenchmark.run(
                     .init(opsPerBatch: opsPerBatch, authors: authors, totalOps: ops), directory: directory)
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(error)", exitCode: 2)
             }
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("batches", "\(report.batches)"), ("ops per batch", "\(report.opsPerBatch)"), ("ops", "\(report.ops)"),
                     ("authors", "\(report.authors)"), ("ops/s", "\(Int(report.opsPerSecond))"),
                     ("batches/s", "\(Int(report.batchesPerSecond))"), ("signatures verified", "\(report.signaturesVerified)"),
                     ("batch latency, ms (p50, p99)", "\(report.msPerBatchP50), \(report.msPerBatchP99)"),
                     ("ms per commit (p50)", "\(report.msPerGroupP50)"),
                     ("store bytes", "\(report.storeBytes)"), ("elapsed", "\(report.elapsedMs) ms"),
-                ]))
+                ]
             }
             if report.rejected > 0 {
-                printError("streamingchat: \(report.rejected) generated batches were rejected")
-                throw ExitCode(1)
+                throw CommandFailure("\(report.rejected) generated batches were rejected")
             }
         }
     }

@@ -18,8 +18,7 @@ extension StreamingChat.Bench {
         @Option(help: "Operations written while the connection is down, for the reconnect measurement.")
         var reconnectOps = 10
 
-        @Flag(help: "Print one JSON object instead of a table.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard (10 ... 10_000_000).contains(ops) else { throw ValidationError("--ops must be 10 … 10000000") }
@@ -28,25 +27,15 @@ extension StreamingChat.Bench {
         }
 
         func run() async throws {
-            let directory = FileManager.default.temporaryDirectory
-                .appendingPathComponent("streamingchat-sync-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let report: SyncBenchmarkReport
-            do {
-                report = try await SyncBenchmark.run(ops: ops, opsPerBatch: opsPerBatch, reconnectOps: reconnectOps,
-                                                     directory: directory)
-            } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+            let report = try await inTemporaryDirectory("sync") {
+                try await SyncBenchmark.run(ops: ops, opsPerBatch: opsPerBatch, reconnectOps: reconnectOps, directory: $0)
             }
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("ops", "\(report.ops)"), ("batches", "\(report.batches)"), ("ops per batch", "\(report.opsPerBatch)"),
                     ("catch-up", "\(report.catchUpMs) ms"), ("ops/s", "\(Int(report.opsPerSecond))"),
                     ("reconnect + resync", "\(report.reconnectMs) ms (\(report.reconnectOps) ops written while down)"),
-                ]))
+                ]
             }
         }
     }

@@ -14,8 +14,7 @@ extension StreamingChat.Bench {
         @Option(help: "Timed runs; medians are reported.")
         var runs: Int = 5
 
-        @Flag(help: "Print one JSON object instead of a table.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard runs >= 1, runs <= 1000 else { throw ValidationError("--runs must be between 1 and 1000") }
@@ -26,24 +25,20 @@ extension StreamingChat.Bench {
             do {
                 report = try TraceBenchmark.run(path: file, runs: runs)
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(error)", exitCode: 2)
             }
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("trace", report.trace), ("kind", report.kind), ("patches", "\(report.patches)"),
                     ("ops", "\(report.ops)"), ("replicas", "\(report.replicas)"),
                     ("replay (median)", "\(report.replayMs) ms"), ("load (median)", "\(report.loadMs) ms"),
                     ("encoded state", "\(report.encodedBytes) bytes"), ("spans", "\(report.spans)"),
                     ("peak RSS", "\(report.peakRSSBytes / 1024) KiB"), ("final length", "\(report.finalLength)"),
                     ("sha256", report.sha256), ("matches endContent", report.matchesEndContent ? "yes" : "NO"),
-                ]))
+                ]
             }
             if !report.matchesEndContent {
-                printError("streamingchat: the replayed text differs from the trace's endContent")
-                throw ExitCode(1)
+                throw CommandFailure("the replayed text differs from the trace's endContent")
             }
         }
     }

@@ -19,15 +19,13 @@ extension StreamingChat {
             switch await client.state() {
             case .success(let state): first = state
             case .failure(let error):
-                printError("streamingchat: \(error.message)")
-                throw ExitCode(1)
+                throw CommandFailure("\(error.message)")
             }
             let terminal: RawTerminal
             do {
                 terminal = try RawTerminal()
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("\(error)")
             }
             defer { terminal.restore() }
             var loop = ChatLoop(client: ChatClient(socketPath: client.socketPath, conversation: first.conversation))

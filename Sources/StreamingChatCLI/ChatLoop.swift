@@ -208,11 +208,12 @@ struct ChatLoop {
             let terms = ControlCommand.LinkTerms(permission: permission)
             switch await client.call(.linkCreate(conversation: client.conversation, terms: terms, invitee: invitee)) {
             case .success(let result):
-                let url = result.stringField("url") ?? "?"
+                let link = try? result.decoded(as: ShareLink.self)
+                let url = link?.url ?? "?"
                 let whom = invitee.map { "for \($0) (delivered to their node when you share a session)" } ?? "link"
                 screen.notice = ["invite (\(permission)) \(whom); to join:", "streamingchat join '\(url)'"]
                 // The short code fits on one line and survives copying from a wrapped screen.
-                if let code = result.stringField("code") { screen.notice.append("or: streamingchat join '\(code)'") }
+                if let code = link?.code { screen.notice.append("or: streamingchat join '\(code)'") }
             case .failure(let failure):
                 screen.notice = ["cannot invite: \(failure.message)"]
             }
@@ -223,7 +224,7 @@ struct ChatLoop {
         case .audit:
             switch await client.call(.audit(conversation: client.conversation, query: ControlCommand.AuditQuery(csv: true))) {
             case .success(let result):
-                let lines = ChatScreen.auditSummary(csv: result.stringField("csv") ?? "", last: 6)
+                let lines = ChatScreen.auditSummary(csv: (try? result.decoded(as: AuditResult.self))?.csv ?? "", last: 6)
                 screen.notice = lines.isEmpty ? ["the audit trail is empty"] : lines
             case .failure(let failure):
                 screen.notice = ["cannot read the audit trail: \(failure.message)"]
@@ -236,7 +237,7 @@ struct ChatLoop {
                 : .decline(token: id, address: nil, timeoutSeconds: 15)
             switch await client.call(command, timeout: .seconds(30)) {
             case .success(let result):
-                let conversation = result.stringField("conversation") ?? "?"
+                let conversation = (try? result.decoded(as: ConversationResult.self))?.conversation ?? "?"
                 screen.notice = accept
                     ? ["joined \(conversation.prefix(12)); open it with: streamingchat chat \(conversation.prefix(12))"]
                     : ["declined; the inviter sees it"]

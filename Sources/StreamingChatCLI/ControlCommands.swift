@@ -5,20 +5,19 @@ import Foundation
 
 /// Talking to a running node (`streamingchat serve`) through its control socket.
 enum Control {
-    /// Sends one request; returns its result, or prints the failure and exits with status 1.
+    /// Sends one request; returns its result, or throws the node's refusal (with its code) as a
+    /// ``CommandFailure``.
     static func call(_ command: ControlCommand, data: DataOptions, timeout: Duration = .seconds(30)) async throws -> JSONValue {
         let response: ControlResponse
         do {
             response = try await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath,
                                                     timeout: timeout)
         } catch {
-            printError("streamingchat: \(error)")
-            throw ExitCode(1)
+            throw CommandFailure("\(error)")
         }
         guard response.ok else {
             let code = response.error?.code ?? "failed"
-            printError("streamingchat: \(response.error?.message ?? "the node refused the command") [\(code)]")
-            throw ExitCode(1)
+            throw CommandFailure(response.error?.message ?? "the node refused the command", code: code)
         }
         return response.result ?? .null
     }
@@ -27,17 +26,10 @@ enum Control {
     /// node's permission there ("joined “Team” as comment"); standard output keeps the bare id
     /// for scripts. Best effort: without an answer from the node it says less.
     static func sayDone(_ verb: String, conversation: String, data: DataOptions) async {
-        struct Summary: Decodable {
-            var id: String
-            var title: String
-        }
         let request = { (command: ControlCommand) async -> JSONValue? in
             try? await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath, timeout: .seconds(5)).result
         }
-        let conversations = await request(.conversations).flatMap { value -> [Summary]? in
-            guard case .object(let object) = value else { return nil }
-            return try? object["conversations"]?.decoded(as: [Summary].self)
-        }
+        let conversations = try? await request(.conversations)?.decoded(as: ConversationsResult.self).conversations
         let title = conversations?.first { $0.id == conversation }.map { "“" + TerminalText.safe($0.title) + "”" }
         let members = await request(.members(conversation: conversation)).flatMap { value -> [MemberEntry]? in
             guard case .object(let object) = value else { return nil }
@@ -52,11 +44,11 @@ enum Control {
         print(try value.jsonString(pretty: false))
     }
 
-    /// Decodes a field of an object result, or reports a malformed answer.
-    static func field<T: Decodable>(_ name: String, of value: JSONValue, as type: T.Type = T.self) throws -> T {
-        guard case .object(let object) = value, let field = object[name], let decoded = try? field.decoded(as: T.self) else {
-            printError("streamingchat: the node's answer lacks a valid \(name)")
-            throw ExitCode(1)
+    /// Decodes the node's answer as the command's result type (see ControlResults.swift), or reports
+    /// a malformed answer.
+    static func decode<Result: Decodable>(_ value: JSONValue, as type: Result.Type) throws -> Result {
+        guard let decoded = try? value.decoded(as: Result.self) else {
+            throw CommandFailure("the node's answer is not a valid \(Result.self)")
         }
         return decoded
     }
@@ -89,9 +81,8 @@ extension StreamingChat {
                 // Never silently, and only when asked: an existing identity keeps its key, and
                 // changes its name only with --force.
                 if let name, let old = directory.savedName(), old != name, !force {
-                    printError("streamingchat: this identity is named \(TerminalText.safe(old)); "
+                    throw CommandFailure("this identity is named \(TerminalText.safe(old)); "
                         + "add --force to rename it to \(name) (its key stays the same)")
-                    throw ExitCode(1)
                 }
                 key = try directory.loadOrCreateIdentity().publicKey.text
                 if let name {
@@ -100,11 +91,10 @@ extension StreamingChat {
                     }
                     try directory.saveName(name)
                 }
-            } catch let exit as ExitCode {
-                throw exit
+            } catch let failure as CommandFailure {
+                throw failure
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("\(error)")
             }
             if output.json {
                 print(try jsonLine(["data": directory.path, "key": key]))
@@ -126,7 +116,7 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call(.create(title: title, isPublic: `public`), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            let conversation = try Control.field("conversation", of: result, as: String.self)
+            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
             print(conversation)
             await Control.sayDone("created", conversation: conversation, data: dataOptions)
         }
@@ -157,13 +147,13 @@ extension StreamingChat {
                 let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: publicKey),
                                                     data: dataOptions)
                 if output.json { return try Control.printJSON(result) }
-                print(try Control.field("url", of: result, as: String.self))
+                print(try Control.decode(result, as: ShareLink.self).url)
                 return
             }
             let result = try await Control.call(.invite(conversation: conversation, terms: terms), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
             // A link, as `link create` and direct invitations print (join takes it, or the hex).
-            print(ShareLink.prefix + (try Control.field("token", of: result, as: String.self)))
+            print(ShareLink.prefix + (try Control.decode(result, as: InviteResult.self).token))
             Sharing.sayCode(of: result)
         }
     }
@@ -203,7 +193,7 @@ extension StreamingChat {
             defer { printer?.cancel() }
             let result = try await Control.call(command, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
             if output.json { return try Control.printJSON(result) }
-            let conversation = try Control.field("conversation", of: result, as: String.self)
+            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
             print(conversation)
             await Control.sayDone("joined", conversation: conversation, data: dataOptions)
         }
@@ -221,7 +211,7 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call(.send(conversation: conversation, text: text), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            print(try Control.field("id", of: result, as: String.self))
+            print(try Control.decode(result, as: MessageResult.self).id)
         }
     }
 
@@ -273,7 +263,7 @@ extension StreamingChat {
             if output.json { return try Control.printJSON(result) }
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-            for entry in try Control.field("messages", of: result, as: [LogEntry].self) {
+            for entry in try Control.decode(result, as: LogResult.self).messages {
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
                 let name = TerminalText.safe(entry.authorName ?? String(entry.author.prefix(12)))
                 let text = entry.deleted ? "(deleted)" : TerminalText.safe(entry.text) + (entry.edited ? " (edited)" : "")
@@ -294,7 +284,7 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            let members = try Control.field("members", of: result, as: [MemberEntry].self)
+            let members = try Control.decode(result, as: MembersResult.self).members
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
             print(table(members.map { member in
                 var presence = member.status
@@ -319,10 +309,7 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call(.status, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            guard let status = try? result.decoded(as: NodeStatus.self) else {
-                printError("streamingchat: the node's status answer is malformed")
-                throw ExitCode(1)
-            }
+            let status = try Control.decode(result, as: NodeStatus.self)
             var rows = [("identity", status.identity), ("listening", status.listening ?? "-"),
                         ("dialing", status.dialing.isEmpty ? "-" : status.dialing.joined(separator: ", "))]
             for peer in status.peers {
@@ -347,17 +334,11 @@ extension StreamingChat {
         @OptionGroup var dataOptions: DataOptions
         @OptionGroup var output: OutputOptions
 
-        private struct Summary: Decodable {
-            var id: String
-            var title: String
-            var messages: Int
-            var members: Int
-        }
 
         func run() async throws {
             let result = try await Control.call(.conversations, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            for conversation in try Control.field("conversations", of: result, as: [Summary].self) {
+            for conversation in try Control.decode(result, as: ConversationsResult.self).conversations {
                 print("\(conversation.id)  \(TerminalText.safe(conversation.title))  (\(conversation.messages) messages, \(conversation.members) members)")
             }
         }
@@ -376,16 +357,14 @@ extension StreamingChat {
             } catch .connectionClosed {
                 // The node closed the socket as it stopped.
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("\(error)")
             }
             // The node removes its socket once it has closed it; the store closes as the process exits.
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(15)
             while FileManager.default.fileExists(atPath: socket) {
                 guard clock.now < deadline else {
-                    printError("streamingchat: the node acknowledged stop but is still running after 15 s")
-                    throw ExitCode(1)
+                    throw CommandFailure("the node acknowledged stop but is still running after 15 s")
                 }
                 try await clock.sleep(for: .milliseconds(20))
             }

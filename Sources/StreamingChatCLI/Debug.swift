@@ -31,8 +31,7 @@ extension StreamingChat.Debug {
                     FileHandle.standardOutput.write(Data("durable \(stored)\n".utf8))
                 }
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(error)", exitCode: 2)
             }
             FileHandle.standardOutput.write(Data("done\n".utf8))
         }

@@ -35,8 +35,7 @@ extension StreamingChat {
                 report = try await LiveDemo.run(seed: seed, say: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
                                                 afterwards: ui ? Self.serveUIs : nil)
             } catch {
-                printError("streamingchat: demo failed: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("demo failed: \(error)")
             }
             guard report.converged else {
                 print("demo: the 3 nodes DIVERGED")
@@ -122,8 +121,7 @@ extension StreamingChat {
             do {
                 return try TraceBenchmark.run(path: path, runs: 1)
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(error)", exitCode: 2)
             }
         }
     }

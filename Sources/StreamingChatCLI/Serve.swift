@@ -101,8 +101,7 @@ extension StreamingChat {
                         "streamingchat: node \(started.key) listening on \(started.listening), control socket \(started.controlSocket)\n".utf8))
                 }, log: { logger.error("\($0)") })
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("\(error)")
             }
         }
 
@@ -137,8 +136,7 @@ extension StreamingChat {
 
 /// Prints a usage error and exits with status 2.
 func usage(_ message: String) throws -> Never {
-    printError("streamingchat: \(message)")
-    throw ExitCode(2)
+    throw CommandFailure("\(message)", exitCode: 2)
 }
 
 extension StreamingChat {
@@ -161,8 +159,7 @@ extension StreamingChat {
                 .trimmingCharacters(in: .whitespacesAndNewlines), !address.isEmpty,
                   let key = try? String(contentsOfFile: directory.httpKeyPath, encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines) else {
-                printError("streamingchat: no browser UI here: start the node with `streamingchat serve` (without --http off)")
-                throw ExitCode(1)
+                throw CommandFailure("no browser UI here: start the node with `streamingchat serve` (without --http off)")
             }
             _ = try await Control.call(.status, data: dataOptions) // the node must be running
             // A one-time login: the page gets a session cookie and the address no secret.
@@ -171,7 +168,7 @@ extension StreamingChat {
             var url = address + "login?code=" + AccessKey(key).loginCode(now: UInt64(Date().timeIntervalSince1970), nonce: nonce)
             if let conversation {
                 let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
-                if let id = result.stringField("conversation") { url += "&conversation=" + id }
+                if let id = (try? result.decoded(as: MembersResult.self))?.conversation { url += "&conversation=" + id }
             }
             print(url)
             if open {
@@ -181,8 +178,7 @@ extension StreamingChat {
                 let html = "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url=\(url.replacingOccurrences(of: "&", with: "&amp;"))\"><title>StreamingChat</title>\n"
                 try? FileManager.default.removeItem(atPath: page)
                 guard FileManager.default.createFile(atPath: page, contents: Data(html.utf8), attributes: [.posixPermissions: 0o600]) else {
-                    printError("streamingchat: cannot write \(page); open the address above instead")
-                    throw ExitCode(1)
+                    throw CommandFailure("cannot write \(page); open the address above instead")
                 }
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -58,7 +58,7 @@ enum Sharing {
     /// Link and invitation rows for human output.
     /// Says a new link's short code on stderr, quoted (stdout keeps the URL alone for scripts).
     static func sayCode(of result: JSONValue) {
-        guard let code = result.stringField("code") else { return }
+        guard let code = (try? result.decoded(as: ShareLink.self))?.code else { return }
         printError("short code (join takes it too): '\(code)'")
     }
 
@@ -156,7 +156,7 @@ extension StreamingChat {
         func run() async throws {
             let result = try await Control.call(.requests(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            let requests = try Control.field("requests", of: result, as: [AccessRequestEntry].self)
+            let requests = try Control.decode(result, as: AccessRequestsResult.self).requests
             guard !requests.isEmpty else { return print("(none)") }
             print(table(requests.map { request in
                 ("[\(Sharing.time(request.at))] " + (request.authorName ?? String(request.author.prefix(12))),
@@ -223,8 +223,9 @@ extension StreamingChat {
                 until: try until.map { try Sharing.milliseconds($0, option: "--until") }, csv: csv)
             let result = try await Control.call(.audit(conversation: conversation, query: query), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            if csv { return print(try Control.field("csv", of: result, as: String.self), terminator: "") }
-            let entries = try Control.field("entries", of: result, as: [AuditRow].self)
+            let audit = try Control.decode(result, as: AuditResult.self)
+            if csv { return print(audit.csv ?? "", terminator: "") }
+            let entries = audit.entries ?? []
             guard !entries.isEmpty else { return print("(none)") }
             print(table(entries.map { entry in
                 // People by name as the CSV shows them (the key's start when they have none).
@@ -237,15 +238,6 @@ extension StreamingChat {
         }
 
         /// The fields of an audit entry that the human output shows.
-        private struct AuditRow: Decodable {
-            var at: UInt64
-            var action: String
-            var actor: String
-            var actorName: String?
-            var target: String?
-            var targetName: String?
-            var detail: String
-        }
     }
 }
 
@@ -267,7 +259,7 @@ extension StreamingChat.Link {
             let terms = try Sharing.linkTerms(permission: permission, expiresIn: expiresIn, uses: uses, label: label)
             let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: nil), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            print(try Control.field("url", of: result, as: String.self))
+            print(try Control.decode(result, as: ShareLink.self).url)
             Sharing.sayCode(of: result)
         }
     }
@@ -283,7 +275,7 @@ extension StreamingChat.Link {
         func run() async throws {
             let result = try await Control.call(.linkList(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            Sharing.printLinks(try Control.field("links", of: result, as: [LinkEntry].self))
+            Sharing.printLinks(try Control.decode(result, as: LinksResult.self).links)
         }
     }
 
@@ -299,7 +291,7 @@ extension StreamingChat.Link {
         func run() async throws {
             let result = try await Control.call(.linkRevoke(conversation: conversation, token: tokenID), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            print("revoked \(try Control.field("tokenID", of: result, as: String.self))")
+            print("revoked \(try Control.decode(result, as: LinkRevokedResult.self).tokenID)")
         }
     }
 }
@@ -316,7 +308,7 @@ extension StreamingChat.Invitations {
         func run() async throws {
             let result = try await Control.call(.invitations(conversation: conversation), data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            Sharing.printLinks(try Control.field("invitations", of: result, as: [LinkEntry].self))
+            Sharing.printLinks(try Control.decode(result, as: InvitationsResult.self).invitations)
         }
     }
 
@@ -331,7 +323,7 @@ extension StreamingChat.Invitations {
         func run() async throws {
             let result = try await Control.call(.invitationsReceived, data: dataOptions)
             if output.json { return try Control.printJSON(result) }
-            let invitations = try Control.field("invitations", of: result, as: [ReceivedInvitationEntry].self)
+            let invitations = try Control.decode(result, as: ReceivedInvitationsResult.self).invitations
             guard !invitations.isEmpty else { return print("no invitations received") }
             for invitation in invitations {
                 let label = invitation.label.isEmpty ? "" : " \"\(invitation.label)\""
@@ -350,8 +342,7 @@ extension StreamingChat.Invitations {
 
         func run() throws {
             guard let summary = InvitationSummary(link: link) else {
-                printError("streamingchat: not a valid invitation: it does not decode or its signature does not verify")
-                throw ExitCode(1)
+                throw CommandFailure("not a valid invitation: it does not decode or its signature does not verify")
             }
             if output.json { return print(try jsonLine(summary)) }
             print(table([
@@ -381,7 +372,7 @@ extension StreamingChat.Invitations {
                 : .decline(token: link, address: address, timeoutSeconds: timeout)
             let result = try await Control.call(command, data: data, timeout: .seconds(Int(timeout) + 15))
             if json { return try Control.printJSON(result) }
-            let conversation = try Control.field("conversation", of: result, as: String.self)
+            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
             print(conversation)
             if accept {
                 await Control.sayDone("joined", conversation: conversation, data: data)

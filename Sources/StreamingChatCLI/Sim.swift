@@ -45,8 +45,7 @@ extension StreamingChat.Sim {
         @Option(help: "Seed of every random choice.")
         var seed: UInt64 = 1
 
-        @Flag(help: "Print one JSON object.")
-        var json = false
+        @OptionGroup var output: ReportOptions
 
         func validate() throws {
             guard (2 ... 200).contains(replicas) else { throw ValidationError("--replicas must be 2 … 200") }
@@ -63,15 +62,13 @@ extension StreamingChat.Sim {
                 messages: outcome.messages, excludedOps: outcome.excludedOps, revocations: outcome.revocations,
                 replicas: replicas, ops: ops, seed: seed, batches: outcome.batches, rebuilds: outcome.rebuilds,
                 excludedByReason: outcome.excludedByReason, firstDifference: difference)
-            if json {
-                print(try jsonLine(report))
-            } else {
-                print(table([
+            try output.print(report) { report in
+                [
                     ("converged", report.converged ? "yes" : "NO"), ("state hash", report.stateHash),
                     ("messages", "\(report.messages)"), ("excluded ops", "\(report.excludedOps)"),
                     ("revocations", "\(report.revocations)"), ("batches", "\(report.batches)"),
                     ("rebuilds", "\(report.rebuilds)"), ("seed", "\(seed)"),
-                ] + (difference.map { [("first difference", $0)] } ?? [])))
+                ] + (difference.map { [("first difference", $0)] } ?? [])
             }
             if !outcome.converged { throw ExitCode(1) }
         }

@@ -34,8 +34,7 @@ extension StreamingChat.Store {
             do {
                 report = try StoreCheck.run(directory: storeDirectory)
             } catch {
-                printError("streamingchat: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(error)", exitCode: 2)
             }
             if json {
                 print(try jsonLine(report))

@@ -23,7 +23,9 @@ import Testing
     }
 
     @Test func anythingElseIsAUsageError() {
-        #expect(throws: ExitCode.self) { try Sharing.milliseconds("yesterday", option: "--since", now: now) }
-        #expect(throws: ExitCode.self) { try Sharing.milliseconds("10y", option: "--since", now: now) }
+        for text in ["yesterday", "10y"] {
+            let failure = #expect(throws: CommandFailure.self) { try Sharing.milliseconds(text, option: "--since", now: now) }
+            #expect(failure?.exitCode == 2, "a usage error: \(text)")
+        }
     }
 }

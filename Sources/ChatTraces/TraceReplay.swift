@@ -56,10 +56,33 @@ public enum TraceReplayer {
         }
         for (index, transaction) in trace.transactions.enumerated() {
             for patch in trace.patches(of: transaction) {
-                operations += try apply(patch, of: trace, transaction: index, to: &document).count
+                operations += try applyLocally(patch, of: trace, transaction: index, to: &document)
             }
         }
         return TraceReplayResult(document: document, operationCount: operations, replicaCount: 1)
+    }
+
+    /// Applies one patch as local edits of a replica nothing is sent from (the edits are
+    /// those of ``apply(_:of:transaction:to:)``, without building the operations); returns how
+    /// many operations they make.
+    static func applyLocally(_ patch: TracePatch, of trace: EditingTrace, transaction: Int,
+                             to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> Int {
+        let length = document.count
+        guard patch.position <= length, patch.deleteCount <= length - patch.position else {
+            throw .patchOutOfRange(transaction: transaction, position: patch.position,
+                                   deleteCount: patch.deleteCount, documentLength: length)
+        }
+        var operations = 0
+        do {
+            if patch.deleteCount > 0 { operations += try document.removeLocally(at: patch.position, count: patch.deleteCount) }
+            if !patch.insertRange.isEmpty {
+                try document.insertLocally(contentsOf: trace.insertedText(of: patch), at: patch.position)
+                operations += 1
+            }
+        } catch {
+            throw .sequence(transaction: transaction, error)
+        }
+        return operations
     }
 
     /// Applies one patch as local edits; returns the ops made.

@@ -183,6 +183,29 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public mutating func insert(
         contentsOf elements: some Collection<Element>, at index: Int, firstCounter: UInt32? = nil
     ) throws(SequenceError) -> SequenceOp<Element> {
+        let (counter, origins) = try integrateLocalInsert(contentsOf: elements, at: index, firstCounter: firstCounter)
+        return .insert(SequenceInsert(
+            id: OpID(replica: replica, counter: counter),
+            originLeft: core.opID(origins.originLeft), originRight: core.opID(origins.originRight),
+            content: Array(elements)))
+    }
+
+    /// The edit of ``insert(contentsOf:at:firstCounter:)`` without building the operation to
+    /// send (no allocation for it): for replaying a document's own history, where nothing is
+    /// sent. Returns the id of the first inserted element.
+    /// - Complexity: O(1) when typing on at the last edit position; otherwise O(log n).
+    @inlinable
+    @discardableResult
+    public mutating func insertLocally(
+        contentsOf elements: some Collection<Element>, at index: Int, firstCounter: UInt32? = nil
+    ) throws(SequenceError) -> OpID {
+        OpID(replica: replica, counter: try integrateLocalInsert(contentsOf: elements, at: index, firstCounter: firstCounter).counter)
+    }
+
+    @inlinable
+    mutating func integrateLocalInsert(contentsOf elements: some Collection<Element>, at index: Int, firstCounter: UInt32?)
+        throws(SequenceError) -> (counter: UInt32, origins: (originLeft: LocalID, originRight: LocalID))
+    {
         guard index >= 0, index <= count else { throw .indexOutOfBounds(index: index, count: count) }
         guard !elements.isEmpty else { throw .emptyOperation }
         let counter = firstCounter ?? nextCounter
@@ -193,10 +216,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         let contentStart = UInt32(truncatingIfNeeded: content.count)
         content.append(contentsOf: elements)
         let origins = core.localInsert(at: index, count: length, counter: counter, contentStart: contentStart)
-        return .insert(SequenceInsert(
-            id: OpID(replica: replica, counter: counter),
-            originLeft: core.opID(origins.originLeft), originRight: core.opID(origins.originRight),
-            content: Array(elements)))
+        return (counter, (origins.originLeft, origins.originRight))
     }
 
     /// Inserts one element before visible index `index`.
@@ -214,6 +234,27 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public mutating func remove(at index: Int, count: Int = 1, firstCounter: UInt32? = nil)
         throws(SequenceError) -> [SequenceOp<Element>]
     {
+        let runs = try integrateLocalRemove(at: index, count: count, firstCounter: firstCounter)
+        let replica = self.replica
+        return runs.map { run in
+            .delete(SequenceDelete(
+                id: OpID(replica: replica, counter: run.counter),
+                target: OpID(replica: core.replicas[Int(run.target.replica)], counter: run.target.counter),
+                count: run.count))
+        }
+    }
+
+    /// The edit of ``remove(at:count:firstCounter:)`` without building the operations to send;
+    /// returns how many there would be (one per run of consecutive target ids).
+    /// - Complexity: O(runs · log n).
+    @inlinable
+    @discardableResult
+    public mutating func removeLocally(at index: Int, count: Int = 1, firstCounter: UInt32? = nil) throws(SequenceError) -> Int {
+        try integrateLocalRemove(at: index, count: count, firstCounter: firstCounter).count
+    }
+
+    @inlinable
+    mutating func integrateLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> [DeleteRun] {
         guard count > 0 else { throw .emptyOperation }
         guard index >= 0, index <= self.count - count else {
             throw .indexOutOfBounds(index: index + count - 1, count: self.count)
@@ -223,14 +264,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         if !core.localCountersAreFree(counter ..< counter + length) {
             throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
         }
-        let runs = core.localDelete(at: index, count: count, counter: counter)
-        let replica = self.replica
-        return runs.map { run in
-            .delete(SequenceDelete(
-                id: OpID(replica: replica, counter: run.counter),
-                target: OpID(replica: core.replicas[Int(run.target.replica)], counter: run.target.counter),
-                count: run.count))
-        }
+        return core.localDelete(at: index, count: count, counter: counter)
     }
 
     @inlinable

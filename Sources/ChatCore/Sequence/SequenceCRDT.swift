@@ -250,11 +250,21 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     @inlinable
     @discardableResult
     public mutating func removeLocally(at index: Int, count: Int = 1, firstCounter: UInt32? = nil) throws(SequenceError) -> Int {
-        try integrateLocalRemove(at: index, count: count, firstCounter: firstCounter).count
+        let counter = try checkLocalRemove(at: index, count: count, firstCounter: firstCounter)
+        var runs = 0
+        core.localDelete(at: index, count: count, counter: counter) { _ in runs += 1 }
+        return runs
     }
 
     @inlinable
     mutating func integrateLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> [DeleteRun] {
+        let counter = try checkLocalRemove(at: index, count: count, firstCounter: firstCounter)
+        return core.localDelete(at: index, count: count, counter: counter)
+    }
+
+    /// Checks a local removal; returns the counter of its first delete.
+    @inlinable
+    func checkLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> UInt32 {
         guard count > 0 else { throw .emptyOperation }
         guard index >= 0, index <= self.count - count else {
             throw .indexOutOfBounds(index: index + count - 1, count: self.count)
@@ -264,7 +274,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         if !core.localCountersAreFree(counter ..< counter + length) {
             throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
         }
-        return core.localDelete(at: index, count: count, counter: counter)
+        return counter
     }
 
     @inlinable

@@ -187,28 +187,40 @@ struct SequenceCore: Sendable {
     /// - Complexity: O(runs · log n).
     @usableFromInline
     mutating func localDelete(at index: Int, count: Int, counter: UInt32) -> [DeleteRun] {
-        let local = localReplica
         var runs: [DeleteRun] = []
+        localDelete(at: index, count: count, counter: counter) { runs.append($0) }
+        return runs
+    }
+
+    /// ``localDelete(at:count:counter:)`` handing each run to `each` as it is complete, with
+    /// no array of runs (a local replay deletes without sending anything).
+    /// - Complexity: O(runs · log n).
+    @usableFromInline
+    mutating func localDelete(at index: Int, count: Int, counter: UInt32, _ each: (DeleteRun) -> Void) {
+        let local = localReplica
+        replicas.entries[Int(local)].seen.insert(counter ..< counter &+ UInt32(count))
+        var current: DeleteRun?
         var remaining = UInt32(count)
         var next = counter
         while remaining > 0 {
             let position = tree.findVisible(index)
             let marked = tree.markDeleted(at: position, count: remaining)
-            if let last = runs.last, last.target.replica == marked.first.replica,
-               last.target.counter &+ last.count == marked.first.counter {
-                runs[runs.count - 1].count += marked.covered
+            if let run = current, run.target.replica == marked.first.replica, run.target.counter &+ run.count == marked.first.counter {
+                current?.count += marked.covered
             } else {
-                runs.append(DeleteRun(counter: next, target: marked.first, count: marked.covered))
+                if let run = current { finish(run) }
+                current = DeleteRun(counter: next, target: marked.first, count: marked.covered)
             }
             next &+= marked.covered
             remaining -= marked.covered
         }
-        replicas.entries[Int(local)].seen.insert(counter ..< counter &+ UInt32(count))
-        for run in runs {
-            recordDelete(id: LocalID(replica: local, counter: run.counter), target: run.target, count: run.count)
-        }
+        if let run = current { finish(run) }
         checkInvariants()
-        return runs
+
+        func finish(_ run: DeleteRun) {
+            recordDelete(id: LocalID(replica: local, counter: run.counter), target: run.target, count: run.count)
+            each(run)
+        }
     }
 
     // MARK: Remote operations

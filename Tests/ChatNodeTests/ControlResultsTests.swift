@@ -1,6 +1,6 @@
 import ChatCore
 import ChatCrypto
-import ChatNode
+@testable import ChatNode
 import Testing
 
 /// The control results are the CLI's `--json` contract: their field names, and which fields are

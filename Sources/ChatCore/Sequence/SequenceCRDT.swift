@@ -34,7 +34,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var keepsHistory: Bool { core.keepsHistory }
 
     /// The number of visible elements.
-    public var count: Int { core.visibleCount }
+    @inlinable public var count: Int { core.visibleCount }
 
     /// True when no element is visible.
     public var isEmpty: Bool { core.visibleCount == 0 }
@@ -46,7 +46,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var clock: VectorClock { core.clock }
 
     /// The next counter a local edit uses by default.
-    public var nextCounter: UInt32 { core.nextLocalCounter }
+    @inlinable public var nextCounter: UInt32 { core.nextLocalCounter }
 
     /// How many remote operations wait for missing elements.
     public var pendingCount: Int { pending.count }

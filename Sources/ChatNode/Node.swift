@@ -113,13 +113,9 @@ public actor Node {
         listenerChannel = nil
         listenerTask = nil
         let dialing = Array(dialers.values)
-        for task in dialing { task.cancel() }
-        dialers = [:]
+        await carryOut(closing) // every session told `going_away`, every redial loop cancelled
         for timer in controlTimers.values { timer.cancel() }
         controlTimers = [:]
-        for directive in closing {
-            if case .close(let link, let reason) = directive { channels[link]?.commands.yield(.close(reason)) }
-        }
         for channel in channels.values {
             for timer in channel.timers.values { timer.cancel() }
         }

@@ -34,17 +34,3 @@ extension StreamingChat {
         }
     }
 }
-
-extension JSONValue {
-    /// The string field `name` of an object.
-    func stringField(_ name: String) -> String? {
-        guard case .object(let object) = self, case .string(let value)? = object[name] else { return nil }
-        return value
-    }
-
-    /// The field `name` of an object, whatever its type.
-    func objectField(_ name: String) -> JSONValue? {
-        guard case .object(let object) = self else { return nil }
-        return object[name]
-    }
-}

@@ -252,8 +252,7 @@ struct ChatLoop {
         case .listRequests:
             switch await client.call(.requests(conversation: client.conversation)) {
             case .success(let result):
-                let requests = (result.objectField("requests").flatMap { try? $0.decoded(as: [AccessRequestEntry].self) } ?? [])
-                    .filter { !$0.granted }
+                let requests = ((try? result.decoded(as: AccessRequestsResult.self))?.requests ?? []).filter { !$0.granted }
                 screen.notice = requests.isEmpty ? ["no open access requests"] : requests.map { request in
                     let name = request.authorName ?? String(request.author.prefix(12))
                     return "\(name) asks for \(request.permission)" + (request.note.isEmpty ? "" : ": “\(request.note)”")
@@ -265,7 +264,7 @@ struct ChatLoop {
         case .listInvitations:
             var lines = screen.receivedInvitationLines()
             if case .success(let result) = await client.call(.invitations(conversation: client.conversation)),
-               let sent = result.objectField("invitations").flatMap({ try? $0.decoded(as: [LinkEntry].self) }) {
+               let sent = (try? result.decoded(as: InvitationsResult.self))?.invitations {
                 let names = Dictionary((screen.state?.members ?? []).map { ($0.key, $0.name) }) { first, _ in first }
                 lines += sent.filter { $0.state == "pending" }.map { link in
                     let invitee = link.invitee.map { names[$0] ?? String($0.prefix(12)) + "…" } ?? "?"

@@ -34,7 +34,8 @@ extension NodeMachine {
 
     /// The replication machines' traffic counters of the session on `link`, summed.
     func replicationCounters(link id: Int) -> (sent: Int, received: Int, clocks: Int) {
-        (sessions[id]?.replication.values ?? [:].values).reduce((0, 0, 0)) {
+        guard let replication = sessions[id]?.replication else { return (0, 0, 0) }
+        return replication.values.reduce((0, 0, 0)) {
             ($0.0 + $1.counters.batchesSent, $0.1 + $1.counters.batchesReceived, $0.2 + $1.counters.clocksReceived)
         }
     }

@@ -134,9 +134,6 @@ struct NodeMachine: Sendable {
         }
     }
 
-    /// The next seed for something the shell randomises on the machine's behalf.
-    mutating func nextSeed() -> UInt64 { random.next() }
-
     // MARK: - Node lifecycle
 
     /// The node listens at `endpoint`: peers are told to dial it there unless `advertised` says otherwise.

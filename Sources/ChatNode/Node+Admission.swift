@@ -39,4 +39,24 @@ extension Node {
         let admission = SignedAdmission(content: content) { key.sign($0).bytes }
         await carryOut(machine.onAdmissionSigned(admission.bytes, content, link: id))
     }
+
+    /// Asks the member at `endpoint`, and every session, to vouch for this node's public join of
+    /// `conversation`.
+    func askToJoinPublicly(_ conversation: ConversationID, via endpoint: PeerEndpoint) async {
+        let asking = machine.wantPublicAdmission(to: conversation)
+        await carryOut(machine.dialOrRefresh(endpoint) + asking)
+    }
+
+    /// How a member answered this node's public join of `conversation`, judged against the
+    /// conversation as it is now (nil: no answer yet).
+    func publicJoinAnswer(_ conversation: ConversationID) async -> PublicJoinAnswer? {
+        guard let replica = replicas[conversation] else { return nil }
+        let document = await replica.document
+        return machine.publicJoinAnswer(conversation, document: document)
+    }
+
+    /// Gives up asking for a public admission to `conversation`.
+    func stopAskingToJoinPublicly(_ conversation: ConversationID) {
+        machine.publicJoins.finish(conversation)
+    }
 }

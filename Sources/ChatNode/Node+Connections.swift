@@ -8,55 +8,23 @@ extension Node {
     // MARK: - Listening and dialing
 
     func startListening(on endpoint: PeerEndpoint) async throws {
-        let accepted = AcceptedConnections()
-        let server = try await PeerConnection.listen(host: endpoint.host, port: endpoint.port, accepted: accepted)
-        let bound = PeerEndpoint(host: endpoint.host, port: server.channel.localAddress?.port ?? endpoint.port)
-        listeningOn = bound
-        machine.onListening(at: bound, advertised: configuration.advertised)
-        let channel = server.channel
-        listenerChannel = channel
-        listenerTask = Task { [weak self] in
-            await withTaskCancellationHandler {
-                try? await server.executeThenClose { connections in
-                    for try await connection in connections {
-                        accepted.take(connection)
-                        guard let self else {
-                            await Self.refuse(connection)
-                            return
-                        }
-                        await self.accept(connection)
-                    }
-                }
-                // Accepted as the listener closed, never delivered: closed here, not dropped.
-                await accepted.closeRemaining()
-            } onCancel: {
-                channel.close(promise: nil)
-            }
+        let listener = try await PeerListener.start(on: endpoint) { [weak self] connection in
+            guard let self else { return await PeerConnection.refuse(connection) }
+            await self.serveIncoming(connection)
         }
+        self.listener = listener
+        machine.onListening(at: listener.endpoint, advertised: configuration.advertised)
     }
 
-    /// Serves an incoming connection in its own task (awaited by ``stop()``), when the machine
-    /// accepts it.
-    private func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+    /// Serves an incoming connection when the machine accepts it.
+    private func serveIncoming(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let host = connection.channel.remoteAddress?.ipAddress
-        guard machine.onIncomingConnection(from: host, serving: incoming.count, now: now) else {
-            Task { await Self.refuse(connection) }
-            return
+        guard machine.onIncomingConnection(from: host, serving: servingIncoming, now: now) else {
+            return await PeerConnection.refuse(connection)
         }
-        let id = nextIncomingID
-        nextIncomingID += 1
-        incoming[id] = Task {
-            await self.serve(connection, role: .listener)
-            self.incomingEnded(id)
-        }
-    }
-
-    private func incomingEnded(_ id: Int) { incoming[id] = nil }
-
-    /// Closes a connection this node will not serve. An `NIOAsyncChannel` must be closed
-    /// through `executeThenClose` (dropping it unused traps in NIO).
-    static func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        try? await connection.executeThenClose { _, _ in }
+        servingIncoming += 1
+        defer { servingIncoming -= 1 }
+        await serve(connection, role: .listener)
     }
 
     /// Keeps a session with `endpoint`: dials, serves, and redials with exponential back-off and
@@ -177,7 +145,7 @@ extension Node {
         // Stopping (or offline) since this connection was accepted or dialled: close it at once
         // rather than run a handshake nobody will close.
         guard let plan = machine.openSession(role: role, held: replicas.keys.sorted(), membership: directory) else {
-            await Self.refuse(channel)
+            await PeerConnection.refuse(channel)
             return SessionEnding()
         }
         let id = plan.link
@@ -201,20 +169,7 @@ extension Node {
         async let running: Void = PeerConnection.run(channel, session: handshake, outgoing: commands, events: eventSink,
                                                      clock: clock, window: window)
         var backOff: Duration?
-        // Signature checks of a large frame start as it is read, ahead of the frames still
-        // being handled (bounded by the inbound window, which is released only once handled).
-        let (staged, stagedSink) = AsyncStream<(PeerEvent, PreparedBatches?)>.makeStream()
-        let limits = WireLimits.default
-        let staging = Task.detached {
-            for await event in events {
-                var prepared: PreparedBatches?
-                if case .received(let frame, _) = event { prepared = PreparedBatches.start(for: frame, limits: limits) }
-                stagedSink.yield((event, prepared))
-            }
-            stagedSink.finish()
-        }
-        defer { staging.cancel() }
-        for await (event, prepared) in staged {
+        for await (event, prepared) in PreparedBatches.staged(events, limits: .default) {
             switch event {
             case .established(let peer):
                 await carryOut(machine.onSessionEstablished(link: id, agreed: peer, now: now, membership: directory))
@@ -222,7 +177,7 @@ extension Node {
                 await received(frame, link: id, prepared: prepared)
                 window.release(charge)
             case .backOff(let duration): backOff = duration
-            case .codeResolved: break // only a code lookup asks for one (Node.resolveInviteCode)
+            case .codeResolved: break // only a code lookup asks for one (NodeCommands.resolveInviteCode)
             case .closed(let reason): machine.onSessionClosing(link: id, reason: reason)
             }
         }
@@ -321,17 +276,7 @@ extension Node {
             case .sendWanted(let dependencies):
                 guard let replica = replicas[conversation] else { continue }
                 let found = await replica.batches(wanted: dependencies)
-                var frame: [[UInt8]] = []
-                var bytes = 0
-                for batch in found {
-                    if !frame.isEmpty, bytes + batch.count > ReplicationConfiguration().maxFrameBatchBytes {
-                        channels[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame)))
-                        (frame, bytes) = ([], 0)
-                    }
-                    frame.append(batch)
-                    bytes += batch.count
-                }
-                if !frame.isEmpty { channels[id]?.commands.yield(.send(.batches(conversation: conversation, batches: frame))) }
+                queue += machine.replicate(link: id, conversation) { $0.wantedBatchesLoaded(found) } ?? []
             }
         }
     }

@@ -36,15 +36,12 @@ public actor Node {
     var channels: [Int: SessionChannel] = [:]
     /// The redial loop of each address the machine dials.
     var dialers: [PeerEndpoint: Task<Void, Never>] = [:]
-    var listenerTask: Task<Void, Never>?
-    /// The listening socket: ``stop()`` closes it and lets the accept loop drain (connections
-    /// already accepted are refused one by one: NIO traps on one dropped unclosed).
-    var listenerChannel: (any Channel)?
-    /// Sessions of incoming connections, awaited by ``stop()``.
-    var incoming: [Int: Task<Void, Never>] = [:]
-    var nextIncomingID = 0
+    /// The listening socket, once ``start()`` bound it.
+    var listener: PeerListener?
+    /// Incoming connections being served (the machine bounds them).
+    var servingIncoming = 0
     /// Where this node listens, once ``start()`` bound the socket.
-    public internal(set) var listeningOn: PeerEndpoint?
+    public var listeningOn: PeerEndpoint? { listener?.endpoint }
     /// Why a decline could not be signed, for the `decline` call waiting on it.
     var declineFailures: [ConversationID: NodeCommandError] = [:]
     /// The pacing timer of this node's presence per conversation (see NodeMachine+Gossip).
@@ -77,12 +74,7 @@ public actor Node {
             let replica = try ConversationReplica(store: store, conversation: conversation,
                                                   localReplica: configuration.identity.publicKey.replicaID)
             replicas[conversation] = replica
-            if let bytes = try? store.metadata(of: conversation), let saved = PendingJoin.decode(bytes),
-               let grant = ConversationInputs.verifyInvite(saved.token), grant.conversation == conversation {
-                var pending = PendingJoin(token: saved.token, grant: grant)
-                if let admission = ConversationInputs.verifyAdmission(saved.admission) {
-                    pending.admission = (saved.admission, admission)
-                }
+            if let bytes = try? store.metadata(of: conversation), let pending = PendingJoin.saved(bytes, for: conversation) {
                 machine.pendingJoins[conversation] = pending
             }
         }
@@ -108,10 +100,7 @@ public actor Node {
     public func stop() async {
         guard !isStopped else { return }
         let closing = machine.onStop()
-        let listener = listenerTask
-        listenerChannel?.close(promise: nil)
-        listenerChannel = nil
-        listenerTask = nil
+        listener?.close()
         let dialing = Array(dialers.values)
         await carryOut(closing) // every session told `going_away`, every redial loop cancelled
         for timer in controlTimers.values { timer.cancel() }
@@ -119,12 +108,8 @@ public actor Node {
         for channel in channels.values {
             for timer in channel.timers.values { timer.cancel() }
         }
-        await listener?.value
+        await listener?.finished() // and every incoming session
         for task in dialing { await task.value }
-        while let (id, task) = incoming.first {
-            incoming[id] = nil
-            await task.value
-        }
         for replica in replicas.values { await replica.setEventSink(nil) }
         await sessionRecorder.close()
         eventSink.finish()
@@ -145,17 +130,5 @@ public actor Node {
     public func replica(_ conversation: ConversationID) throws(NodeCommandError) -> ConversationReplica {
         guard let replica = replicas[conversation] else { throw .unknownConversation(conversation.hex) }
         return replica
-    }
-
-    /// The conversation a hex prefix of its id, or its title (ignoring case), names; an ambiguous
-    /// prefix or title is refused (the CLI accepts either).
-    public func resolve(_ prefix: String) throws(NodeCommandError) -> ConversationID {
-        let lowered = prefix.lowercased()
-        let byID = lowered.isEmpty ? [] : replicas.keys.filter { $0.hex.hasPrefix(lowered) }
-        let byTitle = directory.conversations(titled: prefix).filter { replicas[$0] != nil }
-        let matches = Set(byID).union(byTitle)
-        guard let first = matches.first else { throw .unknownConversation(prefix) }
-        guard matches.count == 1 else { throw .ambiguousConversation(prefix) }
-        return first
     }
 }

@@ -58,11 +58,11 @@ public enum NodeChatControl {
     static func state(_ arguments: [String: String], node: Node) async throws -> ChatState {
         // Read first: a change while the state is gathered makes the next long poll answer at once.
         let revision = node.changes.revision
-        let conversation = try await node.resolve(try Arguments(values: arguments).required("conversation"))
+        let conversation = try await node.commands.resolve(try Arguments(values: arguments).required("conversation"))
         let rules = try await node.replica(conversation).conversation
         let document = rules.document
-        let members = try await node.members(conversation)
-        let (log, totalMessages) = try await node.log(conversation, newest: messageLimit)
+        let members = try await node.commands.members(conversation)
+        let (log, totalMessages) = try await node.commands.log(conversation, newest: messageLimit)
         let status = await node.status()
         let now = node.configuration.wallClock()
         let registers = await node.ephemeralState(of: conversation)
@@ -122,7 +122,7 @@ public enum NodeChatControl {
                          messages: log, totalMessages: totalMessages, members: rows, colors: colors,
                          typing: typing, cursors: cursors, peers: peers, joining: held?.joining ?? false,
                          pending: held?.pendingBatches ?? 0, now: now, revision: revision,
-                         invitations: await node.receivedInvitationList().filter { $0.state == "pending" },
+                         invitations: await node.commands.receivedInvitationList().filter { $0.state == "pending" },
                          notes: ChatTimeline.notes(of: rules.governance, limit: noteLimit, name: name),
                          openRequests: permission == "admin" ? rules.accessRequests.count { !$0.granted } : 0)
     }
@@ -135,7 +135,7 @@ public enum NodeChatControl {
 
     static func publish(_ arguments: [String: String], node: Node) async throws -> JSONValue {
         let fields = Arguments(values: arguments)
-        let conversation = try await node.resolve(try fields.required("conversation"))
+        let conversation = try await node.commands.resolve(try fields.required("conversation"))
         let kind = try fields.required("kind")
         let payload: EphemeralPayload
         switch kind {

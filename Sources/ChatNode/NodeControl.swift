@@ -73,13 +73,14 @@ public enum NodeControl {
 
     /// Carries out one typed command.
     private static func result(of command: ControlCommand, node: Node, stop: @Sendable () -> Void) async throws -> JSONValue {
+        let commands = node.commands
         switch command {
         case .create(let title, let isPublic):
-            return try JSONValue(encoding: ConversationResult(conversation: try await node.create(title: title, isPublic: isPublic).hex))
+            return try JSONValue(encoding: ConversationResult(conversation: try await commands.create(title: title, isPublic: isPublic).hex))
         case .invite(let text, let terms):
-            let conversation = try await node.resolve(text)
-            let link = try await node.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
-                                                 useLimit: terms.useLimit, label: terms.label)
+            let conversation = try await commands.resolve(text)
+            let link = try await commands.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
+                                                     useLimit: terms.useLimit, label: terms.label)
             return try JSONValue(encoding: InviteResult(conversation: conversation.hex,
                                                         token: link.url.dropFirst(ShareLink.prefix.count).description,
                                                         code: link.code))
@@ -88,7 +89,7 @@ public enum NodeControl {
             let joining = if case .join = command { true } else { false }
             // A whole conversation id (64 hex digits) with an address: join a public conversation.
             if joining, let endpoint, let id = ConversationID(hex: text) {
-                try await node.joinPublic(id, via: endpoint, timeout: timeout)
+                try await commands.joinPublic(id, via: endpoint, timeout: timeout)
                 return try JSONValue(encoding: ConversationResult(conversation: id.hex))
             }
             // A short code is resolved first, through the node it names.
@@ -96,89 +97,89 @@ public enum NodeControl {
             let endpoint = endpoint ?? code?.endpoint
             let token: [UInt8]
             if let code {
-                token = try await node.resolveInviteCode(code, timeout: timeout)
+                token = try await commands.resolveInviteCode(code, timeout: timeout)
             } else {
-                token = try await node.receivedInvitationToken(matching: text) ?? tokenBytes(text)
+                token = try await commands.receivedInvitationToken(matching: text) ?? tokenBytes(text)
             }
             let conversation = joining
-                ? try await node.join(token: token, via: endpoint, timeout: timeout)
-                : try await node.decline(token: token, via: endpoint, timeout: timeout)
+                ? try await commands.join(token: token, via: endpoint, timeout: timeout)
+                : try await commands.decline(token: token, via: endpoint, timeout: timeout)
             return try JSONValue(encoding: ConversationResult(conversation: conversation.hex))
         case .linkCreate(let text, let terms, let inviteeText):
-            let conversation = try await node.resolve(text)
+            let conversation = try await commands.resolve(text)
             var invitee: ReplicaID?
-            if let inviteeText { invitee = try await node.person(inviteeText) }
-            let link = try await node.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
-                                                 useLimit: terms.useLimit, label: terms.label, invitee: invitee)
+            if let inviteeText { invitee = try await commands.person(inviteeText) }
+            let link = try await commands.createLink(in: conversation, permission: terms.permission, expiresAt: terms.expiresAt,
+                                                     useLimit: terms.useLimit, label: terms.label, invitee: invitee)
             return try JSONValue(encoding: link)
         case .linkList(let text):
-            let conversation = try await node.resolve(text)
-            return try JSONValue(encoding: LinksResult(links: try await node.links(of: conversation)))
+            let conversation = try await commands.resolve(text)
+            return try JSONValue(encoding: LinksResult(links: try await commands.links(of: conversation)))
         case .invitations(let text):
-            let conversation = try await node.resolve(text)
-            let invitations = try await node.links(of: conversation).filter { $0.invitee != nil }
+            let conversation = try await commands.resolve(text)
+            let invitations = try await commands.links(of: conversation).filter { $0.invitee != nil }
             return try JSONValue(encoding: InvitationsResult(invitations: invitations))
         case .invitationsReceived:
-            return try JSONValue(encoding: ReceivedInvitationsResult(invitations: await node.receivedInvitationList()))
+            return try JSONValue(encoding: ReceivedInvitationsResult(invitations: await commands.receivedInvitationList()))
         case .linkRevoke(let text, let prefix):
-            let conversation = try await node.resolve(text)
-            try await node.revokeLink(prefix, in: conversation)
-            let tokenID = try await node.links(of: conversation).first { $0.tokenID.hasPrefix(prefix.lowercased()) }?.tokenID
+            let conversation = try await commands.resolve(text)
+            try await commands.revokeLink(prefix, in: conversation)
+            let tokenID = try await commands.links(of: conversation).first { $0.tokenID.hasPrefix(prefix.lowercased()) }?.tokenID
             return try JSONValue(encoding: LinkRevokedResult(conversation: conversation.hex, tokenID: tokenID ?? prefix))
         case .grant(let text, let memberText, let permission):
-            let conversation = try await node.resolve(text)
-            let member = try await self.member(memberText, in: conversation, node: node)
-            try await node.grant(permission, to: member.replicaID, in: conversation)
+            let conversation = try await commands.resolve(text)
+            let member = try await self.member(memberText, in: conversation, commands: commands)
+            try await commands.grant(permission, to: member.replicaID, in: conversation)
             return try JSONValue(encoding: GrantResult(conversation: conversation.hex, member: member.text,
                                                        permission: permission.description))
         case .requestAccess(let text, let permission, let note):
-            let conversation = try await node.resolve(text)
-            try await node.requestAccess(permission, note: note, in: conversation)
+            let conversation = try await commands.resolve(text)
+            try await commands.requestAccess(permission, note: note, in: conversation)
             return try JSONValue(encoding: AccessRequestResult(conversation: conversation.hex, permission: permission.description))
         case .requests(let text):
-            let conversation = try await node.resolve(text)
-            return try JSONValue(encoding: AccessRequestsResult(requests: try await node.accessRequests(of: conversation)))
+            let conversation = try await commands.resolve(text)
+            return try JSONValue(encoding: AccessRequestsResult(requests: try await commands.accessRequests(of: conversation)))
         case .mode(let text, let isPublic):
-            let conversation = try await node.resolve(text)
-            try await node.setMode(public: isPublic, in: conversation)
+            let conversation = try await commands.resolve(text)
+            try await commands.setMode(public: isPublic, in: conversation)
             return try JSONValue(encoding: ModeResult(conversation: conversation.hex, isPublic: isPublic))
         case .audit(let text, let query):
-            let conversation = try await node.resolve(text)
+            let conversation = try await commands.resolve(text)
             // The user by key or by a display name in the conversation, as grant and revoke take it.
             var user: ReplicaID?
-            if let userText = query.user { user = try await node.person(userText, in: conversation) }
+            if let userText = query.user { user = try await commands.person(userText, in: conversation) }
             let filter = AuditFilter(user: user, actions: query.actions, since: query.since, until: query.until)
             if query.csv {
-                let csv = try await node.auditCSV(conversation, filter: filter)
+                let csv = try await commands.auditCSV(conversation, filter: filter)
                 return try JSONValue(encoding: AuditResult(conversation: conversation.hex, csv: csv))
             }
-            let entries = try await node.audit(conversation, filter: filter)
+            let entries = try await commands.audit(conversation, filter: filter)
             let names = try await node.replica(conversation).document.profiles.mapValues(\.profile.displayName)
             return try JSONValue(encoding: AuditResult(conversation: conversation.hex,
                                                        entries: entries.map { AuditResult.Entry($0, names: names) }))
         case .send(let text, let body):
-            let conversation = try await node.resolve(text)
-            let id = try await node.post(body, to: conversation)
+            let conversation = try await commands.resolve(text)
+            let id = try await commands.post(body, to: conversation)
             return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: MessageReference.text(id)))
         case .edit(let text, let message, let body):
-            let conversation = try await node.resolve(text)
-            try await node.edit(message, to: body, in: conversation)
+            let conversation = try await commands.resolve(text)
+            try await commands.edit(message, to: body, in: conversation)
             return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: message))
         case .delete(let text, let message):
-            let conversation = try await node.resolve(text)
-            try await node.delete(message, in: conversation)
+            let conversation = try await commands.resolve(text)
+            try await commands.delete(message, in: conversation)
             return try JSONValue(encoding: MessageResult(conversation: conversation.hex, id: message))
         case .revoke(let text, let memberText):
-            let conversation = try await node.resolve(text)
-            let member = try await self.member(memberText, in: conversation, node: node)
-            try await node.revoke(member.replicaID, in: conversation)
+            let conversation = try await commands.resolve(text)
+            let member = try await self.member(memberText, in: conversation, commands: commands)
+            try await commands.revoke(member.replicaID, in: conversation)
             return try JSONValue(encoding: MemberRemovedResult(conversation: conversation.hex, member: member.text))
         case .log(let text):
-            let conversation = try await node.resolve(text)
-            return try JSONValue(encoding: LogResult(conversation: conversation.hex, messages: try await node.log(conversation)))
+            let conversation = try await commands.resolve(text)
+            return try JSONValue(encoding: LogResult(conversation: conversation.hex, messages: try await commands.log(conversation)))
         case .members(let text):
-            let conversation = try await node.resolve(text)
-            return try JSONValue(encoding: MembersResult(conversation: conversation.hex, members: try await node.members(conversation)))
+            let conversation = try await commands.resolve(text)
+            return try JSONValue(encoding: MembersResult(conversation: conversation.hex, members: try await commands.members(conversation)))
         case .status:
             return try JSONValue(encoding: await node.status())
         case .conversations:
@@ -193,9 +194,9 @@ public enum NodeControl {
     }
 
     /// A member of `conversation` named by key or display name.
-    private static func member(_ text: String, in conversation: ConversationID, node: Node) async throws -> PublicKey {
-        let member = PublicKey(try await node.person(text, in: conversation))
-        guard try await node.members(conversation).contains(where: { $0.key == member.text }) else {
+    private static func member(_ text: String, in conversation: ConversationID, commands: NodeCommands) async throws -> PublicKey {
+        let member = PublicKey(try await commands.person(text, in: conversation))
+        guard try await commands.members(conversation).contains(where: { $0.key == member.text }) else {
             throw ControlCommandError.invalidArgument("\(member.text) is not a member of this conversation")
         }
         return member

@@ -1,5 +1,6 @@
 import ChatCore
 import ChatStore
+import ChatSync
 
 /// A join in progress: the token this node presents when it dials (so members admit it before
 /// they hold its join), recorded as a signed join operation once the conversation's history
@@ -45,4 +46,18 @@ struct PendingJoin: Sendable {
               let admission = try? reader.readBytes(admissionCount) else { return nil }
         return (Array(token), Array(admission))
     }
+
+    /// The pending join saved for `conversation`, when its bytes decode and its token verifies
+    /// for that conversation (nil otherwise: then it is ignored); an admission that does not
+    /// verify is left out.
+    static func saved(_ bytes: [UInt8], for conversation: ConversationID) -> PendingJoin? {
+        guard let saved = decode(bytes), let grant = ConversationInputs.verifyInvite(saved.token),
+              grant.conversation == conversation else { return nil }
+        var pending = PendingJoin(token: saved.token, grant: grant)
+        if let admission = ConversationInputs.verifyAdmission(saved.admission) { pending.admission = (saved.admission, admission) }
+        return pending
+    }
+
+    /// What is saved of this join (see ``saved(_:for:)``).
+    var savedBytes: [UInt8] { Self.encode(token: token, admission: admission?.bytes ?? []) }
 }

@@ -19,3 +19,22 @@ struct PreparedBatches: Sendable {
                                results: Task.detached { await ConversationReplica.authenticate(batches, limits: limits) })
     }
 }
+
+extension PreparedBatches {
+    /// `events`, each `batches` frame with its signature checks started as it is read, ahead of
+    /// the frames still being handled (bounded by the session's inbound window, which is released
+    /// only once a frame is handled).
+    static func staged(_ events: AsyncStream<PeerEvent>, limits: WireLimits) -> AsyncStream<(PeerEvent, PreparedBatches?)> {
+        let (staged, sink) = AsyncStream<(PeerEvent, PreparedBatches?)>.makeStream()
+        let staging = Task.detached {
+            for await event in events {
+                var prepared: PreparedBatches?
+                if case .received(let frame, _) = event { prepared = start(for: frame, limits: limits) }
+                sink.yield((event, prepared))
+            }
+            sink.finish()
+        }
+        sink.onTermination = { _ in staging.cancel() }
+        return staged
+    }
+}

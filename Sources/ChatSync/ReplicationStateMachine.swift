@@ -49,8 +49,8 @@ public enum ReplicationAction: Sendable, Hashable {
     case ingest([[UInt8]])
     /// Call ``ReplicationStateMachine/timerFired(now:)`` after this delay (replaces any earlier one).
     case scheduleTimer(after: Duration)
-    /// The peer wants these batches by hash (another branch of an author who forked): send it,
-    /// in a `batches` frame, those the store holds (accepted or kept as evidence).
+    /// The peer wants these batches by hash (another branch of an author who forked): load those
+    /// the store holds (accepted or kept as evidence) and hand them to ``ReplicationStateMachine/wantedBatchesLoaded(_:)``.
     case sendWanted([BatchDependency])
 }
 
@@ -319,6 +319,13 @@ public struct ReplicationStateMachine: Sendable {
     public mutating func pushEvidence(_ batches: [AuthenticatedBatch]) -> [ReplicationAction] {
         guard phase == .running else { return [] }
         return frames(of: batches.map(\.batch.bytes))
+    }
+
+    /// The batches a ``ReplicationAction/sendWanted(_:)`` asked for, as the store holds them: sent
+    /// in `batches` frames.
+    public mutating func wantedBatchesLoaded(_ batches: [[UInt8]]) -> [ReplicationAction] {
+        guard phase == .running, !batches.isEmpty else { return [] }
+        return frames(of: batches)
     }
 
     /// `batches`, in order, as `batches` frames of at most ``ReplicationConfiguration/maxPushBatches``

@@ -69,19 +69,19 @@ public enum ClusterBenchmark {
         let clock = ContinuousClock()
         let count = nodes.count
         let creator = nodes[0]
-        let conversation = try await creator.create(title: "cluster")
+        let conversation = try await creator.commands.create(title: "cluster")
         try await creator.submit([.setSettings(ConversationSettings(messagesPerMinute: 1_000_000, maxMessageBytes: 16 * 1024,
                                                                      isPublic: false))], to: conversation)
-        let token = try await creator.invite(conversation, permission: .comment)
+        let token = try await creator.commands.invite(conversation, permission: .comment)
         for index in 1 ..< count {
             let via = Int.random(in: 0 ..< index, using: &random)
             guard let address = await nodes[via].listeningOn else { throw NodeCommandError.invalidArgument("no address") }
-            _ = try await nodes[index].join(token: token.bytes, via: address, timeout: .seconds(60))
+            _ = try await nodes[index].commands.join(token: token.bytes, via: address, timeout: .seconds(60))
         }
         // Let every node learn every member (and peer exchange settle).
         let deadline = clock.now + .seconds(60)
         for node in nodes {
-            while try await node.members(conversation).count < count {
+            while try await node.commands.members(conversation).count < count {
                 guard clock.now < deadline else { throw NodeCommandError.timedOut("members to sync") }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -112,7 +112,7 @@ public enum ClusterBenchmark {
         for index in 0 ..< messages {
             let author = Int.random(in: 0 ..< count, using: &random)
             let at = clock.now
-            let id = try await nodes[author].post("message \(index) from node \(author)", to: conversation)
+            let id = try await nodes[author].commands.post("message \(index) from node \(author)", to: conversation)
             sent.append((id, author, at))
             try await Task.sleep(for: interval)
         }

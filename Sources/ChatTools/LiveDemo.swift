@@ -62,16 +62,16 @@ public enum LiveDemo {
         }
         guard let address = await ana.listeningOn else { throw NodeCommandError.invalidArgument("ana is not listening") }
 
-        let conversation = try await ana.create(title: "Launch plan")
-        let token = try await ana.invite(conversation, permission: .edit, label: "team")
+        let conversation = try await ana.commands.create(title: "Launch plan")
+        let token = try await ana.commands.invite(conversation, permission: .edit, label: "team")
         say("ana: created \"Launch plan\" (\(conversation.hex.prefix(12))…) and shared an invite (edit permission, \(token.bytes.count) signed bytes)")
-        let plan = try await ana.post("We ship on Friday", to: conversation)
+        let plan = try await ana.commands.post("We ship on Friday", to: conversation)
         for (node, name) in [(ben, "ben"), (cat, "cat")] {
-            _ = try await node.join(token: token.bytes, via: address)
+            _ = try await node.commands.join(token: token.bytes, via: address)
             say("\(name): joined through \(address) — admitted on the token, caught up, join recorded in the signed log")
         }
-        _ = try await ben.post("Great, I'll prepare the release notes", to: conversation)
-        _ = try await cat.post("I'll check the servers", to: conversation)
+        _ = try await ben.commands.post("Great, I'll prepare the release notes", to: conversation)
+        _ = try await cat.commands.post("I'll check the servers", to: conversation)
         try await converge(nodes, conversation)
 
         // Presence and typing travel by signed gossip, never into the log.
@@ -90,22 +90,22 @@ public enum LiveDemo {
 
         // Ben and Cat edit Ana's message at the same moment, at different places.
         let reference = MessageReference.text(plan)
-        async let benEdit: Void = ben.edit(reference, to: "We ship on Friday at 10:00", in: conversation)
-        async let catEdit: Void = cat.edit(reference, to: "We ship the beta on Friday", in: conversation)
+        async let benEdit: Void = ben.commands.edit(reference, to: "We ship on Friday at 10:00", in: conversation)
+        async let catEdit: Void = cat.commands.edit(reference, to: "We ship the beta on Friday", in: conversation)
         _ = try await (benEdit, catEdit)
         try await converge(nodes, conversation)
-        let merged = try await ana.log(conversation).first { $0.id == reference }?.text ?? ""
+        let merged = try await ana.commands.log(conversation).first { $0.id == reference }?.text ?? ""
         say("ben and cat edited ana's message concurrently; every node shows: \"\(merged)\"")
 
         // Cat goes offline and keeps writing; the others write too.
         await cat.goOffline()
         say("cat: offline")
-        _ = try await cat.post("Servers are ready (written offline)", to: conversation)
-        try await cat.edit(reference, to: merged + "!", in: conversation)
-        _ = try await ana.post("Release notes look good", to: conversation)
-        _ = try await ben.post("Thanks!", to: conversation)
-        let catCount = try await cat.log(conversation).count
-        let anaCount = try await ana.log(conversation).count
+        _ = try await cat.commands.post("Servers are ready (written offline)", to: conversation)
+        try await cat.commands.edit(reference, to: merged + "!", in: conversation)
+        _ = try await ana.commands.post("Release notes look good", to: conversation)
+        _ = try await ben.commands.post("Thanks!", to: conversation)
+        let catCount = try await cat.commands.log(conversation).count
+        let anaCount = try await ana.commands.log(conversation).count
         say("while apart: cat shows \(catCount) messages, ana shows \(anaCount)")
 
         let healed = clock.now
@@ -115,7 +115,7 @@ public enum LiveDemo {
         say("cat: back online")
 
         var logs: [[LogEntry]] = []
-        for node in nodes { logs.append(try await node.log(conversation)) }
+        for node in nodes { logs.append(try await node.commands.log(conversation)) }
         for (name, log) in zip(names, logs) {
             say("\(name) sees \(log.count) messages:")
             for entry in log {
@@ -132,7 +132,7 @@ public enum LiveDemo {
     private static func converge(_ nodes: [Node], _ conversation: ConversationID) async throws {
         try await waitFor("the nodes to converge") {
             var logs: [[LogEntry]] = []
-            for node in nodes { logs.append(try await node.log(conversation)) }
+            for node in nodes { logs.append(try await node.commands.log(conversation)) }
             return logs.dropFirst().allSatisfy { $0 == logs[0] }
         }
     }

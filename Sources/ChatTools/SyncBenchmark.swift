@@ -48,7 +48,7 @@ public enum SyncBenchmark {
         guard let conversation = await holder.conversations.first, let address = await holder.listeningOn else {
             throw NodeError.inconsistentStore("the holder has no conversation or address")
         }
-        try await lagging.follow(conversation)
+        try await lagging.commands.follow(conversation)
         let holderReplica = try await holder.replica(conversation)
         let laggingReplica = try await lagging.replica(conversation)
         let target = await holderReplica.clock
@@ -63,7 +63,7 @@ public enum SyncBenchmark {
         let dropped = clock.now
         await lagging.dropSessions()
         for index in 0 ..< reconnectOps {
-            _ = try await holder.post("written while the connection was down \(index)", to: conversation)
+            _ = try await holder.commands.post("written while the connection was down \(index)", to: conversation)
         }
         let after = await holderReplica.clock
         try await waitUntil(laggingReplica, covers: after, timeout: .seconds(30))

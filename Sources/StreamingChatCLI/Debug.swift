@@ -61,10 +61,10 @@ extension StreamingChat.Debug {
             configuration.wallClock = { now.withLock { $0 } }
             let node = try Node(configuration: configuration)
             do {
-                let conversation = try await node.create(title: title)
+                let conversation = try await node.commands.create(title: title)
                 for index in 0 ..< messages {
                     now.withLock { $0 = start + UInt64(index + 1) * spacing }
-                    _ = try await node.post("message \(index + 1) of \(messages)", to: conversation)
+                    _ = try await node.commands.post("message \(index + 1) of \(messages)", to: conversation)
                 }
                 // As a long-lived node would have one: the next start loads it rather than replaying.
                 try await node.replica(conversation).saveSnapshot()

@@ -33,8 +33,8 @@ import Testing
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "loop room")
-        _ = try await ben.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: address)
+        let conversation = try await ana.commands.create(title: "loop room")
+        _ = try await ben.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes, via: address)
         let socket = root + "/control.sock"
         let server = try await ControlServer.start(socketPath: socket) { request in
             if let response = await NodeChatControl.handle(request, node: ana) { return response }
@@ -57,15 +57,15 @@ import Testing
         try await Self.eventually("the composer") { pty.screen.contains { $0.contains("> hello from the loop") } }
         pty.type("\r")
         try await Self.eventually("ana's message on ben's node") {
-            try await ben.log(conversation).contains { $0.text == "hello from the loop" }
+            try await ben.commands.log(conversation).contains { $0.text == "hello from the loop" }
         }
 
-        let id = MessageReference.text(try await ben.post("hi from ben", to: conversation))
+        let id = MessageReference.text(try await ben.commands.post("hi from ben", to: conversation))
         try await Self.eventually("ben's message on screen") { pty.screen.contains { $0.contains("ben: hi from ben") } }
         try await ben.publish(.typing(Typing(isTyping: true)), in: conversation)
         try await Self.eventually("ben typing") { pty.screen.contains { $0.contains("ben is typing…") } }
         try await Self.eventually("ben's typing to expire") { !pty.screen.contains { $0.contains("is typing") } }
-        try await ben.edit(id, to: "hi again", in: conversation)
+        try await ben.commands.edit(id, to: "hi again", in: conversation)
         try await Self.eventually("the edit") { pty.screen.contains { $0.contains("ben: hi again (edited)") } }
 
         // Slash commands: an invite prints the join command line; /audit shows the trail's tail.
@@ -82,14 +82,14 @@ import Testing
 
         // Ben invites ana to a conversation of his: delivered to ana's node, shown in the header,
         // accepted from the chat.
-        let side = try await ben.create(title: "side room")
-        let invitation = try await ben.createLink(in: side, permission: .edit, invitee: ana.replicaID)
+        let side = try await ben.commands.create(title: "side room")
+        let invitation = try await ben.commands.createLink(in: side, permission: .edit, invitee: ana.replicaID)
         try await Self.eventually("the invitation in the header") { pty.screen.first?.contains("1 invitation") == true }
         pty.type("/accept \(invitation.tokenID.prefix(8))\r")
         try await Self.eventually("the join", timeout: .seconds(30)) {
             pty.screen.contains { $0.contains("joined \(side.hex.prefix(12))") }
         }
-        #expect(try await ana.members(side).contains { $0.isSelf && $0.permission == "edit" })
+        #expect(try await ana.commands.members(side).contains { $0.isSelf && $0.permission == "edit" })
 
         pty.type("\u{03}")
         try await Self.eventually("the loop to end", timeout: .seconds(10)) {

@@ -33,13 +33,13 @@ import Testing
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "audited")
-        let token = try await ana.invite(conversation, permission: .comment)
-        _ = try await ben.join(token: token.bytes, via: address)
+        let conversation = try await ana.commands.create(title: "audited")
+        let token = try await ana.commands.invite(conversation, permission: .comment)
+        _ = try await ben.commands.join(token: token.bytes, via: address)
         try await NodeTests.eventually("ana to see ben's session") { await ana.status().peers.count == 1 }
         await ben.stop()
         try await NodeTests.eventually("ana to see ben's session end") { await ana.status().peers.isEmpty }
-        let trail = try await ana.audit(conversation).filter { $0.actor == benKey.publicKey.replicaID }
+        let trail = try await ana.commands.audit(conversation).filter { $0.actor == benKey.publicKey.replicaID }
         await ana.stop()
         return (conversation, trail)
     }
@@ -60,7 +60,7 @@ import Testing
         // Reopened from the same directory (the first node is released, its store closed).
         let ana = try node(anaKey, anaDirectory, listening: false, clockStart: 1_760_000_000_000)
         try await ana.start()
-        let after = try await ana.audit(conversation).filter { $0.actor == benKey.publicKey.replicaID }
+        let after = try await ana.commands.audit(conversation).filter { $0.actor == benKey.publicKey.replicaID }
         let sessions = after.filter { sessionActions.contains($0.action) }
         #expect(sessions.map(\.action) == sessionsBefore)
         #expect(sessions.allSatisfy { $0.at < 1_760_000_000_000 }, "recorded before the restart, on the first clock")

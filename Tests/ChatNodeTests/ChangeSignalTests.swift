@@ -55,7 +55,7 @@ import Testing
     @Test func chatStateLongPolls() async throws {
         let (ana, directory) = try NodeTests.makeNode(95, name: "ana")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let conversation = try await ana.create(title: "poll")
+        let conversation = try await ana.commands.create(title: "poll")
         func state(_ arguments: [String: String]) async throws -> ChatState {
             let response = await NodeChatControl.handle(
                 ControlRequest(command: "chat-state", arguments: arguments.merging(["conversation": conversation.hex]) { $1 }),

@@ -31,9 +31,9 @@ import Testing
         let (ben, benDirectory) = try NodeTests.makeNode(92, name: "ben")
         defer { try? FileManager.default.removeItem(atPath: benDirectory) }
         try await ben.start()
-        let conversation = try await node.create(title: "shared address")
-        let token = try await node.invite(conversation, permission: .comment)
-        #expect(try await ben.join(token: token.bytes, via: address) == conversation)
+        let conversation = try await node.commands.create(title: "shared address")
+        let token = try await node.commands.invite(conversation, permission: .comment)
+        #expect(try await ben.commands.join(token: token.bytes, via: address) == conversation)
         #expect(await node.status().counters.refusedBanned == 0)
 
         // Repeated garbage from the host: it is refused for a while.

@@ -20,10 +20,10 @@ import Testing
         try await ben.start()
         try await cat.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "flooded")
+        let conversation = try await ana.commands.create(title: "flooded")
         for joiner in [ben, cat] {
-            let token = try await ana.invite(conversation, permission: .comment)
-            #expect(try await joiner.join(token: token.bytes, via: address) == conversation)
+            let token = try await ana.commands.invite(conversation, permission: .comment)
+            #expect(try await joiner.commands.join(token: token.bytes, via: address) == conversation)
         }
         // Ben's node goes away; his key, a member's, now floods through a raw session.
         await ben.stop()
@@ -52,11 +52,11 @@ import Testing
         var posted: [String] = []
         for index in 0 ..< 3 {
             let text = "cat during the flood \(index)"
-            _ = try await cat.post(text, to: conversation)
+            _ = try await cat.commands.post(text, to: conversation)
             posted.append(text)
         }
         try await NodeTests.eventually("cat's messages to reach ana", timeout: .seconds(20)) {
-            let texts = Set(try await ana.log(conversation).map(\.text))
+            let texts = Set(try await ana.commands.log(conversation).map(\.text))
             return posted.allSatisfy(texts.contains)
         }
         try await NodeTests.eventually("the flooder to be cut off", timeout: .seconds(20)) {

@@ -16,19 +16,19 @@ import Testing
         }
         for node in [ana, ben, cat] { try await node.start() }
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "team")
-        let once = try await ana.invite(conversation, permission: .comment, useLimit: 1)
-        _ = try await cat.join(token: once.bytes, via: address)
+        let conversation = try await ana.commands.create(title: "team")
+        let once = try await ana.commands.invite(conversation, permission: .comment, useLimit: 1)
+        _ = try await cat.commands.join(token: once.bytes, via: address)
         try await NodeTests.eventually("ana to count the use") {
             try await ana.replica(conversation).conversation.links.values.contains { $0.uses == 1 }
         }
-        await #expect(throws: NodeCommandError.self) { try await ben.join(token: once.bytes, via: address, timeout: .seconds(5)) }
+        await #expect(throws: NodeCommandError.self) { try await ben.commands.join(token: once.bytes, via: address, timeout: .seconds(5)) }
         #expect(await !ben.dialedPeers.contains(address), "the refused join stopped dialing")
 
         let clock = ContinuousClock()
         let start = clock.now
-        let fresh = try await ana.invite(conversation, permission: .comment)
-        #expect(try await ben.join(token: fresh.bytes, via: address) == conversation)
+        let fresh = try await ana.commands.invite(conversation, permission: .comment)
+        #expect(try await ben.commands.join(token: fresh.bytes, via: address) == conversation)
         #expect(clock.now - start < .seconds(3), "admitted at once, not after a back-off")
         for node in [ana, ben, cat] { await node.stop() }
     }
@@ -42,15 +42,15 @@ import Testing
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "stages")
-        let token = try await ana.invite(conversation, permission: .comment)
+        let conversation = try await ana.commands.create(title: "stages")
+        let token = try await ana.commands.invite(conversation, permission: .comment)
         let nowhere = PeerEndpoint(host: "127.0.0.1", port: 9)
-        let stalled = Task { try await ben.join(token: token.bytes, via: nowhere, timeout: .seconds(2)) }
+        let stalled = Task { try await ben.commands.join(token: token.bytes, via: nowhere, timeout: .seconds(2)) }
         try await NodeTests.eventually("ben to report dialling") {
             await ben.status().conversations.first { $0.id == conversation.hex }?.joinStage == "dialling"
         }
         _ = try? await stalled.value
-        #expect(try await ben.join(token: token.bytes, via: address) == conversation)
+        #expect(try await ben.commands.join(token: token.bytes, via: address) == conversation)
         let entry = await ben.status().conversations.first { $0.id == conversation.hex }
         #expect(entry?.joinStage == nil || entry?.joinStage == "recorded")
         #expect((entry?.batches ?? 0) > 0)

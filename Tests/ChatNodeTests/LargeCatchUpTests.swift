@@ -18,16 +18,16 @@ import Testing
         }
         try await ana.start()
         try await ben.start()
-        let conversation = try await ana.create(title: "big")
+        let conversation = try await ana.commands.create(title: "big")
         try await ana.submit([.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 16 * 1024,
                                                                 isPublic: false))], to: conversation)
         let body = String(repeating: "0123456789abcdef", count: 1023) // 16,368 bytes
-        for index in 0 ..< 256 { _ = try await ana.post("\(index) " + body, to: conversation) }
-        let token = try await ana.invite(conversation, permission: .comment)
+        for index in 0 ..< 256 { _ = try await ana.commands.post("\(index) " + body, to: conversation) }
+        let token = try await ana.commands.invite(conversation, permission: .comment)
         let address = try #require(await ana.listeningOn)
-        _ = try await ben.join(token: token.bytes, via: address)
+        _ = try await ben.commands.join(token: token.bytes, via: address)
         try await NodeTests.eventually("all 256 large messages at ben", timeout: .seconds(30)) {
-            try await ben.log(conversation).count == 256
+            try await ben.commands.log(conversation).count == 256
         }
         #expect(await ana.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
         #expect(await ben.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
@@ -47,7 +47,7 @@ import Testing
         }
         try await ana.start()
         try await ben.start()
-        let conversation = try await ana.create(title: "big batches")
+        let conversation = try await ana.commands.create(title: "big batches")
         try await ana.submit([.setSettings(ConversationSettings(messagesPerMinute: 100_000, maxMessageBytes: 16 * 1024,
                                                                 isPublic: false))], to: conversation)
         let body = String(repeating: "0123456789abcdef", count: 1023) // 16,368 bytes
@@ -62,11 +62,11 @@ import Testing
         let batches = try await ana.submit(more, to: conversation)
         let sizes = batches.map(\.bytes.count)
         #expect(batches.count == 3 && sizes.allSatisfy { $0 > 900_000 && $0 <= WireLimits.default.maxBatchBytes }, "\(sizes)")
-        let token = try await ana.invite(conversation, permission: .comment)
+        let token = try await ana.commands.invite(conversation, permission: .comment)
         let address = try #require(await ana.listeningOn)
-        _ = try await ben.join(token: token.bytes, via: address)
+        _ = try await ben.commands.join(token: token.bytes, via: address)
         try await NodeTests.eventually("all 276 messages at ben", timeout: .seconds(30)) {
-            try await ben.log(conversation).count == 276
+            try await ben.commands.log(conversation).count == 276
         }
         await ana.stop()
         await ben.stop()

@@ -30,10 +30,10 @@ import Testing
         try await ben.start()
         try await cat.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "team")
-        _ = try await ben.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: address)
-        _ = try await cat.join(token: try await ana.invite(conversation, permission: .view).bytes, via: address)
-        let message = MessageReference.text(try await ben.post("hi from ben", to: conversation))
+        let conversation = try await ana.commands.create(title: "team")
+        _ = try await ben.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes, via: address)
+        _ = try await cat.commands.join(token: try await ana.commands.invite(conversation, permission: .view).bytes, via: address)
+        let message = MessageReference.text(try await ben.commands.post("hi from ben", to: conversation))
 
         #expect(await NodeChatControl.handle(ControlRequest(command: "status"), node: ana) == nil)
 
@@ -91,14 +91,14 @@ import Testing
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "team")
-        _ = try await ben.join(token: try await ana.invite(conversation, permission: .view).bytes, via: address)
-        try await ben.requestAccess(.comment, note: "let me talk", in: conversation)
+        let conversation = try await ana.commands.create(title: "team")
+        _ = try await ben.commands.join(token: try await ana.commands.invite(conversation, permission: .view).bytes, via: address)
+        try await ben.commands.requestAccess(.comment, note: "let me talk", in: conversation)
         try await NodeTests.eventually("ana to hold ben's request") {
             try await Self.state(ana, conversation).openRequests == 1
         }
-        try await ana.grant(.comment, to: ben.replicaID, in: conversation)
-        try await ana.revoke(ben.replicaID, in: conversation)
+        try await ana.commands.grant(.comment, to: ben.replicaID, in: conversation)
+        try await ana.commands.revoke(ben.replicaID, in: conversation)
         try await NodeTests.eventually("ben to learn he was removed") {
             try await Self.state(ben, conversation).reason == "you were removed from this conversation by ana"
         }

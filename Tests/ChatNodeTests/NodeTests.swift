@@ -55,35 +55,35 @@ import Testing
         try await ben.start()
         let address = try #require(await ana.listeningOn)
 
-        let conversation = try await ana.create(title: "team")
-        _ = try await ana.post("hello from ana", to: conversation)
-        let token = try await ana.invite(conversation, permission: .comment)
-        let joined = try await ben.join(token: token.bytes, via: address)
+        let conversation = try await ana.commands.create(title: "team")
+        _ = try await ana.commands.post("hello from ana", to: conversation)
+        let token = try await ana.commands.invite(conversation, permission: .comment)
+        let joined = try await ben.commands.join(token: token.bytes, via: address)
         #expect(joined == conversation)
-        #expect(try await ben.log(conversation).map(\.text) == ["hello from ana"])
+        #expect(try await ben.commands.log(conversation).map(\.text) == ["hello from ana"])
 
         // Both write; both see both, in the same order.
-        let fromBen = try await ben.post("hi, ben here", to: conversation)
-        _ = try await ana.post("welcome", to: conversation)
+        let fromBen = try await ben.commands.post("hi, ben here", to: conversation)
+        _ = try await ana.commands.post("welcome", to: conversation)
         try await Self.eventually("convergence") {
-            let left = try await ana.log(conversation)
-            let right = try await ben.log(conversation)
+            let left = try await ana.commands.log(conversation)
+            let right = try await ben.commands.log(conversation)
             return left.count == 3 && left == right
         }
         // Ben (comment) may not edit Ana's message: refused before anything is signed.
-        let first = try #require(await ana.log(conversation).first)
+        let first = try #require(await ana.commands.log(conversation).first)
         await #expect(throws: NodeCommandError.self) {
-            try await ben.edit(first.id, to: "changed", in: conversation)
+            try await ben.commands.edit(first.id, to: "changed", in: conversation)
         }
-        try await ben.edit(MessageReference.text(fromBen), to: "hi, Ben here!", in: conversation)
+        try await ben.commands.edit(MessageReference.text(fromBen), to: "hi, Ben here!", in: conversation)
         try await Self.eventually("the edit") {
-            try await ana.log(conversation).contains { $0.text == "hi, Ben here!" && $0.edited }
+            try await ana.commands.log(conversation).contains { $0.text == "hi, Ben here!" && $0.edited }
         }
         // Anti-entropy: idle sessions keep exchanging clocks (every 300 ms here).
         try await Self.eventually("anti-entropy rounds") {
             await ana.status().peers.first.map { $0.clocksReceived >= 3 } ?? false
         }
-        let members = try await ana.members(conversation)
+        let members = try await ana.commands.members(conversation)
         #expect(members.map(\.permission).sorted() == ["admin", "comment"])
         #expect(members.allSatisfy { $0.online })
 
@@ -93,7 +93,7 @@ import Testing
             await ana.status().peers.isEmpty
         }
         #expect(await ana.status().counters.revokedDisconnects == 1)
-        await #expect(throws: NodeCommandError.self) { try await ben.post("still here?", to: conversation) }
+        await #expect(throws: NodeCommandError.self) { try await ben.commands.post("still here?", to: conversation) }
         await ana.stop()
         await ben.stop()
     }
@@ -103,13 +103,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: anaDirectory) }
         try await ana.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "log")
-        let token = try await ana.invite(conversation, permission: .comment)
+        let conversation = try await ana.commands.create(title: "log")
+        let token = try await ana.commands.invite(conversation, permission: .comment)
 
         var (ben, benDirectory) = try Self.makeNode(32, name: "ben")
         defer { try? FileManager.default.removeItem(atPath: benDirectory) }
         try await ben.start()
-        _ = try await ben.join(token: token.bytes, via: address)
+        _ = try await ben.commands.join(token: token.bytes, via: address)
         await ben.stop()
         weak let stopped = ben
         ben = try Self.makeNode(99, name: "placeholder").0
@@ -117,17 +117,17 @@ import Testing
 
         // While Ben is away, Ana writes 300 messages; Ben writes 20 offline... after reopening
         // his store with no listener, so nothing flows until he dials again.
-        for index in 0 ..< 300 { _ = try await ana.post("message \(index)", to: conversation) }
+        for index in 0 ..< 300 { _ = try await ana.commands.post("message \(index)", to: conversation) }
         let key = try SigningKey(seed: Array(repeating: 32, count: 32))
         ben = try Node(configuration: NodeConfiguration(identity: key, dataDirectory: benDirectory, listen: nil,
                                                         replication: ReplicationConfiguration(antiEntropyInterval: .milliseconds(300)),
                                                         seed: 32, wallClock: Self.steppingWallClock(start: 1_760_000_000_000)))
         try await ben.start()
-        for index in 0 ..< 20 { _ = try await ben.post("offline \(index)", to: conversation) }
+        for index in 0 ..< 20 { _ = try await ben.commands.post("offline \(index)", to: conversation) }
         await ben.connect(to: address)
         try await Self.eventually("catch-up both ways") {
-            let left = try await ana.log(conversation)
-            let right = try await ben.log(conversation)
+            let left = try await ana.commands.log(conversation)
+            let right = try await ben.commands.log(conversation)
             return left.count == 320 && left == right
         }
         await ana.stop()
@@ -144,8 +144,8 @@ import Testing
         try await ana.start()
         try await eve.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "private")
-        _ = try await ana.post("secret", to: conversation)
+        let conversation = try await ana.commands.create(title: "private")
+        _ = try await ana.commands.post("secret", to: conversation)
         // A token Eve forged for herself names her as issuer, who is no admin: refused.
         let forged = InviteToken(content: InviteTokenContent(
             conversation: conversation, permission: .admin, issuer: eve.replicaID, tokenID: Array(repeating: 1, count: 16),
@@ -154,7 +154,7 @@ import Testing
             }
         // Refused with the reason, not a timeout (bounded generously: a loaded machine dials slowly).
         await #expect(throws: NodeCommandError.joinRefused(.invalidInvite)) {
-            try await eve.join(token: forged.bytes, via: address, timeout: .seconds(30))
+            try await eve.commands.join(token: forged.bytes, via: address, timeout: .seconds(30))
         }
         // Nothing of the conversation reached Eve, and her refused join is given up.
         #expect(await !eve.conversations.contains(conversation))
@@ -179,14 +179,14 @@ import Testing
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let first = try await ana.create(title: "first")
-        let second = try await ana.create(title: "second")
-        _ = try await ben.join(token: try await ana.invite(first, permission: .comment).bytes, via: address)
+        let first = try await ana.commands.create(title: "first")
+        let second = try await ana.commands.create(title: "second")
+        _ = try await ben.commands.join(token: try await ana.commands.invite(first, permission: .comment).bytes, via: address)
         // Ben already has a session with Ana; joining the second conversation renews it.
-        _ = try await ben.join(token: try await ana.invite(second, permission: .comment).bytes, via: address)
-        _ = try await ben.post("in the second", to: second)
+        _ = try await ben.commands.join(token: try await ana.commands.invite(second, permission: .comment).bytes, via: address)
+        _ = try await ben.commands.post("in the second", to: second)
         try await Self.eventually("the second conversation to sync") {
-            try await ana.log(second).map(\.text) == ["in the second"]
+            try await ana.commands.log(second).map(\.text) == ["in the second"]
         }
         // Typing travels by signed gossip to the other member.
         try await ben.publish(.typing(Typing(isTyping: true)), in: second)
@@ -194,7 +194,7 @@ import Testing
             await ana.ephemeralState(of: second)?.typingOrigins(now: Node.systemWallClock()).contains(ben.replicaID) ?? false
         }
         // Outsiders cannot gossip: Ana's gossip for a conversation Ben is not in is refused locally.
-        let third = try await ana.create(title: "third")
+        let third = try await ana.commands.create(title: "third")
         await #expect(throws: NodeCommandError.self) { try await ben.publish(.typing(Typing(isTyping: true)), in: third) }
         await ana.stop()
         await ben.stop()

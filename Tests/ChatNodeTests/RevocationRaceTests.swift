@@ -27,9 +27,9 @@ import Testing
         let anaAddress = try #require(await ana.listeningOn)
         let benAddress = try #require(await ben.listeningOn)
         let catAddress = try #require(await cat.listeningOn)
-        let conversation = try await ana.create(title: "team")
-        _ = try await ben.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: anaAddress)
-        _ = try await cat.join(token: try await ana.invite(conversation, permission: .comment).bytes, via: anaAddress)
+        let conversation = try await ana.commands.create(title: "team")
+        _ = try await ben.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes, via: anaAddress)
+        _ = try await cat.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes, via: anaAddress)
         if benDials { await ben.connect(to: catAddress) } else { await cat.connect(to: benAddress) }
         try await NodeTests.eventually("a session between ben and cat") {
             await cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty }
@@ -38,10 +38,10 @@ import Testing
         await ben.goOffline()
         try await ana.submit([.removeMember(member: ben.replicaID)], to: conversation)
         try await NodeTests.eventually("cat to learn of the removal") {
-            try await !cat.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
+            try await !cat.commands.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
         }
-        _ = try await ana.post("after the removal", to: conversation)
-        _ = try await cat.post("cat after the removal", to: conversation)
+        _ = try await ana.commands.post("after the removal", to: conversation)
+        _ = try await cat.commands.post("cat after the removal", to: conversation)
         try await Task.sleep(for: .milliseconds(random.next(250)))
         await ben.goOnline()
         // Redials happen every 200 ms at most: when Cat dials, Ben's node (which does not know)
@@ -49,7 +49,7 @@ import Testing
         // dials, Cat's node refuses him at the handshake. Either way nothing flows.
         // A while for several redials to happen: still nothing reaches Ben.
         try await Task.sleep(for: .milliseconds(700))
-        let benLog = try await ben.log(conversation).map(\.text)
+        let benLog = try await ben.commands.log(conversation).map(\.text)
         #expect(!benLog.contains("after the removal") && !benLog.contains("cat after the removal"),
                 "round \(round), ben dials: \(benDials): \(benLog)")
         #expect(await !cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty })
@@ -67,17 +67,17 @@ extension RevocationRaceTests {
         try await ana.start()
         try await ben.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "team")
-        let link = try await ana.invite(conversation, permission: .comment)
-        _ = try await ben.join(token: link.bytes, via: address)
+        let conversation = try await ana.commands.create(title: "team")
+        let link = try await ana.commands.invite(conversation, permission: .comment)
+        _ = try await ben.commands.join(token: link.bytes, via: address)
         try await ana.submit([.removeMember(member: ben.replicaID)], to: conversation)
         try await NodeTests.eventually("ben to learn of his removal") {
-            try await !ben.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
+            try await !ben.commands.members(conversation).contains { $0.key == PublicKey(ben.replicaID).text }
         }
         let clock = ContinuousClock()
         let start = clock.now
         await #expect(throws: NodeCommandError.joinRefused(.revoked)) {
-            try await ben.join(token: link.bytes, via: address, timeout: .seconds(10))
+            try await ben.commands.join(token: link.bytes, via: address, timeout: .seconds(10))
         }
         #expect(clock.now - start < .seconds(5), "refused at once, not timed out")
         await ben.stop()

@@ -16,22 +16,22 @@ import Testing
             for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
         }
         for node in [ana, ben, cat] { try await node.start() }
-        let conversation = try await ana.create(title: "relay")
-        let link = try await ana.createLink(in: conversation, permission: .comment, useLimit: 2, label: "team")
+        let conversation = try await ana.commands.create(title: "relay")
+        let link = try await ana.commands.createLink(in: conversation, permission: .comment, useLimit: 2, label: "team")
         let token = try #require(ShareLink.tokenBytes(from: link.url))
         let anaAddress = try #require(await ana.listeningOn)
         let benAddress = try #require(await ben.listeningOn)
-        _ = try await ben.join(token: token, via: anaAddress)
-        _ = try await cat.join(token: token, via: benAddress)
+        _ = try await ben.commands.join(token: token, via: anaAddress)
+        _ = try await cat.commands.join(token: token, via: benAddress)
         try await NodeTests.eventually("cat's join to reach ana") {
-            try await ana.links(of: conversation).first?.uses == 2
+            try await ana.commands.links(of: conversation).first?.uses == 2
         }
-        let entry = try #require(try await ana.links(of: conversation).first)
+        let entry = try #require(try await ana.commands.links(of: conversation).first)
         #expect(entry.admissions.map(\.joiner) == [PublicKey(ben.replicaID).text, PublicKey(cat.replicaID).text])
         #expect(entry.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text, PublicKey(ben.replicaID).text])
         #expect(entry.admissions.map(\.use) == [1, 2])
         #expect(await ben.status().counters.admissionsSigned == 1)
-        #expect(try await ana.members(conversation).count == 3)
+        #expect(try await ana.commands.members(conversation).count == 3)
         for node in [ana, ben, cat] { await node.stop() }
     }
 
@@ -42,9 +42,9 @@ import Testing
         let (cat, catDirectory) = try NodeTests.makeNode(seeds.1, name: "cat")
         for node in [ana, cat] { try await node.start() }
         let address = try #require(await ana.listeningOn)
-        let common = try await ana.create(title: "common")
-        let commonLink = try await ana.createLink(in: common, permission: .comment)
-        _ = try await cat.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
+        let common = try await ana.commands.create(title: "common")
+        let commonLink = try await ana.commands.createLink(in: common, permission: .comment)
+        _ = try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: commonLink.url)), via: address)
         return (ana, cat, [anaDirectory, catDirectory])
     }
 
@@ -56,38 +56,38 @@ import Testing
         let (ana, cat, directories) = try await Self.anaAndCatSharingAConversation(seeds: (67, 68))
         defer { for directory in directories { try? FileManager.default.removeItem(atPath: directory) } }
         // Ana invites Cat's key to another conversation: delivered over the live session.
-        let project = try await ana.create(title: "project")
-        let invitation = try await ana.createLink(in: project, permission: .edit, label: "welcome", invitee: cat.replicaID)
-        try await NodeTests.eventually("the invitation to reach cat") { await cat.receivedInvitationList().count == 1 }
-        let received = try #require(await cat.receivedInvitationList().first)
+        let project = try await ana.commands.create(title: "project")
+        let invitation = try await ana.commands.createLink(in: project, permission: .edit, label: "welcome", invitee: cat.replicaID)
+        try await NodeTests.eventually("the invitation to reach cat") { await cat.commands.receivedInvitationList().count == 1 }
+        let received = try #require(await cat.commands.receivedInvitationList().first)
         #expect(received.conversation == project.hex && received.permission == "edit" && received.label == "welcome")
         #expect(received.state == "pending" && received.from == PublicKey(ana.replicaID).text)
         #expect(received.tokenID == invitation.tokenID && received.url == invitation.url)
         // Accepted by its token id prefix.
-        let token = try #require(await cat.receivedInvitationToken(matching: String(received.tokenID.prefix(8))))
-        #expect(try await cat.join(token: token, via: nil) == project)
-        #expect(await cat.receivedInvitationList().first?.state == "accepted")
+        let token = try #require(await cat.commands.receivedInvitationToken(matching: String(received.tokenID.prefix(8))))
+        #expect(try await cat.commands.join(token: token, via: nil) == project)
+        #expect(await cat.commands.receivedInvitationList().first?.state == "accepted")
         // Created while Cat is offline: delivered when a session starts again.
         await cat.goOffline()
         try await NodeTests.eventually("ana to see cat gone") { await ana.status().peers.isEmpty }
-        let later = try await ana.create(title: "later")
+        let later = try await ana.commands.create(title: "later")
         // Invited by name: "Cat" is the display name of exactly one member ana's node knows.
-        #expect(try await ana.person("Cat") == cat.replicaID)
-        await #expect(throws: NodeCommandError.self) { try await ana.person("nobody") }
+        #expect(try await ana.commands.person("Cat") == cat.replicaID)
+        await #expect(throws: NodeCommandError.self) { try await ana.commands.person("nobody") }
         let response = await NodeControl.handle(ControlRequest(command: "link_create", arguments: [
             "conversation": later.hex, "permission": "view", "invitee": "cat"]), node: ana)
         let second = try #require(response.result).decoded(as: ShareLink.self)
         #expect(second.invitee == PublicKey(cat.replicaID).text)
         await cat.goOnline()
         try await NodeTests.eventually("the second invitation to arrive on reconnect") {
-            await cat.receivedInvitationList().contains { $0.tokenID == second.tokenID }
+            await cat.commands.receivedInvitationList().contains { $0.tokenID == second.tokenID }
         }
-        _ = try await cat.decline(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil)
-        #expect(await cat.receivedInvitationList().first { $0.tokenID == second.tokenID }?.state == "declined")
+        _ = try await cat.commands.decline(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil)
+        #expect(await cat.commands.receivedInvitationList().first { $0.tokenID == second.tokenID }?.state == "declined")
         // Joining with it now: Ana admits Cat to what they share but not to this conversation,
         // and Cat is told so at once (bounded generously: a loaded machine dials slowly).
         await #expect(throws: NodeCommandError.joinRefused(.notAMember)) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil, timeout: .seconds(30))
+            try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil, timeout: .seconds(30))
         }
         #expect(await ana.status().counters.invitationsDelivered >= 2)
         for node in [ana, cat] { await node.stop() }
@@ -99,18 +99,18 @@ import Testing
         defer { for directory in directories { try? FileManager.default.removeItem(atPath: directory) } }
         // 17 invitations in each of two conversations (20 per admin per hour in each).
         for title in ["one", "two"] {
-            let conversation = try await ana.create(title: title)
+            let conversation = try await ana.commands.create(title: title)
             for index in 0 ..< 17 {
-                _ = try await ana.createLink(in: conversation, permission: .view, label: "\(index)", invitee: cat.replicaID)
+                _ = try await ana.commands.createLink(in: conversation, permission: .view, label: "\(index)", invitee: cat.replicaID)
             }
         }
-        let kept = Node.maxReceivedInvitationsPerPeer
+        let kept = NodeCommands.maxReceivedInvitationsPerPeer
         try await NodeTests.eventually("cat's inbox to fill and count the rest") {
             let counters = await cat.status().counters
             // At least the two over the bound (each is counted again when a new session re-delivers it).
             return counters.invitationsDropped >= 34 - kept
         }
-        #expect(await cat.receivedInvitationList().count == kept)
+        #expect(await cat.commands.receivedInvitationList().count == kept)
         for node in [ana, cat] { await node.stop() }
     }
 
@@ -123,22 +123,22 @@ import Testing
         }
         for node in [ana, ben, cat] { try await node.start() }
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "shared")
+        let conversation = try await ana.commands.create(title: "shared")
 
         // A single-use link admits Ben, then no one.
-        let once = try await ana.createLink(in: conversation, permission: .comment, useLimit: 1, label: "for ben")
-        _ = try await ben.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address)
+        let once = try await ana.commands.createLink(in: conversation, permission: .comment, useLimit: 1, label: "for ben")
+        _ = try await ben.commands.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address)
         try await NodeTests.eventually("the use to be counted") {
-            try await ana.links(of: conversation).first?.state == "used_up"
+            try await ana.commands.links(of: conversation).first?.state == "used_up"
         }
         // Ben's join carries Ana's signed admission: her clock and count, on every replica.
-        let used = try #require(try await ana.links(of: conversation).first { $0.tokenID == once.tokenID })
+        let used = try #require(try await ana.commands.links(of: conversation).first { $0.tokenID == once.tokenID })
         #expect(used.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text] && used.admissions.first?.use == 1)
         #expect(used.admissions.first?.joiner == PublicKey(ben.replicaID).text)
         #expect(await ana.status().counters.admissionsSigned >= 1)
         // Refused with the reason (bounded generously: a loaded machine dials slowly).
         await #expect(throws: NodeCommandError.joinRefused(.inviteUsedUp)) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(30))
+            try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(30))
         }
 
         // Through a peer that holds nothing of the conversation: told at once, not after the timeout.
@@ -146,34 +146,34 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: strangerDirectory) }
         try await stranger.start()
         let strangerAddress = try #require(await stranger.listeningOn)
-        let open = try await ana.createLink(in: conversation, permission: .view, label: "open")
+        let open = try await ana.commands.createLink(in: conversation, permission: .view, label: "open")
         await #expect(throws: NodeCommandError.joinRefused(.notAMember)) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: open.url)), via: strangerAddress, timeout: .seconds(30))
+            try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: open.url)), via: strangerAddress, timeout: .seconds(30))
         }
         await stranger.stop()
 
         // A revoked link admits no one.
-        let revoked = try await ana.createLink(in: conversation, permission: .view, label: "revoked")
-        try await ana.revokeLink(revoked.tokenID, in: conversation)
+        let revoked = try await ana.commands.createLink(in: conversation, permission: .view, label: "revoked")
+        try await ana.commands.revokeLink(revoked.tokenID, in: conversation)
         await #expect(throws: NodeCommandError.joinRefused(.inviteRevoked)) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(30))
+            try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: revoked.url)), via: address, timeout: .seconds(30))
         }
 
         // A direct invitation admits only its invitee; declined, it admits no one.
-        let forCat = try await ana.createLink(in: conversation, permission: .comment, invitee: cat.replicaID)
-        _ = try await cat.decline(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address)
+        let forCat = try await ana.commands.createLink(in: conversation, permission: .comment, invitee: cat.replicaID)
+        _ = try await cat.commands.decline(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address)
         try await NodeTests.eventually("the decline to arrive") {
-            try await ana.links(of: conversation).contains { $0.tokenID == forCat.tokenID && $0.state == "declined" }
+            try await ana.commands.links(of: conversation).contains { $0.tokenID == forCat.tokenID && $0.state == "declined" }
         }
         await #expect(throws: NodeCommandError.joinRefused(.inviteDeclined)) {
-            try await cat.join(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address, timeout: .seconds(30))
+            try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: forCat.url)), via: address, timeout: .seconds(30))
         }
-        let members = try await ana.members(conversation).map(\.permission).sorted()
+        let members = try await ana.commands.members(conversation).map(\.permission).sorted()
         #expect(members == ["admin", "comment"])
 
         // Ben asks for more; Ana sees the request and grants it.
-        try await ben.requestAccess(.edit, note: "to fix typos", in: conversation)
-        try await NodeTests.eventually("the request to arrive") { try await !ana.accessRequests(of: conversation).isEmpty }
+        try await ben.commands.requestAccess(.edit, note: "to fix typos", in: conversation)
+        try await NodeTests.eventually("the request to arrive") { try await !ana.commands.accessRequests(of: conversation).isEmpty }
         // Granted by name (any case), through the control command scripts use.
         let granted = await NodeControl.handle(ControlRequest(command: "grant", arguments: [
             "conversation": conversation.hex, "member": "BEN", "permission": "edit"]), node: ana)
@@ -183,11 +183,11 @@ import Testing
         let unknown = await NodeControl.handle(ControlRequest(command: "grant", arguments: [
             "conversation": conversation.hex, "member": "nobody", "permission": "edit"]), node: ana)
         #expect(!unknown.ok && unknown.error?.code == "invalid_argument")
-        #expect(try await ana.accessRequests(of: conversation).first?.granted == true)
+        #expect(try await ana.commands.accessRequests(of: conversation).first?.granted == true)
 
         // The audit trail is for admins, and lists it all.
-        await #expect(throws: NodeCommandError.self) { try await ben.audit(conversation) }
-        let trail = try await ana.audit(conversation)
+        await #expect(throws: NodeCommandError.self) { try await ben.commands.audit(conversation) }
+        let trail = try await ana.commands.audit(conversation)
         let linkUsed = try #require(trail.first { $0.action == .linkUsed && $0.actor == ben.replicaID })
         #expect(linkUsed.detail.contains("admitted_by=\(PublicKey(ana.replicaID).text) admitted_at=") && linkUsed.detail.hasSuffix(" use=1"))
         let actions = trail.map(\.action)
@@ -206,25 +206,25 @@ import Testing
         try await ana.start()
         try await eve.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "open")
+        let conversation = try await ana.commands.create(title: "open")
         // Private: refused.
         await #expect(throws: NodeCommandError.self) {
-            try await eve.joinPublic(conversation, via: address, timeout: .seconds(1))
+            try await eve.commands.joinPublic(conversation, via: address, timeout: .seconds(1))
         }
-        try await ana.setMode(public: true, in: conversation)
-        try await eve.joinPublic(conversation, via: address)
+        try await ana.commands.setMode(public: true, in: conversation)
+        try await eve.commands.joinPublic(conversation, via: address)
         try await NodeTests.eventually("eve to be a member") {
-            try await ana.members(conversation).contains { $0.name == "eve" && $0.permission == "view" }
+            try await ana.commands.members(conversation).contains { $0.name == "eve" && $0.permission == "view" }
         }
         // Eve's join carries Ana's signed admission, which the audit trail names.
-        let grant = try #require(await ana.audit(conversation).first { $0.action == .accessGranted && $0.target == eve.replicaID })
+        let grant = try #require(await ana.commands.audit(conversation).first { $0.action == .accessGranted && $0.target == eve.replicaID })
         #expect(grant.detail.contains("mode=public admitted_by=\(PublicKey(ana.replicaID).text)"), "\(grant.detail)")
         // View only: sending is refused before anything is signed.
-        await #expect(throws: NodeCommandError.self) { try await eve.post("hi", to: conversation) }
+        await #expect(throws: NodeCommandError.self) { try await eve.commands.post("hi", to: conversation) }
         // Public mode lets anyone in at the handshake, but no member vouches for a revoked link:
         // another key presenting one gets no admission, so its join (for `edit`) never records.
-        let revoked = try await ana.createLink(in: conversation, permission: .edit)
-        try await ana.revokeLink(revoked.tokenID, in: conversation)
+        let revoked = try await ana.commands.createLink(in: conversation, permission: .edit)
+        try await ana.commands.revokeLink(revoked.tokenID, in: conversation)
         let signedBefore = await ana.status().counters.admissionsSigned
         let (mal, malDirectory) = try NodeTests.makeNode(73, name: "mal")
         defer { try? FileManager.default.removeItem(atPath: malDirectory) }
@@ -233,10 +233,10 @@ import Testing
         // The handshake admits mal (public mode), yet no admission is signed for it: mal is told
         // why (bounded generously: a loaded machine dials slowly).
         await #expect(throws: NodeCommandError.joinRefused(.inviteRevoked)) {
-            try await mal.join(token: revokedToken, via: address, timeout: .seconds(30))
+            try await mal.commands.join(token: revokedToken, via: address, timeout: .seconds(30))
         }
         #expect(await ana.status().counters.admissionsSigned == signedBefore)
-        #expect(try await ana.members(conversation).allSatisfy { $0.name != "mal" })
+        #expect(try await ana.commands.members(conversation).allSatisfy { $0.name != "mal" })
         await mal.stop()
         await ana.stop()
         await eve.stop()
@@ -253,19 +253,19 @@ import Testing
         try await ana.start()
         try await rea.start()
         let address = try #require(await ana.listeningOn)
-        let conversation = try await ana.create(title: "open")
-        try await ana.setMode(public: true, in: conversation)
-        _ = try await ana.post("news", to: conversation)
-        try await rea.follow(conversation)
+        let conversation = try await ana.commands.create(title: "open")
+        try await ana.commands.setMode(public: true, in: conversation)
+        _ = try await ana.commands.post("news", to: conversation)
+        try await rea.commands.follow(conversation)
         await rea.connect(to: address)
         try await NodeTests.eventually("the reader to have the news") {
-            try await rea.log(conversation).contains { $0.text == "news" }
+            try await rea.commands.log(conversation).contains { $0.text == "news" }
         }
         #expect(await ana.status().counters.admissionsSigned == 0)
-        try await rea.joinPublic(conversation, via: address)
+        try await rea.commands.joinPublic(conversation, via: address)
         #expect(await ana.status().counters.admissionsSigned == 1)
         try await NodeTests.eventually("the reader to be a member") {
-            try await ana.members(conversation).contains { $0.name == "rea" && $0.permission == "view" }
+            try await ana.commands.members(conversation).contains { $0.name == "rea" && $0.permission == "view" }
         }
         await rea.stop()
         await ana.stop()
@@ -275,9 +275,9 @@ import Testing
         let (ana, anaDirectory) = try NodeTests.makeNode(81, name: "ana")
         defer { try? FileManager.default.removeItem(atPath: anaDirectory) }
         try await ana.start()
-        let conversation = try await ana.create(title: "readable")
+        let conversation = try await ana.commands.create(title: "readable")
         let invitee = try SigningKey(seed: Array(repeating: 82, count: 32)).publicKey.replicaID
-        let link = try await ana.createLink(in: conversation, permission: .edit, useLimit: 1, label: "for you", invitee: invitee)
+        let link = try await ana.commands.createLink(in: conversation, permission: .edit, useLimit: 1, label: "for you", invitee: invitee)
         let summary = try #require(InvitationSummary(link: link.url))
         #expect(summary.conversation == conversation.hex)
         #expect(summary.permission == "edit")

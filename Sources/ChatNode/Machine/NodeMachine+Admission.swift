@@ -110,6 +110,23 @@ extension NodeMachine {
         return sessions.keys.sorted().flatMap { publicAdmissionRequests(link: $0) }
     }
 
+    /// The answer to this node's public join of `conversation`, given its document as just read:
+    /// the admission a member of the public conversation signed, or a member's refusal; nil while
+    /// neither came. An answer ends the asking.
+    mutating func publicJoinAnswer(_ conversation: ConversationID, document: ConversationDocument) -> PublicJoinAnswer? {
+        let answer: PublicJoinAnswer
+        if document.settings.isPublic, let received = publicJoins.received[conversation],
+           document.permissions[received.content.admitter] != nil {
+            answer = .admitted(received.bytes)
+        } else if let refusal = publicJoins.refusals[conversation] {
+            answer = .refused(refusal)
+        } else {
+            return nil
+        }
+        publicJoins.finish(conversation)
+        return answer
+    }
+
     /// The peer on `link` sent a signed admission for `conversation`.
     ///
     /// For a token join in progress: kept (across restarts too) and the join recorded once the
@@ -190,4 +207,11 @@ extension NodeMachine {
         receivedInvitations[key] = ReceivedInvitation(token: token, from: from, receivedAt: wallNow)
         return [.emit(.invitationReceived(grant.conversation, from: from))]
     }
+}
+
+/// How a member answered this node's public join: its signed admission (the join carries it), or
+/// its refusal.
+enum PublicJoinAnswer: Sendable, Equatable {
+    case admitted([UInt8])
+    case refused(RefuseCode)
 }

@@ -50,6 +50,26 @@ extension NodeMachine {
         }
     }
 
+    /// Where this node's join of `conversation` stands (nil: not joining, or declining), given
+    /// whether any of its history is stored here: see ``NodeStatus/Conversation/joinStage``.
+    func joinStage(of conversation: ConversationID, historyStored stored: Bool) -> String? {
+        guard let pending = pendingJoins[conversation], !pending.declining else { return nil }
+        if pending.recorded { return "recorded" }
+        if pending.admission != nil { return stored ? "catching_up" : "admitted" }
+        let carried = sessions.values.contains { $0.peer?.conversations.contains(conversation) == true }
+        if carried { return stored ? "catching_up" : "authenticated" }
+        return "dialling"
+    }
+
+    /// The refusal the addresses dialled for the join of `conversation` gave, once every one of
+    /// them refused and the join is not recorded (nil otherwise): the join fails with it rather
+    /// than wait for its deadline.
+    func refusalByEveryTarget(_ conversation: ConversationID) -> RefuseCode? {
+        guard let pending = pendingJoins[conversation], !pending.recorded, !pending.targets.isEmpty,
+              let refusals = joinRefusals[conversation], pending.targets.isSubset(of: refusals.keys) else { return nil }
+        return pending.targets.sorted().lazy.compactMap { refusals[$0] }.first
+    }
+
     /// A peer reported its clock on a session replicating `conversation`: once it holds
     /// everything this node wrote (the join included), the join is complete and its token is no
     /// longer presented. True when that just happened (the shell forgets it durably).

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ChatCrypto", targets: ["ChatCrypto"]),
         .library(name: "ChatStore", targets: ["ChatStore"]),
         .library(name: "ChatSync", targets: ["ChatSync"]),
+        .library(name: "ChatControl", targets: ["ChatControl"]),
         .library(name: "ChatNode", targets: ["ChatNode"]),
         .library(name: "ChatFuzzing", targets: ["ChatFuzzing"]),
         .executable(name: "streamingchat", targets: ["StreamingChatCLI"]),
@@ -53,11 +54,22 @@ let package = Package(
         // Pure (sans-I/O) replication logic: batching, verification, later sessions and gossip.
         .target(name: "ChatSync", dependencies: ["ChatCore", "ChatWire", "ChatCrypto"]),
 
+        // The control API of a running node, shared by the daemon's socket, the CLI and the HTTP API:
+        // typed commands and results (the `--json` contract), the request/response framing, and
+        // the Unix-socket server and client.
+        .target(
+            name: "ChatControl",
+            dependencies: [
+                "ChatCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+
         // The runtime: conversations on a node (store, verification, ingest), later TCP and discovery.
         .target(
             name: "ChatNode",
             dependencies: [
-                "ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync",
+                "ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync", "ChatControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -66,14 +78,14 @@ let package = Package(
 
         // Tools outside the runtime: the ingest, sync and cluster benchmarks, the live demo and the
         // store check, built on ChatNode's public API.
-        .target(name: "ChatTools", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync", "ChatNode"]),
+        .target(name: "ChatTools", dependencies: ["ChatCore", "ChatWire", "ChatCrypto", "ChatStore", "ChatSync", "ChatControl", "ChatNode"]),
 
         // The node's HTTP API and browser UI (Hummingbird): the control commands over HTTP on loopback,
         // behind an access secret, and the static page that drives them.
         .target(
             name: "ChatHTTP",
             dependencies: [
-                "ChatCore", "ChatNode", "ChatCrypto",
+                "ChatCore", "ChatControl", "ChatNode", "ChatCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "StreamingChatCLI",
             dependencies: [
-                "ChatCore", "ChatTraces", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatHTTP",
+                "ChatCore", "ChatTraces", "ChatControl", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -106,11 +118,12 @@ let package = Package(
         .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatWireTests", dependencies: ["ChatWire", "ChatCore", "ChatCrypto", "ChatSync", "ChatFuzzing"]),
         .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore"]),
-        .testTarget(name: "ChatNodeTests", dependencies: ["ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
+        .testTarget(name: "ChatControlTests", dependencies: ["ChatControl", "ChatCore"]),
+        .testTarget(name: "ChatNodeTests", dependencies: ["ChatControl", "ChatNode", "ChatTools", "ChatStore", "ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatSyncTests", dependencies: ["ChatSync", "ChatWire", "ChatCrypto", "ChatCore"]),
         .testTarget(name: "ChatTracesTests", dependencies: ["ChatTraces", "ChatCore"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CLMDB"]),
-        .testTarget(name: "CLITests", dependencies: ["StreamingChatCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["StreamingChatCLI", "ChatControl"]),
 
         .executableTarget(
             name: "SequenceBenchmarks",

@@ -1,3 +1,4 @@
+import ChatControl
 import ChatNode
 
 /// The WebSocket event stream's events, in the product plan's names, found by comparing two

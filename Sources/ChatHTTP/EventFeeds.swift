@@ -1,3 +1,4 @@
+import ChatControl
 import ChatNode
 
 /// One event feed per conversation, shared by every WebSocket client of it: a single follower

@@ -1,3 +1,4 @@
+import ChatControl
 import ChatCore
 import ChatCrypto
 import ChatStore

@@ -1,3 +1,4 @@
+import ChatControl
 import NIOCore
 
 /// A listening socket that serves every connection it accepts in a task of its own, until it is

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatControl
 import ChatCore
 import ChatNode
 import Foundation

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatControl
 import ChatCore
 import ChatNode
 import Foundation
@@ -8,33 +9,36 @@ enum Control {
     /// Sends one request; returns its result, or throws the node's refusal (with its code) as a
     /// ``CommandFailure``.
     static func call(_ command: ControlCommand, data: DataOptions, timeout: Duration = .seconds(30)) async throws -> JSONValue {
-        let response: ControlResponse
         do {
-            response = try await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath,
-                                                    timeout: timeout)
+            return try await ControlClient.call(command, socketPath: data.directory.controlSocketPath, timeout: timeout)
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandFailure(error.message, code: error.code)
         }
-        guard response.ok else {
-            let code = response.error?.code ?? "failed"
-            throw CommandFailure(response.error?.message ?? "the node refused the command", code: code)
+    }
+
+    /// Sends `command` and answers the way every client command does: with `--json`, prints the
+    /// node's result as one JSON line (sorted keys) and returns nil; otherwise returns it as the
+    /// command's result type (see ControlResults.swift), for the command to print.
+    static func call<Result: Decodable>(_ command: ControlCommand, as type: Result.Type, data: DataOptions, json: Bool,
+                                        timeout: Duration = .seconds(30)) async throws -> Result? {
+        let value = try await call(command, data: data, timeout: timeout)
+        if json {
+            try printJSON(value)
+            return nil
         }
-        return response.result ?? .null
+        return try decode(value, as: Result.self)
     }
 
     /// Says on standard error what a command did to `conversation`, with its title and this
     /// node's permission there ("joined “Team” as comment"); standard output keeps the bare id
     /// for scripts. Best effort: without an answer from the node it says less.
     static func sayDone(_ verb: String, conversation: String, data: DataOptions) async {
-        let request = { (command: ControlCommand) async -> JSONValue? in
-            try? await ControlClient.send(command.request, socketPath: data.directory.controlSocketPath, timeout: .seconds(5)).result
-        }
-        let conversations = try? await request(.conversations)?.decoded(as: ConversationsResult.self).conversations
+        let socket = data.directory.controlSocketPath
+        let conversations = try? await ControlClient.call(.conversations, as: ConversationsResult.self, socketPath: socket,
+                                                          timeout: .seconds(5)).conversations
         let title = conversations?.first { $0.id == conversation }.map { "“" + TerminalText.safe($0.title) + "”" }
-        let members = await request(.members(conversation: conversation)).flatMap { value -> [MemberEntry]? in
-            guard case .object(let object) = value else { return nil }
-            return try? object["members"]?.decoded(as: [MemberEntry].self)
-        }
+        let members = try? await ControlClient.call(.members(conversation: conversation), as: MembersResult.self,
+                                                    socketPath: socket, timeout: .seconds(5)).members
         let permission = members?.first(where: \.isSelf)?.permission
         printError("\(verb) \(title ?? String(conversation.prefix(12)))" + (permission.map { " as \($0)" } ?? ""))
     }
@@ -114,9 +118,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.create(title: title, isPublic: `public`), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
+            guard let conversation = try await Control.call(.create(title: title, isPublic: `public`),
+                                                            as: ConversationResult.self, data: dataOptions,
+                                                            json: output.json)?.conversation else { return }
             print(conversation)
             await Control.sayDone("created", conversation: conversation, data: dataOptions)
         }
@@ -144,17 +148,15 @@ extension StreamingChat {
         func run() async throws {
             let terms = try Sharing.linkTerms(permission: permission, expiresIn: expiresIn, uses: uses, label: label)
             if let publicKey {
-                let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: publicKey),
-                                                    data: dataOptions)
-                if output.json { return try Control.printJSON(result) }
-                print(try Control.decode(result, as: ShareLink.self).url)
-                return
+                guard let link = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: publicKey),
+                                                        as: ShareLink.self, data: dataOptions, json: output.json) else { return }
+                return print(link.url)
             }
-            let result = try await Control.call(.invite(conversation: conversation, terms: terms), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard let invite = try await Control.call(.invite(conversation: conversation, terms: terms), as: InviteResult.self,
+                                                      data: dataOptions, json: output.json) else { return }
             // A link, as `link create` and direct invitations print (join takes it, or the hex).
-            print(ShareLink.prefix + (try Control.decode(result, as: InviteResult.self).token))
-            Sharing.sayCode(of: result)
+            print(ShareLink.prefix + invite.token)
+            Sharing.sayCode(invite.code)
         }
     }
 
@@ -191,9 +193,9 @@ extension StreamingChat {
             let printer = progress || JoinProgress.wanted(json: output.json)
                 ? Task { [dataOptions] in await JoinProgress.follow(joining, data: dataOptions) } : nil
             defer { printer?.cancel() }
-            let result = try await Control.call(command, data: dataOptions, timeout: .seconds(Int(timeout) + 15))
-            if output.json { return try Control.printJSON(result) }
-            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
+            guard let joined = try await Control.call(command, as: ConversationResult.self, data: dataOptions, json: output.json,
+                                                      timeout: .seconds(Int(timeout) + 15)) else { return }
+            let conversation = joined.conversation
             print(conversation)
             await Control.sayDone("joined", conversation: conversation, data: dataOptions)
         }
@@ -209,9 +211,10 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.send(conversation: conversation, text: text), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            print(try Control.decode(result, as: MessageResult.self).id)
+            guard let answer = try await Control.call(.send(conversation: conversation, text: text),
+                                                      as: MessageResult.self, data: dataOptions,
+                                                      json: output.json) else { return }
+            print(answer.id)
         }
     }
 
@@ -226,9 +229,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.edit(conversation: conversation, message: messageID, text: text),
-                                                data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard try await Control.call(.edit(conversation: conversation, message: messageID, text: text),
+                                         as: MessageResult.self, data: dataOptions,
+                                         json: output.json) != nil else { return }
             print("edited \(TerminalText.safe(messageID))")
         }
     }
@@ -243,8 +246,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.delete(conversation: conversation, message: messageID), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard try await Control.call(.delete(conversation: conversation, message: messageID),
+                                         as: MessageResult.self, data: dataOptions,
+                                         json: output.json) != nil else { return }
             print("deleted \(TerminalText.safe(messageID))")
         }
     }
@@ -259,11 +263,11 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.log(conversation: conversation), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard let answer = try await Control.call(.log(conversation: conversation), as: LogResult.self,
+                                                      data: dataOptions, json: output.json) else { return }
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-            for entry in try Control.decode(result, as: LogResult.self).messages {
+            for entry in answer.messages {
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(entry.postedAt) / 1000))
                 let name = TerminalText.safe(entry.authorName ?? String(entry.author.prefix(12)))
                 let text = entry.deleted ? "(deleted)" : TerminalText.safe(entry.text) + (entry.edited ? " (edited)" : "")
@@ -282,9 +286,8 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.members(conversation: conversation), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let members = try Control.decode(result, as: MembersResult.self).members
+            guard let members = try await Control.call(.members(conversation: conversation), as: MembersResult.self,
+                                                       data: dataOptions, json: output.json)?.members else { return }
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
             print(table(members.map { member in
                 var presence = member.status
@@ -307,9 +310,8 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.status, data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let status = try Control.decode(result, as: NodeStatus.self)
+            guard let status = try await Control.call(.status, as: NodeStatus.self, data: dataOptions,
+                                                      json: output.json) else { return }
             var rows = [("identity", status.identity), ("listening", status.listening ?? "-"),
                         ("dialing", status.dialing.isEmpty ? "-" : status.dialing.joined(separator: ", "))]
             for peer in status.peers {
@@ -336,9 +338,9 @@ extension StreamingChat {
 
 
         func run() async throws {
-            let result = try await Control.call(.conversations, data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            for conversation in try Control.decode(result, as: ConversationsResult.self).conversations {
+            guard let answer = try await Control.call(.conversations, as: ConversationsResult.self, data: dataOptions,
+                                                      json: output.json) else { return }
+            for conversation in answer.conversations {
                 print("\(conversation.id)  \(TerminalText.safe(conversation.title))  (\(conversation.messages) messages, \(conversation.members) members)")
             }
         }
@@ -385,8 +387,8 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.revoke(conversation: conversation, member: member), data: dataOptions)
-            if output.json { try Control.printJSON(result) }
+            _ = try await Control.call(.revoke(conversation: conversation, member: member), as: MemberRemovedResult.self,
+                                       data: dataOptions, json: output.json)
         }
     }
 }

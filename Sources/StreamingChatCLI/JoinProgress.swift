@@ -1,3 +1,4 @@
+import ChatControl
 import ChatNode
 import Foundation
 

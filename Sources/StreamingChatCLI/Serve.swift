@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatControl
 import ChatHTTP
 import ChatNode
 import Foundation

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatControl
 import ChatCore
 import ChatNode
 import Foundation
@@ -57,8 +58,8 @@ enum Sharing {
 
     /// Link and invitation rows for human output.
     /// Says a new link's short code on stderr, quoted (stdout keeps the URL alone for scripts).
-    static func sayCode(of result: JSONValue) {
-        guard let code = (try? result.decoded(as: ShareLink.self))?.code else { return }
+    static func sayCode(_ code: String?) {
+        guard let code else { return }
         printError("short code (join takes it too): '\(code)'")
     }
 
@@ -102,9 +103,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.grant(conversation: conversation, member: member, permission: permission),
-                                                data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard try await Control.call(.grant(conversation: conversation, member: member, permission: permission),
+                                         as: GrantResult.self, data: dataOptions,
+                                         json: output.json) != nil else { return }
             print("\(TerminalText.safe(member)) now has \(permission) permission")
         }
     }
@@ -120,8 +121,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.revoke(conversation: conversation, member: member), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard try await Control.call(.revoke(conversation: conversation, member: member),
+                                         as: MemberRemovedResult.self, data: dataOptions,
+                                         json: output.json) != nil else { return }
             print("removed \(TerminalText.safe(member)): their sessions close and what they sign from now on is excluded")
         }
     }
@@ -138,9 +140,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.requestAccess(conversation: conversation, permission: permission, note: note ?? ""),
-                                                data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            let request = ControlCommand.requestAccess(conversation: conversation, permission: permission, note: note ?? "")
+            guard try await Control.call(request, as: AccessRequestResult.self, data: dataOptions, json: output.json) != nil
+            else { return }
             print("asked the admins for \(permission) permission")
         }
     }
@@ -154,9 +156,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.requests(conversation: conversation), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let requests = try Control.decode(result, as: AccessRequestsResult.self).requests
+            guard let requests = try await Control.call(.requests(conversation: conversation),
+                                                        as: AccessRequestsResult.self, data: dataOptions,
+                                                        json: output.json)?.requests else { return }
             guard !requests.isEmpty else { return print("(none)") }
             print(table(requests.map { request in
                 ("[\(Sharing.time(request.at))] " + (request.authorName ?? String(request.author.prefix(12))),
@@ -180,8 +182,9 @@ extension StreamingChat {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.mode(conversation: conversation, isPublic: mode == .public), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
+            guard try await Control.call(.mode(conversation: conversation, isPublic: mode == .public),
+                                         as: ModeResult.self, data: dataOptions,
+                                         json: output.json) != nil else { return }
             print(mode == .public ? "the conversation is public: anyone who reaches a member may join with view permission"
                 : "the conversation is private: only holders of a link or an invitation may join")
         }
@@ -221,9 +224,9 @@ extension StreamingChat {
             let query = ControlCommand.AuditQuery(
                 user: user, actions: chosen, since: try since.map { try Sharing.milliseconds($0, option: "--since") },
                 until: try until.map { try Sharing.milliseconds($0, option: "--until") }, csv: csv)
-            let result = try await Control.call(.audit(conversation: conversation, query: query), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let audit = try Control.decode(result, as: AuditResult.self)
+            guard let audit = try await Control.call(.audit(conversation: conversation, query: query),
+                                                     as: AuditResult.self, data: dataOptions,
+                                                     json: output.json) else { return }
             if csv { return print(audit.csv ?? "", terminator: "") }
             let entries = audit.entries ?? []
             guard !entries.isEmpty else { return print("(none)") }
@@ -257,10 +260,10 @@ extension StreamingChat.Link {
 
         func run() async throws {
             let terms = try Sharing.linkTerms(permission: permission, expiresIn: expiresIn, uses: uses, label: label)
-            let result = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: nil), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            print(try Control.decode(result, as: ShareLink.self).url)
-            Sharing.sayCode(of: result)
+            guard let link = try await Control.call(.linkCreate(conversation: conversation, terms: terms, invitee: nil),
+                                                    as: ShareLink.self, data: dataOptions, json: output.json) else { return }
+            print(link.url)
+            Sharing.sayCode(link.code)
         }
     }
 
@@ -273,9 +276,9 @@ extension StreamingChat.Link {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.linkList(conversation: conversation), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            Sharing.printLinks(try Control.decode(result, as: LinksResult.self).links)
+            guard let answer = try await Control.call(.linkList(conversation: conversation), as: LinksResult.self,
+                                                      data: dataOptions, json: output.json) else { return }
+            Sharing.printLinks(answer.links)
         }
     }
 
@@ -289,9 +292,10 @@ extension StreamingChat.Link {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.linkRevoke(conversation: conversation, token: tokenID), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            print("revoked \(try Control.decode(result, as: LinkRevokedResult.self).tokenID)")
+            guard let answer = try await Control.call(.linkRevoke(conversation: conversation, token: tokenID),
+                                                      as: LinkRevokedResult.self, data: dataOptions,
+                                                      json: output.json) else { return }
+            print("revoked \(answer.tokenID)")
         }
     }
 }
@@ -306,9 +310,10 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.invitations(conversation: conversation), data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            Sharing.printLinks(try Control.decode(result, as: InvitationsResult.self).invitations)
+            guard let answer = try await Control.call(.invitations(conversation: conversation),
+                                                      as: InvitationsResult.self, data: dataOptions,
+                                                      json: output.json) else { return }
+            Sharing.printLinks(answer.invitations)
         }
     }
 
@@ -321,9 +326,9 @@ extension StreamingChat.Invitations {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let result = try await Control.call(.invitationsReceived, data: dataOptions)
-            if output.json { return try Control.printJSON(result) }
-            let invitations = try Control.decode(result, as: ReceivedInvitationsResult.self).invitations
+            guard let invitations = try await Control.call(.invitationsReceived, as: ReceivedInvitationsResult.self,
+                                                           data: dataOptions,
+                                                           json: output.json)?.invitations else { return }
             guard !invitations.isEmpty else { return print("no invitations received") }
             for invitation in invitations {
                 let label = invitation.label.isEmpty ? "" : " \"\(invitation.label)\""
@@ -370,9 +375,9 @@ extension StreamingChat.Invitations {
             let address = via.flatMap(PeerEndpoint.init)
             let command: ControlCommand = accept ? .join(token: link, address: address, timeoutSeconds: timeout)
                 : .decline(token: link, address: address, timeoutSeconds: timeout)
-            let result = try await Control.call(command, data: data, timeout: .seconds(Int(timeout) + 15))
-            if json { return try Control.printJSON(result) }
-            let conversation = try Control.decode(result, as: ConversationResult.self).conversation
+            guard let answered = try await Control.call(command, as: ConversationResult.self, data: data, json: json,
+                                                        timeout: .seconds(Int(timeout) + 15)) else { return }
+            let conversation = answered.conversation
             print(conversation)
             if accept {
                 await Control.sayDone("joined", conversation: conversation, data: data)

@@ -1,3 +1,4 @@
+import ChatControl
 @testable import ChatHTTP
 import ChatNode
 import Testing

@@ -1,22 +1,8 @@
+import ChatControl
 import ChatCore
 import ChatCrypto
 import ChatSync
 import ChatWire
-
-/// A message as `log` shows it.
-public struct LogEntry: Sendable, Hashable, Codable {
-    /// The message id (``MessageReference``).
-    public var id: String
-    /// The author's public key (sc1…).
-    public var author: String
-    /// The author's display name, if they set one.
-    public var authorName: String?
-    public var text: String
-    public var edited: Bool
-    public var deleted: Bool
-    /// The author's signed timestamp, ms since the Unix epoch.
-    public var postedAt: UInt64
-}
 
 extension LogEntry {
     /// The newest `newest` entries of a conversation's log, and how many the whole log has.

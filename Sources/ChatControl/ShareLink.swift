@@ -1,8 +1,4 @@
 import ChatCore
-import ChatCrypto
-import ChatStore
-import ChatSync
-import ChatWire
 
 /// A share link as `link create` returns it.
 public struct ShareLink: Sendable, Hashable, Codable {
@@ -29,5 +25,18 @@ public struct ShareLink: Sendable, Hashable, Codable {
     public static func tokenBytes(from text: String) -> [UInt8]? {
         let hex = text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count).prefix { $0 != "&" }) : text
         return Hex.decode(hex)
+    }
+
+    public init(url: String, tokenID: String, conversation: String, permission: String, expiresAt: UInt64? = nil,
+                useLimit: UInt32? = nil, label: String, invitee: String? = nil, code: String? = nil) {
+        self.url = url
+        self.tokenID = tokenID
+        self.conversation = conversation
+        self.permission = permission
+        self.expiresAt = expiresAt
+        self.useLimit = useLimit
+        self.label = label
+        self.invitee = invitee
+        self.code = code
     }
 }

@@ -1,13 +1,15 @@
 import ChatCore
-import ChatCrypto
 
 // What each control command answers: the daemon encodes these, the CLI and scripts decode them.
-// Their field names are the `--json` contract of the CLI: add fields, never rename one. Only
-// the node makes them (memberwise), so they have no public initializers.
+// Their field names are the `--json` contract of the CLI: add fields, never rename one.
 
 /// `create`, `join`, `decline`: the conversation (hex id).
 public struct ConversationResult: Sendable, Hashable, Codable {
     public var conversation: String
+
+    public init(conversation: String) {
+        self.conversation = conversation
+    }
 }
 
 /// `invite`: the conversation and the token (hex), and the link's short code when it has one.
@@ -15,27 +17,50 @@ public struct InviteResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var token: String
     public var code: String?
+
+    public init(conversation: String, token: String, code: String? = nil) {
+        self.conversation = conversation
+        self.token = token
+        self.code = code
+    }
 }
 
 /// `link_list`: a conversation's links and invitations, newest first.
 public struct LinksResult: Sendable, Hashable, Codable {
     public var links: [LinkEntry]
+
+    public init(links: [LinkEntry]) {
+        self.links = links
+    }
 }
 
 /// `invitations`: a conversation's direct invitations (admins).
 public struct InvitationsResult: Sendable, Hashable, Codable {
     public var invitations: [LinkEntry]
+
+    public init(invitations: [LinkEntry]) {
+        self.invitations = invitations
+    }
 }
 
 /// `invitations_received`: the invitations members' nodes delivered to this node.
 public struct ReceivedInvitationsResult: Sendable, Hashable, Codable {
     public var invitations: [ReceivedInvitationEntry]
+
+    public init(invitations: [ReceivedInvitationEntry]) {
+        self.invitations = invitations
+    }
 }
 
 /// `link_revoke`: the conversation and the whole token id revoked.
 public struct LinkRevokedResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var tokenID: String
+
+    public init(conversation: String, tokenID: String) {
+        self.conversation = conversation
+        self.tokenID = tokenID
+    }
 }
 
 /// `grant`: the member (sc1…) and the permission they now have.
@@ -43,17 +68,32 @@ public struct GrantResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var member: String
     public var permission: String
+
+    public init(conversation: String, member: String, permission: String) {
+        self.conversation = conversation
+        self.member = member
+        self.permission = permission
+    }
 }
 
 /// `request_access`: the permission asked for.
 public struct AccessRequestResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var permission: String
+
+    public init(conversation: String, permission: String) {
+        self.conversation = conversation
+        self.permission = permission
+    }
 }
 
 /// `requests`: the access requests of a conversation.
 public struct AccessRequestsResult: Sendable, Hashable, Codable {
     public var requests: [AccessRequestEntry]
+
+    public init(requests: [AccessRequestEntry]) {
+        self.requests = requests
+    }
 }
 
 /// `mode`: whether the conversation is now public.
@@ -64,6 +104,11 @@ public struct ModeResult: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case conversation
         case isPublic = "public"
+    }
+
+    public init(conversation: String, isPublic: Bool) {
+        self.conversation = conversation
+        self.isPublic = isPublic
     }
 }
 
@@ -81,47 +126,73 @@ public struct AuditResult: Sendable, Hashable, Codable {
         public var detail: String
         public var opID: String?
 
-        /// The entry of `entry`, naming members by `names` where they have one.
-        public init(_ entry: AuditEntry, names: [ReplicaID: String] = [:]) {
-            at = entry.at
-            action = entry.action.rawValue
-            actor = PublicKey(entry.actor).text
-            actorName = names[entry.actor]
-            target = entry.target.map { PublicKey($0).text }
-            targetName = entry.target.flatMap { names[$0] }
-            message = entry.message.map(MessageReference.text)
-            detail = entry.detail
-            opID = entry.opID.map(MessageReference.text)
+        public init(at: UInt64, action: String, actor: String, actorName: String? = nil, target: String? = nil,
+                    targetName: String? = nil, message: String? = nil, detail: String, opID: String? = nil) {
+            self.at = at
+            self.action = action
+            self.actor = actor
+            self.actorName = actorName
+            self.target = target
+            self.targetName = targetName
+            self.message = message
+            self.detail = detail
+            self.opID = opID
         }
     }
 
     public var conversation: String
     public var entries: [Entry]?
     public var csv: String?
+
+    public init(conversation: String, entries: [Entry]? = nil, csv: String? = nil) {
+        self.conversation = conversation
+        self.entries = entries
+        self.csv = csv
+    }
 }
 
 /// `send`, `edit`, `delete`: the message's id (``MessageReference``).
 public struct MessageResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var id: String
+
+    public init(conversation: String, id: String) {
+        self.conversation = conversation
+        self.id = id
+    }
 }
 
 /// `revoke`: the member removed (sc1…).
 public struct MemberRemovedResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var member: String
+
+    public init(conversation: String, member: String) {
+        self.conversation = conversation
+        self.member = member
+    }
 }
 
 /// `log`: the messages in order, deleted ones included (flagged).
 public struct LogResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var messages: [LogEntry]
+
+    public init(conversation: String, messages: [LogEntry]) {
+        self.conversation = conversation
+        self.messages = messages
+    }
 }
 
 /// `members`: the members, online ones first.
 public struct MembersResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var members: [MemberEntry]
+
+    public init(conversation: String, members: [MemberEntry]) {
+        self.conversation = conversation
+        self.members = members
+    }
 }
 
 /// `conversations`: one line per conversation held.
@@ -132,9 +203,21 @@ public struct ConversationsResult: Sendable, Hashable, Codable {
         public var messages: Int
         public var members: Int
         public var joining: Bool
+
+        public init(id: String, title: String, messages: Int, members: Int, joining: Bool) {
+            self.id = id
+            self.title = title
+            self.messages = messages
+            self.members = members
+            self.joining = joining
+        }
     }
 
     public var conversations: [Summary]
+
+    public init(conversations: [Summary]) {
+        self.conversations = conversations
+    }
 }
 
 /// `stop`: the daemon is shutting down.

@@ -1,4 +1,4 @@
-@testable import ChatNode
+@testable import ChatControl
 import NIOCore
 import Testing
 

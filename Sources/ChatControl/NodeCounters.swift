@@ -1,10 +1,5 @@
 import ChatCore
-import ChatCrypto
-import ChatStore
-import ChatSync
-import ChatWire
 import Foundation
-import NIOCore
 
 /// Node-wide counters for `status`.
 public struct NodeCounters: Sendable, Hashable, Codable {
@@ -33,4 +28,8 @@ public struct NodeCounters: Sendable, Hashable, Codable {
     public var invitationsDelivered = 0
     /// Invitations received whose token did not verify, or past the bound kept.
     public var invitationsDropped = 0
+
+    public init(closeReasons: [String: Int] = [:]) {
+        self.closeReasons = closeReasons
+    }
 }

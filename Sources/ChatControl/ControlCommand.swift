@@ -74,6 +74,9 @@ public enum ControlCommand: Sendable, Hashable {
         }
     }
 
+    /// The terminal chat's own commands (answered by the node's chat control).
+    public static let chatNames = ["chat-state", "publish"]
+
     /// Every command name, in the order the documentation lists them.
     public static let names = ["create", "invite", "join", "decline", "send", "edit", "delete", "revoke", "grant",
                                "link_create", "link_list", "link_revoke", "invitations", "invitations_received",
@@ -174,7 +177,7 @@ public enum ControlCommand: Sendable, Hashable {
     /// Reads a request: its name and arguments, each checked (`unknown_command`,
     /// `missing_argument`, `invalid_argument`).
     public init(_ request: ControlRequest) throws(ControlCommandError) {
-        let arguments = Arguments(values: request.arguments)
+        let arguments = ControlArguments(values: request.arguments)
         func conversation() throws(ControlCommandError) -> String { try arguments.required("conversation") }
         func terms(defaultPermission: Permission) throws(ControlCommandError) -> LinkTerms {
             LinkTerms(permission: try arguments.permission(default: defaultPermission),
@@ -266,7 +269,7 @@ public enum ControlCommandError: Error, Sendable, Hashable, CustomStringConverti
     public var description: String {
         switch self {
         case .unknownCommand(let name):
-            "unknown command \(name); the node understands \(NodeControl.commands.joined(separator: ", "))"
+            "unknown command \(name); the node understands \((ControlCommand.names + ControlCommand.chatNames).joined(separator: ", "))"
         case .missingArgument(let name): "the request needs the argument \(name)"
         case .invalidArgument(let reason): reason
         }
@@ -274,17 +277,21 @@ public enum ControlCommandError: Error, Sendable, Hashable, CustomStringConverti
 }
 
 /// Typed access to a request's string arguments (the chat's commands use it too).
-struct Arguments {
-    var values: [String: String]
+public struct ControlArguments {
+    public var values: [String: String]
 
-    func optional(_ name: String) -> String? { values[name] }
+    public init(values: [String: String]) {
+        self.values = values
+    }
 
-    func required(_ name: String) throws(ControlCommandError) -> String {
+    public func optional(_ name: String) -> String? { values[name] }
+
+    public func required(_ name: String) throws(ControlCommandError) -> String {
         guard let value = values[name] else { throw .missingArgument(name) }
         return value
     }
 
-    func flag(_ name: String) throws(ControlCommandError) -> Bool {
+    public func flag(_ name: String) throws(ControlCommandError) -> Bool {
         switch values[name] {
         case nil, "false": false
         case "true": true
@@ -292,14 +299,14 @@ struct Arguments {
         }
     }
 
-    func number<T: FixedWidthInteger>(_ name: String, as type: T.Type) throws(ControlCommandError) -> T? {
+    public func number<T: FixedWidthInteger>(_ name: String, as type: T.Type) throws(ControlCommandError) -> T? {
         guard let text = values[name] else { return nil }
         guard let value = T(text) else { throw .invalidArgument("\(name) must be a whole number in range, not \(text)") }
         return value
     }
 
     /// `permission` by name, or `fallback` when absent (required when `fallback` is nil).
-    func permission(default fallback: Permission?) throws(ControlCommandError) -> Permission {
+    public func permission(default fallback: Permission?) throws(ControlCommandError) -> Permission {
         guard let name = values["permission"] else {
             guard let fallback else { throw .missingArgument("permission") }
             return fallback
@@ -311,7 +318,7 @@ struct Arguments {
     }
 
     /// The optional `address` argument (`host:port`).
-    func endpoint() throws(ControlCommandError) -> PeerEndpoint? {
+    public func endpoint() throws(ControlCommandError) -> PeerEndpoint? {
         guard let address = values["address"] else { return nil }
         guard let endpoint = PeerEndpoint(address) else {
             throw .invalidArgument("an address looks like host:port, not \(address)")
@@ -320,7 +327,7 @@ struct Arguments {
     }
 
     /// `actions`: comma-separated audit action names; nil when absent.
-    func auditActions() throws(ControlCommandError) -> Set<AuditAction>? {
+    public func auditActions() throws(ControlCommandError) -> Set<AuditAction>? {
         guard let text = values["actions"] else { return nil }
         var parsed = Set<AuditAction>()
         for name in text.split(separator: ",") {

@@ -1,7 +1,4 @@
 import ChatCore
-import ChatCrypto
-import ChatSync
-import ChatWire
 
 /// What `status --json` prints.
 public struct NodeStatus: Sendable, Hashable, Codable {
@@ -16,6 +13,18 @@ public struct NodeStatus: Sendable, Hashable, Codable {
         public var clocksReceived: Int
         /// Bytes read from this peer and not yet handled (bounded by the inbound window).
         public var inboundBytes: Int = 0
+
+        public init(key: String, address: String? = nil, dialed: Bool, conversations: [String], batchesSent: Int,
+                    batchesReceived: Int, clocksReceived: Int, inboundBytes: Int = 0) {
+            self.key = key
+            self.address = address
+            self.dialed = dialed
+            self.conversations = conversations
+            self.batchesSent = batchesSent
+            self.batchesReceived = batchesReceived
+            self.clocksReceived = clocksReceived
+            self.inboundBytes = inboundBytes
+        }
     }
 
     public struct Conversation: Sendable, Hashable, Codable {
@@ -38,6 +47,22 @@ public struct NodeStatus: Sendable, Hashable, Codable {
         public var batches: Int = 0
         /// Members whose nodes forked their history (key text → fork point).
         public var equivocators: [String: UInt32] = [:]
+
+        public init(id: String, title: String, clock: [String: UInt32], pendingBatches: Int,
+                    rejections: [String: Int], messages: Int, members: Int, joining: Bool, joinStage: String? = nil,
+                    batches: Int = 0, equivocators: [String: UInt32] = [:]) {
+            self.id = id
+            self.title = title
+            self.clock = clock
+            self.pendingBatches = pendingBatches
+            self.rejections = rejections
+            self.messages = messages
+            self.members = members
+            self.joining = joining
+            self.joinStage = joinStage
+            self.batches = batches
+            self.equivocators = equivocators
+        }
     }
 
     public var identity: String
@@ -46,4 +71,14 @@ public struct NodeStatus: Sendable, Hashable, Codable {
     public var peers: [Peer]
     public var conversations: [Conversation]
     public var counters: NodeCounters
+
+    public init(identity: String, listening: String? = nil, dialing: [String], peers: [Peer],
+                conversations: [Conversation], counters: NodeCounters) {
+        self.identity = identity
+        self.listening = listening
+        self.dialing = dialing
+        self.peers = peers
+        self.conversations = conversations
+        self.counters = counters
+    }
 }

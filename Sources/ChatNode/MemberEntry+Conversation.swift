@@ -1,29 +1,8 @@
+import ChatControl
 import ChatCore
 import ChatCrypto
 import ChatSync
 import ChatWire
-
-/// A member as `members` shows it.
-public struct MemberEntry: Sendable, Hashable, Codable {
-    public var key: String
-    public var name: String?
-    public var permission: String
-    /// True when this node has a session with the member (or it is this node).
-    public var online: Bool
-    public var isSelf: Bool
-    /// True when the member's node signed two different batches for the same counters: its
-    /// operations from the fork point on are excluded everywhere.
-    public var equivocated: Bool = false
-    /// The counter from which its operations are excluded, when it equivocated.
-    public var forkPoint: UInt32?
-    /// online, away, dnd or offline: its announced presence (away after idling), as the chat
-    /// shows it; without any presence heard, online while connected.
-    public var status: String = "offline"
-    /// Its custom status text, from its presence or else its profile.
-    public var customStatus: String?
-    /// When this node last heard from it or saw it post (ms since the Unix epoch); nil if never.
-    public var lastSeen: UInt64?
-}
 
 extension MemberEntry {
     /// The members of a conversation as `members` lists them: online ones first (this node and

@@ -1,7 +1,4 @@
 import ChatCore
-import ChatCrypto
-import ChatSync
-import ChatWire
 import Foundation
 
 /// A direct invitation as the invitee's `invitations received` shows it.

@@ -182,7 +182,7 @@ public final class ControlServer: Sendable {
 
     /// Refuses a directory that another user owns or others may write to (the daemon checks its
     /// data directory before it writes its identity key there).
-    static func checkDirectory(_ directory: String) throws(ControlSocketError) {
+    public static func checkDirectory(_ directory: String) throws(ControlSocketError) {
         var info = stat()
         guard stat(directory, &info) == 0 else {
             throw .insecureDirectory(path: directory, reason: String(cString: strerror(errno)))

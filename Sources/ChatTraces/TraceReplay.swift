@@ -6,6 +6,8 @@ public enum TraceReplayError: Error, Sendable, Equatable, CustomStringConvertibl
     case patchOutOfRange(transaction: Int, position: Int, deleteCount: Int, documentLength: Int)
     /// The CRDT refused an operation (a bug, or a trace outside the format).
     case sequence(transaction: Int, SequenceError)
+    /// A patch's inserted text lies outside the trace's text (a trace built by hand, not parsed).
+    case insertedTextOutOfRange(transaction: Int)
 
     public var description: String {
         switch self {
@@ -13,6 +15,8 @@ public enum TraceReplayError: Error, Sendable, Equatable, CustomStringConvertibl
             "transaction \(txn): patch at \(position) deleting \(deleteCount) is outside a document of \(length) characters"
         case .sequence(let txn, let error):
             "transaction \(txn): \(error)"
+        case .insertedTextOutOfRange(let txn):
+            "transaction \(txn): a patch's inserted text lies outside the trace's text"
         }
     }
 }
@@ -54,29 +58,36 @@ public enum TraceReplayer {
         } catch {
             throw .sequence(transaction: -1, error)
         }
-        for (index, transaction) in trace.transactions.enumerated() {
-            for patch in trace.patches(of: transaction) {
-                operations += try applyLocally(patch, of: trace, transaction: index, to: &document)
+        // The inserted text is read through one buffer, and the patches by index: a slice per
+        // patch would retain and release the trace's storage on every edit.
+        try trace.insertedScalars.withUnsafeBufferPointer { text throws(TraceReplayError) in
+            for (index, transaction) in trace.transactions.enumerated() {
+                for patch in transaction.patchRange {
+                    operations += try applyLocally(trace.patches[patch], text: text, transaction: index, to: &document)
+                }
             }
         }
         return TraceReplayResult(document: document, operationCount: operations, replicaCount: 1)
     }
 
-    /// Applies one patch as local edits of a replica nothing is sent from (the edits are
-    /// those of ``apply(_:of:transaction:to:)``, without building the operations); returns how
-    /// many operations they make.
-    static func applyLocally(_ patch: TracePatch, of trace: EditingTrace, transaction: Int,
+    /// Applies one patch, whose inserted text is in `text`, as local edits of a replica nothing is
+    /// sent from (the edits are those of ``apply(_:of:transaction:to:)``, without building the
+    /// operations); returns how many operations they make.
+    static func applyLocally(_ patch: TracePatch, text: UnsafeBufferPointer<Unicode.Scalar>, transaction: Int,
                              to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> Int {
         let length = document.count
         guard patch.position <= length, patch.deleteCount <= length - patch.position else {
             throw .patchOutOfRange(transaction: transaction, position: patch.position,
                                    deleteCount: patch.deleteCount, documentLength: length)
         }
+        guard patch.insertRange.lowerBound >= 0, patch.insertRange.upperBound <= text.count else {
+            throw .insertedTextOutOfRange(transaction: transaction)
+        }
         var operations = 0
         do {
             if patch.deleteCount > 0 { operations += try document.removeLocally(at: patch.position, count: patch.deleteCount) }
             if !patch.insertRange.isEmpty {
-                try document.insertLocally(contentsOf: trace.insertedText(of: patch), at: patch.position)
+                try document.insertLocally(contentsOf: UnsafeBufferPointer(rebasing: text[patch.insertRange]), at: patch.position)
                 operations += 1
             }
         } catch {

@@ -60,4 +60,15 @@ import Testing
             try TraceReplayer.replay(trace)
         }
     }
+
+    /// A trace built by hand whose patch points past the trace's text is refused, not read out of
+    /// bounds (the sequential replay reads the text through a buffer pointer).
+    @Test func insertedTextOutsideTheTraceIsAnError() throws {
+        let json = #"{"endContent":"ab","txns":[{"patches":[[0,0,"ab"]]}]}"#
+        var trace = try EditingTrace.parse(bytes: Array(json.utf8), name: "hand-built")
+        trace.patches[0].insertRange = 0 ..< 5
+        #expect(throws: TraceReplayError.insertedTextOutOfRange(transaction: 0)) {
+            try TraceReplayer.replay(trace)
+        }
+    }
 }

@@ -18,7 +18,7 @@ struct ReplicaTable: Sendable {
     /// Every replica, by local index.
     var ids: [ReplicaID] { entries.map(\.id) }
 
-    func firstIndex(of replica: ReplicaID) -> Int? { entries.firstIndex { $0.id == replica } }
+    @inline(__always) func firstIndex(of replica: ReplicaID) -> Int? { entries.firstIndex { $0.id == replica } }
 
     mutating func append(_ replica: ReplicaID) { entries.append(Entry(id: replica)) }
 }

@@ -206,16 +206,11 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     mutating func integrateLocalInsert(contentsOf elements: some Collection<Element>, at index: Int, firstCounter: UInt32?)
         throws(SequenceError) -> (counter: UInt32, origins: (originLeft: LocalID, originRight: LocalID))
     {
-        guard index >= 0, index <= count else { throw .indexOutOfBounds(index: index, count: count) }
-        guard !elements.isEmpty else { throw .emptyOperation }
-        let counter = firstCounter ?? nextCounter
-        let length = try Self.checkedLength(elements.count, counter: counter)
-        if !core.localCountersAreFree(counter ..< counter + length) {
-            throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
-        }
+        let length = elements.count
+        let counter = try core.checkLocalEdit(at: index, count: length, firstCounter: firstCounter, inserting: true)
         let contentStart = UInt32(truncatingIfNeeded: content.count)
         content.append(contentsOf: elements)
-        let origins = core.localInsert(at: index, count: length, counter: counter, contentStart: contentStart)
+        let origins = core.localInsert(at: index, count: UInt32(length), counter: counter, contentStart: contentStart)
         return (counter, (origins.originLeft, origins.originRight))
     }
 
@@ -264,17 +259,8 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     /// Checks a local removal; returns the counter of its first delete.
     @inlinable
-    func checkLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> UInt32 {
-        guard count > 0 else { throw .emptyOperation }
-        guard index >= 0, index <= self.count - count else {
-            throw .indexOutOfBounds(index: index + count - 1, count: self.count)
-        }
-        let counter = firstCounter ?? nextCounter
-        let length = try Self.checkedLength(count, counter: counter)
-        if !core.localCountersAreFree(counter ..< counter + length) {
-            throw .counterAlreadyUsed(OpID(replica: replica, counter: counter))
-        }
-        return counter
+    mutating func checkLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> UInt32 {
+        try core.checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: false)
     }
 
     @inlinable

@@ -50,8 +50,8 @@ struct SpanTree: Sendable {
 
     init() {}
 
-    var visibleCount: Int { height == 0 ? leaves[Int(root)].visible : inners[Int(root)].visible }
-    var totalCount: Int { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total }
+    var visibleCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].visible : inners[Int(root)].visible } }
+    var totalCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total } }
     var firstLeaf: Int32 { 0 }
 
     @inline(__always)

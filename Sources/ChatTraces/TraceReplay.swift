@@ -136,8 +136,9 @@ struct ConcurrentReplay {
     var replicas: [SequenceCRDT<Unicode.Scalar>]
     /// Per agent: the version (per-agent op counts) its replica holds.
     var held: [[UInt32]]
-    /// Per agent: the ops it made, with the transaction that made them and their first counter.
-    var made: [[(transaction: Int32, counter: UInt32, op: SequenceOp<Unicode.Scalar>)]]
+    /// Per agent: the ops it made, with the transaction that made them and their first counter
+    /// (in parallel arrays: a tuple per op is copied and destroyed through generic witnesses).
+    var made: [MadeOps]
     /// Per transaction: its version after it ran, flat (`agents` entries per transaction).
     var versions: [UInt32]
     var operationCount = 0
@@ -147,7 +148,7 @@ struct ConcurrentReplay {
         agents = max(1, trace.agentCount)
         replicas = (0 ..< agents).map { SequenceCRDT(replica: TraceReplayer.replicaID(agent: $0)) }
         held = Array(repeating: Array(repeating: 0, count: agents), count: agents)
-        made = Array(repeating: [], count: agents)
+        made = Array(repeating: MadeOps(), count: agents)
         versions = []
         versions.reserveCapacity(trace.transactions.count * agents)
     }
@@ -157,7 +158,7 @@ struct ConcurrentReplay {
             // The start content is agent 0's first op, part of every version.
             do {
                 let op = try replicas[0].insert(contentsOf: trace.startContent, at: 0)
-                made[0].append((-1, 0, op))
+                made[0].append(op, transaction: -1, counter: 0)
                 held[0][0] = UInt32(trace.startContent.count)
             } catch {
                 throw .sequence(transaction: -1, error)
@@ -178,7 +179,7 @@ struct ConcurrentReplay {
                 let ops = try TraceReplayer.apply(patch, of: trace, transaction: index, to: &replicas[agent])
                 var next = counter
                 for op in ops {
-                    made[agent].append((Int32(index), next, op))
+                    made[agent].append(op, transaction: Int32(index), counter: next)
                     next += UInt32(op.count)
                     operationCount += op.count
                 }
@@ -198,39 +199,27 @@ struct ConcurrentReplay {
         // Per source agent, the slice of its ops to apply.
         var cursors: [(source: Int, next: Int, end: Int)] = []
         for source in 0 ..< agents where held[agent][source] < target[source] {
-            let ops = made[source]
-            let start = firstOp(in: ops, atOrAfter: held[agent][source])
-            let end = firstOp(in: ops, atOrAfter: target[source])
+            let start = made[source].firstOp(atOrAfter: held[agent][source])
+            let end = made[source].firstOp(atOrAfter: target[source])
             if start < end { cursors.append((source, start, end)) }
         }
         // k-way merge by transaction index.
         while true {
             var best = -1
             for (i, cursor) in cursors.enumerated() where cursor.next < cursor.end {
-                if best < 0 || made[cursor.source][cursor.next].transaction
-                    < made[cursors[best].source][cursors[best].next].transaction { best = i }
+                if best < 0 || made[cursor.source].transactions[cursor.next]
+                    < made[cursors[best].source].transactions[cursors[best].next] { best = i }
             }
             guard best >= 0 else { break }
-            let entry = made[cursors[best].source][cursors[best].next]
+            let (source, next) = (cursors[best].source, cursors[best].next)
             cursors[best].next += 1
             do {
-                try replicas[agent].apply(entry.op)
+                try replicas[agent].apply(made[source].ops[next])
             } catch {
                 throw .sequence(transaction: transaction, error)
             }
         }
         held[agent] = target
-    }
-
-    /// Binary search: the first op whose counter is at least `counter`.
-    private func firstOp(in ops: [(transaction: Int32, counter: UInt32, op: SequenceOp<Unicode.Scalar>)], atOrAfter counter: UInt32) -> Int {
-        var low = 0
-        var high = ops.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ops[mid].counter < counter { low = mid + 1 } else { high = mid }
-        }
-        return low
     }
 
     /// Merges every replica into the first, by delta extraction.
@@ -245,5 +234,31 @@ struct ConcurrentReplay {
         }
         return TraceReplayResult(document: document, operationCount: operationCount + trace.startContent.count,
                                  replicaCount: agents)
+    }
+}
+
+/// The ops one agent made, in the order made: each with the transaction that made it and its
+/// first counter.
+struct MadeOps {
+    var transactions: [Int32] = []
+    var counters: [UInt32] = []
+    var ops: [SequenceOp<Unicode.Scalar>] = []
+
+    mutating func append(_ op: SequenceOp<Unicode.Scalar>, transaction: Int32, counter: UInt32) {
+        transactions.append(transaction)
+        counters.append(counter)
+        ops.append(op)
+    }
+
+    /// The index of the first op whose counter is at least `counter` (binary search).
+    /// - Complexity: O(log ops).
+    func firstOp(atOrAfter counter: UInt32) -> Int {
+        var low = 0
+        var high = counters.count
+        while low < high {
+            let mid = (low + high) / 2
+            if counters[mid] < counter { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 }

@@ -32,11 +32,15 @@ extension Node {
     }
 
     /// Starts joining on a verified token: holds the conversation, presents the token on every
-    /// session (saved across restarts, unless declining) and dials `targets`.
+    /// session (saved across restarts, unless declining) and dials `targets`. When this node's
+    /// state says it is a member already, the join confirms that with the members instead (see
+    /// ``PendingJoin/confirmingMembership``).
     func beginJoin(token: [UInt8], grant: InviteGrant, declining: Bool, targets: [PeerEndpoint]) async throws(NodeCommandError) {
         let conversation = grant.conversation
         _ = try await hold(conversation)
-        machine.pendingJoins[conversation] = PendingJoin(token: token, grant: grant, targets: Set(targets), declining: declining)
+        machine.pendingJoins[conversation] = PendingJoin(
+            token: token, grant: grant, targets: Set(targets), declining: declining,
+            confirmingMembership: !declining && directory.permission(of: replicaID, in: conversation) != nil)
         machine.joinRefusals[conversation] = nil
         if !declining { savePendingJoin(conversation) }
         for target in targets { await carryOut(machine.dialOrRefresh(target)) }
@@ -49,6 +53,18 @@ extension Node {
         if declining {
             guard machine.pendingJoins[conversation] == nil else { return .waiting }
             return declineFailures.removeValue(forKey: conversation).map { .failed($0) } ?? .done
+        }
+        if machine.pendingJoins[conversation]?.confirmingMembership == true {
+            if machine.confirmMembership(conversation) {
+                savePendingJoin(conversation)
+                return .done
+            }
+            // Refused by every address: `revoked` when this node was removed while away.
+            if let refusal = machine.refusalByEveryTarget(conversation) {
+                await abandonJoin(conversation)
+                return .failed(.joinRefused(refusal))
+            }
+            return .waiting
         }
         if directory.permission(of: replicaID, in: conversation) != nil { return .done }
         // Recorded, but the rules refused it (the last use went to a concurrent join).

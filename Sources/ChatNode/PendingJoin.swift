@@ -23,6 +23,13 @@ struct PendingJoin: Sendable {
     /// Declining a direct invitation rather than accepting it: once the invitation's record has
     /// arrived, sign a decline instead of a join (not kept across restarts).
     var declining = false
+    /// This node's own state said it was a member when the join began: a state that missed its
+    /// removal says so too. Nothing is recorded and the join is not done until a member's node
+    /// admits this node to the conversation (it is a member there), or every address refuses
+    /// it (`revoked`, when it was removed). It replaces a join of this node not yet held by a
+    /// member: the session that confirms it carries that join to the member. Not kept across
+    /// restarts.
+    var confirmingMembership = false
 
     /// Metadata format: version 2, the token (length-prefixed), then the admission
     /// (length-prefixed, empty when none). Version 1 (the token alone) still loads.

@@ -58,4 +58,39 @@ import Testing
         await ben.stop()
         await ana.stop()
     }
+
+    /// A member removed while its node was down still holds itself a member when it comes back:
+    /// `join` with a fresh link asks the members rather than say it joined, and is refused with
+    /// `revoked`. A member who was not removed is confirmed at once.
+    @Test func aMemberRemovedWhileAwayIsToldSoWhenItJoinsAgain() async throws {
+        let (ana, anaDirectory) = try NodeTests.makeNode(76, name: "ana")
+        var (ben, benDirectory) = try NodeTests.makeNode(77, name: "ben")
+        let (cat, catDirectory) = try NodeTests.makeNode(78, name: "cat")
+        defer {
+            for directory in [anaDirectory, benDirectory, catDirectory] { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        for node in [ana, ben, cat] { try await node.start() }
+        let address = try #require(await ana.listeningOn)
+        let conversation = try await ana.commands.create(title: "team")
+        for node in [ben, cat] {
+            _ = try await node.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes,
+                                             via: address)
+        }
+        let benID = ben.replicaID
+        await ben.stop()
+        ben = try NodeTests.makeNode(99, name: "placeholder").0 // the stopped node is released: its store closes
+        try await ana.commands.revoke(benID, in: conversation)
+
+        let key = try SigningKey(seed: Array(repeating: 77, count: 32))
+        ben = try Node(configuration: NodeConfiguration(identity: key, dataDirectory: benDirectory, listen: nil, seed: 77,
+                                                        wallClock: NodeTests.steppingWallClock(start: 1_760_000_000_000)))
+        try await ben.start()
+        #expect(ben.directory.permission(of: benID, in: conversation) == .comment, "it missed its removal")
+        let fresh = try await ana.commands.invite(conversation, permission: .comment)
+        await #expect(throws: NodeCommandError.joinRefused(.revoked)) {
+            try await ben.commands.join(token: fresh.bytes, via: address, timeout: .seconds(10))
+        }
+        #expect(try await cat.commands.join(token: fresh.bytes, via: address) == conversation)
+        for node in [ana, ben, cat] { await node.stop() }
+    }
 }

@@ -195,6 +195,37 @@ extension NodeMachineTests {
         #expect(replaced == kept && node.pendingJoins[team]?.admission?.bytes == easier)
     }
 
+    /// A join that began while this node's own state said it was a member (a state that may have
+    /// missed its removal) ends only once a member's node admits this one to the conversation,
+    /// and fails with the refusal its address gave (`revoked` for a removed member).
+    @Test func aJoinOnItsOwnMembershipIsConfirmedOrRefusedByTheMembers() throws {
+        let directory = MembershipDirectory()
+        let grant = try #require(ConversationInputs.verifyInvite(token()))
+        func joining() -> NodeMachine {
+            var node = machine(large)
+            node.pendingJoins[team] = PendingJoin(token: token(), grant: grant, targets: [middleAddress],
+                                                  confirmingMembership: true)
+            return node
+        }
+        var refused = joining()
+        let dialling = refused.openSession(role: .dialer(middleAddress), held: [team], membership: directory)
+        let dialled = try #require(dialling)
+        let early = refused.confirmMembership(team)
+        #expect(!early, "no session carries the conversation")
+        refused.onSessionClosing(link: dialled.link, reason: .refusedByPeer(.revoked))
+        #expect(refused.refusalByEveryTarget(team) == .revoked)
+        let afterRefusal = refused.confirmMembership(team)
+        #expect(!afterRefusal)
+
+        var confirmed = joining()
+        let opening = confirmed.openSession(role: .dialer(middleAddress), held: [team], membership: directory)
+        let opened = try #require(opening)
+        _ = confirmed.onSessionEstablished(link: opened.link, agreed: peer(middle, [team]), now: now, membership: directory)
+        let done = confirmed.confirmMembership(team)
+        #expect(done)
+        #expect(confirmed.pendingJoins[team] == nil, "nothing is left to record")
+    }
+
     /// Open invitations go over every session with the invitee's node; received ones are kept
     /// once each, within the bounds in all and per delivering peer, and forged ones are dropped.
     @Test func invitationsAreDeliveredAndKeptWithinBounds() throws {

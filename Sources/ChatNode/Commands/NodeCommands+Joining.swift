@@ -38,7 +38,6 @@ extension NodeCommands {
         // Said with the code a member's node would refuse it with.
         if let expiresAt = grant.expiresAt, configuration.wallClock() > expiresAt { throw .joinRefused(.inviteExpired) }
         let conversation = grant.conversation
-        if node.directory.permission(of: replicaID, in: conversation) != nil { return conversation }
         let targets = endpoint.map { [$0] } ?? token.content.addresses.compactMap { PeerEndpoint($0) }
         guard !targets.isEmpty else { throw .invalidArgument("the token carries no address: give the peer's host:port") }
         try await node.beginJoin(token: tokenBytes, grant: grant, declining: declining, targets: targets)

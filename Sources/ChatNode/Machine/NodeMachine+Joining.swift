@@ -28,7 +28,8 @@ extension NodeMachine {
         }
         let document = state.document
         if document.permissions[replicaID] != nil {
-            pendingJoins[conversation]?.recorded = true
+            // A member per this node's state; unless that may be stale (see confirmMembership).
+            if !pending.confirmingMembership { pendingJoins[conversation]?.recorded = true }
             return nil
         }
         guard let admission = pending.admission, document.permissions[pending.grant.issuer] == .admin,
@@ -59,6 +60,16 @@ extension NodeMachine {
         let carried = sessions.values.contains { $0.peer?.conversations.contains(conversation) == true }
         if carried { return stored ? "catching_up" : "authenticated" }
         return "dialling"
+    }
+
+    /// For a join that began while this node's state said it was a member (see
+    /// ``PendingJoin/confirmingMembership``): true once a session carries `conversation`, so a
+    /// member's node admitted this one to it. The join then ends, with nothing to record.
+    mutating func confirmMembership(_ conversation: ConversationID) -> Bool {
+        guard pendingJoins[conversation]?.confirmingMembership == true,
+              sessions.values.contains(where: { $0.peer?.conversations.contains(conversation) == true }) else { return false }
+        pendingJoins[conversation] = nil
+        return true
     }
 
     /// The refusal the addresses dialled for the join of `conversation` gave, once every one of

@@ -12,7 +12,9 @@ import ChatWire
 extension NodeCommands {
     /// Joins the conversation of `tokenBytes` through the peer at `endpoint` (or the token's
     /// addresses): dials, is admitted on the token, catches up, and records the join as a signed
-    /// operation carrying the token. Returns once the join is durable here.
+    /// operation carrying the token. Returns once the join is durable here. A node that holds
+    /// itself a member already (its state may have missed its removal) returns once a member's
+    /// node admits it, and is refused with `revoked` when it was removed.
     public func join(token tokenBytes: [UInt8], via endpoint: PeerEndpoint?,
                      timeout: Duration = .seconds(15)) async throws(NodeCommandError) -> ConversationID {
         try await join(token: tokenBytes, via: endpoint, timeout: timeout, declining: false)

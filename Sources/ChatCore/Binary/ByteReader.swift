@@ -28,55 +28,76 @@ public enum BinaryDecodingError: Error, Sendable, Hashable, CustomStringConverti
 /// Reads canonical binary values from untrusted bytes. Every read checks bounds first.
 public struct ByteReader: Sendable {
     @usableFromInline let bytes: [UInt8]
+    /// ``offset``, stored: the hot reads are inlined into other modules' decoders, which then
+    /// keep the input alive once rather than retain and release it around every call.
+    @usableFromInline var position: Int
     /// The offset of the next byte to read.
-    public private(set) var offset: Int
+    public var offset: Int { position }
 
     /// Creates a reader over `bytes`.
     public init(_ bytes: [UInt8]) {
         self.bytes = bytes
-        self.offset = 0
+        self.position = 0
     }
 
     /// Bytes not yet read.
-    public var remaining: Int { bytes.count - offset }
+    @inlinable
+    public var remaining: Int { bytes.count - position }
 
     /// True when every byte was read.
-    public var isAtEnd: Bool { offset == bytes.count }
+    @inlinable
+    public var isAtEnd: Bool { position == bytes.count }
 
     /// Reads the longest run of ASCII bytes (below 0x80) of at most `limit` bytes, which may be
     /// empty.
     /// - Complexity: O(run).
     public mutating func readASCIIRun(limit: Int) -> ArraySlice<UInt8> {
-        let end = offset + min(max(0, limit), remaining)
-        var stop = offset
+        let end = position + min(max(0, limit), remaining)
+        var stop = position
         while stop < end, bytes[stop] < 0x80 { stop += 1 }
-        defer { offset = stop }
-        return bytes[offset ..< stop]
+        defer { position = stop }
+        return bytes[position ..< stop]
     }
 
     /// Reads one byte.
+    @inlinable
     public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
-        guard offset < bytes.count else { throw .truncated(offset: offset) }
-        defer { offset += 1 }
-        return bytes[offset]
+        guard position < bytes.count else { throw .truncated(offset: position) }
+        defer { position += 1 }
+        return bytes[position]
     }
 
     /// Reads `count` raw bytes; `count` is checked against what remains before allocating.
     public mutating func readBytes(_ count: Int) throws(BinaryDecodingError) -> ArraySlice<UInt8> {
-        guard count >= 0, count <= remaining else { throw .truncated(offset: offset) }
-        defer { offset += count }
-        return bytes[offset ..< offset + count]
+        guard count >= 0, count <= remaining else { throw .truncated(offset: position) }
+        defer { position += count }
+        return bytes[position ..< position + count]
+    }
+
+    /// Reads a replica id (32 bytes) as four big-endian words, straight from the input: no
+    /// slice of it is made (a conversation snapshot reads one per message and list element).
+    public mutating func readReplicaID() throws(BinaryDecodingError) -> ReplicaID {
+        guard remaining >= ReplicaID.byteCount else { throw .truncated(offset: position) }
+        let start = position
+        position += ReplicaID.byteCount
+        return bytes.withUnsafeBytes { raw in
+            ReplicaID(words: (raw.loadUnaligned(fromByteOffset: start, as: UInt64.self).bigEndian,
+                              raw.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self).bigEndian,
+                              raw.loadUnaligned(fromByteOffset: start + 16, as: UInt64.self).bigEndian,
+                              raw.loadUnaligned(fromByteOffset: start + 24, as: UInt64.self).bigEndian))
+        }
     }
 
     /// Reads a canonical unsigned LEB128 varint of at most 64 bits.
+    @inlinable
     public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
-        let start = offset
+        let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            guard offset < bytes.count else { throw .truncated(offset: offset) }
-            let byte = bytes[offset]
-            offset += 1
+            guard position < bytes.count else { throw .truncated(offset: position) }
+            let byte = bytes[position]
+            position += 1
             if shift == 63, byte > 1 { throw .malformedVarint(offset: start) }
             result |= UInt64(byte & 0x7F) << shift
             if byte & 0x80 == 0 {
@@ -89,16 +110,18 @@ public struct ByteReader: Sendable {
     }
 
     /// Reads a varint that must fit in 32 bits.
+    @inlinable
     public mutating func readVarint32() throws(BinaryDecodingError) -> UInt32 {
-        let start = offset
+        let start = position
         let value = try readVarint()
         guard value <= UInt64(UInt32.max) else { throw .invalidValue(offset: start, reason: "exceeds 32 bits") }
         return UInt32(value)
     }
 
     /// Reads a varint used as a count or length, bounded by `limit`.
+    @inlinable
     public mutating func readCount(limit: Int) throws(BinaryDecodingError) -> Int {
-        let start = offset
+        let start = position
         let value = try readVarint()
         guard value <= UInt64(limit) else { throw .invalidValue(offset: start, reason: "count \(value) exceeds \(limit)") }
         return Int(value)

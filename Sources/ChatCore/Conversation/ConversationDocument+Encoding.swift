@@ -6,11 +6,7 @@ extension OpID: SequenceElementCodable {
     }
 
     public static func decode(from reader: inout ByteReader) throws(BinaryDecodingError) -> OpID {
-        let start = reader.offset
-        guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
-            throw .invalidValue(offset: start, reason: "replica id")
-        }
-        return OpID(replica: replica, counter: try reader.readVarint32())
+        OpID(replica: try reader.readReplicaID(), counter: try reader.readVarint32())
     }
 }
 
@@ -114,11 +110,11 @@ extension ConversationDocument {
                 let postedAt = try reader.readVarint()
                 let flags = try reader.readByte()
                 guard flags < 4 else { throw DocumentError.malformedSnapshot("message flags") }
-                let body = try SequenceCRDT<Unicode.Scalar>(decoding: &reader, replica: localReplica)
-                var record = MessageRecord(id: id, postedAt: postedAt, body: body)
-                record.isEdited = flags & 1 != 0
-                record.isDeleted = flags & 2 != 0
-                messages[id] = record
+                // Built in place: a record kept in a variable is copied into the table and then
+                // destroyed (a retain and release of every array of its body).
+                messages[id] = MessageRecord(id: id, postedAt: postedAt,
+                                             body: try SequenceCRDT(decoding: &reader, replica: localReplica),
+                                             isEdited: flags & 1 != 0, isDeleted: flags & 2 != 0)
             }
         } catch let error as DocumentError {
             throw error

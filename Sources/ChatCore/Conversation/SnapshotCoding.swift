@@ -29,10 +29,7 @@ func readOptional(_ reader: inout ByteReader) throws -> String? {
 }
 
 func readReplica(_ reader: inout ByteReader) throws -> ReplicaID {
-    guard let replica = ReplicaID(bytes: try reader.readBytes(ReplicaID.byteCount)) else {
-        throw DocumentError.malformedSnapshot("replica id")
-    }
-    return replica
+    try reader.readReplicaID()
 }
 
 /// A vector clock as a count and (replica, count) pairs, sorted by replica.

@@ -32,6 +32,12 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
         return (word(0), word(8), word(16), word(24))
     }
 
+    /// The id whose bytes are these four big-endian words.
+    @usableFromInline
+    init(words: (UInt64, UInt64, UInt64, UInt64)) {
+        self.words = words
+    }
+
     /// A deterministic id for tests, traces and simulations: `value` in the last eight bytes.
     public init(testValue value: UInt64) {
         self.words = (0, 0, 0, value)

@@ -245,17 +245,17 @@ extension SequenceCore {
             guard flags <= 1 else { throw SequenceError.malformedState("unknown flags") }
             let replicaCount = try reader.readCount(limit: min(SequenceStateFormat.maxReplicas, reader.remaining / 32))
             guard replicaCount > 0 else { throw SequenceError.malformedState("no replicas") }
-            // Stored replica numbers are the core's numbers: interned in the stored order.
-            var core: SequenceCore?
-            for _ in 0 ..< replicaCount {
-                guard let replica = ReplicaID(bytes: try reader.readBytes(32)) else {
-                    throw SequenceError.malformedState("bad replica id")
-                }
-                if core == nil { core = SequenceCore(localReplica: localReplica ?? replica, keepsHistory: flags & 1 == 1) }
-                guard core?.number(of: replica) == nil else { throw SequenceError.malformedState("duplicate replica ids") }
-                _ = core?.intern(replica)
+            // Stored replica numbers are the core's numbers: interned in the stored order. (The
+            // core is not optional here: reading an optional one copies it, a retain of each of
+            // its arrays per replica of every message body.)
+            let first = try reader.readReplicaID()
+            var core = SequenceCore(localReplica: localReplica ?? first, keepsHistory: flags & 1 == 1)
+            _ = core.intern(first)
+            for _ in 1 ..< replicaCount {
+                let replica = try reader.readReplicaID()
+                guard core.number(of: replica) == nil else { throw SequenceError.malformedState("duplicate replica ids") }
+                _ = core.intern(replica)
             }
-            guard let core else { throw SequenceError.malformedState("no replicas") }
             let spans = version == 1 ? try readSpansV1(from: &reader, replicaCount: replicaCount)
                 : try readSpansV2(from: &reader, replicaCount: replicaCount)
             return (core, spans, version)

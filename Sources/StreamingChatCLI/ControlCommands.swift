@@ -44,13 +44,13 @@ enum Control {
     }
 
     /// Prints a result as one line of JSON with sorted keys.
-    static func printJSON(_ value: JSONValue) throws {
+    private static func printJSON(_ value: JSONValue) throws {
         print(try value.jsonString(pretty: false))
     }
 
     /// Decodes the node's answer as the command's result type (see ControlResults.swift), or reports
     /// a malformed answer.
-    static func decode<Result: Decodable>(_ value: JSONValue, as type: Result.Type) throws -> Result {
+    private static func decode<Result: Decodable>(_ value: JSONValue, as type: Result.Type) throws -> Result {
         guard let decoded = try? value.decoded(as: Result.self) else {
             throw CommandFailure("the node's answer is not a valid \(Result.self)")
         }

@@ -80,10 +80,15 @@ public struct GrantResult: Sendable, Hashable, Codable {
 public struct AccessRequestResult: Sendable, Hashable, Codable {
     public var conversation: String
     public var permission: String
+    /// Peers whose nodes have a session carrying the conversation now: with none, the request is
+    /// signed and kept here, and goes out once a member's node connects (a node removed while it
+    /// was away never gets one). Absent from older nodes.
+    public var peers: Int?
 
-    public init(conversation: String, permission: String) {
+    public init(conversation: String, permission: String, peers: Int? = nil) {
         self.conversation = conversation
         self.permission = permission
+        self.peers = peers
     }
 }
 

@@ -41,6 +41,11 @@ extension Node {
     /// The peers this node has a session with.
     var connectedPeers: Set<ReplicaID> { machine.connectedPeers }
 
+    /// How many sessions carry `conversation` now.
+    func peerCount(carrying conversation: ConversationID) -> Int {
+        machine.sessions.values.count { $0.peer?.conversations.contains(conversation) == true }
+    }
+
     /// Everything `status` reports.
     public func status() async -> NodeStatus {
         let peers = machine.peerStatus { channels[$0]?.window.inUse ?? 0 }

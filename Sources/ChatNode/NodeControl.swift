@@ -136,7 +136,8 @@ public enum NodeControl {
         case .requestAccess(let text, let permission, let note):
             let conversation = try await commands.resolve(text)
             try await commands.requestAccess(permission, note: note, in: conversation)
-            return try JSONValue(encoding: AccessRequestResult(conversation: conversation.hex, permission: permission.description))
+            return try JSONValue(encoding: AccessRequestResult(conversation: conversation.hex, permission: permission.description,
+                                                               peers: await node.peerCount(carrying: conversation)))
         case .requests(let text):
             let conversation = try await commands.resolve(text)
             return try JSONValue(encoding: AccessRequestsResult(requests: try await commands.accessRequests(of: conversation)))

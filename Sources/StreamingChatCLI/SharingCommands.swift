@@ -141,9 +141,10 @@ extension StreamingChat {
 
         func run() async throws {
             let request = ControlCommand.requestAccess(conversation: conversation, permission: permission, note: note ?? "")
-            guard try await Control.call(request, as: AccessRequestResult.self, data: dataOptions, json: output.json) != nil
-            else { return }
+            guard let asked = try await Control.call(request, as: AccessRequestResult.self, data: dataOptions,
+                                                     json: output.json) else { return }
             print("asked the admins for \(permission) permission")
+            if asked.peers == 0 { printError("no member's node is connected now: the request goes out when one is") }
         }
     }
 

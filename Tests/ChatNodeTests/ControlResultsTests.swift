@@ -18,6 +18,8 @@ import Testing
         #expect(try json(GrantResult(conversation: "c1", member: "sc1x", permission: "edit"))
                 == #"{"conversation":"c1","member":"sc1x","permission":"edit"}"#)
         #expect(try json(AccessRequestResult(conversation: "c1", permission: "comment")) == #"{"conversation":"c1","permission":"comment"}"#)
+        #expect(try json(AccessRequestResult(conversation: "c1", permission: "comment", peers: 0))
+            == #"{"conversation":"c1","peers":0,"permission":"comment"}"#)
         #expect(try json(ModeResult(conversation: "c1", isPublic: true)) == #"{"conversation":"c1","public":true}"#)
         #expect(try json(AuditResult(conversation: "c1", csv: "at\n")) == #"{"conversation":"c1","csv":"at\n"}"#)
         #expect(try json(MessageResult(conversation: "c1", id: "9f:4")) == #"{"conversation":"c1","id":"9f:4"}"#)

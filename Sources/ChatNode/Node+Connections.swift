@@ -34,34 +34,20 @@ extension Node {
         await carryOut(machine.dial(endpoint))
     }
 
-    /// The redial loop of `endpoint` (``NodeDirective/dial(_:seed:)``): the machine says when to
-    /// wait; back-off grows with failures and short sessions.
+    /// Starts the redial loop of `endpoint` (see ``PeerDialer``), replacing any before.
     private func startDialer(_ endpoint: PeerEndpoint, seed: UInt64) {
-        var backoff = ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
-                                       seed: seed)
-        let clock = configuration.clock
         dialers[endpoint]?.cancel()
-        dialers[endpoint] = Task { [weak self] in
-            while !Task.isCancelled {
-                guard let self else { return }
-                var delay: Duration
-                if let wait = await self.machine.redialDelay(for: endpoint) {
-                    delay = wait
-                } else {
-                    do {
-                        let channel = try await PeerConnection.connect(host: endpoint.host, port: endpoint.port)
-                        let ending = await self.serve(channel, role: .dialer(endpoint))
-                        delay = backoff.failed(sessionLength: ending.length)
-                        if let stayAway = ending.backOff { delay = max(delay, stayAway) }
-                    } catch {
-                        await self.countDialFailure()
-                        delay = backoff.failed()
-                    }
-                }
-                do { try await clock.sleep(for: delay) } catch { return }
-            }
-        }
+        dialers[endpoint] = PeerDialer.start(
+            endpoint, backoff: ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
+                                                seed: seed),
+            clock: configuration.clock, node: self)
     }
+
+    /// How long the redial loop of `endpoint` waits instead of dialing now (nil: dial).
+    func redialDelay(for endpoint: PeerEndpoint) -> Duration? { machine.redialDelay(for: endpoint) }
+
+    /// A dial of the redial loop did not connect.
+    func dialFailed() { machine.onDialFailed() }
 
     /// Closes every session now, as a dropped network would; the node redials the peers it
     /// dials (with back-off) and keeps listening. For tests and benchmarks of recovery.
@@ -85,8 +71,6 @@ extension Node {
 
     /// The peers this node keeps dialing.
     public var dialedPeers: [PeerEndpoint] { machine.dialing.sorted() }
-
-    private func countDialFailure() { machine.onDialFailed() }
 
     // MARK: - Carrying out the machine's directives
 

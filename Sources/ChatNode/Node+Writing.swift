@@ -43,7 +43,7 @@ extension Node {
 
     /// How many sessions carry `conversation` now.
     func peerCount(carrying conversation: ConversationID) -> Int {
-        machine.sessions.values.count { $0.peer?.conversations.contains(conversation) == true }
+        machine.sessionCount(carrying: conversation)
     }
 
     /// Everything `status` reports.

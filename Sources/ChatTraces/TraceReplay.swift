@@ -72,25 +72,33 @@ public enum TraceReplayer {
 
     /// Applies one patch, whose inserted text is in `text`, as local edits of a replica nothing is
     /// sent from (the edits are those of ``apply(_:of:transaction:to:)``, without building the
-    /// operations); returns how many operations they make.
+    /// operations); returns how many operations they make. The edits check the patch's range
+    /// themselves (the document's length is not read twice per patch); a patch outside the
+    /// document is said with the length it had.
     static func applyLocally(_ patch: TracePatch, text: UnsafeBufferPointer<Unicode.Scalar>, transaction: Int,
                              to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> Int {
-        let length = document.count
-        guard patch.position <= length, patch.deleteCount <= length - patch.position else {
-            throw .patchOutOfRange(transaction: transaction, position: patch.position,
-                                   deleteCount: patch.deleteCount, documentLength: length)
-        }
         guard patch.insertRange.lowerBound >= 0, patch.insertRange.upperBound <= text.count else {
             throw .insertedTextOutOfRange(transaction: transaction)
         }
+        let outOfRange = { (length: Int) in
+            TraceReplayError.patchOutOfRange(transaction: transaction, position: patch.position,
+                                             deleteCount: patch.deleteCount, documentLength: length)
+        }
+        if patch.deleteCount <= 0, patch.insertRange.isEmpty {
+            // An empty patch edits nothing: its range is checked here.
+            guard patch.position >= 0, patch.position <= document.count else { throw outOfRange(document.count) }
+            return 0
+        }
         var operations = 0
-        do {
+        do throws(SequenceError) {
+            // A delete that fits leaves the position inside the document, so the insert fits too.
             if patch.deleteCount > 0 { operations += try document.removeLocally(at: patch.position, count: patch.deleteCount) }
             if !patch.insertRange.isEmpty {
                 try document.insertLocally(contentsOf: UnsafeBufferPointer(rebasing: text[patch.insertRange]), at: patch.position)
                 operations += 1
             }
         } catch {
+            if case .indexOutOfBounds(_, let length) = error { throw outOfRange(length) }
             throw .sequence(transaction: transaction, error)
         }
         return operations

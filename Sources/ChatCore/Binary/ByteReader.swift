@@ -80,11 +80,8 @@ public struct ByteReader: Sendable {
         guard remaining >= ReplicaID.byteCount else { throw .truncated(offset: position) }
         let start = position
         position += ReplicaID.byteCount
-        return bytes.withUnsafeBytes { raw in
-            ReplicaID(words: (raw.loadUnaligned(fromByteOffset: start, as: UInt64.self).bigEndian,
-                              raw.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self).bigEndian,
-                              raw.loadUnaligned(fromByteOffset: start + 16, as: UInt64.self).bigEndian,
-                              raw.loadUnaligned(fromByteOffset: start + 24, as: UInt64.self).bigEndian))
+        return bytes.withUnsafeBufferPointer { buffer in
+            ReplicaID(words: ReplicaID.words(of: UnsafeBufferPointer(rebasing: buffer[start ..< start + ReplicaID.byteCount])))
         }
     }
 

@@ -24,11 +24,8 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The four big-endian words of exactly 32 bytes.
     @usableFromInline
     static func words(of bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64, UInt64, UInt64) {
-        func word(_ start: Int) -> UInt64 {
-            var value: UInt64 = 0
-            for index in start ..< start + 8 { value = value << 8 | UInt64(bytes[index]) }
-            return value
-        }
+        let raw = UnsafeRawBufferPointer(bytes)
+        func word(_ start: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt64.self)) }
         return (word(0), word(8), word(16), word(24))
     }
 

@@ -263,11 +263,6 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         try core.checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: false)
     }
 
-    @inlinable
-    static func checkedLength(_ count: Int, counter: UInt32) throws(SequenceError) -> UInt32 {
-        guard counter < UInt32.max, count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
-        return UInt32(count)
-    }
 
     // MARK: Remote operations
 
@@ -342,7 +337,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     mutating func applyInsert(_ insert: SequenceInsert<Element>) throws(SequenceError) -> SequenceApplyOutcome {
         guard !insert.content.isEmpty else { throw .emptyOperation }
         let first = insert.id.counter
-        let length = try Self.checkedLength(insert.content.count, counter: first)
+        let length = try SequenceCore.checkedLength(insert.content.count, counter: first)
         let author = core.intern(insert.id.replica)
         guard let originLeft = resolve(insert.originLeft), let originRight = resolve(insert.originRight),
               core.hasElement(originRight) else { return .pending }
@@ -389,8 +384,8 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     mutating func applyDelete(_ delete: SequenceDelete) throws(SequenceError) -> SequenceApplyOutcome {
         guard delete.count > 0 else { throw .emptyOperation }
         let first = delete.id.counter
-        _ = try Self.checkedLength(Int(delete.count), counter: first)
-        _ = try Self.checkedLength(Int(delete.count), counter: delete.target.counter)
+        _ = try SequenceCore.checkedLength(Int(delete.count), counter: first)
+        _ = try SequenceCore.checkedLength(Int(delete.count), counter: delete.target.counter)
         let author = core.intern(delete.id.replica)
         // The common case: nothing of the op seen yet (no array of parts).
         if core.isUnseen(replica: author, counters: first ..< first + delete.count) {

@@ -157,12 +157,20 @@ struct SequenceCore: Sendable {
         let local = number(of: localReplicaID)
         let seenEnd = local.map { replicas.entries[Int($0)].seen.upperBound } ?? 0
         let counter = firstCounter ?? seenEnd
-        guard counter < UInt32.max, count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
+        let length = try Self.checkedLength(count, counter: counter)
         // Counters from the end of those used are free; earlier ones may fall in a gap.
-        if counter < seenEnd, let local, !replicas.entries[Int(local)].seen.isDisjoint(with: counter ..< counter + UInt32(count)) {
+        if counter < seenEnd, let local, !replicas.entries[Int(local)].seen.isDisjoint(with: counter ..< counter + length) {
             throw .counterAlreadyUsed(OpID(replica: localReplicaID, counter: counter))
         }
         return counter
+    }
+
+    /// `count` as the length of ids from `counter`: they must end below `UInt32.max` (which
+    /// `LocalID.none` uses).
+    @usableFromInline @inline(__always)
+    static func checkedLength(_ count: Int, counter: UInt32) throws(SequenceError) -> UInt32 {
+        guard counter < UInt32.max, count <= Int(UInt32.max - 1 - counter) else { throw .counterOverflow }
+        return UInt32(count)
     }
 
     /// Inserts `count` new elements with ids `counter ..< counter + count` before visible index

@@ -57,8 +57,7 @@ extension NodeMachine {
         guard let pending = pendingJoins[conversation], !pending.declining else { return nil }
         if pending.recorded { return "recorded" }
         if pending.admission != nil { return stored ? "catching_up" : "admitted" }
-        let carried = sessions.values.contains { $0.peer?.conversations.contains(conversation) == true }
-        if carried { return stored ? "catching_up" : "authenticated" }
+        if sessionCount(carrying: conversation) > 0 { return stored ? "catching_up" : "authenticated" }
         return "dialling"
     }
 
@@ -67,7 +66,7 @@ extension NodeMachine {
     /// member's node admitted this one to it. The join then ends, with nothing to record.
     mutating func confirmMembership(_ conversation: ConversationID) -> Bool {
         guard pendingJoins[conversation]?.confirmingMembership == true,
-              sessions.values.contains(where: { $0.peer?.conversations.contains(conversation) == true }) else { return false }
+              sessionCount(carrying: conversation) > 0 else { return false }
         pendingJoins[conversation] = nil
         return true
     }

@@ -82,6 +82,12 @@ struct NodeMachine: Sendable {
     /// The peers with an established session.
     var connectedPeers: Set<ReplicaID> { Set(sessions.values.compactMap(\.peerID)) }
 
+    /// How many sessions carry `conversation`: a peer's node admitted this one to it.
+    /// - Complexity: O(s) for s sessions.
+    func sessionCount(carrying conversation: ConversationID) -> Int {
+        sessions.values.count { $0.peer?.conversations.contains(conversation) == true }
+    }
+
     /// The number of established sessions.
     var establishedCount: Int { sessions.values.count { $0.peer != nil } }
 

@@ -47,7 +47,7 @@ test: deps
 
 # Test suites that open no socket and start no process (pure machines, codecs, the store, the
 # traces, replicas in one process): they run in parallel. Any other suite runs alone.
-SELF_CONTAINED_SUITES := ^(ChatCoreTests|ChatControlTests|ChatWireTests|ChatSyncTests|ChatStoreTests|ChatCryptoTests|ChatTracesTests|SystemLibraryTests)\.|^ChatNodeTests\.(NodeMachineTests|ManyAuthorsTests|ConversationReplicaTests|AdmissionTests|PublicJoinAdmissionsTests|MembershipDirectoryTests|PreparedBatchesTests|ControlResultsTests)\b
+SELF_CONTAINED_SUITES := ^(ChatCoreTests|ChatControlTests|ChatWireTests|ChatSyncTests|ChatStoreTests|ChatCryptoTests|ChatTracesTests|SystemLibraryTests)\.|^ChatNodeTests\.(NodeMachine[A-Za-z]*Tests|ManyAuthorsTests|ConversationReplicaTests|AdmissionTests|PublicJoinAdmissionsTests|MembershipDirectoryTests|PreparedBatchesTests|ControlResultsTests)\b
 
 ## Build the CLI in release and run its demo.
 demo: deps

@@ -19,15 +19,10 @@ extension Node {
         if let peer = machine.sessions[id]?.peerID { await deliverInvitations(to: peer) }
     }
 
-    /// The peer on `link` sent an admission frame: empty, it asks this member to vouch for its
-    /// public join (after reading how many this node's admissions got accepted this hour);
-    /// otherwise it is an admission for this node's own join.
-    func receivedAdmission(_ bytes: [UInt8], in conversation: ConversationID, link id: Int) async {
-        guard bytes.isEmpty else {
-            return await carryOut(machine.onAdmissionReceived(bytes, in: conversation, link: id, membership: directory))
-        }
-        guard machine.publicJoiner(to: conversation, on: id, membership: directory) != nil,
-              let replica = replicas[conversation] else { return }
+    /// Reads how many public joins this node's admissions got accepted this hour, for the
+    /// machine to decide on the joiner on `link` (``NodeDirective/readPublicAdmissions(_:link:)``).
+    func readPublicAdmissions(_ conversation: ConversationID, link id: Int) async {
+        guard let replica = replicas[conversation] else { return }
         let wallNow = configuration.wallClock()
         let accepted = await replica.conversation.publicAdmissions(by: replicaID, inHourBefore: wallNow)
         await carryOut(machine.onPublicJoinRead(conversation, link: id, acceptedThisHour: accepted, wallNow: wallNow,

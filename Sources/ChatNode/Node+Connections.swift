@@ -74,9 +74,10 @@ extension Node {
 
     // MARK: - Carrying out the machine's directives
 
-    /// Carries out the machine's directives in order. Only ``NodeDirective/replicate(link:conversations:)``
-    /// suspends (it reads replicas' clocks), and what it does after is decided by the machine again.
-    func carryOut(_ directives: [NodeDirective]) async {
+    /// Carries out the machine's directives in order. The reads and writes of replicas suspend,
+    /// and what follows them is decided by the machine again, on what was read. `prepared`: the
+    /// signature checks of the frame these directives answer, when they were started ahead.
+    func carryOut(_ directives: [NodeDirective], prepared: PreparedBatches? = nil) async {
         for directive in directives {
             switch directive {
             case .send(let frame, let link):
@@ -91,18 +92,28 @@ extension Node {
                 for conversation in conversations {
                     guard let replica = replicas[conversation] else { continue }
                     let clock = await replica.clock
-                    guard let actions = machine.startReplication(link: link, conversation: conversation, localClock: clock,
-                                                                  now: now, membership: directory) else { continue }
-                    await perform(actions, link: link, conversation: conversation)
+                    await carryOut(machine.onClockRead(link: link, conversation, localClock: clock, now: now, membership: directory))
                 }
             case .cancelTimer(let link, let conversation):
-                channels[link]?.timers.removeValue(forKey: conversation)?.cancel()
+                channels[link]?.timers.cancel(conversation)
+            case .armReplicationTimer(let link, let conversation, let delay):
+                armTimer(link: link, conversation: conversation, after: delay)
+            case .loadStoredBatches(let link, let conversation, let above, let limit):
+                await loadStoredBatches(link: link, conversation, above: above, limit: limit)
+            case .ingest(let bytes, let link, let conversation):
+                await ingest(bytes, link: link, conversation, prepared: prepared?.batches == bytes ? prepared : nil)
+            case .loadWanted(let dependencies, let link, let conversation):
+                guard let replica = replicas[conversation] else { continue }
+                let found = await replica.batches(wanted: dependencies)
+                await carryOut(machine.onWantedLoaded(found, link: link, conversation))
+            case .readPublicAdmissions(let conversation, let link):
+                await readPublicAdmissions(conversation, link: link)
             case .rememberAddress(let replica, let endpoint, let conversations):
-                rememberAddress(of: replica, at: endpoint, in: conversations)
+                notes.rememberAddress(of: replica, at: endpoint, in: conversations)
             case .emit(let event):
                 eventSink.yield(event)
             case .recordSession(let peer, let connected, let conversations):
-                recordSession(peer, connected: connected, conversations: conversations)
+                sessionRecorder.record(peer, at: configuration.wallClock(), connected: connected, conversations: conversations)
             case .sessionsOpen(let count):
                 NodeMetrics.sessions.record(count)
             case .welcome(let link):
@@ -114,9 +125,11 @@ extension Node {
             case .armControlTimer(let conversation, let delay):
                 armControlTimer(conversation, after: delay)
             case .savePendingJoin(let conversation):
-                savePendingJoin(conversation)
+                notes.savePendingJoin(machine.pendingJoins[conversation], of: conversation)
             case .completeJoin(let conversation):
                 await completeJoinIfReady(conversation)
+            case .abandonJoin(let conversation):
+                await abandonJoin(conversation)
             }
         }
     }
@@ -159,7 +172,8 @@ extension Node {
             case .established(let peer):
                 await carryOut(machine.onSessionEstablished(link: id, agreed: peer, now: now, membership: directory))
             case .received(let frame, let charge):
-                await received(frame, link: id, prepared: prepared)
+                await carryOut(machine.onFrameReceived(frame, link: id, now: now, wallNow: configuration.wallClock(),
+                                                       membership: directory), prepared: prepared)
                 window.release(charge)
             case .backOff(let duration): backOff = duration
             case .codeResolved: break // only a code lookup asks for one (NodeCommands.resolveInviteCode)
@@ -170,146 +184,49 @@ extension Node {
         let (ending, directives) = machine.onSessionClosed(link: id, backOff: backOff, host: remoteHost,
                                                            inboundPeak: window.peak, now: now)
         await carryOut(directives)
-        if let closed = channels.removeValue(forKey: id) {
-            for timer in closed.timers.values { timer.cancel() }
+        if var closed = channels.removeValue(forKey: id) {
+            closed.timers.cancelAll()
             closed.commands.finish()
         }
         return ending
     }
 
-    private func received(_ frame: DataFrame, link id: Int, prepared: PreparedBatches?) async {
-        let conversation: ConversationID
-        switch frame {
-        case .batches(let target, _), .clock(let target, _), .want(let target, _): conversation = target
-        case .ephemeral(let target, let updates):
-            await carryOut(machine.onEphemeralReceived(updates, in: target, link: id, wallNow: configuration.wallClock(),
-                                                       membership: directory))
-            return
-        case .peers(let target, let addresses):
-            await carryOut(machine.onPeersReceived(addresses, in: target, link: id, membership: directory))
-            return
-        case .admission(let target, let admission):
-            await receivedAdmission(admission, in: target, link: id)
-            return
-        case .invitation(_, let token):
-            await carryOut(machine.onInvitationReceived(token, link: id, wallNow: configuration.wallClock()))
-            return
-        case .admissionRefused(let target, let reason):
-            machine.onAdmissionRefused(reason, in: target, link: id)
-            return
-        }
-        // No machine: the conversation was revoked for this peer since; ignore what is in flight.
-        let now = now
-        let actions: [ReplicationAction]?
+    // MARK: - Replication I/O
+
+    private func loadStoredBatches(link id: Int, _ conversation: ConversationID, above: VectorClock, limit: Int) async {
+        guard let replica = replicas[conversation] else { return }
+        let batches: [AuthenticatedBatch]
         do {
-            actions = try machine.replicate(link: id, conversation) { try $0.receive(frame, now: now) }
+            batches = try await replica.storedBatches(above: above, limit: limit)
         } catch {
-            channels[id]?.commands.yield(.close(.protocolViolation))
+            eventSink.yield(.error(code: error.code, message: "catch-up read failed: \(error)"))
+            batches = []
+        }
+        await carryOut(machine.onStoredBatchesLoaded(batches, link: id, conversation, now: now))
+    }
+
+    private func ingest(_ bytes: [[UInt8]], link id: Int, _ conversation: ConversationID, prepared: PreparedBatches?) async {
+        guard let replica = replicas[conversation] else { return }
+        let outcome: IngestOutcome
+        do {
+            outcome = try await replica.receive(bytes, prepared: prepared)
+        } catch {
+            machine.counters.ingestFailures += 1
+            eventSink.yield(.error(code: error.code, message: "could not store a peer's batches: \(error)"))
             return
         }
-        guard let actions else { return }
-        if case .clock = frame, let replication = machine.sessions[id]?.replication[conversation] {
-            acknowledgeJoin(conversation, reported: replication.peerReported, localClock: replication.localClock)
-        }
-        await perform(actions, link: id, conversation: conversation, prepared: prepared)
-    }
-
-    // MARK: - Carrying out replication
-
-    /// Carries out a replication machine's actions, feeding the results of loads and ingests
-    /// back into it, until nothing is left to do. `prepared`: the signature checks of the frame
-    /// these actions answer, when they were started ahead.
-    func perform(_ actions: [ReplicationAction], link id: Int, conversation: ConversationID,
-                 prepared: PreparedBatches? = nil) async {
-        var queue = actions[...]
-        while let action = queue.popFirst() {
-            switch action {
-            case .send(let frame):
-                channels[id]?.commands.yield(.send(frame))
-            case .scheduleTimer(let delay):
-                armTimer(link: id, conversation: conversation, after: delay)
-            case .loadStoredBatches(let above, let limit):
-                guard let replica = replicas[conversation] else { continue }
-                let batches: [AuthenticatedBatch]
-                do {
-                    batches = try await replica.storedBatches(above: above, limit: limit)
-                } catch {
-                    eventSink.yield(.error(code: error.code, message: "catch-up read failed: \(error)"))
-                    batches = []
-                }
-                let now = now
-                guard let next = machine.replicate(link: id, conversation, { $0.storedBatchesLoaded(batches, now: now) })
-                else { return }
-                queue += next
-            case .ingest(let bytes):
-                guard let replica = replicas[conversation] else { continue }
-                let outcome: IngestOutcome
-                do {
-                    outcome = try await replica.receive(bytes, prepared: prepared?.batches == bytes ? prepared : nil)
-                } catch {
-                    machine.counters.ingestFailures += 1
-                    eventSink.yield(.error(code: error.code, message: "could not store a peer's batches: \(error)"))
-                    continue
-                }
-                // The sender stored what it sent, so it holds what that names.
-                queue += machine.replicate(link: id, conversation) { replication in
-                    replication.peerHolds(outcome.authentic)
-                    return outcome.wanted.isEmpty ? [] : replication.want(outcome.wanted)
-                } ?? []
-                await committed(outcome.accepted, clockAfter: outcome.clockAfter, in: conversation)
-                await relayEvidence(outcome.evidence, in: conversation)
-            case .sendWanted(let dependencies):
-                guard let replica = replicas[conversation] else { continue }
-                let found = await replica.batches(wanted: dependencies)
-                queue += machine.replicate(link: id, conversation) { $0.wantedBatchesLoaded(found) } ?? []
-            }
-        }
-    }
-
-    /// Sends batches that reveal a fork to every session of the conversation.
-    func relayEvidence(_ batches: [AuthenticatedBatch], in conversation: ConversationID) async {
-        guard !batches.isEmpty else { return }
-        for id in machine.links(replicating: conversation) {
-            guard let actions = machine.replicate(link: id, conversation, { $0.pushEvidence(batches) }) else { continue }
-            await perform(actions, link: id, conversation: conversation)
-        }
-    }
-
-    /// After batches were stored and applied: push them to every session of the conversation
-    /// (each machine skips what its peer holds), let the machine act on a membership change
-    /// (revoked peers disconnected, new members dialled), and finish a join whose history has
-    /// arrived.
-    func committed(_ batches: [AuthenticatedBatch], clockAfter: VectorClock, in conversation: ConversationID) async {
-        guard !batches.isEmpty else { return }
-        let now = now
-        for id in machine.links(replicating: conversation) {
-            guard let actions = machine.replicate(link: id, conversation, {
-                $0.pushNew(batches: batches, clockAfter: clockAfter, now: now)
-            }) else { continue }
-            machine.counters.batchesPushed += actions.reduce(0) {
-                if case .send(.batches(_, let sent)) = $1 { $0 + sent.count } else { $0 }
-            }
-            await perform(actions, link: id, conversation: conversation)
-        }
-        // Membership changes only with governance operations: messages and edits skip this.
-        guard batches.contains(where: \.changesGovernance) else { return }
-        await carryOut(machine.onGovernanceChanged(conversation, membership: directory))
-        await completeJoinIfReady(conversation)
+        await carryOut(machine.onIngested(authentic: outcome.authentic, wanted: outcome.wanted, link: id, conversation))
+        await carryOut(machine.onCommitted(outcome.accepted, clockAfter: outcome.clockAfter, evidence: outcome.evidence,
+                                           in: conversation, now: now, membership: directory))
     }
 
     private func armTimer(link id: Int, conversation: ConversationID, after delay: Duration) {
-        guard channels[id] != nil else { return }
-        channels[id]?.timers[conversation]?.cancel()
-        let clock = configuration.clock
-        channels[id]?.timers[conversation] = Task { [weak self] in
-            do { try await clock.sleep(for: delay) } catch { return }
+        channels[id]?.timers.arm(conversation, after: delay, on: configuration.clock) { [weak self] in
             await self?.replicationTimerFired(link: id, conversation: conversation)
         }
     }
 
     private func replicationTimerFired(link id: Int, conversation: ConversationID) async {
-        let now = now
-        guard let actions = machine.replicate(link: id, conversation, { $0.timerFired(now: now) }) else { return }
-        await perform(actions, link: id, conversation: conversation)
+        await carryOut(machine.onReplicationTimer(link: id, conversation, now: now))
     }
 }

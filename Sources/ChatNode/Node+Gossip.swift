@@ -35,37 +35,18 @@ extension Node {
 
     /// Calls the machine back when the pacing timer of `conversation` is due.
     func armControlTimer(_ conversation: ConversationID, after delay: Duration) {
-        let clock = configuration.clock
-        controlTimers[conversation]?.cancel()
-        controlTimers[conversation] = Task { [weak self] in
-            do { try await clock.sleep(for: delay) } catch { return }
+        controlTimers.arm(conversation, after: delay, on: configuration.clock) { [weak self] in
             await self?.controlTimerFired(conversation)
         }
     }
 
     private func controlTimerFired(_ conversation: ConversationID) async {
-        controlTimers[conversation] = nil
+        controlTimers.fired(conversation)
         await carryOut(machine.onControlTimer(conversation, wallNow: configuration.wallClock(), membership: directory))
     }
 
     /// The newest ephemeral state of every member (presence, typing, cursors) this node holds.
     public func ephemeralState(of conversation: ConversationID) -> EphemeralRegisters? {
         machine.gossips[conversation]?.registers
-    }
-}
-
-extension Node {
-    /// Remembers durably where `replica` listens, for each of `conversations`, so that this node
-    /// dials it again after a restart.
-    func rememberAddress(of replica: ReplicaID, at endpoint: PeerEndpoint, in conversations: [ConversationID]) {
-        guard let port = UInt16(exactly: endpoint.port) else { return }
-        let address = RememberedAddress(replica: replica, host: endpoint.host, port: port)
-        for conversation in conversations {
-            do {
-                try store.rememberAddresses([address], in: conversation)
-            } catch {
-                eventSink.yield(.error(code: "store", message: "could not remember the address of a member: \(error)"))
-            }
-        }
     }
 }

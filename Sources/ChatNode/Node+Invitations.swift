@@ -21,12 +21,7 @@ extension Node {
         var tokens: [[UInt8]] = []
         for (conversation, replica) in replicas.sorted(by: { $0.key < $1.key })
         where directory.permission(of: invitee, in: conversation) == nil {
-            for link in await replica.conversation.links.values
-            where link.record.invitee == invitee && (only.map { $0 == link.record.tokenID } ?? true) {
-                guard let token = link.record.token, link.uses == 0, !link.revoked, !link.declined,
-                      link.record.expiresAt.map({ now <= $0 }) ?? true else { continue }
-                tokens.append(token)
-            }
+            tokens += await replica.conversation.openInvitations(for: invitee, at: now, only: only)
         }
         // The machine picks the sessions after the awaits: some may have ended or begun.
         await carryOut(machine.deliverInvitations(tokens, to: invitee))

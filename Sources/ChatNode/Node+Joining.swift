@@ -4,15 +4,6 @@ import ChatCrypto
 import ChatSync
 import ChatWire
 
-/// Where a join in progress stands, for the command waiting on it (``Node/joinProgress(_:declining:)``).
-enum JoinProgress: Sendable {
-    case waiting
-    /// A member now, or the decline is recorded.
-    case done
-    /// Given up, and why.
-    case failed(NodeCommandError)
-}
-
 /// Joining as the shell carries it out (``NodeCommands`` waits on it): the token presented on
 /// every dial and saved across restarts, the join recorded once the history it is judged against
 /// has arrived, and given up when refused.
@@ -31,75 +22,38 @@ extension Node {
         return replica
     }
 
-    /// Starts joining on a verified token: holds the conversation, presents the token on every
-    /// session (saved across restarts, unless declining) and dials `targets`. When this node's
-    /// state says it is a member already, the join confirms that with the members instead (see
-    /// ``PendingJoin/confirmingMembership``).
+    /// Starts joining on a verified token (see ``NodeMachine/beginJoin(token:grant:declining:targets:isMember:)``).
     func beginJoin(token: [UInt8], grant: InviteGrant, declining: Bool, targets: [PeerEndpoint]) async throws(NodeCommandError) {
-        let conversation = grant.conversation
-        _ = try await hold(conversation)
-        machine.pendingJoins[conversation] = PendingJoin(
-            token: token, grant: grant, targets: Set(targets), declining: declining,
-            confirmingMembership: !declining && directory.permission(of: replicaID, in: conversation) != nil)
-        machine.joinRefusals[conversation] = nil
-        if !declining { savePendingJoin(conversation) }
-        for target in targets { await carryOut(machine.dialOrRefresh(target)) }
-        await completeJoinIfReady(conversation)
+        _ = try await hold(grant.conversation)
+        await carryOut(machine.beginJoin(token: token, grant: grant, declining: declining, targets: targets,
+                                         isMember: directory.permission(of: replicaID, in: grant.conversation) != nil))
     }
 
-    /// Where this node's join (or decline) of `conversation` stands. A join the rules excluded
-    /// after it was recorded, or that every address refused, is given up here.
+    /// Where this node's join (or decline) of `conversation` stands, decided by the machine on
+    /// what was just read (see ``NodeMachine/joinProgress(_:declining:isMember:excluded:)``).
     func joinProgress(_ conversation: ConversationID, declining: Bool) async -> JoinProgress {
-        if declining {
-            guard machine.pendingJoins[conversation] == nil else { return .waiting }
-            return declineFailures.removeValue(forKey: conversation).map { .failed($0) } ?? .done
-        }
-        if machine.pendingJoins[conversation]?.confirmingMembership == true {
-            if machine.confirmMembership(conversation) {
-                savePendingJoin(conversation)
-                return .done
-            }
-            // Refused by every address: `revoked` when this node was removed while away.
-            if let refusal = machine.refusalByEveryTarget(conversation) {
-                await abandonJoin(conversation)
-                return .failed(.joinRefused(refusal))
-            }
-            return .waiting
-        }
-        if directory.permission(of: replicaID, in: conversation) != nil { return .done }
-        // Recorded, but the rules refused it (the last use went to a concurrent join).
-        if let refusal = await excludedJoin(conversation) {
-            machine.pendingJoins[conversation] = nil
-            savePendingJoin(conversation)
-            return .failed(.joinRefused(refusal))
-        }
-        // Every address tried refused: say why rather than wait for the deadline.
-        if let refusal = machine.refusalByEveryTarget(conversation) {
-            await abandonJoin(conversation)
-            return .failed(.joinRefused(refusal))
-        }
-        return .waiting
+        let excluded = declining ? nil : await excludedJoin(conversation)
+        let (progress, directives) = machine.joinProgress(
+            conversation, declining: declining, isMember: directory.permission(of: replicaID, in: conversation) != nil,
+            excluded: excluded)
+        await carryOut(directives)
+        return progress
     }
 
     /// Why the rules excluded this node's recorded join in `conversation` (nil: not excluded, or
     /// not recorded yet): see ``PendingJoin/exclusion(in:selfID:)``.
-    func excludedJoin(_ conversation: ConversationID) async -> RefuseCode? {
+    private func excludedJoin(_ conversation: ConversationID) async -> RefuseCode? {
         guard machine.pendingJoins[conversation]?.joinOp != nil, let state = await replicas[conversation]?.conversation else {
             return nil
         }
         return machine.pendingJoins[conversation]?.exclusion(in: state, selfID: replicaID)
     }
 
-    /// Gives up a join that was refused or timed out: the token is no longer presented, and a
+    /// Gives up a join that was refused or timed out (see ``NodeMachine/abandonJoin(_:)``); a
     /// conversation of which nothing arrived is forgotten.
     func abandonJoin(_ conversation: ConversationID) async {
-        guard machine.pendingJoins[conversation]?.recorded != true else { return }
-        let targets = machine.pendingJoins[conversation]?.targets ?? []
-        machine.pendingJoins[conversation] = nil
-        savePendingJoin(conversation)
-        // Stop redialing the join's addresses unless something else needs them (a --peer, a
-        // session, a member this node knows there).
-        await carryOut(machine.abandonTargets(targets))
+        guard let directives = machine.abandonJoin(conversation) else { return }
+        await carryOut(directives)
         guard let replica = replicas[conversation], await replica.document.permissions.isEmpty else { return }
         replicas[conversation] = nil
         directory.forget(conversation)
@@ -118,7 +72,7 @@ extension Node {
             do {
                 try await submit([.declineInvite(tokenID: tokenID)], to: conversation)
             } catch {
-                declineFailures[conversation] = error
+                machine.declineFailures[conversation] = error
             }
             machine.onJoinRecorded(conversation, op: nil, failed: false)
         case .join(let token, let admission):
@@ -140,20 +94,6 @@ extension Node {
             } catch {
                 eventSink.yield(.error(code: error.code, message: "could not set the profile after joining: \(error)"))
             }
-        }
-    }
-
-    /// A peer reported its clock: the join may be complete (the token is then forgotten durably).
-    func acknowledgeJoin(_ conversation: ConversationID, reported: VectorClock?, localClock: VectorClock) {
-        if machine.onClockReported(conversation, reported: reported, localClock: localClock) { savePendingJoin(conversation) }
-    }
-
-    func savePendingJoin(_ conversation: ConversationID) {
-        let bytes = machine.pendingJoins[conversation]?.savedBytes ?? []
-        do {
-            try store.setMetadata(bytes, for: conversation)
-        } catch {
-            eventSink.yield(.error(code: "store", message: "could not save the pending join: \(error)"))
         }
     }
 }

@@ -29,6 +29,8 @@ public actor Node {
     let eventSink: NodeEventSink
     /// Stores peer-session records for the audit trail, off this actor.
     let sessionRecorder: SessionRecorder
+    /// Saves joins in progress and where members listen.
+    let notes: ConversationNotes
 
     var replicas: [ConversationID: ConversationReplica] = [:]
     /// The node's policy and its state: sessions, addresses, dials, joins, counters.
@@ -43,10 +45,8 @@ public actor Node {
     var servingIncoming = 0
     /// Where this node listens, once ``start()`` bound the socket.
     public var listeningOn: PeerEndpoint? { listener?.endpoint }
-    /// Why a decline could not be signed, for the `decline` call waiting on it.
-    var declineFailures: [ConversationID: NodeCommandError] = [:]
     /// The pacing timer of this node's presence per conversation (see NodeMachine+Gossip).
-    var controlTimers: [ConversationID: Task<Void, Never>] = [:]
+    var controlTimers = NodeTimers<ConversationID>()
     var isStopped: Bool { machine.isStopped }
 
     /// Opens the store at the configured directory and every conversation in it.
@@ -65,6 +65,7 @@ public actor Node {
         sessionRecorder = SessionRecorder(store: store) { error in
             sink.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))
         }
+        notes = ConversationNotes(store: store, events: eventSink)
         machine = NodeMachine(configuration: NodeMachine.Configuration(
             replicaID: configuration.identity.publicKey.replicaID, configuredPeers: configuration.peers,
             maxPeers: configuration.maxPeers, maxIncomingConnections: configuration.maxIncomingConnections,
@@ -75,9 +76,7 @@ public actor Node {
             let replica = try ConversationReplica(store: store, conversation: conversation,
                                                   localReplica: configuration.identity.publicKey.replicaID)
             replicas[conversation] = replica
-            if let bytes = try? store.metadata(of: conversation), let pending = PendingJoin.saved(bytes, for: conversation) {
-                machine.pendingJoins[conversation] = pending
-            }
+            machine.pendingJoins[conversation] = notes.pendingJoin(of: conversation)
         }
     }
 
@@ -91,9 +90,7 @@ public actor Node {
         for replica in replicas.values { await prepare(replica) }
         for conversation in machine.pendingJoins.keys { await completeJoinIfReady(conversation) }
         if let listen = configuration.listen { try await startListening(on: listen) }
-        var remembered: [ConversationID: [RememberedAddress]] = [:]
-        for conversation in replicas.keys { remembered[conversation] = (try? store.rememberedAddresses(of: conversation)) ?? [] }
-        await carryOut(machine.onStart(remembered: remembered, membership: directory))
+        await carryOut(machine.onStart(remembered: notes.rememberedAddresses(in: replicas.keys), membership: directory))
     }
 
     /// Closes every session (telling peers it is going away), stops listening and redialing, and
@@ -104,11 +101,8 @@ public actor Node {
         listener?.close()
         let dialing = Array(dialers.values)
         await carryOut(closing) // every session told `going_away`, every redial loop cancelled
-        for timer in controlTimers.values { timer.cancel() }
-        controlTimers = [:]
-        for channel in channels.values {
-            for timer in channel.timers.values { timer.cancel() }
-        }
+        controlTimers.cancelAll()
+        for link in channels.keys { channels[link]?.timers.cancelAll() }
         await listener?.finished() // and every incoming session
         for task in dialing { await task.value }
         for replica in replicas.values { await replica.setEventSink(nil) }

@@ -64,7 +64,7 @@ public enum NodeChatControl {
         let document = rules.document
         let members = try await node.commands.members(conversation)
         let (log, totalMessages) = try await node.commands.log(conversation, newest: messageLimit)
-        let status = await node.status()
+        let status = await node.commands.status()
         let now = node.configuration.wallClock()
         let registers = await node.ephemeralState(of: conversation)
         let me = node.replicaID

@@ -183,9 +183,9 @@ public enum NodeControl {
             let conversation = try await commands.resolve(text)
             return try JSONValue(encoding: MembersResult(conversation: conversation.hex, members: try await commands.members(conversation)))
         case .status:
-            return try JSONValue(encoding: await node.status())
+            return try JSONValue(encoding: await node.commands.status())
         case .conversations:
-            return try JSONValue(encoding: ConversationsResult(conversations: await node.status().conversations.map {
+            return try JSONValue(encoding: ConversationsResult(conversations: await node.commands.status().conversations.map {
                 ConversationsResult.Summary(id: $0.id, title: $0.title, messages: $0.messages, members: $0.members,
                                             joining: $0.joining)
             }))

@@ -10,5 +10,5 @@ import NIOCore
 struct SessionChannel: Sendable {
     let commands: AsyncStream<PeerCommand>.Continuation
     let window: InboundWindow
-    var timers: [ConversationID: Task<Void, Never>] = [:]
+    var timers = NodeTimers<ConversationID>()
 }

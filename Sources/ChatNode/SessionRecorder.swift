@@ -9,12 +9,14 @@ import Synchronization
 /// ``record(_:)`` never blocks; ``flush()`` waits until everything recorded so far is stored, and
 /// ``close()`` until the last record is written.
 final class SessionRecorder: Sendable {
+    private let store: ChatStore
     private let writer: Writer
     private let sink: AsyncStream<[ConversationSessionRecord]>.Continuation
     private let draining: Task<Void, Never>
 
     /// - Parameter onFailure: called (on the writer's queue) with each store failure.
     init(store: ChatStore, onFailure: @escaping @Sendable (StoreError) -> Void) {
+        self.store = store
         let writer = Writer(store: store, onFailure: onFailure)
         let (stream, sink) = AsyncStream<[ConversationSessionRecord]>.makeStream()
         self.writer = writer
@@ -27,6 +29,20 @@ final class SessionRecorder: Sendable {
         guard !records.isEmpty else { return }
         writer.queued.add(1)
         if case .terminated = sink.yield(records) { writer.queued.add(-1) }
+    }
+
+    /// Records a session with `peer` starting or ending, once per conversation it carried (the
+    /// store keeps the newest 10,000 per conversation).
+    func record(_ peer: ReplicaID, at wallClock: UInt64, connected: Bool, conversations: [ConversationID]) {
+        let session = PeerSessionRecord(peer: peer, at: wallClock, connected: connected)
+        record(Set(conversations).sorted().map { ConversationSessionRecord(conversation: $0, session: session) })
+    }
+
+    /// The stored session records of `conversation`, oldest first, once every record queued so
+    /// far is written (records that do not decode are counted in the page, not returned).
+    func records(of conversation: ConversationID) async throws(StoreError) -> SessionRecordPage {
+        await flush()
+        return try store.sessionRecords(of: conversation)
     }
 
     /// Returns once every record queued before the call is stored (or failed).

@@ -91,7 +91,7 @@ public enum ClusterBenchmark {
         var peerCounts = 0
         var closedBefore = 0
         for node in nodes {
-            let status = await node.status()
+            let status = await node.commands.status()
             peerCounts += status.peers.count
             closedBefore += status.counters.sessionsClosed
         }
@@ -129,7 +129,7 @@ public enum ClusterBenchmark {
         while delivered() < expected, clock.now < grace { try await Task.sleep(for: .milliseconds(10)) }
         for listener in listeners { listener.cancel() }
         var closedAfter = 0
-        for node in nodes { closedAfter += await node.status().counters.sessionsClosed }
+        for node in nodes { closedAfter += await node.commands.status().counters.sessionsClosed }
 
         var latencies: [Double] = []
         var duplicated = 0

@@ -37,9 +37,9 @@ import Testing
         let conversation = try await ana.commands.create(title: "audited")
         let token = try await ana.commands.invite(conversation, permission: .comment)
         _ = try await ben.commands.join(token: token.bytes, via: address)
-        try await NodeTests.eventually("ana to see ben's session") { await ana.status().peers.count == 1 }
+        try await NodeTests.eventually("ana to see ben's session") { await ana.commands.status().peers.count == 1 }
         await ben.stop()
-        try await NodeTests.eventually("ana to see ben's session end") { await ana.status().peers.isEmpty }
+        try await NodeTests.eventually("ana to see ben's session end") { await ana.commands.status().peers.isEmpty }
         let trail = try await ana.commands.audit(conversation).filter { $0.actor == benKey.publicKey.replicaID }
         await ana.stop()
         return (conversation, trail)

@@ -26,7 +26,7 @@ import Testing
 
         try await Self.sendGarbage(to: address)
         try await NodeTests.eventually("the session to be refused as malformed") {
-            await node.status().counters.closeReasons.keys.contains { $0 == "malformed" || $0 == "protocol_violation" }
+            await node.commands.status().counters.closeReasons.keys.contains { $0 == "malformed" || $0 == "protocol_violation" }
         }
         // A first offence bans nobody: an honest node on the same address joins at once.
         let (ben, benDirectory) = try NodeTests.makeNode(92, name: "ben")
@@ -35,7 +35,7 @@ import Testing
         let conversation = try await node.commands.create(title: "shared address")
         let token = try await node.commands.invite(conversation, permission: .comment)
         #expect(try await ben.commands.join(token: token.bytes, via: address) == conversation)
-        #expect(await node.status().counters.refusedBanned == 0)
+        #expect(await node.commands.status().counters.refusedBanned == 0)
 
         // Repeated garbage from the host: it is refused for a while.
         try await Self.sendGarbage(to: address)
@@ -44,7 +44,7 @@ import Testing
         try await again.executeThenClose { inbound, _ in
             for try await _ in inbound {}
         }
-        try await NodeTests.eventually("the host to be refused") { await node.status().counters.refusedBanned >= 1 }
+        try await NodeTests.eventually("the host to be refused") { await node.commands.status().counters.refusedBanned >= 1 }
         await ben.stop()
         await node.stop()
     }

@@ -60,9 +60,9 @@ import Testing
             return posted.allSatisfy(texts.contains)
         }
         try await NodeTests.eventually("the flooder to be cut off", timeout: .seconds(20)) {
-            await ana.status().counters.closeReasons["flood", default: 0] >= 1
+            await ana.commands.status().counters.closeReasons["flood", default: 0] >= 1
         }
-        let status = await ana.status()
+        let status = await ana.commands.status()
         let window = await ana.configuration.inboundWindowBytes
         #expect(status.counters.inboundPeakBytes <= window + (64 << 10), "peak \(status.counters.inboundPeakBytes)")
         #expect(status.counters.inboundPeakBytes > 0)

@@ -48,11 +48,11 @@ import Testing
         let nowhere = PeerEndpoint(host: "127.0.0.1", port: 9)
         let stalled = Task { try await ben.commands.join(token: token.bytes, via: nowhere, timeout: .seconds(2)) }
         try await NodeTests.eventually("ben to report dialling") {
-            await ben.status().conversations.first { $0.id == conversation.hex }?.joinStage == "dialling"
+            await ben.commands.status().conversations.first { $0.id == conversation.hex }?.joinStage == "dialling"
         }
         _ = try? await stalled.value
         #expect(try await ben.commands.join(token: token.bytes, via: address) == conversation)
-        let entry = await ben.status().conversations.first { $0.id == conversation.hex }
+        let entry = await ben.commands.status().conversations.first { $0.id == conversation.hex }
         #expect(entry?.joinStage == nil || entry?.joinStage == "recorded")
         #expect((entry?.batches ?? 0) > 0)
         await ben.stop()

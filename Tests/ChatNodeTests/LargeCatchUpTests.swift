@@ -29,8 +29,8 @@ import Testing
         try await NodeTests.eventually("all 256 large messages at ben", timeout: .seconds(30)) {
             try await ben.commands.log(conversation).count == 256
         }
-        #expect(await ana.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
-        #expect(await ben.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
+        #expect(await ana.commands.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
+        #expect(await ben.commands.status().counters.closeReasons.keys.allSatisfy { !$0.contains("malformed") })
         await ana.stop()
         await ben.stop()
     }

@@ -210,20 +210,49 @@ extension NodeMachineTests {
         var refused = joining()
         let dialling = refused.openSession(role: .dialer(middleAddress), held: [team], membership: directory)
         let dialled = try #require(dialling)
-        let early = refused.confirmMembership(team)
-        #expect(!early, "no session carries the conversation")
+        let early = refused.joinProgress(team, declining: false, isMember: true, excluded: nil)
+        #expect(early == (.waiting, []), "no session carries the conversation")
         refused.onSessionClosing(link: dialled.link, reason: .refusedByPeer(.revoked))
         #expect(refused.refusalByEveryTarget(team) == .revoked)
-        let afterRefusal = refused.confirmMembership(team)
-        #expect(!afterRefusal)
+        let afterRefusal = refused.joinProgress(team, declining: false, isMember: true, excluded: nil)
+        #expect(afterRefusal == (.failed(.joinRefused(.revoked)), [.abandonJoin(team)]))
+        let abandoned = refused.abandonJoin(team)
+        #expect(abandoned?.first == .savePendingJoin(team) && refused.pendingJoins[team] == nil)
 
         var confirmed = joining()
         let opening = confirmed.openSession(role: .dialer(middleAddress), held: [team], membership: directory)
         let opened = try #require(opening)
         _ = confirmed.onSessionEstablished(link: opened.link, agreed: peer(middle, [team]), now: now, membership: directory)
-        let done = confirmed.confirmMembership(team)
-        #expect(done)
+        let done = confirmed.joinProgress(team, declining: false, isMember: true, excluded: nil)
+        #expect(done == (.done, [.savePendingJoin(team)]))
         #expect(confirmed.pendingJoins[team] == nil, "nothing is left to record")
+    }
+
+    /// A token join begins by saving its token (unless declining) and dialling its addresses;
+    /// then it waits, is done once this node is a member, fails when the rules excluded the
+    /// recorded join, and a recorded one is never abandoned. A decline reports why it could
+    /// not be signed, once.
+    @Test func aTokenJoinBeginsWaitsAndEndsAsTheMachineDecides() throws {
+        let grant = try #require(ConversationInputs.verifyInvite(token()))
+        var node = machine(large)
+        let begun = node.beginJoin(token: token(), grant: grant, declining: false, targets: [middleAddress], isMember: false)
+        #expect(begun.first == .savePendingJoin(team) && begun.last == .completeJoin(team))
+        #expect(begun.contains { if case .dial(middleAddress, _) = $0 { true } else { false } })
+        #expect(node.joinProgress(team, declining: false, isMember: false, excluded: nil) == (.waiting, []))
+        #expect(node.joinProgress(team, declining: false, isMember: true, excluded: nil) == (.done, []))
+        node.pendingJoins[team]?.recorded = true
+        #expect(node.abandonJoin(team) == nil, "a recorded join is not given up")
+        let excluded = node.joinProgress(team, declining: false, isMember: false, excluded: .inviteUsedUp)
+        #expect(excluded == (.failed(.joinRefused(.inviteUsedUp)), [.savePendingJoin(team)]))
+        #expect(node.pendingJoins[team] == nil)
+
+        let declining = node.beginJoin(token: token(), grant: grant, declining: true, targets: [], isMember: false)
+        #expect(declining == [.completeJoin(team)], "a decline saves nothing")
+        #expect(node.joinProgress(team, declining: true, isMember: false, excluded: nil) == (.waiting, []))
+        node.pendingJoins[team] = nil
+        node.declineFailures[team] = .invalidArgument("no key")
+        #expect(node.joinProgress(team, declining: true, isMember: false, excluded: nil) == (.failed(.invalidArgument("no key")), []))
+        #expect(node.joinProgress(team, declining: true, isMember: false, excluded: nil) == (.done, []))
     }
 
     /// Open invitations go over every session with the invitee's node; received ones are kept

@@ -82,7 +82,7 @@ import Testing
         }
         // Anti-entropy: idle sessions keep exchanging clocks (every 300 ms here).
         try await Self.eventually("anti-entropy rounds") {
-            await ana.status().peers.first.map { $0.clocksReceived >= 3 } ?? false
+            await ana.commands.status().peers.first.map { $0.clocksReceived >= 3 } ?? false
         }
         let members = try await ana.commands.members(conversation)
         #expect(members.map(\.permission).sorted() == ["admin", "comment"])
@@ -91,9 +91,9 @@ import Testing
         // Revoking Ben disconnects him, and he is refused when he redials.
         try await ana.submit([.removeMember(member: ben.replicaID)], to: conversation)
         try await Self.eventually("the revoked member's session to close") {
-            await ana.status().peers.isEmpty
+            await ana.commands.status().peers.isEmpty
         }
-        #expect(await ana.status().counters.revokedDisconnects == 1)
+        #expect(await ana.commands.status().counters.revokedDisconnects == 1)
         await #expect(throws: NodeCommandError.self) { try await ben.commands.post("still here?", to: conversation) }
         await ana.stop()
         await ben.stop()
@@ -161,8 +161,8 @@ import Testing
         #expect(await !eve.conversations.contains(conversation))
         // The refusal is on record at both ends.
         try await Self.eventually("ana to refuse eve at the handshake", timeout: .seconds(30)) {
-            let refused = await ana.status().counters.closeReasons["refused_invalid_invite", default: 0]
-            let refusedBy = await eve.status().counters.closeReasons["refused_by_peer_invalid_invite", default: 0]
+            let refused = await ana.commands.status().counters.closeReasons["refused_invalid_invite", default: 0]
+            let refusedBy = await eve.commands.status().counters.closeReasons["refused_by_peer_invalid_invite", default: 0]
             return refused >= 1 && refusedBy >= 1
         }
         await ana.stop()

@@ -32,7 +32,7 @@ import Testing
         _ = try await cat.commands.join(token: try await ana.commands.invite(conversation, permission: .comment).bytes, via: anaAddress)
         if benDials { await ben.connect(to: catAddress) } else { await cat.connect(to: benAddress) }
         try await NodeTests.eventually("a session between ben and cat") {
-            await cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty }
+            await cat.commands.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty }
         }
 
         await ben.goOffline()
@@ -52,7 +52,7 @@ import Testing
         let benLog = try await ben.commands.log(conversation).map(\.text)
         #expect(!benLog.contains("after the removal") && !benLog.contains("cat after the removal"),
                 "round \(round), ben dials: \(benDials): \(benLog)")
-        #expect(await !cat.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty })
+        #expect(await !cat.commands.status().peers.contains { $0.key == PublicKey(ben.replicaID).text && !$0.conversations.isEmpty })
         #expect(await !cat.dialedPeers.contains(benAddress), "cat stopped redialing ben")
         for node in [ana, ben, cat] { await node.stop() }
     }

@@ -31,7 +31,7 @@ import Testing
         #expect(entry.admissions.map(\.joiner) == [PublicKey(ben.replicaID).text, PublicKey(cat.replicaID).text])
         #expect(entry.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text, PublicKey(ben.replicaID).text])
         #expect(entry.admissions.map(\.use) == [1, 2])
-        #expect(await ben.status().counters.admissionsSigned == 1)
+        #expect(await ben.commands.status().counters.admissionsSigned == 1)
         #expect(try await ana.commands.members(conversation).count == 3)
         for node in [ana, ben, cat] { await node.stop() }
     }
@@ -70,7 +70,7 @@ import Testing
         #expect(await cat.commands.receivedInvitationList().first?.state == "accepted")
         // Created while Cat is offline: delivered when a session starts again.
         await cat.goOffline()
-        try await NodeTests.eventually("ana to see cat gone") { await ana.status().peers.isEmpty }
+        try await NodeTests.eventually("ana to see cat gone") { await ana.commands.status().peers.isEmpty }
         let later = try await ana.commands.create(title: "later")
         // Invited by name: "Cat" is the display name of exactly one member ana's node knows.
         #expect(try await ana.commands.person("Cat") == cat.replicaID)
@@ -90,7 +90,7 @@ import Testing
         await #expect(throws: NodeCommandError.joinRefused(.notAMember)) {
             try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: second.url)), via: nil, timeout: .seconds(30))
         }
-        #expect(await ana.status().counters.invitationsDelivered >= 2)
+        #expect(await ana.commands.status().counters.invitationsDelivered >= 2)
         for node in [ana, cat] { await node.stop() }
     }
 
@@ -107,7 +107,7 @@ import Testing
         }
         let kept = NodeCommands.maxReceivedInvitationsPerPeer
         try await NodeTests.eventually("cat's inbox to fill and count the rest") {
-            let counters = await cat.status().counters
+            let counters = await cat.commands.status().counters
             // At least the two over the bound (each is counted again when a new session re-delivers it).
             return counters.invitationsDropped >= 34 - kept
         }
@@ -136,7 +136,7 @@ import Testing
         let used = try #require(try await ana.commands.links(of: conversation).first { $0.tokenID == once.tokenID })
         #expect(used.admissions.map(\.admittedBy) == [PublicKey(ana.replicaID).text] && used.admissions.first?.use == 1)
         #expect(used.admissions.first?.joiner == PublicKey(ben.replicaID).text)
-        #expect(await ana.status().counters.admissionsSigned >= 1)
+        #expect(await ana.commands.status().counters.admissionsSigned >= 1)
         // Refused with the reason (bounded generously: a loaded machine dials slowly).
         await #expect(throws: NodeCommandError.joinRefused(.inviteUsedUp)) {
             try await cat.commands.join(token: try #require(ShareLink.tokenBytes(from: once.url)), via: address, timeout: .seconds(30))
@@ -226,7 +226,7 @@ import Testing
         // another key presenting one gets no admission, so its join (for `edit`) never records.
         let revoked = try await ana.commands.createLink(in: conversation, permission: .edit)
         try await ana.commands.revokeLink(revoked.tokenID, in: conversation)
-        let signedBefore = await ana.status().counters.admissionsSigned
+        let signedBefore = await ana.commands.status().counters.admissionsSigned
         let (mal, malDirectory) = try NodeTests.makeNode(73, name: "mal")
         defer { try? FileManager.default.removeItem(atPath: malDirectory) }
         try await mal.start()
@@ -236,7 +236,7 @@ import Testing
         await #expect(throws: NodeCommandError.joinRefused(.inviteRevoked)) {
             try await mal.commands.join(token: revokedToken, via: address, timeout: .seconds(30))
         }
-        #expect(await ana.status().counters.admissionsSigned == signedBefore)
+        #expect(await ana.commands.status().counters.admissionsSigned == signedBefore)
         #expect(try await ana.commands.members(conversation).allSatisfy { $0.name != "mal" })
         await mal.stop()
         await ana.stop()
@@ -262,9 +262,9 @@ import Testing
         try await NodeTests.eventually("the reader to have the news") {
             try await rea.commands.log(conversation).contains { $0.text == "news" }
         }
-        #expect(await ana.status().counters.admissionsSigned == 0)
+        #expect(await ana.commands.status().counters.admissionsSigned == 0)
         try await rea.commands.joinPublic(conversation, via: address)
-        #expect(await ana.status().counters.admissionsSigned == 1)
+        #expect(await ana.commands.status().counters.admissionsSigned == 1)
         try await NodeTests.eventually("the reader to be a member") {
             try await ana.commands.members(conversation).contains { $0.name == "rea" && $0.permission == "view" }
         }

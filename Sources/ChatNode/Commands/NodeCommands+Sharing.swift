@@ -1,6 +1,7 @@
 import ChatControl
 import ChatCore
 import ChatCrypto
+import ChatStore
 import ChatSync
 import ChatWire
 
@@ -131,13 +132,25 @@ extension NodeCommands {
         let batches: [SignedBatch]
         do { batches = try await replica.loggedBatches() } catch { throw .node(error) }
         let state = await replica.conversation
-        let sessions = try await node.sessionRecords(of: conversation)
+        let sessions = try await sessionRecords(of: conversation)
         let entries = AuditTrail.entries(from: batches.map { $0.operationBatch(past: $0.content.namedCounts) },
                                          excluded: { state.excluded[$0] != nil }, sessions: sessions,
                                          verifyInvite: ConversationInputs.verifyInvite,
                                          verifyAdmission: ConversationInputs.verifyAdmission,
                                          keyText: { PublicKey($0).text }, equivocators: state.equivocators)
         return filter.apply(to: entries)
+    }
+
+    /// The node's stored peer-session records of `conversation`, oldest first, with every record
+    /// made so far written. Records that do not decode are left out and reported as an `error` event.
+    private func sessionRecords(of conversation: ConversationID) async throws(NodeCommandError) -> [PeerSessionRecord] {
+        let page: SessionRecordPage
+        do { page = try await node.sessionRecorder.records(of: conversation) } catch { throw .node(.store(error)) }
+        if page.skippedCount > 0 {
+            node.eventSink.yield(.error(code: "store:session_records_skipped",
+                                        message: "\(page.skippedCount) stored peer-session records did not decode; the audit trail leaves them out"))
+        }
+        return page.records
     }
 
     /// The audit trail as RFC 4180 CSV, keys as `sc1…` text, names from profiles; user-written

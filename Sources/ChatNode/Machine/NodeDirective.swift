@@ -16,10 +16,24 @@ enum NodeDirective: Sendable, Hashable {
     /// Stop dialing this address (its sessions are left to end on their own).
     case stopDialing(PeerEndpoint)
     /// Start replicating these conversations over a session just established: the shell reads
-    /// each replica's clock and hands it to ``NodeMachine/startReplication(link:conversation:localClock:now:)``.
+    /// each replica's clock and hands it to ``NodeMachine/onClockRead(link:_:localClock:now:membership:)``.
     case replicate(link: Int, conversations: [ConversationID])
     /// A session stopped replicating a conversation: cancel its replication timer.
     case cancelTimer(link: Int, ConversationID)
+    /// Call ``NodeMachine/onReplicationTimer(link:_:now:)`` after the delay (replaces any earlier one).
+    case armReplicationTimer(link: Int, ConversationID, after: Duration)
+    /// Read from the store, in causal order, at most `limit` batches not covered by `above`, and
+    /// hand them to ``NodeMachine/onStoredBatchesLoaded(_:link:_:now:)``.
+    case loadStoredBatches(link: Int, ConversationID, above: VectorClock, limit: Int)
+    /// Authenticate, verify, store and apply the batches a peer sent, and hand the outcome to
+    /// ``NodeMachine/onIngested(authentic:wanted:link:_:)`` and ``NodeMachine/onCommitted(_:clockAfter:evidence:in:now:membership:)``.
+    case ingest([[UInt8]], link: Int, ConversationID)
+    /// Load the batches a peer wants by hash and hand them to ``NodeMachine/onWantedLoaded(_:link:_:)``.
+    case loadWanted([BatchDependency], link: Int, ConversationID)
+    /// A non-member asks this member to vouch for its public join: the shell reads how many of
+    /// this node's public admissions were accepted in the last hour and hands that to
+    /// ``NodeMachine/onPublicJoinRead(_:link:acceptedThisHour:wallNow:membership:)``.
+    case readPublicAdmissions(ConversationID, link: Int)
     /// Remember durably where a member listens, for these conversations (redialled after a restart).
     case rememberAddress(ReplicaID, PeerEndpoint, conversations: [ConversationID])
     /// Tell the user interface.
@@ -43,4 +57,7 @@ enum NodeDirective: Sendable, Hashable {
     case savePendingJoin(ConversationID)
     /// Record the join of this conversation once its history has arrived.
     case completeJoin(ConversationID)
+    /// The join of this conversation was given up: forget the conversation when nothing of it
+    /// arrived (see ``NodeMachine/abandonJoin(_:)``).
+    case abandonJoin(ConversationID)
 }

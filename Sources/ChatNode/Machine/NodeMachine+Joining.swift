@@ -1,3 +1,4 @@
+import ChatControl
 import ChatCore
 import ChatSync
 import ChatWire
@@ -10,8 +11,67 @@ enum JoinRecording: Sendable, Hashable {
     case join(token: [UInt8], admission: [UInt8])
 }
 
+/// Where a join in progress stands, for the command waiting on it (``NodeMachine/joinProgress(_:declining:isMember:excluded:)``).
+enum JoinProgress: Sendable, Equatable {
+    case waiting
+    /// A member now, or the decline is recorded.
+    case done
+    /// Given up, and why.
+    case failed(NodeCommandError)
+}
+
 /// Joining, as the joiner: when to record the join, when it is done, and why it failed.
 extension NodeMachine {
+    /// Starts joining `conversation` on a verified token (`isMember`: this node's state says it
+    /// is a member already; the join then confirms that with the members, see
+    /// ``PendingJoin/confirmingMembership``): the token is presented on every session, saved
+    /// across restarts unless declining, and `targets` are dialled.
+    mutating func beginJoin(token: [UInt8], grant: InviteGrant, declining: Bool, targets: [PeerEndpoint],
+                            isMember: Bool) -> [NodeDirective] {
+        let conversation = grant.conversation
+        pendingJoins[conversation] = PendingJoin(token: token, grant: grant, targets: Set(targets), declining: declining,
+                                                 confirmingMembership: !declining && isMember)
+        joinRefusals[conversation] = nil
+        return (declining ? [] : [.savePendingJoin(conversation)]) + targets.flatMap { dialOrRefresh($0) }
+            + [.completeJoin(conversation)]
+    }
+
+    /// Where the join (or decline) of `conversation` stands, decided on what the shell read just
+    /// before: whether this node is a member now, and why the rules excluded its recorded join
+    /// (see ``PendingJoin/exclusion(in:selfID:)``). A join the rules excluded, or that every
+    /// address refused, is given up (the directives say so).
+    mutating func joinProgress(_ conversation: ConversationID, declining: Bool, isMember: Bool,
+                               excluded: RefuseCode?) -> (JoinProgress, [NodeDirective]) {
+        if declining {
+            guard pendingJoins[conversation] == nil else { return (.waiting, []) }
+            return (declineFailures.removeValue(forKey: conversation).map { .failed($0) } ?? .done, [])
+        }
+        let confirming = pendingJoins[conversation]?.confirmingMembership == true
+        if confirming, confirmMembership(conversation) { return (.done, [.savePendingJoin(conversation)]) }
+        if !confirming, isMember { return (.done, []) }
+        // Recorded, but the rules refused it (the last use went to a concurrent join).
+        if !confirming, let excluded {
+            pendingJoins[conversation] = nil
+            return (.failed(.joinRefused(excluded)), [.savePendingJoin(conversation)])
+        }
+        // Every address tried refused (`revoked` when this node was removed while away): say
+        // why rather than wait for the deadline.
+        if let refusal = refusalByEveryTarget(conversation) {
+            return (.failed(.joinRefused(refusal)), [.abandonJoin(conversation)])
+        }
+        return (.waiting, [])
+    }
+
+    /// Gives up the join of `conversation` (refused or timed out) unless it is recorded: the
+    /// token is no longer presented, and the join's addresses are no longer dialled unless
+    /// something else needs them. Nil when the join is recorded (it is not given up).
+    mutating func abandonJoin(_ conversation: ConversationID) -> [NodeDirective]? {
+        guard pendingJoins[conversation]?.recorded != true else { return nil }
+        let targets = pendingJoins[conversation]?.targets ?? []
+        pendingJoins[conversation] = nil
+        return [.savePendingJoin(conversation)] + abandonTargets(targets)
+    }
+
     /// What to record for the join of `conversation` given its state as just read (nil: nothing
     /// yet). The join carries the admitting member's record; it is judged against a history
     /// holding the issuer's grant, the link's record, the admitting member and the joins it had

@@ -33,6 +33,85 @@ extension NodeMachine {
         return try step(&machine)
     }
 
+    /// The shell read `conversation`'s clock for the session on `link` (``NodeDirective/replicate(link:conversations:)``):
+    /// start replicating it there (see ``startReplication(link:conversation:localClock:now:membership:)``).
+    mutating func onClockRead(link id: Int, _ conversation: ConversationID, localClock: VectorClock, now: Duration,
+                              membership: MembershipDirectory) -> [NodeDirective] {
+        let actions = startReplication(link: id, conversation: conversation, localClock: localClock, now: now,
+                                       membership: membership)
+        return directives(actions ?? [], link: id, conversation)
+    }
+
+    /// The shell read the stored batches a ``NodeDirective/loadStoredBatches(link:_:above:limit:)`` asked for.
+    mutating func onStoredBatchesLoaded(_ batches: [AuthenticatedBatch], link id: Int, _ conversation: ConversationID,
+                                        now: Duration) -> [NodeDirective] {
+        directives(replicate(link: id, conversation) { $0.storedBatchesLoaded(batches, now: now) }, link: id, conversation)
+    }
+
+    /// The shell loaded the batches a peer wanted by hash (``NodeDirective/loadWanted(_:link:_:)``).
+    mutating func onWantedLoaded(_ batches: [[UInt8]], link id: Int, _ conversation: ConversationID) -> [NodeDirective] {
+        directives(replicate(link: id, conversation) { $0.wantedBatchesLoaded(batches) }, link: id, conversation)
+    }
+
+    /// The replication timer of `conversation` on `link` is due.
+    mutating func onReplicationTimer(link id: Int, _ conversation: ConversationID, now: Duration) -> [NodeDirective] {
+        directives(replicate(link: id, conversation) { $0.timerFired(now: now) }, link: id, conversation)
+    }
+
+    /// The peer on `link` sent these batches and the replica checked them: every `authentic`
+    /// one is held by the sender (the sender stored what it sent, so it holds what that names),
+    /// and what they name on a branch this replica lacks is asked for.
+    mutating func onIngested(authentic: [AuthenticatedBatch], wanted: [BatchDependency], link id: Int,
+                             _ conversation: ConversationID) -> [NodeDirective] {
+        directives(replicate(link: id, conversation) { replication in
+            replication.peerHolds(authentic)
+            return wanted.isEmpty ? [] : replication.want(wanted)
+        }, link: id, conversation)
+    }
+
+    /// Batches were stored and applied in `conversation` (a peer's, or this node's own): push
+    /// them to every session of the conversation (each machine skips what its peer holds); on a
+    /// membership change act on it (revoked peers disconnected, new members dialled) and try to
+    /// finish a join whose history has arrived; then send batches that reveal a fork
+    /// (`evidence`) to every session.
+    /// - Complexity: O(s · b) for s sessions replicating the conversation and b batches.
+    mutating func onCommitted(_ batches: [AuthenticatedBatch], clockAfter: VectorClock, evidence: [AuthenticatedBatch] = [],
+                              in conversation: ConversationID, now: Duration, membership: MembershipDirectory) -> [NodeDirective] {
+        var directives: [NodeDirective] = []
+        if !batches.isEmpty {
+            for id in links(replicating: conversation) {
+                let actions = replicate(link: id, conversation) { $0.pushNew(batches: batches, clockAfter: clockAfter, now: now) }
+                counters.batchesPushed += actions?.reduce(0) {
+                    if case .send(.batches(_, let sent)) = $1 { $0 + sent.count } else { $0 }
+                } ?? 0
+                directives += self.directives(actions, link: id, conversation)
+            }
+            // Membership changes only with governance operations: messages and edits skip this.
+            if batches.contains(where: \.changesGovernance) {
+                directives += onGovernanceChanged(conversation, membership: membership) + [.completeJoin(conversation)]
+            }
+        }
+        if !evidence.isEmpty {
+            for id in links(replicating: conversation) {
+                directives += self.directives(replicate(link: id, conversation) { $0.pushEvidence(evidence) }, link: id, conversation)
+            }
+        }
+        return directives
+    }
+
+    /// A replication machine's actions as the shell's directives.
+    func directives(_ actions: [ReplicationAction]?, link id: Int, _ conversation: ConversationID) -> [NodeDirective] {
+        (actions ?? []).map { action in
+            switch action {
+            case .send(let frame): .send(frame, link: id)
+            case .scheduleTimer(let delay): .armReplicationTimer(link: id, conversation, after: delay)
+            case .loadStoredBatches(let above, let limit): .loadStoredBatches(link: id, conversation, above: above, limit: limit)
+            case .ingest(let batches): .ingest(batches, link: id, conversation)
+            case .sendWanted(let dependencies): .loadWanted(dependencies, link: id, conversation)
+            }
+        }
+    }
+
     /// The replication machines' traffic counters of the session on `link`, summed.
     func replicationCounters(link id: Int) -> (sent: Int, received: Int, clocks: Int) {
         guard let replication = sessions[id]?.replication else { return (0, 0, 0) }

@@ -51,6 +51,8 @@ struct NodeMachine: Sendable {
     private(set) var advertised: PeerEndpoint?
     /// Conversations this node is joining: the invite token to present and record.
     var pendingJoins: [ConversationID: PendingJoin] = [:]
+    /// Why a decline could not be signed, for the `decline` waiting on it.
+    var declineFailures: [ConversationID: NodeCommandError] = [:]
     /// Why members refused a join still waiting to be admitted, by the address that refused.
     var joinRefusals: [ConversationID: [PeerEndpoint: RefuseCode]] = [:]
     /// Public joins: admissions signed as a member, and the one received as a joiner.

@@ -39,8 +39,7 @@ extension Node {
     /// Asks the member at `endpoint`, and every session, to vouch for this node's public join of
     /// `conversation`.
     func askToJoinPublicly(_ conversation: ConversationID, via endpoint: PeerEndpoint) async {
-        let asking = machine.wantPublicAdmission(to: conversation)
-        await carryOut(machine.dialOrRefresh(endpoint) + asking)
+        await carryOut(machine.wantPublicAdmission(to: conversation, via: endpoint))
     }
 
     /// How a member answered this node's public join of `conversation`, judged against the

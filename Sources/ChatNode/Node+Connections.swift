@@ -34,15 +34,6 @@ extension Node {
         await carryOut(machine.dial(endpoint))
     }
 
-    /// Starts the redial loop of `endpoint` (see ``PeerDialer``), replacing any before.
-    private func startDialer(_ endpoint: PeerEndpoint, seed: UInt64) {
-        dialers[endpoint]?.cancel()
-        dialers[endpoint] = PeerDialer.start(
-            endpoint, backoff: ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
-                                                seed: seed),
-            clock: configuration.clock, node: self)
-    }
-
     /// How long the redial loop of `endpoint` waits instead of dialing now (nil: dial).
     func redialDelay(for endpoint: PeerEndpoint) -> Duration? { machine.redialDelay(for: endpoint) }
 
@@ -85,19 +76,19 @@ extension Node {
             case .close(let link, let reason):
                 channels[link]?.commands.yield(.close(reason))
             case .dial(let endpoint, let seed):
-                startDialer(endpoint, seed: seed)
+                dialers.start(endpoint, seed: seed, configuration: configuration, node: self)
             case .stopDialing(let endpoint):
-                dialers.removeValue(forKey: endpoint)?.cancel()
+                dialers.stop(endpoint)
             case .replicate(let link, let conversations):
                 for conversation in conversations {
                     guard let replica = replicas[conversation] else { continue }
                     let clock = await replica.clock
                     await carryOut(machine.onClockRead(link: link, conversation, localClock: clock, now: now, membership: directory))
                 }
-            case .cancelTimer(let link, let conversation):
-                channels[link]?.timers.cancel(conversation)
-            case .armReplicationTimer(let link, let conversation, let delay):
-                armTimer(link: link, conversation: conversation, after: delay)
+            case .armTimer(let timer, let delay):
+                timers.arm(timer, after: delay, on: configuration.clock) { [weak self] in await self?.timerFired(timer) }
+            case .cancelTimer(let timer):
+                timers.cancel(timer)
             case .loadStoredBatches(let link, let conversation, let above, let limit):
                 await loadStoredBatches(link: link, conversation, above: above, limit: limit)
             case .ingest(let bytes, let link, let conversation):
@@ -122,8 +113,6 @@ extension Node {
                 await signAdmission(content, link: link)
             case .signEphemeral(let update):
                 try? await gossip(update) // a held presence: its fields were checked when published
-            case .armControlTimer(let conversation, let delay):
-                armControlTimer(conversation, after: delay)
             case .savePendingJoin(let conversation):
                 notes.savePendingJoin(machine.pendingJoins[conversation], of: conversation)
             case .completeJoin(let conversation):
@@ -149,45 +138,27 @@ extension Node {
         let id = plan.link
         // Read while the connection is open (a closed channel no longer knows its peer).
         let remoteHost = channel.channel.remoteAddress?.ipAddress
-        var session = configuration.session
-        session.conversations = replicas.keys.sorted()
-        session.inviteToken = plan.inviteToken
-        let admission = NodeMachine.admission(directory.admission(now: configuration.wallClock), role: role.sessionRole,
-                                              joining: plan.joining)
-        var randomness = SystemRandomNumberGenerator()
-        let handshake = SessionStateMachine(role: role.sessionRole, identity: identity, configuration: session,
-                                            admission: admission, randomness: &randomness)
-        let (events, eventSink) = AsyncStream<PeerEvent>.makeStream()
-        // What this peer may have read and not yet handled (see InboundWindow): with the session's
-        // frame limit, the bound of its memory here.
-        let window = InboundWindow(limit: configuration.inboundWindowBytes)
-        let (commands, commandSink) = AsyncStream<PeerCommand>.makeStream()
-        channels[id] = SessionChannel(commands: commandSink, window: window)
-        let clock = configuration.clock
-        async let running: Void = PeerConnection.run(channel, session: handshake, outgoing: commands, events: eventSink,
-                                                     clock: clock, window: window)
-        var backOff: Duration?
-        for await (event, prepared) in PreparedBatches.staged(events, limits: .default) {
+        let handshake = plan.handshake(role: role, identity: identity, configuration: configuration.session,
+                                       held: replicas.keys.sorted(), admission: directory.admission(now: configuration.wallClock))
+        let (session, commands) = SessionChannel.open(windowLimit: configuration.inboundWindowBytes)
+        channels[id] = session
+        let backOff = await session.run(channel, handshake: handshake, commands: commands, clock: configuration.clock) {
+            event, prepared in
             switch event {
             case .established(let peer):
                 await carryOut(machine.onSessionEstablished(link: id, agreed: peer, now: now, membership: directory))
             case .received(let frame, let charge):
                 await carryOut(machine.onFrameReceived(frame, link: id, now: now, wallNow: configuration.wallClock(),
                                                        membership: directory), prepared: prepared)
-                window.release(charge)
-            case .backOff(let duration): backOff = duration
-            case .codeResolved: break // only a code lookup asks for one (NodeCommands.resolveInviteCode)
+                session.window.release(charge)
             case .closed(let reason): machine.onSessionClosing(link: id, reason: reason)
+            case .backOff, .codeResolved: break // a code is resolved only for a lookup (NodeCommands.resolveInviteCode)
             }
         }
-        await running
         let (ending, directives) = machine.onSessionClosed(link: id, backOff: backOff, host: remoteHost,
-                                                           inboundPeak: window.peak, now: now)
+                                                           inboundPeak: session.window.peak, now: now)
         await carryOut(directives)
-        if var closed = channels.removeValue(forKey: id) {
-            closed.timers.cancelAll()
-            closed.commands.finish()
-        }
+        channels.removeValue(forKey: id)?.commands.finish()
         return ending
     }
 
@@ -220,13 +191,8 @@ extension Node {
                                            in: conversation, now: now, membership: directory))
     }
 
-    private func armTimer(link id: Int, conversation: ConversationID, after delay: Duration) {
-        channels[id]?.timers.arm(conversation, after: delay, on: configuration.clock) { [weak self] in
-            await self?.replicationTimerFired(link: id, conversation: conversation)
-        }
-    }
-
-    private func replicationTimerFired(link id: Int, conversation: ConversationID) async {
-        await carryOut(machine.onReplicationTimer(link: id, conversation, now: now))
+    private func timerFired(_ timer: NodeTimer) async {
+        timers.fired(timer)
+        await carryOut(machine.onTimer(timer, now: now, wallNow: configuration.wallClock(), membership: directory))
     }
 }

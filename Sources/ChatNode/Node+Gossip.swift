@@ -1,7 +1,6 @@
 import ChatControl
 import ChatCore
 import ChatCrypto
-import ChatStore
 import ChatSync
 import ChatWire
 
@@ -31,18 +30,6 @@ extension Node {
             throw .invalidArgument("ephemeral update: \(error)")
         }
         await carryOut(machine.onEphemeralSigned(signed.bytes, in: update.conversation, wallNow: configuration.wallClock()))
-    }
-
-    /// Calls the machine back when the pacing timer of `conversation` is due.
-    func armControlTimer(_ conversation: ConversationID, after delay: Duration) {
-        controlTimers.arm(conversation, after: delay, on: configuration.clock) { [weak self] in
-            await self?.controlTimerFired(conversation)
-        }
-    }
-
-    private func controlTimerFired(_ conversation: ConversationID) async {
-        controlTimers.fired(conversation)
-        await carryOut(machine.onControlTimer(conversation, wallNow: configuration.wallClock(), membership: directory))
     }
 
     /// The newest ephemeral state of every member (presence, typing, cursors) this node holds.

@@ -27,11 +27,6 @@ extension Node {
         await carryOut(machine.deliverInvitations(tokens, to: invitee))
     }
 
-    /// The direct invitations members' nodes delivered here, and which of them this node declined.
-    var receivedInvitations: (received: [ReceivedInvitation], declined: Set<ReceivedInvitationKey>) {
-        (Array(machine.receivedInvitations.values), machine.declinedInvitations)
-    }
-
     /// This node declined the invitation `key` names.
     func noteDeclined(_ key: ReceivedInvitationKey) {
         machine.declinedInvitations.insert(key)

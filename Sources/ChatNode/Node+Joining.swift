@@ -54,7 +54,8 @@ extension Node {
     func abandonJoin(_ conversation: ConversationID) async {
         guard let directives = machine.abandonJoin(conversation) else { return }
         await carryOut(directives)
-        guard let replica = replicas[conversation], await replica.document.permissions.isEmpty else { return }
+        guard let replica = replicas[conversation], await replica.document.permissions.isEmpty,
+              machine.pendingJoins[conversation] == nil else { return } // not joined again meanwhile
         replicas[conversation] = nil
         directory.forget(conversation)
         await replica.setEventSink(nil)

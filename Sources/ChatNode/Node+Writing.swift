@@ -28,12 +28,10 @@ extension Node {
         return written.map(\.0)
     }
 
-    /// The peers this node has a session with.
-    var connectedPeers: Set<ReplicaID> { machine.connectedPeers }
-
-    /// How many sessions carry `conversation` now.
-    func peerCount(carrying conversation: ConversationID) -> Int {
-        machine.sessionCount(carrying: conversation)
+    /// What `read` finds in the machine's state now (sessions, joins, invitations), for the
+    /// commands that report it.
+    func inspect<Value: Sendable>(_ read: @Sendable (NodeMachine) -> Value) -> Value {
+        read(machine)
     }
 
     /// The network side of `status`: where this node listens and dials, its sessions, and its

@@ -38,15 +38,15 @@ public actor Node {
     /// The I/O side of each session, by link id.
     var channels: [Int: SessionChannel] = [:]
     /// The redial loop of each address the machine dials.
-    var dialers: [PeerEndpoint: Task<Void, Never>] = [:]
+    var dialers = PeerDialers()
     /// The listening socket, once ``start()`` bound it.
     var listener: PeerListener?
     /// Incoming connections being served (the machine bounds them).
     var servingIncoming = 0
     /// Where this node listens, once ``start()`` bound the socket.
     public var listeningOn: PeerEndpoint? { listener?.endpoint }
-    /// The pacing timer of this node's presence per conversation (see NodeMachine+Gossip).
-    var controlTimers = NodeTimers<ConversationID>()
+    /// The timers the machine armed.
+    var timers = NodeTimers<NodeTimer>()
     var isStopped: Bool { machine.isStopped }
 
     /// Opens the store at the configured directory and every conversation in it.
@@ -61,15 +61,9 @@ public actor Node {
         let (events, continuation) = AsyncStream<NodeEvent>.makeStream(bufferingPolicy: .bufferingNewest(16_384))
         self.events = events
         eventSink = NodeEventSink(continuation: continuation, changes: changes)
-        let sink = eventSink
-        sessionRecorder = SessionRecorder(store: store) { error in
-            sink.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))
-        }
+        sessionRecorder = SessionRecorder(store: store, events: eventSink)
         notes = ConversationNotes(store: store, events: eventSink)
-        machine = NodeMachine(configuration: NodeMachine.Configuration(
-            replicaID: configuration.identity.publicKey.replicaID, configuredPeers: configuration.peers,
-            maxPeers: configuration.maxPeers, maxIncomingConnections: configuration.maxIncomingConnections,
-            replication: configuration.replication, seed: configuration.seed))
+        machine = NodeMachine(node: configuration)
         let conversations: [ConversationID]
         do { conversations = try store.conversations() } catch { throw .store(error) }
         for conversation in conversations {
@@ -99,10 +93,9 @@ public actor Node {
         guard !isStopped else { return }
         let closing = machine.onStop()
         listener?.close()
-        let dialing = Array(dialers.values)
+        let dialing = dialers.all
         await carryOut(closing) // every session told `going_away`, every redial loop cancelled
-        controlTimers.cancelAll()
-        for link in channels.keys { channels[link]?.timers.cancelAll() }
+        timers.cancelAll()
         await listener?.finished() // and every incoming session
         for task in dialing { await task.value }
         for replica in replicas.values { await replica.setEventSink(nil) }

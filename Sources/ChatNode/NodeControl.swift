@@ -137,7 +137,7 @@ public enum NodeControl {
             let conversation = try await commands.resolve(text)
             try await commands.requestAccess(permission, note: note, in: conversation)
             return try JSONValue(encoding: AccessRequestResult(conversation: conversation.hex, permission: permission.description,
-                                                               peers: await node.peerCount(carrying: conversation)))
+                                                               peers: await node.inspect { $0.sessionCount(carrying: conversation) }))
         case .requests(let text):
             let conversation = try await commands.resolve(text)
             return try JSONValue(encoding: AccessRequestsResult(requests: try await commands.accessRequests(of: conversation)))

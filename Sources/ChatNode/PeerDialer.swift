@@ -30,3 +30,25 @@ enum PeerDialer {
         }
     }
 }
+
+/// The redial loops of the addresses a node keeps dialing, one per address.
+struct PeerDialers: Sendable {
+    private var loops: [PeerEndpoint: Task<Void, Never>] = [:]
+
+    /// Starts the redial loop of `endpoint` (see ``PeerDialer``) with `configuration`'s back-off
+    /// seeded by `seed`, replacing the one before.
+    mutating func start(_ endpoint: PeerEndpoint, seed: UInt64, configuration: NodeConfiguration, node: Node) {
+        loops[endpoint]?.cancel()
+        let backoff = ReconnectBackoff(initial: configuration.reconnectInitial, maximum: configuration.reconnectMaximum,
+                                       seed: seed)
+        loops[endpoint] = PeerDialer.start(endpoint, backoff: backoff, clock: configuration.clock, node: node)
+    }
+
+    /// Stops the redial loop of `endpoint` (a session it runs goes on).
+    mutating func stop(_ endpoint: PeerEndpoint) {
+        loops.removeValue(forKey: endpoint)?.cancel()
+    }
+
+    /// Every loop, to wait on once they were all told to stop.
+    var all: [Task<Void, Never>] { Array(loops.values) }
+}

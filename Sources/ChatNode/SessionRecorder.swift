@@ -14,8 +14,11 @@ final class SessionRecorder: Sendable {
     private let sink: AsyncStream<[ConversationSessionRecord]>.Continuation
     private let draining: Task<Void, Never>
 
-    /// - Parameter onFailure: called (on the writer's queue) with each store failure.
-    init(store: ChatStore, onFailure: @escaping @Sendable (StoreError) -> Void) {
+    /// A store failure is reported to `events` as an `error` event.
+    init(store: ChatStore, events: NodeEventSink) {
+        let onFailure: @Sendable (StoreError) -> Void = { error in
+            events.yield(.error(code: "store:\(error.code)", message: "could not record a peer session for the audit trail: \(error)"))
+        }
         self.store = store
         let writer = Writer(store: store, onFailure: onFailure)
         let (stream, sink) = AsyncStream<[ConversationSessionRecord]>.makeStream()

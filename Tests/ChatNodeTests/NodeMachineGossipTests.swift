@@ -38,11 +38,11 @@ extension NodeMachineTests {
             let directives = try node.onPublish(presence(index.isMultiple(of: 2) ? .online : .away, at: start), in: team,
                                                 wallNow: start, membership: directory)
             sent += signedUpdates(directives).count
-            timers += directives.filter { if case .armControlTimer = $0 { true } else { false } }
+            timers += directives.filter { if case .armTimer(.presence, _) = $0 { true } else { false } }
         }
         #expect(sent > 0 && sent < 20)
         #expect(timers.count == 1)
-        guard case .armControlTimer(team, let delay) = timers.first else { return }
+        guard case .armTimer(.presence(team), let delay) = timers.first else { return }
         #expect(delay > .zero)
         // A heartbeat does not replace the held presence; typing is never paced.
         let heartbeat = try node.onPublish(.heartbeat, in: team, wallNow: start, membership: directory)
@@ -51,7 +51,7 @@ extension NodeMachineTests {
         #expect(signedUpdates(typing).count == 1)
         // The timer fires when due: the newest presence (the last one offered, `away`) goes out.
         let due = start + UInt64(delay.components.seconds * 1000) + UInt64(delay.components.attoseconds / 1_000_000_000_000_000)
-        let released = node.onControlTimer(team, wallNow: due, membership: directory)
+        let released = node.onTimer(.presence(team), now: now, wallNow: due, membership: directory)
         let update = try #require(signedUpdates(released).first)
         #expect(update.payload == presence(.away, at: start))
         // Counters grow: each update of this node is newer than the last.
@@ -60,7 +60,7 @@ extension NodeMachineTests {
         for _ in 0 ..< 20 { _ = try node.onPublish(presence(.online, at: due), in: team, wallNow: due, membership: directory) }
         let goodbye = try node.onPublish(.goodbye, in: team, wallNow: due, membership: directory)
         #expect(signedUpdates(goodbye).map(\.payload) == [.goodbye])
-        #expect(node.onControlTimer(team, wallNow: due + 10_000, membership: directory).isEmpty)
+        #expect(node.onTimer(.presence(team), now: now, wallNow: due + 10_000, membership: directory).isEmpty)
     }
 
     @Test func peersUpdatesAreAppliedReportedAndRelayedOnce() throws {

@@ -35,7 +35,7 @@ import Testing
             #expect(established.contains(.replicate(link: link, conversations: [team])))
             let started = node.onClockRead(link: link, team, localClock: VectorClock(), now: base.now, membership: membership)
             #expect(started.contains { if case .send(.clock(team, _), link) = $0 { true } else { false } })
-            #expect(started.contains { if case .armReplicationTimer(link, team, _) = $0 { true } else { false } })
+            #expect(started.contains { if case .armTimer(.replication(link, team), _) = $0 { true } else { false } })
             _ = node.onFrameReceived(.clock(conversation: team, clock: VectorClock()), link: link, now: base.now, wallNow: 0,
                                      membership: membership)
             links.append(link)

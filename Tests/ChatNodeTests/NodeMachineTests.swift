@@ -155,12 +155,12 @@ import Testing
         }
         let removedFromTeam = membership([small], removed: [middle], alsoOther: [small, middle])
         let first = node.onGovernanceChanged(team, membership: removedFromTeam)
-        #expect(first == [.cancelTimer(link: link, team)])
+        #expect(first == [.cancelTimer(.replication(link: link, team))])
         #expect(node.links(replicating: team).isEmpty && node.links(replicating: other) == [link])
         // Removed from the other conversation too (publishing `other` without him).
         removedFromTeam.publish(other, permissions: [small.publicKey.replicaID: .comment], revoked: [middle.publicKey.replicaID])
         let second = node.onGovernanceChanged(other, membership: removedFromTeam)
-        #expect(second == [.stopDialing(middleAddress), .cancelTimer(link: link, other), .close(link: link, .revoked)])
+        #expect(second == [.stopDialing(middleAddress), .cancelTimer(.replication(link: link, other)), .close(link: link, .revoked)])
         #expect(node.counters.revokedDisconnects == 1)
     }
 

@@ -20,7 +20,7 @@ extension NodeCommands {
     public func receivedInvitationList() async -> [ReceivedInvitationEntry] {
         let now = configuration.wallClock()
         var entries: [ReceivedInvitationEntry] = []
-        let (received, declined) = await node.receivedInvitations
+        let (received, declined) = await node.inspect { (Array($0.receivedInvitations.values), $0.declinedInvitations) }
         let sorted = received
             .sorted { ($0.receivedAt, Hex.encode($0.token.content.tokenID)) > ($1.receivedAt, Hex.encode($1.token.content.tokenID)) }
         for invitation in sorted {
@@ -51,7 +51,7 @@ extension NodeCommands {
     public func receivedInvitationToken(matching prefix: String) async -> [UInt8]? {
         let prefix = prefix.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         guard prefix.count >= 4, prefix.count <= 2 * InviteRecord.tokenIDBytes else { return nil }
-        let matches = await node.receivedInvitations.received.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
+        let matches = await node.inspect { Array($0.receivedInvitations.values) }.filter { Hex.encode($0.token.content.tokenID).hasPrefix(prefix) }
         return matches.count == 1 ? matches[0].token.bytes : nil
     }
 

@@ -118,7 +118,7 @@ public struct NodeCommands: Sendable {
     /// The members of a conversation: online ones first, then by name (see ``MemberEntry/list(of:selfID:connected:registers:now:)``).
     public func members(_ conversation: ConversationID) async throws(NodeCommandError) -> [MemberEntry] {
         let state = try await node.replica(conversation).conversation
-        return MemberEntry.list(of: state, selfID: replicaID, connected: await node.connectedPeers,
+        return MemberEntry.list(of: state, selfID: replicaID, connected: await node.inspect(\.connectedPeers),
                                 registers: await node.ephemeralState(of: conversation), now: configuration.wallClock())
     }
 }

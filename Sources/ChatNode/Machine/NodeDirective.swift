@@ -18,10 +18,11 @@ enum NodeDirective: Sendable, Hashable {
     /// Start replicating these conversations over a session just established: the shell reads
     /// each replica's clock and hands it to ``NodeMachine/onClockRead(link:_:localClock:now:membership:)``.
     case replicate(link: Int, conversations: [ConversationID])
-    /// A session stopped replicating a conversation: cancel its replication timer.
-    case cancelTimer(link: Int, ConversationID)
-    /// Call ``NodeMachine/onReplicationTimer(link:_:now:)`` after the delay (replaces any earlier one).
-    case armReplicationTimer(link: Int, ConversationID, after: Duration)
+    /// Call ``NodeMachine/onTimer(_:now:wallNow:membership:)`` with this timer after the delay
+    /// (replaces the timer armed before).
+    case armTimer(NodeTimer, after: Duration)
+    /// The timer is no longer wanted (a session stopped replicating a conversation).
+    case cancelTimer(NodeTimer)
     /// Read from the store, in causal order, at most `limit` batches not covered by `above`, and
     /// hand them to ``NodeMachine/onStoredBatchesLoaded(_:link:_:now:)``.
     case loadStoredBatches(link: Int, ConversationID, above: VectorClock, limit: Int)
@@ -51,8 +52,6 @@ enum NodeDirective: Sendable, Hashable {
     case signAdmission(JoinAdmission, link: Int)
     /// Sign this node's ephemeral update and hand it to ``NodeMachine/onEphemeralSigned(_:in:wallNow:)``.
     case signEphemeral(EphemeralUpdate)
-    /// Call ``NodeMachine/onControlTimer(_:wallNow:membership:)`` for this conversation after the delay.
-    case armControlTimer(ConversationID, after: Duration)
     /// Store the pending join of this conversation (or its absence) durably.
     case savePendingJoin(ConversationID)
     /// Record the join of this conversation once its history has arrived.
@@ -60,4 +59,12 @@ enum NodeDirective: Sendable, Hashable {
     /// The join of this conversation was given up: forget the conversation when nothing of it
     /// arrived (see ``NodeMachine/abandonJoin(_:)``).
     case abandonJoin(ConversationID)
+}
+
+/// A timer the machine asks the shell to arm (``NodeDirective/armTimer(_:after:)``).
+enum NodeTimer: Sendable, Hashable {
+    /// The replication machine of a conversation on a session: anti-entropy rounds.
+    case replication(link: Int, ConversationID)
+    /// This node's paced presence in a conversation (see ``NodeMachine/onPublish(_:in:wallNow:membership:)``).
+    case presence(ConversationID)
 }

@@ -1,3 +1,4 @@
+import ChatControl
 import ChatCore
 import ChatCrypto
 import ChatSync
@@ -104,10 +105,12 @@ extension NodeMachine {
             .map { .send(.admission(conversation: $0, admission: []), link: id) }
     }
 
-    /// Starts joining public `conversation`: every session is asked to vouch.
-    mutating func wantPublicAdmission(to conversation: ConversationID) -> [NodeDirective] {
+    /// Starts joining public `conversation` through the member at `endpoint`: it is dialled,
+    /// and every session is asked to vouch.
+    mutating func wantPublicAdmission(to conversation: ConversationID, via endpoint: PeerEndpoint) -> [NodeDirective] {
+        let dialing = dialOrRefresh(endpoint)
         publicJoins.want(conversation)
-        return sessions.keys.sorted().flatMap { publicAdmissionRequests(link: $0) }
+        return dialing + sessions.keys.sorted().flatMap { publicAdmissionRequests(link: $0) }
     }
 
     /// The answer to this node's public join of `conversation`, given its document as just read:

@@ -26,7 +26,7 @@ extension NodeMachine {
         switch payload.kind {
         case .presence, .heartbeat:
             guard let now = controlPacers[conversation, default: EphemeralControlPacer()].offer(payload, now: wallNow) else {
-                return armControlTimer(conversation, wallNow: wallNow)
+                return armPresenceTimer(conversation, wallNow: wallNow)
             }
             return [update(now, in: conversation, wallNow: wallNow)]
         case .goodbye:
@@ -39,21 +39,21 @@ extension NodeMachine {
 
     /// The pacing timer of `conversation` fired: send the held presence when the budget allows
     /// (and this node is still a member), else wait again.
-    mutating func onControlTimer(_ conversation: ConversationID, wallNow: UInt64, membership: MembershipDirectory) -> [NodeDirective] {
-        controlTimersArmed.remove(conversation)
+    mutating func onPresenceTimer(_ conversation: ConversationID, wallNow: UInt64, membership: MembershipDirectory) -> [NodeDirective] {
+        presenceTimersArmed.remove(conversation)
         guard controlPacers[conversation]?.held != nil else { return [] }
         guard let payload = controlPacers[conversation]?.releaseHeld(now: wallNow) else {
-            return armControlTimer(conversation, wallNow: wallNow)
+            return armPresenceTimer(conversation, wallNow: wallNow)
         }
         guard membership.permission(of: replicaID, in: conversation) != nil else { return [] }
         return [update(payload, in: conversation, wallNow: wallNow)]
     }
 
-    private mutating func armControlTimer(_ conversation: ConversationID, wallNow: UInt64) -> [NodeDirective] {
-        guard !controlTimersArmed.contains(conversation), !isStopped else { return [] }
-        controlTimersArmed.insert(conversation)
+    private mutating func armPresenceTimer(_ conversation: ConversationID, wallNow: UInt64) -> [NodeDirective] {
+        guard !presenceTimersArmed.contains(conversation), !isStopped else { return [] }
+        presenceTimersArmed.insert(conversation)
         let due = (controlPacers[conversation] ?? EphemeralControlPacer()).earliestSend(now: wallNow)
-        return [.armControlTimer(conversation, after: .milliseconds(Int64(clamping: due - wallNow)))]
+        return [.armTimer(.presence(conversation), after: .milliseconds(Int64(clamping: due - wallNow)))]
     }
 
     private mutating func update(_ payload: EphemeralPayload, in conversation: ConversationID, wallNow: UInt64) -> NodeDirective {

@@ -53,9 +53,14 @@ extension NodeMachine {
         directives(replicate(link: id, conversation) { $0.wantedBatchesLoaded(batches) }, link: id, conversation)
     }
 
-    /// The replication timer of `conversation` on `link` is due.
-    mutating func onReplicationTimer(link id: Int, _ conversation: ConversationID, now: Duration) -> [NodeDirective] {
-        directives(replicate(link: id, conversation) { $0.timerFired(now: now) }, link: id, conversation)
+    /// A timer armed by ``NodeDirective/armTimer(_:after:)`` is due.
+    mutating func onTimer(_ timer: NodeTimer, now: Duration, wallNow: UInt64, membership: MembershipDirectory) -> [NodeDirective] {
+        switch timer {
+        case .replication(let id, let conversation):
+            directives(replicate(link: id, conversation) { $0.timerFired(now: now) }, link: id, conversation)
+        case .presence(let conversation):
+            onPresenceTimer(conversation, wallNow: wallNow, membership: membership)
+        }
     }
 
     /// The peer on `link` sent these batches and the replica checked them: every `authentic`
@@ -104,7 +109,7 @@ extension NodeMachine {
         (actions ?? []).map { action in
             switch action {
             case .send(let frame): .send(frame, link: id)
-            case .scheduleTimer(let delay): .armReplicationTimer(link: id, conversation, after: delay)
+            case .scheduleTimer(let delay): .armTimer(.replication(link: id, conversation), after: delay)
             case .loadStoredBatches(let above, let limit): .loadStoredBatches(link: id, conversation, above: above, limit: limit)
             case .ingest(let batches): .ingest(batches, link: id, conversation)
             case .sendWanted(let dependencies): .loadWanted(dependencies, link: id, conversation)
@@ -138,7 +143,7 @@ extension NodeMachine {
                   membership.isRevoked(peerID, from: conversation) else { continue }
             sessions[id]?.replication[conversation]?.stop()
             sessions[id]?.replication[conversation] = nil
-            directives.append(.cancelTimer(link: id, conversation))
+            directives.append(.cancelTimer(.replication(link: id, conversation)))
             if sessions[id]?.replication.isEmpty == true {
                 counters.revokedDisconnects += 1
                 directives.append(.close(link: id, .revoked))

@@ -136,7 +136,7 @@ extension NodeMachine {
         if session.role == .listener, let backOff, let host {
             _ = bannedHosts.noteOffence(by: host, at: now, stayAway: backOff)
         }
-        var directives = session.replication.keys.sorted().map { NodeDirective.cancelTimer(link: id, $0) }
+        var directives = session.replication.keys.sorted().map { NodeDirective.cancelTimer(.replication(link: id, $0)) }
         if let peer = session.peer {
             counters.sessionsClosed += 1
             directives.append(.sessionsOpen(establishedCount))

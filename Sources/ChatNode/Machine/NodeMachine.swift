@@ -31,6 +31,13 @@ struct NodeMachine: Sendable {
         var seed: UInt64 = 0
     }
 
+    /// The machine of a node configured with `node`.
+    init(node: NodeConfiguration) {
+        self.init(configuration: Configuration(
+            replicaID: node.identity.publicKey.replicaID, configuredPeers: node.peers, maxPeers: node.maxPeers,
+            maxIncomingConnections: node.maxIncomingConnections, replication: node.replication, seed: node.seed))
+    }
+
     let configuration: Configuration
     // The state below is changed only by the machine's own inputs (in this file and its
     // extensions); the shell reads it.
@@ -67,7 +74,7 @@ struct NodeMachine: Sendable {
     /// Per conversation: this node's presence and heartbeat budget (what receivers accept, with
     /// the update held back when it was spent), and whether its timer is armed.
     var controlPacers: [ConversationID: EphemeralControlPacer] = [:]
-    var controlTimersArmed: Set<ConversationID> = []
+    var presenceTimersArmed: Set<ConversationID> = []
     var counters = NodeCounters()
     var random: SeededGenerator
     var isStopped = false
@@ -175,7 +182,7 @@ struct NodeMachine: Sendable {
         guard !isStopped else { return [] }
         isStopped = true
         controlPacers = [:]
-        controlTimersArmed = []
+        presenceTimersArmed = []
         let closing = sessions.keys.sorted().map { NodeDirective.close(link: $0, .goingAway) }
         let stopping = dialing.sorted().map { NodeDirective.stopDialing($0) }
         dialing = []

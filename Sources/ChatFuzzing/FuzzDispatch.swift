@@ -18,7 +18,8 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// `DataFrame(type:body:)` on the rest (every data frame type), then every batch a batches
     /// frame carries and every update an ephemeral frame carries.
     case frame = 2
-    /// `SequenceCRDT<Unicode.Scalar>(decoding:)`, then re-encoding and decoding again.
+    /// `SequenceCRDT<Unicode.Scalar>(decoding:)` beside `SequenceStateChecker` (they must agree),
+    /// then re-encoding and decoding again.
     case sequenceState = 3
     /// `ConversationDocument(snapshot:localReplica:)`, then re-encoding and decoding again.
     case snapshot = 4
@@ -119,7 +120,14 @@ public func fuzzOne(_ input: [UInt8]) {
             break
         }
     case .sequenceState:
-        if let sequence = try? SequenceCRDT<Unicode.Scalar>(decoding: rest) {
+        let decoded = try? SequenceCRDT<Unicode.Scalar>(decoding: rest)
+        // Snapshots keep message bodies encoded, checked by the checker alone: it must accept
+        // exactly what the decoder accepts.
+        var checked = ByteReader(rest)
+        var checker = SequenceStateChecker()
+        let passes = (try? checker.check(&checked)) != nil && checked.isAtEnd
+        precondition(passes == (decoded != nil), "the state checker and the decoder disagree")
+        if let sequence = decoded {
             _ = sequence.elements
             _ = sequence.clock
             _ = try? SequenceCRDT<Unicode.Scalar>(decoding: sequence.encodedState())

@@ -74,6 +74,11 @@ public struct ByteReader: Sendable {
         return bytes[position ..< position + count]
     }
 
+    /// The bytes read since `start` (an earlier ``offset``), copied.
+    public func bytes(from start: Int) -> [UInt8] {
+        Array(bytes[min(max(0, start), position) ..< position])
+    }
+
     /// Reads a replica id (32 bytes) as four big-endian words, straight from the input: no
     /// slice of it is made (a conversation snapshot reads one per message and list element).
     public mutating func readReplicaID() throws(BinaryDecodingError) -> ReplicaID {

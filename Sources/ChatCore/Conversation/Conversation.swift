@@ -163,8 +163,10 @@ public struct Conversation: Sendable {
             (post.originLeft, post.originRight) = anchors(post.originLeft, post.originRight, in: document.messageList)
             return .postMessage(post)
         case .insertText(var insert):
-            guard let body = document.messages[insert.message]?.body else { return op }
-            (insert.originLeft, insert.originRight) = anchors(insert.originLeft, insert.originRight, in: body)
+            guard let origins = document.messages.readingBody(of: insert.message, {
+                anchors(insert.originLeft, insert.originRight, in: $0)
+            }) else { return op }
+            (insert.originLeft, insert.originRight) = origins
             return .insertText(insert)
         default:
             return op
@@ -491,15 +493,17 @@ public struct Conversation: Sendable {
             return placementProblem(post.originLeft, post.originRight, in: document.messageList)
         case .insertText(let insert):
             guard cut.contains(insert.message), inPast(insert.originLeft), inPast(insert.originRight),
-                  let index = document.messages.index(forKey: insert.message) else { return .unknownTarget }
-            return placementProblem(insert.originLeft, insert.originRight, in: document.messages.values[index].body)
+                  let problem = document.messages.readingBody(of: insert.message, {
+                      placementProblem(insert.originLeft, insert.originRight, in: $0)
+                  }) else { return .unknownTarget }
+            return problem
         case .deleteText(let delete):
             guard delete.count > 0, UInt64(delete.target.counter) + UInt64(delete.count) <= UInt64(UInt32.max) else {
                 return .invalid
             }
             let last = OpID(replica: delete.target.replica, counter: delete.target.counter + delete.count - 1)
             guard cut.contains(delete.message), cut.contains(last),
-                  document.messages[delete.message]?.body.contains(from: delete.target, count: delete.count) == true
+                  document.messages.readingBody(of: delete.message, { $0.contains(from: delete.target, count: delete.count) }) == true
             else { return .unknownTarget }
             return nil
         case .deleteMessage(let message):

@@ -12,7 +12,8 @@ extension OpID: SequenceElementCodable {
 
 /// The snapshot format of a conversation document (version 1): title, settings, permissions and
 /// profiles sorted by replica, the message list's sequence state, then each message (sorted by
-/// id) with its flags and its body's sequence state. Loading rebuilds every CRDT directly.
+/// id) with its flags and its body's sequence state. Loading rebuilds the message list
+/// directly; the bodies are checked and kept encoded (see ``MessageBody``).
 extension ConversationDocument {
     static let snapshotMagic: [UInt8] = [0x53, 0x44, 0x01] // "SD" v1
 
@@ -53,8 +54,7 @@ extension ConversationDocument {
         let ids = messages.keys.sorted()
         writer.write(varint: UInt64(ids.count))
         for id in ids {
-            guard let index = messages.index(forKey: id) else { continue }
-            let record = messages.values[index]
+            guard let record = messages[id] else { continue }
             id.encode(into: &writer)
             writer.write(varint: record.postedAt)
             writer.write(byte: (record.isEdited ? 1 : 0) | (record.isDeleted ? 2 : 0))
@@ -105,6 +105,7 @@ extension ConversationDocument {
             messageList = try SequenceCRDT(decoding: &reader, replica: localReplica)
             let messageCount = try reader.readCount(limit: reader.remaining / 36)
             messages.reserveCapacity(messageCount)
+            var checker = SequenceStateChecker()
             for _ in 0 ..< messageCount {
                 let id = try OpID.decode(from: &reader)
                 let postedAt = try reader.readVarint()
@@ -112,9 +113,8 @@ extension ConversationDocument {
                 guard flags < 4 else { throw DocumentError.malformedSnapshot("message flags") }
                 // Built in place: a record kept in a variable is copied into the table and then
                 // destroyed (a retain and release of every array of its body).
-                messages[id] = MessageRecord(id: id, postedAt: postedAt,
-                                             body: try SequenceCRDT(decoding: &reader, replica: localReplica),
-                                             isEdited: flags & 1 != 0, isDeleted: flags & 2 != 0)
+                messages.insert(StoredMessage(postedAt: postedAt, body: try MessageBody(checkedState: &reader, checker: &checker),
+                                              isEdited: flags & 1 != 0, isDeleted: flags & 2 != 0), for: id)
             }
         } catch let error as DocumentError {
             throw error

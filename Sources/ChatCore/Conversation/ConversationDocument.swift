@@ -1,18 +1,3 @@
-/// One message: an element of the conversation's message list with its own text CRDT.
-public struct MessageRecord: Sendable {
-    /// The message id (the id of the operation that posted it).
-    public let id: OpID
-    public var author: ReplicaID { id.replica }
-    /// The author's signed timestamp of the batch that posted it (ms since the Unix epoch).
-    public let postedAt: UInt64
-    /// The body, which members with the right permission can edit together.
-    public internal(set) var body: SequenceCRDT<Unicode.Scalar>
-    /// True once any edit to the body has been applied.
-    public internal(set) var isEdited = false
-    /// True once the message was deleted (its tombstone stays in the list).
-    public internal(set) var isDeleted = false
-}
-
 /// Why an operation could not be applied to a conversation document.
 public enum DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The operation refers to a message this document does not have.
@@ -56,13 +41,18 @@ public struct ConversationDocument: Sendable {
     public internal(set) var title = ""
     /// The message list: each element is a message id.
     public internal(set) var messageList: SequenceCRDT<OpID>
-    public internal(set) var messages: [OpID: MessageRecord] = [:]
+    public internal(set) var messages = MessageTable()
     /// Each user's latest profile, with the counter of the op that set it.
     public internal(set) var profiles: [ReplicaID: (counter: UInt32, profile: Profile)] = [:]
     public internal(set) var permissions: [ReplicaID: Permission] = [:]
     public internal(set) var settings = ConversationSettings.default
     /// Operations applied.
     public internal(set) var appliedCount = 0
+    /// The messages whose bodies are live (see ``MessageBody``), least recently edited first:
+    /// past ``liveBodyLimit``, the least recently edited is compacted.
+    private var liveBodies: [OpID] = []
+    /// How many bodies stay live: edits come in bursts on a few recent messages.
+    static let liveBodyLimit = 32
 
     public init(localReplica: ReplicaID) {
         self.localReplica = localReplica
@@ -93,23 +83,32 @@ public struct ConversationDocument: Sendable {
                     id: OpID(replica: id.replica, counter: id.counter &+ 1), originLeft: nil, originRight: nil,
                     content: post.body)), to: &body)
             }
-            messages[id] = MessageRecord(id: id, postedAt: timestamp, body: body)
+            messages.insert(StoredMessage(postedAt: timestamp, body: MessageBody(body)), for: id)
+            keepLive(id)
         case .insertText(let insert):
             // Mutate the record in place: no copy of the body, one hash lookup.
-            guard let index = messages.index(forKey: insert.message) else { throw .unknownMessage(insert.message) }
-            try Self.applyNow(.insert(SequenceInsert(
-                id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)),
-                to: &messages.values[index].body)
-            messages.values[index].isEdited = true
+            let edited = try messages.update(insert.message) { (message) throws(DocumentError) in
+                try message.body.edit { (body) throws(DocumentError) in
+                    try Self.applyNow(.insert(SequenceInsert(
+                        id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)), to: &body)
+                }
+                message.isEdited = true
+            }
+            guard edited != nil else { throw .unknownMessage(insert.message) }
+            keepLive(insert.message)
         case .deleteText(let delete):
-            guard let index = messages.index(forKey: delete.message) else { throw .unknownMessage(delete.message) }
-            try Self.applyNow(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)),
-                              to: &messages.values[index].body)
-            messages.values[index].isEdited = true
+            let edited = try messages.update(delete.message) { (message) throws(DocumentError) in
+                try message.body.edit { (body) throws(DocumentError) in
+                    try Self.applyNow(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)), to: &body)
+                }
+                message.isEdited = true
+            }
+            guard edited != nil else { throw .unknownMessage(delete.message) }
+            keepLive(delete.message)
         case .deleteMessage(let message):
-            guard let index = messages.index(forKey: message) else { throw .unknownMessage(message) }
+            guard messages.contains(message) else { throw .unknownMessage(message) }
             try Self.applyNow(.delete(SequenceDelete(id: id, target: message, count: 1)), to: &messageList)
-            messages.values[index].isDeleted = true
+            messages.update(message) { $0.isDeleted = true }
         case .setProfile(let profile):
             if (profiles[id.replica]?.counter).map({ $0 < id.counter }) ?? true {
                 profiles[id.replica] = (id.counter, profile)
@@ -143,15 +142,34 @@ public struct ConversationDocument: Sendable {
                     == .applied else { return }
             messageList.hide(from: id, count: 1)
         case .insertText(let insert):
-            guard let index = messages.index(forKey: insert.message), !insert.text.isEmpty,
-                  messages.values[index].body.canPlace(originLeft: insert.originLeft, originRight: insert.originRight),
-                  (try? messages.values[index].body.apply(.insert(SequenceInsert(
-                      id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)),
-                      waits: false)) == .applied else { return }
-            messages.values[index].body.hide(from: id, count: UInt32(truncatingIfNeeded: insert.text.count))
+            guard !insert.text.isEmpty else { return }
+            let found: Void? = messages.update(insert.message) { message in
+                message.body.edit { body in
+                    guard body.canPlace(originLeft: insert.originLeft, originRight: insert.originRight),
+                          (try? body.apply(.insert(SequenceInsert(
+                              id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)),
+                              waits: false)) == .applied else { return }
+                    body.hide(from: id, count: UInt32(truncatingIfNeeded: insert.text.count))
+                }
+            }
+            if found != nil { keepLive(insert.message) }
         default:
             break
         }
+    }
+
+    /// Notes that `message`'s body was just made or edited (it is live), and compacts the least
+    /// recently edited live body when more than ``liveBodyLimit`` are.
+    /// - Complexity: O(``liveBodyLimit``), plus the compaction of one body.
+    private mutating func keepLive(_ message: OpID) {
+        if let at = liveBodies.lastIndex(of: message) {
+            guard at != liveBodies.count - 1 else { return }
+            liveBodies.remove(at: at)
+        }
+        liveBodies.append(message)
+        guard liveBodies.count > Self.liveBodyLimit else { return }
+        let coldest = liveBodies.removeFirst()
+        messages.update(coldest) { $0.body.compact() }
     }
 
     /// Applies `op` to `sequence` at once or not at all: an operation whose elements are not
@@ -214,7 +232,7 @@ extension ConversationDocument {
     /// The operation that inserts `text` into message `message`'s body before visible index
     /// `index`, or nil when the message or index does not exist.
     public func insertText(_ text: [Unicode.Scalar], into message: OpID, at index: Int) -> ConversationOp? {
-        guard let record = messages[message], let origins = try? record.body.insertionOrigins(at: index) else { return nil }
+        guard let origins = messages.readingBody(of: message, { try? $0.insertionOrigins(at: index) }) ?? nil else { return nil }
         return .insertText(InsertText(message: message, originLeft: origins.originLeft, originRight: origins.originRight, text: text))
     }
 }
@@ -226,8 +244,8 @@ extension ConversationDocument {
     /// when the text is unchanged.
     /// - Complexity: O(text length + log n) per deleted run.
     public func replaceText(of message: OpID, with text: [Unicode.Scalar]) -> [ConversationOp]? {
-        guard let record = messages[message] else { return nil }
-        let old = record.body.elements
+        guard let body = messages[message]?.body.sequence else { return nil }
+        let old = body.elements
         var prefix = 0
         while prefix < old.count, prefix < text.count, old[prefix] == text[prefix] { prefix += 1 }
         var suffix = 0
@@ -237,7 +255,7 @@ extension ConversationDocument {
         // Deletions: consecutive ids of one author form one run.
         var run: (target: OpID, count: UInt32)?
         for index in prefix ..< old.count - suffix {
-            guard let id = try? record.body.visibleID(at: index) else { return nil }
+            guard let id = try? body.visibleID(at: index) else { return nil }
             if let current = run, current.target.replica == id.replica,
                current.target.counter &+ current.count == id.counter {
                 run = (current.target, current.count + 1)

@@ -169,7 +169,7 @@ public struct ConversationSimulation: Sendable {
             case 55 ..< 68 where !visible.isEmpty:
                 let message = visible[Int.random(in: 0 ..< visible.count, using: &random)]
                 guard message.body.count > 0,
-                      let target = try? message.body.visibleID(at: Int.random(in: 0 ..< message.body.count, using: &random))
+                      let target = try? message.body.sequence.visibleID(at: Int.random(in: 0 ..< message.body.count, using: &random))
                 else { continue }
                 op = .deleteText(DeleteText(message: message.id, target: target, count: 1))
             case 68 ..< 74 where !visible.isEmpty:

@@ -44,15 +44,16 @@ enum ColumnCoding {
 
     /// The columns of one section, written after a byte of their modes: bit `i` set when
     /// column `i` is stored as runs (see ``writeRuns(_:into:)``), clear when one varint per
-    /// value; each column takes whichever is smaller. At most eight columns.
+    /// value; each column takes whichever is smaller, except those `plain` has a bit set for.
+    /// At most eight columns.
     /// - Complexity: O(values).
-    static func writeColumns(_ columns: [[UInt64]], into writer: inout ByteWriter) {
+    static func writeColumns(_ columns: [[UInt64]], plain: UInt8 = 0, into writer: inout ByteWriter) {
         var modes: UInt8 = 0
         var encoded: [[UInt8]] = []
         for (index, values) in columns.enumerated() {
             var runs = ByteWriter()
             writeRuns(values, into: &runs)
-            if runs.bytes.count < values.reduce(0, { $0 + varintSize($1) }) {
+            if plain & (1 << index) == 0, runs.bytes.count < values.reduce(0, { $0 + varintSize($1) }) {
                 modes |= 1 << index
                 encoded.append(runs.bytes)
             } else {

@@ -1,7 +1,7 @@
-/// The binary state format of a sequence (version 2, columnar).
+/// The binary state format of a sequence (version 3, columnar).
 ///
 /// ```
-/// "SQ" 0x02 flags (bit 0: history kept)
+/// "SQ" 0x03 flags (bit 0: history kept)
 /// replicas:  count, then 32 bytes each
 /// spans:     count n; their lengths in document order (one varint each); a modes byte; then
 ///            columns in document order: replica numbers; first counters as zigzag differences
@@ -11,22 +11,27 @@
 ///            counters as zigzag differences from their span's first counter (in span order,
 ///            left before right)
 /// content:   every span's elements, in span order
-/// history:   count m; their counts in application order (one varint each); a modes byte; then
-///            columns: replica numbers; counters as zigzag differences from the end of the
-///            replica's entry before; kinds (0 insert, 1 delete); the deletes' target replica
-///            numbers and target counters as zigzag differences from the previous delete's
+/// history:   count m; a modes byte; then columns in application order: counts; replica
+///            numbers; counters as zigzag differences from the end of the replica's entry
+///            before; kinds (0 insert, 1 delete); the deletes' target replica numbers and target
+///            counters as zigzag differences from the previous delete's
 ///            — or, without history, per replica: range count, then (start, length) pairs
 /// ```
+/// Bit `i` of a modes byte says how column `i` is stored: one varint per value (clear) or
+/// (value, run length) pairs (set), whichever is smaller (``ColumnCoding``). Span lengths take
+/// at least a byte per span, and the writer keeps the history's count m within the bytes that
+/// follow it (its counts are written one varint each when runs would take fewer bytes than m),
+/// which bounds what a short input can make the decoder allocate.
+///
 /// Sequences without history (message bodies) are still written in version 1, which loads
-/// faster for their one or two spans. Bit `i` of a modes byte says how column `i` is stored: one varint per value (clear) or
-/// (value, run length) pairs (set), whichever is smaller (``ColumnCoding``). Lengths and counts
-/// take at least a byte per span or entry, which bounds what a short input can make the
-/// decoder allocate. Version 1 (still read) wrote the same fields span by span and entry by
-/// entry: a typing trace's history took about three times the bytes. Loading rebuilds the
-/// B-tree directly from the spans, with no re-integration.
+/// faster for their one or two spans (and ``SequenceStateChecker`` checks without building).
+/// Versions 1 and 2 are still read: version 1 wrote the same fields span by span and entry by
+/// entry (a typing trace's history took about three times the bytes), version 2 wrote the
+/// history's counts one varint each before the columns (a sixth more bytes on a typing trace).
+/// Loading rebuilds the B-tree directly from the spans, with no re-integration.
 enum SequenceStateFormat {
     static let magic: [UInt8] = [0x53, 0x51]
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
     static let maxReplicas = 1 << 20
     static let maxSpans = 1 << 28
 }
@@ -205,7 +210,6 @@ extension SequenceCore {
             return
         }
         writer.write(varint: UInt64(log.count))
-        for entry in log { writer.write(varint: entry.count) }
         var ends = [UInt32](repeating: 0, count: replicas.count)
         let counterDeltas = log.map { entry in
             let replica = Int(entry.id.replica)
@@ -218,16 +222,26 @@ extension SequenceCore {
             defer { previousTarget = entry.target.counter }
             return ColumnCoding.zigzag(Int64(entry.target.counter) - Int64(previousTarget))
         }
-        ColumnCoding.writeColumns([
+        let columns = [
+            log.map { UInt64($0.count) },
             log.map { UInt64($0.id.replica) },
             counterDeltas,
             log.map { $0.isInsert ? 0 : 1 },
             deletes.map { UInt64($0.target.replica) },
             targetDeltas,
-        ], into: &writer)
+        ]
+        var section = ByteWriter(capacity: log.count * 2)
+        ColumnCoding.writeColumns(columns, into: &section)
+        if section.bytes.count < log.count {
+            // The decoder bounds the entry count by the bytes that follow it; counts one varint
+            // each (at least a byte per entry) keep within it.
+            section = ByteWriter(capacity: log.count * 2)
+            ColumnCoding.writeColumns(columns, plain: 1, into: &section)
+        }
+        writer.write(bytes: section.bytes)
     }
 
-    /// Reads the structure (version 1 or 2); returns the spans (content offsets not yet
+    /// Reads the structure (version 1, 2 or 3); returns the spans (content offsets not yet
     /// assigned) and the version, which the history that follows is written in.
     static func decodeStructure(from reader: inout ByteReader, localReplica: ReplicaID?)
         throws(SequenceError) -> (core: SequenceCore, spans: ContiguousArray<Span>, version: UInt8)
@@ -238,7 +252,7 @@ extension SequenceCore {
                 throw SequenceError.malformedState("not a sequence state")
             }
             let version = try reader.readByte()
-            guard version == 1 || version == SequenceStateFormat.version else {
+            guard (1 ... SequenceStateFormat.version).contains(version) else {
                 throw SequenceError.malformedState("unsupported version \(version)")
             }
             let flags = try reader.readByte()
@@ -353,7 +367,7 @@ extension SequenceCore {
                 return
             }
             let entries = version == 1 ? try Self.readHistoryV1(from: &reader)
-                : try Self.readHistoryV2(from: &reader, replicaCount: replicas.count)
+                : try Self.readHistoryColumns(from: &reader, replicaCount: replicas.count, countsInColumns: version >= 3)
             log.reserveCapacity(entries.count)
             var inserted = 0
             for entry in entries {
@@ -414,16 +428,29 @@ extension SequenceCore {
         return entries
     }
 
-    /// Version 2: column by column (see ``SequenceStateFormat``). Every entry costs at least
-    /// its count byte, which bounds the count by the input.
-    private static func readHistoryV2(from reader: inout ByteReader, replicaCount: Int) throws(BinaryDecodingError) -> [LogEntry] {
+    /// Versions 2 and 3: column by column (see ``SequenceStateFormat``); version 3 stores the
+    /// counts as the section's first column (`countsInColumns`), version 2 one varint each
+    /// before it. The entry count is bounded by the bytes that follow it (the writer keeps to
+    /// that).
+    private static func readHistoryColumns(from reader: inout ByteReader, replicaCount: Int, countsInColumns: Bool)
+        throws(BinaryDecodingError) -> [LogEntry] {
         let count = try reader.readCount(limit: reader.remaining)
         var lengths: [UInt32] = []
         lengths.reserveCapacity(count)
-        for _ in 0 ..< count { lengths.append(try reader.readVarint32()) }
-        let modes = try ColumnCoding.readModes(columns: 5, from: &reader)
-        let replicas = try ColumnCoding.readColumn(0, of: modes, count: count, from: &reader)
-        let counterDeltas = try ColumnCoding.readColumn(1, of: modes, count: count, from: &reader)
+        if !countsInColumns {
+            for _ in 0 ..< count { lengths.append(try reader.readVarint32()) }
+        }
+        let first = countsInColumns ? 1 : 0
+        let modes = try ColumnCoding.readModes(columns: 5 + first, from: &reader)
+        if countsInColumns {
+            let start = reader.offset
+            for length in try ColumnCoding.readColumn(0, of: modes, count: count, from: &reader) {
+                guard length <= UInt64(UInt32.max) else { throw .invalidValue(offset: start, reason: "bad history count") }
+                lengths.append(UInt32(length))
+            }
+        }
+        let replicas = try ColumnCoding.readColumn(first, of: modes, count: count, from: &reader)
+        let counterDeltas = try ColumnCoding.readColumn(first + 1, of: modes, count: count, from: &reader)
         var entries: [LogEntry] = []
         entries.reserveCapacity(count)
         // Counters follow the end of the same replica's entry before.
@@ -441,11 +468,11 @@ extension SequenceCore {
             ends[Int(replica)] = counter &+ length
             entries.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: .none))
         }
-        let kinds = try ColumnCoding.readColumn(2, of: modes, count: count, from: &reader)
+        let kinds = try ColumnCoding.readColumn(first + 2, of: modes, count: count, from: &reader)
         guard kinds.allSatisfy({ $0 <= 1 }) else { throw .invalidValue(offset: reader.offset, reason: "bad history kind") }
         let deletes = kinds.count { $0 == 1 }
-        let targetReplicas = try ColumnCoding.readColumn(3, of: modes, count: deletes, from: &reader)
-        let targetDeltas = try ColumnCoding.readColumn(4, of: modes, count: deletes, from: &reader)
+        let targetReplicas = try ColumnCoding.readColumn(first + 3, of: modes, count: deletes, from: &reader)
+        let targetDeltas = try ColumnCoding.readColumn(first + 4, of: modes, count: deletes, from: &reader)
         var previousTarget: UInt32 = 0
         var next = 0
         for index in entries.indices where kinds[index] == 1 {

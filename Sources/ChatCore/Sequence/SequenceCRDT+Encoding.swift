@@ -10,7 +10,9 @@
 ///            span's first element, 2 explicit); the explicit origins' replica numbers and their
 ///            counters as zigzag differences from their span's first counter (in span order,
 ///            left before right)
-/// content:   every span's elements, in span order
+/// content:   a mode byte; every span's elements, in span order, as they are (0) or compressed
+///            (1: their byte count, then ``LZCodec`` tokens); without history (version 1),
+///            the elements alone
 /// history:   count m; a modes byte; then columns in application order: counts; replica
 ///            numbers; counters as zigzag differences from the end of the replica's entry
 ///            before; kinds (0 insert, 1 delete); the deletes' target replica numbers and target
@@ -34,6 +36,41 @@ enum SequenceStateFormat {
     static let version: UInt8 = 3
     static let maxReplicas = 1 << 20
     static let maxSpans = 1 << 28
+    /// The content is compressed only when it stays within this many times its compressed
+    /// size, which bounds what a short input can make the decoder allocate.
+    static let maxContentExpansion = 16
+
+    /// Writes a version 3 content section: a mode byte, then the elements' bytes as they are
+    /// (0), or their byte count and ``LZCodec`` tokens (1) when that is smaller and within
+    /// ``maxContentExpansion``.
+    /// - Complexity: O(content).
+    static func writeContent(_ raw: [UInt8], into writer: inout ByteWriter) {
+        let packed = LZCodec.compress(raw)
+        var header = ByteWriter(capacity: 8)
+        header.write(varint: UInt64(raw.count))
+        guard packed.count + header.bytes.count < raw.count, packed.count * maxContentExpansion >= raw.count else {
+            writer.write(byte: 0)
+            return writer.write(bytes: raw)
+        }
+        writer.write(byte: 1)
+        writer.write(bytes: header.bytes)
+        writer.write(bytes: packed)
+    }
+
+    /// Reads a version 3 content section's mode byte and, when compressed, its bytes (nil: the
+    /// elements follow as they are).
+    static func readPackedContent(from reader: inout ByteReader) throws(BinaryDecodingError) -> [UInt8]? {
+        let start = reader.offset
+        switch try reader.readByte() {
+        case 0:
+            return nil
+        case 1:
+            let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
+            return try LZCodec.decompress(count: count, from: &reader)
+        default:
+            throw .invalidValue(offset: start, reason: "unknown content mode")
+        }
+    }
 }
 
 /// One span as stored, before its origins are resolved and its replica numbers checked.
@@ -500,10 +537,19 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     /// Appends the state to `writer` (self-delimiting, so states can be concatenated).
     public func encodeState(into writer: inout ByteWriter) {
         core.encodeStructure(into: &writer)
+        guard core.keepsHistory else {
+            core.tree.forEachRun { span in
+                let start = Int(span.contentStart)
+                for element in content[start ..< start + Int(span.length)] { element.encode(into: &writer) }
+            }
+            return core.encodeHistory(into: &writer)
+        }
+        var raw = ByteWriter(capacity: content.count * 2)
         core.tree.forEachRun { span in
             let start = Int(span.contentStart)
-            for element in content[start ..< start + Int(span.length)] { element.encode(into: &writer) }
+            for element in content[start ..< start + Int(span.length)] { element.encode(into: &raw) }
         }
+        SequenceStateFormat.writeContent(raw.bytes, into: &writer)
         core.encodeHistory(into: &writer)
     }
 
@@ -527,11 +573,19 @@ extension SequenceCRDT where Element: SequenceElementCodable {
             spans[i].contentStart = offset
             offset &+= spans[i].length
         }
-        // Every element takes a byte at least: more than the input holds is truncated.
         let total = spans.reduce(0) { $0 + Int($1.length) }
-        guard total <= reader.remaining else { throw .malformedState(BinaryDecodingError.truncated(offset: reader.offset).description) }
         do throws(BinaryDecodingError) {
-            try Element.decode(total, from: &reader, into: &content)
+            if version >= 3, let packed = try SequenceStateFormat.readPackedContent(from: &reader) {
+                // Every element takes a byte at least.
+                guard total <= packed.count else { throw .invalidValue(offset: reader.offset, reason: "content shorter than its elements") }
+                var unpacked = ByteReader(packed)
+                try Element.decode(total, from: &unpacked, into: &content)
+                guard unpacked.isAtEnd else { throw .invalidValue(offset: reader.offset, reason: "content longer than its elements") }
+            } else {
+                // Every element takes a byte at least: more than the input holds is truncated.
+                guard total <= reader.remaining else { throw .truncated(offset: reader.offset) }
+                try Element.decode(total, from: &reader, into: &content)
+            }
         } catch {
             throw .malformedState(error.description)
         }

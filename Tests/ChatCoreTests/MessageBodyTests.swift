@@ -72,6 +72,20 @@ import Testing
         #expect(conversation.document.messages[ids[0]]?.body.isLive == true)
         #expect(conversation.document.messages[ids[0]]?.body.text == "m0!")
         #expect(conversation.document.messages[ids[1]]?.body.isLive == false, "the least recently edited was compacted")
+        // An edit that fails on a compact body leaves it live, and it is compacted again in turn.
+        var document = conversation.document
+        let missing = OpID(replica: ana, counter: 9_999)
+        #expect(throws: DocumentError.self) {
+            try document.apply(.insertText(InsertText(message: ids[2], originLeft: missing, originRight: nil,
+                                                      text: Array("?".unicodeScalars))),
+                               id: OpID(replica: ana, counter: 10_000), timestamp: scenario.time)
+        }
+        #expect(document.messages[ids[2]]?.body.isLive == true && document.messages[ids[2]]?.body.text == "m2")
+        for index in 0 ..< ConversationDocument.liveBodyLimit {
+            try document.apply(document.newMessage(Array("n\(index)".unicodeScalars)), id: OpID(replica: ana, counter: 20_000 + UInt32(index) * 10),
+                               timestamp: scenario.time)
+        }
+        #expect(document.messages[ids[2]]?.body.isLive == false)
         let reloaded = try ConversationDocument(snapshot: conversation.document.encodedSnapshot(), localReplica: ana)
         #expect(reloaded.canonicalVisibleState() == conversation.document.canonicalVisibleState())
         #expect(reloaded.messages.values.allSatisfy { !$0.body.isLive })

@@ -86,6 +86,8 @@ public struct ConversationDocument: Sendable {
             messages.insert(StoredMessage(postedAt: timestamp, body: MessageBody(body)), for: id)
             keepLive(id)
         case .insertText(let insert):
+            // Tracked even when the edit throws: the body was made live before the edit ran.
+            defer { keepLive(insert.message) }
             // Mutate the record in place: no copy of the body, one hash lookup.
             let edited = try messages.update(insert.message) { (message) throws(DocumentError) in
                 try message.body.edit { (body) throws(DocumentError) in
@@ -95,8 +97,8 @@ public struct ConversationDocument: Sendable {
                 message.isEdited = true
             }
             guard edited != nil else { throw .unknownMessage(insert.message) }
-            keepLive(insert.message)
         case .deleteText(let delete):
+            defer { keepLive(delete.message) }
             let edited = try messages.update(delete.message) { (message) throws(DocumentError) in
                 try message.body.edit { (body) throws(DocumentError) in
                     try Self.applyNow(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)), to: &body)
@@ -104,7 +106,6 @@ public struct ConversationDocument: Sendable {
                 message.isEdited = true
             }
             guard edited != nil else { throw .unknownMessage(delete.message) }
-            keepLive(delete.message)
         case .deleteMessage(let message):
             guard messages.contains(message) else { throw .unknownMessage(message) }
             try Self.applyNow(.delete(SequenceDelete(id: id, target: message, count: 1)), to: &messageList)
@@ -165,6 +166,8 @@ public struct ConversationDocument: Sendable {
         if let at = liveBodies.lastIndex(of: message) {
             guard at != liveBodies.count - 1 else { return }
             liveBodies.remove(at: at)
+        } else {
+            guard messages.contains(message) else { return }
         }
         liveBodies.append(message)
         guard liveBodies.count > Self.liveBodyLimit else { return }

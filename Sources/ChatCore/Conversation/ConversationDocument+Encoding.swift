@@ -111,8 +111,7 @@ extension ConversationDocument {
                 let postedAt = try reader.readVarint()
                 let flags = try reader.readByte()
                 guard flags < 4 else { throw DocumentError.malformedSnapshot("message flags") }
-                // Built in place: a record kept in a variable is copied into the table and then
-                // destroyed (a retain and release of every array of its body).
+                // The body is checked, not built: it stays encoded (see MessageBody).
                 messages.insert(StoredMessage(postedAt: postedAt, body: try MessageBody(checkedState: &reader, checker: &checker),
                                               isEdited: flags & 1 != 0, isDeleted: flags & 2 != 0), for: id)
             }

@@ -46,14 +46,13 @@ enum SequenceStateFormat {
     /// - Complexity: O(content).
     static func writeContent(_ raw: [UInt8], into writer: inout ByteWriter) {
         let packed = LZCodec.compress(raw)
-        var header = ByteWriter(capacity: 8)
-        header.write(varint: UInt64(raw.count))
-        guard packed.count + header.bytes.count < raw.count, packed.count * maxContentExpansion >= raw.count else {
+        guard packed.count + ColumnCoding.varintSize(UInt64(raw.count)) < raw.count,
+              packed.count * maxContentExpansion >= raw.count else {
             writer.write(byte: 0)
             return writer.write(bytes: raw)
         }
         writer.write(byte: 1)
-        writer.write(bytes: header.bytes)
+        writer.write(varint: UInt64(raw.count))
         writer.write(bytes: packed)
     }
 

@@ -29,17 +29,22 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // C libraries from the system (apt: libsodium-dev, liblmdb-dev).
+        // C libraries from the system (apt: libsodium-dev, liblmdb-dev, zlib1g-dev).
         .systemLibrary(
             name: "CSodium", pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]),
         .systemLibrary(
             name: "CLMDB", pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
-        // Pure core: ids, vector clocks, the sequence CRDT. No I/O, no Foundation.
+        // Pure core: ids, vector clocks, the sequence CRDT. No I/O, no Foundation; zlib's
+        // deflate compresses the text of sequence states.
         .target(
             name: "ChatCore",
+            dependencies: ["CZlib"],
             swiftSettings: [.define("CHAT_INTERNAL_CHECKS", .when(configuration: .debug))]),
 
         // libsodium: hashes now; keys, signatures and frame encryption next.

@@ -89,7 +89,7 @@ public struct ConversationDocument: Sendable {
             // Tracked even when the edit throws: the body was made live before the edit ran.
             defer { keepLive(insert.message) }
             // Mutate the record in place: no copy of the body, one hash lookup.
-            let edited = try messages.update(insert.message) { (message) throws(DocumentError) in
+            let edited: Void? = try messages.update(insert.message) { (message) throws(DocumentError) in
                 try message.body.edit { (body) throws(DocumentError) in
                     try Self.applyNow(.insert(SequenceInsert(
                         id: id, originLeft: insert.originLeft, originRight: insert.originRight, content: insert.text)), to: &body)
@@ -99,7 +99,7 @@ public struct ConversationDocument: Sendable {
             guard edited != nil else { throw .unknownMessage(insert.message) }
         case .deleteText(let delete):
             defer { keepLive(delete.message) }
-            let edited = try messages.update(delete.message) { (message) throws(DocumentError) in
+            let edited: Void? = try messages.update(delete.message) { (message) throws(DocumentError) in
                 try message.body.edit { (body) throws(DocumentError) in
                     try Self.applyNow(.delete(SequenceDelete(id: id, target: delete.target, count: delete.count)), to: &body)
                 }

@@ -10,9 +10,10 @@
 ///            span's first element, 2 explicit); the explicit origins' replica numbers and their
 ///            counters as zigzag differences from their span's first counter (in span order,
 ///            left before right)
-/// content:   a mode byte; every span's elements, in span order, as they are (0) or compressed
-///            (1: their byte count, then ``LZCodec`` tokens); without history (version 1),
-///            the elements alone
+/// content:   a mode byte; every span's elements, in span order, as they are (0) or compressed:
+///            their byte count, then ``LZCodec`` tokens (1, the first builds of version 3) or a
+///            raw deflate stream (2, ``DeflateCodec``); without history (version 1), the
+///            elements alone
 /// history:   count m; a modes byte; then columns in application order: counts; replica
 ///            numbers; counters as zigzag differences from the end of the replica's entry
 ///            before; kinds (0 insert, 1 delete); the deletes' target replica numbers and target
@@ -40,18 +41,33 @@ enum SequenceStateFormat {
     /// size, which bounds what a short input can make the decoder allocate.
     static let maxContentExpansion = 16
 
-    /// Writes a version 3 content section: a mode byte, then the elements' bytes as they are
-    /// (0), or their byte count and ``LZCodec`` tokens (1) when that is smaller and within
-    /// ``maxContentExpansion``.
+    /// How the content section of a version 3 state stores the elements' bytes (its mode byte).
+    enum ContentCoding: UInt8 {
+        /// As they are.
+        case raw = 0
+        /// Their byte count, then ``LZCodec`` tokens (written by the first builds of version 3;
+        /// still read).
+        case lz = 1
+        /// Their byte count, then a raw deflate stream (``DeflateCodec``).
+        case deflate = 2
+    }
+
+    /// Writes a version 3 content section: a mode byte, then the elements' bytes as they are,
+    /// or their byte count and the bytes compressed by `coding` when that is smaller and
+    /// within ``maxContentExpansion``.
     /// - Complexity: O(content).
-    static func writeContent(_ raw: [UInt8], into writer: inout ByteWriter) {
-        let packed = LZCodec.compress(raw)
-        guard packed.count + ColumnCoding.varintSize(UInt64(raw.count)) < raw.count,
+    static func writeContent(_ raw: [UInt8], coding: ContentCoding = .deflate, into writer: inout ByteWriter) {
+        let packed: [UInt8]? = switch coding {
+        case .raw: nil
+        case .lz: LZCodec.compress(raw)
+        case .deflate: DeflateCodec.compress(raw)
+        }
+        guard let packed, packed.count + ColumnCoding.varintSize(UInt64(raw.count)) < raw.count,
               packed.count * maxContentExpansion >= raw.count else {
-            writer.write(byte: 0)
+            writer.write(byte: ContentCoding.raw.rawValue)
             return writer.write(bytes: raw)
         }
-        writer.write(byte: 1)
+        writer.write(byte: coding.rawValue)
         writer.write(varint: UInt64(raw.count))
         writer.write(bytes: packed)
     }
@@ -60,14 +76,18 @@ enum SequenceStateFormat {
     /// elements follow as they are).
     static func readPackedContent(from reader: inout ByteReader) throws(BinaryDecodingError) -> [UInt8]? {
         let start = reader.offset
-        switch try reader.readByte() {
-        case 0:
+        guard let coding = ContentCoding(rawValue: try reader.readByte()) else {
+            throw .invalidValue(offset: start, reason: "unknown content mode")
+        }
+        switch coding {
+        case .raw:
             return nil
-        case 1:
+        case .lz:
             let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
             return try LZCodec.decompress(count: count, from: &reader)
-        default:
-            throw .invalidValue(offset: start, reason: "unknown content mode")
+        case .deflate:
+            let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
+            return try DeflateCodec.decompress(count: count, from: &reader)
         }
     }
 }
@@ -535,6 +555,12 @@ extension SequenceCRDT where Element: SequenceElementCodable {
 
     /// Appends the state to `writer` (self-delimiting, so states can be concatenated).
     public func encodeState(into writer: inout ByteWriter) {
+        encodeState(into: &writer, contentCoding: .deflate)
+    }
+
+    /// Appends the state with its text compressed by `contentCoding` (tests write the older
+    /// modes to check they still load).
+    func encodeState(into writer: inout ByteWriter, contentCoding: SequenceStateFormat.ContentCoding) {
         core.encodeStructure(into: &writer)
         guard core.keepsHistory else {
             core.tree.forEachRun { span in
@@ -548,7 +574,7 @@ extension SequenceCRDT where Element: SequenceElementCodable {
             let start = Int(span.contentStart)
             for element in content[start ..< start + Int(span.length)] { element.encode(into: &raw) }
         }
-        SequenceStateFormat.writeContent(raw.bytes, into: &writer)
+        SequenceStateFormat.writeContent(raw.bytes, coding: contentCoding, into: &writer)
         core.encodeHistory(into: &writer)
     }
 

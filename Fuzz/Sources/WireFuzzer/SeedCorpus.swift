@@ -49,7 +49,16 @@ enum SeedCorpus {
         try a.apply(contentsOf: deletes)
         try b.apply(fromA)
 
+        // Prose typed and revised: text long enough that the state deflates it.
+        var prose = SequenceCRDT<Unicode.Scalar>(replica: ana)
+        for round in 0 ..< 12 {
+            try prose.insert(contentsOf: Array("the merge of edits, round \(round); ".unicodeScalars), at: prose.count)
+        }
+        try prose.remove(at: 40, count: 30)
+        try prose.insert(contentsOf: Array("é ✓ ".unicodeScalars), at: 10)
+
         return [
+            Seed(name: "sequence-prose", target: .sequenceState, bytes: prose.encodedState()),
             Seed(name: "sequence-empty", target: .sequenceState, bytes: empty.encodedState()),
             Seed(name: "sequence-typed", target: .sequenceState, bytes: typed.encodedState()),
             Seed(name: "sequence-merged", target: .sequenceState, bytes: a.encodedState()),

@@ -71,8 +71,8 @@ public enum TraceReplayer {
     }
 
     /// Applies one patch, whose inserted text is in `text`, as local edits of a replica nothing is
-    /// sent from (the edits are those of ``apply(_:of:transaction:to:)``, without building the
-    /// operations); returns how many operations they make. The edits check the patch's range
+    /// sent from (the edits of ``ConcurrentReplay/make(_:text:agent:transaction:counter:)``,
+    /// without building the operations); returns how many operations they make. The edits check the patch's range
     /// themselves (the document's length is not read twice per patch); a patch outside the
     /// document is said with the length it had.
     static func applyLocally(_ patch: TracePatch, text: UnsafeBufferPointer<Unicode.Scalar>, transaction: Int,
@@ -104,30 +104,6 @@ public enum TraceReplayer {
         return operations
     }
 
-    /// Applies one patch as local edits; returns the ops made.
-    @discardableResult
-    static func apply(_ patch: TracePatch, of trace: EditingTrace, transaction: Int,
-                      to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> [SequenceOp<Unicode.Scalar>]
-    {
-        let length = document.count
-        guard patch.position <= length, patch.deleteCount <= length - patch.position else {
-            throw .patchOutOfRange(transaction: transaction, position: patch.position,
-                                   deleteCount: patch.deleteCount, documentLength: length)
-        }
-        var ops: [SequenceOp<Unicode.Scalar>] = []
-        do {
-            if patch.deleteCount > 0 {
-                ops += try document.remove(at: patch.position, count: patch.deleteCount)
-            }
-            if !patch.insertRange.isEmpty {
-                ops.append(try document.insert(contentsOf: trace.insertedText(of: patch), at: patch.position))
-            }
-        } catch {
-            throw .sequence(transaction: transaction, error)
-        }
-        return ops
-    }
-
     static func replayConcurrent(_ trace: EditingTrace) throws(TraceReplayError) -> TraceReplayResult {
         var state = ConcurrentReplay(trace: trace)
         try state.run()
@@ -156,7 +132,11 @@ struct ConcurrentReplay {
         agents = max(1, trace.agentCount)
         replicas = (0 ..< agents).map { SequenceCRDT(replica: TraceReplayer.replicaID(agent: $0)) }
         held = Array(repeating: Array(repeating: 0, count: agents), count: agents)
-        made = Array(repeating: MadeOps(), count: agents)
+        // A patch makes one op, or two when it deletes and inserts: room for one each up front
+        // (growing the op lists copied megabytes per replay).
+        var patches = [Int](repeating: 1, count: agents)
+        for transaction in trace.transactions { patches[transaction.agent] += transaction.patchRange.count }
+        made = patches.map { MadeOps(capacity: $0) }
         versions = []
         versions.reserveCapacity(trace.transactions.count * agents)
     }
@@ -173,28 +153,59 @@ struct ConcurrentReplay {
             }
         }
         var target = [UInt32](repeating: 0, count: agents)
-        for (index, transaction) in trace.transactions.enumerated() {
-            let agent = transaction.agent
-            for i in target.indices { target[i] = 0 }
-            if !trace.startContent.isEmpty { target[0] = UInt32(trace.startContent.count) }
-            for parent in trace.parents(of: transaction) {
-                let base = Int(parent) * agents
-                for i in 0 ..< agents { target[i] = max(target[i], versions[base + i]) }
+        // The inserted text is read through one buffer (as in the sequential replay).
+        try trace.insertedScalars.withUnsafeBufferPointer { text throws(TraceReplayError) in
+            for (index, transaction) in trace.transactions.enumerated() {
+                let agent = transaction.agent
+                for i in target.indices { target[i] = 0 }
+                if !trace.startContent.isEmpty { target[0] = UInt32(trace.startContent.count) }
+                for parent in trace.parents(of: transaction) {
+                    let base = Int(parent) * agents
+                    for i in 0 ..< agents { target[i] = max(target[i], versions[base + i]) }
+                }
+                try bring(agent: agent, to: target, transaction: index)
+                var counter = replicas[agent].nextCounter
+                for patch in transaction.patchRange {
+                    try make(trace.patches[patch], text: text, agent: agent, transaction: index, counter: &counter)
+                }
+                held[agent][agent] = counter
+                versions.append(contentsOf: held[agent])
             }
-            try bring(agent: agent, to: target, transaction: index)
-            for patch in trace.patches(of: transaction) {
-                let counter = replicas[agent].nextCounter
-                let ops = try TraceReplayer.apply(patch, of: trace, transaction: index, to: &replicas[agent])
-                var next = counter
-                for op in ops {
-                    made[agent].append(op, transaction: Int32(index), counter: next)
-                    next += UInt32(op.count)
-                    operationCount += op.count
+        }
+    }
+
+    /// Applies one patch as `agent`'s local edits and records the ops made; `counter` is the
+    /// first counter of the next op.
+    mutating func make(_ patch: TracePatch, text: UnsafeBufferPointer<Unicode.Scalar>, agent: Int, transaction: Int,
+                       counter: inout UInt32) throws(TraceReplayError) {
+        guard patch.insertRange.lowerBound >= 0, patch.insertRange.upperBound <= text.count else {
+            throw .insertedTextOutOfRange(transaction: transaction)
+        }
+        let length = replicas[agent].count
+        guard patch.position >= 0, patch.position <= length, patch.deleteCount <= length - patch.position else {
+            throw .patchOutOfRange(transaction: transaction, position: patch.position,
+                                   deleteCount: patch.deleteCount, documentLength: length)
+        }
+        do throws(SequenceError) {
+            if patch.deleteCount > 0 {
+                for op in try replicas[agent].remove(at: patch.position, count: patch.deleteCount) {
+                    record(op, by: agent, transaction: transaction, counter: &counter)
                 }
             }
-            held[agent][agent] = replicas[agent].nextCounter
-            versions.append(contentsOf: held[agent])
+            if !patch.insertRange.isEmpty {
+                let op = try replicas[agent].insert(contentsOf: UnsafeBufferPointer(rebasing: text[patch.insertRange]),
+                                                    at: patch.position)
+                record(op, by: agent, transaction: transaction, counter: &counter)
+            }
+        } catch {
+            throw .sequence(transaction: transaction, error)
         }
+    }
+
+    private mutating func record(_ op: SequenceOp<Unicode.Scalar>, by agent: Int, transaction: Int, counter: inout UInt32) {
+        made[agent].append(op, transaction: Int32(transaction), counter: counter)
+        counter += UInt32(op.count)
+        operationCount += op.count
     }
 
     /// Merges into `agent`'s replica exactly the ops in `target` it lacks, in causal order (the
@@ -251,6 +262,12 @@ struct MadeOps {
     var transactions: [Int32] = []
     var counters: [UInt32] = []
     var ops: [SequenceOp<Unicode.Scalar>] = []
+
+    init(capacity: Int) {
+        transactions.reserveCapacity(capacity)
+        counters.reserveCapacity(capacity)
+        ops.reserveCapacity(capacity)
+    }
 
     mutating func append(_ op: SequenceOp<Unicode.Scalar>, transaction: Int32, counter: UInt32) {
         transactions.append(transaction)

@@ -365,7 +365,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     mutating func integrate(_ insert: SequenceInsert<Element>, part: Range<UInt32>, author: UInt32,
                             originLeft: LocalID, originRight: LocalID) throws(SequenceError) {
         let id = LocalID(replica: author, counter: part.lowerBound)
-        let destination = try core.placement(of: id, originLeft: originLeft, originRight: originRight)
+        let destination = try core.placementPosition(of: id, originLeft: originLeft, originRight: originRight)
         let contentStart = UInt32(truncatingIfNeeded: content.count)
         let offset = Int(part.lowerBound - insert.id.counter)
         content.append(contentsOf: insert.content[offset ..< offset + part.count])

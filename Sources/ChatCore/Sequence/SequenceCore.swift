@@ -261,11 +261,23 @@ struct SequenceCore: Sendable {
 
     // MARK: Remote operations
 
+    /// Where a remote insert with these origins goes: the position it is inserted before. Both
+    /// origins must be present.
+    /// - Complexity: O(log n). When the origin-right is the element right after the origin-left
+    ///   (no concurrent insert between them: the usual case), one lookup and no index
+    ///   arithmetic; otherwise O(k log n) for k concurrent spans between them.
+    @usableFromInline
+    func placementPosition(of id: LocalID, originLeft: LocalID, originRight: LocalID) throws(SequenceError) -> SpanPosition {
+        if !originLeft.isNone, let left = tree.locate(originLeft), tree.idAfter(left) == originRight {
+            return tree.position(after: left)
+        }
+        return tree.findTotal(try placement(of: id, originLeft: originLeft, originRight: originRight))
+    }
+
     /// Where a remote insert with these origins goes: its index among all elements (tombstones
     /// included). Both origins must be present.
-    /// - Complexity: O(log n) when no concurrent insert sits between the origins (the common
-    ///   case); otherwise O(k log n) for k concurrent spans between them.
-    @usableFromInline
+    /// - Complexity: O(log n) when no concurrent insert sits between the origins; otherwise
+    ///   O(k log n) for k concurrent spans between them.
     func placement(of id: LocalID, originLeft: LocalID, originRight: LocalID) throws(SequenceError) -> Int {
         let total = tree.totalCount
         let leftIndex = index(of: originLeft, ifNone: -1)
@@ -344,18 +356,19 @@ struct SequenceCore: Sendable {
         return tree.totalIndex(of: position)
     }
 
-    /// Inserts a remote run at the index `placement(of:…)` returned.
+    /// Inserts a remote run at the position `placementPosition(of:…)` returned.
     @usableFromInline
     mutating func integrateInsert(id: LocalID, count: UInt32, originLeft: LocalID, originRight: LocalID,
-                                  contentStart: UInt32, at destination: Int)
+                                  contentStart: UInt32, at position: SpanPosition)
     {
+        // Read before the insert, which leaves the origin-left's span's origin-right as it is.
+        let continues = keepsHistory && originLeft == LocalID(replica: id.replica, counter: id.counter &- 1)
+            && tree.locate(originLeft).map { tree.span(at: $0).originRight == originRight } == true
         tree.insert(
             Span(id: id, length: count, originLeft: originLeft, originRight: originRight,
                  contentStart: contentStart, isDeleted: false),
-            at: tree.findTotal(destination))
+            at: position)
         replicas.entries[Int(id.replica)].seen.insert(id.counter ..< id.counter &+ count)
-        let continues = originLeft == LocalID(replica: id.replica, counter: id.counter &- 1)
-            && tree.locate(originLeft).map { tree.span(at: $0).originRight == originRight } == true
         recordInsert(id: id, count: count, continuesPrevious: continues)
         checkInvariants()
     }

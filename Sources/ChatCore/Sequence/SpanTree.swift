@@ -1,5 +1,6 @@
 /// Where an element sits in a ``SpanTree``: leaf, span within the leaf, element within the span.
 /// `span == leaf.spans.count` (offset 0) is the end of that leaf.
+@usableFromInline
 struct SpanPosition: Hashable, Sendable {
     var leaf: Int32
     var span: Int
@@ -237,6 +238,15 @@ struct SpanTree: Sendable {
         if position.offset + 1 < span.length { return span.id.advanced(by: position.offset + 1) }
         if position.span + 1 < leaf.spans.count { return leaf.spans[position.span + 1].id }
         return leaf.next >= 0 ? leaves[Int(leaf.next)].spans[0].id : .none
+    }
+
+    /// The position of the element after `position`'s element (or the end): where an insert
+    /// right after it goes, as ``findTotal(_:)`` would find it.
+    func position(after position: SpanPosition) -> SpanPosition {
+        if position.offset + 1 < leaves[Int(position.leaf)].spans[position.span].length {
+            return SpanPosition(leaf: position.leaf, span: position.span, offset: position.offset + 1)
+        }
+        return nextSpan(after: position)
     }
 
     /// The position of the first element of the span after `position`'s span (or the end).

@@ -93,6 +93,11 @@ public struct ByteReader: Sendable {
     /// Reads a canonical unsigned LEB128 varint of at most 64 bits.
     @inlinable
     public mutating func readVarint() throws(BinaryDecodingError) -> UInt64 {
+        // One byte: most lengths, deltas and column values.
+        if position < bytes.count, bytes[position] < 0x80 {
+            defer { position += 1 }
+            return UInt64(bytes[position])
+        }
         let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0

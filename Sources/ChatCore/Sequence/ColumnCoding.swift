@@ -37,7 +37,7 @@ enum ColumnCoding {
             guard run > 0, run <= UInt64(count - values.count) else {
                 throw .invalidValue(offset: start, reason: "bad run length")
             }
-            for _ in 0 ..< run { values.append(value) }
+            values.append(contentsOf: repeatElement(value, count: Int(run)))
         }
         return values
     }

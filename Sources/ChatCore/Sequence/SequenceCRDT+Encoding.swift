@@ -168,9 +168,56 @@ private struct SpanBuilder {
             }
             return spans
         }
-        let ranges = spans.map { (replica: $0.id.replica, start: $0.id.counter, end: $0.id.counter + $0.length) }
-            .sorted { ($0.replica, $0.start) < ($1.replica, $1.start) }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where a.replica == b.replica && a.end > b.start {
+        // One bit per id, replica after replica, up to each replica's highest span end; a span
+        // whose bits are already set shares an id. When ids are sparse next to the elements
+        // (so the bits would take much memory), sort instead.
+        var ends = [UInt64](repeating: 0, count: replicaCount)
+        var elements: UInt64 = 0
+        for span in spans {
+            ends[Int(span.id.replica)] = max(ends[Int(span.id.replica)], UInt64(span.id.counter) + UInt64(span.length))
+            elements += UInt64(span.length)
+        }
+        let bits = ends.reduce(0, +)
+        guard bits <= 8 * elements + 65_536 else { return try Self.checkedBySorting(spans) }
+        var bases = [UInt64](repeating: 0, count: replicaCount)
+        for replica in 1 ..< max(1, replicaCount) { bases[replica] = bases[replica - 1] + ends[replica - 1] }
+        var words = [UInt64](repeating: 0, count: Int((bits + 63) / 64))
+        for span in spans {
+            let start = bases[Int(span.id.replica)] + UInt64(span.id.counter)
+            guard Self.claim(start ..< start + UInt64(span.length), in: &words) else {
+                throw .malformedState("two spans share an id")
+            }
+        }
+        return spans
+    }
+
+    /// Sets the bits `range` of `words`; false when any was set already (the state is then
+    /// refused, so what was set by then does not matter).
+    /// - Complexity: O(range / 64).
+    private static func claim(_ range: Range<UInt64>, in words: inout [UInt64]) -> Bool {
+        var word = Int(range.lowerBound / 64)
+        var bit = range.lowerBound % 64
+        var left = UInt64(range.count)
+        while left > 0 {
+            let take = min(left, 64 - bit)
+            let mask = (take == 64 ? UInt64.max : (1 << take) - 1) << bit
+            guard words[word] & mask == 0 else { return false }
+            words[word] |= mask
+            left -= take
+            (word, bit) = (word + 1, 0)
+        }
+        return true
+    }
+
+    /// The spans, once no two share an id: ranges of one replica are disjoint exactly when, with
+    /// their starts and their ends each sorted, every end is at most the next start.
+    /// - Complexity: O(n log n).
+    private static func checkedBySorting(_ spans: ContiguousArray<Span>) throws(SequenceError) -> ContiguousArray<Span> {
+        var starts = spans.map { UInt64($0.id.replica) << 32 | UInt64($0.id.counter) }
+        var ends = spans.map { UInt64($0.id.replica) << 32 | UInt64($0.id.counter + $0.length) }
+        starts.sort()
+        ends.sort()
+        for i in 1 ..< starts.count where ends[i - 1] > starts[i] {
             throw .malformedState("two spans share an id")
         }
         return spans
@@ -424,7 +471,6 @@ extension SequenceCore {
             }
             let entries = version == 1 ? try Self.readHistoryV1(from: &reader)
                 : try Self.readHistoryColumns(from: &reader, replicaCount: replicas.count, countsInColumns: version >= 3)
-            log.reserveCapacity(entries.count)
             var inserted = 0
             for entry in entries {
                 let (replica, counter, length) = (entry.id.replica, entry.id.counter, entry.count)
@@ -443,8 +489,8 @@ extension SequenceCore {
                     throw SequenceError.malformedState("history repeats an id")
                 }
                 replicas.entries[Int(replica)].seen.insert(counter ..< counter + length)
-                log.append(entry)
             }
+            log = entries
             var elements = 0
             for span in spans {
                 elements += Int(span.length)
@@ -463,9 +509,9 @@ extension SequenceCore {
     }
 
     /// Version 1: every entry's fields together. A delete's target is never `LocalID.none`.
-    private static func readHistoryV1(from reader: inout ByteReader) throws(BinaryDecodingError) -> [LogEntry] {
+    private static func readHistoryV1(from reader: inout ByteReader) throws(BinaryDecodingError) -> ContiguousArray<LogEntry> {
         let count = try reader.readCount(limit: reader.remaining / 4)
-        var entries: [LogEntry] = []
+        var entries = ContiguousArray<LogEntry>()
         entries.reserveCapacity(count)
         for _ in 0 ..< count {
             let id = LocalID(replica: try reader.readVarint32(), counter: try reader.readVarint32())
@@ -484,61 +530,59 @@ extension SequenceCore {
         return entries
     }
 
-    /// Versions 2 and 3: column by column (see ``SequenceStateFormat``); version 3 stores the
-    /// counts as the section's first column (`countsInColumns`), version 2 one varint each
-    /// before it. The entry count is bounded by the bytes that follow it (the writer keeps to
-    /// that).
+    /// Versions 2 and 3: column by column (see ``SequenceStateFormat``), read in step by
+    /// cursors (no array per column); version 3 stores the counts as the section's first column
+    /// (`countsInColumns`), version 2 one varint each before it. The entry count is bounded by
+    /// the bytes that follow it (the writer keeps to that).
+    /// - Complexity: O(entries).
     private static func readHistoryColumns(from reader: inout ByteReader, replicaCount: Int, countsInColumns: Bool)
-        throws(BinaryDecodingError) -> [LogEntry] {
+        throws(BinaryDecodingError) -> ContiguousArray<LogEntry> {
         let count = try reader.readCount(limit: reader.remaining)
-        var lengths: [UInt32] = []
-        lengths.reserveCapacity(count)
-        if !countsInColumns {
-            for _ in 0 ..< count { lengths.append(try reader.readVarint32()) }
-        }
         let first = countsInColumns ? 1 : 0
+        var counts: ColumnCursor? = countsInColumns ? nil : try ColumnCursor(0, of: 0, count: count, skipping: &reader)
         let modes = try ColumnCoding.readModes(columns: 5 + first, from: &reader)
-        if countsInColumns {
-            let start = reader.offset
-            for length in try ColumnCoding.readColumn(0, of: modes, count: count, from: &reader) {
-                guard length <= UInt64(UInt32.max) else { throw .invalidValue(offset: start, reason: "bad history count") }
-                lengths.append(UInt32(length))
-            }
+        if countsInColumns { counts = try ColumnCursor(0, of: modes, count: count, skipping: &reader) }
+        var lengths = counts!
+        var replicas = try ColumnCursor(first, of: modes, count: count, skipping: &reader)
+        var counterDeltas = try ColumnCursor(first + 1, of: modes, count: count, skipping: &reader)
+        var kinds = try ColumnCursor(first + 2, of: modes, count: count, skipping: &reader)
+        var deletes = 0
+        var kindsAhead = kinds
+        for _ in 0 ..< count {
+            let kind = try kindsAhead.next()
+            guard kind <= 1 else { throw .invalidValue(offset: reader.offset, reason: "bad history kind") }
+            deletes += Int(kind)
         }
-        let replicas = try ColumnCoding.readColumn(first, of: modes, count: count, from: &reader)
-        let counterDeltas = try ColumnCoding.readColumn(first + 1, of: modes, count: count, from: &reader)
-        var entries: [LogEntry] = []
+        var targetReplicas = try ColumnCursor(first + 3, of: modes, count: deletes, skipping: &reader)
+        var targetDeltas = try ColumnCursor(first + 4, of: modes, count: deletes, skipping: &reader)
+        var entries = ContiguousArray<LogEntry>()
         entries.reserveCapacity(count)
-        // Counters follow the end of the same replica's entry before.
+        // Counters follow the end of the same replica's entry before; delete targets follow the
+        // previous delete's.
         var ends = [UInt32](repeating: 0, count: replicaCount)
-        for index in 0 ..< count {
-            let start = reader.offset
-            let length = lengths[index]
-            guard replicas[index] < UInt64(replicaCount) else {
-                throw .invalidValue(offset: start, reason: "replica number out of range")
-            }
-            let replica = UInt32(replicas[index])
-            guard let counter = ColumnCoding.offset(ends[Int(replica)], by: ColumnCoding.unzigzag(counterDeltas[index])) else {
-                throw .invalidValue(offset: start, reason: "bad history counter")
-            }
-            ends[Int(replica)] = counter &+ length
-            entries.append(LogEntry(id: LocalID(replica: replica, counter: counter), count: length, target: .none))
-        }
-        let kinds = try ColumnCoding.readColumn(first + 2, of: modes, count: count, from: &reader)
-        guard kinds.allSatisfy({ $0 <= 1 }) else { throw .invalidValue(offset: reader.offset, reason: "bad history kind") }
-        let deletes = kinds.count { $0 == 1 }
-        let targetReplicas = try ColumnCoding.readColumn(first + 3, of: modes, count: deletes, from: &reader)
-        let targetDeltas = try ColumnCoding.readColumn(first + 4, of: modes, count: deletes, from: &reader)
         var previousTarget: UInt32 = 0
-        var next = 0
-        for index in entries.indices where kinds[index] == 1 {
-            guard targetReplicas[next] < UInt64(SequenceStateFormat.maxReplicas),
-                  let counter = ColumnCoding.offset(previousTarget, by: ColumnCoding.unzigzag(targetDeltas[next])) else {
-                throw .invalidValue(offset: reader.offset, reason: "bad target")
+        for _ in 0 ..< count {
+            let length = try lengths.next()
+            let replica = try replicas.next()
+            guard length <= UInt64(UInt32.max) else { throw .invalidValue(offset: reader.offset, reason: "bad history count") }
+            guard replica < UInt64(replicaCount) else {
+                throw .invalidValue(offset: reader.offset, reason: "replica number out of range")
             }
-            entries[index].target = LocalID(replica: UInt32(targetReplicas[next]), counter: counter)
-            previousTarget = counter
-            next += 1
+            guard let counter = ColumnCoding.offset(ends[Int(replica)], by: ColumnCoding.unzigzag(try counterDeltas.next())) else {
+                throw .invalidValue(offset: reader.offset, reason: "bad history counter")
+            }
+            ends[Int(replica)] = counter &+ UInt32(length)
+            var target = LocalID.none
+            if try kinds.next() == 1 {
+                let targetReplica = try targetReplicas.next()
+                guard targetReplica < UInt64(SequenceStateFormat.maxReplicas),
+                      let targetCounter = ColumnCoding.offset(previousTarget, by: ColumnCoding.unzigzag(try targetDeltas.next())) else {
+                    throw .invalidValue(offset: reader.offset, reason: "bad target")
+                }
+                target = LocalID(replica: UInt32(targetReplica), counter: targetCounter)
+                previousTarget = targetCounter
+            }
+            entries.append(LogEntry(id: LocalID(replica: UInt32(replica), counter: counter), count: UInt32(length), target: target))
         }
         return entries
     }

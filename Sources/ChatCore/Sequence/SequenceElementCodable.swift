@@ -57,7 +57,7 @@ extension Unicode.Scalar: SequenceElementCodable {
         var left = count
         while left > 0 {
             let run = reader.readASCIIRun(limit: left)
-            for byte in run { elements.append(Unicode.Scalar(byte)) }
+            elements.append(contentsOf: run.lazy.map { Unicode.Scalar($0) })
             left -= run.count
             if left > 0 {
                 elements.append(try decode(from: &reader))

@@ -2,7 +2,8 @@
 import Testing
 
 /// The id index: dense page tables for ids as dense as a typing history's, a dictionary for
-/// counters far ahead (sparse or hostile), and the same answers either way.
+/// counters far ahead (sparse or hostile), pages of one id kept in their entry, and the same
+/// answers every way.
 @Suite struct IDIndexTests {
     @Test func denseAndSparseIdsAreFoundAlike() {
         var index = IDIndex()
@@ -46,5 +47,64 @@ extension IDIndexTests {
         #expect(sequence.count == 603)
         let reloaded = try SequenceCRDT<Unicode.Scalar>(decoding: sequence.encodedState())
         #expect(Array(reloaded.elements) == Array(sequence.elements))
+    }
+}
+
+extension IDIndexTests {
+    /// A page first kept in the dictionary (far ahead of the pages held) is still found once the
+    /// dense table has grown past it.
+    @Test func aSparsePageIsFoundAfterTheDenseTableGrowsPastIt() {
+        var index = IDIndex()
+        let far: UInt32 = 20_000 * 16
+        index.assign(from: LocalID(replica: 0, counter: far), count: 1, to: 5)
+        // Enough pages that the dense table may reach past page 20,000.
+        index.assign(from: LocalID(replica: 0, counter: 0), count: 16 * 9_000, to: 6)
+        index.assign(from: LocalID(replica: 0, counter: far + 16), count: 1, to: 7)
+        // Read first: an expectation on `index` itself would print all of it.
+        let found = [far, far + 16, 100].map { index.leaf(of: LocalID(replica: 0, counter: $0)) }
+        let contained = index.containsAll(from: LocalID(replica: 0, counter: far), count: 1)
+        #expect(found == [5, 7, 6] && contained)
+    }
+}
+
+extension IDIndexTests {
+    /// Pages of one id (a message list's) and full pages answer alike as ids are added, moved to
+    /// other leaves and made neighbours: checked against a plain dictionary over seeded random
+    /// assignments.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func onePageEntriesAgreeWithAPlainMap(seed: UInt64) {
+        var random = SeededGenerator(seed: seed)
+        var index = IDIndex()
+        var expected: [LocalID: Int32] = [:]
+        for _ in 0 ..< 3_000 {
+            let replica = UInt32.random(in: 0 ..< 3, using: &random)
+            // Sparse counters (a message every ~40 ids), some far ahead, some runs.
+            let counter = Bool.random(using: &random) ? UInt32.random(in: 0 ..< 40_000, using: &random) / 40 * 40
+                : UInt32.random(in: 0 ..< 4_000_000, using: &random)
+            let count = UInt32.random(in: 0 ..< 10, using: &random) == 0 ? UInt32.random(in: 2 ..< 40, using: &random) : 1
+            let leaf = Int32.random(in: 0 ..< 500, using: &random)
+            index.assign(from: LocalID(replica: replica, counter: counter), count: count, to: leaf)
+            for c in counter ..< counter + count { expected[LocalID(replica: replica, counter: c)] = leaf }
+        }
+        var mismatches = 0
+        for (id, leaf) in expected where index.leaf(of: id) != leaf { mismatches += 1 }
+        for (id, _) in expected {
+            let next = LocalID(replica: id.replica, counter: id.counter + 1)
+            if (expected[next] == nil) != (index.leaf(of: next) == nil) { mismatches += 1 }
+            if index.containsAll(from: id, count: 2) != (expected[next] != nil) { mismatches += 1 }
+        }
+        #expect(mismatches == 0, "seed \(seed)")
+    }
+}
+
+extension IDIndexTests {
+    /// Many replicas with one id each, far up their counters (a hostile peer's), keep the dense
+    /// tables within their budget: the ids go to the dictionary and are still found.
+    @Test func manyReplicasFarUpTheirCountersStayWithinTheBudget() {
+        var index = IDIndex()
+        for replica in UInt32(0) ..< 2_000 { index.assign(from: LocalID(replica: replica, counter: 60_000), count: 1, to: 3) }
+        let found = (UInt32(0) ..< 2_000).allSatisfy { index.leaf(of: LocalID(replica: $0, counter: 60_000)) == 3 }
+        let entries = index.denseEntries
+        #expect(found && entries <= 4 * 2_000 + 4_096, "\(entries) dense entries")
     }
 }

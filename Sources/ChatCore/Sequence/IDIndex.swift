@@ -1,27 +1,40 @@
 /// Maps element ids to the B-tree leaf that holds them, so a remote operation finds its origins
 /// without scanning.
 ///
-/// Paged: one page of 16 leaf numbers per (replica, counter / 16) that holds any element. The
-/// pages live in one flat array (`slots`), so a load that indexes thousands of pages allocates
-/// a few times, not once per page. A page is found through its replica's dense table (page
-/// number → where it starts) while the replica's ids are about as dense as a typing history's,
-/// which makes the lookup two array reads, no hashing; pages far beyond what is indexed (sparse
-/// counters, such as a message list's, or hostile ones) are found through a dictionary, so the
-/// dense tables stay O(pages held).
-/// - Complexity: lookup O(1) (expected O(1) for sparse pages); assigning a range of `n` ids O(n).
+/// Paged by (replica, counter / 16). A page that holds one id (the usual case for a message
+/// list, whose ids are sparse: an author's edits use the counters between its messages) is
+/// stored in its entry itself; a page that holds more gets 16 leaf numbers in one flat array
+/// (`slots`), so a load that indexes thousands of pages allocates a few times, not once per page.
+/// An entry is found through its replica's dense table (page number → entry) while the tables
+/// together stay within four entries per page held, which makes the lookup two array reads, no
+/// hashing; pages beyond (sparse counters far up, or hostile ones) are found through a
+/// dictionary, so the dense tables stay O(pages held).
+/// - Complexity: lookup O(1) (expected O(1) for pages in the dictionary); assigning a range of
+///   `n` ids O(n).
 struct IDIndex: Sendable {
     private static let pageShift: UInt32 = 4
     private static let pageSize = 1 << 4
-    /// A dense table may grow to this many entries beyond twice the pages held.
+    /// The dense tables together may hold this many entries beyond four per page held (so
+    /// many replicas with a few ids each, far up their counters, cannot make them large).
     private static let denseSlack = 4096
-    /// Per replica number: where page `p` starts in `slots`, or -1; pages past the end are sparse.
-    private var dense: [ContiguousArray<Int32>] = []
-    /// Pages that fall past their replica's dense table, by (replica, page).
-    private var sparse: [UInt64: Int32] = [:]
-    /// Every page's 16 leaf numbers, one page after another; -1 where no element is.
-    private var slots: ContiguousArray<Int32> = []
+    /// An entry: no page (`empty`); where the page's 16 leaf numbers start in `slots` (≥ 0); or
+    /// the page's one id, as `-2 - (leaf << 4 | offset in the page)` (for leaves below 2²⁶).
+    private static let empty: Int32 = -1
+    private static let singleLeafLimit: Int32 = 1 << 26
 
-    private var pageCount: Int { slots.count >> Self.pageShift }
+    /// Per replica number: page → entry; pages past a table's end are in `sparse` or empty.
+    private var dense: [ContiguousArray<Int32>] = []
+    /// The entries of pages that fall past their replica's dense table, by (replica, page).
+    private var sparse: [UInt64: Int32] = [:]
+    /// The full pages' 16 leaf numbers, one page after another; -1 where no element is.
+    private var slots: ContiguousArray<Int32> = []
+    /// Pages with an entry (one id or full).
+    private var pagesHeld = 0
+    /// Entries in all the dense tables.
+    private(set) var denseEntries = 0
+    /// Per replica number: how many of its pages are in `sparse` (a table that grows over them
+    /// moves them in; most replicas have none, and then nothing is looked up).
+    private var sparsePages: [Int] = []
 
     /// Where the page of `counter` ends, or `end` when that comes first. The last page of the
     /// counter space ends at `end` (its end, 2³², is not a `UInt32`).
@@ -31,23 +44,40 @@ struct IDIndex: Sendable {
         return last == .max ? end : min(end, last + 1)
     }
 
-    /// Where the page holding `id` starts in `slots`, or nil when no element of it is indexed.
     @inline(__always)
-    private func pageStart(of id: LocalID) -> Int? {
+    private static func offset(of counter: UInt32) -> Int32 { Int32(counter & UInt32(pageSize - 1)) }
+
+    @inline(__always)
+    private static func single(leaf: Int32, offset: Int32) -> Int32 { -2 - (leaf << pageShift | offset) }
+
+    @inline(__always)
+    private static func decodeSingle(_ entry: Int32) -> (leaf: Int32, offset: Int32) {
+        let packed = -2 - entry
+        return (packed >> pageShift, packed & Int32(pageSize - 1))
+    }
+
+    @inline(__always)
+    private static func sparseKey(replica: Int, page: Int) -> UInt64 { UInt64(replica) << 32 | UInt64(page) }
+
+    /// The entry of the page holding `id` (`empty` when none).
+    @inline(__always)
+    private func entry(of id: LocalID) -> Int32 {
         let page = Int(id.counter >> Self.pageShift)
         let replica = Int(id.replica)
-        if replica < dense.count, page < dense[replica].count {
-            let start = dense[replica][page]
-            return start < 0 ? nil : Int(start)
-        }
-        return sparse[UInt64(id.replica) << 32 | UInt64(page)].map(Int.init)
+        if replica < dense.count, page < dense[replica].count { return dense[replica][page] }
+        return sparse[Self.sparseKey(replica: replica, page: page)] ?? Self.empty
     }
 
     /// The leaf holding `id`, or nil when the id is not an element of this sequence.
     func leaf(of id: LocalID) -> Int32? {
-        guard let start = pageStart(of: id) else { return nil }
-        let leaf = slots[start + Int(id.counter & UInt32(Self.pageSize - 1))]
-        return leaf < 0 ? nil : leaf
+        let entry = entry(of: id)
+        if entry >= 0 {
+            let leaf = slots[Int(entry) + Int(Self.offset(of: id.counter))]
+            return leaf < 0 ? nil : leaf
+        }
+        guard entry != Self.empty else { return nil }
+        let (leaf, offset) = Self.decodeSingle(entry)
+        return offset == Self.offset(of: id.counter) ? leaf : nil
     }
 
     /// True when every id in `id ..< id + count` is an element.
@@ -57,37 +87,79 @@ struct IDIndex: Sendable {
         let end = id.counter &+ count
         while counter != end {
             let pageEnd = Self.pageEnd(of: counter, before: end)
-            guard let start = pageStart(of: LocalID(replica: id.replica, counter: counter)) else { return false }
-            for c in counter ..< pageEnd where slots[start + Int(c & UInt32(Self.pageSize - 1))] < 0 { return false }
+            let entry = entry(of: LocalID(replica: id.replica, counter: counter))
+            if entry >= 0 {
+                for c in counter ..< pageEnd where slots[Int(entry) + Int(Self.offset(of: c))] < 0 { return false }
+            } else {
+                guard entry != Self.empty, pageEnd - counter == 1,
+                      Self.decodeSingle(entry).offset == Self.offset(of: counter) else { return false }
+            }
             counter = pageEnd
         }
         return true
     }
 
-    /// Makes room for `pages` pages, so that a bulk load does not grow the tables step by step.
+    /// Makes room for `pages` full pages, so that a bulk load does not grow the tables step by
+    /// step.
     mutating func reserveCapacity(pages count: Int) {
         slots.reserveCapacity(count * Self.pageSize)
     }
 
-    /// Where the page holding `id` starts in `slots`, made (empty) when missing.
-    private mutating func makePage(of id: LocalID) -> Int {
-        if let start = pageStart(of: id) { return start }
-        let start = slots.count
-        slots.append(contentsOf: repeatElement(-1, count: Self.pageSize))
+    /// Extends `replica`'s dense table to the page of `counter` when that is within reach of
+    /// `pages` pages: a bulk load, which meets pages out of counter order, then keeps them all
+    /// dense.
+    mutating func reserveDense(replica: UInt32, through counter: UInt32, pages: Int) {
+        let page = Int(counter >> Self.pageShift)
+        let replica = Int(replica)
+        guard canGrowDense(replica: replica, through: page, pages: max(pagesHeld, pages)) else { return }
+        growDense(replica: replica, through: page)
+    }
+
+    /// True when `replica`'s dense table does not reach `page` yet and may grow to it within
+    /// the budget of `pages` pages held.
+    private func canGrowDense(replica: Int, through page: Int, pages: Int) -> Bool {
+        let length = replica < dense.count ? dense[replica].count : 0
+        return page >= length && denseEntries + (page - length + 1) <= 4 * pages + Self.denseSlack
+    }
+
+    /// Grows `replica`'s dense table through `page`, moving in the entries of pages it grows over
+    /// that were in `sparse`.
+    private mutating func growDense(replica: Int, through page: Int) {
+        if replica >= dense.count { dense.append(contentsOf: repeatElement([], count: replica - dense.count + 1)) }
+        let grownFrom = dense[replica].count
+        dense[replica].append(contentsOf: repeatElement(Self.empty, count: page - grownFrom + 1))
+        denseEntries += page - grownFrom + 1
+        guard replica < sparsePages.count, sparsePages[replica] > 0 else { return }
+        for moved in grownFrom ... page {
+            if let entry = sparse.removeValue(forKey: Self.sparseKey(replica: replica, page: moved)) {
+                dense[replica][moved] = entry
+                sparsePages[replica] -= 1
+            }
+        }
+    }
+
+    /// Sets the entry of `id`'s page, placing a new one in its replica's dense table while that
+    /// stays within reach of the pages held (a hostile or sparse counter far ahead goes to the
+    /// dictionary instead of growing the table).
+    private mutating func setEntry(_ value: Int32, of id: LocalID, isNew: Bool) {
         let page = Int(id.counter >> Self.pageShift)
         let replica = Int(id.replica)
-        // Dense while the table stays within reach of the pages held: a hostile or sparse
-        // counter far ahead goes to the dictionary instead of growing the table.
-        if page <= 2 * pageCount + Self.denseSlack {
-            if replica >= dense.count { dense.append(contentsOf: repeatElement([], count: replica - dense.count + 1)) }
-            if page >= dense[replica].count {
-                dense[replica].append(contentsOf: repeatElement(-1, count: page - dense[replica].count + 1))
-            }
-            dense[replica][page] = Int32(start)
-        } else {
-            sparse[UInt64(id.replica) << 32 | UInt64(page)] = Int32(start)
+        if replica < dense.count, page < dense[replica].count {
+            dense[replica][page] = value
+            return
         }
-        return start
+        let key = Self.sparseKey(replica: replica, page: page)
+        if isNew { pagesHeld += 1 }
+        guard isNew, canGrowDense(replica: replica, through: page, pages: pagesHeld) else {
+            if isNew {
+                if replica >= sparsePages.count { sparsePages.append(contentsOf: repeatElement(0, count: replica - sparsePages.count + 1)) }
+                sparsePages[replica] += 1
+            }
+            sparse[key] = value
+            return
+        }
+        growDense(replica: replica, through: page)
+        dense[replica][page] = value
     }
 
     /// Records that elements `id ..< id + count` live in `leaf`.
@@ -96,9 +168,30 @@ struct IDIndex: Sendable {
         let end = id.counter &+ count
         while counter != end {
             let pageEnd = Self.pageEnd(of: counter, before: end)
-            let start = makePage(of: LocalID(replica: id.replica, counter: counter))
-            slots.withUnsafeMutableBufferPointer { slots in
-                for c in counter ..< pageEnd { slots[start + Int(c & UInt32(Self.pageSize - 1))] = leaf }
+            let at = LocalID(replica: id.replica, counter: counter)
+            var entry = entry(of: at)
+            let offset = Self.offset(of: counter)
+            let isOne = pageEnd - counter == 1 && leaf < Self.singleLeafLimit
+            if entry == Self.empty, isOne {
+                setEntry(Self.single(leaf: leaf, offset: offset), of: at, isNew: true)
+            } else if entry < Self.empty, isOne, Self.decodeSingle(entry).offset == offset {
+                setEntry(Self.single(leaf: leaf, offset: offset), of: at, isNew: false)
+            } else {
+                if entry < 0 {
+                    // A full page, holding the one id there was (if any).
+                    let start = Int32(slots.count)
+                    slots.append(contentsOf: repeatElement(-1, count: Self.pageSize))
+                    if entry != Self.empty {
+                        let (oldLeaf, oldOffset) = Self.decodeSingle(entry)
+                        slots[Int(start + oldOffset)] = oldLeaf
+                    }
+                    setEntry(start, of: at, isNew: entry == Self.empty)
+                    entry = start
+                }
+                let start = Int(entry)
+                slots.withUnsafeMutableBufferPointer { slots in
+                    for c in counter ..< pageEnd { slots[start + Int(Self.offset(of: c))] = leaf }
+                }
             }
             counter = pageEnd
         }

@@ -379,7 +379,14 @@ struct SpanTree: Sendable {
             leaves[current].total += Int(span.length)
         }
         if leaves.count > 1 {
-            index.reserveCapacity(pages: spans.count + leaves.reduce(0) { $0 + $1.total } >> 4)
+            // Full pages for dense ids; a sparse id's page takes no slots (see ``IDIndex``).
+            let pages = leaves.reduce(0) { $0 + $1.total } >> 4
+            index.reserveCapacity(pages: pages)
+            // Dense tables up to each replica's highest id, when dense enough: the spans come in
+            // document order, not counter order.
+            var highest: [UInt32: UInt32] = [:]
+            for span in spans { highest[span.id.replica] = max(highest[span.id.replica] ?? 0, span.lastID.counter) }
+            for (replica, counter) in highest { index.reserveDense(replica: replica, through: counter, pages: pages + spans.count) }
             for (number, leaf) in leaves.enumerated() {
                 for span in leaf.spans { index.assign(from: span.id, count: span.length, to: Int32(number)) }
             }

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SpanOverlapTests {
     /// A version 1 state (no history) of one replica whose spans are `ranges` (counter, length)
     /// in document order, every element "a", with one applied range covering them all.
-    static func state(_ ranges: [(counter: UInt32, length: UInt32)]) -> [UInt8] {
+    static func state(_ ranges: [(counter: UInt32, length: UInt32)], contentBytes: Int? = nil) -> [UInt8] {
         var writer = ByteWriter()
         writer.write(bytes: SequenceStateFormat.magic)
         writer.write(byte: 1)
@@ -21,7 +21,7 @@ import Testing
             writer.write(varint: range.length)
             writer.write(byte: 0) // visible, no origins
         }
-        for _ in 0 ..< ranges.reduce(0, { $0 + Int($1.length) }) { writer.write(byte: 0x61) }
+        for _ in 0 ..< (contentBytes ?? ranges.reduce(0, { $0 + Int($1.length) })) { writer.write(byte: 0x61) }
         writer.write(varint: UInt64(1))
         writer.write(varint: UInt32(0))
         writer.write(varint: ranges.map { $0.counter + $0.length }.max() ?? 1)
@@ -57,5 +57,14 @@ import Testing
             #expect(!Self.loads(Self.state(overlapping)), "\(kind): \(note) is refused")
             #expect(!Self.checks(Self.state(overlapping)), "\(kind): the checker refuses \(note)")
         }
+    }
+
+    /// Spans claiming lengths far beyond the input (which the content would refute) are
+    /// checked for shared ids without one bit per claimed id: refused, without allocating
+    /// hundreds of megabytes first.
+    @Test func claimedLengthsBeyondTheInputAreRefusedCheaply() {
+        let huge = (0 ..< 12).map { (counter: UInt32($0) << 28, length: UInt32(1) << 28 - 1) }
+        #expect(!Self.loads(Self.state(huge, contentBytes: 100)))
+        #expect(!Self.checks(Self.state(huge, contentBytes: 100)))
     }
 }

@@ -138,9 +138,9 @@ struct IDIndex: Sendable {
         }
     }
 
-    /// Sets the entry of `id`'s page, placing a new one in its replica's dense table while that
-    /// stays within reach of the pages held (a hostile or sparse counter far ahead goes to the
-    /// dictionary instead of growing the table).
+    /// Sets the entry of `id`'s page, placing a new one in its replica's dense table while the
+    /// tables stay within their budget (a hostile or sparse counter far ahead goes to the
+    /// dictionary instead of growing a table).
     private mutating func setEntry(_ value: Int32, of id: LocalID, isNew: Bool) {
         let page = Int(id.counter >> Self.pageShift)
         let replica = Int(id.replica)

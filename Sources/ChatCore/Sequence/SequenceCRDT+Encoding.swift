@@ -169,16 +169,15 @@ private struct SpanBuilder {
             return spans
         }
         // One bit per id, replica after replica, up to each replica's highest span end; a span
-        // whose bits are already set shares an id. When ids are sparse next to the elements
-        // (so the bits would take much memory), sort instead.
+        // whose bits are already set shares an id. When the ids are sparse (the bits would
+        // outnumber 64 per span), sort instead: the spans, each at least a byte of input, bound
+        // the bits (not their lengths, which the content has not confirmed yet).
         var ends = [UInt64](repeating: 0, count: replicaCount)
-        var elements: UInt64 = 0
         for span in spans {
             ends[Int(span.id.replica)] = max(ends[Int(span.id.replica)], UInt64(span.id.counter) + UInt64(span.length))
-            elements += UInt64(span.length)
         }
         let bits = ends.reduce(0, +)
-        guard bits <= 8 * elements + 65_536 else { return try Self.checkedBySorting(spans) }
+        guard bits <= 64 * UInt64(spans.count) + 65_536 else { return try Self.checkedBySorting(spans) }
         var bases = [UInt64](repeating: 0, count: replicaCount)
         for replica in 1 ..< max(1, replicaCount) { bases[replica] = bases[replica - 1] + ends[replica - 1] }
         var words = [UInt64](repeating: 0, count: Int((bits + 63) / 64))

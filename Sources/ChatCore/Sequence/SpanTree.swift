@@ -384,9 +384,15 @@ struct SpanTree: Sendable {
             index.reserveCapacity(pages: pages)
             // Dense tables up to each replica's highest id, when dense enough: the spans come in
             // document order, not counter order.
-            var highest: [UInt32: UInt32] = [:]
-            for span in spans { highest[span.id.replica] = max(highest[span.id.replica] ?? 0, span.lastID.counter) }
-            for (replica, counter) in highest { index.reserveDense(replica: replica, through: counter, pages: pages + spans.count) }
+            var highest: [UInt32] = [] // by replica number (checked against the state's replicas)
+            for span in spans {
+                let replica = Int(span.id.replica)
+                if replica >= highest.count { highest.append(contentsOf: repeatElement(0, count: replica - highest.count + 1)) }
+                highest[replica] = max(highest[replica], span.lastID.counter)
+            }
+            for (replica, counter) in highest.enumerated() {
+                index.reserveDense(replica: UInt32(replica), through: counter, pages: pages + spans.count)
+            }
             for (number, leaf) in leaves.enumerated() {
                 for span in leaf.spans { index.assign(from: span.id, count: span.length, to: Int32(number)) }
             }

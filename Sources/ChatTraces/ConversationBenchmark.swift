@@ -21,6 +21,9 @@ public struct ConversationBenchmarkReport: Sendable, Codable, Equatable {
     /// FNV-1a 64 (hex) of everything a reader sees (``ConversationBenchmark/visibleStateDigest(_:)``);
     /// the reloaded conversation must have the same, or the run fails.
     public var stateDigest: String = ""
+    /// Wall time to read every message's text from the reloaded conversation, as `log` does
+    /// (its bodies are compact after a load) (ms).
+    public var textReadMs: Double = 0
 }
 
 /// A large conversation built from its operations, then from its snapshot: the cost of opening
@@ -106,7 +109,11 @@ public enum ConversationBenchmark {
         let loadStart = clock.now
         let loaded = try Conversation(snapshot: snapshot, id: id, localReplica: ReplicaID(testValue: 1), verifyInvite: { _ in nil })
         let loadTime = clock.now - loadStart
-        guard loaded.document.messageList.count == visible, visibleStateDigest(loaded) == digest else {
+        let readStart = clock.now
+        var scalars = 0
+        for message in loaded.document.orderedMessages { scalars += message.body.text.unicodeScalars.count }
+        let readTime = clock.now - readStart
+        guard loaded.document.messageList.count == visible, visibleStateDigest(loaded) == digest, scalars > 0 else {
             throw .malformedSnapshot("the reloaded conversation differs from the one built from its operations")
         }
         return ConversationBenchmarkReport(
@@ -115,7 +122,8 @@ public enum ConversationBenchmark {
             materializeMs: TraceBenchmark.milliseconds(materialized), snapshotLoadMs: TraceBenchmark.milliseconds(loadTime),
             snapshotBytes: snapshot.count, peakRSSBytes: TraceBenchmark.peakResidentSetBytes(),
             conversationResidentBytes: held,
-            visibleMessages: visible, excludedOps: excluded, stateDigest: String(digest, radix: 16))
+            visibleMessages: visible, excludedOps: excluded, stateDigest: String(digest, radix: 16),
+            textReadMs: TraceBenchmark.milliseconds(readTime))
     }
 
     /// FNV-1a 64 over everything a reader sees: the title, the members and their permissions, and

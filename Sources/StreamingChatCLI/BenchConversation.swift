@@ -28,6 +28,7 @@ extension StreamingChat.Bench {
                     ("messages", "\(report.messages)"), ("edits per message", "\(report.editsPerMessage)"),
                     ("ops", "\(report.ops)"), ("materialize from ops", "\(report.materializeMs) ms"),
                     ("load from snapshot", "\(report.snapshotLoadMs) ms"), ("snapshot", "\(report.snapshotBytes) bytes"),
+                    ("read every message's text after the load", "\(report.textReadMs) ms"),
                     ("peak RSS", "\(report.peakRSSBytes / 1024 / 1024) MiB"),
                     ("visible state digest (matches after reload)", report.stateDigest),
                 ]

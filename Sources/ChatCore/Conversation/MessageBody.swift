@@ -3,8 +3,9 @@
 /// of the memory. Most messages of a long conversation are never edited again, so a conversation
 /// keeps only its recently edited bodies live (see ``ConversationDocument``).
 ///
-/// Readers of a compact body decode it (O(body)); an edit decodes it once and keeps it live until
-/// the conversation compacts it again. A compact body holds only states that decode: encoded
+/// Readers of a compact body's text read it from the state (O(body), building nothing); readers
+/// of its sequence decode it; an edit decodes it once and keeps it live until the conversation
+/// compacts it again. A compact body holds only states that decode: encoded
 /// from a live sequence, or checked by ``init(checkedState:checker:)``.
 public struct MessageBody: Sendable {
     /// The encoded state while compact; empty while live.
@@ -44,13 +45,21 @@ public struct MessageBody: Sendable {
     }
 
     /// The number of visible scalars.
-    public var count: Int { live?.sequence.count ?? sequence.count }
+    public var count: Int { live?.sequence.count ?? elements.count }
 
     /// The visible text.
-    public var text: String { sequence.text }
+    public var text: String {
+        if let live { return live.sequence.text }
+        return SequenceCRDT<Unicode.Scalar>.string(of: elements)
+    }
 
-    /// The visible scalars in order.
-    public var elements: [Unicode.Scalar] { sequence.elements }
+    /// The visible scalars in order: a compact body's are read from its state without building
+    /// the sequence (``SequenceCRDT/visibleElements(ofState:)``, several times faster).
+    public var elements: [Unicode.Scalar] {
+        if let live { return live.sequence.elements }
+        // Only states that decoded are kept compact (see the type's comment): this never fails.
+        return (try? SequenceCRDT<Unicode.Scalar>.visibleElements(ofState: encoded)) ?? []
+    }
 
     /// Changes the text CRDT, making the body live first (copied when shared, like any value).
     mutating func edit<Result, Failure: Error>(

@@ -633,15 +633,29 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     /// Reads one state from `reader` (as written by ``encodeState(into:)``).
     public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
         var (core, spans, version) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
-        var content = ContiguousArray<Element>()
-        // Span lengths are untrusted; every element takes at least one byte of input.
-        content.reserveCapacity(min(spans.reduce(0) { $0 + Int($1.length) }, reader.remaining))
         var offset: UInt32 = 0
         for i in spans.indices {
             spans[i].contentStart = offset
             offset &+= spans[i].length
         }
+        let content = try Self.readContent(of: spans, version: version, from: &reader)
+        try core.decodeHistory(from: &reader, spans: spans, version: version)
+        core.tree.bulkLoad(spans)
+        self.core = core
+        self.content = content
+        self.pending = []
+        self.core.checkInvariants()
+    }
+
+    /// The elements of `spans` (every span's, deleted or not, in span order) from the content
+    /// section at `reader`, as the state's `version` stores them.
+    /// - Complexity: O(content).
+    static func readContent(of spans: ContiguousArray<Span>, version: UInt8, from reader: inout ByteReader)
+        throws(SequenceError) -> ContiguousArray<Element> {
         let total = spans.reduce(0) { $0 + Int($1.length) }
+        var content = ContiguousArray<Element>()
+        // Span lengths are untrusted; every element takes at least one byte of input.
+        content.reserveCapacity(min(total, reader.remaining))
         do throws(BinaryDecodingError) {
             if version >= 3, let packed = try SequenceStateFormat.readPackedContent(from: &reader) {
                 // Every element takes a byte at least.
@@ -657,11 +671,25 @@ extension SequenceCRDT where Element: SequenceElementCodable {
         } catch {
             throw .malformedState(error.description)
         }
-        try core.decodeHistory(from: &reader, spans: spans, version: version)
-        core.tree.bulkLoad(spans)
-        self.core = core
-        self.content = content
-        self.pending = []
-        self.core.checkInvariants()
+        return content
+    }
+
+    /// The visible elements of an encoded state, in order, read without building the sequence:
+    /// its structure and content are read and checked, its history is skipped. For showing what
+    /// a state holds (a compact message body's text); to edit or merge a state, or to check one
+    /// from elsewhere in full, load it with ``init(decoding:replica:)``.
+    /// - Complexity: O(state size); no tree, id index or applied-id sets are built.
+    public static func visibleElements(ofState bytes: [UInt8]) throws(SequenceError) -> [Element] {
+        var reader = ByteReader(bytes)
+        let (_, spans, version) = try SequenceCore.decodeStructure(from: &reader, localReplica: nil)
+        let content = try readContent(of: spans, version: version, from: &reader)
+        var visible: [Element] = []
+        visible.reserveCapacity(spans.reduce(0) { $0 + ($1.isDeleted ? 0 : Int($1.length)) })
+        var offset = 0
+        for span in spans {
+            if !span.isDeleted { visible.append(contentsOf: content[offset ..< offset + Int(span.length)]) }
+            offset += Int(span.length)
+        }
+        return visible
     }
 }

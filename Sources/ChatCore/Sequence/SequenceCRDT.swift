@@ -413,9 +413,21 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
 extension SequenceCRDT where Element == Unicode.Scalar {
     /// The visible text.
-    public var text: String {
-        var scalars = String.UnicodeScalarView()
-        scalars.append(contentsOf: elements)
-        return String(scalars)
+    public var text: String { Self.string(of: elements) }
+
+    /// `scalars` as a string, built from their UTF-8 (several times faster than appending them
+    /// to a `String.UnicodeScalarView`, which goes through generic witnesses per scalar).
+    /// - Complexity: O(n).
+    static func string(of scalars: [Unicode.Scalar]) -> String {
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(scalars.count)
+        for scalar in scalars {
+            if scalar.value < 0x80 {
+                utf8.append(UInt8(truncatingIfNeeded: scalar.value))
+            } else {
+                utf8.append(contentsOf: UTF8.encode(scalar) ?? UTF8.EncodedScalar())
+            }
+        }
+        return String(decoding: utf8, as: UTF8.self)
     }
 }

@@ -7,8 +7,9 @@ import CZlib
 /// The decoder is given the exact output size, checked against its input by the caller, and
 /// never produces more: a stream that ends early, runs past the size or is malformed throws.
 enum DeflateCodec {
-    /// zlib's default level: level 9 gains a few bytes in a thousand on text, at twice the time.
-    static let level = Z_DEFAULT_COMPRESSION
+    /// Level 4: on the automerge-paper trace's text (182,315 bytes) it takes 2.6 ms for 52.3 KB,
+    /// where zlib's default (6) takes 5.8 ms for 49.6 KB and level 1 1.9 ms for 61.6 KB.
+    static let level: Int32 = 4
     /// A raw stream: no zlib header or checksum (the state around it is checked as it loads).
     static let windowBits: Int32 = -15
 

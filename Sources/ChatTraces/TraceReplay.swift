@@ -72,9 +72,9 @@ public enum TraceReplayer {
 
     /// Applies one patch, whose inserted text is in `text`, as local edits of a replica nothing is
     /// sent from (the edits of ``ConcurrentReplay/make(_:text:agent:transaction:counter:)``,
-    /// without building the operations); returns how many operations they make. The edits check the patch's range
-    /// themselves (the document's length is not read twice per patch); a patch outside the
-    /// document is said with the length it had.
+    /// without building the operations); returns how many operations they make. The edits check
+    /// the patch's range themselves (the document's length is not read twice per patch); a patch
+    /// outside the document is said with the length it had.
     static func applyLocally(_ patch: TracePatch, text: UnsafeBufferPointer<Unicode.Scalar>, transaction: Int,
                              to document: inout SequenceCRDT<Unicode.Scalar>) throws(TraceReplayError) -> Int {
         guard patch.insertRange.lowerBound >= 0, patch.insertRange.upperBound <= text.count else {

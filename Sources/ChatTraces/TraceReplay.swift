@@ -238,7 +238,9 @@ struct ConcurrentReplay {
                 throw .sequence(transaction: transaction, error)
             }
         }
-        held[agent] = target
+        // Element by element: assigning the array would share its buffer with the caller's
+        // `target`, and the next transaction's reset of `target` would copy it.
+        for source in 0 ..< agents { held[agent][source] = target[source] }
     }
 
     /// Merges every replica into the first, by delta extraction.

@@ -202,10 +202,13 @@ struct ConcurrentReplay {
         }
     }
 
-    private mutating func record(_ op: SequenceOp<Unicode.Scalar>, by agent: Int, transaction: Int, counter: inout UInt32) {
+    /// Records `op`, moved into the op list (no retain and release of its content).
+    private mutating func record(_ op: consuming SequenceOp<Unicode.Scalar>, by agent: Int, transaction: Int,
+                                 counter: inout UInt32) {
+        let count = op.count
         made[agent].append(op, transaction: Int32(transaction), counter: counter)
-        counter += UInt32(op.count)
-        operationCount += op.count
+        counter += UInt32(count)
+        operationCount += count
     }
 
     /// Merges into `agent`'s replica exactly the ops in `target` it lacks, in causal order (the
@@ -271,7 +274,7 @@ struct MadeOps {
         ops.reserveCapacity(capacity)
     }
 
-    mutating func append(_ op: SequenceOp<Unicode.Scalar>, transaction: Int32, counter: UInt32) {
+    mutating func append(_ op: consuming SequenceOp<Unicode.Scalar>, transaction: Int32, counter: UInt32) {
         transactions.append(transaction)
         counters.append(counter)
         ops.append(op)

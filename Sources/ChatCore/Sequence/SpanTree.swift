@@ -48,6 +48,11 @@ struct SpanTree: Sendable {
     /// until a mutation touches another leaf.
     private var cachedLeaf: Int32 = -1
     private var cachedLeafStart = 0
+    /// Within the cached leaf, the span last found and the visible offset of its first element
+    /// in the leaf: typing on finds its place without scanning the leaf. Valid until a
+    /// mutation touches the leaf, except lengthening that span (``extend(at:by:)``).
+    private var cachedSpan = -1
+    private var cachedSpanStart = 0
 
     init() {}
 
@@ -75,11 +80,28 @@ struct SpanTree: Sendable {
            index - cachedLeafStart < leaves[Int(cachedLeaf)].visible {
             leaf = cachedLeaf
             remaining = index - cachedLeafStart
+            if cachedSpan >= 0, remaining >= cachedSpanStart,
+               remaining - cachedSpanStart < leaves[Int(leaf)].spans[cachedSpan].visibleLength {
+                return SpanPosition(leaf: leaf, span: cachedSpan, offset: UInt32(remaining - cachedSpanStart))
+            }
         } else {
             (leaf, remaining) = descend(visible: index)
             cachedLeaf = leaf
             cachedLeafStart = index - remaining
+            cachedSpan = -1
         }
+        let position = scanVisible(remaining, in: leaf)
+        if position.span < leaves[Int(leaf)].spans.count {
+            cachedSpan = position.span
+            cachedSpanStart = remaining - Int(position.offset)
+        }
+        return position
+    }
+
+    /// The position of the visible element `remaining` within `leaf`.
+    /// - Complexity: O(spans in the leaf).
+    private func scanVisible(_ remaining: Int, in leaf: Int32) -> SpanPosition {
+        var remaining = remaining
         return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
             for (i, span) in spans.enumerated() {
                 let visible = span.visibleLength
@@ -310,7 +332,10 @@ struct SpanTree: Sendable {
 
     /// Lengthens the span at `position` by `count` elements (a replica typing on).
     mutating func extend(at position: SpanPosition, by count: UInt32) {
+        // The cached span stays valid: spans before it are unchanged.
+        let keptSpan = position.leaf == cachedLeaf && position.span == cachedSpan ? cachedSpan : -1
         touch(position.leaf)
+        cachedSpan = keptSpan
         let first = leaves[Int(position.leaf)].spans[position.span].id
             .advanced(by: leaves[Int(position.leaf)].spans[position.span].length)
         leaves[Int(position.leaf)].spans[position.span].length += count
@@ -438,6 +463,7 @@ struct SpanTree: Sendable {
     @inline(__always)
     private mutating func touch(_ leaf: Int32) {
         if leaf != cachedLeaf { cachedLeaf = -1 }
+        cachedSpan = -1
     }
 
     private mutating func addCounts(leaf: Int32, visible: Int, total: Int) {
@@ -547,8 +573,17 @@ struct SpanTree: Sendable {
 
 #if CHAT_INTERNAL_CHECKS
 extension SpanTree {
-    /// Verifies counts, parent links, the leaf chain and the id index. Debug builds only.
+    /// Verifies counts, parent links, the leaf chain, the id index and the visible-index caches.
+    /// Debug builds only.
     func _checkInvariants() {
+        if cachedLeaf >= 0 {
+            precondition(cachedLeafStart == countBefore(leaf: cachedLeaf, visible: true), "cached leaf start")
+            if cachedSpan >= 0 {
+                let spans = leaves[Int(cachedLeaf)].spans
+                precondition(cachedSpan < spans.count && !spans[cachedSpan].isDeleted, "cached span")
+                precondition(cachedSpanStart == spans[..<cachedSpan].reduce(0) { $0 + $1.visibleLength }, "cached span start")
+            }
+        }
         var leafOrder: [Int32] = []
         func walk(_ node: Int32, level: Int, parent: Int32) -> (visible: Int, total: Int) {
             if level == 0 {

@@ -79,16 +79,10 @@ enum SequenceStateFormat {
         guard let coding = ContentCoding(rawValue: try reader.readByte()) else {
             throw .invalidValue(offset: start, reason: "unknown content mode")
         }
-        switch coding {
-        case .raw:
-            return nil
-        case .lz:
-            let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
-            return try LZCodec.decompress(count: count, from: &reader)
-        case .deflate:
-            let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
-            return try DeflateCodec.decompress(count: count, from: &reader)
-        }
+        guard coding != .raw else { return nil }
+        let count = try reader.readCount(limit: reader.remaining * maxContentExpansion)
+        return coding == .lz ? try LZCodec.decompress(count: count, from: &reader)
+            : try DeflateCodec.decompress(count: count, from: &reader)
     }
 }
 

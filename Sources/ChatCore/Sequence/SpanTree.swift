@@ -116,15 +116,8 @@ struct SpanTree: Sendable {
 
     /// Like ``findVisible(_:)`` but without touching the cache (for read-only callers).
     func positionOfVisible(_ index: Int) -> SpanPosition {
-        let (leaf, start) = descend(visible: index)
-        var remaining = start
-        let spans = leaves[Int(leaf)].spans
-        for (i, span) in spans.enumerated() {
-            let visible = span.visibleLength
-            if remaining < visible { return SpanPosition(leaf: leaf, span: i, offset: UInt32(remaining)) }
-            remaining -= visible
-        }
-        return SpanPosition(leaf: leaf, span: spans.count, offset: 0)
+        let (leaf, remaining) = descend(visible: index)
+        return scanVisible(remaining, in: leaf)
     }
 
     /// Descends by visible count; returns the leaf and the visible offset within it.

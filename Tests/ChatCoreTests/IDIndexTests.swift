@@ -68,11 +68,12 @@ extension IDIndexTests {
 }
 
 extension IDIndexTests {
-    /// Pages of one id (a message list's) and full pages answer alike as ids are added, moved to
-    /// other leaves and made neighbours: checked against a plain dictionary over seeded random
-    /// assignments.
-    @Test(arguments: [UInt64(1), 2, 3])
-    func onePageEntriesAgreeWithAPlainMap(seed: UInt64) {
+    /// Pages kept in their entry (one leaf: a mask of ids, or one id for leaves past 2¹⁴) and
+    /// full pages answer alike as ids are added, moved to other leaves and made neighbours:
+    /// checked against a plain dictionary over seeded random assignments, with leaf numbers
+    /// below 500 (masks) and up to 2²⁰ (one id in place, or a full page).
+    @Test(arguments: [(UInt64(1), Int32(500)), (2, 500), (3, 500), (4, 1 << 20), (5, 1 << 20)])
+    func inPlaceEntriesAgreeWithAPlainMap(seed: UInt64, leaves: Int32) {
         var random = SeededGenerator(seed: seed)
         var index = IDIndex()
         var expected: [LocalID: Int32] = [:]
@@ -82,7 +83,7 @@ extension IDIndexTests {
             let counter = Bool.random(using: &random) ? UInt32.random(in: 0 ..< 40_000, using: &random) / 40 * 40
                 : UInt32.random(in: 0 ..< 4_000_000, using: &random)
             let count = UInt32.random(in: 0 ..< 10, using: &random) == 0 ? UInt32.random(in: 2 ..< 40, using: &random) : 1
-            let leaf = Int32.random(in: 0 ..< 500, using: &random)
+            let leaf = Int32.random(in: 0 ..< leaves, using: &random)
             index.assign(from: LocalID(replica: replica, counter: counter), count: count, to: leaf)
             for c in counter ..< counter + count { expected[LocalID(replica: replica, counter: c)] = leaf }
         }
@@ -106,5 +107,22 @@ extension IDIndexTests {
         let found = (UInt32(0) ..< 2_000).allSatisfy { index.leaf(of: LocalID(replica: $0, counter: 60_000)) == 3 }
         let entries = index.denseEntries
         #expect(found && entries <= 4 * 2_000 + 4_096, "\(entries) dense entries")
+    }
+}
+
+extension IDIndexTests {
+    /// Typing fills pages in one leaf: they stay in their entries, with no slots. A leaf split
+    /// through a page spreads it over two leaves, and only that page takes 16 slots.
+    @Test func pagesInOneLeafTakeNoSlots() {
+        var index = IDIndex()
+        for counter in UInt32(0) ..< 160 { index.assign(from: LocalID(replica: 0, counter: counter), count: 1, to: 3) }
+        let typed = (index.fullPages, index.leaf(of: LocalID(replica: 0, counter: 159)), index.leaf(of: LocalID(replica: 0, counter: 160)))
+        #expect(typed == (0, 3, nil))
+        // A split moves ids 40 ..< 100 to leaf 4: pages 2 and 6 are cut, pages 3 to 5 move whole.
+        index.assign(from: LocalID(replica: 0, counter: 40), count: 60, to: 4)
+        let split = [39, 40, 47, 48, 95, 99, 100].map { index.leaf(of: LocalID(replica: 0, counter: $0)) }
+        #expect(index.fullPages == 2 && split == [3, 4, 4, 4, 4, 4, 3])
+        #expect(index.containsAll(from: LocalID(replica: 0, counter: 0), count: 160))
+        #expect(!index.containsAll(from: LocalID(replica: 0, counter: 150), count: 11))
     }
 }

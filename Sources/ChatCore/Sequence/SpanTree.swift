@@ -397,9 +397,8 @@ struct SpanTree: Sendable {
             leaves[current].total += Int(span.length)
         }
         if leaves.count > 1 {
-            // Full pages for dense ids; a sparse id's page takes no slots (see ``IDIndex``).
+            // Pages of ids, if dense: most are kept in their entries (see ``IDIndex``).
             let pages = leaves.reduce(0) { $0 + $1.total } >> 4
-            index.reserveCapacity(pages: pages)
             // Dense tables up to each replica's highest id, when dense enough: the spans come in
             // document order, not counter order.
             var highest: [UInt32] = [] // by replica number (checked against the state's replicas)

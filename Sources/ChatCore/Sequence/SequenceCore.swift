@@ -37,6 +37,9 @@ struct SequenceCore: Sendable {
     let keepsHistory: Bool
     /// The replica that makes local edits; interned on its first edit.
     @usableFromInline let localReplicaID: ReplicaID
+    /// Its local index once interned, else `.max`: local edits look it up on every keystroke,
+    /// and finding it in the table compares 32-byte ids.
+    @usableFromInline private(set) var localNumber = UInt32.max
 
     @usableFromInline
     init(localReplica replica: ReplicaID, keepsHistory: Bool = true) {
@@ -62,6 +65,7 @@ struct SequenceCore: Sendable {
         if let number = number(of: replica) { return number }
         let number = UInt32(replicas.count)
         replicas.append(replica)
+        if replica == localReplicaID { localNumber = number }
         if replicas.count > Self.replicaDictionaryThreshold {
             if replicaNumbers.isEmpty {
                 for (index, known) in replicas.ids.enumerated() { replicaNumbers[known] = UInt32(index) }
@@ -75,19 +79,24 @@ struct SequenceCore: Sendable {
     /// The local replica's index (interned on first use).
     @usableFromInline
     var localReplica: UInt32 {
-        mutating get { intern(localReplicaID) }
+        mutating get { localNumber != .max ? localNumber : intern(localReplicaID) }
+    }
+
+    /// The local replica's index, if it has one.
+    @usableFromInline var localNumberIfInterned: UInt32? {
+        @inline(__always) get { localNumber != .max ? localNumber : nil }
     }
 
     /// The next counter the local replica would use: one past its highest applied counter.
     @usableFromInline @inline(__always)
     var nextLocalCounter: UInt32 {
-        number(of: localReplicaID).map { replicas.entries[Int($0)].seen.upperBound } ?? 0
+        localNumberIfInterned.map { replicas.entries[Int($0)].seen.upperBound } ?? 0
     }
 
     /// True when none of `counters` of the local replica has been used.
     @usableFromInline @inline(__always)
     func localCountersAreFree(_ counters: Range<UInt32>) -> Bool {
-        guard let local = number(of: localReplicaID) else { return true }
+        guard let local = localNumberIfInterned else { return true }
         return replicas.entries[Int(local)].seen.isDisjoint(with: counters)
     }
 
@@ -154,7 +163,7 @@ struct SequenceCore: Sendable {
         } else {
             guard index >= 0, index <= visible - count else { throw .indexOutOfBounds(index: index + count - 1, count: visible) }
         }
-        let local = number(of: localReplicaID)
+        let local = localNumberIfInterned
         let seenEnd = local.map { replicas.entries[Int($0)].seen.upperBound } ?? 0
         let counter = firstCounter ?? seenEnd
         let length = try Self.checkedLength(count, counter: counter)

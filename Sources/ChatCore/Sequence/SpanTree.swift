@@ -53,11 +53,19 @@ struct SpanTree: Sendable {
     /// mutation touches the leaf, except lengthening that span (``extend(at:by:)``).
     private var cachedSpan = -1
     private var cachedSpanStart = 0
+    /// Count changes of one leaf not yet added to its ancestors: typing in one leaf changes
+    /// only its counts, and the ancestors catch up when another leaf changes or the tree is
+    /// restructured (``flushCounts()``). Readers of inner counts add them where due
+    /// (``pendingPath()``). Not used in trees taller than ``pendingPathLimit``.
+    private var pendingLeaf: Int32 = -1
+    private var pendingVisible = 0
+    private var pendingTotal = 0
+    private static let pendingPathLimit = 8
 
     init() {}
 
-    var visibleCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].visible : inners[Int(root)].visible } }
-    var totalCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total } }
+    var visibleCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].visible : inners[Int(root)].visible + pendingVisible } }
+    var totalCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total + pendingTotal } }
     var firstLeaf: Int32 { 0 }
 
     @inline(__always)
@@ -125,11 +133,12 @@ struct SpanTree: Sendable {
         var node = root
         var remaining = index
         var level = height
+        let path = pendingPath()
         while level > 0 {
             let inner = inners[Int(node)]
             var chosen = inner.children[inner.children.count - 1]
             for child in inner.children.dropLast() {
-                let count = level == 1 ? leaves[Int(child)].visible : inners[Int(child)].visible
+                let count = level == 1 ? leaves[Int(child)].visible : counts(ofInner: child, level: level - 1, path: path).visible
                 if remaining < count { chosen = child; break }
                 remaining -= count
             }
@@ -145,11 +154,12 @@ struct SpanTree: Sendable {
         var node = root
         var remaining = total
         var level = height
+        let path = pendingPath()
         while level > 0 {
             let inner = inners[Int(node)]
             var chosen = inner.children[inner.children.count - 1]
             for child in inner.children.dropLast() {
-                let count = level == 1 ? leaves[Int(child)].total : inners[Int(child)].total
+                let count = level == 1 ? leaves[Int(child)].total : counts(ofInner: child, level: level - 1, path: path).total
                 if remaining < count { chosen = child; break }
                 remaining -= count
             }
@@ -229,19 +239,21 @@ struct SpanTree: Sendable {
         var sum = 0
         var child = leaf
         var parent = leaves[Int(leaf)].parent
-        var childIsLeaf = true
+        var level = 0
+        let path = pendingPath()
         while parent >= 0 {
             for sibling in inners[Int(parent)].children {
                 if sibling == child { break }
-                if childIsLeaf {
+                if level == 0 {
                     sum += visible ? leaves[Int(sibling)].visible : leaves[Int(sibling)].total
                 } else {
-                    sum += visible ? inners[Int(sibling)].visible : inners[Int(sibling)].total
+                    let counts = counts(ofInner: sibling, level: level, path: path)
+                    sum += visible ? counts.visible : counts.total
                 }
             }
             child = parent
             parent = inners[Int(parent)].parent
-            childIsLeaf = false
+            level += 1
         }
         return sum
     }
@@ -458,15 +470,66 @@ struct SpanTree: Sendable {
         cachedSpan = -1
     }
 
+    /// Adds to `leaf`'s counts; its ancestors' follow later (see `pendingLeaf`).
+    /// - Complexity: O(1) while the same leaf changes; O(height) when another leaf does.
     private mutating func addCounts(leaf: Int32, visible: Int, total: Int) {
         leaves[Int(leaf)].visible += visible
         leaves[Int(leaf)].total += total
+        guard height > 0 else { return }
+        if leaf != pendingLeaf {
+            flushCounts()
+            guard height <= Self.pendingPathLimit else {
+                addToAncestors(of: leaf, visible: visible, total: total)
+                return
+            }
+            pendingLeaf = leaf
+        }
+        pendingVisible += visible
+        pendingTotal += total
+    }
+
+    /// Adds the pending count changes to the pending leaf's ancestors.
+    private mutating func flushCounts() {
+        guard pendingLeaf >= 0 else { return }
+        addToAncestors(of: pendingLeaf, visible: pendingVisible, total: pendingTotal)
+        pendingLeaf = -1
+        pendingVisible = 0
+        pendingTotal = 0
+    }
+
+    private mutating func addToAncestors(of leaf: Int32, visible: Int, total: Int) {
         var parent = leaves[Int(leaf)].parent
         while parent >= 0 {
             inners[Int(parent)].visible += visible
             inners[Int(parent)].total += total
             parent = inners[Int(parent)].parent
         }
+    }
+
+    /// The pending leaf's inner ancestors by level (its parent first; -1 past the root), for
+    /// readers to add the pending changes to.
+    /// - Complexity: O(height).
+    @inline(__always)
+    private func pendingPath() -> SIMD8<Int32> {
+        var path = SIMD8<Int32>(repeating: -1)
+        guard pendingLeaf >= 0 else { return path }
+        var parent = leaves[Int(pendingLeaf)].parent
+        var level = 0
+        while parent >= 0 {
+            path[level] = parent
+            parent = inners[Int(parent)].parent
+            level += 1
+        }
+        return path
+    }
+
+    /// The counts of inner node `node` at `level` (1: a parent of leaves), with the changes still
+    /// pending for it.
+    @inline(__always)
+    private func counts(ofInner node: Int32, level: Int, path: SIMD8<Int32>) -> (visible: Int, total: Int) {
+        let inner = inners[Int(node)]
+        guard level <= Self.pendingPathLimit, path[level - 1] == node else { return (inner.visible, inner.total) }
+        return (inner.visible + pendingVisible, inner.total + pendingTotal)
     }
 
     /// Merges the span at `slot` with neighbours it continues (keeps span counts low after
@@ -487,6 +550,8 @@ struct SpanTree: Sendable {
 
     private mutating func splitIfFull(_ leaf: Int32) {
         guard leaves[Int(leaf)].spans.count > Self.leafCapacity else { return }
+        // Ancestors change: their counts must be whole first.
+        flushCounts()
         let half = leaves[Int(leaf)].spans.count / 2
         var fresh = Leaf()
         fresh.spans = ContiguousArray(leaves[Int(leaf)].spans[half...])
@@ -609,7 +674,8 @@ extension SpanTree {
                 visible += counts.visible
                 total += counts.total
             }
-            precondition(visible == inner.visible && total == inner.total, "inner counts")
+            let counted = counts(ofInner: node, level: level, path: pendingPath())
+            precondition(visible == counted.visible && total == counted.total, "inner counts")
             return (visible, total)
         }
         _ = walk(root, level: height, parent: -1)

@@ -48,9 +48,10 @@ struct SpanTree: Sendable {
     /// until a mutation touches another leaf.
     private var cachedLeaf: Int32 = -1
     private var cachedLeafStart = 0
-    /// Within the cached leaf, the span last found and the visible offset of its first element
-    /// in the leaf: typing on finds its place without scanning the leaf. Valid until a
-    /// mutation touches the leaf, except lengthening that span (``extend(at:by:)``).
+    /// Within the cached leaf, a span index and the visible offset in the leaf of the span at
+    /// that index: typing on, or deleting backwards, finds its place without scanning the leaf,
+    /// and a lookup near it scans from it. The offset depends only on the spans before the
+    /// index, so a change at or after the index keeps it (``changed(_:at:)``).
     private var cachedSpan = -1
     private var cachedSpanStart = 0
     /// Count changes of one leaf not yet added to its ancestors: typing in one leaf changes
@@ -81,38 +82,52 @@ struct SpanTree: Sendable {
     // MARK: Finding
 
     /// The position of the visible element with visible index `index` (`0 ..< visibleCount`).
+    /// - Complexity: O(1) at the cached span; O(distance) spans from it within the cached
+    ///   leaf; else O(log n) with a leaf scan.
     mutating func findVisible(_ index: Int) -> SpanPosition {
         var leaf: Int32
         var remaining: Int
+        let position: SpanPosition
         if cachedLeaf >= 0, index >= cachedLeafStart,
            index - cachedLeafStart < leaves[Int(cachedLeaf)].visible {
             leaf = cachedLeaf
             remaining = index - cachedLeafStart
-            if cachedSpan >= 0, remaining >= cachedSpanStart,
-               remaining - cachedSpanStart < leaves[Int(leaf)].spans[cachedSpan].visibleLength {
-                return SpanPosition(leaf: leaf, span: cachedSpan, offset: UInt32(remaining - cachedSpanStart))
+            if cachedSpan >= 0, cachedSpan < leaves[Int(leaf)].spans.count {
+                if remaining >= cachedSpanStart {
+                    let offset = remaining - cachedSpanStart
+                    if offset < leaves[Int(leaf)].spans[cachedSpan].visibleLength {
+                        return SpanPosition(leaf: leaf, span: cachedSpan, offset: UInt32(offset))
+                    }
+                    position = scanVisible(remaining, in: leaf, from: cachedSpan, start: cachedSpanStart)
+                } else {
+                    position = scanVisibleBackwards(remaining, in: leaf, before: cachedSpan, start: cachedSpanStart)
+                }
+            } else {
+                position = scanVisible(remaining, in: leaf)
             }
         } else {
             (leaf, remaining) = descend(visible: index)
             cachedLeaf = leaf
             cachedLeafStart = index - remaining
-            cachedSpan = -1
+            position = scanVisible(remaining, in: leaf)
         }
-        let position = scanVisible(remaining, in: leaf)
         if position.span < leaves[Int(leaf)].spans.count {
             cachedSpan = position.span
             cachedSpanStart = remaining - Int(position.offset)
+        } else {
+            cachedSpan = -1
         }
         return position
     }
 
-    /// The position of the visible element `remaining` within `leaf`.
-    /// - Complexity: O(spans in the leaf).
-    private func scanVisible(_ remaining: Int, in leaf: Int32) -> SpanPosition {
-        var remaining = remaining
+    /// The position of the visible element `remaining` within `leaf`, scanning from span `first`,
+    /// whose visible offset in the leaf is `start`.
+    /// - Complexity: O(spans scanned).
+    private func scanVisible(_ remaining: Int, in leaf: Int32, from first: Int = 0, start: Int = 0) -> SpanPosition {
+        var remaining = remaining - start
         return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
-            for (i, span) in spans.enumerated() {
-                let visible = span.visibleLength
+            for i in first ..< spans.count {
+                let visible = spans[i].visibleLength
                 if remaining < visible {
                     return SpanPosition(leaf: leaf, span: i, offset: UInt32(remaining))
                 }
@@ -120,6 +135,25 @@ struct SpanTree: Sendable {
             }
             return SpanPosition(leaf: leaf, span: spans.count, offset: 0)
         }
+    }
+
+    /// The position of the visible element `remaining` within `leaf`, which lies before span
+    /// `end`, whose visible offset in the leaf is `start` (> `remaining`).
+    /// - Complexity: O(spans scanned).
+    private func scanVisibleBackwards(_ remaining: Int, in leaf: Int32, before end: Int, start: Int) -> SpanPosition {
+        var start = start
+        let found: SpanPosition? = leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
+            for i in stride(from: end - 1, through: 0, by: -1) {
+                let visible = spans[i].visibleLength
+                start -= visible
+                if visible > 0, remaining >= start {
+                    return SpanPosition(leaf: leaf, span: i, offset: UInt32(remaining - start))
+                }
+            }
+            return nil
+        }
+        // Not found only if the cache were wrong (`remaining` ≥ 0 lies in some span before `end`).
+        return found ?? scanVisible(remaining, in: leaf)
     }
 
     /// Like ``findVisible(_:)`` but without touching the cache (for read-only callers).
@@ -137,8 +171,10 @@ struct SpanTree: Sendable {
         while level > 0 {
             let inner = inners[Int(node)]
             var chosen = inner.children[inner.children.count - 1]
+            let pending = pendingNode(atLevel: level - 1, path: path)
             for child in inner.children.dropLast() {
-                let count = level == 1 ? leaves[Int(child)].visible : counts(ofInner: child, level: level - 1, path: path).visible
+                var count = level == 1 ? leaves[Int(child)].visible : inners[Int(child)].visible
+                if child == pending { count += pendingVisible }
                 if remaining < count { chosen = child; break }
                 remaining -= count
             }
@@ -158,8 +194,10 @@ struct SpanTree: Sendable {
         while level > 0 {
             let inner = inners[Int(node)]
             var chosen = inner.children[inner.children.count - 1]
+            let pending = pendingNode(atLevel: level - 1, path: path)
             for child in inner.children.dropLast() {
-                let count = level == 1 ? leaves[Int(child)].total : counts(ofInner: child, level: level - 1, path: path).total
+                var count = level == 1 ? leaves[Int(child)].total : inners[Int(child)].total
+                if child == pending { count += pendingTotal }
                 if remaining < count { chosen = child; break }
                 remaining -= count
             }
@@ -242,13 +280,14 @@ struct SpanTree: Sendable {
         var level = 0
         let path = pendingPath()
         while parent >= 0 {
+            let pending = pendingNode(atLevel: level, path: path)
             for sibling in inners[Int(parent)].children {
                 if sibling == child { break }
                 if level == 0 {
                     sum += visible ? leaves[Int(sibling)].visible : leaves[Int(sibling)].total
                 } else {
-                    let counts = counts(ofInner: sibling, level: level, path: path)
-                    sum += visible ? counts.visible : counts.total
+                    sum += visible ? inners[Int(sibling)].visible : inners[Int(sibling)].total
+                    if sibling == pending { sum += visible ? pendingVisible : pendingTotal }
                 }
             }
             child = parent
@@ -329,6 +368,8 @@ struct SpanTree: Sendable {
         } else {
             leaves[Int(leaf)].spans.insert(span, at: slot)
         }
+        // The split, if any, changed the span at `position.span`; the rest came at or after `slot`.
+        changed(leaf, at: min(position.span, slot))
         indexIfNeeded(from: span.id, count: span.length, leaf: leaf)
         addCounts(leaf: leaf, visible: span.visibleLength, total: Int(span.length))
         coalesce(leaf: leaf, at: slot)
@@ -337,10 +378,8 @@ struct SpanTree: Sendable {
 
     /// Lengthens the span at `position` by `count` elements (a replica typing on).
     mutating func extend(at position: SpanPosition, by count: UInt32) {
-        // The cached span stays valid: spans before it are unchanged.
-        let keptSpan = position.leaf == cachedLeaf && position.span == cachedSpan ? cachedSpan : -1
         touch(position.leaf)
-        cachedSpan = keptSpan
+        changed(position.leaf, at: position.span)
         let first = leaves[Int(position.leaf)].spans[position.span].id
             .advanced(by: leaves[Int(position.leaf)].spans[position.span].length)
         leaves[Int(position.leaf)].spans[position.span].length += count
@@ -360,6 +399,7 @@ struct SpanTree: Sendable {
         let first = span.id.advanced(by: position.offset)
         if span.isDeleted { return (first, covered, 0) }
         touch(leaf)
+        changed(leaf, at: slot)
         if position.offset > 0 {
             let back = leaves[Int(leaf)].spans[slot].split(at: position.offset)
             leaves[Int(leaf)].spans.insert(back, at: slot + 1)
@@ -466,8 +506,17 @@ struct SpanTree: Sendable {
     /// Drops the cached leaf when a mutation happens elsewhere (its start may have moved).
     @inline(__always)
     private mutating func touch(_ leaf: Int32) {
-        if leaf != cachedLeaf { cachedLeaf = -1 }
-        cachedSpan = -1
+        if leaf != cachedLeaf {
+            cachedLeaf = -1
+            cachedSpan = -1
+        }
+    }
+
+    /// Records that the span at `slot` of `leaf` changed, or that one was inserted or removed
+    /// there: the cached span's offset stays right unless `slot` is before it.
+    @inline(__always)
+    private mutating func changed(_ leaf: Int32, at slot: Int) {
+        if leaf == cachedLeaf, slot < cachedSpan { cachedSpan = -1 }
     }
 
     /// Adds to `leaf`'s counts; its ancestors' follow later (see `pendingLeaf`).
@@ -523,13 +572,11 @@ struct SpanTree: Sendable {
         return path
     }
 
-    /// The counts of inner node `node` at `level` (1: a parent of leaves), with the changes still
-    /// pending for it.
+    /// The inner node at `level` (1: a parent of leaves) whose counts lack the pending changes,
+    /// or -1 (at level 0, leaves' counts are always whole).
     @inline(__always)
-    private func counts(ofInner node: Int32, level: Int, path: SIMD8<Int32>) -> (visible: Int, total: Int) {
-        let inner = inners[Int(node)]
-        guard level <= Self.pendingPathLimit, path[level - 1] == node else { return (inner.visible, inner.total) }
-        return (inner.visible + pendingVisible, inner.total + pendingTotal)
+    private func pendingNode(atLevel level: Int, path: SIMD8<Int32>) -> Int32 {
+        level >= 1 && level <= Self.pendingPathLimit ? path[level - 1] : -1
     }
 
     /// Merges the span at `slot` with neighbours it continues (keeps span counts low after
@@ -540,11 +587,13 @@ struct SpanTree: Sendable {
             leaves[Int(leaf)].spans[slot - 1].length += leaves[Int(leaf)].spans[slot].length
             leaves[Int(leaf)].spans.remove(at: slot)
             slot -= 1
+            changed(leaf, at: slot)
         }
         if slot + 1 < leaves[Int(leaf)].spans.count,
            leaves[Int(leaf)].spans[slot].canAppend(leaves[Int(leaf)].spans[slot + 1]) {
             leaves[Int(leaf)].spans[slot].length += leaves[Int(leaf)].spans[slot + 1].length
             leaves[Int(leaf)].spans.remove(at: slot + 1)
+            changed(leaf, at: slot)
         }
     }
 
@@ -553,6 +602,8 @@ struct SpanTree: Sendable {
         // Ancestors change: their counts must be whole first.
         flushCounts()
         let half = leaves[Int(leaf)].spans.count / 2
+        // Spans from `half` on move to the new leaf.
+        if leaf == cachedLeaf, cachedSpan >= half { cachedSpan = -1 }
         var fresh = Leaf()
         fresh.spans = ContiguousArray(leaves[Int(leaf)].spans[half...])
         leaves[Int(leaf)].spans.removeSubrange(half...)
@@ -637,7 +688,7 @@ extension SpanTree {
             precondition(cachedLeafStart == countBefore(leaf: cachedLeaf, visible: true), "cached leaf start")
             if cachedSpan >= 0 {
                 let spans = leaves[Int(cachedLeaf)].spans
-                precondition(cachedSpan < spans.count && !spans[cachedSpan].isDeleted, "cached span")
+                precondition(cachedSpan < spans.count, "cached span")
                 precondition(cachedSpanStart == spans[..<cachedSpan].reduce(0) { $0 + $1.visibleLength }, "cached span start")
             }
         }
@@ -674,8 +725,9 @@ extension SpanTree {
                 visible += counts.visible
                 total += counts.total
             }
-            let counted = counts(ofInner: node, level: level, path: pendingPath())
-            precondition(visible == counted.visible && total == counted.total, "inner counts")
+            let pending = pendingNode(atLevel: level, path: pendingPath()) == node
+            precondition(visible == inner.visible + (pending ? pendingVisible : 0)
+                         && total == inner.total + (pending ? pendingTotal : 0), "inner counts")
             return (visible, total)
         }
         _ = walk(root, level: height, parent: -1)

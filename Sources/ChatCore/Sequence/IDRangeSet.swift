@@ -19,7 +19,19 @@ struct IDRangeSet: Hashable, Sendable {
     var isEmpty: Bool { head.isEmpty }
 
     /// Adds `range`, coalescing with neighbours.
+    /// - Complexity: O(1), inlined, when `range` extends the only range (a replica's own edits,
+    ///   or a peer's in order); see ``insertAfterHead(_:)`` otherwise.
+    @inline(__always)
     mutating func insert(_ range: Range<UInt32>) {
+        if tail.isEmpty, !head.isEmpty, range.lowerBound >= head.lowerBound, range.lowerBound <= head.upperBound {
+            head = head.lowerBound ..< max(head.upperBound, range.upperBound)
+            return
+        }
+        insertAfterHead(range)
+    }
+
+    /// ``insert(_:)`` past its inlined case.
+    private mutating func insertAfterHead(_ range: Range<UInt32>) {
         guard !range.isEmpty else { return }
         if head.isEmpty {
             head = range

@@ -209,7 +209,8 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         let length = elements.count
         let counter = try core.checkLocalEdit(at: index, count: length, firstCounter: firstCounter, inserting: true)
         let contentStart = UInt32(truncatingIfNeeded: content.count)
-        content.append(contentsOf: elements)
+        // One typed element is appended as one (a bulk append of one copies it through memmove).
+        if length == 1, let element = elements.first { content.append(element) } else { content.append(contentsOf: elements) }
         let origins = core.localInsert(at: index, count: UInt32(length), counter: counter, contentStart: contentStart)
         return (counter, (origins.originLeft, origins.originRight))
     }

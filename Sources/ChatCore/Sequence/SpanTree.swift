@@ -62,6 +62,25 @@ struct SpanTree: Sendable {
     private var pendingVisible = 0
     private var pendingTotal = 0
     private static let pendingPathLimit = 8
+    /// The ids last assigned to a leaf, not yet written to ``index``: typing on lengthens this
+    /// run, which is written once (O(run / 16)) when ids go elsewhere or a leaf splits. Lookups
+    /// check it first (``indexedLeaf(of:)``). Empty while `count` is 0.
+    private var unindexed = UnindexedRun(id: .none, count: 0, leaf: -1)
+
+    private struct UnindexedRun {
+        var id: LocalID
+        var count: UInt32
+        var leaf: Int32
+
+        func contains(_ other: LocalID) -> Bool {
+            other.replica == id.replica && other.counter &- id.counter < count
+        }
+
+        /// True when `other` is the id right after the run's last one.
+        func isContinued(by other: LocalID) -> Bool {
+            count > 0 && other.replica == id.replica && UInt64(id.counter) + UInt64(count) == UInt64(other.counter)
+        }
+    }
 
     init() {}
 
@@ -221,7 +240,7 @@ struct SpanTree: Sendable {
         if height == 0 {
             leaf = root
         } else {
-            guard let indexed = index.leaf(of: id) else { return nil }
+            guard let indexed = indexedLeaf(of: id) else { return nil }
             leaf = indexed
         }
         return leaves[Int(leaf)].spans.withUnsafeBufferPointer { spans in
@@ -234,12 +253,12 @@ struct SpanTree: Sendable {
 
     /// True when `id` is an element of the tree.
     func contains(_ id: LocalID) -> Bool {
-        height == 0 ? locate(id) != nil : index.leaf(of: id) != nil
+        height == 0 ? locate(id) != nil : indexedLeaf(of: id) != nil
     }
 
     /// True when every id in `id ..< id + count` is an element.
     func containsAll(from id: LocalID, count: UInt32) -> Bool {
-        guard height == 0 else { return index.containsAll(from: id, count: count) }
+        guard height == 0 else { return indexContainsAll(from: id, count: count) }
         var next = id
         var remaining = count
         while remaining > 0 {
@@ -251,9 +270,44 @@ struct SpanTree: Sendable {
         return true
     }
 
-    /// Records ids → leaf, once the tree has more than one leaf.
+    /// Records ids → leaf, once the tree has more than one leaf: ids that continue the
+    /// unindexed run in the same leaf lengthen it; others write it to the index and start anew.
+    /// - Complexity: O(1) typing on; O(run / 16) when a run is written.
     private mutating func indexIfNeeded(from id: LocalID, count: UInt32, leaf: Int32) {
-        if height > 0 { index.assign(from: id, count: count, to: leaf) }
+        guard height > 0 else { return }
+        if leaf == unindexed.leaf, unindexed.isContinued(by: id) {
+            unindexed.count += count
+            return
+        }
+        flushIndex()
+        unindexed = UnindexedRun(id: id, count: count, leaf: leaf)
+    }
+
+    /// Writes the unindexed run to the index (before ids are assigned directly).
+    private mutating func flushIndex() {
+        guard unindexed.count > 0 else { return }
+        index.assign(from: unindexed.id, count: unindexed.count, to: unindexed.leaf)
+        unindexed.count = 0
+    }
+
+    /// The leaf holding `id` by the index and the unindexed run (the later assignment).
+    private func indexedLeaf(of id: LocalID) -> Int32? {
+        unindexed.contains(id) ? unindexed.leaf : index.leaf(of: id)
+    }
+
+    /// True when every id in `id ..< id + count` is in the index or the unindexed run.
+    private func indexContainsAll(from id: LocalID, count: UInt32) -> Bool {
+        let start = UInt64(id.counter), end = start + UInt64(count)
+        let runStart = UInt64(unindexed.id.counter), runEnd = runStart + UInt64(unindexed.count)
+        guard unindexed.count > 0, id.replica == unindexed.id.replica, start < runEnd, runStart < end else {
+            return index.containsAll(from: id, count: count)
+        }
+        // The run's part is held; the parts before and after it must be in the index.
+        if start < runStart, !index.containsAll(from: id, count: UInt32(runStart - start)) { return false }
+        if runEnd < end, !index.containsAll(from: LocalID(replica: id.replica, counter: UInt32(runEnd)), count: UInt32(end - runEnd)) {
+            return false
+        }
+        return true
     }
 
     /// The number of elements (tombstones included) before `position`.
@@ -599,8 +653,9 @@ struct SpanTree: Sendable {
 
     private mutating func splitIfFull(_ leaf: Int32) {
         guard leaves[Int(leaf)].spans.count > Self.leafCapacity else { return }
-        // Ancestors change: their counts must be whole first.
+        // Ancestors change: their counts must be whole first; ids move: the index too.
         flushCounts()
+        flushIndex()
         let half = leaves[Int(leaf)].spans.count / 2
         // Spans from `half` on move to the new leaf.
         if leaf == cachedLeaf, cachedSpan >= half { cachedSpan = -1 }
@@ -707,7 +762,7 @@ extension SpanTree {
                     if i > 0 { precondition(!leaf.spans[i - 1].canAppend(span), "uncoalesced spans") }
                     if height > 0 {
                         for k in 0 ..< span.length {
-                            precondition(index.leaf(of: span.id.advanced(by: k)) == node, "id index out of date")
+                            precondition(indexedLeaf(of: span.id.advanced(by: k)) == node, "id index out of date")
                         }
                     }
                 }

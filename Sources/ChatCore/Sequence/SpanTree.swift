@@ -454,6 +454,10 @@ struct SpanTree: Sendable {
         if span.isDeleted { return (first, covered, 0) }
         touch(leaf)
         changed(leaf, at: slot)
+        if mergeDeletedIntoNeighbour(at: position, covered: covered) {
+            addCounts(leaf: leaf, visible: -Int(covered), total: 0)
+            return (first, covered, covered)
+        }
         if position.offset > 0 {
             let back = leaves[Int(leaf)].spans[slot].split(at: position.offset)
             leaves[Int(leaf)].spans.insert(back, at: slot + 1)
@@ -468,6 +472,37 @@ struct SpanTree: Sendable {
         coalesce(leaf: leaf, at: slot)
         splitIfFull(leaf)
         return (first, covered, covered)
+    }
+
+    /// Deletes `covered` elements at `position` (within a visible span) by moving them into the
+    /// neighbouring deleted span when they continue each other: the span's end into a deleted
+    /// span after it (backspacing on), or its start onto one before it. No span is inserted
+    /// or removed. Returns false, changing nothing, otherwise. Counts are the caller's.
+    /// - Complexity: O(1).
+    private mutating func mergeDeletedIntoNeighbour(at position: SpanPosition, covered: UInt32) -> Bool {
+        let leaf = Int(position.leaf), slot = position.span
+        let span = leaves[leaf].spans[slot]
+        if position.offset > 0, position.offset + covered == span.length, slot + 1 < leaves[leaf].spans.count {
+            var front = span
+            var deleted = front.split(at: position.offset)
+            deleted.isDeleted = true
+            guard deleted.canAppend(leaves[leaf].spans[slot + 1]) else { return false }
+            deleted.length += leaves[leaf].spans[slot + 1].length
+            leaves[leaf].spans[slot] = front
+            leaves[leaf].spans[slot + 1] = deleted
+            return true
+        }
+        if position.offset == 0, covered < span.length, slot > 0 {
+            var deleted = span
+            let rest = deleted.split(at: covered)
+            deleted.isDeleted = true
+            guard leaves[leaf].spans[slot - 1].canAppend(deleted) else { return false }
+            changed(position.leaf, at: slot - 1)
+            leaves[leaf].spans[slot - 1].length += covered
+            leaves[leaf].spans[slot] = rest
+            return true
+        }
+        return false
     }
 
     /// Builds a tree directly from spans already in document order (loading a saved state).

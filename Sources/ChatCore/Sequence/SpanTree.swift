@@ -103,7 +103,21 @@ struct SpanTree: Sendable {
     /// The position of the visible element with visible index `index` (`0 ..< visibleCount`).
     /// - Complexity: O(1) at the cached span; O(distance) spans from it within the cached
     ///   leaf; else O(log n) with a leaf scan.
+    @inline(__always)
     mutating func findVisible(_ index: Int) -> SpanPosition {
+        if cachedSpan >= 0, index >= cachedLeafStart {
+            // The cached span's leaf is the cached leaf (the span is dropped with the leaf).
+            let offset = index - cachedLeafStart - cachedSpanStart
+            if offset >= 0, cachedSpan < leaves[Int(cachedLeaf)].spans.count,
+               offset < leaves[Int(cachedLeaf)].spans[cachedSpan].visibleLength {
+                return SpanPosition(leaf: cachedLeaf, span: cachedSpan, offset: UInt32(offset))
+            }
+        }
+        return findVisibleOffCache(index)
+    }
+
+    /// ``findVisible(_:)`` past the cached span.
+    private mutating func findVisibleOffCache(_ index: Int) -> SpanPosition {
         var leaf: Int32
         var remaining: Int
         let position: SpanPosition
@@ -352,6 +366,7 @@ struct SpanTree: Sendable {
     }
 
     /// The id of the element that follows `position`'s element, or `.none` at the end.
+    @inline(__always)
     func idAfter(_ position: SpanPosition) -> LocalID {
         let leaf = leaves[Int(position.leaf)]
         let span = leaf.spans[position.span]
@@ -431,6 +446,7 @@ struct SpanTree: Sendable {
     }
 
     /// Lengthens the span at `position` by `count` elements (a replica typing on).
+    @inline(__always)
     mutating func extend(at position: SpanPosition, by count: UInt32) {
         touch(position.leaf)
         changed(position.leaf, at: position.span)
@@ -774,6 +790,7 @@ extension SpanTree {
     /// Verifies counts, parent links, the leaf chain, the id index and the visible-index caches.
     /// Debug builds only.
     func _checkInvariants() {
+        precondition(cachedSpan < 0 || cachedLeaf >= 0, "a cached span without its leaf")
         if cachedLeaf >= 0 {
             precondition(cachedLeafStart == countBefore(leaf: cachedLeaf, visible: true), "cached leaf start")
             if cachedSpan >= 0 {

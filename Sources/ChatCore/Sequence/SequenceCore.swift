@@ -393,6 +393,7 @@ struct SequenceCore: Sendable {
 
     // MARK: History
 
+    @inline(__always)
     private mutating func recordInsert(id: LocalID, count: UInt32, continuesPrevious: Bool) {
         guard keepsHistory else { return }
         if continuesPrevious, let last = log.last, last.isInsert, last.id.replica == id.replica,
@@ -403,6 +404,7 @@ struct SequenceCore: Sendable {
         }
     }
 
+    @inline(__always)
     private mutating func recordDelete(id: LocalID, target: LocalID, count: UInt32) {
         guard keepsHistory else { return }
         if let last = log.last, !last.isInsert, last.id.replica == id.replica,

@@ -304,9 +304,12 @@ struct SpanTree: Sendable {
         unindexed.count = 0
     }
 
-    /// The leaf holding `id` by the index and the unindexed run (the later assignment).
+    /// The leaf holding `id` by the index or else the unindexed run. The run's ids are new to
+    /// the tree (inserted, or typed on, since the run began), so the index holds none of them:
+    /// the run is looked at only when the index misses.
     private func indexedLeaf(of id: LocalID) -> Int32? {
-        unindexed.contains(id) ? unindexed.leaf : index.leaf(of: id)
+        if let leaf = index.leaf(of: id) { return leaf }
+        return unindexed.contains(id) ? unindexed.leaf : nil
     }
 
     /// True when every id in `id ..< id + count` is in the index or the unindexed run.
@@ -626,20 +629,28 @@ struct SpanTree: Sendable {
 
     /// Adds to `leaf`'s counts; its ancestors' follow later (see `pendingLeaf`).
     /// - Complexity: O(1) while the same leaf changes; O(height) when another leaf does.
+    @inline(__always)
     private mutating func addCounts(leaf: Int32, visible: Int, total: Int) {
         leaves[Int(leaf)].visible += visible
         leaves[Int(leaf)].total += total
         guard height > 0 else { return }
         if leaf != pendingLeaf {
-            flushCounts()
-            guard height <= Self.pendingPathLimit else {
+            guard switchPendingLeaf(to: leaf) else {
                 addToAncestors(of: leaf, visible: visible, total: total)
                 return
             }
-            pendingLeaf = leaf
         }
         pendingVisible += visible
         pendingTotal += total
+    }
+
+    /// Flushes the pending leaf's changes and makes `leaf` the pending one; false (no leaf
+    /// pending) in a tree too tall to track.
+    private mutating func switchPendingLeaf(to leaf: Int32) -> Bool {
+        flushCounts()
+        guard height <= Self.pendingPathLimit else { return false }
+        pendingLeaf = leaf
+        return true
     }
 
     /// Adds the pending count changes to the pending leaf's ancestors.
@@ -791,6 +802,8 @@ extension SpanTree {
     /// Debug builds only.
     func _checkInvariants() {
         precondition(cachedSpan < 0 || cachedLeaf >= 0, "a cached span without its leaf")
+        precondition(unindexed.count == 0 || (0 ..< unindexed.count).allSatisfy { index.leaf(of: unindexed.id.advanced(by: $0)) == nil },
+                     "unindexed ids in the index")
         if cachedLeaf >= 0 {
             precondition(cachedLeafStart == countBefore(leaf: cachedLeaf, visible: true), "cached leaf start")
             if cachedSpan >= 0 {

@@ -20,6 +20,17 @@ import Testing
         #expect(throws: BinaryDecodingError.truncated(offset: 1)) { try truncated.readVarint() }
     }
 
+    @Test func skippingVarintsStopsAfterTheLastOneAndRefusesTooFew() throws {
+        var writer = ByteWriter()
+        for value: UInt64 in [0, 300, 1 << 40, 5] { writer.write(varint: value) }
+        var reader = ByteReader(writer.bytes)
+        try reader.skipVarints(3)
+        #expect(try reader.readVarint() == 5 && reader.isAtEnd)
+        var short = ByteReader(writer.bytes)
+        #expect(throws: BinaryDecodingError.truncated(offset: writer.bytes.count)) { try short.skipVarints(5) }
+        #expect(short.offset == 0)
+    }
+
     @Test func countsAreBoundedBeforeAllocation() {
         var writer = ByteWriter()
         writer.write(varint: UInt64(1) << 40)

@@ -59,6 +59,25 @@ public struct ByteReader: Sendable {
         return bytes[position ..< stop]
     }
 
+    /// Moves past `count` varints without decoding them: a varint ends at its first byte below
+    /// 0x80. Their form (length, canonical encoding) is checked when they are read.
+    /// - Throws: ``BinaryDecodingError/truncated(offset:)`` when fewer than `count` end here.
+    /// - Complexity: O(bytes), one comparison per byte.
+    public mutating func skipVarints(_ count: Int) throws(BinaryDecodingError) {
+        guard count > 0 else { return }
+        let start = position
+        let end: Int? = bytes.withUnsafeBufferPointer { buffer in
+            var left = count
+            for at in start ..< buffer.count where buffer[at] < 0x80 {
+                left -= 1
+                if left == 0 { return at + 1 }
+            }
+            return nil
+        }
+        guard let end else { throw .truncated(offset: bytes.count) }
+        position = end
+    }
+
     /// Reads one byte.
     @inlinable
     public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {

@@ -122,12 +122,14 @@ struct ColumnCursor {
 
     /// The cursor over column `index` of `count` values of a section whose modes byte is
     /// `modes`, starting where `reader` is; `reader` ends past the column.
-    /// - Complexity: O(count) to check the column.
+    /// - Complexity: O(count) to check the column's runs, or O(bytes) to find the end of plain
+    ///   values (checked as they are read).
     init(_ index: Int, of modes: UInt8, count: Int, skipping reader: inout ByteReader) throws(BinaryDecodingError) {
         self.reader = reader
         isRuns = modes & (1 << index) != 0
         guard isRuns else {
-            for _ in 0 ..< count { _ = try reader.readVarint() }
+            // The values' form is checked as `next()` reads them.
+            try reader.skipVarints(count)
             return
         }
         var total = 0
@@ -140,7 +142,8 @@ struct ColumnCursor {
         }
     }
 
-    /// The next value; call at most `count` times (the column was checked when the cursor was made).
+    /// The next value; call at most `count` times (the column's runs were checked when the
+    /// cursor was made; a plain value's form is checked here).
     mutating func next() throws(BinaryDecodingError) -> UInt64 {
         guard isRuns else { return try reader.readVarint() }
         if leftInRun == 0 {

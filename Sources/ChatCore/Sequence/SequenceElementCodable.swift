@@ -50,6 +50,19 @@ extension Unicode.Scalar: SequenceElementCodable {
         return scalar
     }
 
+    /// Appends the ASCII bytes `run` as scalars: one widening loop over both buffers (a lazy
+    /// map went through the generic copy, element by element).
+    /// - Complexity: O(run).
+    private static func appendWidened(_ run: ArraySlice<UInt8>, to elements: inout ContiguousArray<Unicode.Scalar>) {
+        let start = elements.count
+        elements.append(contentsOf: repeatElement(Unicode.Scalar(0), count: run.count))
+        elements.withUnsafeMutableBufferPointer { scalars in
+            run.withUnsafeBufferPointer { bytes in
+                for i in 0 ..< bytes.count { scalars[start + i] = Unicode.Scalar(bytes[i]) }
+            }
+        }
+    }
+
     /// Text: ASCII runs are copied in bulk, other scalars decoded one by one.
     /// - Complexity: O(count).
     public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Unicode.Scalar>)
@@ -57,7 +70,7 @@ extension Unicode.Scalar: SequenceElementCodable {
         var left = count
         while left > 0 {
             let run = reader.readASCIIRun(limit: left)
-            elements.append(contentsOf: run.lazy.map { Unicode.Scalar($0) })
+            appendWidened(run, to: &elements)
             left -= run.count
             if left > 0 {
                 elements.append(try decode(from: &reader))

@@ -39,6 +39,9 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// The bytes a peer sends to a listening `SessionStateMachine` (``FuzzFixtures/startedListener()``),
     /// fed to `receive(_:now:)` in one piece.
     case sessionListener = 10
+    /// An edit script on two replicas of a text (``SequenceEditScript``): local typing and
+    /// deleting around cursors, deliveries between them, convergence and a reload checked.
+    case sequenceEdits = 11
 
     /// Room for new decoders without changing what existing inputs mean.
     public static let selectorSlots: UInt8 = 16
@@ -170,5 +173,7 @@ public func fuzzOne(_ input: [UInt8]) {
         var session = FuzzFixtures.startedListener()
         _ = session.receive(rest, now: .milliseconds(1))
         _ = session.peer
+    case .sequenceEdits:
+        SequenceEditScript.run(rest)
     }
 }

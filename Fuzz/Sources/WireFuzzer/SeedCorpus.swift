@@ -16,7 +16,7 @@ enum SeedCorpus {
     static func generated() -> [Seed] {
         do {
             return try sequenceStates() + snapshots() + frames() + conversationSnapshots() + ephemerals()
-                + sessionFrames()
+                + sessionFrames() + editScripts()
         } catch {
             preconditionFailure("seed construction failed: \(error)") // SAFETY: fixed inputs, not fuzz data
         }
@@ -24,6 +24,19 @@ enum SeedCorpus {
 
     static let ana = ReplicaID(testValue: 0xA1)
     static let ben = ReplicaID(testValue: 0xB2)
+
+    /// Edit scripts (slot 11): typing on with a backspace, two replicas delivering to each other,
+    /// and a jump into the middle of the text.
+    static func editScripts() -> [Seed] {
+        let typing: [UInt8] = [0, 0, 3, 0, 0, 3, 3, 0, 0, 0, 0, 2, 7, 0, 0]
+        let both: [UInt8] = [0, 0, 3, 8, 0, 2, 7, 0, 0, 15, 0, 0, 1, 0xFE, 1, 9, 1, 3, 12, 0, 1, 7, 0, 0, 15, 0, 0]
+        let jump: [UInt8] = [0, 0, 3, 0, 0, 3, 0, 0, 3, 6, 0, 5, 0, 0, 1, 5, 0, 2, 7, 0, 0]
+        return [
+            Seed(name: "edits-typing", target: .sequenceEdits, bytes: typing),
+            Seed(name: "edits-both", target: .sequenceEdits, bytes: both),
+            Seed(name: "edits-jump", target: .sequenceEdits, bytes: jump),
+        ]
+    }
 
     static func sequenceStates() throws -> [Seed] {
         // Nothing yet.

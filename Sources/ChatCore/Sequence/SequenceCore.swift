@@ -200,7 +200,7 @@ struct SequenceCore: Sendable {
             tree.insert(
                 Span(id: id, length: count, originLeft: .none, originRight: originRight,
                      contentStart: contentStart, isDeleted: false),
-                at: start)
+                at: start, isLocal: true)
         } else {
             let left = tree.findVisible(index - 1)
             let span = tree.span(at: left)
@@ -218,7 +218,7 @@ struct SequenceCore: Sendable {
                 tree.insert(
                     Span(id: id, length: count, originLeft: originLeft, originRight: originRight,
                          contentStart: contentStart, isDeleted: false),
-                    at: after)
+                    at: after, isLocal: true)
             }
         }
         replicas.entries[Int(local)].seen.insert(counter ..< counter &+ count)

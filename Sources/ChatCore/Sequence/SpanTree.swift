@@ -424,8 +424,10 @@ struct SpanTree: Sendable {
     // MARK: Mutating
 
     /// Inserts `span` before the element at `position`, splitting the span there if needed,
-    /// and merges it with a neighbour it continues.
-    mutating func insert(_ span: Span, at position: SpanPosition) {
+    /// and merges it with a neighbour it continues. A local insert (`isLocal`) starts the
+    /// unindexed run, which typing on lengthens; a remote one is indexed at once, so the
+    /// lookups of the remote operations that follow find it in the index.
+    mutating func insert(_ span: Span, at position: SpanPosition, isLocal: Bool = false) {
         let leaf = position.leaf
         var slot = position.span
         touch(leaf)
@@ -442,7 +444,12 @@ struct SpanTree: Sendable {
         }
         // The split, if any, changed the span at `position.span`; the rest came at or after `slot`.
         changed(leaf, at: min(position.span, slot))
-        indexIfNeeded(from: span.id, count: span.length, leaf: leaf)
+        if isLocal {
+            indexIfNeeded(from: span.id, count: span.length, leaf: leaf)
+        } else if height > 0 {
+            // New ids, distinct from the unindexed run's: it can stay unwritten.
+            index.assign(from: span.id, count: span.length, to: leaf)
+        }
         addCounts(leaf: leaf, visible: span.visibleLength, total: Int(span.length))
         coalesce(leaf: leaf, at: slot)
         splitIfFull(leaf)

@@ -248,6 +248,8 @@ struct SpanTree: Sendable {
     }
 
     /// The position of element `id`, or nil when it is not in the tree.
+    /// Inlined: called out of line from a mutating method, it was handed a copy of the tree.
+    @inline(__always)
     func locate(_ id: LocalID) -> SpanPosition? {
         // A single-leaf tree (most message bodies) keeps no index: scanning ≤ 32 spans is as fast.
         let leaf: Int32

@@ -126,3 +126,18 @@ extension IDIndexTests {
         #expect(!index.containsAll(from: LocalID(replica: 0, counter: 150), count: 11))
     }
 }
+
+extension IDIndexTests {
+    /// Full pages in the leaves around the in-place limit (2¹⁴ − 1): the largest packed entry
+    /// would pass `Int32.min`, so that leaf takes a full page, and its neighbours answer alike.
+    @Test func fullPagesInLeavesAtTheInPlaceLimit() {
+        var index = IDIndex()
+        let leaves: [Int32] = [16_381, 16_382, 16_383, 16_384]
+        for (page, leaf) in leaves.enumerated() {
+            index.assign(from: LocalID(replica: 0, counter: UInt32(page * 16)), count: 16, to: leaf)
+        }
+        let found = (0 ..< 64).map { index.leaf(of: LocalID(replica: 0, counter: UInt32($0))) }
+        #expect(found == leaves.flatMap { Array(repeating: Optional($0), count: 16) })
+        #expect(index.containsAll(from: LocalID(replica: 0, counter: 0), count: 64))
+    }
+}

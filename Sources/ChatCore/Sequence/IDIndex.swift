@@ -19,11 +19,13 @@ struct IDIndex: Sendable {
     private static let denseSlack = 4096
     /// An entry: no page (`empty`); where the page's 16 leaf numbers start in `slots` (≥ 0); or
     /// a page in one leaf, as `-2 - packed`. `packed` is either `1 << 30 | leaf << 16 | mask` (a
-    /// mask of the ids held, for leaves below 2¹⁴) or `leaf << 4 | offset` (one id, for leaves
-    /// below 2²⁶: the leaves of a very large message list).
+    /// mask of the ids held, for leaves below 2¹⁴ − 1, so that `-2 - packed` stays above
+    /// `Int32.min`) or `leaf << 4 | offset` (one id, for leaves below 2²⁶: the leaves of a very
+    /// large message list).
     private static let empty: Int32 = -1
     private static let maskedFlag: Int32 = 1 << 30
-    private static let maskedLeafLimit: Int32 = 1 << 14
+    private static let maskedLeafBits: Int32 = (1 << 14) - 1
+    private static let maskedLeafLimit: Int32 = (1 << 14) - 1
     private static let singleLeafLimit: Int32 = 1 << 26
 
     /// Per replica number: page → entry; pages past a table's end are in `sparse` or empty.
@@ -75,7 +77,7 @@ struct IDIndex: Sendable {
     @inline(__always)
     private static func decodeInPlace(_ entry: Int32) -> (leaf: Int32, mask: UInt16) {
         let packed = -2 - entry
-        if packed & maskedFlag != 0 { return ((packed >> 16) & (maskedLeafLimit - 1), UInt16(truncatingIfNeeded: packed)) }
+        if packed & maskedFlag != 0 { return ((packed >> 16) & maskedLeafBits, UInt16(truncatingIfNeeded: packed)) }
         return (packed >> pageShift, 1 << UInt16(packed & Int32(pageSize - 1)))
     }
 
@@ -185,7 +187,7 @@ struct IDIndex: Sendable {
     private mutating func addToPage(replica: Int, page: Int, mask: UInt16, leaf: Int32) -> Bool {
         guard replica < dense.count, page < dense[replica].count else { return false }
         let packed = -2 - dense[replica][page]
-        guard packed >= 0, packed & Self.maskedFlag != 0, (packed >> 16) & (Self.maskedLeafLimit - 1) == leaf else { return false }
+        guard packed >= 0, packed & Self.maskedFlag != 0, (packed >> 16) & Self.maskedLeafBits == leaf else { return false }
         dense[replica][page] = -2 - (packed | Int32(mask))
         return true
     }

@@ -64,7 +64,7 @@ struct SpanTree: Sendable {
     private static let pendingPathLimit = 8
     /// The ids last assigned to a leaf, not yet written to ``index``: typing on lengthens this
     /// run, which is written once (O(run / 16)) when ids go elsewhere or a leaf splits. Lookups
-    /// check it first (``indexedLeaf(of:)``). Empty while `count` is 0.
+    /// that miss the index check it (``indexedLeaf(of:)``). Empty while `count` is 0.
     private var unindexed = UnindexedRun(id: .none, count: 0, leaf: -1)
 
     private struct UnindexedRun {

@@ -241,35 +241,37 @@ extension ConversationDocument {
 }
 
 extension ConversationDocument {
-    /// The operations that turn message `message`'s visible text into `text`: the changed middle
-    /// (after the common prefix and suffix) is deleted run by run and the new middle inserted, so
-    /// concurrent edits elsewhere in the text merge. Nil when the message does not exist; empty
-    /// when the text is unchanged.
-    /// - Complexity: O(text length + log n) per deleted run.
+    /// The operations that turn message `message`'s visible text into `text`: a shortest edit
+    /// script between the old and new text (``TextDiff``), each deleted run deleted by its ids
+    /// and each inserted run inserted at its place in the old text, so concurrent edits
+    /// elsewhere in the text merge: two people who change different words of one message keep
+    /// both changes, and nothing is duplicated. Nil when the message does not exist; empty when
+    /// the text is unchanged.
+    /// - Complexity: O((old + new) · d) for d inserted and deleted elements, d bounded by
+    ///   ``TextDiff/maxDistance`` (past it, the changed middle is replaced whole), plus
+    ///   O(log n) per run.
     public func replaceText(of message: OpID, with text: [Unicode.Scalar]) -> [ConversationOp]? {
         guard let body = messages[message]?.body.sequence else { return nil }
-        let old = body.elements
-        var prefix = 0
-        while prefix < old.count, prefix < text.count, old[prefix] == text[prefix] { prefix += 1 }
-        var suffix = 0
-        while suffix < old.count - prefix, suffix < text.count - prefix,
-              old[old.count - 1 - suffix] == text[text.count - 1 - suffix] { suffix += 1 }
         var ops: [ConversationOp] = []
-        // Deletions: consecutive ids of one author form one run.
-        var run: (target: OpID, count: UInt32)?
-        for index in prefix ..< old.count - suffix {
-            guard let id = try? body.visibleID(at: index) else { return nil }
-            if let current = run, current.target.replica == id.replica,
-               current.target.counter &+ current.count == id.counter {
-                run = (current.target, current.count + 1)
-            } else {
-                if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
-                run = (id, 1)
+        for change in TextDiff.changes(from: body.elements, to: text) {
+            // Deletions: consecutive ids of one author form one run.
+            var run: (target: OpID, count: UInt32)?
+            for index in change.deleted {
+                guard let id = try? body.visibleID(at: index) else { return nil }
+                if let current = run, current.target.replica == id.replica,
+                   current.target.counter &+ current.count == id.counter {
+                    run = (current.target, current.count + 1)
+                } else {
+                    if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
+                    run = (id, 1)
+                }
+            }
+            if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
+            if !change.inserted.isEmpty {
+                guard let insert = insertText(Array(text[change.inserted]), into: message, at: change.deleted.upperBound) else { return nil }
+                ops.append(insert)
             }
         }
-        if let current = run { ops.append(.deleteText(DeleteText(message: message, target: current.target, count: current.count))) }
-        let inserted = Array(text[prefix ..< text.count - suffix])
-        if !inserted.isEmpty, let insert = insertText(inserted, into: message, at: prefix) { ops.append(insert) }
         return ops
     }
 }

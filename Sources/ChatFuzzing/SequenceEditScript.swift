@@ -5,8 +5,8 @@ import ChatCore
 /// the replicas converge once each has the other's operations, an observer given all of them in
 /// another order converges too, and a state reloads to the same text.
 ///
-/// Each step is three bytes, `command, a, b`. Bit 3 of the command picks the replica; its low
-/// three bits:
+/// Each step is three bytes, `command, a, b` (at most ``maxSteps`` are read). Bit 3 of the
+/// command picks the replica; its low three bits:
 /// - 0–2: type `1 + b % 4` letters at the cursor, after moving it by `a` (signed);
 /// - 3–4: delete `1 + b % 3` elements before the cursor (backspace);
 /// - 5: delete `1 + b % 3` elements after the cursor;
@@ -18,6 +18,9 @@ import ChatCore
 /// the leaf being edited, ids not yet written to the id index).
 enum SequenceEditScript {
     static let replicaIDs = [ReplicaID(testValue: 0xA1), ReplicaID(testValue: 0xB2)]
+    /// Steps read from one input: enough for texts of a few thousand elements over many leaves,
+    /// while an input stays fast in the sanitized debug build (its invariant checks are O(n)).
+    static let maxSteps = 1_500
 
     /// Runs `script`; traps (a find) when a property fails.
     static func run(_ script: [UInt8]) {
@@ -26,7 +29,7 @@ enum SequenceEditScript {
         var unsent: [[SequenceOp<Unicode.Scalar>]] = [[], []]
         var delivered: [SequenceOp<Unicode.Scalar>] = []
         var step = 0
-        while step + 3 <= script.count {
+        while step + 3 <= min(script.count, 3 * maxSteps) {
             let (command, a, b) = (script[step], script[step + 1], script[step + 2])
             step += 3
             let who = Int(command >> 3) & 1

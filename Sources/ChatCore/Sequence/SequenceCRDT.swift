@@ -207,12 +207,12 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         throws(SequenceError) -> (counter: UInt32, origins: (originLeft: LocalID, originRight: LocalID))
     {
         let length = elements.count
-        let counter = try core.checkLocalEdit(at: index, count: length, firstCounter: firstCounter, inserting: true)
         let contentStart = UInt32(truncatingIfNeeded: content.count)
+        // Checked and placed in one call; the content follows (the tree reads none of it).
+        let placed = try core.checkedLocalInsert(at: index, count: length, firstCounter: firstCounter, contentStart: contentStart)
         // One typed element is appended as one (a bulk append of one copies it through memmove).
         if length == 1, let element = elements.first { content.append(element) } else { content.append(contentsOf: elements) }
-        let origins = core.localInsert(at: index, count: UInt32(length), counter: counter, contentStart: contentStart)
-        return (counter, (origins.originLeft, origins.originRight))
+        return (placed.counter, (placed.originLeft, placed.originRight))
     }
 
     /// Inserts one element before visible index `index`.

@@ -174,6 +174,19 @@ struct SequenceCore: Sendable {
         return counter
     }
 
+    /// Checks a local insert of `count` elements at visible index `index` and makes it (see
+    /// ``checkLocalEdit(at:count:firstCounter:inserting:)`` and
+    /// ``localInsert(at:count:counter:contentStart:)``): one call from a caller in another
+    /// module per keystroke. Returns the first counter and the origins; changes nothing when it
+    /// throws.
+    @usableFromInline
+    mutating func checkedLocalInsert(at index: Int, count: Int, firstCounter: UInt32?, contentStart: UInt32)
+        throws(SequenceError) -> (counter: UInt32, originLeft: LocalID, originRight: LocalID) {
+        let counter = try checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: true)
+        let origins = localInsert(at: index, count: UInt32(count), counter: counter, contentStart: contentStart)
+        return (counter, origins.originLeft, origins.originRight)
+    }
+
     /// `count` as the length of ids from `counter`: they must end below `UInt32.max` (which
     /// `LocalID.none` uses).
     @usableFromInline @inline(__always)

@@ -30,15 +30,11 @@ struct IDRangeSet: Hashable, Sendable {
         insertAfterHead(range)
     }
 
-    /// ``insert(_:)`` past its inlined case.
+    /// ``insert(_:)`` past its inlined case (which already extended a lone head).
     private mutating func insertAfterHead(_ range: Range<UInt32>) {
         guard !range.isEmpty else { return }
         if head.isEmpty {
             head = range
-            return
-        }
-        if tail.isEmpty, range.lowerBound >= head.lowerBound, range.lowerBound <= head.upperBound {
-            head = head.lowerBound ..< max(head.upperBound, range.upperBound)
             return
         }
         if let last = tail.last, range.lowerBound >= last.lowerBound, range.lowerBound <= last.upperBound {

@@ -57,7 +57,12 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(final.encodedState().count)
             }
         }
-        Benchmark("load \(name) state (\(encoded.count) bytes)", configuration: configuration) { benchmark in
+        Benchmark("load \(name) state text first (\(encoded.count) bytes)", configuration: configuration) { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try SequenceCRDT<Unicode.Scalar>(decodingTextFirst: encoded).count)
+            }
+        }
+        Benchmark("load \(name) state checked whole (\(encoded.count) bytes)", configuration: configuration) { benchmark in
             for _ in benchmark.scaledIterations {
                 blackHole(try SequenceCRDT<Unicode.Scalar>(decoding: encoded).count)
             }

@@ -18,8 +18,8 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// `DataFrame(type:body:)` on the rest (every data frame type), then every batch a batches
     /// frame carries and every update an ephemeral frame carries.
     case frame = 2
-    /// `SequenceCRDT<Unicode.Scalar>(decoding:)` beside `SequenceStateChecker` (they must agree),
-    /// then re-encoding and decoding again.
+    /// `SequenceCRDT<Unicode.Scalar>(decoding:)` beside `SequenceStateChecker` and the
+    /// text-first load completed (all must agree), then re-encoding and decoding again.
     case sequenceState = 3
     /// `ConversationDocument(snapshot:localReplica:)`, then re-encoding and decoding again.
     case snapshot = 4
@@ -132,6 +132,16 @@ public func fuzzOne(_ input: [UInt8]) {
         precondition(passes == (decoded != nil), "the state checker and the decoder disagree")
         // Reading the text alone (compact message bodies) must give what a full load shows.
         let visible = try? SequenceCRDT<Unicode.Scalar>.visibleElements(ofState: rest)
+        // A text-first load shows the same text and completes exactly when the full load succeeds.
+        if var textFirst = try? SequenceCRDT<Unicode.Scalar>(decodingTextFirst: rest) {
+            let shown = textFirst.elements
+            let completes = (try? textFirst.completeLoad()) != nil
+            precondition(completes == (decoded != nil), "the text-first load and the full load disagree")
+            precondition(decoded.map { $0.elements == shown && $0.clock == textFirst.clock } ?? true,
+                         "the text-first load differs from the full load")
+        } else {
+            precondition(decoded == nil, "the text-first load refused a state the full load accepts")
+        }
         if let sequence = decoded {
             precondition(visible == sequence.elements, "the text read alone differs from the loaded sequence's")
             _ = sequence.clock

@@ -81,8 +81,18 @@ enum SequenceEditScript {
             }
             precondition(observer.pendingCount == 0, "an operation still waits")
             precondition(observer.elements == replicas[0].elements, "an observer did not converge")
-            let reloaded = try SequenceCRDT<Unicode.Scalar>(decoding: replicas[1].encodedState())
+            let state = replicas[1].encodedState()
+            let reloaded = try SequenceCRDT<Unicode.Scalar>(decoding: state)
             precondition(reloaded.elements == replicas[1].elements, "a state reloaded to another text")
+            // Loaded text first, then edited (which completes the load): the same edit as on
+            // the full load gives the same state.
+            var textFirst = try SequenceCRDT<Unicode.Scalar>(decodingTextFirst: state)
+            var full = reloaded
+            precondition(textFirst.elements == full.elements, "the text loaded first differs")
+            let at = full.count / 2
+            let edits = (try textFirst.insert("\u{2022}", at: at), try full.insert("\u{2022}", at: at))
+            precondition(edits.0 == edits.1, "edits after loads differ")
+            precondition(textFirst.encodedState() == full.encodedState(), "a text-first load edited to another state")
         } catch {
             preconditionFailure("delivering operations failed: \(error)")
         }

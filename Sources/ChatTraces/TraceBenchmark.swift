@@ -21,8 +21,14 @@ public struct TraceBenchmarkReport: Sendable, Codable, Equatable {
     public var replicas: Int
     /// Median wall time of a whole replay, in milliseconds.
     public var replayMs: Double
-    /// Median wall time to build a fresh replica from the final state's encoding, in milliseconds.
+    /// Median wall time to load a fresh replica from the final state's encoding, text first
+    /// (``SequenceCRDT/init(decodingTextFirst:replica:)``: the visible text read and checked,
+    /// the rest decoded on first need), in milliseconds.
     public var loadMs: Double
+    /// Median wall time to load the final state's encoding and check it whole
+    /// (``SequenceCRDT/init(decoding:replica:)``: the text-first load plus
+    /// ``SequenceCRDT/completeLoad()``), in milliseconds.
+    public var completeLoadMs: Double
     /// Size of the final state's encoding.
     public var encodedBytes: Int
     /// Peak resident set size of the whole process so far.
@@ -90,16 +96,21 @@ public enum TraceBenchmark {
         let finalText = result.document.elements
         let encoded = result.document.encodedState()
         var loadTimes: [Duration] = []
+        var completeLoadTimes: [Duration] = []
         for _ in 0 ..< runs {
-            let start = clock.now
-            do {
-                let loaded = try SequenceCRDT<Unicode.Scalar>(decoding: encoded)
+            do throws(SequenceError) {
+                let start = clock.now
+                var loaded = try SequenceCRDT<Unicode.Scalar>(decodingTextFirst: encoded)
                 loadTimes.append(clock.now - start)
-                guard loaded.count == finalText.count else { throw SequenceError.malformedState("reloaded length differs") }
-            } catch let error as SequenceError {
-                throw .load(error)
+                guard loaded.elements == finalText else { throw .malformedState("the text loaded first differs") }
+                let completeStart = clock.now
+                let complete = try SequenceCRDT<Unicode.Scalar>(decoding: encoded)
+                completeLoadTimes.append(clock.now - completeStart)
+                try loaded.completeLoad()
+                guard complete.elements == finalText, loaded.spanCount == complete.spanCount,
+                      loaded.clock == result.document.clock else { throw .malformedState("the reloaded state differs") }
             } catch {
-                throw .load(.malformedState("\(error)"))
+                throw .load(error)
             }
         }
         let operations = result.document.operations()
@@ -121,7 +132,8 @@ public enum TraceBenchmark {
         return TraceBenchmarkReport(
             trace: trace.name, kind: trace.kind.rawValue, patches: trace.patchCount,
             ops: result.operationCount, replicas: result.replicaCount,
-            replayMs: median(replayTimes), loadMs: median(loadTimes), encodedBytes: encoded.count,
+            replayMs: median(replayTimes), loadMs: median(loadTimes), completeLoadMs: median(completeLoadTimes),
+            encodedBytes: encoded.count,
             peakRSSBytes: peakResidentSetBytes(), finalLength: finalText.count,
             sha256: Hashing.hex(Hashing.sha256(utf8)), matchesEndContent: finalText == trace.endContent,
             runs: runs, spans: result.document.spanCount, mergeMs: median(mergeTimes))

@@ -31,7 +31,10 @@ extension StreamingChat.Bench {
                 [
                     ("trace", report.trace), ("kind", report.kind), ("patches", "\(report.patches)"),
                     ("ops", "\(report.ops)"), ("replicas", "\(report.replicas)"),
-                    ("replay (median)", "\(report.replayMs) ms"), ("load (median)", "\(report.loadMs) ms"),
+                    ("replay (median)", "\(report.replayMs) ms"),
+                    ("load, text first (median)", "\(report.loadMs) ms"),
+                    ("load, checked whole (median)", "\(report.completeLoadMs) ms"),
+                    ("merge into empty (median)", "\(report.mergeMs) ms"),
                     ("encoded state", "\(report.encodedBytes) bytes"), ("spans", "\(report.spans)"),
                     ("peak RSS", "\(report.peakRSSBytes / 1024) KiB"), ("final length", "\(report.finalLength)"),
                     ("sha256", report.sha256), ("matches endContent", report.matchesEndContent ? "yes" : "NO"),

@@ -91,7 +91,8 @@ extension StreamingChat {
                     trace \(report.trace) (\(report.kind), \(report.replicas) replica\(report.replicas == 1 ? "" : "s")): \
                     \(report.patches) patches, \(report.ops) ops replayed in \(report.replayMs) ms; \
                     \(report.finalLength) characters, \(report.matchesEndContent ? "identical to" : "DIFFERENT from") \
-                    the recorded end state; reloaded from \(report.encodedBytes) bytes in \(report.loadMs) ms
+                    the recorded end state; reloaded from \(report.encodedBytes) bytes in \(report.loadMs) ms \
+                    (text first; \(report.completeLoadMs) ms checked whole)
                     """)
             }
             let outcome = try SequenceSimulation.run(.init(replicas: 3, steps: 600, seed: seed))

@@ -1,16 +1,16 @@
 @testable import ChatCore
 import Testing
 
-/// The sequence state format's versions: version 3 (history counts in a column) is written,
-/// version 2 (counts one varint each) still loads to the same sequence.
+/// The sequence state format's versions: version 4 (text first) is written; version 3 (one
+/// content section after the spans) and version 2 (history counts one varint each) still load
+/// to the same sequence.
 @Suite struct SequenceStateVersionTests {
     /// `text`'s state as version 2 wrote it: the same structure and content, and the history's
     /// counts one varint each before five columns.
     static func versionTwo(_ text: Text) -> [UInt8] {
         var writer = ByteWriter(capacity: 1024)
-        text.core.encodeStructure(into: &writer)
-        var bytes = writer.bytes
-        bytes[2] = 2
+        text.core.encodeStructure(version: 2, into: &writer)
+        let bytes = writer.bytes
         writer = ByteWriter(capacity: 1024)
         text.core.tree.forEachRun { span in
             let start = Int(span.contentStart)
@@ -35,6 +35,21 @@ import Testing
         return bytes + writer.bytes
     }
 
+    /// `text`'s state as version 3 wrote it: the spans after the replicas, then every span's
+    /// elements in one content section, then the history.
+    static func versionThree(_ text: Text) -> [UInt8] {
+        var writer = ByteWriter(capacity: 1024)
+        text.core.encodeStructure(version: 3, into: &writer)
+        var raw = ByteWriter(capacity: 1024)
+        text.core.tree.forEachRun { span in
+            let start = Int(span.contentStart)
+            for element in text.content[start ..< start + Int(span.length)] { element.encode(into: &raw) }
+        }
+        SequenceStateFormat.writeContent(raw.bytes, into: &writer)
+        text.core.encodeHistory(into: &writer)
+        return writer.bytes
+    }
+
     /// Two authors typing one character at a time at scattered places, deleting and typing over
     /// each other (most history entries count one element, as in a typing trace).
     static func edited() throws -> Text {
@@ -55,11 +70,27 @@ import Testing
     @Test func versionTwoStatesStillLoad() throws {
         let text = try Self.edited()
         let current = text.encodedState()
-        #expect(current[2] == 3)
+        #expect(current[2] == 4)
         let old = Self.versionTwo(text)
         let loaded = try Text(decoding: old)
         #expect(loaded.text == text.text && loaded.clock == text.clock && loaded.totalCount == text.totalCount)
         #expect(loaded.encodedState() == (try Text(decoding: current)).encodedState(), "a version 2 state loads to the same sequence")
         #expect(current.count < old.count, "the counts column takes fewer bytes (\(current.count) against \(old.count))")
+    }
+
+    @Test func versionThreeStatesStillLoad() throws {
+        let text = try Self.edited()
+        let old = Self.versionThree(text)
+        #expect(old[2] == 3)
+        // (A loaded sequence keeps its elements in span order, so runs the original kept apart
+        // because their elements arrived apart may be stored as one: compare loaded states.)
+        let current = try Text(decoding: text.encodedState()).encodedState()
+        for loaded in [try Text(decoding: old), try Text(decodingTextFirst: old)] {
+            #expect(loaded.isLoadComplete, "an older state is read whole")
+            #expect(loaded.text == text.text && loaded.clock == text.clock && loaded.totalCount == text.totalCount)
+            let same = loaded.encodedState() == current
+            #expect(same, "a version 3 state loads to the same sequence")
+            #expect(loaded.operations().count == text.operations().count)
+        }
     }
 }

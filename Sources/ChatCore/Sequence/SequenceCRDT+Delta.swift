@@ -6,6 +6,7 @@ extension SequenceCRDT {
     /// as every ``SequenceCRDT`` clock does.
     /// - Complexity: O(history entries + returned elements · log n).
     public func operations(since clock: VectorClock = VectorClock()) -> [SequenceOp<Element>] {
+        guard deferred == nil else { return loadedForReading.operations(since: clock) }
         precondition(core.keepsHistory, "operations(since:) needs a sequence that keeps its history") // SAFETY: programming error, not input
         let lower = core.replicas.entries.map { clock[$0.id] }
         var ops: [SequenceOp<Element>] = []

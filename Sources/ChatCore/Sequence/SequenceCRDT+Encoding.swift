@@ -1,40 +1,46 @@
-/// The binary state format of a sequence (version 3, columnar).
+/// The binary state format of a sequence (version 4, text first, columnar).
 ///
 /// ```
-/// "SQ" 0x03 flags (bit 0: history kept)
+/// "SQ" 0x04 flags (bit 0: history kept)
 /// replicas:  count, then 32 bytes each
-/// spans:     count n; their lengths in document order (one varint each); a modes byte; then
+/// text:      the visible element count, then a content section of the visible elements in
+///            document order
+/// deferred:  its byte length, then:
+///   spans:   count n; their lengths in document order (one varint each); a modes byte; then
 ///            columns in document order: replica numbers; first counters as zigzag differences
 ///            from the end of the span before; flags (bit 0 deleted; bits 1–2 origin-left: 0
-///            none, 1 the previous element, 2 explicit; bits 3–4 origin-right: 0 none, 1 the next
-///            span's first element, 2 explicit); the explicit origins' replica numbers and their
-///            counters as zigzag differences from their span's first counter (in span order,
-///            left before right)
-/// content:   a mode byte; every span's elements, in span order, as they are (0) or compressed:
-///            their byte count, then ``LZCodec`` tokens (1, the first builds of version 3) or a
-///            raw deflate stream (2, ``DeflateCodec``); without history (version 1), the
-///            elements alone
-/// history:   count m; a modes byte; then columns in application order: counts; replica
+///            none, 1 the previous element, 2 explicit; bits 3–4 origin-right: 0 none, 1 the
+///            next span's first element, 2 explicit); the explicit origins' replica numbers and
+///            their counters as zigzag differences from their span's first counter (in span
+///            order, left before right)
+///   deleted: a content section of the deleted elements in document order
+///   history: count m; a modes byte; then columns in application order: counts; replica
 ///            numbers; counters as zigzag differences from the end of the replica's entry
 ///            before; kinds (0 insert, 1 delete); the deletes' target replica numbers and target
 ///            counters as zigzag differences from the previous delete's
-///            — or, without history, per replica: range count, then (start, length) pairs
 /// ```
-/// Bit `i` of a modes byte says how column `i` is stored: one varint per value (clear) or
-/// (value, run length) pairs (set), whichever is smaller (``ColumnCoding``). Span lengths take
-/// at least a byte per span, and the writer keeps the history's count m within the bytes that
-/// follow it (its counts are written one varint each when runs would take fewer bytes than m),
-/// which bounds what a short input can make the decoder allocate.
+/// A content section is a mode byte, then the elements' bytes as they are (0) or compressed:
+/// their byte count, then ``LZCodec`` tokens (1, the first builds of version 3) or a raw deflate
+/// stream (2, ``DeflateCodec``). Bit `i` of a modes byte says how column `i` is stored: one
+/// varint per value (clear) or (value, run length) pairs (set), whichever is smaller
+/// (``ColumnCoding``). Span lengths take at least a byte per span, and the writer keeps the
+/// history's count m within the bytes that follow it (its counts are written one varint each
+/// when runs would take fewer bytes than m), which bounds what a short input can make the
+/// decoder allocate.
 ///
-/// Sequences without history (message bodies) are still written in version 1, which loads
-/// faster for their one or two spans (and ``SequenceStateChecker`` checks without building).
-/// Versions 1 and 2 are still read: version 1 wrote the same fields span by span and entry by
-/// entry (a typing trace's history took about three times the bytes), version 2 wrote the
-/// history's counts one varint each before the columns (a sixth more bytes on a typing trace).
-/// Loading rebuilds the B-tree directly from the spans, with no re-integration.
+/// The visible text comes first so that a load can show it without the rest
+/// (``SequenceCRDT/init(decodingTextFirst:replica:)``); the deferred sections' length lets it
+/// skip them. Sequences without history (message bodies) are written in version 1: the same
+/// fields span by span (spans, then every span's elements as they are, then per replica the
+/// applied ranges: range count, then (start, length) pairs), which loads faster for their one
+/// or two spans (and ``SequenceStateChecker`` checks without building). Versions 1 to 3 are
+/// still read: versions 1 and 2 wrote the history entry by entry or its counts one varint each
+/// before the columns; version 3 wrote the spans after the replicas, then one content section
+/// of every span's elements in span order, then the history. Loading rebuilds the B-tree
+/// directly from the spans, with no re-integration.
 enum SequenceStateFormat {
     static let magic: [UInt8] = [0x53, 0x51]
-    static let version: UInt8 = 3
+    static let version: UInt8 = 4
     static let maxReplicas = 1 << 20
     static let maxSpans = 1 << 28
     /// The content is compressed only when it stays within this many times its compressed
@@ -218,11 +224,18 @@ private struct SpanBuilder {
 }
 
 extension SequenceCore {
-    /// Writes everything but the elements.
+    /// Writes the header and the spans: everything but the elements and the history, in the
+    /// order versions 1 to 3 keep (tests write those versions from it).
     /// - Complexity: O(spans).
-    func encodeStructure(into writer: inout ByteWriter) {
+    func encodeStructure(version: UInt8, into writer: inout ByteWriter) {
+        encodeHeader(version: version, into: &writer)
+        encodeSpans(into: &writer)
+    }
+
+    /// Writes the magic, `version`, the flags and the replica table.
+    func encodeHeader(version: UInt8, into writer: inout ByteWriter) {
         writer.write(bytes: SequenceStateFormat.magic)
-        writer.write(byte: keepsHistory ? SequenceStateFormat.version : 1)
+        writer.write(byte: version)
         writer.write(byte: keepsHistory ? 1 : 0)
         // A sequence that has met no replica yet (the local one is interned lazily) still names
         // its local replica, so every state has at least one.
@@ -233,6 +246,11 @@ extension SequenceCore {
             writer.write(varint: UInt64(replicas.count))
             for entry in replicas.entries { writer.write(bytes: entry.id.bytes) }
         }
+    }
+
+    /// Writes the spans: in columns, or span by span (version 1) without history.
+    /// - Complexity: O(spans).
+    func encodeSpans(into writer: inout ByteWriter) {
         var spans: [Span] = []
         tree.forEachRun { spans.append($0) }
         guard keepsHistory else { return Self.encodeSpansV1(spans, into: &writer) }
@@ -337,10 +355,11 @@ extension SequenceCore {
         writer.write(bytes: section.bytes)
     }
 
-    /// Reads the structure (version 1, 2 or 3); returns the spans (content offsets not yet
-    /// assigned) and the version, which the history that follows is written in.
-    static func decodeStructure(from reader: inout ByteReader, localReplica: ReplicaID?)
-        throws(SequenceError) -> (core: SequenceCore, spans: ContiguousArray<Span>, version: UInt8)
+    /// Reads the header (any version): the magic, version, flags and replica table. Returns a
+    /// core with the replicas interned in their stored order (stored replica numbers are the
+    /// core's numbers), and the version the rest is written in.
+    static func decodeHeader(from reader: inout ByteReader, localReplica: ReplicaID?)
+        throws(SequenceError) -> (core: SequenceCore, version: UInt8)
     {
         do {
             let magic = try reader.readBytes(2)
@@ -355,9 +374,8 @@ extension SequenceCore {
             guard flags <= 1 else { throw SequenceError.malformedState("unknown flags") }
             let replicaCount = try reader.readCount(limit: min(SequenceStateFormat.maxReplicas, reader.remaining / 32))
             guard replicaCount > 0 else { throw SequenceError.malformedState("no replicas") }
-            // Stored replica numbers are the core's numbers: interned in the stored order. (The
-            // core is not optional here: reading an optional one copies it, a retain of each of
-            // its arrays per replica of every message body.)
+            // (The core is not optional here: reading an optional one copies it, a retain of
+            // each of its arrays per replica of every message body.)
             let first = try reader.readReplicaID()
             var core = SequenceCore(localReplica: localReplica ?? first, keepsHistory: flags & 1 == 1)
             _ = core.intern(first)
@@ -366,9 +384,24 @@ extension SequenceCore {
                 guard core.number(of: replica) == nil else { throw SequenceError.malformedState("duplicate replica ids") }
                 _ = core.intern(replica)
             }
-            let spans = version == 1 ? try readSpansV1(from: &reader, replicaCount: replicaCount)
+            return (core, version)
+        } catch let error as SequenceError {
+            throw error
+        } catch let error as BinaryDecodingError {
+            throw .malformedState(error.description)
+        } catch {
+            throw .malformedState("\(error)")
+        }
+    }
+
+    /// Reads the spans of a state in `version` with `replicaCount` replicas (content offsets
+    /// not yet assigned).
+    static func decodeSpans(from reader: inout ByteReader, version: UInt8, replicaCount: Int)
+        throws(SequenceError) -> ContiguousArray<Span>
+    {
+        do {
+            return version == 1 ? try readSpansV1(from: &reader, replicaCount: replicaCount)
                 : try readSpansV2(from: &reader, replicaCount: replicaCount)
-            return (core, spans, version)
         } catch let error as SequenceError {
             throw error
         } catch let error as BinaryDecodingError {
@@ -592,31 +625,46 @@ extension SequenceCRDT where Element: SequenceElementCodable {
 
     /// Appends the state to `writer` (self-delimiting, so states can be concatenated).
     public func encodeState(into writer: inout ByteWriter) {
+        // An untouched text-first load is the state it was read from.
+        if let deferred { return writer.write(bytes: deferred.state) }
         encodeState(into: &writer, contentCoding: .deflate)
     }
 
     /// Appends the state with its text compressed by `contentCoding` (tests write the older
     /// modes to check they still load).
     func encodeState(into writer: inout ByteWriter, contentCoding: SequenceStateFormat.ContentCoding) {
-        core.encodeStructure(into: &writer)
+        guard deferred == nil else { return loadedForReading.encodeState(into: &writer, contentCoding: contentCoding) }
         guard core.keepsHistory else {
+            core.encodeStructure(version: 1, into: &writer)
             core.tree.forEachRun { span in
                 let start = Int(span.contentStart)
                 for element in content[start ..< start + Int(span.length)] { element.encode(into: &writer) }
             }
             return core.encodeHistory(into: &writer)
         }
-        var raw = ByteWriter(capacity: content.count * 2)
+        core.encodeHeader(version: SequenceStateFormat.version, into: &writer)
+        var visible = ByteWriter(capacity: count * 2)
+        var deleted = ByteWriter(capacity: (content.count - count) * 2)
         core.tree.forEachRun { span in
             let start = Int(span.contentStart)
-            for element in content[start ..< start + Int(span.length)] { element.encode(into: &raw) }
+            for element in content[start ..< start + Int(span.length)] {
+                if span.isDeleted { element.encode(into: &deleted) } else { element.encode(into: &visible) }
+            }
         }
-        SequenceStateFormat.writeContent(raw.bytes, coding: contentCoding, into: &writer)
-        core.encodeHistory(into: &writer)
+        writer.write(varint: UInt64(count))
+        SequenceStateFormat.writeContent(visible.bytes, coding: contentCoding, into: &writer)
+        var deferred = ByteWriter(capacity: deleted.bytes.count + core.log.count * 4 + 64)
+        core.encodeSpans(into: &deferred)
+        SequenceStateFormat.writeContent(deleted.bytes, coding: contentCoding, into: &deferred)
+        core.encodeHistory(into: &deferred)
+        writer.write(varint: UInt64(deferred.bytes.count))
+        writer.write(bytes: deferred.bytes)
     }
 
     /// Loads a state produced by ``encodedState()``; local edits are made as `replica` (default:
-    /// the replica that saved it). Untrusted input is checked: malformed bytes throw.
+    /// the replica that saved it). Untrusted input is checked in full: malformed bytes throw.
+    /// (``init(decodingTextFirst:replica:)`` reads the visible elements alone and leaves the
+    /// rest for later.)
     /// - Complexity: O(n); no operation is re-integrated.
     public init(decoding bytes: [UInt8], replica: ReplicaID? = nil) throws(SequenceError) {
         var reader = ByteReader(bytes)
@@ -624,29 +672,99 @@ extension SequenceCRDT where Element: SequenceElementCodable {
         guard reader.isAtEnd else { throw .malformedState("trailing bytes") }
     }
 
-    /// Reads one state from `reader` (as written by ``encodeState(into:)``).
+    /// Reads one state from `reader` (as written by ``encodeState(into:)``), checked in full.
     public init(decoding reader: inout ByteReader, replica: ReplicaID? = nil) throws(SequenceError) {
-        var (core, spans, version) = try SequenceCore.decodeStructure(from: &reader, localReplica: replica)
-        var offset: UInt32 = 0
-        for i in spans.indices {
-            spans[i].contentStart = offset
-            offset &+= spans[i].length
-        }
-        let content = try Self.readContent(of: spans, version: version, from: &reader)
-        try core.decodeHistory(from: &reader, spans: spans, version: version)
-        core.tree.bulkLoad(spans)
-        self.core = core
-        self.content = content
-        self.pending = []
-        self.core.checkInvariants()
+        try self.init(reading: &reader, replica: replica, defersAllButText: false)
     }
 
-    /// The elements of `spans` (every span's, deleted or not, in span order) from the content
-    /// section at `reader`, as the state's `version` stores them.
+    /// Reads one state: the header, then in version 4 the visible elements and either the rest
+    /// (`defersAllButText` false) or only its length, keeping it for ``completeLoad()``; older
+    /// versions are read whole.
+    init(reading reader: inout ByteReader, replica: ReplicaID?, defersAllButText: Bool) throws(SequenceError) {
+        let start = reader.offset
+        let (core, version) = try SequenceCore.decodeHeader(from: &reader, localReplica: replica)
+        self.core = core
+        guard version >= 4 else {
+            try decodeSpansContentAndHistory(from: &reader, version: version)
+            return
+        }
+        let deferredLength: Int
+        do {
+            let visible = try reader.readCount(limit: reader.remaining * SequenceStateFormat.maxContentExpansion)
+            content = try Self.readContent(count: visible, version: version, from: &reader)
+            deferredLength = try reader.readCount(limit: reader.remaining)
+        } catch let error as SequenceError {
+            throw error
+        } catch {
+            throw .malformedState("\(error)")
+        }
+        let end = reader.offset + deferredLength
+        guard defersAllButText else {
+            try decodeDeferredSections(from: &reader, version: version, end: end)
+            return
+        }
+        self.core.tree.refusesLocalEdits()
+        let sections = reader
+        deferred = DeferredSections(state: reader.bytes[start ..< end]) { partial throws(SequenceError) in
+            var sequence = partial
+            sequence.deferred = nil
+            sequence.core.tree = SpanTree()
+            var reader = sections
+            try sequence.decodeDeferredSections(from: &reader, version: version, end: end)
+            return sequence
+        }
+        _ = try? reader.readBytes(deferredLength) // within the input: the length was bounded by it
+    }
+
+    /// Reads the rest of a version 1–3 state after its header: the spans, every span's elements
+    /// in span order, and the history.
+    private mutating func decodeSpansContentAndHistory(from reader: inout ByteReader, version: UInt8) throws(SequenceError) {
+        var spans = try SequenceCore.decodeSpans(from: &reader, version: version, replicaCount: core.replicas.count)
+        var total = 0
+        for i in spans.indices {
+            spans[i].contentStart = UInt32(truncatingIfNeeded: total)
+            total += Int(spans[i].length)
+        }
+        content = try Self.readContent(count: total, version: version, from: &reader)
+        try finishLoad(spans, from: &reader, version: version)
+    }
+
+    /// Reads the sections of a version 4 state after its visible elements (which `content`
+    /// holds): the spans, the deleted elements in document order, and the history, ending at
+    /// `end`.
+    mutating func decodeDeferredSections(from reader: inout ByteReader, version: UInt8, end: Int) throws(SequenceError) {
+        var spans = try SequenceCore.decodeSpans(from: &reader, version: version, replicaCount: core.replicas.count)
+        // Visible spans point into the visible elements, deleted ones into those that follow.
+        let visible = content.count
+        var (visibleOffset, deletedOffset) = (0, visible)
+        for i in spans.indices {
+            let length = Int(spans[i].length)
+            if spans[i].isDeleted {
+                spans[i].contentStart = UInt32(truncatingIfNeeded: deletedOffset)
+                deletedOffset += length
+            } else {
+                spans[i].contentStart = UInt32(truncatingIfNeeded: visibleOffset)
+                visibleOffset += length
+            }
+        }
+        guard visibleOffset == visible else { throw .malformedState("visible elements and spans disagree") }
+        content.append(contentsOf: try Self.readContent(count: deletedOffset - visible, version: version, from: &reader))
+        try finishLoad(spans, from: &reader, version: version)
+        guard reader.offset == end else { throw .malformedState("deferred sections of the wrong length") }
+    }
+
+    /// Reads the history, checks the spans against it and builds the tree and id index.
+    private mutating func finishLoad(_ spans: ContiguousArray<Span>, from reader: inout ByteReader, version: UInt8) throws(SequenceError) {
+        try core.decodeHistory(from: &reader, spans: spans, version: version)
+        core.tree.bulkLoad(spans)
+        core.checkInvariants()
+    }
+
+    /// `count` elements from the content section at `reader`, as the state's `version` stores
+    /// them.
     /// - Complexity: O(content).
-    static func readContent(of spans: ContiguousArray<Span>, version: UInt8, from reader: inout ByteReader)
+    static func readContent(count total: Int, version: UInt8, from reader: inout ByteReader)
         throws(SequenceError) -> ContiguousArray<Element> {
-        let total = spans.reduce(0) { $0 + Int($1.length) }
         var content = ContiguousArray<Element>()
         // Span lengths are untrusted; every element takes at least one byte of input.
         content.reserveCapacity(min(total, reader.remaining))
@@ -668,15 +786,18 @@ extension SequenceCRDT where Element: SequenceElementCodable {
         return content
     }
 
-    /// The visible elements of an encoded state, in order, read without building the sequence:
-    /// its structure and content are read and checked, its history is skipped. For showing what
-    /// a state holds (a compact message body's text); to edit or merge a state, or to check one
+    /// The visible elements of an encoded state, in order, read without building the sequence.
+    /// Version 4 stores them first: they alone are read and checked. In older versions the
+    /// structure and content are read and checked, the history skipped. For showing what a
+    /// state holds (a compact message body's text); to edit or merge a state, or to check one
     /// from elsewhere in full, load it with ``init(decoding:replica:)``.
     /// - Complexity: O(state size); no tree, id index or applied-id sets are built.
     public static func visibleElements(ofState bytes: [UInt8]) throws(SequenceError) -> [Element] {
         var reader = ByteReader(bytes)
-        let (_, spans, version) = try SequenceCore.decodeStructure(from: &reader, localReplica: nil)
-        let content = try readContent(of: spans, version: version, from: &reader)
+        let (core, version) = try SequenceCore.decodeHeader(from: &reader, localReplica: nil)
+        guard version < 4 else { return Array(try SequenceCRDT(decodingTextFirst: bytes).content) }
+        let spans = try SequenceCore.decodeSpans(from: &reader, version: version, replicaCount: core.replicas.count)
+        let content = try readContent(count: spans.reduce(0) { $0 + Int($1.length) }, version: version, from: &reader)
         var visible: [Element] = []
         visible.reserveCapacity(spans.reduce(0) { $0 + ($1.isDeleted ? 0 : Int($1.length)) })
         var offset = 0

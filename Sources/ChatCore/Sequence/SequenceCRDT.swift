@@ -17,6 +17,10 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Remote operations waiting for elements they refer to.
     @usableFromInline var pending: [SequenceOp<Element>] = []
     @usableFromInline var _droppedPendingCount = 0
+    /// What a text-first load left encoded (nil once decoded, and for sequences made or loaded
+    /// otherwise). While it is set, `content` holds the visible elements alone and `core` only
+    /// the replica table; see ``completeLoad()``.
+    @usableFromInline var deferred: DeferredSections?
 
     /// The most operations that may wait in the pending buffer.
     public static var pendingLimit: Int { 65_536 }
@@ -34,19 +38,19 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var keepsHistory: Bool { core.keepsHistory }
 
     /// The number of visible elements.
-    @inlinable public var count: Int { core.visibleCount }
+    @inlinable public var count: Int { deferred == nil ? core.visibleCount : content.count }
 
     /// True when no element is visible.
-    public var isEmpty: Bool { core.visibleCount == 0 }
+    public var isEmpty: Bool { count == 0 }
 
     /// The number of elements including tombstones.
-    public var totalCount: Int { core.totalCount }
+    public var totalCount: Int { deferred == nil ? core.totalCount : loadedForReading.totalCount }
 
     /// Every applied operation id, as a vector clock.
-    public var clock: VectorClock { core.clock }
+    public var clock: VectorClock { deferred == nil ? core.clock : loadedForReading.clock }
 
     /// The next counter a local edit uses by default.
-    @inlinable public var nextCounter: UInt32 { core.nextLocalCounter }
+    @inlinable public var nextCounter: UInt32 { deferred == nil ? core.nextLocalCounter : loadedForReading.nextCounter }
 
     /// How many remote operations wait for missing elements.
     public var pendingCount: Int { pending.count }
@@ -58,6 +62,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     /// The number of spans (runs) the sequence is stored as.
     public var spanCount: Int {
+        guard deferred == nil else { return loadedForReading.spanCount }
         var spans = 0
         core.tree.forEachRun { _ in spans += 1 }
         return spans
@@ -66,6 +71,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// The visible elements in order.
     /// - Complexity: O(n).
     public var elements: [Element] {
+        guard deferred == nil else { return Array(content) }
         var result: [Element] = []
         result.reserveCapacity(count)
         core.tree.forEachSpan { span in
@@ -79,6 +85,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// The id of the visible element at `index`.
     /// - Complexity: O(log n).
     public mutating func id(at index: Int) throws(SequenceError) -> OpID {
+        try completeLoad()
         guard index >= 0, index < count else { throw .indexOutOfBounds(index: index, count: count) }
         let position = core.tree.findVisible(index)
         let id = core.tree.id(at: position)
@@ -90,6 +97,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// operations to send through another path (a conversation applies them on receipt).
     /// - Complexity: O(log n).
     public func insertionOrigins(at index: Int) throws(SequenceError) -> (originLeft: OpID?, originRight: OpID?) {
+        guard deferred == nil else { return try loadedForReading.insertionOrigins(at: index) }
         guard index >= 0, index <= count else { throw .indexOutOfBounds(index: index, count: count) }
         if index == 0 {
             guard core.tree.totalCount > 0 else { return (nil, nil) }
@@ -101,6 +109,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     /// The id of the visible element at `index`, without updating the lookup cache.
     public func visibleID(at index: Int) throws(SequenceError) -> OpID {
+        guard deferred == nil else { return try loadedForReading.visibleID(at: index) }
         guard index >= 0, index < count else { throw .indexOutOfBounds(index: index, count: count) }
         let id = core.tree.id(at: core.tree.positionOfVisible(index))
         return OpID(replica: core.replicas[Int(id.replica)], counter: id.counter)
@@ -109,6 +118,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// The visible index of element `id`, or nil when it is deleted or not here.
     /// - Complexity: O(log n).
     public func index(of id: OpID) -> Int? {
+        guard deferred == nil else { return loadedForReading.index(of: id) }
         guard let local = core.localID(id), let position = core.tree.locate(local),
               !core.tree.span(at: position).isDeleted else { return nil }
         return core.tree.visibleIndex(of: position)
@@ -116,6 +126,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
 
     /// The element with id `id`, deleted or not, or nil when it is not here.
     public func element(withID id: OpID) -> Element? {
+        guard deferred == nil else { return loadedForReading.element(withID: id) }
         guard let local = core.localID(id), let position = core.tree.locate(local) else { return nil }
         return content[Int(core.tree.span(at: position).contentStart + position.offset)]
     }
@@ -123,6 +134,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// True when every element `id ..< id + count` (ids of one replica) is here, deleted or not.
     /// - Complexity: O(log n) per run covering the range.
     public func contains(from id: OpID, count: UInt32 = 1) -> Bool {
+        guard deferred == nil else { return loadedForReading.contains(from: id, count: count) }
         guard count > 0, let local = core.localID(id), UInt64(id.counter) + UInt64(count) <= UInt64(UInt32.max) else {
             return false
         }
@@ -134,6 +146,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Judging this first lets a caller refuse an ill-formed insert without buffering it.
     /// - Complexity: O(log n).
     public func canPlace(originLeft: OpID?, originRight: OpID?) -> Bool {
+        guard deferred == nil else { return loadedForReading.canPlace(originLeft: originLeft, originRight: originRight) }
         guard let left = resolve(originLeft), let right = resolve(originRight),
               core.hasElement(left), core.hasElement(right) else { return false }
         // The start precedes everything, and everything precedes the end (typing's usual case).
@@ -146,6 +159,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// holds the same elements answers alike.
     /// - Complexity: O(n); for rare repairs, not for the editing path.
     public func lastElement(before bound: OpID?, where include: (OpID) -> Bool) -> OpID? {
+        guard deferred == nil else { return loadedForReading.lastElement(before: bound, where: include) }
         var result: OpID?
         var reached = false
         core.tree.forEachSpan { span in
@@ -168,7 +182,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// serves.
     /// - Complexity: O(log n) per run.
     public mutating func hide(from id: OpID, count: UInt32) {
-        guard contains(from: id, count: count), let local = core.localID(id) else { return }
+        guard (try? completeLoad()) != nil, contains(from: id, count: count), let local = core.localID(id) else { return }
         core.hide(from: local, count: count)
     }
 
@@ -207,9 +221,19 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
         throws(SequenceError) -> (counter: UInt32, origins: (originLeft: LocalID, originRight: LocalID))
     {
         let length = elements.count
-        let contentStart = UInt32(truncatingIfNeeded: content.count)
         // Checked and placed in one call; the content follows (the tree reads none of it).
-        let placed = try core.checkedLocalInsert(at: index, count: length, firstCounter: firstCounter, contentStart: contentStart)
+        let placed: (counter: UInt32, originLeft: LocalID, originRight: LocalID)
+        do {
+            placed = try core.checkedLocalInsert(at: index, count: length, firstCounter: firstCounter,
+                                                 contentStart: UInt32(truncatingIfNeeded: content.count))
+        } catch {
+            // The core of an incomplete text-first load refuses edits (checked there, not on
+            // every keystroke here): complete it and edit again.
+            guard deferred != nil else { throw error }
+            try completeLoad()
+            placed = try core.checkedLocalInsert(at: index, count: length, firstCounter: firstCounter,
+                                                 contentStart: UInt32(truncatingIfNeeded: content.count))
+        }
         // One typed element is appended as one (a bulk append of one copies it through memmove).
         if length == 1, let element = elements.first { content.append(element) } else { content.append(contentsOf: elements) }
         return (placed.counter, (placed.originLeft, placed.originRight))
@@ -261,7 +285,14 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Checks a local removal; returns the counter of its first delete.
     @inlinable
     mutating func checkLocalRemove(at index: Int, count: Int, firstCounter: UInt32?) throws(SequenceError) -> UInt32 {
-        try core.checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: false)
+        do {
+            return try core.checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: false)
+        } catch {
+            // As in a local insert: an incomplete text-first load is completed first.
+            guard deferred != nil else { throw error }
+            try completeLoad()
+            return try core.checkLocalEdit(at: index, count: count, firstCounter: firstCounter, inserting: false)
+        }
     }
 
 
@@ -280,6 +311,13 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     @inlinable
     @discardableResult
     public mutating func apply(_ op: SequenceOp<Element>, waits: Bool = true) throws(SequenceError) -> SequenceApplyOutcome {
+        if _slowPath(deferred != nil) { try completeLoad() }
+        return try applyLoaded(op, waits: waits)
+    }
+
+    /// ``apply(_:waits:)`` once any text-first load is complete.
+    @inlinable
+    mutating func applyLoaded(_ op: SequenceOp<Element>, waits: Bool) throws(SequenceError) -> SequenceApplyOutcome {
         let outcome = try applyNow(op)
         switch outcome {
         case .applied:
@@ -297,7 +335,8 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Applies operations in order.
     @inlinable
     public mutating func apply(contentsOf ops: some Sequence<SequenceOp<Element>>) throws(SequenceError) {
-        for op in ops { try apply(op) }
+        if _slowPath(deferred != nil) { try completeLoad() }
+        for op in ops { _ = try applyLoaded(op, waits: true) }
     }
 
     /// Applies what the pending buffer can, until nothing more can be applied.

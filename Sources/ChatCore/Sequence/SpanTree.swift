@@ -88,6 +88,14 @@ struct SpanTree: Sendable {
     var totalCount: Int { @inline(__always) get { height == 0 ? leaves[Int(root)].total : inners[Int(root)].total + pendingTotal } }
     var firstLeaf: Int32 { 0 }
 
+    /// Makes this empty tree (the core of a text-first load not yet complete) refuse every
+    /// local edit: its visible count becomes −1, so each edit's bounds check fails, at no cost
+    /// to the edits of other trees. ``SequenceCRDT`` then completes the load and edits again.
+    mutating func refusesLocalEdits() {
+        precondition(height == 0 && leaves[0].spans.isEmpty, "only an empty tree") // SAFETY: called on a new core only
+        leaves[0].visible = -1
+    }
+
     @inline(__always)
     func span(at position: SpanPosition) -> Span {
         leaves[Int(position.leaf)].spans[position.span]

@@ -1,0 +1,79 @@
+import Synchronization
+
+/// Text-first loading. A version 4 state stores its visible elements before anything else, so
+/// a load can show them at once and leave the spans, the deleted elements and the history
+/// encoded until an edit, a merge or a read of ids needs them (Loro loads its snapshots
+/// lazily too). ``init(decoding:replica:)`` still reads and checks everything at once.
+extension SequenceCRDT where Element: SequenceElementCodable {
+    /// Loads a state produced by ``encodedState()``, reading and checking its header and
+    /// visible elements only: ``count``, ``elements`` and ``encodedState()`` answer without
+    /// more. The rest is decoded and checked once, by ``completeLoad()``, which edits, merges
+    /// and reads of ids, clocks and history call first. States older than version 4 are read
+    /// whole.
+    /// - Throws: ``SequenceError/malformedState(_:)`` for a malformed header or text, or
+    ///   trailing bytes.
+    /// - Complexity: O(visible elements).
+    public init(decodingTextFirst bytes: [UInt8], replica: ReplicaID? = nil) throws(SequenceError) {
+        var reader = ByteReader(bytes)
+        try self.init(reading: &reader, replica: replica, defersAllButText: true)
+        guard reader.isAtEnd else { throw .malformedState("trailing bytes") }
+    }
+}
+
+extension SequenceCRDT {
+    /// What a text-first load left encoded, shared by the copies of the sequence it made. Reads
+    /// that cannot store the completed sequence (non-mutating ones) build it once here.
+    @usableFromInline
+    final class DeferredSections: Sendable {
+        /// The whole state as read (``encodedState()`` of an untouched sequence is these bytes).
+        let state: ArraySlice<UInt8>
+        /// Decodes the deferred sections into the sequence that holds the visible elements.
+        let complete: @Sendable (SequenceCRDT) throws(SequenceError) -> SequenceCRDT
+        /// The completed sequence (or why it could not be), once a read has built it.
+        let completedForReads = Mutex<Result<SequenceCRDT, SequenceError>?>(nil)
+
+        init(state: ArraySlice<UInt8>, complete: @escaping @Sendable (SequenceCRDT) throws(SequenceError) -> SequenceCRDT) {
+            self.state = state
+            self.complete = complete
+        }
+
+        /// The completed sequence; kept for other copies' reads when `shared`, handed over when
+        /// not (a copy kept here would make the first edit copy every buffer).
+        func completed(from partial: SequenceCRDT, shared: Bool) throws(SequenceError) -> SequenceCRDT {
+            let result = completedForReads.withLock { cached in
+                if let known = cached {
+                    if !shared { cached = nil }
+                    return known
+                }
+                let built = Result { () throws(SequenceError) in try complete(partial) }
+                if shared { cached = built }
+                return built
+            }
+            return try result.get()
+        }
+    }
+
+    /// True unless a text-first load left sections to decode (see ``completeLoad()``).
+    public var isLoadComplete: Bool { deferred == nil }
+
+    /// Decodes and checks what a text-first load (``init(decodingTextFirst:replica:)``) left
+    /// encoded; nothing to do otherwise. Edits and merges call it first; call it to learn at
+    /// once whether the state is whole.
+    /// - Throws: ``SequenceError/malformedState(_:)`` when those sections are malformed. The
+    ///   sequence then still shows its visible elements, refuses every edit and merge with this
+    ///   error, and answers reads of ids, clocks and history as an empty sequence would.
+    /// - Complexity: O(n) the first time, then O(1).
+    public mutating func completeLoad() throws(SequenceError) {
+        guard deferred != nil else { return }
+        let shared = !isKnownUniquelyReferenced(&deferred)
+        self = try deferred!.completed(from: self, shared: shared)
+    }
+
+    /// The sequence that reads of ids, clocks and history answer from: `self`, or after a
+    /// text-first load the completed sequence (built once and shared by copies), or an empty
+    /// one when the deferred sections are malformed.
+    @usableFromInline var loadedForReading: SequenceCRDT {
+        guard let deferred else { return self }
+        return (try? deferred.completed(from: self, shared: true)) ?? SequenceCRDT(replica: replica, keepsHistory: keepsHistory)
+    }
+}

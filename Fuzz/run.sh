@@ -4,6 +4,7 @@
 #   Fuzz/run.sh                     60 seconds
 #   FUZZ_SECONDS=600 Fuzz/run.sh    ten minutes
 #   Fuzz/run.sh -seed=1             extra arguments go to libFuzzer
+#   WIREFUZZER_TARGETS=3 Fuzz/run.sh   one decoder alone (selector bytes of FuzzTarget, comma-separated)
 #
 # Seeds: Fixtures/fuzz/corpus (committed) and Fixtures/fuzz/finds. New coverage-increasing
 # inputs go to Fuzz/.build/fuzz-corpus (scratch, never committed); crash, timeout and OOM

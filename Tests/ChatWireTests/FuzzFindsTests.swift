@@ -116,6 +116,17 @@ import Testing
         }
     }
 
+    /// finds/crash-a4f58ce5…: the length of a version 4 state's deferred sections was bounded
+    /// by the bytes left before the length itself was read, so a length counting its own byte
+    /// reached past the input when the text-first load kept those bytes.
+    @Test func deferredSectionsLongerThanTheInputAreRefused() {
+        // Version 4, history kept, one replica; no visible elements (count 0, raw content), then
+        // a deferred length of 1 with no byte after it.
+        let bytes = [0x53, 0x51, 0x04, 0x01, 0x01] + ReplicaID(testValue: 1).bytes + [0x00, 0x00, 0x01]
+        #expect(throws: SequenceError.self) { try SequenceCRDT<Unicode.Scalar>(decodingTextFirst: bytes) }
+        #expect(throws: SequenceError.self) { try SequenceCRDT<Unicode.Scalar>(decoding: bytes) }
+    }
+
     /// finds/oom-fc7f3f73…: the decoder reserved room for the sum of the span lengths a peer
     /// claims (gigabytes from a few bytes) before reading any element.
     @Test func sequenceClaimedLengthDoesNotReserveMemory() {

@@ -5,10 +5,19 @@ import Glibc
 import Darwin
 #endif
 
+/// The selector bytes `WIREFUZZER_TARGETS` names (comma-separated decimal, for example `3` for
+/// sequence states alone); nil when it is unset: every target is fuzzed.
+nonisolated(unsafe) private var onlyTargets: Set<UInt8>? = {
+    guard let raw = getenv("WIREFUZZER_TARGETS") else { return nil }
+    return Set(String(cString: raw).split(separator: ",").compactMap { UInt8($0) })
+}()
+
 /// libFuzzer's per-input entry point.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }
+    // Inputs for other targets are rejected (-1: libFuzzer keeps none of them in its corpus).
+    if let onlyTargets, !onlyTargets.contains(data[0]) { return -1 }
     fuzzOne(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }

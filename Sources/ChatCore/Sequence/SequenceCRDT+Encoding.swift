@@ -385,12 +385,8 @@ extension SequenceCore {
                 _ = core.intern(replica)
             }
             return (core, version)
-        } catch let error as SequenceError {
-            throw error
-        } catch let error as BinaryDecodingError {
-            throw .malformedState(error.description)
         } catch {
-            throw .malformedState("\(error)")
+            throw .malformed(error)
         }
     }
 
@@ -402,12 +398,8 @@ extension SequenceCore {
         do {
             return version == 1 ? try readSpansV1(from: &reader, replicaCount: replicaCount)
                 : try readSpansV2(from: &reader, replicaCount: replicaCount)
-        } catch let error as SequenceError {
-            throw error
-        } catch let error as BinaryDecodingError {
-            throw .malformedState(error.description)
         } catch {
-            throw .malformedState("\(error)")
+            throw .malformed(error)
         }
     }
 
@@ -525,12 +517,8 @@ extension SequenceCore {
                 }
             }
             guard elements == inserted else { throw SequenceError.malformedState("history and elements disagree") }
-        } catch let error as SequenceError {
-            throw error
-        } catch let error as BinaryDecodingError {
-            throw .malformedState(error.description)
         } catch {
-            throw .malformedState("\(error)")
+            throw .malformed(error)
         }
     }
 
@@ -693,10 +681,10 @@ extension SequenceCRDT where Element: SequenceElementCodable {
             let visible = try reader.readCount(limit: reader.remaining * SequenceStateFormat.maxContentExpansion)
             content = try Self.readContent(count: visible, version: version, from: &reader)
             deferredLength = try reader.readCount(limit: reader.remaining)
-        } catch let error as SequenceError {
-            throw error
+            // (The limit above was taken before the length's own bytes were read.)
+            guard deferredLength <= reader.remaining else { throw BinaryDecodingError.truncated(offset: reader.offset) }
         } catch {
-            throw .malformedState("\(error)")
+            throw .malformed(error)
         }
         let end = reader.offset + deferredLength
         guard defersAllButText else {

@@ -311,7 +311,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     @inlinable
     @discardableResult
     public mutating func apply(_ op: SequenceOp<Element>, waits: Bool = true) throws(SequenceError) -> SequenceApplyOutcome {
-        if _slowPath(deferred != nil) { try completeLoad() }
+        if deferred != nil { try completeLoad() }
         return try applyLoaded(op, waits: waits)
     }
 
@@ -335,7 +335,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     /// Applies operations in order.
     @inlinable
     public mutating func apply(contentsOf ops: some Sequence<SequenceOp<Element>>) throws(SequenceError) {
-        if _slowPath(deferred != nil) { try completeLoad() }
+        if deferred != nil { try completeLoad() }
         for op in ops { _ = try applyLoaded(op, waits: true) }
     }
 

@@ -95,6 +95,16 @@ public enum SequenceError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A saved state could not be decoded.
     case malformedState(String)
 
+    /// A decoding failure as the state decoders report it: a ``SequenceError`` as it is, any
+    /// other as ``malformedState(_:)``.
+    static func malformed(_ error: any Error) -> SequenceError {
+        switch error {
+        case let error as SequenceError: error
+        case let error as BinaryDecodingError: .malformedState(error.description)
+        default: .malformedState("\(error)")
+        }
+    }
+
     /// A stable, machine-readable reason code.
     public var code: String {
         switch self {

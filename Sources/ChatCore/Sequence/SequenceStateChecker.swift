@@ -43,16 +43,7 @@ public struct SequenceStateChecker: Sendable {
             try Self.checkText(total, &reader)
             try checkApplied(&reader)
         } catch {
-            throw Self.malformed(error)
-        }
-    }
-
-    /// A failure as the decoder reports it.
-    private static func malformed(_ error: any Error) -> SequenceError {
-        switch error {
-        case let error as SequenceError: error
-        case let error as BinaryDecodingError: .malformedState(error.description)
-        default: .malformedState("\(error)")
+            throw SequenceError.malformed(error)
         }
     }
 
@@ -63,7 +54,7 @@ public struct SequenceStateChecker: Sendable {
             replicas.removeAll(keepingCapacity: true)
             for _ in 0 ..< count { replicas.append(try reader.readReplicaID()) }
         } catch {
-            throw Self.malformed(error)
+            throw SequenceError.malformed(error)
         }
         let unique = replicas.count <= 8
             ? !replicas.indices.contains { i in replicas[(i + 1)...].contains(replicas[i]) }
@@ -102,7 +93,7 @@ public struct SequenceStateChecker: Sendable {
                 spans.append(CheckedSpan(replica: replica, start: counter, end: counter + length))
             }
         } catch {
-            throw Self.malformed(error)
+            throw SequenceError.malformed(error)
         }
         guard !previousWantsNext else { throw .malformedState("no next element") }
         guard !Self.overlap(spans) else { throw .malformedState("two spans share an id") }
@@ -153,7 +144,7 @@ public struct SequenceStateChecker: Sendable {
                 }
             }
         } catch {
-            throw Self.malformed(error)
+            throw SequenceError.malformed(error)
         }
         for span in spans {
             // The ranges are sorted by (replica, start): the last one starting at or before the span.

@@ -50,13 +50,22 @@ public struct ByteReader: Sendable {
 
     /// Reads the longest run of ASCII bytes (below 0x80) of at most `limit` bytes, which may be
     /// empty.
-    /// - Complexity: O(run).
+    /// - Complexity: O(run), eight bytes per step.
     public mutating func readASCIIRun(limit: Int) -> ArraySlice<UInt8> {
-        let end = position + min(max(0, limit), remaining)
-        var stop = position
-        while stop < end, bytes[stop] < 0x80 { stop += 1 }
-        defer { position = stop }
-        return bytes[position ..< stop]
+        let start = position
+        let end = start + min(max(0, limit), remaining)
+        let stop = bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return start }
+            var stop = start
+            // A word at a time while none of its bytes has the high bit set.
+            while stop + 8 <= end, UnsafeRawPointer(base + stop).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                stop += 8
+            }
+            while stop < end, base[stop] < 0x80 { stop += 1 }
+            return stop
+        }
+        position = stop
+        return bytes[start ..< stop]
     }
 
     /// Moves past `count` varints without decoding them: a varint ends at its first byte below

@@ -50,6 +50,34 @@ extension Unicode.Scalar: SequenceElementCodable {
         return scalar
     }
 
+    /// `count` scalars from `reader` in a buffer written in place: ASCII runs widened in one
+    /// loop each, other scalars decoded one by one (no zero fill first).
+    /// - Complexity: O(count).
+    private static func decodedArray(_ count: Int, from reader: inout ByteReader) throws(BinaryDecodingError) -> ContiguousArray<Unicode.Scalar> {
+        var failure: BinaryDecodingError?
+        let scalars = ContiguousArray<Unicode.Scalar>(unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard let base = buffer.baseAddress else { return }
+            while initialized < count {
+                let run = reader.readASCIIRun(limit: count - initialized)
+                run.withUnsafeBufferPointer { bytes in
+                    let target = base + initialized
+                    for i in 0 ..< bytes.count { (target + i).initialize(to: Unicode.Scalar(bytes[i])) }
+                }
+                initialized += run.count
+                guard initialized < count else { return }
+                do throws(BinaryDecodingError) {
+                    (base + initialized).initialize(to: try decode(from: &reader))
+                    initialized += 1
+                } catch {
+                    failure = error
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+        return scalars
+    }
+
     /// Appends the ASCII bytes `run` as scalars: one widening loop over both buffers (a lazy
     /// map went through the generic copy, element by element).
     /// - Complexity: O(run).
@@ -67,6 +95,11 @@ extension Unicode.Scalar: SequenceElementCodable {
     /// - Complexity: O(count).
     public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Unicode.Scalar>)
         throws(BinaryDecodingError) {
+        guard !elements.isEmpty || count > reader.remaining else {
+            // Into a new buffer of exactly `count` (at most a scalar per byte left), written once.
+            elements = try decodedArray(count, from: &reader)
+            return
+        }
         var left = count
         while left > 0 {
             let run = reader.readASCIIRun(limit: left)

@@ -693,9 +693,8 @@ extension SequenceCRDT where Element: SequenceElementCodable {
         }
         self.core.tree.refusesLocalEdits()
         let sections = reader
-        deferred = DeferredSections(state: reader.bytes[start ..< end]) { partial throws(SequenceError) in
+        deferred = DeferredSections(state: reader.bytes[start ..< end], partial: self) { partial throws(SequenceError) in
             var sequence = partial
-            sequence.deferred = nil
             sequence.core.tree = SpanTree()
             var reader = sections
             try sequence.decodeDeferredSections(from: &reader, version: version, end: end)

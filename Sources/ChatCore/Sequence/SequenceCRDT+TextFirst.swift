@@ -27,19 +27,24 @@ extension SequenceCRDT {
     final class DeferredSections: Sendable {
         /// The whole state as read (``encodedState()`` of an untouched sequence is these bytes).
         let state: ArraySlice<UInt8>
-        /// Decodes the deferred sections into the sequence that holds the visible elements.
+        /// The sequence as loaded so far: its visible elements and replica table (the core's
+        /// tree refuses local edits), with no deferred sections of its own.
+        let partial: SequenceCRDT
+        /// Decodes the deferred sections into `partial`.
         let complete: @Sendable (SequenceCRDT) throws(SequenceError) -> SequenceCRDT
         /// The completed sequence (or why it could not be), once a read has built it.
         let completedForReads = Mutex<Result<SequenceCRDT, SequenceError>?>(nil)
 
-        init(state: ArraySlice<UInt8>, complete: @escaping @Sendable (SequenceCRDT) throws(SequenceError) -> SequenceCRDT) {
+        init(state: ArraySlice<UInt8>, partial: SequenceCRDT,
+             complete: @escaping @Sendable (SequenceCRDT) throws(SequenceError) -> SequenceCRDT) {
             self.state = state
+            self.partial = partial
             self.complete = complete
         }
 
         /// The completed sequence; kept for other copies' reads when `shared`, handed over when
         /// not (a copy kept here would make the first edit copy every buffer).
-        func completed(from partial: SequenceCRDT, shared: Bool) throws(SequenceError) -> SequenceCRDT {
+        func completed(shared: Bool) throws(SequenceError) -> SequenceCRDT {
             let result = completedForReads.withLock { cached in
                 if let known = cached {
                     if !shared { cached = nil }
@@ -51,6 +56,16 @@ extension SequenceCRDT {
             }
             return try result.get()
         }
+
+        /// The sequence reads of ids, clocks and history answer from: the completed one, or an
+        /// empty one when the deferred sections are malformed. (Reached through the box alone,
+        /// so an inlined read never copies the sequence that holds it.)
+        var loaded: SequenceCRDT {
+            (try? completed(shared: true)) ?? SequenceCRDT(replica: partial.replica, keepsHistory: partial.keepsHistory)
+        }
+
+        /// ``SequenceCRDT/nextCounter`` of the completed sequence.
+        @usableFromInline var loadedNextCounter: UInt32 { loaded.nextCounter }
     }
 
     /// True unless a text-first load left sections to decode (see ``completeLoad()``).
@@ -66,14 +81,11 @@ extension SequenceCRDT {
     public mutating func completeLoad() throws(SequenceError) {
         guard deferred != nil else { return }
         let shared = !isKnownUniquelyReferenced(&deferred)
-        self = try deferred!.completed(from: self, shared: shared)
+        self = try deferred!.completed(shared: shared)
     }
 
     /// The sequence that reads of ids, clocks and history answer from: `self`, or after a
     /// text-first load the completed sequence (built once and shared by copies), or an empty
     /// one when the deferred sections are malformed.
-    @usableFromInline var loadedForReading: SequenceCRDT {
-        guard let deferred else { return self }
-        return (try? deferred.completed(from: self, shared: true)) ?? SequenceCRDT(replica: replica, keepsHistory: keepsHistory)
-    }
+    var loadedForReading: SequenceCRDT { deferred?.loaded ?? self }
 }

@@ -38,7 +38,7 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var keepsHistory: Bool { core.keepsHistory }
 
     /// The number of visible elements.
-    @inlinable public var count: Int { deferred == nil ? core.visibleCount : content.count }
+    @inlinable public var count: Int { @inline(__always) get { deferred == nil ? core.visibleCount : content.count } }
 
     /// True when no element is visible.
     public var isEmpty: Bool { count == 0 }
@@ -50,7 +50,13 @@ public struct SequenceCRDT<Element: Sendable>: Sendable {
     public var clock: VectorClock { deferred == nil ? core.clock : loadedForReading.clock }
 
     /// The next counter a local edit uses by default.
-    @inlinable public var nextCounter: UInt32 { deferred == nil ? core.nextLocalCounter : loadedForReading.nextCounter }
+    /// (Always inlined, to a field read: a call would copy a sequence held in an array.)
+    @inlinable public var nextCounter: UInt32 {
+        @inline(__always) get {
+            if let deferred { return deferred.loadedNextCounter }
+            return core.nextLocalCounter
+        }
+    }
 
     /// How many remote operations wait for missing elements.
     public var pendingCount: Int { pending.count }

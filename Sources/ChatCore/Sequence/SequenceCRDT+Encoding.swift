@@ -47,7 +47,7 @@ enum SequenceStateFormat {
     /// size, which bounds what a short input can make the decoder allocate.
     static let maxContentExpansion = 16
 
-    /// How the content section of a version 3 state stores the elements' bytes (its mode byte).
+    /// How a content section (versions 3 and 4) stores the elements' bytes (its mode byte).
     enum ContentCoding: UInt8 {
         /// As they are.
         case raw = 0
@@ -58,8 +58,8 @@ enum SequenceStateFormat {
         case deflate = 2
     }
 
-    /// Writes a version 3 content section: a mode byte, then the elements' bytes as they are,
-    /// or their byte count and the bytes compressed by `coding` when that is smaller and
+    /// Writes a content section (versions 3 and 4): a mode byte, then the elements' bytes as they
+    /// are, or their byte count and the bytes compressed by `coding` when that is smaller and
     /// within ``maxContentExpansion``.
     /// - Complexity: O(content).
     static func writeContent(_ raw: [UInt8], coding: ContentCoding = .deflate, into writer: inout ByteWriter) {
@@ -78,7 +78,7 @@ enum SequenceStateFormat {
         writer.write(bytes: packed)
     }
 
-    /// Reads a version 3 content section's mode byte and, when compressed, its bytes (nil: the
+    /// Reads a content section's mode byte (versions 3 and 4) and, when compressed, its bytes (nil: the
     /// elements follow as they are).
     static func readPackedContent(from reader: inout ByteReader) throws(BinaryDecodingError) -> [UInt8]? {
         let start = reader.offset
@@ -544,8 +544,8 @@ extension SequenceCore {
         return entries
     }
 
-    /// Versions 2 and 3: column by column (see ``SequenceStateFormat``), read in step by
-    /// cursors (no array per column); version 3 stores the counts as the section's first column
+    /// Versions 2 to 4: column by column (see ``SequenceStateFormat``), read in step by
+    /// cursors (no array per column); versions 3 and 4 store the counts as the section's first column
     /// (`countsInColumns`), version 2 one varint each before it. The entry count is bounded by
     /// the bytes that follow it (the writer keeps to that).
     /// - Complexity: O(entries).

@@ -295,4 +295,14 @@ func scalars(_ string: String) -> [Unicode.Scalar] { Array(string.unicodeScalars
         }
         #expect(texts.count == 1, "orders disagree; seed \(seed)")
     }
+
+    /// A removal whose count reaches past `Int.max` from its index is refused, not trapped on
+    /// while the error names the last index asked for.
+    @Test func aHugeRemovalCountIsRefused() throws {
+        var text = Text(replica: ReplicaID(testValue: 1))
+        try text.insert(contentsOf: Array("abcdef".unicodeScalars), at: 0)
+        #expect(throws: SequenceError.indexOutOfBounds(index: .max, count: 6)) { try text.remove(at: 2, count: .max) }
+        #expect(throws: SequenceError.indexOutOfBounds(index: 6, count: 6)) { try text.remove(at: 2, count: 5) }
+        #expect(text.text == "abcdef")
+    }
 }

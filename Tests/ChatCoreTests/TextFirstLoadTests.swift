@@ -99,6 +99,9 @@ import Testing
         #expect(throws: SequenceError.self) { try broken.insert("x", at: 0) }
         #expect(throws: SequenceError.self) { try broken.remove(at: 0) }
         #expect(throws: SequenceError.self) { try broken.merge(text) }
+        var good = text
+        #expect(throws: SequenceError.self, "a broken sequence is not merged as if empty") { try good.merge(broken) }
+        #expect(good.encodedState() == text.encodedState())
         #expect(broken.elements == text.elements && broken.encodedState() == state, "a refused edit changes nothing")
     }
 

@@ -55,6 +55,10 @@ extension SequenceCRDT {
     /// Applies everything `other` has that this replica lacks.
     /// - Complexity: O(other's history + merged elements · log n).
     public mutating func merge(_ other: SequenceCRDT<Element>) throws(SequenceError) {
+        // A text-first load whose deferred sections are malformed has no history to give:
+        // refuse it rather than merge nothing.
+        var other = other
+        try other.completeLoad()
         try apply(contentsOf: other.operations(since: clock))
     }
 }

@@ -613,15 +613,14 @@ extension SequenceCRDT where Element: SequenceElementCodable {
 
     /// Appends the state to `writer` (self-delimiting, so states can be concatenated).
     public func encodeState(into writer: inout ByteWriter) {
-        // An untouched text-first load is the state it was read from.
-        if let deferred { return writer.write(bytes: deferred.state) }
         encodeState(into: &writer, contentCoding: .deflate)
     }
 
     /// Appends the state with its text compressed by `contentCoding` (tests write the older
     /// modes to check they still load).
     func encodeState(into writer: inout ByteWriter, contentCoding: SequenceStateFormat.ContentCoding) {
-        guard deferred == nil else { return loadedForReading.encodeState(into: &writer, contentCoding: contentCoding) }
+        // An untouched text-first load is the state it was read from (not re-encoded).
+        if let deferred { return writer.write(bytes: deferred.state) }
         guard core.keepsHistory else {
             core.encodeStructure(version: 1, into: &writer)
             core.tree.forEachRun { span in
@@ -753,8 +752,6 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     static func readContent(count total: Int, version: UInt8, from reader: inout ByteReader)
         throws(SequenceError) -> ContiguousArray<Element> {
         var content = ContiguousArray<Element>()
-        // Span lengths are untrusted; every element takes at least one byte of input.
-        content.reserveCapacity(min(total, reader.remaining))
         do throws(BinaryDecodingError) {
             if version >= 3, let packed = try SequenceStateFormat.readPackedContent(from: &reader) {
                 // Every element takes a byte at least.

@@ -9,7 +9,8 @@ extension SequenceCRDT where Element: SequenceElementCodable {
     /// visible elements only: ``count``, ``elements`` and ``encodedState()`` answer without
     /// more. The rest is decoded and checked once, by ``completeLoad()``, which edits, merges
     /// and reads of ids, clocks and history call first. States older than version 4 are read
-    /// whole.
+    /// whole. Until then ``encodedState()`` gives back the bytes read, unchecked: call
+    /// ``completeLoad()`` first to save only a state known whole.
     /// - Throws: ``SequenceError/malformedState(_:)`` for a malformed header or text, or
     ///   trailing bytes.
     /// - Complexity: O(visible elements).
@@ -43,15 +44,16 @@ extension SequenceCRDT {
         }
 
         /// The completed sequence; kept for other copies' reads when `shared`, handed over when
-        /// not (a copy kept here would make the first edit copy every buffer).
+        /// not (a copy kept here would make the first edit copy every buffer). A failure is
+        /// always kept: a malformed state is decoded once, not again on every edit refused.
         func completed(shared: Bool) throws(SequenceError) -> SequenceCRDT {
             let result = completedForReads.withLock { cached in
                 if let known = cached {
-                    if !shared { cached = nil }
+                    if !shared, case .success = known { cached = nil }
                     return known
                 }
                 let built = Result { () throws(SequenceError) in try complete(partial) }
-                if shared { cached = built }
+                if shared || (try? built.get()) == nil { cached = built }
                 return built
             }
             return try result.get()

@@ -161,7 +161,11 @@ struct SequenceCore: Sendable {
         if inserting {
             guard index >= 0, index <= visible else { throw .indexOutOfBounds(index: index, count: visible) }
         } else {
-            guard index >= 0, index <= visible - count else { throw .indexOutOfBounds(index: index + count - 1, count: visible) }
+            guard index >= 0, index <= visible - count else {
+                // The last index asked for, saturated (a count near Int.max must not trap here).
+                let last = index.addingReportingOverflow(count - 1)
+                throw .indexOutOfBounds(index: last.overflow ? .max : last.partialValue, count: visible)
+            }
         }
         let local = localNumberIfInterned
         let seenEnd = local.map { replicas.entries[Int($0)].seen.upperBound } ?? 0

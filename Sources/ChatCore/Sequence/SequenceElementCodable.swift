@@ -13,6 +13,8 @@ extension SequenceElementCodable {
     /// One element at a time.
     public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Self>)
         throws(BinaryDecodingError) {
+        // `count` is untrusted; every element takes at least one byte of input.
+        elements.reserveCapacity(elements.count + min(count, reader.remaining))
         for _ in 0 ..< count { elements.append(try decode(from: &reader)) }
     }
 }

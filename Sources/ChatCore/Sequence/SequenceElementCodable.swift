@@ -80,37 +80,13 @@ extension Unicode.Scalar: SequenceElementCodable {
         return scalars
     }
 
-    /// Appends the ASCII bytes `run` as scalars: one widening loop over both buffers (a lazy
-    /// map went through the generic copy, element by element).
-    /// - Complexity: O(run).
-    private static func appendWidened(_ run: ArraySlice<UInt8>, to elements: inout ContiguousArray<Unicode.Scalar>) {
-        let start = elements.count
-        elements.append(contentsOf: repeatElement(Unicode.Scalar(0), count: run.count))
-        elements.withUnsafeMutableBufferPointer { scalars in
-            run.withUnsafeBufferPointer { bytes in
-                for i in 0 ..< bytes.count { scalars[start + i] = Unicode.Scalar(bytes[i]) }
-            }
-        }
-    }
-
-    /// Text: ASCII runs are copied in bulk, other scalars decoded one by one.
+    /// Text: ASCII runs widened in bulk, other scalars decoded one by one (``decodedArray(_:from:)``).
     /// - Complexity: O(count).
     public static func decode(_ count: Int, from reader: inout ByteReader, into elements: inout ContiguousArray<Unicode.Scalar>)
         throws(BinaryDecodingError) {
-        guard !elements.isEmpty || count > reader.remaining else {
-            // Into a new buffer of exactly `count` (at most a scalar per byte left), written once.
-            elements = try decodedArray(count, from: &reader)
-            return
-        }
-        var left = count
-        while left > 0 {
-            let run = reader.readASCIIRun(limit: left)
-            appendWidened(run, to: &elements)
-            left -= run.count
-            if left > 0 {
-                elements.append(try decode(from: &reader))
-                left -= 1
-            }
-        }
+        // Every scalar takes a byte at least, which also bounds the buffer made for them.
+        guard count <= reader.remaining else { throw .truncated(offset: reader.offset + reader.remaining) }
+        let scalars = try decodedArray(count, from: &reader)
+        if elements.isEmpty { elements = scalars } else { elements.append(contentsOf: scalars) }
     }
 }

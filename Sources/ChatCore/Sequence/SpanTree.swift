@@ -134,12 +134,10 @@ struct SpanTree: Sendable {
             leaf = cachedLeaf
             remaining = index - cachedLeafStart
             if cachedSpan >= 0, cachedSpan < leaves[Int(leaf)].spans.count {
+                // Not in the cached span itself (``findVisible(_:)`` looked there): after it or before.
                 if remaining >= cachedSpanStart {
-                    let offset = remaining - cachedSpanStart
-                    if offset < leaves[Int(leaf)].spans[cachedSpan].visibleLength {
-                        return SpanPosition(leaf: leaf, span: cachedSpan, offset: UInt32(offset))
-                    }
-                    position = scanVisible(remaining, in: leaf, from: cachedSpan, start: cachedSpanStart)
+                    position = scanVisible(remaining, in: leaf, from: cachedSpan + 1,
+                                           start: cachedSpanStart + leaves[Int(leaf)].spans[cachedSpan].visibleLength)
                 } else {
                     position = scanVisibleBackwards(remaining, in: leaf, before: cachedSpan, start: cachedSpanStart)
                 }
